@@ -1,0 +1,319 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nvr-project/nvr/storage"
+)
+
+// ServeHTTP applies, in order, the checks that do not depend on the route:
+// cross-site refusal, method, path sanity, query length, authentication.
+// Each answers before anything else is written.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The server has no WriteTimeout (it would cut long exports); every
+	// response gets its own deadline here, and streams extend it as they go.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ResponseWriteTimeout))
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+
+	protected := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+
+	// S4: the API changes nothing, so classic CSRF has nothing to forge; but
+	// with no tokens on loopback any web page the user opens can still make
+	// the browser fetch from the API (an <img>/<video> or no-cors fetch): it
+	// cannot read the answer, yet it can probe which cameras exist and start
+	// costly exports. Browsers label such requests Sec-Fetch-Site: cross-site
+	// (Fetch Metadata); non-browser clients do not send the header.
+	if protected && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		h.writeError(w, r, errCrossSite)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.writeError(w, r, errMethod)
+		return
+	}
+	if err := checkPath(r.URL.EscapedPath()); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if len(r.URL.RawQuery) > MaxQueryLen {
+		h.writeError(w, r, errQueryTooLong)
+		return
+	}
+	if protected {
+		p, err := h.auth.authenticate(r)
+		if err != nil {
+			h.m.authFailures.Inc()
+			h.writeError(w, r, err)
+			return
+		}
+		if p != nil {
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// json adapts a handler that returns an error; the error is answered in
+// writeError, the one place where errors become statuses.
+func (h *handler) json(fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.writeError(w, r, err)
+		}
+	})
+}
+
+// camera validates the {id} path value, checks the caller's scope, and finds
+// the camera in the configured list. Scope comes before existence, so a
+// scoped token learns nothing about cameras outside its scope.
+func (h *handler) camera(r *http.Request) (CameraStatus, error) {
+	id := r.PathValue("id")
+	if err := checkCameraID(id); err != nil {
+		return CameraStatus{}, err
+	}
+	if !principalFrom(r.Context()).mayView(id) {
+		return CameraStatus{}, errForbidden
+	}
+	for _, c := range h.cameras.Cameras() {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return CameraStatus{}, errUnknownCamera
+}
+
+type cameraJSON struct {
+	ID             string  `json:"id"`
+	Name           string  `json:"name"`
+	State          string  `json:"state"`
+	LastError      string  `json:"last_error"`
+	RecordingSince *string `json:"recording_since"`
+	NextWindow     *string `json:"next_window"`
+	Segments       int64   `json:"segments"`
+	Bytes          int64   `json:"bytes"`
+	First          *string `json:"first"`
+	Last           *string `json:"last"`
+}
+
+func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+func optNS(ns int64) *string {
+	if ns == 0 {
+		return nil
+	}
+	s := formatNS(ns)
+	return &s
+}
+
+func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, error) {
+	ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	defer cancel()
+	st, err := h.store.CameraStats(ctx, c.ID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return cameraJSON{}, fmt.Errorf("camera stats: %w", err)
+	}
+	// Name and last error come from config and the recorder; both may hold a
+	// camera URL (an error naming the address it dialled). Redact (S3).
+	out := cameraJSON{
+		ID: c.ID, Name: redactSecrets(c.Name), State: c.State, LastError: redactSecrets(c.LastError),
+		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
+		Segments: st.Segments, Bytes: st.Bytes,
+	}
+	if st.Segments > 0 {
+		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)
+	}
+	return out, nil
+}
+
+func (h *handler) listCameras(w http.ResponseWriter, r *http.Request) error {
+	if _, err := queryParams(r.URL.RawQuery); err != nil {
+		return err
+	}
+	p := principalFrom(r.Context())
+	out := []cameraJSON{}
+	for _, c := range h.cameras.Cameras() {
+		if !p.mayView(c.ID) {
+			continue
+		}
+		cj, err := h.cameraJSON(r.Context(), c)
+		if err != nil {
+			return err
+		}
+		out = append(out, cj)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *handler) getCamera(w http.ResponseWriter, r *http.Request) error {
+	if _, err := queryParams(r.URL.RawQuery); err != nil {
+		return err
+	}
+	c, err := h.camera(r)
+	if err != nil {
+		return err
+	}
+	cj, err := h.cameraJSON(r.Context(), c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, cj)
+	return nil
+}
+
+type segmentJSON struct {
+	ID     int64   `json:"id"`
+	Start  string  `json:"start"`
+	End    *string `json:"end"` // null while the segment is being recorded and has no end yet
+	Bytes  int64   `json:"bytes"`
+	Frames int64   `json:"frames"`
+	Codec  string  `json:"codec"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	State  string  `json:"state"`
+}
+
+type segmentsJSON struct {
+	Segments   []segmentJSON `json:"segments"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	// Validate every parameter before touching the index.
+	tr, err := parseRange(q, maxRange, "segments")
+	if err != nil {
+		return err
+	}
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		return err
+	}
+	c, err := h.camera(r)
+	if err != nil {
+		return err
+	}
+	cursor, err := h.openCursor(c.ID, tr, q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), StoreTimeout)
+	defer cancel()
+	segs, next, err := h.store.ListSegments(ctx, c.ID, tr.startNS, tr.endNS, limit, cursor)
+	if errors.Is(err, storage.ErrNotFound) {
+		segs, next, err = nil, "", nil // a configured camera that never recorded
+	}
+	if err != nil {
+		return fmt.Errorf("list segments: %w", err)
+	}
+	out := segmentsJSON{Segments: make([]segmentJSON, 0, len(segs))}
+	for _, s := range segs {
+		out.Segments = append(out.Segments, segmentJSON{
+			ID: s.ID, Start: formatNS(s.StartNS), End: optEnd(s), Bytes: s.Bytes, Frames: s.Frames,
+			Codec: s.Codec, Width: s.Width, Height: s.Height, State: s.State,
+		})
+	}
+	if sealed := h.sealCursor(c.ID, tr, next); sealed != "" {
+		out.NextCursor = &sealed
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func optEnd(s storage.Segment) *string {
+	if s.EndNS <= s.StartNS {
+		return nil
+	}
+	e := formatNS(s.EndNS)
+	return &e
+}
+
+// maxRange is the listing bound: the whole representable time line, since
+// listings are paginated and cost no more for a wider range.
+const maxRange = time.Duration(1<<63 - 1)
+
+type spanJSON struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
+	q, err := queryParams(r.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	tr, err := parseRange(q, MaxTimelineRange, "timeline")
+	if err != nil {
+		return err
+	}
+	c, err := h.camera(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), StoreTimeout)
+	defer cancel()
+	spans, err := h.store.Timeline(ctx, c.ID, tr.startNS, tr.endNS)
+	if errors.Is(err, storage.ErrNotFound) {
+		spans, err = nil, nil // a configured camera that never recorded
+	}
+	if err != nil {
+		return fmt.Errorf("timeline: %w", err)
+	}
+	out := struct {
+		Spans []spanJSON `json:"spans"`
+	}{Spans: make([]spanJSON, 0, len(spans))}
+	for _, s := range spans {
+		out.Spans = append(out.Spans, spanJSON{formatNS(s.StartNS), formatNS(s.EndNS)})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// healthz answers 200 "ok" while the database answers a ping. It needs no
+// token: monitors and container health checks call it.
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/healthz" {
+		h.writeError(w, r, errNotFoundPath)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), HealthTimeout)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		h.writeError(w, r, fmt.Errorf("health: %w: %w", errUnavailable, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", "3")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// serveMetrics serves Prometheus metrics. With tokens configured it needs an
+// unscoped token: metric labels name every camera.
+func (h *handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if h.metrics == nil {
+		h.writeError(w, r, errNotFoundPath)
+		return
+	}
+	if p := principalFrom(r.Context()); p != nil && !p.all {
+		h.writeError(w, r, &httpError{status: http.StatusForbidden, msg: "metrics need an unscoped token"})
+		return
+	}
+	h.metrics.ServeHTTP(w, r)
+}
