@@ -1,0 +1,221 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSegmentDuration  = 60 * time.Second
+	DefaultFragmentDuration = time.Second
+	DefaultFsyncInterval    = 10 * time.Second
+	DefaultFrameTimeout     = 10 * time.Second
+	DefaultMinBackoff       = time.Second
+	DefaultMaxBackoff       = 30 * time.Second
+)
+
+// maxCameraIDLen bounds a camera id: it becomes a folder name (issue 3).
+const maxCameraIDLen = 64
+
+var cameraIDPattern = regexp.MustCompile(`^[a-z0-9_-]+$`)
+
+// Config is one camera's recording job. Zero durations take the defaults
+// above; Validate reports every problem.
+type Config struct {
+	Camera           string        // camera id (also the folder name): [a-z0-9_-], at most 64 characters
+	RTSP             rtsp.Config   // URL, transport, out-of-band SDP, timeouts
+	SegmentDuration  time.Duration // default 60s: close at the first keyframe after this much media time
+	FragmentDuration time.Duration // default 1s: MP4 fragment length (what a crash can lose)
+	FsyncInterval    time.Duration // default 10s of media time: flush + fsync the open segment this often
+	FrameTimeout     time.Duration // default 10s: no access unit for this long while connected => reconnect
+	MinBackoff       time.Duration // default 1s: first pause after a failure
+	MaxBackoff       time.Duration // default 30s: the pause doubles up to this
+}
+
+// WithDefaults returns c with zero durations replaced by their defaults.
+func (c Config) WithDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.SegmentDuration, DefaultSegmentDuration)
+	def(&c.FragmentDuration, DefaultFragmentDuration)
+	def(&c.FsyncInterval, DefaultFsyncInterval)
+	def(&c.FrameTimeout, DefaultFrameTimeout)
+	def(&c.MinBackoff, DefaultMinBackoff)
+	def(&c.MaxBackoff, DefaultMaxBackoff)
+	return c
+}
+
+// Validate returns every problem with c, each naming its field, joined with
+// errors.Join; nil when c is usable. Call it on a config with defaults filled.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("recorder: %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.Camera == "":
+		bad("Camera", "empty")
+	case len(c.Camera) > maxCameraIDLen:
+		bad("Camera", "longer than %d characters", maxCameraIDLen)
+	case !cameraIDPattern.MatchString(c.Camera):
+		bad("Camera", "%q: only a-z, 0-9, '_' and '-' are allowed", c.Camera)
+	}
+	if c.RTSP.URL == "" {
+		bad("RTSP.URL", "empty")
+	}
+	positive := func(field string, d time.Duration) {
+		if d <= 0 {
+			bad(field, "must be positive, got %v", d)
+		}
+	}
+	positive("SegmentDuration", c.SegmentDuration)
+	positive("FragmentDuration", c.FragmentDuration)
+	positive("FsyncInterval", c.FsyncInterval)
+	positive("FrameTimeout", c.FrameTimeout)
+	positive("MinBackoff", c.MinBackoff)
+	positive("MaxBackoff", c.MaxBackoff)
+	if c.FragmentDuration > 0 && c.SegmentDuration > 0 && c.FragmentDuration > c.SegmentDuration {
+		bad("FragmentDuration", "%v is longer than SegmentDuration %v", c.FragmentDuration, c.SegmentDuration)
+	}
+	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
+		bad("MinBackoff", "%v is longer than MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
+	}
+	if c.SegmentDuration > maxSegmentDuration {
+		bad("SegmentDuration", "%v is longer than the %v limit", c.SegmentDuration, maxSegmentDuration)
+	}
+	return errors.Join(errs...)
+}
+
+// maxSegmentDuration bounds SegmentDuration: storage finds overlapping
+// segments by assuming a maximum segment length, and a smaller file loses
+// less when a disk fails.
+const maxSegmentDuration = time.Hour
+
+// Session is what the job needs of an RTSP session (*rtsp.Session has it).
+type Session interface {
+	Info() rtsp.Info
+	ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error
+	Stats() rtsp.Stats
+	Close() error
+}
+
+// OpenFunc opens an RTSP session; the default wraps rtsp.Open.
+type OpenFunc func(ctx context.Context, cfg rtsp.Config) (Session, error)
+
+// SegmentStore is what the job needs of the index (*storage.Store has it).
+type SegmentStore interface {
+	// CreateSegment creates the segment's file and its row in state recording.
+	CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error)
+	// UpdateSegment records the progress of an open segment.
+	UpdateSegment(ctx context.Context, seg storage.Segment) error
+	// FinishSegment marks the segment complete; the job has synced the
+	// file and its directory before calling it.
+	FinishSegment(ctx context.Context, seg storage.Segment) error
+}
+
+// SegmentWriter writes one fragmented MP4 segment (*fmp4.Writer has it).
+type SegmentWriter interface {
+	WriteSample(fmp4.Sample) error
+	Flush() error
+	Close(endDTS int64) error
+	Stats() fmp4.WriterStats
+}
+
+// NewWriterFunc starts a segment on w; the default wraps fmp4.NewWriter.
+type NewWriterFunc func(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterOptions) (SegmentWriter, error)
+
+// ScanFunc reads back a segment file to find its last complete fragment
+// after a write error; the default is fmp4.Scan.
+type ScanFunc func(r io.ReaderAt, size int64) (*fmp4.SegmentInfo, error)
+
+// Deps are the job's collaborators. Store is required; every other nil
+// field gets the real implementation. Tests inject fakes and a fake clock.
+type Deps struct {
+	Store     SegmentStore
+	Open      OpenFunc
+	NewWriter NewWriterFunc
+	Scan      ScanFunc
+	// Now reads the local wall clock (anchors, Status times).
+	Now func() time.Time
+	// After waits on a monotonic timer (backoff, frame watchdog).
+	After func(time.Duration) <-chan time.Time
+	// Rand returns a number in [0, 1) for backoff jitter.
+	Rand func() float64
+	// SyncFile and SyncDir make a file's data and a directory entry
+	// durable (fsync); injectable to test fsync failures (F7).
+	SyncFile func(*os.File) error
+	SyncDir  func(dir string) error
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Open == nil {
+		d.Open = func(ctx context.Context, cfg rtsp.Config) (Session, error) {
+			s, err := rtsp.Open(ctx, cfg)
+			if err != nil {
+				// Never return a typed nil pointer inside the interface.
+				return nil, err
+			}
+			return s, nil
+		}
+	}
+	if d.NewWriter == nil {
+		d.NewWriter = func(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterOptions) (SegmentWriter, error) {
+			fw, err := fmp4.NewWriter(w, p, opts)
+			if err != nil {
+				return nil, err
+			}
+			return fw, nil
+		}
+	}
+	if d.Scan == nil {
+		d.Scan = fmp4.Scan
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.After == nil {
+		d.After = time.After
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Float64
+	}
+	if d.SyncFile == nil {
+		d.SyncFile = (*os.File).Sync
+	}
+	if d.SyncDir == nil {
+		d.SyncDir = syncDir
+	}
+	return d
+}
+
+// syncDir fsyncs a directory so a newly created file's entry survives a
+// power cut (the file's own fsync does not cover its name).
+func syncDir(dir string) error {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return err
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return serr
+	}
+	return cerr
+}

@@ -1,0 +1,395 @@
+// Package recorder owns one camera's recording job: it opens the RTSP
+// session, turns RTP packets into access units, writes them as fragmented
+// MP4 segments indexed through a SegmentStore, keeps the segments' wall
+// clock times (docs/time.md), and reconnects with backoff after any
+// failure, reporting its state through Status.
+//
+// It does not own the RTSP protocol (recorder/rtsp), RTP depacketizing
+// (recorder/h264), the MP4 format (storage/fmp4), the index or file layout
+// (storage), or when a camera records (schedule). It does not log: errors
+// are returned and reported in Status.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+)
+
+// Sentinel errors, reported (redacted) in Status.LastError and usable with
+// errors.Is on the errors the job produces.
+var (
+	// ErrStalled: the session stayed open but no access unit arrived
+	// within Config.FrameTimeout (F2).
+	ErrStalled = errors.New("recorder: no frames within the frame timeout")
+	// ErrWrite: writing a segment failed (F5, e.g. disk full); the
+	// segment was cut back to its last complete fragment.
+	ErrWrite = errors.New("recorder: segment write failed")
+	// ErrSync: fsync failed (F7); the segment was abandoned at its last
+	// synced state.
+	ErrSync = errors.New("recorder: fsync failed")
+	// ErrSessionEnded: the session ended without saying why.
+	ErrSessionEnded = errors.New("recorder: session ended")
+	// ErrRunning: Run was called while the job was already running.
+	ErrRunning = errors.New("recorder: job already running")
+)
+
+const (
+	// healthyMedia90k: a session that recorded this much media resets the
+	// backoff, so a camera that accepts and drops every session after a
+	// few seconds is not reconnected every second forever.
+	healthyMedia90k = 10 * clockRate90k
+
+	// watchdogTicks is how many times per FrameTimeout the stall
+	// watchdog looks at the frame counter: a stall is detected between
+	// FrameTimeout and FrameTimeout*(1+1/watchdogTicks).
+	watchdogTicks = 4
+
+	// backoffJitter spreads reconnects of many cameras after a shared
+	// failure (a switch reboot) by ±20 %.
+	backoffJitter = 0.2
+)
+
+// State is a job's state.
+type State string
+
+// States of a job.
+const (
+	StateStarting  State = "starting"  // connecting, or waiting for the first keyframe
+	StateRecording State = "recording" // writing segments
+	StateRetrying  State = "retrying"  // failed (LastError), waiting to reconnect (NextRetry)
+	StateStopped   State = "stopped"   // not running
+)
+
+// Status is a snapshot of a job.
+type Status struct {
+	State           State
+	LastError       string    // the last failure, redacted (never a password)
+	Since           time.Time // when State was entered
+	RecordingSince  time.Time // start of the current run, zero if not recording
+	NextRetry       time.Time // when State is retrying
+	Reconnects      uint64    // sessions started after a failure
+	SegmentsWritten uint64    // segments finalised
+	Frames          uint64    // access units written to segments
+	Keyframes       uint64    // of which keyframes
+	BytesReceived   uint64    // RTP payload bytes received
+	PacketsLost     uint64    // RTP packets missing (sequence gaps)
+	DroppedFrames   uint64    // access units not written (queue full, waiting for a keyframe)
+	DecodeErrors    uint64    // packets or access units the depacketizer rejected
+	TimeJumps       uint64    // RTP timeline breaks that started a new run (R15)
+	LastFrame       time.Time // arrival of the last access unit
+	Width, Height   int       // of the current or last segment
+	Codec           string    // RFC 6381, e.g. "avc1.640028"
+}
+
+// Job records one camera. Create it with NewJob, run it with Run.
+type Job struct {
+	cfg    Config
+	deps   Deps
+	redact func(string) string
+
+	running atomic.Bool
+
+	// Counters, updated by the reader and writer goroutines.
+	reconnects, segmentsWritten, frames, keyframes atomic.Uint64
+	bytesReceived, packetsLost, droppedFrames      atomic.Uint64
+	decodeErrors, timeJumps                        atomic.Uint64
+	lastFrameNS                                    atomic.Int64
+	auCount                                        atomic.Uint64 // every AU that arrived, for the watchdog
+
+	// prevEndNS is the wall end of the last finalised segment; owned by
+	// whichever goroutine runs the segmenter (one at a time).
+	prevEndNS int64
+
+	mu     sync.Mutex
+	status Status // State, LastError, times, Width, Height, Codec
+}
+
+// NewJob fills cfg's defaults, validates it and returns a stopped job.
+func NewJob(cfg Config, deps Deps) (*Job, error) {
+	cfg = cfg.WithDefaults()
+	err := cfg.Validate()
+	if deps.Store == nil {
+		err = errors.Join(err, errors.New("recorder: Deps.Store: nil"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL)}
+	j.status = Status{State: StateStopped, Since: j.deps.Now()}
+	return j, nil
+}
+
+// Config returns the job's configuration with defaults filled.
+func (j *Job) Config() Config { return j.cfg }
+
+// Status returns a snapshot of the job; safe from any goroutine.
+func (j *Job) Status() Status {
+	j.mu.Lock()
+	st := j.status
+	j.mu.Unlock()
+	st.Reconnects = j.reconnects.Load()
+	st.SegmentsWritten = j.segmentsWritten.Load()
+	st.Frames = j.frames.Load()
+	st.Keyframes = j.keyframes.Load()
+	st.BytesReceived = j.bytesReceived.Load()
+	st.PacketsLost = j.packetsLost.Load()
+	st.DroppedFrames = j.droppedFrames.Load()
+	st.DecodeErrors = j.decodeErrors.Load()
+	st.TimeJumps = j.timeJumps.Load()
+	if ns := j.lastFrameNS.Load(); ns != 0 {
+		st.LastFrame = time.Unix(0, ns)
+	}
+	return st
+}
+
+func (j *Job) setState(s State, next time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.status.State != s {
+		j.status.Since = j.deps.Now()
+	}
+	j.status.State = s
+	j.status.NextRetry = next
+	if s != StateRecording {
+		j.status.RecordingSince = time.Time{}
+	}
+}
+
+func (j *Job) setLastError(err error) {
+	j.mu.Lock()
+	j.status.LastError = j.redact(err.Error())
+	j.mu.Unlock()
+}
+
+// runStarted: the segmenter anchored a run at startNS.
+func (j *Job) runStarted(startNS int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.status.State != StateRecording {
+		j.status.Since = j.deps.Now()
+	}
+	j.status.State = StateRecording
+	j.status.RecordingSince = time.Unix(0, startNS)
+}
+
+// segmentOpened: the segmenter opened a segment with params p.
+func (j *Job) segmentOpened(p h264.Params) {
+	j.mu.Lock()
+	j.status.Width, j.status.Height, j.status.Codec = p.Width, p.Height, p.Codec
+	j.mu.Unlock()
+}
+
+// Run records until ctx is done: it opens the session, writes segments, and
+// after any failure finalises the open segment, backs off (MinBackoff
+// doubling to MaxBackoff, with jitter, reset after a healthy session) and
+// reconnects. When ctx is done it finalises the open segment, closes the
+// session (TEARDOWN) and returns nil. Every goroutine it starts has ended
+// when it returns.
+func (j *Job) Run(ctx context.Context) error {
+	if !j.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer j.running.Store(false)
+	defer j.setState(StateStopped, time.Time{})
+
+	failures := 0
+	for {
+		j.setState(StateStarting, time.Time{})
+		healthy, err := j.runSession(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			failures = 0
+		}
+		if err == nil {
+			err = ErrSessionEnded
+		}
+		delay := j.backoff(failures)
+		failures++
+		j.setLastError(err)
+		j.setState(StateRetrying, j.deps.Now().Add(delay))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-j.deps.After(delay):
+		}
+		j.reconnects.Add(1)
+	}
+}
+
+// backoff returns the pause after the given number of consecutive
+// failures: MinBackoff doubling up to MaxBackoff, ±20 % jitter, never
+// above MaxBackoff.
+func (j *Job) backoff(failures int) time.Duration {
+	d := j.cfg.MinBackoff
+	for i := 0; i < failures && d < j.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, j.cfg.MaxBackoff)
+	f := 1 + backoffJitter*(2*j.deps.Rand()-1)
+	return min(time.Duration(float64(d)*f), j.cfg.MaxBackoff)
+}
+
+// runSession records one RTSP session. It reports whether the session was
+// healthy (recorded enough to reset the backoff) and why it ended.
+func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	sess, err := j.deps.Open(sctx, j.cfg.RTSP)
+	if err != nil {
+		return false, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
+	}
+	info := sess.Info()
+	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
+	dep := h264.NewDepacketizer(sps, pps)
+
+	q := newQueue(&j.droppedFrames)
+	seg := newSegmenter(j)
+	var wg sync.WaitGroup
+	var writeErr error
+	wg.Go(func() {
+		writeErr = seg.run(q)
+		if writeErr != nil {
+			cancel(writeErr)
+		}
+	})
+	watchdogDone := make(chan struct{})
+	wg.Go(func() {
+		j.watchdog(sctx, cancel, watchdogDone)
+	})
+
+	lostBase := j.packetsLost.Load()
+	emit := func(au *h264.AccessUnit) {
+		now := j.deps.Now().UnixNano()
+		j.auCount.Add(1)
+		j.lastFrameNS.Store(now)
+		q.push(au, now)
+	}
+	readErr := sess.ReadPackets(sctx, func(pkt *rtp.Packet) error {
+		j.bytesReceived.Add(uint64(len(pkt.Payload)))
+		if err := dep.Push(pkt, emit); err != nil {
+			j.decodeErrors.Add(1)
+		}
+		j.packetsLost.Store(lostBase + dep.Stats().Lost)
+		if sctx.Err() != nil {
+			return context.Cause(sctx)
+		}
+		return nil
+	})
+	if sctx.Err() == nil {
+		// The stream ended by itself: its last access unit is complete.
+		dep.Flush(emit)
+	}
+	cause := context.Cause(sctx)
+	q.close()
+	close(watchdogDone)
+	wg.Wait()
+	closeErr := sess.Close()
+
+	healthy = seg.written90k >= healthyMedia90k
+	switch {
+	case ctx.Err() != nil:
+		return healthy, errors.Join(writeErr, closeErr)
+	case writeErr != nil:
+		err = writeErr
+	case errors.Is(cause, ErrStalled):
+		err = cause
+	case readErr != nil:
+		err = readErr
+	default:
+		err = ErrSessionEnded
+	}
+	return healthy, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
+}
+
+// watchdog cancels the session with ErrStalled when no access unit arrives
+// for FrameTimeout (F2: a TCP connection can stay open, even with RTCP
+// flowing, while the camera sends no video). It counts ticks of the
+// monotonic timer instead of reading the wall clock, so a clock step
+// cannot fire it.
+func (j *Job) watchdog(ctx context.Context, cancel context.CancelCauseFunc, done <-chan struct{}) {
+	tick := j.cfg.FrameTimeout / watchdogTicks
+	if tick <= 0 {
+		tick = j.cfg.FrameTimeout
+	}
+	last := j.auCount.Load()
+	idle := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-j.deps.After(tick):
+		}
+		if n := j.auCount.Load(); n != last {
+			last, idle = n, 0
+			continue
+		}
+		idle += tick
+		if idle >= j.cfg.FrameTimeout {
+			cancel(fmt.Errorf("%w (%v)", ErrStalled, j.cfg.FrameTimeout))
+			return
+		}
+	}
+}
+
+// newRedactor returns a function that removes the camera's credentials
+// from a message: the URL in any form rtsp.Redact knows, and the password
+// itself (raw and percent-decoded) wherever it appears (S3).
+func newRedactor(rawURL string) func(string) string {
+	var secrets []string
+	add := func(s string) {
+		if s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	redactedURL := rtsp.Redact(rawURL)
+	if u, err := url.Parse(rawURL); err == nil {
+		if pw, ok := u.User.Password(); ok {
+			add(pw)
+			add(url.PathEscape(pw))
+			add(url.QueryEscape(pw))
+		}
+		for k, vs := range u.Query() {
+			switch strings.ToLower(k) {
+			case "password", "pwd", "pass", "passwd":
+				for _, v := range vs {
+					add(v)
+					add(url.QueryEscape(v))
+				}
+			}
+		}
+	}
+	// Raw user-info password when the URL does not parse (a bad escape).
+	if i := strings.Index(rawURL, "://"); i >= 0 {
+		rest := rawURL[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				add(rest[c+1 : at])
+			}
+		}
+	}
+	return func(msg string) string {
+		if rawURL != "" && rawURL != redactedURL {
+			msg = strings.ReplaceAll(msg, rawURL, redactedURL)
+		}
+		for _, s := range secrets {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+		return msg
+	}
+}

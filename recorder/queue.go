@@ -1,0 +1,130 @@
+package recorder
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nvr-project/nvr/recorder/h264"
+)
+
+const (
+	// maxQueueBytes bounds the access units waiting for the disk (F8: a
+	// slow disk must not stall the network reader or grow memory): 2 MiB
+	// holds about 4 s of a 4 Mbit/s camera and keeps a camera's memory
+	// within the ~2 MB budget of issue 3.
+	maxQueueBytes = 2 << 20
+
+	// maxQueueItems bounds the number of waiting access units (the
+	// channel's capacity): 10 s at 25 fps, so at normal bitrates the byte
+	// bound is the one that binds.
+	maxQueueItems = 256
+
+	// maxPooledBuffer keeps one huge access unit (an 8 MiB IDR) from
+	// pinning that much memory in the buffer pool after it is written.
+	maxPooledBuffer = 1 << 20
+)
+
+// paramSet is an immutable pair of parameter sets shared by every queued
+// access unit that uses it, so only a change costs an allocation.
+type paramSet struct {
+	sps, pps []byte
+}
+
+// auItem is an access unit copied out of the depacketizer's buffers (they
+// are reused after the callback) and queued for the disk writer.
+type auItem struct {
+	dts, pts  int64
+	keyframe  bool
+	arrivalNS int64 // local wall clock when the AU was complete
+	params    *paramSet
+	data      []byte   // the NAL units back to back
+	nalus     [][]byte // slices of data
+	size      int      // bytes counted against maxQueueBytes
+}
+
+// auQueue is the bounded hand-off between the network reader (the only
+// sender) and the disk writer. push never blocks: when the queue is full
+// it drops the access unit and every following one up to the next
+// keyframe, since a P-frame without its references cannot be decoded.
+type auQueue struct {
+	ch       chan *auItem
+	bytes    atomic.Int64
+	pool     sync.Pool
+	dropping bool      // reader-owned: dropping until the next keyframe
+	params   *paramSet // reader-owned: the last parameter sets seen
+	dropped  *atomic.Uint64
+}
+
+func newQueue(dropped *atomic.Uint64) *auQueue {
+	return &auQueue{
+		ch:      make(chan *auItem, maxQueueItems),
+		dropped: dropped,
+	}
+}
+
+// push copies au into the queue, or counts it as dropped. Reader only.
+func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
+	size := 0
+	for _, n := range au.NALUs {
+		size += len(n)
+	}
+	if q.dropping && !au.Keyframe {
+		q.dropped.Add(1)
+		return
+	}
+	queued := q.bytes.Load()
+	// A single access unit larger than the bound is let in when the
+	// queue is empty (its size is already capped by h264.MaxAccessUnitSize)
+	// so a camera with huge keyframes still records.
+	if len(q.ch) == cap(q.ch) || (queued > 0 && queued+int64(size) > maxQueueBytes) {
+		q.dropping = true
+		q.dropped.Add(1)
+		return
+	}
+	q.dropping = false
+
+	if q.params == nil || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) {
+		q.params = &paramSet{sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS)}
+	}
+	it, _ := q.pool.Get().(*auItem)
+	if it == nil {
+		it = &auItem{}
+	}
+	it.dts, it.pts, it.keyframe, it.arrivalNS = au.DTS, au.PTS, au.Keyframe, arrivalNS
+	it.params = q.params
+	it.size = size
+	if cap(it.data) < size {
+		it.data = make([]byte, 0, size)
+	}
+	it.data = it.data[:0]
+	it.nalus = it.nalus[:0]
+	for _, n := range au.NALUs {
+		off := len(it.data)
+		it.data = append(it.data, n...)
+		it.nalus = append(it.nalus, it.data[off:len(it.data):len(it.data)])
+	}
+	q.bytes.Add(int64(size))
+	select {
+	case q.ch <- it:
+	default:
+		// Unreachable: the reader is the only sender and checked the
+		// length above; kept so a mistake drops instead of blocking.
+		q.bytes.Add(-int64(size))
+		q.dropping = true
+		q.dropped.Add(1)
+	}
+}
+
+// release returns a written item's memory. Writer only.
+func (q *auQueue) release(it *auItem) {
+	q.bytes.Add(-int64(it.size))
+	it.params = nil
+	if cap(it.data) > maxPooledBuffer {
+		it.data = nil
+	}
+	q.pool.Put(it)
+}
+
+// close ends the queue; the writer drains what is left. Reader only.
+func (q *auQueue) close() { close(q.ch) }

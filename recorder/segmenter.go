@@ -1,0 +1,386 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// storeTimeout bounds each call to the index: finalising a segment must
+// finish even when the job is being cancelled, but never hang on a stuck
+// database.
+const storeTimeout = 10 * time.Second
+
+// segmenter is the disk side of a session: it owns the open segment and
+// the run's timeline, and is driven by one goroutine (segmenter.run).
+type segmenter struct {
+	j        *Job
+	segDur   int64 // 90 kHz
+	fsyncDur int64 // 90 kHz
+	fragDur  int64 // 90 kHz
+
+	// The run (docs/time.md): continuous media time with one anchor.
+	inRun        bool
+	runEndDTS    int64 // end DTS of the run's last closed segment
+	runEndNS     int64 // its wall end
+	haveLast     bool
+	lastDTS      int64
+	lastDelta    int64
+	lastArrival  int64
+	written90k   int64 // media written in this session, for "healthy"
+	keyframesOut uint64
+
+	seg *openSegment
+}
+
+// openSegment is the segment being written.
+type openSegment struct {
+	row       storage.Segment
+	file      *os.File
+	out       *fileWriter
+	w         SegmentWriter
+	params    *paramSet
+	startDTS  int64
+	frames    int64
+	keyframes int64
+	syncDTS   int64           // DTS of the last periodic sync
+	synced    storage.Segment // the row as of the last successful fsync
+}
+
+// fileWriter counts bytes and remembers where the last complete Write
+// ended. The segment writer writes every fragment in one Write call, so
+// that offset is the end of the last complete fragment: after a failed
+// write (ENOSPC, F5) the file is cut back to it.
+type fileWriter struct {
+	f    *os.File
+	off  int64
+	good int64
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if err == nil {
+		w.good = w.off
+	}
+	return n, err
+}
+
+func newSegmenter(j *Job) *segmenter {
+	return &segmenter{
+		j:        j,
+		segDur:   nsToTicks(int64(j.cfg.SegmentDuration)),
+		fsyncDur: nsToTicks(int64(j.cfg.FsyncInterval)),
+		fragDur:  nsToTicks(int64(j.cfg.FragmentDuration)),
+	}
+}
+
+// storeCtx is the context for index calls: it ignores the job's
+// cancellation (the segment must still be finalised) but is bounded.
+func storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), storeTimeout)
+}
+
+// run writes every queued access unit until the queue is closed, then
+// finalises the open segment. On the first error it finalises what it can
+// and returns the error; the caller ends the session.
+func (s *segmenter) run(q *auQueue) error {
+	for it := range q.ch {
+		err := s.handle(it)
+		q.release(it)
+		if err != nil {
+			return err
+		}
+	}
+	return s.endRun()
+}
+
+// handle writes one access unit, opening and closing segments around it.
+func (s *segmenter) handle(it *auItem) error {
+	if s.haveLast {
+		delta := it.dts - s.lastDTS
+		if delta <= 0 || delta > maxForwardJump90k {
+			// R15: the camera's timeline broke (clock reset, backward
+			// step): close what we have, and re-anchor a new run.
+			s.j.timeJumps.Add(1)
+			if err := s.endRun(); err != nil {
+				return err
+			}
+		}
+	}
+	if s.seg != nil {
+		switch {
+		case s.seg.params != it.params && !sameParams(s.seg.params, it.params):
+			// R18: new parameter sets need a new init segment.
+			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
+				return err
+			}
+		case it.keyframe && it.dts-s.seg.startDTS >= s.segDur:
+			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
+				return err
+			}
+		}
+	}
+	if s.seg == nil {
+		if !it.keyframe {
+			// A segment starts on a keyframe; what comes before it
+			// cannot be decoded on its own.
+			s.j.droppedFrames.Add(1)
+			s.noteFrame(it)
+			return nil
+		}
+		if err := s.openSegment(it); err != nil {
+			if errors.Is(err, errBadParams) {
+				s.j.droppedFrames.Add(1)
+				s.noteFrame(it)
+				return nil
+			}
+			return err
+		}
+	}
+	seg := s.seg
+	if err := seg.w.WriteSample(fmp4.Sample{NALUs: it.nalus, DTS: it.dts, PTS: it.pts, Keyframe: it.keyframe}); err != nil {
+		return s.abandonAfterWriteError(fmt.Errorf("write sample: %w", err))
+	}
+	seg.frames++
+	s.j.frames.Add(1)
+	if it.keyframe {
+		seg.keyframes++
+		s.j.keyframes.Add(1)
+	}
+	if s.haveLast && it.dts > s.lastDTS {
+		s.written90k += it.dts - s.lastDTS
+	}
+	s.noteFrame(it)
+	if it.dts-seg.syncDTS >= s.fsyncDur {
+		if err := s.syncSegment(it.dts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noteFrame remembers the last frame seen in the run.
+func (s *segmenter) noteFrame(it *auItem) {
+	if s.haveLast && it.dts > s.lastDTS && it.dts-s.lastDTS <= maxForwardJump90k {
+		s.lastDelta = it.dts - s.lastDTS
+	}
+	s.haveLast = true
+	s.lastDTS = it.dts
+	s.lastArrival = it.arrivalNS
+}
+
+func sameParams(a, b *paramSet) bool {
+	return a != nil && b != nil && bytes.Equal(a.sps, b.sps) && bytes.Equal(a.pps, b.pps)
+}
+
+// errBadParams: the parameter sets cannot describe a track; the frame is
+// dropped and the next keyframe tried.
+var errBadParams = errors.New("unusable SPS/PPS")
+
+// openSegment starts a segment at keyframe it: its wall start follows the
+// run's timeline, or anchors a new run (docs/time.md).
+func (s *segmenter) openSegment(it *auItem) error {
+	p, err := h264.ParseParams(it.params.sps, it.params.pps)
+	if err != nil {
+		s.j.setLastError(fmt.Errorf("%w: %w", errBadParams, err))
+		return errBadParams
+	}
+	var startNS int64
+	if s.inRun {
+		startNS = s.runEndNS + ticksToNS(it.dts-s.runEndDTS)
+	} else {
+		// Anchor at the first frame's arrival, but never before the
+		// previous segment's end: no overlap even after a clock step.
+		startNS = max(it.arrivalNS, s.j.prevEndNS)
+		s.inRun = true
+		s.runEndDTS, s.runEndNS = it.dts, startNS
+		s.j.runStarted(startNS)
+	}
+	row := storage.Segment{
+		Camera:  s.j.cfg.Camera,
+		StartNS: startNS,
+		EndNS:   startNS,
+		Path:    storage.SegmentPath(s.j.cfg.Camera, time.Unix(0, startNS).UTC()),
+		Codec:   p.Codec,
+		Width:   p.Width,
+		Height:  p.Height,
+		State:   storage.StateRecording,
+	}
+	ctx, cancel := storeCtx()
+	id, f, err := s.j.deps.Store.CreateSegment(ctx, row)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	row.ID = id
+	seg := &openSegment{
+		row: row, file: f, out: &fileWriter{f: f}, params: it.params,
+		startDTS: it.dts, syncDTS: it.dts, synced: row,
+	}
+	s.seg = seg
+	s.j.segmentOpened(p)
+	w, err := s.j.deps.NewWriter(seg.out, fmp4.TrackParams{SPS: it.params.sps, PPS: it.params.pps, Width: p.Width, Height: p.Height},
+		fmp4.WriterOptions{FragmentDuration: s.fragDur})
+	if err != nil {
+		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))
+	}
+	seg.w = w
+	return nil
+}
+
+// syncSegment makes the open segment durable up to the frame before dts
+// (the segment writer holds back the last sample) and reports progress.
+func (s *segmenter) syncSegment(dts int64) error {
+	seg := s.seg
+	seg.syncDTS = dts
+	if err := seg.w.Flush(); err != nil {
+		return s.abandonAfterWriteError(fmt.Errorf("flush: %w", err))
+	}
+	if err := s.j.deps.SyncFile(seg.file); err != nil {
+		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
+	}
+	row := seg.row
+	row.EndNS = row.StartNS + ticksToNS(dts-seg.startDTS)
+	row.Bytes = seg.out.good
+	row.Frames = seg.frames - 1 // the held-back sample is not on disk yet
+	row.Keyframes = seg.keyframes
+	seg.synced = row
+	ctx, cancel := storeCtx()
+	err := s.j.deps.Store.UpdateSegment(ctx, row)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("update segment: %w", err)
+	}
+	return nil
+}
+
+// endRun closes the open segment at the end of the last frame and ends
+// the run; the next keyframe anchors a new one.
+func (s *segmenter) endRun() error {
+	var err error
+	if s.seg != nil {
+		delta := s.lastDelta
+		if delta <= 0 {
+			delta = defaultFrame90k
+		}
+		err = s.closeSegment(s.lastDTS+delta, s.lastArrival+ticksToNS(delta))
+	}
+	s.inRun = false
+	s.haveLast = false
+	s.lastDelta = 0
+	return err
+}
+
+// closeSegment finishes the open segment at endDTS (the first DTS not in
+// it), observed on the local clock at observedNS. Order (docs/storage.md):
+// write the tail, fsync the file, fsync its directory, then mark the row
+// complete.
+func (s *segmenter) closeSegment(endDTS, observedNS int64) error {
+	seg := s.seg
+	if err := seg.w.Close(endDTS); err != nil {
+		return s.abandonAfterWriteError(fmt.Errorf("close segment: %w", err))
+	}
+	if err := s.j.deps.SyncFile(seg.file); err != nil {
+		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
+	}
+	if err := s.j.deps.SyncDir(filepath.Dir(seg.file.Name())); err != nil {
+		return s.abandonAfterSyncError(fmt.Errorf("fsync directory of %s: %w", seg.row.Path, err))
+	}
+	row := seg.row
+	row.EndNS = slewedEnd(row.StartNS, endDTS-seg.startDTS, observedNS)
+	row.Bytes = seg.out.off
+	row.Frames = seg.frames
+	row.Keyframes = seg.keyframes
+	row.State = storage.StateComplete
+	s.runEndDTS, s.runEndNS = endDTS, row.EndNS
+	return s.finish(row, nil)
+}
+
+// finish closes the file and marks the row complete; cause is the error
+// that ended the segment early, if any, and is returned joined with any
+// error of finishing.
+func (s *segmenter) finish(row storage.Segment, cause error) error {
+	seg := s.seg
+	s.seg = nil
+	row.State = storage.StateComplete
+	var errs []error
+	if cause != nil {
+		errs = append(errs, cause)
+	}
+	if err := seg.file.Close(); err != nil && cause == nil {
+		errs = append(errs, fmt.Errorf("close %s: %w", row.Path, err))
+	}
+	ctx, cancel := storeCtx()
+	err := s.j.deps.Store.FinishSegment(ctx, row)
+	cancel()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("finish segment: %w", err))
+	}
+	s.j.prevEndNS = max(s.j.prevEndNS, row.EndNS)
+	s.j.segmentsWritten.Add(1)
+	return errors.Join(errs...)
+}
+
+// abandonAfterWriteError handles a failed write (F5, e.g. ENOSPC): the
+// torn bytes of the fragment in progress are cut off, the file is read
+// back to learn what it holds, and the row is finalised with that. The
+// run ends; the job backs off and starts a new segment.
+func (s *segmenter) abandonAfterWriteError(cause error) error {
+	cause = fmt.Errorf("%w: %w", ErrWrite, cause)
+	seg := s.seg
+	row := seg.row
+	row.EndNS = row.StartNS
+	row.Bytes, row.Frames, row.Keyframes = 0, 0, 0
+	valid := seg.out.good
+	if err := seg.file.Truncate(valid); err != nil {
+		cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
+	}
+	if info, err := s.j.deps.Scan(seg.file, valid); err == nil && info != nil {
+		row.Bytes = info.ValidSize
+		row.Frames = int64(len(info.Samples))
+		row.Keyframes = int64(info.Keyframes)
+		row.EndNS = row.StartNS + ticksToNS(info.Duration)
+		if info.ValidSize < valid {
+			if err := seg.file.Truncate(info.ValidSize); err != nil {
+				cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
+			}
+		}
+	}
+	if err := s.j.deps.SyncFile(seg.file); err != nil {
+		// What is on disk is unknown: fall back to the last state
+		// known to be synced.
+		row = seg.synced
+		cause = errors.Join(cause, fmt.Errorf("fsync %s: %w", row.Path, err))
+	}
+	s.inRun = false
+	s.haveLast = false
+	return s.finish(row, cause)
+}
+
+// abandonAfterSyncError handles a failed fsync (F7). After an fsync error
+// Linux may already have dropped the dirty pages and reports the error
+// once only, so retrying fsync proves nothing (moonfire-nvr writer.rs,
+// PostgreSQL's "fsyncgate"): the segment is abandoned, not retried. Its
+// row is finalised at the last state an fsync confirmed, and the file is
+// cut back to that size (best effort); the job backs off and starts a new
+// segment in a new run.
+func (s *segmenter) abandonAfterSyncError(cause error) error {
+	cause = fmt.Errorf("%w: %w", ErrSync, cause)
+	seg := s.seg
+	row := seg.synced
+	if err := seg.file.Truncate(row.Bytes); err != nil {
+		cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
+	}
+	s.inRun = false
+	s.haveLast = false
+	return s.finish(row, cause)
+}
