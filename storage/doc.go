@@ -1,0 +1,13 @@
+// Package storage owns nvr's on-disk state: the SQLite index (cameras and
+// segments) in DATA_DIR/index.db, the layout of segment files under
+// DATA_DIR/recordings, the durability order between the two, recovery after
+// a crash, and retention.
+//
+// It does not own the bytes inside a segment file (package storage/fmp4
+// writes and reads those; recovery takes its scanner as a RecoverFunc), nor
+// when recording happens (recorder, schedule), nor HTTP (api). It never logs:
+// outcomes are returned as errors and reports.
+//
+// The lifecycle of a segment and the reasons for each step are written down
+// in docs/storage.md.
+package storage

@@ -1,0 +1,195 @@
+package storage
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+const (
+	// DefaultListLimit is the page size when ListSegments gets limit <= 0.
+	DefaultListLimit = 1000
+	// MaxListLimit caps a page so one request cannot pull the whole index
+	// into memory.
+	MaxListLimit = 10000
+	// maxCursorLen bounds the cursor accepted from a client; ours are about
+	// 40 bytes.
+	maxCursorLen = 128
+	// DefaultTimelineGap merges segments separated by at most this much:
+	// abutting segments of one run are exactly equal, 1 ms absorbs rounding.
+	DefaultTimelineGap int64 = 1_000_000
+	// maxTimelineSpans caps the spans of one Timeline answer (memory).
+	maxTimelineSpans = 100_000
+	// cursorPrefix versions the cursor format.
+	cursorPrefix = "c1:"
+)
+
+// Span is a stretch of continuous recording, [StartNS, EndNS) in UTC ns.
+type Span struct{ StartNS, EndNS int64 }
+
+// CameraStats summarises the segments of one camera.
+type CameraStats struct {
+	Segments, Bytes int64
+	FirstNS, LastNS int64 // start of the oldest, end of the newest (0 if none)
+}
+
+// overlapLowerBound is the smallest start_ns a segment overlapping
+// [startNS, …) can have, given that no segment is longer than
+// MaxSegmentDuration. It saturates instead of overflowing.
+func overlapLowerBound(startNS int64) int64 {
+	if startNS < math.MinInt64+int64(MaxSegmentDuration) {
+		return math.MinInt64
+	}
+	return startNS - int64(MaxSegmentDuration)
+}
+
+func checkRange(startNS, endNS int64) error {
+	if endNS <= startNS {
+		return fmt.Errorf("%w: range end %d not after start %d", ErrInvalid, endNS, startNS)
+	}
+	return nil
+}
+
+// overlapWhere selects the segments of camera ?1 overlapping [?3, ?2) whose
+// start is at least ?4. The index on (camera_id, start_ns) bounds the scan
+// to starts in [max(?4, a - MaxSegmentDuration), b); end_ns > a then drops
+// those that ended before a. Rows being deleted are invisible.
+const overlapWhere = `camera_id = ? AND start_ns < ? AND end_ns > ? AND start_ns >= ? AND state <> 'deleting'`
+
+// ListSegments returns the segments of camera overlapping [startNS, endNS),
+// oldest first (by start, then id), at most limit of them, starting after
+// cursor ("" for the first page). It returns the cursor of the next page, or
+// "" when there is none. Segments still recording are included. An unknown
+// camera simply has no segments.
+func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]Segment, string, error) {
+	if err := checkRange(startNS, endNS); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	afterStart, afterID := int64(math.MinInt64), int64(-1)
+	if cursor != "" {
+		var err error
+		if afterStart, afterID, err = parseCursor(cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	lo := max(overlapLowerBound(startNS), afterStart)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments
+		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?)
+		ORDER BY start_ns, id LIMIT ?`,
+		camera, endNS, startNS, lo, afterStart, afterID, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: list segments: %w", err)
+	}
+	defer rows.Close()
+	segs := make([]Segment, 0, min(limit+1, 64))
+	for rows.Next() {
+		seg, err := scanSegment(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("storage: list segments: %w", err)
+		}
+		segs = append(segs, seg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("storage: list segments: %w", err)
+	}
+	if len(segs) <= limit {
+		return segs, "", nil
+	}
+	segs = segs[:limit]
+	last := segs[limit-1]
+	return segs, makeCursor(last.StartNS, last.ID), nil
+}
+
+// makeCursor encodes a page position (the last row's start and id).
+func makeCursor(startNS, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(startNS, 10) + ":" + strconv.FormatInt(id, 10)))
+}
+
+// parseCursor decodes a cursor from makeCursor; anything else is ErrInvalid.
+func parseCursor(c string) (startNS, id int64, err error) {
+	bad := fmt.Errorf("%w: malformed cursor", ErrInvalid)
+	if len(c) > maxCursorLen {
+		return 0, 0, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, 0, bad
+	}
+	rest, ok := strings.CutPrefix(string(b), cursorPrefix)
+	if !ok {
+		return 0, 0, bad
+	}
+	a, z, ok := strings.Cut(rest, ":")
+	if !ok {
+		return 0, 0, bad
+	}
+	if startNS, err = strconv.ParseInt(a, 10, 64); err != nil {
+		return 0, 0, bad
+	}
+	if id, err = strconv.ParseInt(z, 10, 64); err != nil || id < 0 {
+		return 0, 0, bad
+	}
+	return startNS, id, nil
+}
+
+// Timeline returns the recorded spans of camera within [startNS, endNS):
+// segments that abut or overlap, or are at most DefaultTimelineGap apart,
+// are merged; spans are clipped to the range, oldest first.
+func (s *Store) Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]Span, error) {
+	return s.TimelineGap(ctx, camera, startNS, endNS, DefaultTimelineGap)
+}
+
+// TimelineGap is Timeline with the merge tolerance gapNS (>= 0).
+func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, gapNS int64) ([]Span, error) {
+	if err := checkRange(startNS, endNS); err != nil {
+		return nil, err
+	}
+	if gapNS < 0 {
+		return nil, fmt.Errorf("%w: negative timeline gap", ErrInvalid)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
+		ORDER BY start_ns, id`, camera, endNS, startNS, overlapLowerBound(startNS))
+	if err != nil {
+		return nil, fmt.Errorf("storage: timeline: %w", err)
+	}
+	defer rows.Close()
+	var spans []Span
+	for rows.Next() {
+		var a, b int64
+		if err := rows.Scan(&a, &b); err != nil {
+			return nil, fmt.Errorf("storage: timeline: %w", err)
+		}
+		a, b = max(a, startNS), min(b, endNS)
+		if n := len(spans); n > 0 && a-spans[n-1].EndNS <= gapNS {
+			spans[n-1].EndNS = max(spans[n-1].EndNS, b)
+			continue
+		}
+		if len(spans) == maxTimelineSpans {
+			return nil, fmt.Errorf("%w: more than %d spans; ask for a shorter range", ErrInvalid, maxTimelineSpans)
+		}
+		spans = append(spans, Span{a, b})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: timeline: %w", err)
+	}
+	return spans, nil
+}
+
+// CameraStats counts the segments and bytes of camera and the time they
+// cover (rows being deleted excluded).
+func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, error) {
+	var st CameraStats
+	err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(bytes), 0), coalesce(min(start_ns), 0), coalesce(max(end_ns), 0)
+		FROM segments WHERE camera_id = ? AND state <> 'deleting'`, camera).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
+	if err != nil {
+		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,381 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Segment is one row of the index: one MP4 file of one camera.
+type Segment struct {
+	ID                int64
+	Camera            string
+	StartNS, EndNS    int64  // UTC ns, [start, end)
+	Path              string // relative to the recordings dir, '/'-separated
+	Bytes             int64
+	Frames, Keyframes int64
+	Codec             string // RFC 6381, e.g. "avc1.640028"
+	Width, Height     int
+	State             string // StateRecording or StateComplete
+	// RunID groups the segments of one recording session (0: unknown).
+	RunID int64
+}
+
+const (
+	// maxPathCollisions bounds the "-N" suffixes tried when segments of one
+	// camera start in the same millisecond (a reconnect loop can do that);
+	// more than this means something else is wrong with the directory.
+	maxPathCollisions = 1000
+	// maxPathLen bounds a stored path; ours are about 100 bytes.
+	maxPathLen = 1024
+	// segmentColumns is the SELECT list matching scanSegment.
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state, coalesce(run_id, 0)`
+)
+
+// SegmentPath returns the relative path for a segment of camera starting at
+// t: <camera>/<YYYY>/<MM>/<DD>/<HH-MM-SS.mmm>.mp4 in UTC. CreateSegment makes
+// it unique by adding "-1", "-2", … before ".mp4" when two segments of a
+// camera start in the same millisecond.
+func SegmentPath(camera string, t time.Time) string {
+	return camera + "/" + t.UTC().Format("2006/01/02/15-04-05.000") + ".mp4"
+}
+
+// withSuffix returns p with "-n" inserted before ".mp4" (n > 0).
+func withSuffix(p string, n int) string {
+	if n == 0 {
+		return p
+	}
+	return fmt.Sprintf("%s-%d.mp4", strings.TrimSuffix(p, ".mp4"), n)
+}
+
+// checkRelPath rejects a stored path that is not a clean relative path
+// inside the recordings dir: absolute, "..", ".", empty elements, NUL or
+// backslash (RELIABILITY S1). os.Root is the second line of defence.
+func checkRelPath(p string) error {
+	if p == "" || len(p) > maxPathLen || strings.ContainsAny(p, "\x00\\") || strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%w: %q", ErrUnsafePath, p)
+	}
+	for _, el := range strings.Split(p, "/") {
+		if el == "" || el == "." || el == ".." {
+			return fmt.Errorf("%w: %q", ErrUnsafePath, p)
+		}
+	}
+	if !fs.ValidPath(p) {
+		return fmt.Errorf("%w: %q", ErrUnsafePath, p)
+	}
+	return nil
+}
+
+// checkTimes validates a segment's time range.
+func checkTimes(startNS, endNS int64) error {
+	if endNS < startNS {
+		return fmt.Errorf("%w: segment ends (%d) before it starts (%d)", ErrInvalid, endNS, startNS)
+	}
+	if endNS-startNS > int64(MaxSegmentDuration) || endNS-startNS < 0 {
+		return fmt.Errorf("%w: segment longer than %v", ErrInvalid, MaxSegmentDuration)
+	}
+	return nil
+}
+
+// mkdirAllSynced creates dir (relative to the root) and its parents,
+// fsyncing each parent that gained an entry, so the new directories survive
+// a power cut together with the file later synced inside them.
+func (s *Store) mkdirAllSynced(dir string) error {
+	parts := strings.Split(dir, "/")
+	for i := range parts {
+		d := strings.Join(parts[:i+1], "/")
+		err := s.root.Mkdir(filepath.FromSlash(d), 0o750)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("storage: create %s: %w", d, err)
+		}
+		parent := "."
+		if i > 0 {
+			parent = filepath.FromSlash(strings.Join(parts[:i], "/"))
+		}
+		if err := syncRootDir(s.root, parent); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+	}
+	return nil
+}
+
+// CreateSegment starts a segment: it creates the parent directories, inserts
+// the row in state recording (creating the camera row if needed), then
+// creates the file with O_EXCL and returns it open for writing. seg.Path may
+// be empty (SegmentPath is used); seg.EndNS may be zero (it starts equal to
+// StartNS). The caller writes the file, calls UpdateSegment as it grows and
+// FinishSegment at the end, and closes the file.
+func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os.File, err error) {
+	if err := ValidCameraID(seg.Camera); err != nil {
+		return 0, nil, err
+	}
+	if seg.EndNS == 0 {
+		seg.EndNS = seg.StartNS
+	}
+	if err := checkTimes(seg.StartNS, seg.EndNS); err != nil {
+		return 0, nil, err
+	}
+	base := seg.Path
+	if base == "" {
+		base = SegmentPath(seg.Camera, time.Unix(0, seg.StartNS))
+	}
+	if err := checkRelPath(base); err != nil {
+		return 0, nil, err
+	}
+	if !strings.HasPrefix(base, seg.Camera+"/") || !strings.HasSuffix(base, ".mp4") {
+		return 0, nil, fmt.Errorf("%w: %q is not <camera>/…/*.mp4", ErrUnsafePath, base)
+	}
+	if err := s.mkdirAllSynced(path.Dir(base)); err != nil {
+		return 0, nil, err
+	}
+	for n := 0; n < maxPathCollisions; n++ {
+		p := withSuffix(base, n)
+		id, err := s.insertSegment(ctx, seg, p, StateRecording)
+		if errors.Is(err, errPathTaken) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		f, err := s.root.OpenFile(filepath.FromSlash(p), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+		if err == nil {
+			return id, f, nil
+		}
+		// The row goes again: a file without a row would be adopted by
+		// recovery, a row without a file is dropped by it; neither is wanted.
+		if _, derr := s.w.ExecContext(context.WithoutCancel(ctx), `DELETE FROM segments WHERE id = ?`, id); derr != nil {
+			return 0, nil, fmt.Errorf("storage: create segment %s: %w (and removing its row: %v)", p, err, derr)
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return 0, nil, fmt.Errorf("storage: create segment %s: %w", p, err)
+		}
+	}
+	return 0, nil, fmt.Errorf("storage: create segment %s: %d names taken", base, maxPathCollisions)
+}
+
+var errPathTaken = errors.New("path taken")
+
+// insertSegment inserts a row at path p in one BEGIN IMMEDIATE transaction,
+// creating the camera row if missing. It returns errPathTaken if a row
+// already has that path.
+func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string) (int64, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("storage: insert segment: %w", err)
+	}
+	defer tx.Rollback()
+	var one int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE path = ?`, p).Scan(&one)
+	if err == nil {
+		return 0, errPathTaken
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("storage: insert segment: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		seg.Camera, seg.Camera, s.now().UnixNano()); err != nil {
+		return 0, fmt.Errorf("storage: insert segment: camera %s: %w", seg.Camera, err)
+	}
+	var runID any
+	if seg.RunID != 0 {
+		runID = seg.RunID
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO segments
+		(camera_id, run_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		seg.Camera, runID, seg.StartNS, seg.EndNS, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, state)
+	if err != nil {
+		if isConstraint(err) {
+			return 0, fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
+		}
+		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
+	}
+	return id, nil
+}
+
+// UpdateSegment records the progress of a segment being written: EndNS,
+// Bytes, Frames, Keyframes (and Codec, Width, Height when set), so listings
+// show the segment growing. Only a row in state recording is updated
+// (ErrNotFound otherwise).
+func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		WHERE id = ? AND state = 'recording'`,
+		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
+	if err != nil {
+		if isConstraint(err) {
+			return fmt.Errorf("%w: update segment %d: %v", ErrInvalid, seg.ID, err)
+		}
+		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	return nil
+}
+
+// FinishSegment finalises a segment: it fsyncs the file and its directory
+// (here, so the order cannot be got wrong by a caller; the caller may close
+// its handle before or after), then commits the row as complete with EndNS,
+// Frames, Keyframes (and Codec, Width, Height when set) from seg and Bytes
+// from the file's synced size, so the row always matches the file.
+//
+// A segment with no frames is useless: its file and row are removed instead,
+// and later lookups of its id give ErrNotFound.
+//
+// If the sync fails (RELIABILITY F7: EIO from fsync) the error is returned
+// and the row stays recording; do not retry, recovery deals with it at the
+// next start.
+func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
+	row, err := s.segment(ctx, s.w, seg.ID)
+	if err != nil {
+		return err
+	}
+	if row.State != StateRecording {
+		return fmt.Errorf("%w: segment %d is %s, not recording", ErrNotFound, seg.ID, row.State)
+	}
+	if seg.Frames == 0 {
+		return s.deleteSegments(ctx, []Segment{row})
+	}
+	size, err := s.syncFile(row.Path)
+	if err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		WHERE id = ? AND state = 'recording'`,
+		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
+	if err != nil {
+		if isConstraint(err) {
+			return fmt.Errorf("%w: finish segment %d: %v", ErrInvalid, seg.ID, err)
+		}
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	return nil
+}
+
+// syncFile fsyncs the file at relative path p and its directory and returns
+// its size. fsync on any descriptor of a file flushes all of its dirty data
+// (POSIX fsync), so a read-only handle suffices.
+func (s *Store) syncFile(p string) (int64, error) {
+	if err := checkRelPath(p); err != nil {
+		return 0, err
+	}
+	f, err := s.root.Open(filepath.FromSlash(p))
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("fsync %s: %w", p, err)
+	}
+	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// Segment returns the segment with this id (ErrNotFound if there is none or
+// it is being deleted).
+func (s *Store) Segment(ctx context.Context, id int64) (Segment, error) {
+	seg, err := s.segment(ctx, s.r, id)
+	if err != nil {
+		return Segment{}, err
+	}
+	if seg.State == StateDeleting {
+		return Segment{}, fmt.Errorf("%w: segment %d", ErrNotFound, id)
+	}
+	return seg, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) segment(ctx context.Context, q queryer, id int64) (Segment, error) {
+	seg, err := scanSegment(q.QueryRowContext(ctx, `SELECT `+segmentColumns+` FROM segments WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Segment{}, fmt.Errorf("%w: segment %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("storage: segment %d: %w", id, err)
+	}
+	return seg, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSegment(r scanner) (Segment, error) {
+	var s Segment
+	err := r.Scan(&s.ID, &s.Camera, &s.StartNS, &s.EndNS, &s.Path, &s.Bytes, &s.Frames, &s.Keyframes,
+		&s.Codec, &s.Width, &s.Height, &s.State, &s.RunID)
+	return s, err
+}
+
+// OpenSegmentFile opens a segment's file for reading. The path comes from
+// the row and is opened through an os.Root at the recordings dir, so a path
+// with "..", an absolute path or a symlink pointing outside cannot reach
+// other files (ErrUnsafePath); only regular files are opened.
+func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
+	if err := checkRelPath(seg.Path); err != nil {
+		return nil, err
+	}
+	name := filepath.FromSlash(seg.Path)
+	// Lstat first: the final element must be a regular file, not a symlink
+	// and not a FIFO (opening which would block).
+	fi, err := s.root.Lstat(name)
+	if err != nil {
+		return nil, rootErr(seg.Path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, seg.Path)
+	}
+	f, err := s.root.Open(name)
+	if err != nil {
+		return nil, rootErr(seg.Path, err)
+	}
+	return f, nil
+}
+
+// rootErr classifies an os.Root error: missing files are ErrNotFound, an
+// escape attempt is ErrUnsafePath.
+func rootErr(p string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: segment file %s", ErrNotFound, p)
+	case strings.Contains(err.Error(), "escapes"):
+		return fmt.Errorf("%w: %s", ErrUnsafePath, p)
+	}
+	return fmt.Errorf("storage: open segment file %s: %w", p, err)
+}

@@ -1,0 +1,418 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+
+	"github.com/nvr-project/nvr/migrations"
+)
+
+// Sentinel errors callers branch on with errors.Is.
+var (
+	// ErrNotFound: no such segment (or no such row in the state asked for).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrInvalid: an argument is out of its domain (bad camera id, empty
+	// range, malformed cursor, impossible segment times).
+	ErrInvalid = errors.New("storage: invalid argument")
+	// ErrNotDataDir: DATA_DIR does not look like an nvr data directory, so
+	// nvr refuses to write there (RELIABILITY F6: unmounted disk).
+	ErrNotDataDir = errors.New("storage: not an nvr data directory")
+	// ErrUnsafePath: a stored path would leave the recordings directory
+	// (RELIABILITY S1).
+	ErrUnsafePath = errors.New("storage: unsafe segment path")
+	// ErrRecording: the segment is still being recorded and may not be
+	// deleted.
+	ErrRecording = errors.New("storage: segment is recording")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("storage: store closed")
+)
+
+// Segment states as stored in segments.state.
+const (
+	StateRecording = "recording"
+	StateComplete  = "complete"
+	// StateDeleting marks a row whose file is being removed; such rows are
+	// never returned by queries.
+	StateDeleting = "deleting"
+)
+
+const (
+	// MarkerName is the file whose presence says "this directory is an nvr
+	// data directory" (RELIABILITY F6).
+	MarkerName = ".nvr-data"
+	// DBName is the SQLite index inside DATA_DIR.
+	DBName = "index.db"
+	// RecordingsDirName holds the segment files inside DATA_DIR.
+	RecordingsDirName = "recordings"
+
+	// MaxSegmentDuration bounds end-start of every segment; the overlap query
+	// relies on it (see the schema) and the schema's CHECK repeats it. The
+	// recorder cuts at about a minute; two hours leaves room for long
+	// configured segments and sparse keyframes.
+	MaxSegmentDuration = 2 * time.Hour
+
+	// busyTimeout is how long SQLite waits on a lock held by another process
+	// (an offline `nvr export`, the sqlite3 shell) before SQLITE_BUSY.
+	busyTimeout = 10 * time.Second
+	// readPoolSize caps concurrent read connections; extra readers wait for
+	// a connection (bounded by their context) instead of opening more files.
+	readPoolSize = 16
+	// markerMaxBytes bounds the read of the marker file (it is a few lines).
+	markerMaxBytes = 4096
+)
+
+// Options adjusts a Store for tests and special deployments. The zero value
+// is the production behaviour.
+type Options struct {
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// FreeSpace returns the bytes available to nvr on the filesystem holding
+	// path (default: statfs). Tests inject a fake to simulate a full disk.
+	FreeSpace func(path string) (int64, error)
+	// RequireMarker refuses to initialise a fresh data directory: Open fails
+	// unless DATA_DIR already carries the marker. Use it once the data
+	// directory exists, so an empty mount point is never written to.
+	RequireMarker bool
+}
+
+// Store is the index and the recordings directory of one DATA_DIR. It is safe
+// for concurrent use.
+type Store struct {
+	dataDir string
+	recDir  string
+	root    *os.Root // the recordings dir: every file access goes through it
+	w       *sql.DB  // one connection, BEGIN IMMEDIATE: all writes
+	r       *sql.DB  // read-only pool
+	now     func() time.Time
+	free    func(string) (int64, error)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// dsn builds the SQLite connection string. All pragmas live here.
+//
+//   - journal_mode=WAL: readers never block the writer nor each other, so
+//     listings and exports run during recording.
+//   - synchronous=FULL: every commit is on disk before it returns. The
+//     durability order (file synced, then row committed; row marked deleting,
+//     then file unlinked) only holds across a power cut if commits are
+//     durable; with NORMAL the last commits may roll back after the unlink.
+//     The cost is one WAL fsync per commit, and nvr commits a few times per
+//     camera per minute.
+//   - busy_timeout: waits rather than failing when another process holds a
+//     lock; inside this process there is only one writer connection.
+//   - foreign_keys=ON: a segment cannot name an unknown camera.
+//   - _txlock=immediate (writer): BEGIN IMMEDIATE takes the write lock at the
+//     start, so a transaction never fails upgrading a read lock
+//     (mattn/go-sqlite3#274, RELIABILITY F13).
+//   - mode=ro (readers): a reader can never write by mistake.
+//
+// No cache=shared: it brings table-level locking and SQLITE_LOCKED errors.
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "on")
+	if write {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_txlock", "immediate")
+		q.Set("mode", "rwc")
+	} else {
+		q.Set("mode", "ro")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Open opens (creating on first use) the data directory: the recordings
+// directory, the marker, index.db with its pragmas, and the schema migrations.
+// It does not run recovery; call Recover before recording starts.
+func Open(ctx context.Context, dataDir string) (*Store, error) {
+	return OpenWithOptions(ctx, dataDir, Options{})
+}
+
+// OpenWithOptions is Open with test and deployment options.
+func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FreeSpace == nil {
+		o.FreeSpace = statfsFree
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: data dir %q: %w", dataDir, err)
+	}
+	markerID, err := prepareDataDir(abs, o.RequireMarker)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		dataDir: abs,
+		recDir:  filepath.Join(abs, RecordingsDirName),
+		now:     o.Now,
+		free:    o.FreeSpace,
+	}
+	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("storage: create recordings dir: %w", err)
+	}
+	if s.root, err = os.OpenRoot(s.recDir); err != nil {
+		return nil, fmt.Errorf("storage: open recordings dir: %w", err)
+	}
+	dbPath := filepath.Join(abs, DBName)
+	if s.w, err = sql.Open("sqlite3", dsn(dbPath, true)); err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("storage: open index: %w", err)
+	}
+	// One writer connection: writes are serialised in Go, never by
+	// SQLITE_BUSY. Kept open forever so the WAL and its -shm stay mapped.
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	s.w.SetConnMaxIdleTime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("storage: open index %s: %w", dbPath, err)
+	}
+	if err := migrate(ctx, s.w); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	if err := s.checkDataDirID(ctx, markerID); err != nil {
+		s.closeAll()
+		return nil, err
+	}
+	if s.r, err = sql.Open("sqlite3", dsn(dbPath, false)); err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("storage: open index readers: %w", err)
+	}
+	s.r.SetMaxOpenConns(readPoolSize)
+	s.r.SetMaxIdleConns(readPoolSize)
+	if err := s.r.PingContext(ctx); err != nil {
+		s.closeAll()
+		return nil, fmt.Errorf("storage: open index readers: %w", err)
+	}
+	return s, nil
+}
+
+// migrate applies the embedded goose migrations.
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("storage: load migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("storage: apply migrations: %w", err)
+	}
+	return nil
+}
+
+// prepareDataDir applies the data-directory rules of docs/storage.md
+// (RELIABILITY F6) and returns the id stored in the marker:
+//
+//   - DATA_DIR missing: created (its parent must exist), then initialised;
+//   - DATA_DIR empty: initialised (marker written) unless requireMarker;
+//   - marker present: used as is;
+//   - anything else (files but no marker, e.g. an index.db or recordings/
+//     without the marker): refused with ErrNotDataDir.
+func prepareDataDir(dir string, requireMarker bool) (string, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if requireMarker {
+			return "", fmt.Errorf("%w: %s does not exist (is the disk mounted?)", ErrNotDataDir, dir)
+		}
+		if err := os.Mkdir(dir, 0o750); err != nil {
+			return "", fmt.Errorf("storage: create data dir: %w", err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("storage: data dir: %w", err)
+	case !fi.IsDir():
+		return "", fmt.Errorf("%w: %s is not a directory", ErrNotDataDir, dir)
+	}
+	marker := filepath.Join(dir, MarkerName)
+	id, err := readMarker(marker)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("storage: data dir: %w", err)
+	}
+	if len(entries) > 0 {
+		return "", fmt.Errorf("%w: %s has files but no %s marker (wrong directory, or the disk holding it is not mounted); refusing to write there",
+			ErrNotDataDir, dir, MarkerName)
+	}
+	if requireMarker {
+		return "", fmt.Errorf("%w: %s is empty and has no %s marker (is the disk mounted?)", ErrNotDataDir, dir, MarkerName)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("storage: marker id: %w", err)
+	}
+	id = hex.EncodeToString(b[:])
+	if err := writeFileSynced(marker, []byte("nvr data directory\nid: "+id+"\n")); err != nil {
+		return "", fmt.Errorf("storage: write marker: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", fmt.Errorf("storage: write marker: %w", err)
+	}
+	return id, nil
+}
+
+// readMarker returns the id in the marker file.
+func readMarker(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		return "", fmt.Errorf("storage: read marker: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, markerMaxBytes))
+	if err != nil {
+		return "", fmt.Errorf("storage: read marker: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "id: "); ok && v != "" {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("%w: marker %s has no id line", ErrNotDataDir, path)
+}
+
+// checkDataDirID ties index.db to the marker: a database copied from another
+// data directory (or a marker from another disk) is refused.
+func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
+	var dbID string
+	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'data_dir_id'`).Scan(&dbID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('data_dir_id', ?)`, markerID); err != nil {
+			return fmt.Errorf("storage: record data dir id: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("storage: read data dir id: %w", err)
+	case dbID != markerID:
+		return fmt.Errorf("%w: %s belongs to data dir %s but the marker says %s", ErrNotDataDir, DBName, dbID, markerID)
+	}
+	return nil
+}
+
+// Close closes the database connections and the recordings root. Open files
+// returned earlier stay valid.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.closeAll() })
+	return s.closeErr
+}
+
+func (s *Store) closeAll() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	if s.root != nil {
+		errs = append(errs, s.root.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("storage: close: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the index answers a query (for /healthz).
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("storage: ping: %w", err)
+	}
+	return nil
+}
+
+// RecordingsDir returns the absolute path of DATA_DIR/recordings.
+func (s *Store) RecordingsDir() string { return s.recDir }
+
+// DataDir returns the absolute path of DATA_DIR.
+func (s *Store) DataDir() string { return s.dataDir }
+
+// isConstraint reports whether err is a SQLite constraint violation.
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
+// EnsureCamera creates the camera row or updates its name. The id must be a
+// valid camera id ([a-z0-9_-], 1 to 64 characters): it becomes a folder name.
+func (s *Store) EnsureCamera(ctx context.Context, id, name string) error {
+	if err := ValidCameraID(id); err != nil {
+		return err
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, id, name, s.now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("storage: ensure camera %s: %w", id, err)
+	}
+	return nil
+}
+
+// Cameras returns the ids of all cameras in the index, sorted.
+func (s *Store) Cameras(ctx context.Context) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM cameras ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: cameras: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("storage: cameras: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: cameras: %w", err)
+	}
+	return ids, nil
+}
+
+// ValidCameraID checks a camera id: [a-z0-9_-], 1 to 64 characters (it is a
+// folder name and appears in file names and URLs).
+func ValidCameraID(id string) error {
+	if len(id) == 0 || len(id) > maxCameraIDLen {
+		return fmt.Errorf("%w: camera id must be 1 to %d characters", ErrInvalid, maxCameraIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("%w: camera id %q: only a-z, 0-9, '_' and '-' allowed", ErrInvalid, id)
+		}
+	}
+	return nil
+}
+
+// maxCameraIDLen matches config validation and the schema's CHECK.
+const maxCameraIDLen = 64
