@@ -1,0 +1,218 @@
+package testcam
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Auth schemes accepted in Options.Auth.
+const (
+	AuthNone         = ""
+	AuthBasic        = "basic"         // RFC 2617 §2 Basic
+	AuthDigest       = "digest"        // RFC 2617 §3 Digest, MD5, qop=auth offered
+	AuthDigestSHA256 = "digest-sha256" // RFC 7616 Digest with SHA-256 only (SHA-256-only firmware)
+)
+
+// Malformed DESCRIBE responses accepted in Options.Response (RELIABILITY.md R1–R4).
+const (
+	ResponseNormal           = ""
+	ResponseBadContentLength = "bad-content-length" // R1: Content-Length: 1000000000000
+	ResponseHugeHeaders      = "huge-headers"       // R2: 10,000 header lines
+	ResponseDrip             = "drip"               // R3: one byte per DripInterval, never finishing quickly
+	ResponseGarbage          = "garbage"            // random non-RTSP bytes
+	ResponseSilent           = "silent"             // R4: the request is read and never answered
+)
+
+const (
+	defaultPath           = "/cam"
+	defaultAddr           = "127.0.0.1:0"
+	defaultSessionTimeout = 60   // seconds; the usual camera default (RFC 2326 §12.37)
+	defaultMaxPacketSize  = 1400 // fits a 1500-byte Ethernet MTU with IP/UDP/RTP headers
+	defaultDripInterval   = time.Second
+
+	// minMaxPacketSize keeps FU-A fragments meaningful: an FU-A needs two
+	// header bytes and at least one byte of the NAL unit.
+	minMaxPacketSize = 16
+	// maxMaxPacketSize keeps header+payload inside one interleaved frame,
+	// whose length field is 16 bits (RFC 2326 §10.12), and one UDP datagram.
+	maxMaxPacketSize = 65000
+	// maxSessionTimeout bounds the announced timeout to an hour: longer
+	// values only hide keepalive bugs.
+	maxSessionTimeout = 3600
+	// maxSpeed bounds pacing: beyond this the server is a packet pump, not
+	// a camera, and timers fire faster than they are useful.
+	maxSpeed = 1000
+)
+
+// ErrInvalidOptions is wrapped by every error Start returns for bad Options.
+var ErrInvalidOptions = errors.New("testcam: invalid options")
+
+// Options configures a test camera. The zero value is a working camera
+// serving ClipMain720 at rtsp://127.0.0.1:PORT/cam without authentication.
+type Options struct {
+	Clip               string // clip name, default ClipMain720
+	Path               string // stream path, default "/cam"
+	Username, Password string
+	Auth               string // "" (none), "basic", "digest" (MD5, qop=auth), "digest-sha256"
+	Addr               string // listen address, default "127.0.0.1:0"
+
+	// Faults, all off by default.
+
+	// CloseAfter closes the TCP connection this long after PLAY (camera
+	// reboot, RELIABILITY.md F1).
+	CloseAfter time.Duration
+	// StallAfter stops sending media this long after PLAY but keeps the
+	// connection open and keeps answering requests (F2).
+	StallAfter time.Duration
+	// DropEvery drops every Nth RTP packet (N >= 2); its sequence number
+	// is consumed, so the receiver sees a gap.
+	DropEvery int
+	// ReorderEvery holds back every Nth RTP packet (N >= 2) and sends it
+	// after the next one.
+	ReorderEvery int
+	// SPSChangeAfter switches, this long after PLAY and at the next
+	// keyframe, to SPSChangeClip (default ClipBase240, or ClipMain720 when
+	// Clip is ClipBase240); the new SPS/PPS arrive in-band only (R18).
+	SPSChangeAfter time.Duration
+	SPSChangeClip  string
+	// NoSprop leaves sprop-parameter-sets out of the SDP (HIK Media Server).
+	NoSprop bool
+	// SpropOnlySPS puts only the SPS in sprop-parameter-sets (Hikvision).
+	SpropOnlySPS bool
+	// Response makes the DESCRIBE response malformed or oversized: one of
+	// the Response* constants (R1–R4).
+	Response string
+	// DripInterval is the pause between bytes for Response "drip",
+	// default one second.
+	DripInterval time.Duration
+	// SessionTimeout is the timeout in seconds announced in the Session
+	// header (default 60).
+	SessionTimeout int
+	// RequireKeepalive closes the session when no RTSP request arrives
+	// within SessionTimeout (F3). RTCP receiver reports do not count: some
+	// cameras only honour RTSP keepalives.
+	RequireKeepalive bool
+	// MaxPacketSize is the largest RTP payload; bigger NAL units are sent
+	// as FU-A. Default 1400; up to 10000 and beyond for UDP tests (Tapo
+	// sends 10,000-byte datagrams).
+	MaxPacketSize int
+	// SSRC is the fixed SSRC; random when 0.
+	SSRC uint32
+	// AnnounceSSRC puts ssrc= in the SETUP Transport header and in
+	// RTP-Info (as RFC 7826 and many cameras do).
+	AnnounceSSRC bool
+	// Speed divides the pacing: 2 sends a 25 fps clip at 50 frames per
+	// second of wall time. RTP timestamps are unchanged. Default 1.
+	Speed float64
+}
+
+// withDefaults returns a copy of o with defaults filled in.
+func (o Options) withDefaults() Options {
+	if o.Clip == "" {
+		o.Clip = ClipMain720
+	}
+	if o.Path == "" {
+		o.Path = defaultPath
+	}
+	if !strings.HasPrefix(o.Path, "/") {
+		o.Path = "/" + o.Path
+	}
+	if len(o.Path) > 1 {
+		o.Path = strings.TrimSuffix(o.Path, "/")
+	}
+	if o.Addr == "" {
+		o.Addr = defaultAddr
+	}
+	if o.SPSChangeClip == "" {
+		o.SPSChangeClip = ClipBase240
+		if o.Clip == ClipBase240 {
+			o.SPSChangeClip = ClipMain720
+		}
+	}
+	if o.DripInterval == 0 {
+		o.DripInterval = defaultDripInterval
+	}
+	if o.SessionTimeout == 0 {
+		o.SessionTimeout = defaultSessionTimeout
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = defaultMaxPacketSize
+	}
+	if o.Speed == 0 {
+		o.Speed = 1
+	}
+	return o
+}
+
+// Validate reports every problem with the options (after defaults are
+// applied), each naming its field.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	known := func(name string) bool {
+		for _, n := range ClipNames {
+			if n == name {
+				return true
+			}
+		}
+		return false
+	}
+	if !known(o.Clip) {
+		bad("Clip", "unknown clip %q", o.Clip)
+	}
+	if !known(o.SPSChangeClip) {
+		bad("SPSChangeClip", "unknown clip %q", o.SPSChangeClip)
+	}
+	if strings.ContainsAny(o.Path, " \r\n\t?#") {
+		bad("Path", "must not contain spaces, control characters, '?' or '#'")
+	}
+	switch o.Auth {
+	case AuthNone:
+	case AuthBasic, AuthDigest, AuthDigestSHA256:
+		if o.Username == "" {
+			bad("Username", "required when Auth is %q", o.Auth)
+		}
+	default:
+		bad("Auth", "unknown scheme %q", o.Auth)
+	}
+	if strings.ContainsAny(o.Username, ":\r\n") {
+		bad("Username", "must not contain ':' or line breaks")
+	}
+	switch o.Response {
+	case ResponseNormal, ResponseBadContentLength, ResponseHugeHeaders, ResponseDrip, ResponseGarbage, ResponseSilent:
+	default:
+		bad("Response", "unknown response fault %q", o.Response)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"CloseAfter", o.CloseAfter}, {"StallAfter", o.StallAfter}, {"SPSChangeAfter", o.SPSChangeAfter}, {"DripInterval", o.DripInterval}} {
+		if d.v < 0 {
+			bad(d.name, "must not be negative")
+		}
+	}
+	if o.DropEvery < 0 || o.DropEvery == 1 {
+		bad("DropEvery", "must be 0 (off) or at least 2, got %d", o.DropEvery)
+	}
+	if o.ReorderEvery < 0 || o.ReorderEvery == 1 {
+		bad("ReorderEvery", "must be 0 (off) or at least 2, got %d", o.ReorderEvery)
+	}
+	if o.SessionTimeout < 1 || o.SessionTimeout > maxSessionTimeout {
+		bad("SessionTimeout", "must be 1..%d seconds, got %d", maxSessionTimeout, o.SessionTimeout)
+	}
+	if o.MaxPacketSize < minMaxPacketSize || o.MaxPacketSize > maxMaxPacketSize {
+		bad("MaxPacketSize", "must be %d..%d, got %d", minMaxPacketSize, maxMaxPacketSize, o.MaxPacketSize)
+	}
+	if !(o.Speed > 0 && o.Speed <= maxSpeed) {
+		bad("Speed", "must be in (0, %d], got %v", maxSpeed, o.Speed)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
+}

@@ -1,0 +1,263 @@
+// Package testcam is a test camera: an RTSP 1.0 server (RFC 2326) that
+// loops an embedded H.264 clip over RTP (RFC 3550, RFC 6184) with correct
+// timing, TCP interleaved or UDP unicast, optional Basic/Digest
+// authentication, and knobs for the faults real cameras show (closed
+// connections, stalls, loss, reordering, SPS changes, malformed responses).
+//
+// It owns the clips, their packetization and the server side of the
+// protocol. It does not record, decode or validate H.264, and it is not a
+// general RTSP server: one H.264 track per path, one session per TCP
+// connection, no RECORD, no multicast. It is ordinary code (used by
+// end-to-end tests, the load test and `nvr demo`), so it starts no
+// goroutine it does not wait for and never logs.
+package testcam
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Stats counts what a Server did. All counters only grow, except
+// ActiveSessions.
+type Stats struct {
+	Connections    int64 // TCP connections accepted
+	Sessions       int64 // RTSP sessions created by SETUP
+	ActiveSessions int64 // sessions existing now
+	Plays          int64 // PLAY requests answered 200
+	Teardowns      int64 // TEARDOWN requests answered 200
+	Keepalives     int64 // GET_PARAMETER or OPTIONS received inside a session
+	Expired        int64 // sessions closed because no keepalive came (RequireKeepalive)
+	AuthFailures   int64 // requests answered 401
+	PacketsSent    int64 // RTP packets written
+	PacketsDropped int64 // RTP packets skipped by DropEvery
+	FramesSent     int64 // access units whose packets were all handed to the socket
+	BytesSent      int64 // RTP bytes written (headers and payloads, without interleaving)
+}
+
+type counters struct {
+	connections, sessions, active, plays, teardowns, keepalives, expired, authFailures atomic.Int64
+	packets, dropped, frames, bytes                                                    atomic.Int64
+}
+
+// Server is a running test camera. Create it with Start; stop it with Close.
+type Server struct {
+	opts     Options
+	clip     *Clip
+	packets  [][]RTPPacketTemplate
+	alt      *Clip // the clip switched to by SPSChangeAfter
+	altPkts  [][]RTPPacketTemplate
+	sdp      []byte
+	nonce    string
+	ln       net.Listener
+	rtp      *net.UDPConn // shared by all UDP sessions: RTP goes out from here
+	rtcp     *net.UDPConn // the announced RTCP port; incoming reports are ignored
+	url      string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	closed   bool
+	stats    counters
+	closeErr error
+	once     sync.Once
+}
+
+// Start validates opts, listens on opts.Addr and serves until Close.
+// Every connection and session runs in goroutines owned by the Server.
+func Start(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, conns: make(map[*conn]struct{})}
+	var err error
+	if s.clip, s.packets, err = loadPacketized(opts.Clip, opts.MaxPacketSize); err != nil {
+		return nil, fmt.Errorf("testcam: %w", err)
+	}
+	if opts.SPSChangeAfter > 0 {
+		if s.alt, s.altPkts, err = loadPacketized(opts.SPSChangeClip, opts.MaxPacketSize); err != nil {
+			return nil, fmt.Errorf("testcam: %w", err)
+		}
+	}
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("testcam: nonce: %w", err)
+	}
+	s.nonce = hex.EncodeToString(nonce[:])
+
+	s.ln, err = net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("testcam: listen %s: %w", opts.Addr, err)
+	}
+	host := s.ln.Addr().(*net.TCPAddr).IP
+	if s.rtp, s.rtcp, err = listenUDPPair(host); err != nil {
+		s.ln.Close()
+		return nil, fmt.Errorf("testcam: %w", err)
+	}
+	s.sdp = s.buildSDP(host)
+
+	u := url.URL{Scheme: "rtsp", Host: s.ln.Addr().String(), Path: opts.Path}
+	if opts.Username != "" {
+		u.User = url.UserPassword(opts.Username, opts.Password)
+	}
+	s.url = u.String()
+
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+// maxUDPPairTries bounds the search for an even/odd UDP port pair.
+const maxUDPPairTries = 20
+
+// listenUDPPair opens an RTP port and the next port for RTCP (RFC 3550 §11
+// asks for an even RTP port with RTCP on the next one).
+func listenUDPPair(ip net.IP) (*net.UDPConn, *net.UDPConn, error) {
+	var lastErr error
+	for range maxUDPPairTries {
+		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			return nil, nil, fmt.Errorf("udp listen: %w", err)
+		}
+		port := a.LocalAddr().(*net.UDPAddr).Port
+		if port%2 != 0 || port == 65534 {
+			a.Close()
+			lastErr = errors.New("odd port")
+			continue
+		}
+		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port + 1})
+		if err != nil {
+			a.Close()
+			lastErr = err
+			continue
+		}
+		return a, b, nil
+	}
+	return nil, nil, fmt.Errorf("no UDP port pair after %d tries: %w", maxUDPPairTries, lastErr)
+}
+
+// buildSDP writes the session description (RFC 4566) with the H.264
+// parameters of RFC 6184 §8.1.
+func (s *Server) buildSDP(ip net.IP) []byte {
+	c := s.clip
+	fmtp := "packetization-mode=1"
+	if len(c.SPS) >= 4 {
+		fmtp += ";profile-level-id=" + hex.EncodeToString(c.SPS[1:4])
+	}
+	switch {
+	case s.opts.NoSprop:
+	case s.opts.SpropOnlySPS:
+		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS)
+	default:
+		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS) +
+			"," + base64.StdEncoding.EncodeToString(c.PPS)
+	}
+	ipv := "IP4"
+	if ip.To4() == nil {
+		ipv = "IP6"
+	}
+	return []byte("v=0\r\n" +
+		"o=- 1 1 IN " + ipv + " " + ip.String() + "\r\n" +
+		"s=nvr testcam " + c.Name + "\r\n" +
+		"c=IN " + ipv + " " + ip.String() + "\r\n" +
+		"t=0 0\r\n" +
+		"a=tool:nvr-testcam\r\n" +
+		"a=control:*\r\n" +
+		"m=video 0 RTP/AVP " + strconv.Itoa(payloadType) + "\r\n" +
+		"a=rtpmap:" + strconv.Itoa(payloadType) + " H264/90000\r\n" +
+		"a=fmtp:" + strconv.Itoa(payloadType) + " " + fmtp + "\r\n" +
+		"a=control:" + trackControl + "\r\n")
+}
+
+// trackControl is the control attribute of the only track.
+const trackControl = "trackID=0"
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			// The listener only fails for good once Close closed it;
+			// anything else (EMFILE) also ends serving, as there is no
+			// one to report to.
+			return
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.stats.connections.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.serve(s.ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// URL returns the stream URL, with the credentials when Username is set:
+// rtsp://[user:pass@]127.0.0.1:PORT/cam.
+func (s *Server) URL() string { return s.url }
+
+// Addr returns the TCP listen address, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Connections:    c.connections.Load(),
+		Sessions:       c.sessions.Load(),
+		ActiveSessions: c.active.Load(),
+		Plays:          c.plays.Load(),
+		Teardowns:      c.teardowns.Load(),
+		Keepalives:     c.keepalives.Load(),
+		Expired:        c.expired.Load(),
+		AuthFailures:   c.authFailures.Load(),
+		PacketsSent:    c.packets.Load(),
+		PacketsDropped: c.dropped.Load(),
+		FramesSent:     c.frames.Load(),
+		BytesSent:      c.bytes.Load(),
+	}
+}
+
+// Close stops listening, closes every connection and session, and waits
+// for all of the Server's goroutines to end. It is safe to call twice.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		err := s.ln.Close()
+		s.wg.Wait()
+		s.rtp.Close()
+		s.rtcp.Close()
+		if err != nil {
+			s.closeErr = fmt.Errorf("testcam: close listener: %w", err)
+		}
+	})
+	return s.closeErr
+}
