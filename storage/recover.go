@@ -1,0 +1,301 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RecoverFunc scans the segment file at path (an absolute path inside the
+// recordings dir), cuts a torn tail back to the last complete fragment, and
+// says what the file holds. The service passes the MP4 package's recovery
+// here; storage does not parse MP4.
+type RecoverFunc func(path string) (RecoveredFile, error)
+
+// RecoveredFile is what a RecoverFunc found in a file.
+type RecoveredFile struct {
+	Bytes             int64 // valid length of the file (after truncation)
+	Frames, Keyframes int64
+	Duration90k       int64 // media duration in 90 kHz ticks
+	Codec             string
+	Width, Height     int
+}
+
+// RecoverReport says what Recover did.
+type RecoverReport struct {
+	// Finalised counts recording rows completed from their file.
+	Finalised int
+	// Removed lists the paths of recording rows dropped because their file
+	// was missing, empty of frames or unreadable (file removed too).
+	Removed []string
+	// Indexed counts files without a row that were indexed as complete.
+	Indexed int
+	// Deletions counts interrupted deletions that were finished.
+	Deletions int
+	// Skipped lists files left untouched, with the reason (for the log).
+	Skipped []SkippedFile
+}
+
+// SkippedFile is a file Recover did not index.
+type SkippedFile struct {
+	Path   string // relative to the recordings dir
+	Reason string
+}
+
+// Recover brings the index and the recordings dir back in step after a
+// crash. Run it after Open and before any recording starts (it would
+// otherwise finalise segments being written). It
+//
+//  1. finishes interrupted deletions (rows in state deleting): the file is
+//     removed if still there, then the row;
+//  2. finalises every recording row: fn scans and truncates the file, the
+//     file and its directory are synced, then the row becomes complete with
+//     end = start + media duration; a row whose file is missing, has no
+//     complete frame, or fails to scan is removed with its file;
+//  3. indexes every *.mp4 file under recordings/ that has no row and whose
+//     path has the layout of SegmentPath (camera from the folder, start from
+//     the file name) as complete; other files and files fn rejects are left
+//     untouched and listed in Skipped.
+//
+// Complete rows are not touched. It returns an error only when the index
+// itself fails; per-file problems go into the report.
+func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, error) {
+	var rep RecoverReport
+	deleting, err := s.segmentsInState(ctx, StateDeleting)
+	if err != nil {
+		return rep, err
+	}
+	if err := s.deleteSegments(ctx, deleting); err != nil {
+		return rep, fmt.Errorf("storage: recover: finish deletions: %w", err)
+	}
+	rep.Deletions = len(deleting)
+
+	recording, err := s.segmentsInState(ctx, StateRecording)
+	if err != nil {
+		return rep, err
+	}
+	for _, seg := range recording {
+		if err := ctx.Err(); err != nil {
+			return rep, fmt.Errorf("storage: recover: %w", err)
+		}
+		rf, err := s.recoverFile(seg.Path, fn)
+		if err != nil {
+			if derr := s.deleteSegments(ctx, []Segment{seg}); derr != nil {
+				return rep, fmt.Errorf("storage: recover: drop segment %d: %w", seg.ID, derr)
+			}
+			rep.Removed = append(rep.Removed, seg.Path)
+			continue
+		}
+		seg.EndNS = seg.StartNS + ticksToNS(rf.Duration90k)
+		if err := s.completeRow(ctx, seg, rf); err != nil {
+			return rep, err
+		}
+		rep.Finalised++
+	}
+
+	if err := s.indexOrphans(ctx, fn, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// ticksToNS converts 90 kHz ticks to ns without overflow for any duration
+// recoverFile accepts (at most MaxSegmentDuration).
+func ticksToNS(t int64) int64 { return t/9*100_000 + t%9*100_000/9 }
+
+// maxDuration90k is MaxSegmentDuration in 90 kHz ticks.
+const maxDuration90k = int64(MaxSegmentDuration / time.Second * 90_000)
+
+// recoverFile runs fn on the file at relative path p, then makes the file's
+// length equal to what fn says is valid and syncs it. A file with no
+// complete frame is an error.
+func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
+	if err := checkRelPath(p); err != nil {
+		return RecoveredFile{}, err
+	}
+	name := filepath.FromSlash(p)
+	// The scanner opens by name outside the root: check first that the name
+	// resolves inside the root to a regular file (RELIABILITY S1).
+	fi, err := s.root.Lstat(name)
+	if err != nil {
+		return RecoveredFile{}, rootErr(p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return RecoveredFile{}, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
+	}
+	rf, err := fn(filepath.Join(s.recDir, name))
+	if err != nil {
+		return RecoveredFile{}, fmt.Errorf("scan %s: %w", p, err)
+	}
+	switch {
+	case rf.Frames <= 0:
+		return RecoveredFile{}, fmt.Errorf("%s holds no complete frame", p)
+	case rf.Keyframes < 0 || rf.Keyframes > rf.Frames || rf.Bytes <= 0:
+		return RecoveredFile{}, fmt.Errorf("%s: scanner returned impossible counts %+v", p, rf)
+	case rf.Duration90k < 0 || rf.Duration90k > maxDuration90k:
+		return RecoveredFile{}, fmt.Errorf("%s: duration %d ticks out of range", p, rf.Duration90k)
+	}
+	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return RecoveredFile{}, rootErr(p, err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return RecoveredFile{}, fmt.Errorf("stat %s: %w", p, err)
+	}
+	if fi.Size() < rf.Bytes {
+		return RecoveredFile{}, fmt.Errorf("%s: scanner says %d valid bytes but the file has %d", p, rf.Bytes, fi.Size())
+	}
+	if fi.Size() > rf.Bytes {
+		// Torn tail (RELIABILITY F11): cut back to the last whole fragment.
+		if err := f.Truncate(rf.Bytes); err != nil {
+			return RecoveredFile{}, fmt.Errorf("truncate %s: %w", p, err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return RecoveredFile{}, fmt.Errorf("fsync %s: %w", p, err)
+	}
+	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
+		return RecoveredFile{}, err
+	}
+	return rf, nil
+}
+
+// completeRow finalises a recording row from a recovered file.
+func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		WHERE id = ? AND state = 'recording'`,
+		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codec, rf.Width, rf.Height, seg.ID)
+	if err != nil {
+		return fmt.Errorf("storage: recover: finalise segment %d: %w", seg.ID, err)
+	}
+	return nil
+}
+
+// segmentsInState returns every row in state (a partial index keeps this
+// cheap: only non-complete rows are in it).
+func (s *Store) segmentsInState(ctx context.Context, state string) ([]Segment, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments WHERE state = ? AND state <> 'complete' ORDER BY id`, state)
+	if err != nil {
+		return nil, fmt.Errorf("storage: recover: list %s rows: %w", state, err)
+	}
+	defer rows.Close()
+	var segs []Segment
+	for rows.Next() {
+		seg, err := scanSegment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: recover: list %s rows: %w", state, err)
+		}
+		segs = append(segs, seg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: recover: list %s rows: %w", state, err)
+	}
+	return segs, nil
+}
+
+// indexOrphans walks the recordings dir for segment files without a row.
+// WalkDir does not follow symlinks, so a link out of the tree is never
+// entered.
+func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverReport) error {
+	return filepath.WalkDir(s.recDir, func(abs string, d fs.DirEntry, err error) error {
+		if err != nil {
+			rel, _ := filepath.Rel(s.recDir, abs)
+			rep.Skipped = append(rep.Skipped, SkippedFile{filepath.ToSlash(rel), err.Error()})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("storage: recover: %w", err)
+		}
+		if d.IsDir() || !strings.HasSuffix(d.Name(), ".mp4") {
+			return nil
+		}
+		rel, err := filepath.Rel(s.recDir, abs)
+		if err != nil {
+			return nil
+		}
+		rel = filepath.ToSlash(rel)
+		if !d.Type().IsRegular() {
+			rep.Skipped = append(rep.Skipped, SkippedFile{rel, "not a regular file"})
+			return nil
+		}
+		var one int
+		err = s.w.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE path = ?`, rel).Scan(&one)
+		if err == nil {
+			return nil // indexed
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("storage: recover: look up %s: %w", rel, err)
+		}
+		camera, startNS, ok := parseSegmentPath(rel)
+		if !ok {
+			rep.Skipped = append(rep.Skipped, SkippedFile{rel, "name is not <camera>/YYYY/MM/DD/HH-MM-SS.mmm[-N].mp4"})
+			return nil
+		}
+		rf, err := s.recoverFile(rel, fn)
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
+			return nil
+		}
+		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticksToNS(rf.Duration90k), Bytes: rf.Bytes,
+			Frames: rf.Frames, Keyframes: rf.Keyframes, Codec: rf.Codec, Width: rf.Width, Height: rf.Height}
+		if _, err := s.insertSegment(ctx, seg, rel, StateComplete); err != nil {
+			if errors.Is(err, ErrInvalid) {
+				rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
+				return nil
+			}
+			return fmt.Errorf("storage: recover: index %s: %w", rel, err)
+		}
+		rep.Indexed++
+		return nil
+	})
+}
+
+// parseSegmentPath is the inverse of SegmentPath (with CreateSegment's
+// optional "-N" suffix): it returns the camera and the start time, and false
+// for any other name.
+func parseSegmentPath(p string) (camera string, startNS int64, ok bool) {
+	if len(p) > maxPathLen {
+		return "", 0, false
+	}
+	parts := strings.Split(p, "/")
+	if len(parts) != 5 || ValidCameraID(parts[0]) != nil {
+		return "", 0, false
+	}
+	name, found := strings.CutSuffix(parts[4], ".mp4")
+	if !found {
+		return "", 0, false
+	}
+	// "HH-MM-SS.mmm" is 12 bytes; anything after it must be "-N", N > 0.
+	const stamp = len("15-04-05.000")
+	if len(name) < stamp {
+		return "", 0, false
+	}
+	if suffix := name[stamp:]; suffix != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(suffix, "-"))
+		if !strings.HasPrefix(suffix, "-") || err != nil || n <= 0 || n >= maxPathCollisions || strconv.Itoa(n) != suffix[1:] {
+			return "", 0, false
+		}
+	}
+	t, err := time.Parse("2006/01/02/15-04-05.000", strings.Join(parts[1:4], "/")+"/"+name[:stamp])
+	if err != nil {
+		return "", 0, false
+	}
+	// Round trip: rejects non-canonical spellings time.Parse tolerates.
+	if SegmentPath(parts[0], t) != parts[0]+"/"+strings.Join(parts[1:4], "/")+"/"+name[:stamp]+".mp4" {
+		return "", 0, false
+	}
+	return parts[0], t.UnixNano(), true
+}

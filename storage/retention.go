@@ -1,0 +1,228 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RetentionPolicy limits how much footage is kept. A zero field is no limit.
+type RetentionPolicy struct {
+	// MaxAge: segments that ended more than MaxAge before now go.
+	MaxAge time.Duration
+	// PerCameraMaxAge overrides MaxAge for the cameras it names.
+	PerCameraMaxAge map[string]time.Duration
+	// MaxBytes: the recordings together (recording segments included) may
+	// use at most this many bytes.
+	MaxBytes int64
+	// MinFreeBytes: keep at least this much free on DATA_DIR's filesystem.
+	MinFreeBytes int64
+}
+
+// RetentionReport says what ApplyRetention did.
+type RetentionReport struct {
+	Deleted                int   // segments removed (file and row)
+	FreedBytes             int64 // their bytes
+	ByAge, ByBytes, ByFree int
+	// Unmet describes each limit still broken afterwards (only segments
+	// being recorded were left to delete, or deleting did not free space);
+	// empty when every limit holds. The service should alert on it.
+	Unmet []string
+}
+
+const (
+	// retentionBatch is how many segments one deletion transaction marks:
+	// large enough to be cheap per segment, small enough to bound memory
+	// and the time the write connection is held.
+	retentionBatch = 256
+	// maxFreeRounds bounds the delete-then-statfs rounds for MinFreeBytes,
+	// so a filesystem whose free space does not follow deletions (another
+	// program filling it) cannot make us delete everything.
+	maxFreeRounds = 64
+)
+
+// ApplyRetention deletes the oldest complete segments, file and row
+// together, until every limit of p holds: first by age (per camera), then by
+// total bytes, then by free space. A segment in state recording is never
+// deleted. now is the caller's clock.
+func (s *Store) ApplyRetention(ctx context.Context, p RetentionPolicy, now time.Time) (RetentionReport, error) {
+	var rep RetentionReport
+	if err := s.retainByAge(ctx, p, now, &rep); err != nil {
+		return rep, err
+	}
+	if p.MaxBytes > 0 {
+		if err := s.retainByBytes(ctx, p.MaxBytes, &rep); err != nil {
+			return rep, err
+		}
+	}
+	if p.MinFreeBytes > 0 {
+		if err := s.retainByFree(ctx, p.MinFreeBytes, &rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func (s *Store) retainByAge(ctx context.Context, p RetentionPolicy, now time.Time, rep *RetentionReport) error {
+	cams, err := s.Cameras(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: retention: %w", err)
+	}
+	for _, cam := range cams {
+		age := p.MaxAge
+		if a, ok := p.PerCameraMaxAge[cam]; ok && a > 0 {
+			age = a
+		}
+		if age <= 0 {
+			continue
+		}
+		cutoff := now.Add(-age).UnixNano()
+		for {
+			// Whole segments only: one that ends after the cutoff still
+			// holds footage younger than MaxAge.
+			segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
+				WHERE camera_id = ? AND start_ns <= ? AND end_ns <= ? AND state = 'complete'
+				ORDER BY start_ns, id LIMIT ?`, cam, cutoff, cutoff, retentionBatch)
+			if err != nil {
+				return err
+			}
+			if len(segs) == 0 {
+				break
+			}
+			if err := s.retentionDelete(ctx, segs, rep); err != nil {
+				return err
+			}
+			rep.ByAge += len(segs)
+		}
+	}
+	return nil
+}
+
+func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, rep *RetentionReport) error {
+	for {
+		used, err := s.usedBytes(ctx)
+		if err != nil {
+			return err
+		}
+		if used <= maxBytes {
+			return nil
+		}
+		n, err := s.deleteOldest(ctx, used-maxBytes, rep)
+		if err != nil {
+			return err
+		}
+		rep.ByBytes += n
+		if n == 0 {
+			rep.Unmet = append(rep.Unmet, fmt.Sprintf("max_bytes: %d bytes used, limit %d, nothing left to delete but segments being recorded", used, maxBytes))
+			return nil
+		}
+	}
+}
+
+func (s *Store) retainByFree(ctx context.Context, minFree int64, rep *RetentionReport) error {
+	last := int64(-1)
+	for round := 0; ; round++ {
+		free, err := s.free(s.dataDir)
+		if err != nil {
+			return fmt.Errorf("storage: retention: %w", err)
+		}
+		if free >= minFree {
+			return nil
+		}
+		if round == maxFreeRounds || (last >= 0 && free <= last) {
+			rep.Unmet = append(rep.Unmet, fmt.Sprintf("min_free_bytes: %d bytes free, want %d, and deleting segments does not free more", free, minFree))
+			return nil
+		}
+		last = free
+		n, err := s.deleteOldest(ctx, minFree-free, rep)
+		if err != nil {
+			return err
+		}
+		rep.ByFree += n
+		if n == 0 {
+			rep.Unmet = append(rep.Unmet, fmt.Sprintf("min_free_bytes: %d bytes free, want %d, nothing left to delete but segments being recorded", free, minFree))
+			return nil
+		}
+	}
+}
+
+// deleteOldest deletes the oldest complete segments of any camera until at
+// least need bytes are freed (or none are left) and returns how many.
+func (s *Store) deleteOldest(ctx context.Context, need int64, rep *RetentionReport) (int, error) {
+	var n int
+	var freed int64
+	for freed < need {
+		segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
+			WHERE state = 'complete' ORDER BY start_ns, id LIMIT ?`, retentionBatch)
+		if err != nil {
+			return n, err
+		}
+		if len(segs) == 0 {
+			break
+		}
+		// Delete only as many of the batch as needed.
+		for i, seg := range segs {
+			freed += seg.Bytes
+			if freed >= need {
+				segs = segs[:i+1]
+				break
+			}
+		}
+		if err := s.retentionDelete(ctx, segs, rep); err != nil {
+			return n, err
+		}
+		n += len(segs)
+	}
+	return n, nil
+}
+
+func (s *Store) retentionDelete(ctx context.Context, segs []Segment, rep *RetentionReport) error {
+	if err := s.deleteSegments(ctx, segs); err != nil {
+		return fmt.Errorf("storage: retention: %w", err)
+	}
+	rep.Deleted += len(segs)
+	for _, seg := range segs {
+		rep.FreedBytes += seg.Bytes
+	}
+	return nil
+}
+
+func (s *Store) querySegments(ctx context.Context, q string, args ...any) ([]Segment, error) {
+	rows, err := s.w.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: retention: %w", err)
+	}
+	defer rows.Close()
+	var segs []Segment
+	for rows.Next() {
+		seg, err := scanSegment(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: retention: %w", err)
+		}
+		segs = append(segs, seg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: retention: %w", err)
+	}
+	return segs, nil
+}
+
+func (s *Store) usedBytes(ctx context.Context) (int64, error) {
+	var used int64
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(sum(bytes), 0) FROM segments WHERE state <> 'deleting'`).Scan(&used); err != nil {
+		return 0, fmt.Errorf("storage: used bytes: %w", err)
+	}
+	return used, nil
+}
+
+// DiskUsage returns the bytes of all indexed segments (recording ones at
+// their last update) and the bytes free on DATA_DIR's filesystem.
+func (s *Store) DiskUsage(ctx context.Context) (usedBytes, freeBytes int64, err error) {
+	if usedBytes, err = s.usedBytes(ctx); err != nil {
+		return 0, 0, err
+	}
+	if freeBytes, err = s.free(s.dataDir); err != nil {
+		return 0, 0, fmt.Errorf("storage: disk usage: %w", err)
+	}
+	return usedBytes, freeBytes, nil
+}
