@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,10 @@ type Job struct {
 
 	running atomic.Bool
 
+	// fileWrite writes to a segment file; tests replace it to tear a
+	// write the way a full disk does (F5).
+	fileWrite func(*os.File, []byte) (int, error)
+
 	// Counters, updated by the reader and writer goroutines.
 	reconnects, segmentsWritten, frames, keyframes atomic.Uint64
 	bytesReceived, packetsLost, droppedFrames      atomic.Uint64
@@ -125,7 +130,7 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL)}
+	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), fileWrite: (*os.File).Write}
 	j.status = Status{State: StateStopped, Since: j.deps.Now()}
 	return j, nil
 }

@@ -60,13 +60,14 @@ type openSegment struct {
 // that offset is the end of the last complete fragment: after a failed
 // write (ENOSPC, F5) the file is cut back to it.
 type fileWriter struct {
-	f    *os.File
-	off  int64
-	good int64
+	f     *os.File
+	write func(*os.File, []byte) (int, error)
+	off   int64
+	good  int64
 }
 
 func (w *fileWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	n, err := w.write(w.f, p)
 	w.off += int64(n)
 	if err == nil {
 		w.good = w.off
@@ -223,7 +224,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	row.ID = id
 	seg := &openSegment{
-		row: row, file: f, out: &fileWriter{f: f}, params: it.params,
+		row: row, file: f, out: &fileWriter{f: f, write: s.j.fileWrite}, params: it.params,
 		startDTS: it.dts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg

@@ -1,0 +1,489 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// t0 is a fixed start for the fake clock.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeClock is an injected clock: Now is the wall clock (which a test may
+// step), After fires when Advance moves the monotonic clock past it.
+type fakeClock struct {
+	mu      sync.Mutex
+	wall    time.Time
+	mono    time.Duration
+	waiters []fakeWaiter
+	afters  chan time.Duration // every After call, for tests that wait on timers
+}
+
+type fakeWaiter struct {
+	at time.Duration
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{wall: t0, afters: make(chan time.Duration, 1<<16)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.wall
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, fakeWaiter{at: c.mono + d, ch: ch})
+	c.mu.Unlock()
+	select {
+	case c.afters <- d:
+	default:
+	}
+	return ch
+}
+
+// Advance moves both clocks by d and fires due timers.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.mono += d
+	c.wall = c.wall.Add(d)
+	keep := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at <= c.mono {
+			w.ch <- c.wall
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+	c.mu.Unlock()
+}
+
+// Step moves only the wall clock (an NTP step, F12).
+func (c *fakeClock) Step(d time.Duration) {
+	c.mu.Lock()
+	c.wall = c.wall.Add(d)
+	c.mu.Unlock()
+}
+
+// waitAfter waits for the next After call with a duration accepted by ok.
+func (c *fakeClock) waitAfter(t *testing.T, ok func(time.Duration) bool) time.Duration {
+	t.Helper()
+	timeout := time.After(10 * time.Second) // real time: a broken job must not hang the test
+	for {
+		select {
+		case d := <-c.afters:
+			if ok(d) {
+				return d
+			}
+		case <-timeout:
+			t.Fatal("timed out waiting for the job to wait on a timer")
+		}
+	}
+}
+
+// fakeStore keeps rows in memory and creates real files in a temp dir.
+type fakeStore struct {
+	mu        sync.Mutex
+	dir       string
+	nextID    int64
+	rows      map[int64]storage.Segment
+	updates   []storage.Segment
+	finished  []storage.Segment
+	createErr error
+}
+
+func newFakeStore(t *testing.T) *fakeStore {
+	return &fakeStore{dir: t.TempDir(), rows: map[int64]storage.Segment{}}
+}
+
+func (s *fakeStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.createErr != nil {
+		return 0, nil, s.createErr
+	}
+	s.nextID++
+	seg.ID = s.nextID
+	f, err := os.OpenFile(filepath.Join(s.dir, fmt.Sprintf("%d.seg", seg.ID)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.rows[seg.ID] = seg
+	return seg.ID, f, nil
+}
+
+func (s *fakeStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rows[seg.ID]; !ok {
+		return storage.ErrNotFound
+	}
+	s.rows[seg.ID] = seg
+	s.updates = append(s.updates, seg)
+	return nil
+}
+
+func (s *fakeStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rows[seg.ID]; !ok {
+		return storage.ErrNotFound
+	}
+	s.rows[seg.ID] = seg
+	s.finished = append(s.finished, seg)
+	return nil
+}
+
+func (s *fakeStore) path(id int64) string { return filepath.Join(s.dir, fmt.Sprintf("%d.seg", id)) }
+
+// segments returns every row, in id order.
+func (s *fakeStore) segments() []storage.Segment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []storage.Segment
+	for _, r := range s.rows {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })
+	return out
+}
+
+// The fake segment format: "FAKESEG1", then fragments
+// "FRAG" n:u32 then per sample dts:i64 dur:u32 key:u8 size:u32 bytes.
+var fakeHeader = []byte("FAKESEG1")
+
+// fakeSample is what the fake writer saw.
+type fakeSample struct {
+	dts, pts int64
+	key      bool
+	size     int
+}
+
+// fakeWriter imitates fmp4.Writer: it holds samples back until their
+// duration is known and writes each fragment with one Write call.
+type fakeWriter struct {
+	w        io.Writer
+	fragDur  int64
+	pending  []fakeSample
+	log      *writerLog
+	stats    fmp4.WriterStats
+	gate     chan struct{} // when non-nil, WriteSample waits for a token
+	closed   bool
+	first    bool
+	firstDTS int64
+}
+
+// writerLog collects what every writer of a test did.
+type writerLog struct {
+	mu       sync.Mutex
+	segments [][]fakeSample // samples per writer, in order
+	endDTS   []int64        // Close argument per writer (-1 if not closed)
+	gate     chan struct{}
+}
+
+func (l *writerLog) newWriter(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterOptions) (SegmentWriter, error) {
+	if len(p.SPS) == 0 || len(p.PPS) == 0 || p.Width <= 0 || p.Height <= 0 {
+		return nil, errors.New("fake writer: bad params")
+	}
+	if _, err := w.Write(fakeHeader); err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.segments = append(l.segments, nil)
+	l.endDTS = append(l.endDTS, -1)
+	l.mu.Unlock()
+	return &fakeWriter{w: w, fragDur: opts.FragmentDuration, log: l, gate: l.gate}, nil
+}
+
+func (l *writerLog) all() ([][]fakeSample, []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	segs := make([][]fakeSample, len(l.segments))
+	for i := range l.segments {
+		segs[i] = append([]fakeSample(nil), l.segments[i]...)
+	}
+	return segs, append([]int64(nil), l.endDTS...)
+}
+
+func (f *fakeWriter) WriteSample(s fmp4.Sample) error {
+	if f.gate != nil {
+		<-f.gate
+	}
+	size := 0
+	for _, n := range s.NALUs {
+		size += len(n)
+	}
+	fs := fakeSample{dts: s.DTS, pts: s.PTS, key: s.Keyframe, size: size}
+	if len(f.pending) > 0 && s.DTS-f.pending[0].dts >= f.fragDur {
+		if err := f.emit(len(f.pending), s.DTS); err != nil {
+			return err
+		}
+	}
+	f.pending = append(f.pending, fs)
+	f.log.mu.Lock()
+	f.log.segments[len(f.log.segments)-1] = append(f.log.segments[len(f.log.segments)-1], fs)
+	f.log.mu.Unlock()
+	f.stats.Frames++
+	return nil
+}
+
+// emit writes the first n pending samples as one fragment; next is the
+// DTS after the last of them.
+func (f *fakeWriter) emit(n int, next int64) error {
+	if n == 0 {
+		return nil
+	}
+	var b []byte
+	b = append(b, "FRAG"...)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	for i := 0; i < n; i++ {
+		s := f.pending[i]
+		end := next
+		if i+1 < n {
+			end = f.pending[i+1].dts
+		}
+		b = binary.BigEndian.AppendUint64(b, uint64(s.dts))
+		b = binary.BigEndian.AppendUint32(b, uint32(end-s.dts))
+		if s.key {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(s.size))
+		b = append(b, make([]byte, s.size)...)
+	}
+	if _, err := f.w.Write(b); err != nil {
+		return err
+	}
+	f.stats.Bytes += int64(len(b))
+	f.stats.Fragments++
+	f.pending = append(f.pending[:0], f.pending[n:]...)
+	return nil
+}
+
+func (f *fakeWriter) Flush() error {
+	if len(f.pending) < 2 {
+		return nil
+	}
+	return f.emit(len(f.pending)-1, f.pending[len(f.pending)-1].dts)
+}
+
+func (f *fakeWriter) Close(endDTS int64) error {
+	f.log.mu.Lock()
+	f.log.endDTS[len(f.log.endDTS)-1] = endDTS
+	f.log.mu.Unlock()
+	return f.emit(len(f.pending), endDTS)
+}
+
+func (f *fakeWriter) Stats() fmp4.WriterStats { return f.stats }
+
+// fakeScan reads the fake format up to the last complete fragment.
+func fakeScan(r io.ReaderAt, size int64) (*fmp4.SegmentInfo, error) {
+	b := make([]byte, size)
+	if _, err := r.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if !bytes.HasPrefix(b, fakeHeader) {
+		return nil, errors.New("fake scan: no header")
+	}
+	info := &fmp4.SegmentInfo{Timescale: 90000}
+	off := len(fakeHeader)
+	info.ValidSize = int64(off)
+	for {
+		p := off
+		if p+8 > len(b) || string(b[p:p+4]) != "FRAG" {
+			break
+		}
+		n := int(binary.BigEndian.Uint32(b[p+4:]))
+		p += 8
+		var samples []fmp4.SampleInfo
+		ok := true
+		for i := 0; i < n; i++ {
+			if p+17 > len(b) {
+				ok = false
+				break
+			}
+			s := fmp4.SampleInfo{
+				DTS:      int64(binary.BigEndian.Uint64(b[p:])),
+				Duration: binary.BigEndian.Uint32(b[p+8:]),
+				Keyframe: b[p+12] == 1,
+				Size:     binary.BigEndian.Uint32(b[p+13:]),
+			}
+			p += 17
+			if p+int(s.Size) > len(b) {
+				ok = false
+				break
+			}
+			p += int(s.Size)
+			samples = append(samples, s)
+		}
+		if !ok {
+			break
+		}
+		for _, s := range samples {
+			info.Samples = append(info.Samples, s)
+			info.Duration += int64(s.Duration)
+			if s.Keyframe {
+				info.Keyframes++
+			}
+		}
+		info.Fragments++
+		off = p
+		info.ValidSize = int64(off)
+	}
+	return info, nil
+}
+
+// fakeSession replays RTP packets, then ends as told.
+type fakeSession struct {
+	info    rtsp.Info
+	packets []*rtp.Packet
+	end     error // returned after the packets; nil means block until ctx is done
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (s *fakeSession) Info() rtsp.Info { return s.info }
+func (s *fakeSession) Stats() rtsp.Stats {
+	return rtsp.Stats{Packets: uint64(len(s.packets))}
+}
+
+func (s *fakeSession) ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error {
+	for _, p := range s.packets {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	if s.end != nil {
+		return s.end
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *fakeSession) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+// packetize turns clip frames into RTP packets (single NAL units, FU-A
+// above mtu; RFC 6184 §5.6, §5.8) with the marker on each access unit's
+// last packet. loops repeats the clip with continuous timestamps.
+func packetize(c *testcam.Clip, loops int, mtu int) []*rtp.Packet {
+	var out []*rtp.Packet
+	seq := uint16(1000)
+	add := func(ts uint32, marker bool, payload []byte) {
+		out = append(out, &rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 0x1234, Marker: marker},
+			Payload: payload,
+		})
+		seq++
+	}
+	for l := 0; l < loops; l++ {
+		for _, f := range c.Frames {
+			ts := uint32(f.PTS + int64(l)*c.Duration + 90000)
+			for i, n := range f.NALUs {
+				last := i == len(f.NALUs)-1
+				if len(n) <= mtu {
+					add(ts, last, n)
+					continue
+				}
+				hdr := n[0]
+				body := n[1:]
+				for start := true; len(body) > 0; start = false {
+					k := min(len(body), mtu-2)
+					fu := make([]byte, 0, k+2)
+					fu = append(fu, hdr&0xe0|28)
+					h := hdr & 0x1f
+					if start {
+						h |= 0x80
+					}
+					if k == len(body) {
+						h |= 0x40
+					}
+					fu = append(fu, h)
+					fu = append(fu, body[:k]...)
+					body = body[k:]
+					add(ts, last && len(body) == 0, fu)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func loadClip(t testing.TB, name string) *testcam.Clip {
+	t.Helper()
+	c, err := testcam.LoadClip(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// testJob builds a job with fakes; mutate cfg/deps via the callbacks.
+type testEnv struct {
+	clock *fakeClock
+	store *fakeStore
+	log   *writerLog
+	job   *Job
+}
+
+func newTestEnv(t *testing.T, cfg Config, open OpenFunc) *testEnv {
+	t.Helper()
+	env := &testEnv{clock: newFakeClock(), store: newFakeStore(t), log: &writerLog{}}
+	if cfg.Camera == "" {
+		cfg.Camera = "cam-1"
+	}
+	if cfg.RTSP.URL == "" {
+		cfg.RTSP.URL = "rtsp://admin:s3cret@127.0.0.1:1/stream"
+	}
+	j, err := NewJob(cfg, Deps{
+		Store:     env.store,
+		Open:      open,
+		NewWriter: env.log.newWriter,
+		Scan:      fakeScan,
+		Now:       env.clock.Now,
+		After:     env.clock.After,
+		Rand:      func() float64 { return 0.5 },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.job = j
+	return env
+}
+
+// item builds a queued access unit from a clip frame with a DTS offset.
+func item(f testcam.Frame, ps *paramSet, dtsOff int64, arrival time.Time) *auItem {
+	it := &auItem{dts: f.DTS + dtsOff, pts: f.PTS + dtsOff, keyframe: f.Keyframe, arrivalNS: arrival.UnixNano(), params: ps}
+	for _, n := range f.NALUs {
+		it.size += len(n)
+	}
+	it.nalus = f.NALUs
+	return it
+}

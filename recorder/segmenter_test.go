@@ -1,0 +1,394 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// feedClip pushes a clip (looped) into s with a perfect local clock: each
+// frame arrives at t0 + its media time. It returns the frames fed and the
+// DTS after the last one.
+func feedClip(t *testing.T, s *segmenter, c *testcam.Clip, loops int, dtsBase int64, wallBase time.Time) (int, int64) {
+	t.Helper()
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	n := 0
+	first := c.Frames[0].DTS
+	for l := 0; l < loops; l++ {
+		off := dtsBase - first + int64(l)*c.Duration
+		for _, f := range c.Frames {
+			it := item(f, ps, off, wallBase.Add(time.Duration(ticksToNS(f.DTS+off-dtsBase))))
+			if err := s.handle(it); err != nil {
+				t.Fatalf("frame %d: %v", n, err)
+			}
+			n++
+		}
+	}
+	return n, dtsBase + int64(loops)*c.Duration
+}
+
+// checkSegments verifies the invariants every recording must keep: each
+// segment starts on a keyframe, segments abut in media and wall time,
+// rows match files, and frame counts add up.
+func checkSegments(t *testing.T, env *testEnv, wantFrames int) {
+	t.Helper()
+	segs, ends := env.log.all()
+	rows := env.store.segments()
+	if len(rows) != len(segs) {
+		t.Fatalf("%d rows, %d writers", len(rows), len(segs))
+	}
+	total := 0
+	for i, r := range rows {
+		if r.State != storage.StateComplete {
+			t.Errorf("segment %d: state %q", i, r.State)
+		}
+		if len(segs[i]) == 0 || !segs[i][0].key {
+			t.Errorf("segment %d does not start with a keyframe", i)
+		}
+		if r.EndNS <= r.StartNS {
+			t.Errorf("segment %d: end %d <= start %d", i, r.EndNS, r.StartNS)
+		}
+		if int(r.Frames) != len(segs[i]) {
+			t.Errorf("segment %d: row frames %d, written %d", i, r.Frames, len(segs[i]))
+		}
+		total += len(segs[i])
+		fi, err := os.Stat(env.store.path(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != r.Bytes {
+			t.Errorf("segment %d: row bytes %d, file %d", i, r.Bytes, fi.Size())
+		}
+		f, err := os.Open(env.store.path(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := fakeScan(f, fi.Size())
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Samples) != len(segs[i]) || info.ValidSize != fi.Size() {
+			t.Errorf("segment %d: file holds %d samples (valid %d of %d), wrote %d", i, len(info.Samples), info.ValidSize, fi.Size(), len(segs[i]))
+		}
+		media := ends[i] - segs[i][0].dts
+		if info.Duration != media {
+			t.Errorf("segment %d: file duration %d, media %d", i, info.Duration, media)
+		}
+		wall := r.EndNS - r.StartNS
+		if d := wall - ticksToNS(media); d > ticksToNS(media)/slewDivisor || -d > ticksToNS(media)/slewDivisor {
+			t.Errorf("segment %d: wall %d ns vs media %d ns: slew beyond 0.5%%", i, wall, ticksToNS(media))
+		}
+		if i > 0 {
+			if segs[i][0].dts == ends[i-1] && r.StartNS != rows[i-1].EndNS {
+				t.Errorf("segment %d: start %d != previous end %d", i, r.StartNS, rows[i-1].EndNS)
+			}
+			if r.StartNS < rows[i-1].EndNS {
+				t.Errorf("segment %d overlaps the previous one", i)
+			}
+		}
+	}
+	if total != wantFrames {
+		t.Errorf("frames written %d, want %d", total, wantFrames)
+	}
+	if got := env.job.Status().Frames; got != uint64(wantFrames) {
+		t.Errorf("Status.Frames %d, want %d", got, wantFrames)
+	}
+	if got := env.job.Status().SegmentsWritten; got != uint64(len(rows)) {
+		t.Errorf("Status.SegmentsWritten %d, want %d", got, len(rows))
+	}
+}
+
+func TestSegmentsFromClips(t *testing.T) {
+	cases := []struct {
+		clip   string
+		loops  int
+		segDur time.Duration
+		width  int
+		gop    int64 // 90 kHz
+	}{
+		{testcam.ClipMain720, 3, 3 * time.Second, 1280, 2 * 90000},
+		{testcam.ClipMain720, 2, 60 * time.Second, 1280, 2 * 90000},
+		{testcam.ClipHigh360BFrame, 4, 2 * time.Second, 640, 90000},
+		{testcam.ClipBase240, 6, 1500 * time.Millisecond, 320, 90000},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%v", tc.clip, tc.segDur), func(t *testing.T) {
+			c := loadClip(t, tc.clip)
+			env := newTestEnv(t, Config{SegmentDuration: tc.segDur, FsyncInterval: time.Hour}, nil)
+			s := newSegmenter(env.job)
+			n, _ := feedClip(t, s, c, tc.loops, 0, t0)
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			checkSegments(t, env, n)
+			segs, ends := env.log.all()
+			segDur := nsToTicks(int64(tc.segDur))
+			for i := range segs {
+				d := ends[i] - segs[i][0].dts
+				if i < len(segs)-1 && (d < segDur || d >= segDur+tc.gop) {
+					t.Errorf("segment %d: %d ticks, want [%d, %d)", i, d, segDur, segDur+tc.gop)
+				}
+				if i > 0 && segs[i][0].dts != ends[i-1] {
+					t.Errorf("segment %d starts at DTS %d, previous ended at %d", i, segs[i][0].dts, ends[i-1])
+				}
+			}
+			rows := env.store.segments()
+			if rows[0].StartNS != t0.UnixNano() {
+				t.Errorf("first segment starts %d, want the first frame's arrival %d", rows[0].StartNS, t0.UnixNano())
+			}
+			if rows[0].Width != tc.width || rows[0].Codec == "" {
+				t.Errorf("row params %dx%d %q", rows[0].Width, rows[0].Height, rows[0].Codec)
+			}
+			if st := env.job.Status(); st.Width != tc.width {
+				t.Errorf("Status.Width %d", st.Width)
+			}
+		})
+	}
+}
+
+// R18: an SPS/PPS change closes the segment and opens one with the new
+// parameters, abutting the previous one.
+func TestParamsChangeStartsSegment(t *testing.T) {
+	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+	s := newSegmenter(env.job)
+	main := loadClip(t, testcam.ClipMain720)
+	base := loadClip(t, testcam.ClipBase240)
+	n1, next := feedClip(t, s, main, 1, 0, t0)
+	n2, _ := feedClip(t, s, base, 1, next, t0.Add(time.Duration(ticksToNS(next))))
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegments(t, env, n1+n2)
+	rows := env.store.segments()
+	if len(rows) != 2 {
+		t.Fatalf("%d segments, want 2", len(rows))
+	}
+	if rows[0].Width != 1280 || rows[1].Width != 320 || rows[1].Height != 240 {
+		t.Errorf("sizes %dx%d then %dx%d", rows[0].Width, rows[0].Height, rows[1].Width, rows[1].Height)
+	}
+	if rows[1].StartNS != rows[0].EndNS {
+		t.Errorf("not abutting: %d then %d", rows[0].EndNS, rows[1].StartNS)
+	}
+}
+
+// R15: a DTS jump of more than 10 s forward, or any step backwards, closes
+// the segment and starts a new run anchored on the local clock.
+func TestTimeJumpStartsNewRun(t *testing.T) {
+	cases := []struct {
+		name string
+		jump int64 // 90 kHz, added to the second part's DTS
+		gap  time.Duration
+	}{
+		{"forward 20s", 20 * 90000, 0},
+		{"backward 30s", -30 * 90000, 0},
+		{"backward to same", -3600, time.Second},
+		{"forward 9s is continuous", 9 * 90000, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+			s := newSegmenter(env.job)
+			c := loadClip(t, testcam.ClipBase240)
+			n1, next := feedClip(t, s, c, 1, 0, t0)
+			wall2 := t0.Add(time.Duration(ticksToNS(next))).Add(max(tc.gap, 0))
+			n2, _ := feedClip(t, s, c, 1, next+tc.jump, wall2)
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			rows := env.store.segments()
+			if tc.gap < 0 {
+				if len(rows) != 1 || env.job.Status().TimeJumps != 0 {
+					t.Fatalf("%d segments, %d jumps; want one continuous segment", len(rows), env.job.Status().TimeJumps)
+				}
+				checkSegments(t, env, n1+n2)
+				return
+			}
+			checkSegments(t, env, n1+n2)
+			if len(rows) != 2 || env.job.Status().TimeJumps != 1 {
+				t.Fatalf("%d segments, %d jumps; want 2 and 1", len(rows), env.job.Status().TimeJumps)
+			}
+			want := max(wall2.UnixNano(), rows[0].EndNS)
+			if rows[1].StartNS != want {
+				t.Errorf("new run anchored at %d, want %d", rows[1].StartNS, want)
+			}
+		})
+	}
+}
+
+// syncCounter counts fsyncs and fails the failAt-th one (1-based).
+type syncCounter struct {
+	calls  int
+	failAt int
+}
+
+func (c *syncCounter) sync(f *os.File) error {
+	c.calls++
+	if c.calls == c.failAt {
+		return syscall.EIO
+	}
+	return f.Sync()
+}
+
+// Durability: the open segment is flushed, fsynced and its row updated
+// every FsyncInterval of media time.
+func TestPeriodicSync(t *testing.T) {
+	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
+	sc := &syncCounter{}
+	env.job.deps.SyncFile = sc.sync
+	s := newSegmenter(env.job)
+	c := loadClip(t, testcam.ClipMain720) // 4 s
+	n, _ := feedClip(t, s, c, 1, 0, t0)
+	ups := env.store.updates
+	if len(ups) < 3 {
+		t.Fatalf("%d progress updates for 4 s at a 1 s interval", len(ups))
+	}
+	for i, u := range ups {
+		if u.State != storage.StateRecording {
+			t.Errorf("update %d: state %q", i, u.State)
+		}
+		fi, _ := os.Stat(env.store.path(u.ID))
+		if u.Bytes > fi.Size() || u.Bytes <= int64(len(fakeHeader)) {
+			t.Errorf("update %d: %d bytes, file has %d", i, u.Bytes, fi.Size())
+		}
+		if i > 0 && (u.EndNS <= ups[i-1].EndNS || u.Frames <= ups[i-1].Frames || u.Bytes <= ups[i-1].Bytes) {
+			t.Errorf("update %d does not grow: %+v after %+v", i, u, ups[i-1])
+		}
+	}
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegments(t, env, n)
+	if sc.calls != len(ups)+1 {
+		t.Errorf("%d fsyncs for %d updates and a close", sc.calls, len(ups))
+	}
+}
+
+// F5: a write that fails half way (disk full) leaves the segment cut back
+// to its last complete fragment, with a row that says exactly that.
+func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
+	for _, failWrite := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("write%d", failWrite), func(t *testing.T) {
+			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+			writes := 0
+			env.job.fileWrite = func(f *os.File, p []byte) (int, error) {
+				writes++
+				if writes > failWrite {
+					n, _ := f.Write(p[:len(p)/2]) // torn: half the fragment reached the file
+					return n, syscall.ENOSPC
+				}
+				return f.Write(p)
+			}
+			s := newSegmenter(env.job)
+			c := loadClip(t, testcam.ClipMain720)
+			var err error
+			for i, f := range c.Frames {
+				if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("error %v, want ErrWrite wrapping ENOSPC", err)
+			}
+			rows := env.store.segments()
+			if len(rows) != 1 || rows[0].State != storage.StateComplete {
+				t.Fatalf("rows %+v", rows)
+			}
+			r := rows[0]
+			fi, _ := os.Stat(env.store.path(r.ID))
+			f, _ := os.Open(env.store.path(r.ID))
+			info, serr := fakeScan(f, fi.Size())
+			f.Close()
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			if fi.Size() != info.ValidSize || r.Bytes != fi.Size() {
+				t.Errorf("file %d bytes, valid %d, row %d: torn tail not cut", fi.Size(), info.ValidSize, r.Bytes)
+			}
+			if r.Frames != int64(len(info.Samples)) || r.EndNS != r.StartNS+ticksToNS(info.Duration) {
+				t.Errorf("row frames %d end %d; file has %d samples, %d ticks", r.Frames, r.EndNS-r.StartNS, len(info.Samples), info.Duration)
+			}
+			if failWrite > 1 && r.Frames == 0 {
+				t.Errorf("complete fragments were lost")
+			}
+			if s.seg != nil || s.inRun {
+				t.Errorf("segment still open after a write error")
+			}
+		})
+	}
+}
+
+// F7: an fsync error abandons the segment at its last synced state and is
+// not retried.
+func TestFsyncErrorAbandonsSegment(t *testing.T) {
+	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
+	sc := &syncCounter{failAt: 2}
+	env.job.deps.SyncFile = sc.sync
+	s := newSegmenter(env.job)
+	c := loadClip(t, testcam.ClipMain720)
+	var err error
+	for i, f := range c.Frames {
+		if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrSync) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("error %v, want ErrSync wrapping EIO", err)
+	}
+	if sc.calls != 2 {
+		t.Errorf("%d fsync calls: a failed fsync must not be retried", sc.calls)
+	}
+	ups := env.store.updates
+	rows := env.store.segments()
+	if len(ups) != 1 || len(rows) != 1 {
+		t.Fatalf("%d updates, %d rows", len(ups), len(rows))
+	}
+	r := rows[0]
+	if r.State != storage.StateComplete || r.Bytes != ups[0].Bytes || r.Frames != ups[0].Frames || r.EndNS != ups[0].EndNS {
+		t.Errorf("row %+v, want the synced state %+v", r, ups[0])
+	}
+	if fi, _ := os.Stat(env.store.path(r.ID)); fi.Size() != r.Bytes {
+		t.Errorf("file %d bytes, row %d", fi.Size(), r.Bytes)
+	}
+	if s.seg != nil {
+		t.Error("segment still open")
+	}
+}
+
+// Frames before the first keyframe cannot start a segment: they are
+// counted as dropped, not written.
+func TestWaitsForKeyframe(t *testing.T) {
+	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
+	s := newSegmenter(env.job)
+	c := loadClip(t, testcam.ClipMain720)
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	skip := 5
+	for i, f := range c.Frames[skip:] {
+		if i == 0 && f.Keyframe {
+			t.Fatal("test needs a non-key first frame")
+		}
+		if err := s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	firstKey := 0
+	for i, f := range c.Frames[skip:] {
+		if f.Keyframe {
+			firstKey = i
+			break
+		}
+	}
+	st := env.job.Status()
+	if st.DroppedFrames != uint64(firstKey) || st.Frames != uint64(len(c.Frames)-skip-firstKey) {
+		t.Errorf("dropped %d written %d; want %d and %d", st.DroppedFrames, st.Frames, firstKey, len(c.Frames)-skip-firstKey)
+	}
+}
