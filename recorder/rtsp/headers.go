@@ -1,0 +1,160 @@
+package rtsp
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Session timeout handling (RFC 2326 §12.37).
+const (
+	// defaultSessionTimeout applies when the Session header has no timeout.
+	defaultSessionTimeout = 60 * time.Second
+	// maxSessionTimeout caps a server's claim; a keepalive at least every
+	// half hour costs nothing and protects against absurd values.
+	maxSessionTimeout = time.Hour
+	// minKeepaliveInterval stops a server's "timeout=0" from turning the
+	// keepalive into a request flood.
+	minKeepaliveInterval = 500 * time.Millisecond
+)
+
+// parseSession splits a Session header into the id and the timeout. Leading
+// spaces in the id (Hikvision: "Session:       1234567;timeout=60") are
+// trimmed. A missing, zero or unreadable timeout yields the default.
+func parseSession(v string) (string, time.Duration) {
+	id, params, _ := strings.Cut(v, ";")
+	id = strings.TrimSpace(id)
+	timeout := defaultSessionTimeout
+	for p := range strings.SplitSeq(params, ";") {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(k), "timeout") {
+			if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 {
+				timeout = min(time.Duration(n)*time.Second, maxSessionTimeout)
+			}
+		}
+	}
+	return id, timeout
+}
+
+// transportReply is what we use of a SETUP reply's Transport header
+// (RFC 2326 §12.39).
+type transportReply struct {
+	tcp         bool
+	interleaved [2]int
+	hasChannels bool
+	serverPort  [2]int
+	hasServer   bool
+	source      string
+	ssrc        uint32
+	hasSSRC     bool
+}
+
+// parseTransport is lenient: Escam Q6 answers a TCP request with
+// "RTP/AVP;unicast;interleaved=0-1" (no "/TCP"), some servers omit
+// server_port, and Hikvision pads ssrc with a leading space. Unknown or
+// broken parameters are ignored.
+func parseTransport(v string) transportReply {
+	var t transportReply
+	first, _, _ := strings.Cut(v, ",")
+	parts := strings.Split(first, ";")
+	if len(parts) > 0 {
+		t.tcp = strings.Contains(strings.ToUpper(parts[0]), "/TCP")
+	}
+	for _, p := range parts[1:] {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		val = strings.TrimSpace(val)
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "interleaved":
+			if a, b, ok := parseRange(val, 255); ok {
+				t.interleaved, t.hasChannels = [2]int{a, b}, true
+			}
+		case "server_port":
+			if a, b, ok := parseRange(val, 65535); ok {
+				t.serverPort, t.hasServer = [2]int{a, b}, true
+			}
+		case "source":
+			t.source = val
+		case "ssrc":
+			if n, err := strconv.ParseUint(val, 16, 32); err == nil {
+				t.ssrc, t.hasSSRC = uint32(n), true
+			}
+		}
+	}
+	return t
+}
+
+// parseRange parses "a-b" or "a" (b = a+1), each in [0, max].
+func parseRange(v string, max int) (int, int, bool) {
+	as, bs, hasB := strings.Cut(v, "-")
+	a, err := strconv.Atoi(strings.TrimSpace(as))
+	if err != nil || a < 0 || a > max {
+		return 0, 0, false
+	}
+	b := a + 1
+	if hasB {
+		b, err = strconv.Atoi(strings.TrimSpace(bs))
+		if err != nil || b < 0 || b > max {
+			return 0, 0, false
+		}
+	}
+	return a, b, true
+}
+
+// rtpInfoSSRC returns the ssrc announced in a PLAY reply's RTP-Info for our
+// track (RFC 7826 §18.45 adds ssrc; Reolink sends it only there). Bogus
+// seq and rtptime values (Hikvision seq=0, OMNY negative rtptime, Laureii
+// trailing ';') are never an error: we do not use them.
+func rtpInfoSSRC(v, control string) (uint32, bool) {
+	type entry struct {
+		url  string
+		ssrc string
+	}
+	var entries []entry
+	for e := range strings.SplitSeq(v, ",") {
+		var en entry
+		for p := range strings.SplitSeq(e, ";") {
+			k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "url":
+				en.url = strings.TrimSpace(val)
+			case "ssrc":
+				en.ssrc = strings.TrimSpace(val)
+			}
+		}
+		if en.url != "" || en.ssrc != "" {
+			entries = append(entries, en)
+		}
+	}
+	pick := -1
+	for i, e := range entries {
+		if e.url != "" && (stripUserinfo(e.url) == control || strings.HasSuffix(control, e.url)) {
+			pick = i
+			break
+		}
+	}
+	if pick < 0 && len(entries) == 1 {
+		pick = 0
+	}
+	if pick < 0 || entries[pick].ssrc == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(entries[pick].ssrc, 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// parsePublic splits an OPTIONS reply's Public header into upper-case
+// method names.
+func parsePublic(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		for m := range strings.SplitSeq(v, ",") {
+			if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}

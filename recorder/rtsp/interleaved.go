@@ -1,0 +1,122 @@
+package rtsp
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+// maxFrameLen is the largest interleaved frame: the length field of RFC 2326
+// §10.12 is 16 bits.
+const maxFrameLen = 65535
+
+// item is one thing read from the control connection: an interleaved frame
+// or an RTSP message.
+type item struct {
+	frame   bool
+	channel uint8
+	payload []byte // valid until the next call to next
+	msg     *message
+}
+
+// frameReader splits a TCP control connection into interleaved frames
+// ('$', channel, 16-bit length, data; RFC 2326 §10.12) and RTSP messages,
+// which servers mix freely: replies to keepalives and server requests
+// arrive between frames.
+type frameReader struct {
+	br  *bufio.Reader
+	buf []byte
+	// junk counts bytes skipped while resynchronising, for stats.
+	junk atomic.Uint64
+}
+
+func newFrameReader(r io.Reader) *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(r, readBufferSize), buf: make([]byte, maxFrameLen)}
+}
+
+// requestPrefixes are the methods a server may send to a client
+// (RFC 2326 §10: ANNOUNCE, GET_PARAMETER, OPTIONS, REDIRECT,
+// SET_PARAMETER) plus the others, so any request line is recognised.
+var requestPrefixes = [][]byte{
+	[]byte("GET_PARAMETER "), []byte("SET_PARAMETER "), []byte("OPTIONS "),
+	[]byte("ANNOUNCE "), []byte("REDIRECT "), []byte("DESCRIBE "), []byte("SETUP "),
+	[]byte("PLAY "), []byte("PAUSE "), []byte("TEARDOWN "), []byte("RECORD "),
+}
+
+var rtspPrefix = []byte("RTSP/")
+
+// next returns the next frame or message. Bytes that start neither are
+// skipped: CRLF between frames (Hikvision, Dahua and others pad with it),
+// the tail of a frame the camera truncated, a bad magic byte. More than
+// maxJunk skipped bytes in a row is an error (R5).
+func (r *frameReader) next() (item, error) {
+	skipped := 0
+	for {
+		b, err := r.br.Peek(1)
+		if err != nil {
+			return item{}, err
+		}
+		switch {
+		case b[0] == '$':
+			h, err := r.br.Peek(4)
+			if err != nil {
+				return item{}, err
+			}
+			ch := h[1]
+			n := int(binary.BigEndian.Uint16(h[2:4]))
+			if _, err := r.br.Discard(4); err != nil {
+				return item{}, err
+			}
+			if _, err := io.ReadFull(r.br, r.buf[:n]); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return item{}, err
+			}
+			return item{frame: true, channel: ch, payload: r.buf[:n]}, nil
+		case b[0] == 'R' && r.hasPrefix(rtspPrefix):
+			m, err := readMessage(r.br)
+			if err != nil {
+				return item{}, err
+			}
+			return item{msg: m}, nil
+		case b[0] >= 'A' && b[0] <= 'Z' && r.isRequest():
+			m, err := readMessage(r.br)
+			if err != nil {
+				return item{}, err
+			}
+			return item{msg: m}, nil
+		}
+		if _, err := r.br.Discard(1); err != nil {
+			return item{}, err
+		}
+		skipped++
+		r.junk.Add(1)
+		if skipped > maxJunk {
+			return item{}, fmt.Errorf("%w: %d bytes that are neither RTSP nor interleaved frames", errMalformed, skipped)
+		}
+	}
+}
+
+// hasPrefix peeks for p. A short read (the server stopped mid-junk) is
+// "no" rather than an error; the caller skips a byte and tries again.
+func (r *frameReader) hasPrefix(p []byte) bool {
+	b, err := r.br.Peek(len(p))
+	return err == nil && bytes.Equal(b, p)
+}
+
+func (r *frameReader) isRequest() bool {
+	first, err := r.br.Peek(1)
+	if err != nil {
+		return false
+	}
+	for _, p := range requestPrefixes {
+		if p[0] == first[0] && r.hasPrefix(p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,440 @@
+package rtsp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// deadlineSlack: the media deadline is moved forward only when it has
+// drifted by this fraction of MediaTimeout, not on every packet.
+const deadlineSlack = 10
+
+// errBusy is returned when ReadPackets is already running.
+var errBusy = errors.New("ReadPackets is already running")
+
+// ReadPackets calls fn for each RTP packet of the video track, in arrival
+// order, until ctx is done, fn returns an error, the server closes, or no
+// media arrives for MediaTimeout. The packet and its payload are valid only
+// during fn. Keepalives (GET_PARAMETER, or OPTIONS when the server's Public
+// lacks it) are sent at half the session timeout; RTCP receiver reports at
+// most every 5s. Returns ctx.Err() on cancellation (also when Close is
+// called meanwhile).
+func (s *Session) ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error {
+	if !s.readMu.TryLock() {
+		return &Error{Step: "read", Kind: ErrProtocol, Err: errBusy}
+	}
+	defer s.readMu.Unlock()
+	if s.closeCtx.Err() != nil {
+		return context.Canceled
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer afterFunc(s.closeCtx, cancel)()
+	s.fatal.Store(nil)
+
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+		_ = s.conn.SetDeadline(time.Time{})
+		if s.udpRTP != nil {
+			_ = s.udpRTP.SetDeadline(time.Time{})
+			_ = s.udpRTCP.SetDeadline(time.Time{})
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.housekeeping(ctx)
+	}()
+	if !s.tcp {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			s.readControl(ctx)
+		}()
+		go func() {
+			defer wg.Done()
+			s.readRTCP(ctx)
+		}()
+	}
+
+	var pkt rtp.Packet
+	for _, b := range s.early {
+		if _, err := s.handleRTP(b, &pkt, fn); err != nil {
+			s.early = nil
+			return err
+		}
+	}
+	s.early, s.earlyBytes = nil, 0
+
+	if s.tcp {
+		return s.readTCP(ctx, &pkt, fn)
+	}
+	return s.readUDP(ctx, &pkt, fn)
+}
+
+// wake interrupts every blocking read of the session.
+func (s *Session) wake() {
+	past := time.Unix(1, 0)
+	_ = s.conn.SetReadDeadline(past)
+	if s.udpRTP != nil {
+		_ = s.udpRTP.SetReadDeadline(past)
+		_ = s.udpRTCP.SetReadDeadline(past)
+	}
+}
+
+// housekeeping sends keepalives and receiver reports, and wakes the readers
+// when ctx ends.
+func (s *Session) housekeeping(ctx context.Context) {
+	ka := time.NewTicker(s.keepaliveInterval)
+	defer ka.Stop()
+	rr := time.NewTicker(s.rrInterval)
+	defer rr.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.wake()
+			return
+		case <-ka.C:
+			s.sendKeepalive()
+		case <-rr.C:
+			s.sendRR()
+		}
+	}
+}
+
+// sendKeepalive refreshes the session (RFC 2326 §12.37). GET_PARAMETER
+// only when the server lists it: some cameras drop the connection on a
+// method they do not know (mediamtx#1403), and OPTIONS is always allowed.
+// The reply is read (and ignored) by the reader.
+func (s *Session) sendKeepalive() {
+	if _, err := s.send(&request{method: s.keepaliveMethod, url: s.playURL}); err == nil {
+		s.st.keepalives.Add(1)
+	}
+}
+
+// finish turns a read error into the result of ReadPackets.
+func (s *Session) finish(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if f := s.fatal.Load(); f != nil {
+		return *f
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return &Error{Step: "read", Kind: ErrMediaTimeout, Err: fmt.Errorf("no video RTP for %s", s.cfg.MediaTimeout)}
+	}
+	return stepErr(ctx, "read", err)
+}
+
+// mediaDeadline tracks when the media timeout fires and moves it forward
+// lazily.
+type mediaDeadline struct {
+	set     func(time.Time) error
+	timeout time.Duration
+	at      time.Time
+}
+
+func (d *mediaDeadline) refresh(now time.Time) {
+	if now.Add(d.timeout).Sub(d.at) < d.timeout/deadlineSlack {
+		return
+	}
+	d.at = now.Add(d.timeout)
+	_ = d.set(d.at)
+}
+
+func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Packet) error) error {
+	dl := mediaDeadline{set: s.conn.SetReadDeadline, timeout: s.cfg.MediaTimeout}
+	dl.refresh(time.Now())
+	for {
+		// Checked after the deadline is set: housekeeping sets a past
+		// deadline after ctx ends, so one of the two always sees it.
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		it, err := s.rd.next()
+		if err != nil {
+			return s.finish(ctx, err)
+		}
+		switch {
+		case it.msg != nil && !it.msg.response:
+			s.answer(it.msg)
+		case it.msg != nil:
+			s.handleLateResponse(it.msg)
+		case it.channel == s.rtpCh:
+			ok, err := s.handleRTP(it.payload, pkt, fn)
+			if err != nil {
+				return err
+			}
+			if ok {
+				dl.refresh(time.Now())
+			}
+		case it.channel == s.rtcpCh:
+			s.handleRTCP(it.payload)
+		default:
+			s.st.unknownCh.Add(1)
+		}
+	}
+}
+
+// handleLateResponse looks at replies to keepalives: a 401 renews the
+// Digest nonce for the next keepalive; a Session header may carry a new id.
+func (s *Session) handleLateResponse(m *message) {
+	if m.status == 401 {
+		if a := newAuthenticator(s.u.user, s.u.pass, parseChallenges(m.header.values("WWW-Authenticate"))); a != nil && s.u.hasCreds {
+			s.wmu.Lock()
+			s.auth = a
+			s.wmu.Unlock()
+		}
+		return
+	}
+	if v := m.header.get("Session"); v != "" {
+		if id, _ := parseSession(v); id != "" {
+			s.wmu.Lock()
+			s.sessionID = id
+			s.wmu.Unlock()
+		}
+	}
+}
+
+// handleRTP parses one RTP packet and hands it to fn unless it is dropped:
+// malformed; another SSRC than the announced one (stale data of an earlier
+// session on old live555, F4); or another payload type (Geovision's extra
+// pt=50 packets).
+// It reports whether the packet was accepted.
+func (s *Session) handleRTP(b []byte, pkt *rtp.Packet, fn func(*rtp.Packet) error) (bool, error) {
+	if err := pkt.Unmarshal(b); err != nil {
+		s.st.malformed.Add(1)
+		return false, nil
+	}
+	if s.ssrcFixed && pkt.SSRC != s.ssrc {
+		s.st.wrongSSRC.Add(1)
+		return false, nil
+	}
+	if pkt.PayloadType != s.info.Video.PayloadType {
+		s.st.wrongPT.Add(1)
+		return false, nil
+	}
+	s.st.packets.Add(1)
+	s.st.bytes.Add(uint64(len(b)))
+	s.rr.received(pkt.SSRC, pkt.SequenceNumber)
+	return true, fn(pkt)
+}
+
+// handleRTCP counts an RTCP compound packet and remembers the last sender
+// report for our receiver reports (RFC 3550 §6.4.1).
+func (s *Session) handleRTCP(b []byte) {
+	s.st.rtcp.Add(1)
+	// SR: V/P/RC, PT=200, length, SSRC, NTP seconds, NTP fraction...
+	if len(b) >= 20 && b[1] == 200 {
+		mid := binary.BigEndian.Uint32(b[10:14])
+		s.rr.senderReport(mid, time.Now())
+	}
+}
+
+// rrState is what a receiver report needs (RFC 3550 §6.4.2, App. A.1).
+type rrState struct {
+	mu       sync.Mutex
+	ssrc     uint32
+	have     bool
+	maxSeq   uint16
+	cycles   uint32
+	lastSR   uint32
+	lastSRAt time.Time
+}
+
+func (r *rrState) received(ssrc uint32, seq uint16) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.have || ssrc != r.ssrc {
+		r.ssrc, r.have, r.maxSeq, r.cycles = ssrc, true, seq, 0
+		return
+	}
+	// A packet with a lower sequence number but within half the space
+	// ahead is a wrap (RFC 3550 App. A.1).
+	if d := seq - r.maxSeq; d != 0 && d < 1<<15 {
+		if seq < r.maxSeq {
+			r.cycles += 1 << 16
+		}
+		r.maxSeq = seq
+	}
+}
+
+func (r *rrState) senderReport(mid uint32, at time.Time) {
+	r.mu.Lock()
+	r.lastSR, r.lastSRAt = mid, at
+	r.mu.Unlock()
+}
+
+func (r *rrState) report(local uint32, now time.Time) *rtcp.ReceiverReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rr := &rtcp.ReceiverReport{SSRC: local}
+	if !r.have {
+		return rr
+	}
+	rep := rtcp.ReceptionReport{SSRC: r.ssrc, LastSequenceNumber: r.cycles | uint32(r.maxSeq), LastSenderReport: r.lastSR}
+	if !r.lastSRAt.IsZero() {
+		// DLSR in units of 1/65536 s.
+		rep.Delay = uint32(now.Sub(r.lastSRAt).Seconds() * 65536)
+	}
+	rr.Reports = []rtcp.ReceptionReport{rep}
+	return rr
+}
+
+// sendRR sends a receiver report on the RTCP channel or port.
+func (s *Session) sendRR() {
+	b, err := s.rr.report(s.localSSRC, time.Now()).Marshal()
+	if err != nil {
+		return
+	}
+	if s.tcp {
+		frame := make([]byte, 4+len(b))
+		frame[0], frame[1] = '$', s.rtcpCh
+		binary.BigEndian.PutUint16(frame[2:], uint16(len(b)))
+		copy(frame[4:], b)
+		s.wmu.Lock()
+		_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, _ = s.conn.Write(frame)
+		s.wmu.Unlock()
+		return
+	}
+	if s.serverRTCPAddr != nil {
+		_, _ = s.udpRTCP.WriteToUDP(b, s.serverRTCPAddr)
+	}
+}
+
+// listenUDP binds an even RTP port and the next odd RTCP port
+// (RFC 3550 §11) on the local address of the control connection.
+func (s *Session) listenUDP() error {
+	ip := s.conn.LocalAddr().(*net.TCPAddr).IP
+	var lastErr error
+	for range maxPortAttempts {
+		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		p := a.LocalAddr().(*net.UDPAddr).Port
+		if p%2 != 0 || p+1 > 65535 {
+			_ = a.Close()
+			continue
+		}
+		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: p + 1})
+		if err != nil {
+			lastErr = err
+			_ = a.Close()
+			continue
+		}
+		s.udpRTP, s.udpRTCP = a, b
+		return nil
+	}
+	if lastErr == nil {
+		lastErr = errors.New("no free even port")
+	}
+	return fmt.Errorf("binding UDP ports: %w", lastErr)
+}
+
+// setUDPPeer records where media may come from (R19): the server's IP (and
+// the Transport source= address if it named one) and its ports when it gave
+// server_port; without server_port any port of that IP is accepted.
+func (s *Session) setUDPPeer(tr transportReply) {
+	remote := s.conn.RemoteAddr().(*net.TCPAddr)
+	ip, _ := netip.AddrFromSlice(remote.IP)
+	s.srcIPs = []netip.Addr{ip.Unmap()}
+	if a, err := netip.ParseAddr(tr.source); err == nil {
+		s.srcIPs = append(s.srcIPs, a.Unmap())
+	}
+	if tr.hasServer {
+		s.srcRTPPort, s.srcRTCPPort = uint16(tr.serverPort[0]), uint16(tr.serverPort[1])
+		s.serverRTCPAddr = &net.UDPAddr{IP: remote.IP, Port: tr.serverPort[1]}
+	}
+}
+
+func (s *Session) fromServer(a netip.AddrPort, port uint16) bool {
+	if port != 0 && a.Port() != port {
+		return false
+	}
+	return slices.Contains(s.srcIPs, a.Addr().Unmap())
+}
+
+func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Packet) error) error {
+	buf := make([]byte, maxUDPPacket+1)
+	dl := mediaDeadline{set: s.udpRTP.SetReadDeadline, timeout: s.cfg.MediaTimeout}
+	dl.refresh(time.Now())
+	for {
+		if ctx.Err() != nil || s.fatal.Load() != nil {
+			return s.finish(ctx, nil)
+		}
+		n, from, err := s.udpRTP.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return s.finish(ctx, err)
+		}
+		if !s.fromServer(from, s.srcRTPPort) {
+			s.st.wrongSrc.Add(1)
+			continue
+		}
+		ok, err := s.handleRTP(buf[:n], pkt, fn)
+		if err != nil {
+			return err
+		}
+		if ok {
+			dl.refresh(time.Now())
+		}
+	}
+}
+
+func (s *Session) readRTCP(ctx context.Context) {
+	buf := make([]byte, maxUDPPacket+1)
+	for ctx.Err() == nil && s.fatal.Load() == nil {
+		n, from, err := s.udpRTCP.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				continue
+			}
+			return
+		}
+		if !s.fromServer(from, s.srcRTCPPort) {
+			s.st.wrongSrc.Add(1)
+			continue
+		}
+		s.handleRTCP(buf[:n])
+	}
+}
+
+// readControl reads the TCP control connection while media flows over UDP:
+// keepalive replies, server requests, and the server closing the session.
+func (s *Session) readControl(ctx context.Context) {
+	for ctx.Err() == nil {
+		it, err := s.rd.next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			e := error(stepErr(ctx, "read", err))
+			s.fatal.CompareAndSwap(nil, &e)
+			s.wake()
+			return
+		}
+		switch {
+		case it.msg != nil && !it.msg.response:
+			s.answer(it.msg)
+		case it.msg != nil:
+			s.handleLateResponse(it.msg)
+		case it.frame:
+			s.st.unknownCh.Add(1)
+		}
+	}
+}

@@ -1,0 +1,643 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults and bounds of a session.
+const (
+	defaultDialTimeout     = 5 * time.Second
+	defaultResponseTimeout = 10 * time.Second // whole response, R3
+	defaultMediaTimeout    = 10 * time.Second // no video RTP, F2
+	defaultUserAgent       = "nvr"
+	// maxRedirects bounds 3xx hops so two servers cannot bounce us forever.
+	maxRedirects = 3
+	// maxAuthRetries: one retry answering the first 401, one more only when
+	// the server says the nonce is stale (RFC 2617 §3.2.1).
+	maxAuthRetries = 2
+	// teardownTimeout bounds the best-effort TEARDOWN in Close.
+	teardownTimeout = 2 * time.Second
+	// writeTimeout: a camera that does not take a few hundred bytes in this
+	// long is gone; the write fails rather than blocking a keepalive.
+	writeTimeout = 5 * time.Second
+	// rrInterval: RTCP receiver reports at most every 5 s; some servers time
+	// out a UDP session without them (gortsplib client.go, retina).
+	rrInterval = 5 * time.Second
+	// maxEarlyPackets and maxEarlyBytes bound the RTP kept when it arrives
+	// before the PLAY reply (R5): about a second of a busy stream.
+	maxEarlyPackets = 1024
+	maxEarlyBytes   = 4 << 20
+	// maxUDPPacket is the largest UDP payload; Tapo sends 10,000-byte
+	// datagrams, so a 1500-byte buffer would truncate them.
+	maxUDPPacket = 65535
+	// maxPortAttempts bounds the search for an even/odd UDP port pair.
+	maxPortAttempts = 32
+)
+
+// Config describes one camera stream to open.
+type Config struct {
+	URL             string        // rtsp://user:pass@host[:port]/path; user/pass percent-decoded
+	Transport       string        // "tcp" (default, interleaved) or "udp"
+	SDP             []byte        // out-of-band SDP; when non-nil DESCRIBE is skipped
+	SkipOptions     bool          // do not send OPTIONS first
+	DialTimeout     time.Duration // default 5s
+	ResponseTimeout time.Duration // whole-response deadline, default 10s
+	MediaTimeout    time.Duration // no RTP on the video track for this long => ErrMediaTimeout, default 10s
+	UserAgent       string        // default "nvr"
+}
+
+func (c Config) withDefaults() Config {
+	if c.Transport == "" {
+		c.Transport = "tcp"
+	}
+	c.Transport = strings.ToLower(c.Transport)
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = defaultDialTimeout
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = defaultResponseTimeout
+	}
+	if c.MediaTimeout <= 0 {
+		c.MediaTimeout = defaultMediaTimeout
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = defaultUserAgent
+	}
+	return c
+}
+
+// Track is one media section of the SDP.
+type Track struct {
+	Type        string            // "video", "audio", "application"
+	Codec       string            // rtpmap encoding name upper-cased: "H264", "MPEG4-GENERIC", "PCMU", ...
+	ClockRate   int               // Hz
+	PayloadType uint8             // RTP payload type
+	Control     string            // resolved absolute control URL (credentials stripped)
+	Fmtp        map[string]string // fmtp parameters, keys lower-cased
+}
+
+// VideoTrack is the H.264 track with its RFC 6184 §8.1 parameters.
+type VideoTrack struct {
+	Track
+	PacketizationMode  int
+	ProfileLevelID     string
+	SpropParameterSets string // raw value; recorder/h264.ParseSprop decodes it
+}
+
+// Info describes an open session.
+type Info struct {
+	URL            string        // the camera URL with the password replaced by "***"
+	Server         string        // Server header
+	Methods        []string      // from OPTIONS Public (nil when skipped)
+	Transport      string        // "tcp" or "udp"
+	Tracks         []Track       // every track of the SDP
+	Video          VideoTrack    // the H.264 track that was set up
+	SessionTimeout time.Duration // from the Session header, default 60s
+}
+
+// Stats counts what a session received and dropped.
+type Stats struct {
+	Packets               uint64 // RTP packets of the video track handed to the caller
+	Bytes                 uint64 // their size, RTP headers included
+	RTCPPackets           uint64 // RTCP frames or datagrams received
+	DroppedWrongSSRC      uint64 // SSRC differs from the announced one (stale session, F4)
+	DroppedUnknownChannel uint64 // interleaved data on a channel we did not set up
+	DroppedWrongSource    uint64 // UDP datagrams from another address or port (R19)
+	KeepalivesSent        uint64
+	DroppedMalformed      uint64 // not a valid RTP packet
+	DroppedPayloadType    uint64 // another payload type on the video channel (Geovision pt=50)
+	DroppedEarly          uint64 // RTP before the PLAY reply beyond the early buffer
+	JunkBytes             uint64 // bytes skipped resynchronising the interleaved stream
+}
+
+type counters struct {
+	packets, bytes, rtcp, wrongSSRC, unknownCh, wrongSrc, keepalives,
+	malformed, wrongPT, early atomic.Uint64
+}
+
+// Session is an open RTSP session playing one H.264 video track.
+// ReadPackets must not be called concurrently with itself; Close may be
+// called from any goroutine at any time.
+type Session struct {
+	cfg  Config
+	u    cameraURL
+	info Info
+
+	conn net.Conn
+	rd   *frameReader
+
+	// wmu guards writes to conn and the state a request needs: CSeq,
+	// authenticator, session id.
+	wmu       sync.Mutex
+	cseq      int
+	auth      *authenticator
+	sessionID string
+
+	playURL         string
+	keepaliveMethod string
+
+	tcp            bool
+	channelsSet    bool
+	rtpCh, rtcpCh  uint8
+	udpRTP         *net.UDPConn
+	udpRTCP        *net.UDPConn
+	srcIPs         []netip.Addr
+	srcRTPPort     uint16 // 0: any port
+	srcRTCPPort    uint16
+	serverRTCPAddr *net.UDPAddr
+
+	ssrc      uint32
+	ssrcFixed bool
+	seenPT    bool
+
+	early      [][]byte
+	earlyBytes int
+
+	st        counters
+	rr        rrState
+	localSSRC uint32
+
+	rrInterval        time.Duration
+	keepaliveInterval time.Duration
+
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+	readMu      sync.Mutex
+	closeOnce   sync.Once
+	fatal       atomic.Pointer[error]
+}
+
+// Open runs OPTIONS (unless skipped), DESCRIBE (unless Config.SDP), SETUP
+// (the first H.264 video track only) and PLAY; on any failure it tears down
+// what it set up and returns a *Error.
+func Open(ctx context.Context, cfg Config) (*Session, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Transport != "tcp" && cfg.Transport != "udp" {
+		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: fmt.Errorf("unknown transport %q (want tcp or udp)", clip(cfg.Transport))}
+	}
+	u, err := parseCameraURL(cfg.URL)
+	if err != nil {
+		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: err}
+	}
+	for hops := 0; ; hops++ {
+		s, err := dial(ctx, cfg, u)
+		if err != nil {
+			return nil, err
+		}
+		redirect, err := s.start(ctx)
+		if redirect != "" {
+			s.closeSockets()
+			if hops >= maxRedirects {
+				return nil, &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: fmt.Errorf("more than %d redirects", maxRedirects)}
+			}
+			nu, perr := parseCameraURL(normaliseAbsolute(u, redirect))
+			if perr != nil {
+				return nil, &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: errors.New("redirect to an invalid URL")}
+			}
+			if !nu.hasCreds && u.hasCreds {
+				nu.user, nu.pass, nu.hasCreds = u.user, u.pass, true
+			}
+			u = nu
+			continue
+		}
+		if err != nil {
+			s.teardown()
+			s.closeSockets()
+			return nil, err
+		}
+		return s, nil
+	}
+}
+
+func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", u.hostPort)
+	if err != nil {
+		kind := classify(ctx, err)
+		if kind == ErrProtocol || kind == ErrClosed {
+			kind = ErrRefused
+		}
+		return nil, &Error{Step: "connect", Kind: kind, Err: err}
+	}
+	s := &Session{
+		cfg:        cfg,
+		u:          u,
+		conn:       conn,
+		rd:         newFrameReader(conn),
+		tcp:        cfg.Transport == "tcp",
+		rrInterval: rrInterval,
+		localSSRC:  rand.Uint32(),
+	}
+	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
+	s.info = Info{URL: Redact(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout}
+	return s, nil
+}
+
+// start runs the handshake on a fresh connection. A non-empty redirect
+// means the server sent us elsewhere (RFC 2326 §11.3.3).
+func (s *Session) start(ctx context.Context) (redirect string, err error) {
+	if !s.cfg.SkipOptions {
+		resp, err := s.do(ctx, "OPTIONS", &request{method: "OPTIONS", url: s.u.reqURL})
+		if err != nil {
+			return "", err
+		}
+		if isRedirect(resp) {
+			return resp.header.get("Location"), nil
+		}
+		// Any other status is tolerated: OPTIONS is optional (RFC 2326
+		// §10.1) and some cameras answer it with 404 or 405 yet play fine.
+		if resp.status/100 == 2 {
+			s.info.Methods = parsePublic(resp.header.values("Public"))
+		}
+		s.info.Server = resp.header.get("Server")
+	}
+
+	rawSDP, base := s.cfg.SDP, s.u.reqURL
+	if rawSDP == nil {
+		req := &request{method: "DESCRIBE", url: s.u.reqURL}
+		req.add("Accept", "application/sdp")
+		resp, err := s.do(ctx, "DESCRIBE", req)
+		if err != nil {
+			return "", err
+		}
+		if isRedirect(resp) {
+			return resp.header.get("Location"), nil
+		}
+		if resp.status != 200 {
+			return "", statusErr("DESCRIBE", resp)
+		}
+		if v := resp.header.get("Server"); v != "" {
+			s.info.Server = v
+		}
+		if len(resp.body) == 0 {
+			return "", &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: errors.New("empty SDP")}
+		}
+		rawSDP = resp.body
+		base = baseURL(s.u, resp.header.get("Content-Base"), resp.header.get("Content-Location"))
+	}
+	d, err := parseSDP(rawSDP, s.u, base)
+	if err != nil {
+		return "", &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: err}
+	}
+	s.info.Tracks = d.tracks
+	if d.video < 0 {
+		return "", &Error{Step: "DESCRIBE", Kind: ErrNoH264, Err: errors.New(describeTracks(d.tracks))}
+	}
+	s.info.Video = d.videoTrack
+	s.playURL = base
+	if d.control != "" {
+		s.playURL = resolveControl(s.u, base, d.control)
+	}
+	if err := s.setup(ctx); err != nil {
+		return "", err
+	}
+	return "", s.play(ctx)
+}
+
+func isRedirect(m *message) bool {
+	return m.status >= 300 && m.status < 400 && m.header.get("Location") != ""
+}
+
+// statusErr maps a failure status to an error kind.
+func statusErr(step string, m *message) *Error {
+	kind := ErrProtocol
+	switch m.status {
+	case 401, 403:
+		kind = ErrAuth
+	case 404:
+		kind = ErrNotFound
+	}
+	return &Error{Step: step, Kind: kind, Err: fmt.Errorf("server answered %d %s", m.status, clip(m.reason))}
+}
+
+func (s *Session) setup(ctx context.Context) error {
+	req := &request{method: "SETUP", url: s.info.Video.Control}
+	if s.tcp {
+		req.add("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")
+	} else {
+		if err := s.listenUDP(); err != nil {
+			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: err}
+		}
+		p := s.udpRTP.LocalAddr().(*net.UDPAddr).Port
+		req.add("Transport", fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", p, p+1))
+	}
+	resp, err := s.do(ctx, "SETUP", req)
+	if err != nil {
+		return err
+	}
+	if resp.status != 200 {
+		return statusErr("SETUP", resp)
+	}
+	if s.sessionID == "" {
+		return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("reply has no Session header")}
+	}
+	tr := parseTransport(resp.header.get("Transport"))
+	if s.tcp {
+		// Escam Q6 drops "/TCP" from the reply and others omit the channels;
+		// either way the server streams interleaved as we asked, so take
+		// the channels it names, else ours.
+		s.rtpCh, s.rtcpCh = 0, 1
+		if tr.hasChannels {
+			s.rtpCh, s.rtcpCh = uint8(tr.interleaved[0]), uint8(tr.interleaved[1])
+		} else if strings.Contains(strings.ToLower(resp.header.get("Transport")), "client_port") {
+			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("server answered a TCP request with a UDP transport")}
+		}
+		s.channelsSet = true
+	} else {
+		if tr.tcp || tr.hasChannels {
+			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("server answered a UDP request with an interleaved transport")}
+		}
+		s.setUDPPeer(tr)
+	}
+	if tr.hasSSRC {
+		s.ssrc, s.ssrcFixed = tr.ssrc, true
+	}
+	return nil
+}
+
+func (s *Session) play(ctx context.Context) error {
+	req := &request{method: "PLAY", url: s.playURL}
+	req.add("Range", "npt=0.000-")
+	resp, err := s.do(ctx, "PLAY", req)
+	if err != nil {
+		return err
+	}
+	if resp.status/100 == 4 && resp.status != 401 && s.playURL != s.info.Video.Control {
+		// Some servers only accept PLAY on the media URL when the SDP has
+		// no usable aggregate control; try it once.
+		s.playURL = s.info.Video.Control
+		req.url = s.playURL
+		if resp, err = s.do(ctx, "PLAY", req); err != nil {
+			return err
+		}
+	}
+	if resp.status != 200 {
+		return statusErr("PLAY", resp)
+	}
+	if !s.ssrcFixed {
+		// Reolink announces the SSRC only here.
+		if n, ok := rtpInfoSSRC(resp.header.get("RTP-Info"), s.info.Video.Control); ok {
+			s.ssrc, s.ssrcFixed = n, true
+		}
+	}
+	s.keepaliveMethod = "OPTIONS"
+	if slices.Contains(s.info.Methods, "GET_PARAMETER") {
+		s.keepaliveMethod = "GET_PARAMETER"
+	}
+	s.keepaliveInterval = max(s.info.SessionTimeout/2, minKeepaliveInterval)
+	if !s.tcp {
+		s.sendRR() // opens NAT/firewall state towards the server's RTCP port
+	}
+	return nil
+}
+
+// do sends a request and returns its response, answering 401 challenges
+// (at most maxAuthRetries times).
+func (s *Session) do(ctx context.Context, step string, req *request) (*message, error) {
+	for retries := 0; ; retries++ {
+		resp, err := s.roundTrip(ctx, req)
+		if err != nil {
+			return nil, stepErr(ctx, step, err)
+		}
+		if resp.status != 401 {
+			return resp, nil
+		}
+		if !s.u.hasCreds {
+			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server wants credentials and the URL has none")}
+		}
+		cs := parseChallenges(resp.header.values("WWW-Authenticate"))
+		if retries >= maxAuthRetries || (retries >= 1 && !isStale(cs)) {
+			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server rejected the credentials")}
+		}
+		a := newAuthenticator(s.u.user, s.u.pass, cs)
+		if a == nil {
+			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("no supported authentication scheme offered")}
+		}
+		s.wmu.Lock()
+		s.auth = a
+		s.wmu.Unlock()
+	}
+}
+
+// afterFunc is context.AfterFunc whose stop function also waits for f to
+// finish if it already started, so no goroutine outlives the caller.
+func afterFunc(ctx context.Context, f func()) func() {
+	done := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(done)
+		f()
+	})
+	return func() {
+		if !stop() {
+			<-done
+		}
+	}
+}
+
+// watchCtx makes a cancelled ctx interrupt blocking I/O on conn, and
+// returns a stop function that waits for the interrupt to finish if it
+// already started.
+func watchCtx(ctx context.Context, conn net.Conn) func() {
+	return afterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+// roundTrip sends req and reads until its response, within one whole
+// ResponseTimeout (R3: a server dripping a byte a second cannot extend it).
+// Interleaved frames and server requests arriving meanwhile are handled.
+func (s *Session) roundTrip(ctx context.Context, req *request) (*message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stop := watchCtx(ctx, s.conn)
+	defer func() {
+		stop()
+		_ = s.conn.SetDeadline(time.Time{})
+	}()
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.cfg.ResponseTimeout))
+	cseq, err := s.send(req)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		it, err := s.rd.next()
+		if err != nil {
+			return nil, err
+		}
+		if it.frame {
+			s.handleEarlyFrame(it)
+			continue
+		}
+		if !it.msg.response {
+			s.answer(it.msg)
+			continue
+		}
+		if n, ok := it.msg.cseq(); ok && n != cseq {
+			continue // a late reply to an earlier request (a keepalive)
+		}
+		s.noteSession(it.msg)
+		return it.msg, nil
+	}
+}
+
+// send writes a request with the session's common headers.
+func (s *Session) send(req *request) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.cseq++
+	r := *req
+	r.header = slices.Clone(req.header)
+	r.add("User-Agent", s.cfg.UserAgent)
+	if s.auth != nil {
+		r.add("Authorization", s.auth.header(r.method, r.url))
+	}
+	if s.sessionID != "" {
+		r.add("Session", s.sessionID)
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := s.conn.Write(r.marshal(s.cseq))
+	return s.cseq, err
+}
+
+// noteSession records the Session header. The id may change between
+// responses (some servers issue a new one per SETUP); the latest wins.
+func (s *Session) noteSession(m *message) {
+	v := m.header.get("Session")
+	if v == "" {
+		return
+	}
+	id, timeout := parseSession(v)
+	if id == "" {
+		return
+	}
+	s.wmu.Lock()
+	s.sessionID = id
+	s.wmu.Unlock()
+	s.info.SessionTimeout = timeout
+}
+
+// answer replies to a request the server sent us (RFC 2326 §10): servers
+// probe clients with OPTIONS or GET_PARAMETER as a liveness check; anything
+// else is 501 Not Implemented.
+func (s *Session) answer(m *message) {
+	status, reason := 501, "Not Implemented"
+	if m.method == "OPTIONS" || m.method == "GET_PARAMETER" {
+		status, reason = 200, "OK"
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, _ = s.conn.Write(marshalResponse(status, reason, strings.TrimSpace(m.header.get("CSeq")), s.sessionID))
+}
+
+// handleEarlyFrame deals with an interleaved frame that arrives while we
+// wait for a response: RTP before the PLAY reply is kept (bounded) for
+// ReadPackets; RTCP (Reolink sends an SR before the PLAY reply) is counted;
+// anything on other channels — or before SETUP, which is stale data of an
+// earlier session on old live555 (Reolink) — is dropped and counted.
+func (s *Session) handleEarlyFrame(it item) {
+	switch {
+	case s.channelsSet && it.channel == s.rtpCh:
+		if len(s.early) >= maxEarlyPackets || s.earlyBytes+len(it.payload) > maxEarlyBytes {
+			s.st.early.Add(1)
+			return
+		}
+		s.early = append(s.early, slices.Clone(it.payload))
+		s.earlyBytes += len(it.payload)
+	case s.channelsSet && it.channel == s.rtcpCh:
+		s.handleRTCP(it.payload)
+	default:
+		s.st.unknownCh.Add(1)
+	}
+}
+
+// Info returns what was negotiated.
+func (s *Session) Info() Info { return s.info }
+
+// Stats returns a snapshot of the counters.
+func (s *Session) Stats() Stats {
+	return Stats{
+		Packets:               s.st.packets.Load(),
+		Bytes:                 s.st.bytes.Load(),
+		RTCPPackets:           s.st.rtcp.Load(),
+		DroppedWrongSSRC:      s.st.wrongSSRC.Load(),
+		DroppedUnknownChannel: s.st.unknownCh.Load(),
+		DroppedWrongSource:    s.st.wrongSrc.Load(),
+		KeepalivesSent:        s.st.keepalives.Load(),
+		DroppedMalformed:      s.st.malformed.Load(),
+		DroppedPayloadType:    s.st.wrongPT.Load(),
+		DroppedEarly:          s.st.early.Load(),
+		JunkBytes:             s.rd.junk.Load(),
+	}
+}
+
+// Close sends TEARDOWN best-effort (bounded by teardownTimeout), closes the
+// sockets and waits for every goroutine the session started. It cancels a
+// running ReadPackets first.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeCancel()
+		s.readMu.Lock() // waits for ReadPackets to return
+		defer s.readMu.Unlock()
+		s.teardown()
+		s.closeSockets()
+	})
+	return nil
+}
+
+// teardown sends TEARDOWN (RFC 2326 §10.7) and waits briefly for the reply:
+// a camera allows only a few sessions, and one left behind blocks the next
+// connection until it times out.
+func (s *Session) teardown() {
+	s.wmu.Lock()
+	id := s.sessionID
+	s.wmu.Unlock()
+	if id == "" || s.conn == nil {
+		return
+	}
+	_ = s.conn.SetDeadline(time.Now().Add(teardownTimeout))
+	url := s.playURL
+	if url == "" {
+		url = s.info.Video.Control
+	}
+	cseq, err := s.send(&request{method: "TEARDOWN", url: url})
+	if err != nil {
+		return
+	}
+	for {
+		it, err := s.rd.next()
+		if err != nil {
+			return
+		}
+		if it.msg != nil && it.msg.response {
+			if n, ok := it.msg.cseq(); !ok || n == cseq {
+				return
+			}
+		}
+	}
+}
+
+func (s *Session) closeSockets() {
+	if s.closeCancel != nil {
+		s.closeCancel()
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+	if s.udpRTP != nil {
+		_ = s.udpRTP.Close()
+	}
+	if s.udpRTCP != nil {
+		_ = s.udpRTCP.Close()
+	}
+}
+
