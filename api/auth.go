@@ -181,33 +181,28 @@ func (a *authenticator) fail(client netip.Prefix, now time.Time) {
 	}
 }
 
-// evictLocked makes room: first records that expired, then (under an attack
-// from more addresses than MaxTrackedClients) the record with the oldest
-// window that is not locked out.
+// evictLocked makes room: first it drops records that expired; under an
+// attack from more addresses than MaxTrackedClients it then drops an
+// arbitrary eighth of the records that are not locked out (and, if every
+// record is a lockout, of those), so the cost is amortised over many
+// inserts instead of a full scan for each.
 func (a *authenticator) evictLocked(now time.Time) {
-	var oldestKey netip.Prefix
-	var oldest time.Time
 	for k, rec := range a.clients {
 		if now.Sub(rec.windowStart) > AuthFailureWindow && !now.Before(rec.blockedUntil) {
 			delete(a.clients, k)
-			continue
-		}
-		if now.Before(rec.blockedUntil) {
-			continue
-		}
-		if oldest.IsZero() || rec.windowStart.Before(oldest) {
-			oldestKey, oldest = k, rec.windowStart
 		}
 	}
-	if len(a.clients) >= MaxTrackedClients {
-		if oldest.IsZero() {
-			// Every record is a lockout: drop an arbitrary one rather than grow.
-			for k := range a.clients {
-				oldestKey = k
-				break
+	target := MaxTrackedClients - MaxTrackedClients/8
+	for _, spareLockouts := range []bool{true, false} {
+		for k, rec := range a.clients {
+			if len(a.clients) <= target {
+				return
 			}
+			if spareLockouts && now.Before(rec.blockedUntil) {
+				continue
+			}
+			delete(a.clients, k)
 		}
-		delete(a.clients, oldestKey)
 	}
 }
 
