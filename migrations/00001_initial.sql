@@ -20,9 +20,10 @@ CREATE TABLE cameras (
 
 -- One row per MP4 segment file under recordings/.
 CREATE TABLE segments (
-    -- Stable id, used in the HTTP API (/api/segments/{id}). INTEGER PRIMARY
-    -- KEY is the rowid; never reused while rows exist above it.
-    id INTEGER PRIMARY KEY,
+    -- Stable id, used in the HTTP API (/api/segments/{id}). AUTOINCREMENT:
+    -- an id is never reused, even after the newest rows were deleted, so a
+    -- client holding an id never gets another segment's footage.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     camera_id TEXT NOT NULL REFERENCES cameras (id),
     -- The recording session (run) this segment belongs to, if the recorder
     -- tracks one: segments of one run abut exactly. NULL when unknown (for

@@ -92,7 +92,7 @@ func TestListSegmentsInvalid(t *testing.T) {
 		{"garbage cursor", 0, 10, "not-a-cursor!"},
 		{"sql in cursor", 0, 10, "'; DROP TABLE segments; --"},
 		{"wrong prefix", 0, 10, "YzI6MTox"}, // c2:1:1
-		{"negative id", 0, 10, "YzE6MTotMQ"}, // c1:1:-1,
+		{"negative id", 0, 10, "YzE6MTotMQ"}, // c1:1:-1
 		{"huge cursor", 0, 10, string(make([]byte, 1000))},
 	}
 	for _, tc := range tests {
