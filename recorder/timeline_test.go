@@ -1,0 +1,228 @@
+package recorder
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+)
+
+// bigTicksToNS is the reference conversion in arbitrary precision.
+func bigTicksToNS(ticks int64) (int64, bool) {
+	v := new(big.Int).Mul(big.NewInt(ticks), big.NewInt(1e9))
+	v.Quo(v, big.NewInt(90000))
+	return v.Int64(), v.IsInt64()
+}
+
+var ticksCases = []int64{0, 1, 8, 9, 3000, 3600, 90000, -1, -3600, 9_300_000_000 /* past the naive overflow */, 1 << 40, math.MaxInt64 / 11112}
+
+func TestTicksToNS(t *testing.T) {
+	for _, ticks := range ticksCases {
+		want, ok := bigTicksToNS(ticks)
+		if !ok {
+			t.Fatalf("case %d out of range", ticks)
+		}
+		if got := ticksToNS(ticks); got != want {
+			t.Errorf("ticksToNS(%d) = %d, want %d", ticks, got, want)
+		}
+	}
+	// The naive formula really does overflow at the case above: the test
+	// would prove nothing otherwise.
+	if n := int64(9_300_000_000); n*int64(time.Second)/90000 == ticksToNS(n) {
+		t.Error("naive conversion did not overflow; pick a larger case")
+	}
+}
+
+func FuzzTicksToNS(f *testing.F) {
+	for _, c := range ticksCases {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, ticks int64) {
+		want, ok := bigTicksToNS(ticks)
+		if !ok {
+			return
+		}
+		if got := ticksToNS(ticks); got != want {
+			t.Fatalf("ticksToNS(%d) = %d, want %d", ticks, got, want)
+		}
+		if ticks >= 0 && ticks < math.MaxInt64/100000 {
+			// ticksToNS rounds down to whole nanoseconds, so the way back
+			// may lose one tick, and none when the conversion was exact.
+			back := nsToTicks(want)
+			if back != ticks && (back != ticks-1 || ticks%9 == 0) {
+				t.Fatalf("nsToTicks(ticksToNS(%d)) = %d", ticks, back)
+			}
+		}
+	})
+}
+
+var slewCases = []struct {
+	name                      string
+	start, dur90k, observedNS int64
+	want                      int64
+}{
+	{"on time", 0, 90000 * 60, 60e9, 60e9},
+	{"small lag corrected fully", 0, 90000 * 60, 60e9 + 100e6, 60e9 + 100e6},
+	{"large lag clamped to +0.5%", 0, 90000 * 60, 60e9 + 10e9, 60e9 + 300e6},
+	{"large lead clamped to -0.5%", 0, 90000 * 60, 60e9 - 10e9, 60e9 - 300e6},
+	{"clock stepped back an hour", 1e18, 90000 * 60, 1e18 - 3600e9, 1e18 + 60e9 - 300e6},
+	{"absurd future", 0, 90000, math.MaxInt64, 1e9 + 5e6},
+	{"absurd past", 0, 90000, math.MinInt64, 1e9 - 5e6},
+	{"zero duration", 5, 0, 1e9, 5},
+}
+
+func TestSlewedEnd(t *testing.T) {
+	for _, tc := range slewCases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := slewedEnd(tc.start, tc.dur90k, tc.observedNS); got != tc.want {
+				t.Errorf("slewedEnd = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzSlewedEnd: whatever the local clock says, a segment's wall duration
+// stays within 0.5 % of its media duration (F12: never negative or absurd).
+func FuzzSlewedEnd(f *testing.F) {
+	for _, tc := range slewCases {
+		f.Add(tc.start, tc.dur90k, tc.observedNS)
+	}
+	f.Fuzz(func(t *testing.T, start, dur90k, observed int64) {
+		if start < 0 || start > 1<<62 || dur90k < 0 || dur90k > 90000*86400*365 {
+			return
+		}
+		end := slewedEnd(start, dur90k, observed)
+		durNS := ticksToNS(dur90k)
+		if d := end - start - durNS; d > durNS/slewDivisor || -d > durNS/slewDivisor {
+			t.Fatalf("slewedEnd(%d, %d, %d) = %d: %d ns off the media duration %d", start, dur90k, observed, end, d, durNS)
+		}
+	})
+}
+
+// feedSynthetic feeds one small frame per second of camera time (a
+// keyframe every 2 s) for the given camera duration; arrival(mediaNS)
+// gives the local clock when the frame at that media time arrives.
+func feedSynthetic(t *testing.T, s *segmenter, ps *paramSet, dtsStart int64, seconds int, arrival func(i int, mediaNS int64) time.Time) int64 {
+	t.Helper()
+	nal := []byte{0x65, 1, 2, 3}
+	it := &auItem{params: ps, nalus: [][]byte{nal}, size: len(nal)}
+	dts := dtsStart
+	for i := 0; i < seconds; i++ {
+		it.dts, it.pts = dts, dts
+		it.keyframe = i%2 == 0
+		it.arrivalNS = arrival(i, ticksToNS(dts-dtsStart)).UnixNano()
+		if err := s.handle(it); err != nil {
+			t.Fatalf("second %d: %v", i, err)
+		}
+		dts += 90000
+	}
+	return dts
+}
+
+func noSync(*os.File) error  { return nil }
+func noSyncDir(string) error { return nil }
+
+// A camera clock 0.1 % fast or slow keeps its segments within one second of
+// local time over a 24-hour session, with the media durations untouched.
+func TestDrift24h(t *testing.T) {
+	if testing.Short() {
+		t.Skip("24 h simulation")
+	}
+	c := loadClip(t, testcam.ClipBase240)
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	for _, drift := range []float64{0.001, -0.001, 0} {
+		t.Run(fmt.Sprintf("%+.1f%%", drift*100), func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			s := newSegmenter(env.job)
+			const day = 86400
+			// The camera's clock runs (1+drift) times as fast as ours:
+			// media time m arrives at local time m/(1+drift), plus a
+			// little network jitter.
+			arrival := func(i int, mediaNS int64) time.Time {
+				jitter := time.Duration(i%7) * 5 * time.Millisecond
+				return t0.Add(time.Duration(float64(mediaNS)/(1+drift)) + jitter)
+			}
+			feedSynthetic(t, s, ps, 12345, day, arrival)
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			rows := env.store.segments()
+			_, ends := env.log.all()
+			segs, _ := env.log.all()
+			if len(rows) < day/60-1 {
+				t.Fatalf("%d segments", len(rows))
+			}
+			worst := time.Duration(0)
+			for i, r := range rows {
+				media := ends[i] - segs[i][0].dts
+				local := arrival(0, ticksToNS(ends[i]-12345)).UnixNano()
+				off := time.Duration(r.EndNS - local)
+				worst = max(worst, off, -off)
+				if i > 0 && r.StartNS != rows[i-1].EndNS {
+					t.Fatalf("segment %d does not abut", i)
+				}
+				if d := r.EndNS - r.StartNS - ticksToNS(media); d > ticksToNS(media)/slewDivisor || -d > ticksToNS(media)/slewDivisor {
+					t.Fatalf("segment %d slewed by %d ns", i, d)
+				}
+			}
+			if worst > time.Second {
+				t.Errorf("index strays %v from the local clock", worst)
+			}
+			t.Logf("%d segments, worst offset from local clock %v", len(rows), worst)
+		})
+	}
+}
+
+// F12: a step of the local clock (±1 h) inside a run never gives a segment
+// a negative or absurd duration or overlapping times; a new run after a
+// backward step never starts before the previous segment ended.
+func TestClockStep(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240)
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	for _, step := range []time.Duration{time.Hour, -time.Hour} {
+		t.Run(step.String(), func(t *testing.T) {
+			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			s := newSegmenter(env.job)
+			// 20 minutes; the local clock steps at minute 7 and steps
+			// back at minute 13.
+			arrival := func(i int, mediaNS int64) time.Time {
+				w := t0.Add(time.Duration(mediaNS))
+				if i >= 7*60 && i < 13*60 {
+					w = w.Add(step)
+				}
+				return w
+			}
+			next := feedSynthetic(t, s, ps, 0, 20*60, arrival)
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			// A new run (reconnect) while the clock reads an hour
+			// earlier than the recording so far.
+			back := func(i int, mediaNS int64) time.Time {
+				return t0.Add(20*time.Minute - time.Hour + time.Duration(mediaNS))
+			}
+			feedSynthetic(t, s, ps, next+100*90000, 5*60, back)
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			rows := env.store.segments()
+			segs, ends := env.log.all()
+			for i, r := range rows {
+				media := ticksToNS(ends[i] - segs[i][0].dts)
+				if d := r.EndNS - r.StartNS - media; r.EndNS <= r.StartNS || d > media/slewDivisor || -d > media/slewDivisor {
+					t.Errorf("segment %d: wall %v for media %v", i, time.Duration(r.EndNS-r.StartNS), time.Duration(media))
+				}
+				if i > 0 && r.StartNS < rows[i-1].EndNS {
+					t.Errorf("segment %d starts %v before the previous end", i, time.Duration(rows[i-1].EndNS-r.StartNS))
+				}
+			}
+		})
+	}
+}
