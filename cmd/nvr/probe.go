@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+)
+
+const probeHelp = `usage: nvr probe [flags] rtsp://[user:pass@]host[:port]/path
+
+Connects to a camera, reads its H.264 stream for a while and prints one JSON
+object describing it. On failure it prints one line saying what went wrong
+(and during which step) and exits non-zero. Passwords are never printed.`
+
+// probeResult is the JSON that nvr probe prints.
+type probeResult struct {
+	URL        string       `json:"url"`
+	Server     string       `json:"server,omitempty"`
+	Methods    []string     `json:"methods,omitempty"`
+	Transport  string       `json:"transport"`
+	Tracks     []probeTrack `json:"tracks"`
+	DurationS  float64      `json:"duration_s"`
+	Frames     uint64       `json:"frames"`
+	Keyframes  uint64       `json:"keyframes"`
+	FPS        float64      `json:"fps"`
+	GOPS       float64      `json:"gop_s"`
+	BitrateBPS int64        `json:"bitrate_bps"`
+	Packets    uint64       `json:"packets"`
+	Lost       uint64       `json:"lost_packets"`
+}
+
+type probeTrack struct {
+	Type      string `json:"type"`
+	Codec     string `json:"codec"`
+	Profile   string `json:"profile,omitempty"`
+	Level     string `json:"level,omitempty"`
+	Width     int    `json:"width,omitempty"`
+	Height    int    `json:"height,omitempty"`
+	ClockRate int    `json:"clock_rate,omitempty"`
+	Control   string `json:"control,omitempty"`
+}
+
+func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("probe", probeHelp, stderr)
+	transport := fs.String("transport", "tcp", "RTP transport: tcp (interleaved) or udp")
+	duration := fs.Duration("duration", 5*time.Second, "how long to read the stream")
+	sdpSrc := fs.String("sdp", "", "out-of-band SDP (file or http URL) used instead of DESCRIBE")
+	timeout := fs.Duration("timeout", 10*time.Second, "deadline for connecting and for each response; also the no-media timeout")
+	skipOptions := fs.Bool("skip-options", false, "do not send OPTIONS")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	if *duration <= 0 || *duration > 24*time.Hour {
+		return fmt.Errorf("-duration must be between 0 and 24h")
+	}
+	cfg := rtsp.Config{
+		URL:             fs.Arg(0),
+		Transport:       *transport,
+		SkipOptions:     *skipOptions,
+		DialTimeout:     *timeout,
+		ResponseTimeout: *timeout,
+		MediaTimeout:    *timeout,
+	}
+	if *sdpSrc != "" {
+		sdp, err := rtsp.LoadSDP(ctx, *sdpSrc)
+		if err != nil {
+			return fmt.Errorf("loading SDP: %w", err)
+		}
+		cfg.SDP = sdp
+	}
+	res, err := probe(ctx, cfg, *duration)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	return enc.Encode(res)
+}
+
+// probe opens a session, reads it for d and summarises what it saw.
+func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult, error) {
+	sess, err := rtsp.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	info := sess.Info()
+
+	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
+	dep := h264.NewDepacketizer(sps, pps)
+	var st probeStats
+	readCtx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err = sess.ReadPackets(readCtx, func(p *rtp.Packet) error {
+		_ = dep.Push(p, st.add) // damaged packets are counted by the depacketizer
+		return nil
+	})
+	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+		return nil, err
+	}
+	if st.frames == 0 {
+		return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d)
+	}
+
+	res := &probeResult{
+		URL:       info.URL,
+		Server:    info.Server,
+		Methods:   info.Methods,
+		Transport: info.Transport,
+	}
+	for _, t := range info.Tracks {
+		pt := probeTrack{Type: t.Type, Codec: t.Codec, Control: t.Control}
+		if t.Type != "video" || t.Codec != "H264" {
+			pt.ClockRate = t.ClockRate
+		}
+		if t.Control == info.Video.Control && t.Codec == "H264" {
+			if p, err := h264.ParseParams(st.sps, st.pps); err == nil {
+				pt.Profile, pt.Level, pt.Width, pt.Height = p.Profile, p.Level, p.Width, p.Height
+			}
+		}
+		res.Tracks = append(res.Tracks, pt)
+	}
+	ds := dep.Stats()
+	res.Packets, res.Lost = ds.Packets, ds.Lost
+	res.Frames, res.Keyframes = st.frames, st.keyframes
+	res.DurationS, res.FPS, res.GOPS = st.timing()
+	if res.DurationS > 0 {
+		res.BitrateBPS = int64(float64(st.bytes) * 8 / res.DurationS)
+	}
+	return res, nil
+}
+
+// probeStats accumulates what nvr probe reports about the access units.
+type probeStats struct {
+	frames, keyframes uint64
+	bytes             uint64
+	firstDTS, lastDTS int64
+	firstKey, lastKey int64
+	sps, pps          []byte
+}
+
+func (s *probeStats) add(au *h264.AccessUnit) {
+	if s.frames == 0 {
+		s.firstDTS = au.DTS
+	}
+	s.frames++
+	s.lastDTS = au.DTS
+	for _, n := range au.NALUs {
+		s.bytes += uint64(len(n))
+	}
+	if au.Keyframe {
+		if s.keyframes == 0 {
+			s.firstKey = au.DTS
+		}
+		s.keyframes++
+		s.lastKey = au.DTS
+	}
+	if s.sps == nil || au.ParamsChanged {
+		s.sps = append([]byte(nil), au.SPS...)
+		s.pps = append([]byte(nil), au.PPS...)
+	}
+}
+
+// timing derives duration, frame rate and GOP length from 90 kHz decode
+// times, never from arrival times.
+func (s *probeStats) timing() (durationS, fps, gopS float64) {
+	span := float64(s.lastDTS-s.firstDTS) / 90000
+	if s.frames > 1 && span > 0 {
+		fps = float64(s.frames-1) / span
+		durationS = span + 1/fps // the last frame lasts one frame interval too
+	}
+	if s.keyframes > 1 {
+		gopS = float64(s.lastKey-s.firstKey) / 90000 / float64(s.keyframes-1)
+	}
+	return round3(durationS), round3(fps), round3(gopS)
+}
+
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
