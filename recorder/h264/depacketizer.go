@@ -235,7 +235,9 @@ func (d *Depacketizer) afterGap(pkt *rtp.Packet) {
 	d.resetAU()
 	d.waitKey = true
 	if sameAU || !startsAccessUnit(pkt.Payload) {
-		d.stats.DroppedAUs++
+		if !sameAU {
+			d.stats.DroppedAUs++ // pkt's own access unit, counted once
+		}
 		d.skipActive, d.skipTS = true, pkt.Timestamp
 	}
 }

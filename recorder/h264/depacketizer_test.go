@@ -1,0 +1,453 @@
+package h264
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Parameter sets of the embedded clips (base240: 320x240 Constrained
+// Baseline; main720: 1280x720 Main), and small stand-ins for other units.
+// Slices are opaque to the depacketizer, so short fake ones do.
+var (
+	spsA = mustHex("6742c00dda0507ec0440000003004000000c83c50aa8")
+	ppsA = mustHex("68ce3c80")
+	spsB = mustHex("674d401fda014016ec0440000003004000000c83c60ca8")
+	ppsB = mustHex("68ef3c80")
+	idr  = []byte{0x65, 0x88, 0x84, 0x21, 0xa0}
+	idr2 = []byte{0x65, 0x00, 0x84, 0x21, 0xa1} // second slice of the same picture
+	p1   = []byte{0x41, 0x9a, 0x02, 0x03}
+	sei  = []byte{0x06, 0x05, 0x01, 0xff}
+	aud  = []byte{0x09, 0xf0}
+)
+
+// stap builds a STAP-A payload (RFC 6184 §5.7.1).
+func stap(nalus ...[]byte) []byte {
+	b := []byte{naluSTAPA}
+	for _, n := range nalus {
+		b = append(b, byte(len(n)>>8), byte(len(n)))
+		b = append(b, n...)
+	}
+	return b
+}
+
+// fu builds an FU-A payload from its indicator, header and data.
+func fu(ind, hdr byte, data ...byte) []byte { return append([]byte{ind, hdr}, data...) }
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// step is one packet of a table case and what its Push must do.
+type step struct {
+	seq   uint16
+	ts    uint32
+	m     bool
+	p     []byte
+	ssrc  uint32 // 0 means 1
+	err   error  // sentinel the Push error must wrap, or nil
+	emits int    // access units emitted by this Push
+}
+
+type wantAU struct {
+	pts     int64
+	key     bool
+	nalus   [][]byte
+	sps     []byte
+	changed bool
+}
+
+type depCase struct {
+	name  string
+	sdp   bool // start with spsA/ppsA from the SDP
+	sps   []byte
+	pps   []byte
+	steps []step
+	flush int // access units Flush must emit
+	want  []wantAU
+	stats Stats
+}
+
+// FU-A indicator of an IDR (nal_ref_idc 3) and of an AUD (nal_ref_idc 0).
+const (
+	indIDR = 0x7c
+	indAUD = 0x1c
+)
+
+func depCases() []depCase {
+	key := func(pts int64, sps []byte, changed bool, nalus ...[]byte) wantAU {
+		return wantAU{pts: pts, key: true, nalus: nalus, sps: sps, changed: changed}
+	}
+	delta := func(pts int64, sps []byte, nalus ...[]byte) wantAU {
+		return wantAU{pts: pts, nalus: nalus, sps: sps}
+	}
+	tooMany := make([]step, 0, 28)
+	for i := range MaxNALUsPerAccessUnit {
+		tooMany = append(tooMany, step{seq: uint16(i + 1), ts: 1000, p: sei})
+	}
+	tooMany = append(tooMany,
+		step{seq: 26, ts: 1000, p: sei, err: ErrTooLarge},
+		step{seq: 27, ts: 1000, m: true, p: idr},
+		step{seq: 28, ts: 4600, m: true, p: idr, emits: 1})
+
+	return []depCase{
+		{name: "single NAL IDR with SDP params", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "STAP-A params in-band then IDR",
+			steps: []step{{seq: 1, ts: 1000, p: stap(spsA, ppsA)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "in-band params override SDP", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, p: stap(spsB, ppsB)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsB, true, spsB, ppsB, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "FU-A reassembly", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 2, ts: 1000, p: fu(indIDR, 0x05, 0x21)},
+				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
+		{name: "R6 FU-A middle fragment first is dropped until next start", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
+				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0)},
+				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R6 FU-A end fragment first", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
+				{seq: 2, ts: 4600, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 3, ts: 4600, p: fu(indIDR, 0x05, 0x21)},
+				{seq: 4, ts: 4600, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 4, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R7 sequence gap inside FU-A drops the AU and waits for a keyframe", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 3, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
+				{seq: 4, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0)},
+				{seq: 5, ts: 4600, m: true, p: p1},
+				{seq: 6, ts: 8200, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(8200, spsA, true, idr)},
+			stats: Stats{Packets: 5, Lost: 1, DroppedAUs: 1, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R7 reordered FU-A fragments drop the AU", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
+				{seq: 2, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
+				{seq: 4, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 4, Lost: 1, Late: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R7 loss between pictures resyncs at the next keyframe", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 2, ts: 4600, m: true, p: p1, emits: 1},
+				{seq: 4, ts: 8200, m: true, p: p1, err: ErrPacketLoss},
+				{seq: 5, ts: 11800, m: true, p: p1},
+				{seq: 6, ts: 15400, m: true, p: idr, emits: 1}},
+			want: []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(15400, spsA, false, idr)},
+			stats: Stats{Packets: 5, Lost: 1, DroppedAUs: 1, SkippedAUs: 1, AccessUnits: 3, Keyframes: 2}},
+		{name: "R7 loss then an AU that visibly starts (SPS first) is kept", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 3, ts: 4600, p: stap(spsA, ppsA), err: ErrPacketLoss},
+				{seq: 4, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, spsA, ppsA, idr)},
+			stats: Stats{Packets: 3, Lost: 1, AccessUnits: 2, Keyframes: 2}},
+		{name: "R8 FU-A with start and end bits (CostarHD)", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0xc5, 0x88, 0x84, 0x21, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R8 FU-A reserved bit set (Longse)", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0xa5, 0x88, 0x84)},
+				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x65, 0x21, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "R8 FU-A type changes mid-unit", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 2, ts: 1000, p: fu(indIDR, 0x01, 0x21)},
+				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x41, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
+		{name: "R8 empty FU-A fragment", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84, 0x21)},
+				{seq: 2, ts: 1000, p: fu(indIDR, 0x05)},
+				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
+		{name: "R9 FU-A that never ends is dropped at the next timestamp", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 2, ts: 4600, m: true, p: idr, err: ErrPacketLoss, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R9 more than 25 NAL units", sdp: true, steps: tooMany,
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 28, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R9 marker bit inside FU-A", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0x85, 0x88, 0x84), err: ErrMalformed},
+				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x45, 0x21, 0xa0)},
+				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R10 STAP-A length past the end", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: []byte{0x78, 0x00, 0x10, 0x65, 0x88}, err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R10 STAP-A zero length before data", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: []byte{0x78, 0x00, 0x00, 0x00, 0x05, 0x65, 0x88, 0x84, 0x21, 0xa0}, err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R10 STAP-A odd tail byte", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: cat(stap(idr), []byte{0x00}), err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R10 STAP-A without units", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: []byte{0x78}, err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "STAP-A trailing zero padding accepted", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: cat(stap(aud, idr), []byte{0, 0, 0, 0}), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, aud, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "FU-A without FU header", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: []byte{indIDR}, err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "STAP-B (interleaved mode) rejected", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: []byte{0x79, 0x00, 0x01, 0x00, 0x02, 0x65, 0x88}, err: ErrMalformed},
+				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "undefined NAL type ignored without harming the AU", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: idr},
+				{seq: 2, ts: 1000, p: []byte{0x1e, 0x01}, err: ErrMalformed},
+				{seq: 3, ts: 1000, m: true, p: idr2, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr, idr2)},
+			stats: Stats{Packets: 3, Rejected: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "empty payload rejected without harming the AU", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: idr},
+				{seq: 2, ts: 1000, p: []byte{}, err: ErrMalformed},
+				{seq: 3, ts: 1000, m: true, p: idr2, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr, idr2)},
+			stats: Stats{Packets: 3, Rejected: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "no marker bit: a new timestamp ends the AU (FLIR M400)", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, p: idr}, {seq: 2, ts: 4600, p: p1, emits: 1}},
+			flush: 1,
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
+		{name: "two AUs completed by one packet", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, p: idr}, {seq: 2, ts: 4600, m: true, p: p1, emits: 2}},
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
+		{name: "marker bit on SPS and PPS does not split the AU (H264DVR)",
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: spsA},
+				{seq: 2, ts: 1000, m: true, p: ppsA},
+				{seq: 3, ts: 1000, m: true, p: sei},
+				{seq: 4, ts: 1000, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, sei, idr)},
+			stats: Stats{Packets: 4, AccessUnits: 1, Keyframes: 1}},
+		{name: "parameter sets under their own timestamp are kept for the next IDR",
+			steps: []step{{seq: 1, ts: 1000, m: true, p: stap(spsA, ppsA)}, {seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "Annex B start codes inside a single NAL payload",
+			steps: []step{{seq: 1, ts: 1000, m: true, p: cat([]byte{0, 0, 0, 1}, spsA, []byte{0, 0, 0, 1}, ppsA, []byte{0, 0, 1}, idr), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "Annex B start code inside a reassembled FU-A", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indAUD, 0x89, 0xf0, 0, 0, 1)},
+				{seq: 2, ts: 1000, m: true, p: fu(indAUD, 0x49, 0x65, 0x88, 0x84, 0x21, 0xa0), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, aud, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "filler data is dropped", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: stap(idr, []byte{0x0c, 0xff, 0xff, 0x80}), emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R12 keyframe without params waits for in-band ones",
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
+				{seq: 2, ts: 4600, m: true, p: p1},
+				{seq: 3, ts: 8200, p: stap(spsA, ppsA)},
+				{seq: 4, ts: 8200, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(8200, spsA, true, spsA, ppsA, idr)},
+			stats: Stats{Packets: 4, SkippedAUs: 2, AccessUnits: 1, Keyframes: 1}},
+		{name: "R12 garbage SDP params are ignored", sps: []byte{0x67, 0xff}, pps: []byte{0x68},
+			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams}},
+			stats: Stats{Packets: 1, SkippedAUs: 1}},
+		{name: "R12 SDP with SPS only (Hikvision) waits for in-band PPS", sps: spsA,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
+				{seq: 2, ts: 4600, p: ppsA},
+				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, ppsA, idr)},
+			stats: Stats{Packets: 3, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "first AU that is not a keyframe is skipped", sdp: true,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: p1}, {seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 2, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R14 RTP timestamp wrap keeps PTS continuous", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 0xfffff000, m: true, p: idr, emits: 1},
+				{seq: 2, ts: 0x00000c20, m: true, p: p1, emits: 1}},
+			want:  []wantAU{key(0xfffff000, spsA, true, idr), delta(0xfffff000+7200, spsA, p1)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2 - 1}},
+		{name: "backward timestamp jump at a keyframe stays signed", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 100, m: true, p: idr, emits: 1},
+				{seq: 2, ts: 0xffffff00, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(100, spsA, true, idr), key(-256, spsA, false, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
+		{name: "R16 sequence wrap 65535 to 0 is no loss", sdp: true,
+			steps: []step{
+				{seq: 65535, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 0, ts: 4600, m: true, p: p1, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
+		{name: "R17 SSRC change is accepted without false loss", sdp: true,
+			steps: []step{
+				{seq: 100, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 5000, ts: 4600, m: true, p: idr, ssrc: 2, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
+		{name: "R17 SSRC change completes an unmarked AU", sdp: true,
+			steps: []step{
+				{seq: 100, ts: 1000, p: idr},
+				{seq: 7, ts: 4600, m: true, p: idr, ssrc: 2, emits: 2}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, idr)},
+			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
+		{name: "R17 after an SSRC change output resumes at a keyframe", sdp: true,
+			steps: []step{
+				{seq: 100, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 7, ts: 4600, m: true, p: p1, ssrc: 2},
+				{seq: 8, ts: 8200, m: true, p: idr, ssrc: 2, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(8200, spsA, false, idr)},
+			stats: Stats{Packets: 3, SkippedAUs: 1, AccessUnits: 2, Keyframes: 2}},
+		{name: "restarted sequence numbers are not counted as loss", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 40000, ts: 4600, m: true, p: p1, err: ErrPacketLoss},
+				{seq: 40001, ts: 8200, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(8200, spsA, false, idr)},
+			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 2, Keyframes: 2}},
+		{name: "duplicate packet is discarded", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 1, ts: 1000, m: true, p: idr, err: ErrPacketLoss},
+				{seq: 2, ts: 4600, m: true, p: p1, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
+			stats: Stats{Packets: 3, Late: 1, AccessUnits: 2, Keyframes: 1}},
+		{name: "R18 SPS change sets ParamsChanged",
+			steps: []step{
+				{seq: 1, ts: 1000, p: stap(spsA, ppsA)},
+				{seq: 2, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 3, ts: 4600, m: true, p: p1, emits: 1},
+				{seq: 4, ts: 8200, p: stap(spsB, ppsB)},
+				{seq: 5, ts: 8200, m: true, p: idr, emits: 1}},
+			want: []wantAU{
+				key(1000, spsA, true, spsA, ppsA, idr),
+				delta(4600, spsA, p1),
+				key(8200, spsB, true, spsB, ppsB, idr)},
+			stats: Stats{Packets: 5, AccessUnits: 3, Keyframes: 2}},
+	}
+}
+
+func (c depCase) depacketizer() *Depacketizer {
+	if c.sdp {
+		return NewDepacketizer(spsA, ppsA)
+	}
+	return NewDepacketizer(c.sps, c.pps)
+}
+
+func (s step) packet() *rtp.Packet {
+	ssrc := s.ssrc
+	if ssrc == 0 {
+		ssrc = 1
+	}
+	return &rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: ssrc, Marker: s.m},
+		Payload: bytes.Clone(s.p), // the depacketizer must not keep it
+	}
+}
+
+func TestDepacketizer(t *testing.T) {
+	for _, c := range depCases() {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.depacketizer()
+			var got []collected
+			emit := collector(&got)
+			for i, s := range c.steps {
+				before := len(got)
+				pkt := s.packet()
+				err := d.Push(pkt, emit)
+				clear(pkt.Payload) // anything kept from the payload now reads as zeros
+				switch {
+				case s.err == nil && err != nil:
+					t.Errorf("step %d (seq %d): unexpected error %v", i, s.seq, err)
+				case s.err != nil && !errors.Is(err, s.err):
+					t.Errorf("step %d (seq %d): error %v, want %v", i, s.seq, err, s.err)
+				}
+				if n := len(got) - before; n != s.emits {
+					t.Errorf("step %d (seq %d): emitted %d AUs, want %d", i, s.seq, n, s.emits)
+				}
+			}
+			before := len(got)
+			d.Flush(emit)
+			if n := len(got) - before; n != c.flush {
+				t.Errorf("Flush emitted %d AUs, want %d", n, c.flush)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d AUs, want %d", len(got), len(c.want))
+			}
+			for i, w := range c.want {
+				g := got[i]
+				if g.PTS != w.pts || g.DTS != w.pts || g.Keyframe != w.key || g.ParamsChanged != w.changed {
+					t.Errorf("AU %d: pts %d dts %d key %v changed %v, want pts=dts %d key %v changed %v",
+						i, g.PTS, g.DTS, g.Keyframe, g.ParamsChanged, w.pts, w.key, w.changed)
+				}
+				if fmt.Sprintf("%x", g.NALUs) != fmt.Sprintf("%x", w.nalus) {
+					t.Errorf("AU %d: NALUs %x, want %x", i, g.NALUs, w.nalus)
+				}
+				if !bytes.Equal(g.SPS, w.sps) {
+					t.Errorf("AU %d: SPS %x, want %x", i, g.SPS, w.sps)
+				}
+			}
+			if st := d.Stats(); st != c.stats {
+				t.Errorf("stats %+v, want %+v", st, c.stats)
+			}
+		})
+	}
+}
