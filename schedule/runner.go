@@ -137,6 +137,11 @@ func (r *Runner) Run(ctx context.Context) (err error) {
 	for _, c := range r.cams {
 		c.dirty = true // a previous Run stopped everything
 	}
+	// The first pass sees every Set and Remove made so far.
+	select {
+	case <-r.wake:
+	default:
+	}
 	r.mu.Unlock()
 
 	defer func() {
@@ -212,12 +217,29 @@ func (r *Runner) pass() (time.Duration, error) {
 	r.mu.Unlock()
 
 	sort.Slice(calls, func(i, j int) bool { return calls[i].camera < calls[j].camera })
-	for _, call := range calls {
+	for i, call := range calls {
 		if err := r.call(call); err != nil {
+			r.undo(calls[i+1:])
 			return 0, err
 		}
 	}
 	return wakeAt.Sub(r.clock.Now()), nil
+}
+
+// undo restores the state of cameras whose hooks were not called because an
+// earlier hook failed, so that stopAll does not stop what never started.
+func (r *Runner) undo(calls []hookCall) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, call := range calls {
+		if c, ok := r.cams[call.camera]; ok {
+			c.active, c.dirty = !call.start, true
+		} else if !call.start {
+			// A removed camera whose Stop was not called: keep it so that
+			// stopAll stops it.
+			r.cams[call.camera] = &camState{active: true, removed: true}
+		}
+	}
 }
 
 // call runs one hook, turning a panic into an error so that a faulty hook
