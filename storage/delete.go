@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
-	"strings"
 )
 
 // DeleteSegment removes a complete segment, file and row, in the deletion
@@ -43,11 +42,14 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 	var errs []error
 	done := segs[:0:0]
 	for _, seg := range segs {
-		if err := s.unlink(seg.Path); err != nil {
+		removed, err := s.unlink(seg.Path)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		dirs[path.Dir(seg.Path)] = true
+		if removed {
+			dirs[path.Dir(seg.Path)] = true
+		}
 		done = append(done, seg)
 	}
 	for d := range dirs {
@@ -64,16 +66,26 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 	return nil
 }
 
-// unlink removes a segment file; an already missing file is fine (the
-// deletion is being finished after a crash).
-func (s *Store) unlink(p string) error {
-	if err := checkRelPath(p); err != nil {
-		return err
+// unlink removes a segment file and says whether it removed one (so its
+// directory needs a sync). An already missing file is fine: the deletion is
+// being finished after a crash.
+func (s *Store) unlink(p string) (removed bool, err error) {
+	if checkRelPath(p) != nil {
+		// Nothing of ours can live there (RELIABILITY S1): only the row goes.
+		return false, nil
 	}
-	if err := s.root.Remove(filepath.FromSlash(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", p, err)
+	err = s.root.Remove(filepath.FromSlash(p))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case errors.Is(rootErr(p, err), ErrUnsafePath):
+		// The path leads out of the recordings dir through a symlink: the
+		// file there is not ours to remove.
+		return false, nil
 	}
-	return nil
+	return false, fmt.Errorf("remove %s: %w", p, err)
 }
 
 // setState sets the state of the rows of segs in one transaction.
@@ -123,16 +135,4 @@ func (s *Store) removeRows(ctx context.Context, segs []Segment) error {
 		return fmt.Errorf("remove rows: %w", err)
 	}
 	return nil
-}
-
-// idList renders ids for messages.
-func idList(segs []Segment) string {
-	var b strings.Builder
-	for i, s := range segs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprint(&b, s.ID)
-	}
-	return b.String()
 }

@@ -73,10 +73,18 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 	if err != nil {
 		return rep, err
 	}
-	if err := s.deleteSegments(ctx, deleting); err != nil {
-		return rep, fmt.Errorf("storage: recover: finish deletions: %w", err)
+	for _, seg := range deleting {
+		// One at a time: a file that cannot be removed (EACCES, EIO) is
+		// reported and must not keep the others, or the service, waiting.
+		if err := s.deleteSegments(ctx, []Segment{seg}); err != nil {
+			if ctx.Err() != nil {
+				return rep, fmt.Errorf("storage: recover: %w", ctx.Err())
+			}
+			rep.Skipped = append(rep.Skipped, SkippedFile{seg.Path, "finishing its deletion: " + err.Error()})
+			continue
+		}
+		rep.Deletions++
 	}
-	rep.Deletions = len(deleting)
 
 	recording, err := s.segmentsInState(ctx, StateRecording)
 	if err != nil {
@@ -89,7 +97,11 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 		rf, err := s.recoverFile(seg.Path, fn)
 		if err != nil {
 			if derr := s.deleteSegments(ctx, []Segment{seg}); derr != nil {
-				return rep, fmt.Errorf("storage: recover: drop segment %d: %w", seg.ID, derr)
+				if ctx.Err() != nil {
+					return rep, fmt.Errorf("storage: recover: %w", ctx.Err())
+				}
+				rep.Skipped = append(rep.Skipped, SkippedFile{seg.Path, fmt.Sprintf("unrecoverable (%v), and removing it failed: %v", err, derr)})
+				continue
 			}
 			rep.Removed = append(rep.Removed, seg.Path)
 			continue

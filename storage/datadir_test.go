@@ -1,0 +1,126 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestDataDirMarker (RELIABILITY F6): nvr writes only into a directory it
+// initialised itself, so an empty mount point or a wrong path is refused.
+func TestDataDirMarker(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir string) // dir does not exist yet
+		require bool
+		wantErr bool
+	}{
+		{"missing dir is created", func(t *testing.T, dir string) {}, false, false},
+		{"empty dir is initialised", func(t *testing.T, dir string) { os.Mkdir(dir, 0o750) }, false, false},
+		{"missing dir refused with RequireMarker", func(t *testing.T, dir string) {}, true, true},
+		{"empty dir refused with RequireMarker", func(t *testing.T, dir string) { os.Mkdir(dir, 0o750) }, true, true},
+		{"index.db without marker", func(t *testing.T, dir string) {
+			os.Mkdir(dir, 0o750)
+			os.WriteFile(filepath.Join(dir, DBName), nil, 0o640)
+		}, false, true},
+		{"recordings without marker", func(t *testing.T, dir string) {
+			os.MkdirAll(filepath.Join(dir, RecordingsDirName, "cam"), 0o750)
+		}, false, true},
+		{"unrelated files", func(t *testing.T, dir string) {
+			os.Mkdir(dir, 0o750)
+			os.WriteFile(filepath.Join(dir, "photo.jpg"), []byte("x"), 0o640)
+		}, false, true},
+		{"a file, not a dir", func(t *testing.T, dir string) { os.WriteFile(dir, nil, 0o640) }, false, true},
+		{"marker without id", func(t *testing.T, dir string) {
+			os.Mkdir(dir, 0o750)
+			os.WriteFile(filepath.Join(dir, MarkerName), []byte("garbage"), 0o640)
+		}, false, true},
+		{"existing data dir with RequireMarker", func(t *testing.T, dir string) {
+			s, err := Open(ctx, dir)
+			must(t, err)
+			s.Close()
+		}, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			tc.setup(t, dir)
+			s, err := OpenWithOptions(ctx, dir, Options{RequireMarker: tc.require})
+			if tc.wantErr {
+				if !errors.Is(err, ErrNotDataDir) {
+					t.Fatalf("err = %v, want ErrNotDataDir", err)
+				}
+				if _, err := os.Stat(filepath.Join(dir, RecordingsDirName)); err == nil && tc.name != "recordings without marker" {
+					t.Fatal("refused dir got a recordings dir anyway")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := os.Stat(filepath.Join(dir, MarkerName)); err != nil {
+				t.Fatalf("no marker: %v", err)
+			}
+			if err := s.Ping(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDataDirMismatch: an index.db moved to another data dir (another disk)
+// is refused rather than pointing at files that are not there.
+func TestDataDirMismatch(t *testing.T) {
+	ctx := context.Background()
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	for _, d := range []string{a, b} {
+		s, err := Open(ctx, d)
+		must(t, err)
+		must(t, s.Close())
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(b, DBName+suffix))
+	}
+	db, err := os.ReadFile(filepath.Join(a, DBName))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(b, DBName), db, 0o640))
+	if _, err := Open(ctx, b); !errors.Is(err, ErrNotDataDir) {
+		t.Fatalf("err = %v, want ErrNotDataDir", err)
+	}
+	// A lost index.db with the marker in place is rebuilt (recovery then
+	// re-indexes the files).
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(filepath.Join(b, DBName+suffix))
+	}
+	s, err := Open(ctx, b)
+	must(t, err)
+	must(t, s.Close())
+}
+
+// TestCloseLeavesNoGoroutines: Close ends everything Open started.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctx := context.Background()
+	before := runtime.NumGoroutine()
+	for range 3 {
+		s, err := Open(ctx, filepath.Join(t.TempDir(), "data"))
+		must(t, err)
+		if _, _, err := s.ListSegments(ctx, "cam", 0, 1, 1, ""); err != nil {
+			t.Fatal(err)
+		}
+		must(t, s.Close())
+		must(t, s.Close()) // idempotent
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // database/sql goroutines exit asynchronously after Close
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after Close, %d before", n, before)
+	}
+}

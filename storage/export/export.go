@@ -1,0 +1,471 @@
+// Package export builds one progressive MP4 (ftyp, moov, then mdat) out of
+// any number of nvr segments, for download over HTTP or to a file.
+//
+// It owns the plan of a clip (which samples of which segment, the edit list,
+// the sample tables, where the gaps were) and serves the clip as a virtual
+// file through ReadAt: the header comes from memory, the sample bytes
+// straight from the segment files, so memory does not grow with the clip's
+// length beyond its sample tables. It does not find segments (package
+// storage does), open or close files (the caller keeps them open for the
+// clip's life) or speak HTTP (http.ServeContent over an io.SectionReader
+// gives Range, HEAD and 416).
+package export
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"sort"
+	"time"
+
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// timescale of the movie and the video track: the segments' 90 kHz.
+const timescale = fmp4.Timescale
+
+// maxClipSamples bounds the samples of one clip so the sample tables stay
+// in the tens of megabytes: 24 hours (the API's default max_export) at
+// 48 fps is 4.1 M samples.
+const maxClipSamples = 1 << 22
+
+// maxInputs bounds the number of segments of one clip: 24 hours of
+// one-minute segments is 1440; short segments after many reconnects can be
+// more, this is far above.
+const maxInputs = 1 << 16
+
+// Errors returned by New and ReadAt.
+var (
+	// ErrNoFootage: no sample of any input falls in the requested range.
+	ErrNoFootage = errors.New("export: no footage in range")
+	// ErrBadInput: an input or the options cannot be used.
+	ErrBadInput = errors.New("export: bad input")
+	// ErrTooLong: the clip would pass maxClipSamples.
+	ErrTooLong = errors.New("export: clip too long")
+	// ErrSourceChanged: a segment file no longer holds the planned bytes
+	// (it was truncated or deleted by retention while the clip was served).
+	ErrSourceChanged = errors.New("export: segment file changed under the export")
+)
+
+// Input is one segment of the clip.
+type Input struct {
+	Info    *fmp4.SegmentInfo // from fmp4.Scan of the file
+	File    io.ReaderAt       // the open segment file, kept open by the caller for the clip's life
+	StartNS int64             // wall-clock UTC ns of the segment's first sample (the index row's start)
+	EndNS   int64             // wall-clock UTC ns of the segment's end (the index row's end)
+}
+
+// Options choose the range and extras of a clip.
+type Options struct {
+	StartNS, EndNS int64 // wall-clock UTC ns, half-open [StartNS, EndNS)
+	// Timestamps adds a tx3g text track showing the wall-clock time of
+	// each second, so a player shows when every frame was taken.
+	Timestamps bool
+	// Location is the time zone of that text; nil means UTC.
+	Location *time.Location
+}
+
+// Gap is a wall-clock span without footage that the clip closed up (the
+// footage either side plays back to back).
+type Gap struct {
+	StartNS, EndNS int64
+}
+
+// extent maps a run of clip bytes to a source file or to memory.
+type extent struct {
+	outOff int64 // offset in the clip
+	length int64
+	src    io.ReaderAt // nil: mem
+	srcOff int64
+	mem    []byte
+}
+
+// Clip is a planned export: a virtual MP4 file of fixed size and content.
+// Its methods are safe for concurrent use.
+type Clip struct {
+	header   []byte   // ftyp + moov + mdat header
+	extents  []extent // mdat payload, in order, contiguous
+	size     int64
+	etag     string
+	gaps     []Gap
+	duration int64
+}
+
+// Size is the clip's length in bytes.
+func (c *Clip) Size() int64 { return c.size }
+
+// ETag is a strong entity tag, quoted, derived from the whole plan: the
+// header bytes (every sample's size, timing and position, the parameter
+// sets) and which source bytes fill the mdat.
+func (c *Clip) ETag() string { return c.etag }
+
+// Gaps lists the wall-clock gaps between segments that were closed up.
+func (c *Clip) Gaps() []Gap { return append([]Gap(nil), c.gaps...) }
+
+// Duration is the presented length in 90 kHz units (the edit list's).
+func (c *Clip) Duration() int64 { return c.duration }
+
+// ReadAt reads the clip's bytes at off. It returns io.EOF at or past the
+// end, and an error wrapping ErrSourceChanged if a segment file was cut
+// short underneath it, so a served file is never silently corrupt.
+func (c *Clip) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("export: negative offset %d", off)
+	}
+	if off >= c.size {
+		return 0, io.EOF
+	}
+	n := 0
+	if off < int64(len(c.header)) {
+		n = copy(p, c.header[off:])
+	}
+	if n < len(p) && off+int64(n) < c.size {
+		pos := off + int64(n)
+		i := sort.Search(len(c.extents), func(i int) bool {
+			e := &c.extents[i]
+			return e.outOff+e.length > pos
+		})
+		for ; i < len(c.extents) && n < len(p); i++ {
+			e := &c.extents[i]
+			in := pos - e.outOff
+			want := min(int64(len(p)-n), e.length-in)
+			dst := p[n : n+int(want)]
+			if e.src == nil {
+				copy(dst, e.mem[in:])
+			} else {
+				m, err := e.src.ReadAt(dst, e.srcOff+in)
+				if m < len(dst) {
+					if err == nil || errors.Is(err, io.EOF) {
+						err = ErrSourceChanged
+					}
+					return n + m, fmt.Errorf("export: read segment bytes at %d: %w", e.srcOff+in, err)
+				}
+			}
+			n += int(want)
+			pos += want
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// mulDiv returns a*b/c for non-negative a, b and positive c without
+// overflowing: 90 kHz ticks times nanoseconds passes int64 after ~1 s × 1 h.
+// The result saturates at math.MaxInt64.
+func mulDiv(a, b, c int64) int64 {
+	if a <= 0 || b <= 0 || c <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi >= uint64(c) {
+		return math.MaxInt64
+	}
+	q, _ := bits.Div64(hi, lo, uint64(c))
+	if q > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(q)
+}
+
+// run is the part of one input that goes into the clip.
+type run struct {
+	in      *Input
+	first   int   // index of the first sample taken
+	last    int   // index after the last sample taken
+	base    int64 // clip DTS of sample first
+	desc    int   // 1-based sample description index
+	wallOff int64 // unused placeholder for alignment of intent: see textSamples
+}
+
+// mediaAt maps a wall-clock time to the input's media time (90 kHz from
+// its first sample), linearly over [StartNS, EndNS) ↔ [0, Duration): the
+// recorder slews wall time, so the two spans may differ slightly.
+func mediaAt(in *Input, ns int64) int64 {
+	if ns <= in.StartNS {
+		return 0
+	}
+	return mulDiv(ns-in.StartNS, in.Info.Duration, in.EndNS-in.StartNS)
+}
+
+// wallAt maps the input's media time to wall-clock time.
+func wallAt(in *Input, t int64) int64 {
+	if t <= 0 {
+		return in.StartNS
+	}
+	return in.StartNS + mulDiv(t, in.EndNS-in.StartNS, in.Info.Duration)
+}
+
+func validate(inputs []Input, opts Options) error {
+	if opts.EndNS <= opts.StartNS {
+		return fmt.Errorf("%w: end %d not after start %d", ErrBadInput, opts.EndNS, opts.StartNS)
+	}
+	if len(inputs) > maxInputs {
+		return fmt.Errorf("%w: %d inputs, at most %d", ErrBadInput, len(inputs), maxInputs)
+	}
+	for i := range inputs {
+		in := &inputs[i]
+		switch {
+		case in.Info == nil || in.File == nil:
+			return fmt.Errorf("%w: input %d without info or file", ErrBadInput, i)
+		case in.Info.Timescale != timescale:
+			return fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
+		case in.EndNS <= in.StartNS:
+			return fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
+		case i > 0 && in.StartNS < inputs[i-1].StartNS:
+			return fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
+		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
+			return fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
+		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
+			return fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
+		}
+	}
+	return nil
+}
+
+// selectRun picks the samples of in that belong to [opts.StartNS,
+// opts.EndNS): from the last keyframe presented at or before the start
+// (or the first keyframe) to the last sample, in decode order, presented
+// before the end. Frames presented after the end that precede it in decode
+// order are kept (later B-frames reference them); the edit list hides them.
+func selectRun(in *Input, opts Options) (first, last int, ok bool) {
+	s := in.Info.Samples
+	if len(s) == 0 || in.EndNS <= opts.StartNS || in.StartNS >= opts.EndNS {
+		return 0, 0, false
+	}
+	first = -1
+	if opts.StartNS > in.StartNS {
+		t := mediaAt(in, opts.StartNS)
+		for i := range s {
+			if s[i].DTS > t {
+				break
+			}
+			if s[i].Keyframe && s[i].DTS+int64(s[i].CTO) <= t {
+				first = i
+			}
+		}
+	}
+	if first < 0 {
+		for i := range s {
+			if s[i].Keyframe {
+				first = i
+				break
+			}
+		}
+		if first < 0 {
+			return 0, 0, false // no keyframe: nothing here can be decoded
+		}
+	}
+	last = len(s)
+	if opts.EndNS < in.EndNS {
+		t := mediaAt(in, opts.EndNS)
+		last = first
+		for i := first; i < len(s); i++ {
+			if s[i].DTS+int64(s[i].CTO) < t {
+				last = i + 1
+			}
+		}
+	}
+	return first, last, last > first
+}
+
+// sampleEntry is one distinct stsd entry.
+type sampleEntry struct {
+	params fmp4.TrackParams
+}
+
+// New plans a clip from inputs, which are in time order. See the package
+// comment and Options. It returns ErrNoFootage (wrapped) when no sample
+// falls in the range.
+func New(inputs []Input, opts Options) (*Clip, error) {
+	if err := validate(inputs, opts); err != nil {
+		return nil, err
+	}
+	var (
+		runs    []run
+		entries []sampleEntry
+		gaps    []Gap
+		total   int
+		clipDTS int64
+	)
+	for i := range inputs {
+		in := &inputs[i]
+		first, last, ok := selectRun(in, opts)
+		if !ok {
+			continue
+		}
+		total += last - first
+		if total > maxClipSamples {
+			return nil, fmt.Errorf("%w: more than %d samples", ErrTooLong, maxClipSamples)
+		}
+		desc := 0
+		for j, e := range entries {
+			if sameParams(e.params, in.Info.Params) {
+				desc = j + 1
+			}
+		}
+		if desc == 0 {
+			entries = append(entries, sampleEntry{params: in.Info.Params})
+			desc = len(entries)
+		}
+		if len(runs) > 0 {
+			prev := runs[len(runs)-1].in
+			if in.StartNS > prev.EndNS {
+				gaps = append(gaps, Gap{StartNS: prev.EndNS, EndNS: in.StartNS})
+			}
+		}
+		s := in.Info.Samples
+		runs = append(runs, run{in: in, first: first, last: last, base: clipDTS, desc: desc})
+		clipDTS += s[last-1].DTS + int64(s[last-1].Duration) - s[first].DTS
+	}
+	if len(runs) == 0 {
+		return nil, ErrNoFootage
+	}
+
+	// The edit list starts presentation at StartNS (or at the first
+	// keyframe's presentation when the range starts before the footage)
+	// and ends it at EndNS (or where the footage ends).
+	r0 := &runs[0]
+	s0 := r0.in.Info.Samples
+	mediaStart := int64(s0[r0.first].CTO)
+	if opts.StartNS > r0.in.StartNS {
+		mediaStart = max(mediaStart, mediaAt(r0.in, opts.StartNS)-s0[r0.first].DTS)
+	}
+	var presEnd int64
+	for _, r := range runs {
+		s := r.in.Info.Samples
+		for i := r.first; i < r.last; i++ {
+			presEnd = max(presEnd, r.base+s[i].DTS-s[r.first].DTS+int64(s[i].CTO)+int64(s[i].Duration))
+		}
+	}
+	rl := &runs[len(runs)-1]
+	if opts.EndNS < rl.in.EndNS {
+		sl := rl.in.Info.Samples
+		presEnd = min(presEnd, rl.base+mediaAt(rl.in, opts.EndNS)-sl[rl.first].DTS)
+	}
+	if presEnd <= mediaStart {
+		return nil, ErrNoFootage
+	}
+	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts}
+	if opts.Timestamps {
+		p.text = buildText(p)
+	}
+	c, err := p.build()
+	if err != nil {
+		return nil, err
+	}
+	c.gaps = gaps
+	return c, nil
+}
+
+func sameParams(a, b fmp4.TrackParams) bool {
+	return bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && a.Width == b.Width && a.Height == b.Height
+}
+
+// plan is everything New decided, before encoding.
+type plan struct {
+	runs       []run
+	entries    []sampleEntry
+	mediaStart int64 // edit list media_time (clip media time presented first)
+	presDur    int64 // edit list segment_duration
+	mediaDur   int64 // sum of the sample durations
+	opts       Options
+	text       *textTrack
+}
+
+// build encodes the header and the extent map.
+func (p *plan) build() (*Clip, error) {
+	var payload int64
+	if p.text != nil {
+		payload += int64(len(p.text.data))
+	}
+	for _, r := range p.runs {
+		s := r.in.Info.Samples
+		for i := r.first; i < r.last; i++ {
+			payload += int64(s[i].Size)
+		}
+	}
+	ftyp := buildFtyp()
+	// Pass 1 sizes the moov (its size does not depend on the offset values)
+	// and decides between stco and co64.
+	moov := p.buildMoov(false, 0)
+	co64 := int64(len(ftyp)+len(moov))+16+payload > math.MaxUint32
+	if co64 {
+		moov = p.buildMoov(true, 0)
+	}
+	mdatHdr := 8
+	if payload+8 > math.MaxUint32 {
+		mdatHdr = 16 // 64-bit largesize (ISO/IEC 14496-12 §4.2)
+	}
+	dataStart := int64(len(ftyp) + len(moov) + mdatHdr)
+	moov = p.buildMoov(co64, dataStart)
+
+	header := make([]byte, 0, dataStart)
+	header = append(header, ftyp...)
+	header = append(header, moov...)
+	if mdatHdr == 16 {
+		header = binary.BigEndian.AppendUint32(header, 1)
+		header = append(header, "mdat"...)
+		header = binary.BigEndian.AppendUint64(header, uint64(payload+16))
+	} else {
+		header = binary.BigEndian.AppendUint32(header, uint32(payload+8))
+		header = append(header, "mdat"...)
+	}
+
+	c := &Clip{header: header, size: dataStart + payload, duration: p.presDur}
+	pos := dataStart
+	if p.text != nil {
+		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), mem: p.text.data})
+		pos += int64(len(p.text.data))
+	}
+	for _, r := range p.runs {
+		s := r.in.Info.Samples
+		for i := r.first; i < r.last; i++ {
+			n := len(c.extents)
+			// Samples contiguous in the source (one fragment's mdat) merge
+			// into one extent: few extents, long reads.
+			if n > 0 && c.extents[n-1].src == r.in.File && c.extents[n-1].srcOff+c.extents[n-1].length == s[i].Offset {
+				c.extents[n-1].length += int64(s[i].Size)
+			} else {
+				c.extents = append(c.extents, extent{outOff: pos, length: int64(s[i].Size), src: r.in.File, srcOff: s[i].Offset})
+			}
+			pos += int64(s[i].Size)
+		}
+	}
+	h := sha256.New()
+	h.Write(header)
+	var b [8]byte
+	for _, e := range c.extents {
+		binary.BigEndian.PutUint64(b[:], uint64(e.srcOff))
+		h.Write(b[:])
+		binary.BigEndian.PutUint64(b[:], uint64(e.length))
+		h.Write(b[:])
+	}
+	// Which file each extent comes from is part of the identity too; the
+	// inputs' wall-clock spans name the segments.
+	for _, r := range p.runs {
+		binary.BigEndian.PutUint64(b[:], uint64(r.in.StartNS))
+		h.Write(b[:])
+		binary.BigEndian.PutUint64(b[:], uint64(r.in.EndNS))
+		h.Write(b[:])
+	}
+	c.etag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
+	return c, nil
+}
+
+func buildFtyp() []byte {
+	var w boxWriter
+	w.start("ftyp")
+	w.str("isom")
+	w.u32(0x200)
+	w.str("isomiso2avc1mp41")
+	w.end()
+	return w.b
+}
