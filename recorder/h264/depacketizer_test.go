@@ -159,7 +159,7 @@ func depCases() []depCase {
 				{seq: 4, ts: 8200, m: true, p: p1, err: ErrPacketLoss},
 				{seq: 5, ts: 11800, m: true, p: p1},
 				{seq: 6, ts: 15400, m: true, p: idr, emits: 1}},
-			want: []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(15400, spsA, false, idr)},
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(15400, spsA, false, idr)},
 			stats: Stats{Packets: 5, Lost: 1, DroppedAUs: 1, SkippedAUs: 1, AccessUnits: 3, Keyframes: 2}},
 		{name: "R7 loss then an AU that visibly starts (SPS first) is kept", sdp: true,
 			steps: []step{

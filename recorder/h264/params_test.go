@@ -14,7 +14,7 @@ import (
 var (
 	sps1080High40  = mustHex("67640028acd940780227e5c044000003000400000300f03c60c658")
 	pps1080High40  = mustHex("68ebe3cb22c0")
-	sps576Main30   = mustHex("674d401eeca05809360a2000007d20001d4c01e2c5b2c0") // 30000/1001 fps, SAR 40:33
+	sps576Main30   = mustHex("674d401eeca05809360a2000007d20001d4c01e2c5b2c0")           // 30000/1001 fps, SAR 40:33
 	sps480Base22   = mustHex("6742c016d900a03dbff0007000510000030001000003001e0f162e48") // 15 fps, SAR 7:5 (extended)
 	sps144Level1b  = mustHex("6742d00bd902c4ec0440000003004000000783c48992")
 	ppsFromFFmpeg  = mustHex("68cb83cb20")
