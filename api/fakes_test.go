@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -173,13 +175,20 @@ func (e *fakeExporter) Export(ctx context.Context, camera string, startNS, endNS
 		return nil, fmt.Errorf("fake export %s: %w", camera, ErrNoFootage)
 	}
 	e.opened.Add(1)
-	return &readerClip{fakeClip{data: e.data, etag: e.etag, gaps: e.gaps, closed: &e.closed}}, nil
+	return &readerClip{fakeClip{data: e.data, etag: e.etag, gaps: e.gaps, closed: &e.closed}, ctx}, nil
 }
 
-// readerClip gives fakeClip a ReadAt over its bytes.
-type readerClip struct{ fakeClip }
+// readerClip gives fakeClip a ReadAt over its bytes. Like a real export,
+// it stops once the context it was exported under ends.
+type readerClip struct {
+	fakeClip
+	ctx context.Context
+}
 
 func (c *readerClip) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
 	return bytes.NewReader(c.data).ReadAt(p, off)
 }
 
@@ -278,3 +287,19 @@ func errorOf(t testing.TB, w *httptest.ResponseRecorder) string {
 	}
 	return msg
 }
+
+func mustOpen(t testing.TB, s *fakeStore, seg storage.Segment) *os.File {
+	t.Helper()
+	f, err := s.OpenSegmentFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func removeFile(s *fakeStore, seg storage.Segment) error {
+	return os.Remove(filepath.Join(s.dir, seg.Path))
+}
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -14,7 +14,8 @@ const (
 	// (slowloris); a real client sends them in one packet.
 	ReadHeaderTimeout = 10 * time.Second
 	// ReadTimeout bounds reading a whole request; the API takes no bodies.
-	// Download handlers lift it once the request is read (see stream).
+	// net/http lifts it once a bodiless request is read, so it does not
+	// limit how long a response takes.
 	ReadTimeout = 30 * time.Second
 	// IdleTimeout closes keep-alive connections nobody uses.
 	IdleTimeout = 2 * time.Minute
