@@ -91,7 +91,7 @@ func TestListSegmentsInvalid(t *testing.T) {
 		{"reversed range", 6, 5, ""},
 		{"garbage cursor", 0, 10, "not-a-cursor!"},
 		{"sql in cursor", 0, 10, "'; DROP TABLE segments; --"},
-		{"wrong prefix", 0, 10, "YzI6MTox"}, // c2:1:1
+		{"wrong prefix", 0, 10, "YzI6MTox"},  // c2:1:1
 		{"negative id", 0, 10, "YzE6MTotMQ"}, // c1:1:-1
 		{"huge cursor", 0, 10, string(make([]byte, 1000))},
 	}

@@ -32,15 +32,21 @@ func (w *boxWriter) end() {
 	binary.BigEndian.PutUint32(w.b[at:], uint32(len(w.b)-at))
 }
 
-func (w *boxWriter) u8(v uint8)      { w.b = append(w.b, v) }
-func (w *boxWriter) u16(v uint16)    { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *boxWriter) u32(v uint32)    { w.b = binary.BigEndian.AppendUint32(w.b, v) }
-func (w *boxWriter) u64(v uint64)    { w.b = binary.BigEndian.AppendUint64(w.b, v) }
-func (w *boxWriter) bytes(v []byte)  { w.b = append(w.b, v...) }
-func (w *boxWriter) zeros(n int)     { w.b = append(w.b, make([]byte, n)...) }
-func (w *boxWriter) str(s string)    { w.b = append(w.b, s...) }
-func (w *boxWriter) matrix()         { w.u32(0x00010000); w.zeros(12); w.u32(0x00010000); w.zeros(12); w.u32(0x40000000) }
-func fitsU32(v int64) bool           { return v >= 0 && v <= math.MaxUint32 }
+func (w *boxWriter) u8(v uint8)     { w.b = append(w.b, v) }
+func (w *boxWriter) u16(v uint16)   { w.b = binary.BigEndian.AppendUint16(w.b, v) }
+func (w *boxWriter) u32(v uint32)   { w.b = binary.BigEndian.AppendUint32(w.b, v) }
+func (w *boxWriter) u64(v uint64)   { w.b = binary.BigEndian.AppendUint64(w.b, v) }
+func (w *boxWriter) bytes(v []byte) { w.b = append(w.b, v...) }
+func (w *boxWriter) zeros(n int)    { w.b = append(w.b, make([]byte, n)...) }
+func (w *boxWriter) str(s string)   { w.b = append(w.b, s...) }
+func (w *boxWriter) matrix() {
+	w.u32(0x00010000)
+	w.zeros(12)
+	w.u32(0x00010000)
+	w.zeros(12)
+	w.u32(0x40000000)
+}
+func fitsU32(v int64) bool { return v >= 0 && v <= math.MaxUint32 }
 func versionFor(durations ...int64) uint8 {
 	for _, d := range durations {
 		if !fitsU32(d) {

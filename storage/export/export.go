@@ -177,12 +177,11 @@ func mulDiv(a, b, c int64) int64 {
 
 // run is the part of one input that goes into the clip.
 type run struct {
-	in      *Input
-	first   int   // index of the first sample taken
-	last    int   // index after the last sample taken
-	base    int64 // clip DTS of sample first
-	desc    int   // 1-based sample description index
-	wallOff int64 // unused placeholder for alignment of intent: see textSamples
+	in    *Input
+	first int   // index of the first sample taken
+	last  int   // index after the last sample taken
+	base  int64 // clip DTS of sample first
+	desc  int   // 1-based sample description index
 }
 
 // mediaAt maps a wall-clock time to the input's media time (90 kHz from
@@ -355,7 +354,11 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 	}
 	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts}
 	if opts.Timestamps {
-		p.text = buildText(p)
+		t, err := buildText(p)
+		if err != nil {
+			return nil, err
+		}
+		p.text = t
 	}
 	c, err := p.build()
 	if err != nil {

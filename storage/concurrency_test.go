@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestConcurrentReadersAndWriter (RELIABILITY F13): 50 readers and a writer
+// (plus a second writer racing it) never see SQLITE_BUSY or "database is
+// locked": writes are BEGIN IMMEDIATE on one connection, reads use WAL
+// snapshots.
+func TestConcurrentReadersAndWriter(t *testing.T) {
+	const (
+		readers = 50
+		writes  = 60
+	)
+	ctx := context.Background()
+	s, _ := newStore(t)
+	base := t0.UnixNano()
+	for i := range 20 {
+		insertRow(t, s, Segment{Camera: "cam", StartNS: base + int64(i)*sec, EndNS: base + int64(i+1)*sec})
+	}
+	done := make(chan struct{})
+	errc := make(chan error, readers+2)
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				var err error
+				switch (r + i) % 4 {
+				case 0:
+					_, _, err = s.ListSegments(ctx, "cam", base, base+3600*sec, 5, "")
+				case 1:
+					_, err = s.Timeline(ctx, "cam", base, base+3600*sec)
+				case 2:
+					_, err = s.CameraStats(ctx, "cam")
+				case 3:
+					_, err = s.Segment(ctx, 1)
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	var writers sync.WaitGroup
+	for w := range 2 {
+		writers.Go(func() {
+			for i := range writes / 2 {
+				start := base + int64(100+w*1000+i)*sec
+				id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
+				if err != nil {
+					errc <- err
+					return
+				}
+				f.Write([]byte("frame"))
+				f.Close()
+				if err := s.UpdateSegment(ctx, Segment{ID: id, EndNS: start + sec/2, Bytes: 5, Frames: 1, Keyframes: 1}); err != nil {
+					errc <- err
+					return
+				}
+				if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: start + sec, Frames: 1, Keyframes: 1}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(done)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if strings.Contains(err.Error(), "locked") || strings.Contains(err.Error(), "busy") {
+			t.Errorf("SQLITE_BUSY: %v", err)
+		} else {
+			t.Error(err)
+		}
+	}
+	st, err := s.CameraStats(ctx, "cam")
+	if err != nil || st.Segments != 20+writes {
+		t.Fatalf("stats %+v, %v; want %d segments", st, err, 20+writes)
+	}
+}

@@ -1,0 +1,460 @@
+package export
+
+import (
+	"encoding/binary"
+	"fmt"
+	"github.com/nvr-project/nvr/storage/fmp4"
+	"time"
+)
+
+const (
+	videoTrackID = 1
+	textTrackID  = 2
+)
+
+// buildMoov encodes the movie header. dataStart is the file offset of the
+// first mdat payload byte; co64 selects 64-bit chunk offsets (needed past
+// 4 GiB). The layout does not depend on dataStart, only the values do.
+func (p *plan) buildMoov(co64 bool, dataStart int64) []byte {
+	n := 0
+	for _, r := range p.runs {
+		n += r.last - r.first
+	}
+	w := boxWriter{b: make([]byte, 0, 4096+n*12)}
+	w.start("moov")
+	v := versionFor(p.presDur)
+	w.startFull("mvhd", v, 0)
+	w.times(v, timescale, true, p.presDur)
+	w.u32(0x00010000) // rate 1.0
+	w.u16(0x0100)     // volume 1.0
+	w.zeros(2 + 8)    // reserved
+	w.matrix()
+	w.zeros(24) // pre_defined
+	next := uint32(videoTrackID + 1)
+	if p.text != nil {
+		next = textTrackID + 1
+	}
+	w.u32(next)
+	w.end()
+
+	textLen := int64(0)
+	if p.text != nil {
+		textLen = int64(len(p.text.data))
+	}
+	p.videoTrak(&w, co64, dataStart+textLen)
+	if p.text != nil {
+		p.textTrak(&w, co64, dataStart)
+	}
+	w.end()
+	return w.b
+}
+
+// tkhd writes a track header (ISO/IEC 14496-12 §8.3.2), enabled and in the
+// movie.
+func (w *boxWriter) tkhd(id uint32, duration int64, layer uint16, width, height int) {
+	v := versionFor(duration)
+	w.startFull("tkhd", v, 3)
+	if v == 1 {
+		w.u64(0)
+		w.u64(0)
+	} else {
+		w.u32(0)
+		w.u32(0)
+	}
+	w.u32(id)
+	w.u32(0)
+	if v == 1 {
+		w.u64(uint64(duration))
+	} else {
+		w.u32(uint32(duration))
+	}
+	w.zeros(8)
+	w.u16(layer)
+	w.u16(0) // alternate_group
+	w.u16(0) // volume: not audio
+	w.u16(0)
+	w.matrix()
+	w.u32(uint32(width) << 16)
+	w.u32(uint32(height) << 16)
+	w.end()
+}
+
+// elst writes an edit list with one entry presenting [mediaTime,
+// mediaTime+duration) of the media at movie time 0 (§8.6.6).
+func (w *boxWriter) elst(duration, mediaTime int64) {
+	w.start("edts")
+	v := versionFor(duration, mediaTime)
+	w.startFull("elst", v, 0)
+	w.u32(1)
+	if v == 1 {
+		w.u64(uint64(duration))
+		w.u64(uint64(mediaTime))
+	} else {
+		w.u32(uint32(duration))
+		w.u32(uint32(mediaTime))
+	}
+	w.u16(1) // media_rate_integer
+	w.u16(0)
+	w.end()
+	w.end()
+}
+
+func (w *boxWriter) mdhd(duration int64) {
+	v := versionFor(duration)
+	w.startFull("mdhd", v, 0)
+	w.times(v, timescale, true, duration)
+	w.u16(0x55c4) // "und", ISO 639-2/T packed in 5-bit letters
+	w.u16(0)
+	w.end()
+}
+
+func (w *boxWriter) hdlr(typ, name string) {
+	w.startFull("hdlr", 0, 0)
+	w.u32(0)
+	w.str(typ)
+	w.zeros(12)
+	w.str(name)
+	w.u8(0)
+	w.end()
+}
+
+func (w *boxWriter) dinf() {
+	w.start("dinf")
+	w.startFull("dref", 0, 0)
+	w.u32(1)
+	w.startFull("url ", 0, 1) // flag 1: media data in this file
+	w.end()
+	w.end()
+	w.end()
+}
+
+// chunkOffsets writes stco, or co64 when offsets may pass 4 GiB (§8.7.5).
+func (w *boxWriter) chunkOffsets(co64 bool, offsets []int64) {
+	if co64 {
+		w.startFull("co64", 0, 0)
+	} else {
+		w.startFull("stco", 0, 0)
+	}
+	w.u32(uint32(len(offsets)))
+	for _, o := range offsets {
+		if co64 {
+			w.u64(uint64(o))
+		} else {
+			w.u32(uint32(o))
+		}
+	}
+	w.end()
+}
+
+func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
+	first := p.entries[0].params
+	w.start("trak")
+	w.tkhd(videoTrackID, p.presDur, 0, first.Width, first.Height)
+	w.elst(p.presDur, p.mediaStart)
+	w.start("mdia")
+	w.mdhd(p.mediaDur)
+	w.hdlr("vide", "VideoHandler")
+	w.start("minf")
+	w.startFull("vmhd", 0, 1)
+	w.zeros(8)
+	w.end()
+	w.dinf()
+	w.start("stbl")
+
+	w.startFull("stsd", 0, 0)
+	w.u32(uint32(len(p.entries)))
+	for _, e := range p.entries {
+		avc1(w, e.params)
+	}
+	w.end()
+
+	// stts: run-length decode deltas (§8.6.1.2).
+	var count, total uint32
+	var delta uint32
+	var entries []uint32
+	var allSync, anyCTO, negCTO = true, false, false
+	for _, r := range p.runs {
+		s := r.in.Info.Samples
+		for i := r.first; i < r.last; i++ {
+			d := s[i].Duration
+			if count > 0 && d == delta {
+				count++
+			} else {
+				if count > 0 {
+					entries = append(entries, count, delta)
+				}
+				count, delta = 1, d
+			}
+			total++
+			allSync = allSync && s[i].Keyframe
+			anyCTO = anyCTO || s[i].CTO != 0
+			negCTO = negCTO || s[i].CTO < 0
+		}
+	}
+	entries = append(entries, count, delta)
+	w.startFull("stts", 0, 0)
+	w.u32(uint32(len(entries) / 2))
+	for _, v := range entries {
+		w.u32(v)
+	}
+	w.end()
+
+	// ctts: run-length composition offsets (§8.6.1.3); version 1 only
+	// when an offset is negative, as older players know only version 0.
+	if anyCTO {
+		var ver uint8
+		if negCTO {
+			ver = 1
+		}
+		entries = entries[:0]
+		count = 0
+		var cto int32
+		for _, r := range p.runs {
+			s := r.in.Info.Samples
+			for i := r.first; i < r.last; i++ {
+				if count > 0 && s[i].CTO == cto {
+					count++
+					continue
+				}
+				if count > 0 {
+					entries = append(entries, count, uint32(cto))
+				}
+				count, cto = 1, s[i].CTO
+			}
+		}
+		entries = append(entries, count, uint32(cto))
+		w.startFull("ctts", ver, 0)
+		w.u32(uint32(len(entries) / 2))
+		for _, v := range entries {
+			w.u32(v)
+		}
+		w.end()
+	}
+
+	// stss: sync samples, 1-based (§8.6.2); absent means all are sync.
+	if !allSync {
+		var keys []uint32
+		num := uint32(0)
+		for _, r := range p.runs {
+			s := r.in.Info.Samples
+			for i := r.first; i < r.last; i++ {
+				num++
+				if s[i].Keyframe {
+					keys = append(keys, num)
+				}
+			}
+		}
+		w.startFull("stss", 0, 0)
+		w.u32(uint32(len(keys)))
+		for _, k := range keys {
+			w.u32(k)
+		}
+		w.end()
+	}
+
+	// stsc: one chunk per run (the run's samples are contiguous in our
+	// mdat); an entry only where samples-per-chunk or description change.
+	w.startFull("stsc", 0, 0)
+	at := len(w.b)
+	w.u32(0)
+	nEntries := uint32(0)
+	var lastN, lastDesc uint32
+	for k, r := range p.runs {
+		n, d := uint32(r.last-r.first), uint32(r.desc)
+		if k == 0 || n != lastN || d != lastDesc {
+			w.u32(uint32(k + 1))
+			w.u32(n)
+			w.u32(d)
+			nEntries++
+			lastN, lastDesc = n, d
+		}
+	}
+	binary.BigEndian.PutUint32(w.b[at:], nEntries)
+	w.end()
+
+	w.startFull("stsz", 0, 0)
+	w.u32(0)
+	w.u32(total)
+	offsets := make([]int64, 0, len(p.runs))
+	pos := dataStart
+	for _, r := range p.runs {
+		offsets = append(offsets, pos)
+		s := r.in.Info.Samples
+		for i := r.first; i < r.last; i++ {
+			w.u32(s[i].Size)
+			pos += int64(s[i].Size)
+		}
+	}
+	w.end()
+	w.chunkOffsets(co64, offsets)
+
+	w.end() // stbl
+	w.end() // minf
+	w.end() // mdia
+	w.end() // trak
+}
+
+// avc1 writes an AVC sample entry with its avcC (ISO/IEC 14496-15 §5.3.3,
+// §5.4.2); samples keep the segments' 4-byte NAL lengths.
+func avc1(w *boxWriter, p fmp4.TrackParams) {
+	w.start("avc1")
+	w.zeros(6)
+	w.u16(1) // data_reference_index
+	w.zeros(16)
+	w.u16(uint16(p.Width))
+	w.u16(uint16(p.Height))
+	w.u32(0x00480000) // 72 dpi
+	w.u32(0x00480000)
+	w.u32(0)
+	w.u16(1) // frame_count
+	var name [32]byte
+	name[0] = byte(copy(name[1:], "nvr export"))
+	w.bytes(name[:])
+	w.u16(0x0018)
+	w.u16(0xffff) // pre_defined = -1
+	w.start("avcC")
+	w.u8(1)
+	w.bytes(p.SPS[1:4]) // profile, compatibility, level
+	w.u8(0xff)          // reserved bits, lengthSizeMinusOne = 3
+	w.u8(0xe1)          // reserved bits, one SPS
+	w.u16(uint16(len(p.SPS)))
+	w.bytes(p.SPS)
+	w.u8(1)
+	w.u16(uint16(len(p.PPS)))
+	w.bytes(p.PPS)
+	w.end()
+	w.end()
+}
+
+// textTrack is the optional timestamp subtitle track: its samples are
+// generated, small (a few dozen bytes a second) and kept in memory.
+type textTrack struct {
+	data      []byte   // all samples, in order
+	sizes     []uint32 // per sample
+	durations []uint32 // per sample, 90 kHz
+}
+
+// maxTextSamples bounds the subtitle samples (one per wall-clock second and
+// one per segment boundary): more than 24 hours' worth is refused.
+const maxTextSamples = 1 << 18
+
+// timestampLayout is the subtitle text: the local time with its UTC offset,
+// so an export is unambiguous across daylight-saving changes.
+const timestampLayout = "2006-01-02 15:04:05 -07:00"
+
+// buildText makes one text sample per wall-clock second of the presented
+// timeline, split at segment boundaries (where the clock may jump over a
+// gap). Sample times are presentation times, 0 at the edit list's start.
+func buildText(p *plan) (*textTrack, error) {
+	loc := p.opts.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := &textTrack{}
+	winStart, winEnd := p.mediaStart, p.mediaStart+p.presDur
+	const second = int64(time.Second)
+	for k := range p.runs {
+		r := &p.runs[k]
+		firstDTS := r.in.Info.Samples[r.first].DTS
+		lo, hi := r.base, winEnd
+		if k == 0 {
+			lo = winStart
+		}
+		if k+1 < len(p.runs) {
+			hi = p.runs[k+1].base
+		}
+		lo, hi = max(lo, winStart), min(hi, winEnd)
+		for at := lo; at < hi; {
+			wall := wallAt(r.in, at-r.base+firstDTS)
+			nextSec := (wall/second + 1) * second
+			next := r.base + mediaAt(r.in, nextSec) - firstDTS
+			next = min(max(next, at+1), hi)
+			text := time.Unix(0, wall).In(loc).Format(timestampLayout)
+			t.data = binary.BigEndian.AppendUint16(t.data, uint16(len(text)))
+			t.data = append(t.data, text...)
+			t.sizes = append(t.sizes, uint32(2+len(text)))
+			t.durations = append(t.durations, uint32(next-at))
+			if len(t.sizes) > maxTextSamples {
+				return nil, fmt.Errorf("%w: more than %d subtitle samples", ErrTooLong, maxTextSamples)
+			}
+			at = next
+		}
+	}
+	return t, nil
+}
+
+// textTrak writes the tx3g track (3GPP TS 26.245 §5.16) as ffmpeg's mov
+// muxer does for MP4: handler "sbtl", null media header.
+func (p *plan) textTrak(w *boxWriter, co64 bool, dataStart int64) {
+	first := p.entries[0].params
+	w.start("trak")
+	w.tkhd(textTrackID, p.presDur, 0xffff, first.Width, first.Height) // layer -1: in front of the video
+	w.elst(p.presDur, 0)
+	w.start("mdia")
+	w.mdhd(p.presDur)
+	w.hdlr("sbtl", "SubtitleHandler")
+	w.start("minf")
+	w.startFull("nmhd", 0, 0)
+	w.end()
+	w.dinf()
+	w.start("stbl")
+	w.startFull("stsd", 0, 0)
+	w.u32(1)
+	w.start("tx3g")
+	w.zeros(6)
+	w.u16(1)                                // data_reference_index
+	w.u32(0)                                // displayFlags
+	w.u8(1)                                 // horizontal-justification: centre
+	w.u8(0xff)                              // vertical-justification: bottom
+	w.bytes([]byte{0, 0, 0, 0})             // background colour, transparent
+	w.zeros(8)                              // default text box
+	w.u16(0)                                // style: startChar
+	w.u16(0)                                // endChar
+	w.u16(1)                                // font-ID
+	w.u8(0)                                 // face style
+	w.u8(18)                                // font size
+	w.bytes([]byte{0xff, 0xff, 0xff, 0xff}) // text colour: white
+	w.start("ftab")
+	w.u16(1)
+	w.u16(1)
+	w.u8(uint8(len("Sans-Serif")))
+	w.str("Sans-Serif")
+	w.end()
+	w.end() // tx3g
+	w.end() // stsd
+
+	w.startFull("stts", 0, 0)
+	at := len(w.b)
+	w.u32(0)
+	n := uint32(0)
+	for i := 0; i < len(p.text.durations); {
+		j := i
+		for j < len(p.text.durations) && p.text.durations[j] == p.text.durations[i] {
+			j++
+		}
+		w.u32(uint32(j - i))
+		w.u32(p.text.durations[i])
+		n++
+		i = j
+	}
+	binary.BigEndian.PutUint32(w.b[at:], n)
+	w.end()
+	w.startFull("stsc", 0, 0)
+	w.u32(1)
+	w.u32(1)
+	w.u32(uint32(len(p.text.sizes)))
+	w.u32(1)
+	w.end()
+	w.startFull("stsz", 0, 0)
+	w.u32(0)
+	w.u32(uint32(len(p.text.sizes)))
+	for _, s := range p.text.sizes {
+		w.u32(s)
+	}
+	w.end()
+	w.chunkOffsets(co64, []int64{dataStart})
+	w.end() // stbl
+	w.end() // minf
+	w.end() // mdia
+	w.end() // trak
+}
