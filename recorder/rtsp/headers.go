@@ -20,11 +20,12 @@ const (
 
 // parseSession splits a Session header into the id and the timeout. Leading
 // spaces in the id (Hikvision: "Session:       1234567;timeout=60") are
-// trimmed. A missing, zero or unreadable timeout yields the default.
+// trimmed. A missing, zero or unreadable timeout yields 0: the caller keeps
+// what it had (the default, or an earlier response's value).
 func parseSession(v string) (string, time.Duration) {
 	id, params, _ := strings.Cut(v, ";")
 	id = strings.TrimSpace(id)
-	timeout := defaultSessionTimeout
+	var timeout time.Duration
 	for p := range strings.SplitSeq(params, ";") {
 		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
 		if strings.EqualFold(strings.TrimSpace(k), "timeout") {

@@ -522,7 +522,9 @@ func (s *Session) noteSession(m *message) {
 	s.wmu.Lock()
 	s.sessionID = id
 	s.wmu.Unlock()
-	s.info.SessionTimeout = timeout
+	if timeout > 0 {
+		s.info.SessionTimeout = timeout
+	}
 }
 
 // answer replies to a request the server sent us (RFC 2326 §10): servers
