@@ -18,6 +18,10 @@ const (
 	maxMisorder = 100
 )
 
+// minBufSize is the first allocation of the access unit buffer: enough for
+// a typical P-frame of a sub-stream, so small streams grow it rarely.
+const minBufSize = 64 << 10
+
 // Bits of the FU indicator and header (RFC 6184 §5.8).
 const (
 	fuStartBit = 0x80
@@ -427,6 +431,7 @@ func (d *Depacketizer) fuA(p []byte, seq uint16, ts uint32) {
 		d.damage(ts, fmt.Errorf("%w: over %d bytes (seq %d, ts %d)", ErrTooLarge, MaxAccessUnitSize, seq, ts))
 		return
 	}
+	d.grow(len(frag))
 	d.buf = append(d.buf, frag...)
 	// CostarHD sets start and end on one fragment (RFC 6184 forbids it):
 	// then the unit is complete at once.
@@ -434,6 +439,19 @@ func (d *Depacketizer) fuA(p []byte, seq uint16, ts uint32) {
 		d.fuActive = false
 		d.closeNALU(d.fuStart, seq, ts)
 	}
+}
+
+// grow makes room for n more bytes in buf without letting its capacity pass
+// MaxAccessUnitSize (callers check len(buf)+n against it first), so a
+// runaway FU-A cannot make append over-allocate past the bound.
+func (d *Depacketizer) grow(n int) {
+	if cap(d.buf)-len(d.buf) >= n {
+		return
+	}
+	c := min(max(2*cap(d.buf), len(d.buf)+n, minBufSize), MaxAccessUnitSize)
+	nb := make([]byte, len(d.buf), c)
+	copy(nb, d.buf)
+	d.buf = nb
 }
 
 // begin opens an access unit at ts if none is open.
@@ -454,6 +472,7 @@ func (d *Depacketizer) addNALU(b []byte, seq uint16, ts uint32) bool {
 	}
 	d.begin(ts)
 	start := len(d.buf)
+	d.grow(len(b))
 	d.buf = append(d.buf, b...)
 	return d.closeNALU(start, seq, ts)
 }
