@@ -360,6 +360,7 @@ type fakeSession struct {
 	info    rtsp.Info
 	packets []*rtp.Packet
 	end     error // returned after the packets; nil means block until ctx is done
+	pace    func() // called after each access unit's last packet
 	closed  chan struct{}
 	once    sync.Once
 }
@@ -376,6 +377,9 @@ func (s *fakeSession) ReadPackets(ctx context.Context, fn func(*rtp.Packet) erro
 		}
 		if err := fn(p); err != nil {
 			return err
+		}
+		if p.Marker && s.pace != nil {
+			s.pace()
 		}
 	}
 	if s.end != nil {
@@ -476,6 +480,17 @@ func newTestEnv(t *testing.T, cfg Config, open OpenFunc) *testEnv {
 	}
 	env.job = j
 	return env
+}
+
+// waitDrained paces a fake camera at the speed of the fake disk: it waits
+// until every access unit that arrived was written or dropped, as a real
+// camera's frame interval would. Bounded in real time.
+func (env *testEnv) waitDrained() {
+	j := env.job
+	deadline := time.Now().Add(10 * time.Second)
+	for j.auCount.Load() != j.frames.Load()+j.droppedFrames.Load() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // item builds a queued access unit from a clip frame with a DTS offset.

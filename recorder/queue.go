@@ -20,9 +20,10 @@ const (
 	// bound is the one that binds.
 	maxQueueItems = 256
 
-	// maxPooledBuffer keeps one huge access unit (an 8 MiB IDR) from
-	// pinning that much memory in the buffer pool after it is written.
-	maxPooledBuffer = 1 << 20
+	// maxFreeBytes bounds the buffer memory kept for reuse after the
+	// queue drains (a burst behind a slow disk, an 8 MiB IDR), so an idle
+	// camera does not pin its worst moment.
+	maxFreeBytes = 1 << 20
 )
 
 // paramSet is an immutable pair of parameter sets shared by every queued
@@ -48,9 +49,15 @@ type auItem struct {
 // it drops the access unit and every following one up to the next
 // keyframe, since a P-frame without its references cannot be decoded.
 type auQueue struct {
-	ch       chan *auItem
-	bytes    atomic.Int64
-	pool     sync.Pool
+	ch    chan *auItem
+	bytes atomic.Int64
+
+	// free holds written items for reuse, so steady-state queueing
+	// allocates nothing; at most maxQueueItems+2 items ever exist.
+	freeMu    sync.Mutex
+	free      []*auItem
+	freeBytes int
+
 	dropping bool      // reader-owned: dropping until the next keyframe
 	params   *paramSet // reader-owned: the last parameter sets seen
 	dropped  *atomic.Uint64
@@ -87,10 +94,7 @@ func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
 	if q.params == nil || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) {
 		q.params = &paramSet{sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS)}
 	}
-	it, _ := q.pool.Get().(*auItem)
-	if it == nil {
-		it = &auItem{}
-	}
+	it := q.get()
 	it.dts, it.pts, it.keyframe, it.arrivalNS = au.DTS, au.PTS, au.Keyframe, arrivalNS
 	it.params = q.params
 	it.size = size
@@ -120,10 +124,35 @@ func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
 func (q *auQueue) release(it *auItem) {
 	q.bytes.Add(-int64(it.size))
 	it.params = nil
-	if cap(it.data) > maxPooledBuffer {
+	q.freeMu.Lock()
+	// Over budget: give up the buffers of the items idle longest (the
+	// bottom of the stack), keeping the one just used, which is hot and
+	// sized for the stream.
+	for i := 0; i < len(q.free) && q.freeBytes+cap(it.data) > maxFreeBytes; i++ {
+		q.freeBytes -= cap(q.free[i].data)
+		q.free[i].data = nil
+	}
+	if q.freeBytes+cap(it.data) > maxFreeBytes {
 		it.data = nil
 	}
-	q.pool.Put(it)
+	q.freeBytes += cap(it.data)
+	q.free = append(q.free, it)
+	q.freeMu.Unlock()
+}
+
+// get returns a reusable item, or a new one.
+func (q *auQueue) get() *auItem {
+	q.freeMu.Lock()
+	defer q.freeMu.Unlock()
+	n := len(q.free)
+	if n == 0 {
+		return &auItem{}
+	}
+	it := q.free[n-1]
+	q.free[n-1] = nil
+	q.free = q.free[:n-1]
+	q.freeBytes -= cap(it.data)
+	return it
 }
 
 // close ends the queue; the writer drains what is left. Reader only.
