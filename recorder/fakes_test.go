@@ -359,7 +359,7 @@ func fakeScan(r io.ReaderAt, size int64) (*fmp4.SegmentInfo, error) {
 type fakeSession struct {
 	info    rtsp.Info
 	packets []*rtp.Packet
-	end     error // returned after the packets; nil means block until ctx is done
+	end     error  // returned after the packets; nil means block until ctx is done
 	pace    func() // called after each access unit's last packet
 	closed  chan struct{}
 	once    sync.Once
