@@ -481,7 +481,7 @@ func (d *Depacketizer) addNALU(b []byte, seq uint16, ts uint32) bool {
 // start codes, which some cameras put inside RTP payloads.
 func (d *Depacketizer) closeNALU(start int, seq uint16, ts uint32) bool {
 	region := d.buf[start:]
-	if bytes.Index(region, startCode3) < 0 {
+	if indexStartCode(region) < 0 {
 		return d.record(start, len(d.buf), seq, ts)
 	}
 	ok := true

@@ -225,3 +225,26 @@ func TestDTSTracker(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexStartCode(t *testing.T) {
+	cases := []struct {
+		b    []byte
+		want int
+	}{
+		{nil, -1},
+		{[]byte{0, 1}, -1},
+		{[]byte{0, 0, 1}, 0},
+		{[]byte{0, 0, 0, 1}, 1},
+		{[]byte{1, 1, 0, 0, 1}, 2},
+		{[]byte{0x65, 0, 0, 3, 1, 0, 1}, -1}, // emulation prevention is no start code
+		{[]byte{0x65, 1, 0, 1, 0, 0, 2, 0, 0, 1, 9}, 7},
+	}
+	for _, c := range cases {
+		if got := indexStartCode(c.b); got != c.want {
+			t.Errorf("indexStartCode(%x) = %d, want %d", c.b, got, c.want)
+		}
+		if want := bytes.Index(c.b, []byte{0, 0, 1}); want != c.want {
+			t.Errorf("table wrong for %x", c.b)
+		}
+	}
+}
