@@ -86,12 +86,14 @@ func (c *conn) serve(ctx context.Context) {
 	for {
 		// RequireKeepalive (F3): a session with no RTSP request within
 		// the announced timeout is over (RFC 2326 §12.37). RTCP over the
-		// interleaved channel does not move the deadline.
-		if c.s.opts.RequireKeepalive && c.sess != nil {
-			if err := c.nc.SetReadDeadline(lastRequest.Add(timeout)); err != nil {
-				return
-			}
-		} else if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+		// interleaved channel does not move the deadline. A connection
+		// without a session gets the same time to send its next request,
+		// so idle or half-sent requests cannot pin goroutines forever.
+		deadline := time.Time{}
+		if c.sess == nil || c.s.opts.RequireKeepalive {
+			deadline = lastRequest.Add(timeout)
+		}
+		if err := c.nc.SetReadDeadline(deadline); err != nil {
 			return
 		}
 		req, _, err := readRequest(c.br)

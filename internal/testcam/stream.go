@@ -50,6 +50,7 @@ type streamer struct {
 	// Per-frame output, reused: TCP batches a frame into one writev.
 	hdrs []byte
 	bufs net.Buffers
+	out  net.Buffers
 	udp  []byte
 
 	// Sender report state.
@@ -248,8 +249,11 @@ func (st *streamer) flushTCP() error {
 	if err := st.c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
-	bufs := st.bufs // WriteTo consumes its receiver; keep st.bufs for reuse
-	_, err := bufs.WriteTo(st.c.nc)
+	// WriteTo consumes its receiver: write through a second field so
+	// st.bufs keeps its backing array, and nothing escapes per frame.
+	st.out = st.bufs
+	_, err := st.out.WriteTo(st.c.nc)
+	st.out = nil
 	return err
 }
 
