@@ -121,7 +121,11 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 		lastRequest = time.Now()
-		if req.Method == "DESCRIBE" && c.s.opts.Response != ResponseNormal {
+		// "silent" never answers anything (R4: accepts TCP, never
+		// replies); the other response faults hit DESCRIBE, the request
+		// whose response carries a body.
+		if c.s.opts.Response == ResponseSilent ||
+			req.Method == "DESCRIBE" && c.s.opts.Response != ResponseNormal {
 			c.fault(ctx, req)
 			return
 		}
@@ -331,7 +335,7 @@ func (c *conn) fault(ctx context.Context, req *request) {
 	ok.add("Content-Type", "application/sdp")
 	switch s.opts.Response {
 	case ResponseSilent:
-		// R4: never answer.
+		// R4: never answer, whatever the request.
 	case ResponseBadContentLength:
 		// R1: announce a terabyte, send the real SDP, then nothing.
 		msg := "RTSP/1.0 200 OK\r\nCSeq: " + req.CSeq + "\r\nContent-Type: application/sdp\r\n" +

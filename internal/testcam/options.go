@@ -22,7 +22,7 @@ const (
 	ResponseHugeHeaders      = "huge-headers"       // R2: 10,000 header lines
 	ResponseDrip             = "drip"               // R3: one byte per DripInterval, never finishing quickly
 	ResponseGarbage          = "garbage"            // random non-RTSP bytes
-	ResponseSilent           = "silent"             // R4: the request is read and never answered
+	ResponseSilent           = "silent"             // R4: requests are read and never answered, from the first
 )
 
 const (
@@ -82,7 +82,8 @@ type Options struct {
 	// SpropOnlySPS puts only the SPS in sprop-parameter-sets (Hikvision).
 	SpropOnlySPS bool
 	// Response makes the DESCRIBE response malformed or oversized: one of
-	// the Response* constants (R1–R4).
+	// the Response* constants (R1–R4). Requests before DESCRIBE (OPTIONS)
+	// are answered normally, except with "silent", which answers nothing.
 	Response string
 	// DripInterval is the pause between bytes for Response "drip",
 	// default one second.

@@ -420,3 +420,49 @@ func TestIdleConnectionTimeout(t *testing.T) {
 		t.Errorf("Expired %d", st.Expired)
 	}
 }
+
+// TestSenderReport checks the RTCP sender report on the interleaved RTCP
+// channel (RFC 3550 §6.4.1): the session's SSRC, the RTP time of a frame
+// that was sent, and counts no larger than what was sent.
+func TestSenderReport(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{Clip: ClipBase240, Speed: testSpeed, SSRC: 0xcafe})
+	c := dialRaw(t, s)
+	c.play()
+	if err := c.nc.SetReadDeadline(time.Now().Add(testWait)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint32]bool{}
+	var rtpPackets uint32
+	for {
+		ch, b, err := c.readFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch == 0 {
+			var p rtp.Packet
+			if err := p.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			seen[p.Timestamp] = true
+			rtpPackets++
+			continue
+		}
+		if ch != 1 || len(b) != 28 || b[0] != 0x80 || b[1] != 200 {
+			t.Fatalf("channel %d: % x is not an SR", ch, b)
+		}
+		ssrc, ts, count := be32(b[4:]), be32(b[16:]), be32(b[20:])
+		if ssrc != 0xcafe || !seen[ts] || count == 0 || count > rtpPackets {
+			t.Fatalf("SR ssrc %x ts %d (sent: %v) packets %d of %d", ssrc, ts, seen[ts], count, rtpPackets)
+		}
+		ntpSec := int64(be32(b[8:])) - ntpEpochOffset
+		if d := time.Since(time.Unix(ntpSec, 0)); d < -2*time.Second || d > 2*time.Second {
+			t.Fatalf("SR NTP time off by %v", d)
+		}
+		return
+	}
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
