@@ -17,9 +17,9 @@ type metrics struct {
 	s *service
 
 	bytes, frames, lost, segments, reconnects, dropped *prometheus.Desc
-	state, sinceFrame                                   *prometheus.Desc
-	used, free                                          *prometheus.Desc
-	retentionDeleted                                    *prometheus.Desc
+	state, sinceFrame                                  *prometheus.Desc
+	used, free                                         *prometheus.Desc
+	retentionDeleted                                   *prometheus.Desc
 
 	deleted atomic.Uint64 // segments deleted by retention
 }
