@@ -232,7 +232,9 @@ func (d *Depacketizer) note(err error) {
 // its tail and pkt's access unit its head. Only an access unit that visibly
 // starts in pkt (an AUD or SPS first, which come before any slice) is kept.
 func (d *Depacketizer) afterGap(pkt *rtp.Packet) {
-	sameAU := d.auActive && d.auTS == pkt.Timestamp
+	// The access unit at pkt's timestamp may already be pending, or already
+	// damaged and skipped: either way it is counted once.
+	sameAU := (d.auActive && d.auTS == pkt.Timestamp) || (d.skipActive && d.skipTS == pkt.Timestamp)
 	if d.auActive {
 		d.stats.DroppedAUs++
 	}
@@ -252,10 +254,15 @@ func startsAccessUnit(p []byte) bool {
 	if len(p) == 0 {
 		return false
 	}
-	t := p[0] & naluTypeMask
-	if t == naluSTAPA && len(p) >= 4 {
-		t = p[3] & naluTypeMask
+	switch {
+	case bytes.HasPrefix(p, startCode4) && len(p) > 4:
+		p = p[4:]
+	case bytes.HasPrefix(p, startCode3) && len(p) > 3:
+		p = p[3:]
+	case p[0]&naluTypeMask == naluSTAPA && len(p) >= 4:
+		p = p[3:]
 	}
+	t := p[0] & naluTypeMask
 	return t == naluAUD || t == naluSPS
 }
 

@@ -192,6 +192,20 @@ func depCases() []depCase {
 				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
+		{name: "R7 second gap inside an already damaged AU counts it once", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
+				{seq: 3, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
+				{seq: 5, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
+				{seq: 6, ts: 4600, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(4600, spsA, true, idr)},
+			stats: Stats{Packets: 4, Lost: 2, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "R7 loss then an Annex B payload that starts the AU is kept", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 3, ts: 4600, m: true, p: cat([]byte{0, 0, 0, 1}, aud, []byte{0, 0, 0, 1}, idr), err: ErrPacketLoss, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, aud, idr)},
+			stats: Stats{Packets: 2, Lost: 1, AccessUnits: 2, Keyframes: 2}},
 		{name: "R9 FU-A that never ends is dropped at the next timestamp", sdp: true,
 			steps: []step{
 				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
