@@ -116,6 +116,13 @@ type Session interface {
 	Close() error
 }
 
+// The real implementations satisfy the interfaces the job declares.
+var (
+	_ Session       = (*rtsp.Session)(nil)
+	_ SegmentStore  = (*storage.Store)(nil)
+	_ SegmentWriter = (*fmp4.Writer)(nil)
+)
+
 // OpenFunc opens an RTSP session; the default wraps rtsp.Open.
 type OpenFunc func(ctx context.Context, cfg rtsp.Config) (Session, error)
 

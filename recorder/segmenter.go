@@ -29,6 +29,7 @@ type segmenter struct {
 
 	// The run (docs/time.md): continuous media time with one anchor.
 	inRun        bool
+	runID        int64 // the run's anchor (wall ns): unique per camera, groups its segments
 	runEndDTS    int64 // end DTS of the run's last closed segment
 	runEndNS     int64 // its wall end
 	haveLast     bool
@@ -203,11 +204,13 @@ func (s *segmenter) openSegment(it *auItem) error {
 		// previous segment's end: no overlap even after a clock step.
 		startNS = max(it.arrivalNS, s.j.prevEndNS)
 		s.inRun = true
+		s.runID = startNS
 		s.runEndDTS, s.runEndNS = it.dts, startNS
 		s.j.runStarted(startNS)
 	}
 	row := storage.Segment{
 		Camera:  s.j.cfg.Camera,
+		RunID:   s.runID,
 		StartNS: startNS,
 		EndNS:   startNS,
 		Path:    storage.SegmentPath(s.j.cfg.Camera, time.Unix(0, startNS).UTC()),
