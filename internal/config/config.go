@@ -1,0 +1,754 @@
+// Package config owns nvr's configuration file: its YAML shape, ${ENV}
+// expansion, defaults, and validation with errors that name the field and the
+// line. It also says which cameras changed between two configs, so that a
+// SIGHUP reload can leave unchanged cameras recording.
+//
+// It does not own what the settings do: scheduling is package schedule (whose
+// cron parser validates the windows here), recording is package recorder, and
+// applying a reload is cmd/nvr.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // "timezone: Europe/Berlin" must work in a minimal container without zoneinfo
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nvr-project/nvr/schedule"
+)
+
+// Limits on the file and its values.
+const (
+	// MaxFileSize bounds the config file read: a config with hundreds of
+	// cameras is a few hundred KiB; anything bigger is not a config.
+	MaxFileSize = 1 << 20
+	// MaxCameraIDLen bounds a camera id: ids become folder names.
+	MaxCameraIDLen = 64
+	// MaxNameLen bounds a camera's display name.
+	MaxNameLen = 200
+	// MinTokenLength is the shortest API token accepted: shorter ones can
+	// be guessed by an attacker that the rate limiter only slows down.
+	MinTokenLength = 16
+	// MinSegmentDuration and MaxSegmentDuration bound segment_duration:
+	// shorter segments bloat the index, longer ones lose more in a crash of
+	// the disk and make exports read more than they send.
+	MinSegmentDuration = time.Second
+	MaxSegmentDuration = time.Hour
+	// MaxFsyncInterval bounds fsync_interval: the data at risk in a power
+	// cut is at most this much.
+	MaxFsyncInterval = 10 * time.Minute
+	// MaxExportLimit bounds api.max_export: one export builds its sample
+	// tables in memory.
+	MaxExportLimit = 31 * 24 * time.Hour
+)
+
+// Defaults for settings left out of the file.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultSegmentDuration = 60 * time.Second
+	DefaultFsyncInterval   = 10 * time.Second
+	DefaultMaxExport       = 24 * time.Hour
+	DefaultTransport       = "tcp"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+)
+
+// ErrInvalid is matched (errors.Is) by every error about the content of a
+// config: syntax, unknown keys, bad values. I/O errors from Load are not.
+var ErrInvalid = errors.New("invalid config")
+
+// Config is the whole configuration file.
+type Config struct {
+	// DataDir holds index.db and recordings/. Required.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the HTTP API's address; default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// SegmentDuration is the target length of a segment; default 60s.
+	SegmentDuration Duration `yaml:"segment_duration"`
+	// FsyncInterval is how often a segment in progress is synced; default 10s.
+	FsyncInterval Duration `yaml:"fsync_interval"`
+	// Timezone names the zone schedules are read in (IANA name, e.g.
+	// "Europe/Berlin"); empty or "Local" means the machine's zone.
+	Timezone  string    `yaml:"timezone"`
+	Cameras   []Camera  `yaml:"cameras"`
+	Retention Retention `yaml:"retention"`
+	API       API       `yaml:"api"`
+	Log       Log       `yaml:"log"`
+
+	lines   map[string]int // field path -> YAML line, from Parse
+	secrets []string       // values that must never appear in an error
+	loc     *time.Location
+}
+
+// Camera is one camera.
+type Camera struct {
+	// ID names the camera in the API and on disk: [a-z0-9_-], 1-64 chars.
+	ID string `yaml:"id"`
+	// Name is for people; default the ID.
+	Name string `yaml:"name"`
+	// URL is the RTSP URL (rtsp:// or rtsps://), credentials included.
+	URL string `yaml:"url"`
+	// Transport is "tcp" (default, interleaved) or "udp".
+	Transport string `yaml:"transport"`
+	// SDP optionally replaces DESCRIBE: a file path or an http(s) URL.
+	SDP string `yaml:"sdp"`
+	// Enabled: nil or true records; false keeps the camera in the config
+	// (and its recordings in the API) without connecting to it.
+	Enabled *bool `yaml:"enabled"`
+	// Schedule lists recording windows; none means always.
+	Schedule []Window `yaml:"schedule"`
+	// MaxAge overrides retention.max_age for this camera; zero inherits.
+	MaxAge Duration `yaml:"max_age"`
+
+	line int
+}
+
+// Window is one recording window: it opens at each time the cron expression
+// Start matches (in Config.Timezone) and lasts Duration.
+type Window struct {
+	Start    string   `yaml:"start"`
+	Duration Duration `yaml:"duration"`
+}
+
+// Retention limits what is kept. Zero means no limit.
+type Retention struct {
+	// MaxAge deletes segments older than this.
+	MaxAge Duration `yaml:"max_age"`
+	// MaxBytes bounds all recordings together.
+	MaxBytes Size `yaml:"max_bytes"`
+	// MinFreeBytes is the free space to keep on data_dir's filesystem.
+	MinFreeBytes Size `yaml:"min_free_bytes"`
+}
+
+// API configures the HTTP API.
+type API struct {
+	// Token grants access to every camera.
+	Token string `yaml:"token"`
+	// Tokens are further tokens, each optionally limited to some cameras.
+	Tokens []Token `yaml:"tokens"`
+	// MaxExport is the longest range one export may cover; default 24h.
+	MaxExport Duration `yaml:"max_export"`
+	// AllowRemote must be true for Listen to be reachable from other
+	// machines, and then a token is required.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// Token is one API token.
+type Token struct {
+	// Name identifies the token in logs (never the token itself).
+	Name  string `yaml:"name"`
+	Token string `yaml:"token"`
+	// Cameras limits the token to these camera ids; empty means all.
+	Cameras []string `yaml:"cameras"`
+}
+
+// Log configures logging at the edge (cmd/nvr).
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// Load reads the file at path (at most MaxFileSize bytes), expands ${ENV}
+// references from the process environment, decodes, fills defaults and
+// validates it.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	cfg, err := Parse(data, os.Getenv)
+	var cerr *Error
+	if errors.As(err, &cerr) {
+		cerr.File = path
+	}
+	return cfg, err
+}
+
+// Parse decodes a config from data, expanding ${NAME} references in values
+// with getenv (an empty result counts as unset and is an error), fills
+// defaults and validates. The error is an *Error listing every problem.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &Error{Problems: []Problem{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	d := newDecoder(getenv)
+	cfg := &Config{}
+	if len(doc.Content) > 0 {
+		d.decode(doc.Content[0], reflectValue(cfg), "")
+	}
+	cfg.lines = d.lines
+	cfg.secrets = d.secrets
+	for i := range cfg.Cameras {
+		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
+		cfg.secrets = append(cfg.secrets, urlSecrets(cfg.Cameras[i].URL)...)
+		cfg.secrets = append(cfg.secrets, urlSecrets(cfg.Cameras[i].SDP)...)
+	}
+	cfg.ApplyDefaults()
+	problems := d.problems
+	if d.budget < 0 {
+		// Only part of the file was read: validating the rest would bury
+		// the one message that matters.
+		return nil, cfg.newError(problems)
+	}
+	if err := cfg.Validate(); err != nil {
+		var verr *Error
+		if errors.As(err, &verr) {
+			// A field that failed to decode gets no second complaint.
+			for _, p := range verr.Problems {
+				if !coveredBy(p.Field, d.problems) {
+					problems = append(problems, p)
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, cfg.newError(problems)
+	}
+	return cfg, nil
+}
+
+func coveredBy(field string, ps []Problem) bool {
+	for _, p := range ps {
+		if p.Field != "" && (field == p.Field || strings.HasPrefix(field, p.Field+".") || strings.HasPrefix(field, p.Field+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyDefaults fills the settings that were left out. Values set explicitly
+// in the file (even to zero) are left alone so that Validate can reject them.
+func (c *Config) ApplyDefaults() {
+	set := func(path string) bool { _, ok := c.lines[path]; return ok }
+	if c.Listen == "" && !set("listen") {
+		c.Listen = DefaultListen
+	}
+	if c.SegmentDuration == 0 && !set("segment_duration") {
+		c.SegmentDuration = Duration(DefaultSegmentDuration)
+	}
+	if c.FsyncInterval == 0 && !set("fsync_interval") {
+		c.FsyncInterval = Duration(DefaultFsyncInterval)
+	}
+	if c.API.MaxExport == 0 && !set("api.max_export") {
+		c.API.MaxExport = Duration(DefaultMaxExport)
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if cam.Transport == "" {
+			cam.Transport = DefaultTransport
+		}
+		if cam.Name == "" {
+			cam.Name = cam.ID
+		}
+	}
+}
+
+// Location returns the time zone schedules are read in. It is time.Local for
+// an empty or "Local" timezone, and also when the name does not load (which
+// Validate reports).
+func (c *Config) Location() *time.Location {
+	if c.loc != nil {
+		return c.loc
+	}
+	loc, err := loadLocation(c.Timezone)
+	if err != nil {
+		return time.Local
+	}
+	return loc
+}
+
+func loadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(name)
+}
+
+// Schedule builds the camera's schedule in the config's time zone (nil
+// windows: always).
+func (c *Config) Schedule(cam Camera) (*schedule.Schedule, error) {
+	ws := make([]schedule.Window, len(cam.Schedule))
+	for i, w := range cam.Schedule {
+		ws[i] = schedule.Window{Spec: w.Start, Duration: time.Duration(w.Duration)}
+	}
+	s, err := schedule.New(ws, c.Location())
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: %w", cam.ID, err)
+	}
+	return s, nil
+}
+
+// Camera returns the camera with the given id.
+func (c *Config) Camera(id string) (Camera, bool) {
+	for _, cam := range c.Cameras {
+		if cam.ID == id {
+			return cam, true
+		}
+	}
+	return Camera{}, false
+}
+
+// IsEnabled reports whether the camera should record (Enabled nil or true).
+func (c Camera) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
+
+// Line returns the line of the camera's entry in the file (0 if unknown).
+func (c Camera) Line() int { return c.line }
+
+// RedactedURL returns the URL with its password replaced, for logs. A URL
+// that does not parse is not shown at all.
+func (c Camera) RedactedURL() string { return redactURL(c.URL) }
+
+// SameStream reports whether c and o connect to the same stream the same
+// way (URL, transport, SDP): if so, a running recording can continue across
+// a reload.
+func (c Camera) SameStream(o Camera) bool {
+	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP
+}
+
+// Equal reports whether c and o have the same effective settings: same
+// stream, name, enabled state, schedule and retention override.
+func (c Camera) Equal(o Camera) bool {
+	return c.ID == o.ID && c.Name == o.Name && c.SameStream(o) && c.IsEnabled() == o.IsEnabled() &&
+		slices.Equal(c.Schedule, o.Schedule) && c.MaxAge == o.MaxAge
+}
+
+// Changes is what a reload changes.
+type Changes struct {
+	// Added, Removed and Changed list camera ids; Changed cameras are in
+	// both configs with different settings (see Camera.Equal).
+	Added, Removed, Changed []string
+	// Settings lists the top-level keys whose values differ, e.g.
+	// "data_dir", "retention", "api". The caller decides which of them a
+	// running service can apply.
+	Settings []string
+}
+
+// Empty reports whether nothing changed.
+func (ch Changes) Empty() bool {
+	return len(ch.Added)+len(ch.Removed)+len(ch.Changed)+len(ch.Settings) == 0
+}
+
+// Diff compares an old and a new config for a reload.
+func Diff(old, cur *Config) Changes {
+	var ch Changes
+	for _, n := range cur.Cameras {
+		if o, ok := old.Camera(n.ID); !ok {
+			ch.Added = append(ch.Added, n.ID)
+		} else if !o.Equal(n) {
+			ch.Changed = append(ch.Changed, n.ID)
+		}
+	}
+	for _, o := range old.Cameras {
+		if _, ok := cur.Camera(o.ID); !ok {
+			ch.Removed = append(ch.Removed, o.ID)
+		}
+	}
+	add := func(name string, differ bool) {
+		if differ {
+			ch.Settings = append(ch.Settings, name)
+		}
+	}
+	add("data_dir", old.DataDir != cur.DataDir)
+	add("listen", old.Listen != cur.Listen)
+	add("segment_duration", old.SegmentDuration != cur.SegmentDuration)
+	add("fsync_interval", old.FsyncInterval != cur.FsyncInterval)
+	add("timezone", old.Location().String() != cur.Location().String())
+	add("retention", old.Retention != cur.Retention)
+	add("api", !apiEqual(old.API, cur.API))
+	add("log", old.Log != cur.Log)
+	return ch
+}
+
+func apiEqual(a, b API) bool {
+	return a.Token == b.Token && a.MaxExport == b.MaxExport && a.AllowRemote == b.AllowRemote &&
+		slices.EqualFunc(a.Tokens, b.Tokens, func(x, y Token) bool {
+			return x.Name == y.Name && x.Token == y.Token && slices.Equal(x.Cameras, y.Cameras)
+		})
+}
+
+var (
+	cameraIDRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+	transports = []string{"tcp", "udp"}
+)
+
+// Validate checks the config and returns an *Error listing every problem,
+// each naming the field and, for a parsed config, its line. It expects
+// defaults to have been applied.
+func (c *Config) Validate() error {
+	var ps []Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Line: c.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "is required")
+	} else if strings.ContainsRune(c.DataDir, 0) {
+		bad("data_dir", "contains a NUL byte")
+	}
+	c.validateListen(bad)
+	if d := time.Duration(c.SegmentDuration); d < MinSegmentDuration || d > MaxSegmentDuration {
+		bad("segment_duration", "%v is outside %v..%v", d, MinSegmentDuration, MaxSegmentDuration)
+	}
+	if d := time.Duration(c.FsyncInterval); d <= 0 || d > MaxFsyncInterval {
+		bad("fsync_interval", "%v must be greater than zero and at most %v", d, MaxFsyncInterval)
+	}
+	c.loc = nil
+	if loc, err := loadLocation(c.Timezone); err != nil {
+		bad("timezone", "unknown time zone %q (use an IANA name such as Europe/Berlin)", c.Timezone)
+	} else {
+		c.loc = loc
+	}
+
+	ids := map[string]int{} // id -> index of first use
+	for i, cam := range c.Cameras {
+		c.validateCamera(i, cam, ids, bad)
+	}
+
+	r := c.Retention
+	if r.MaxAge < 0 {
+		bad("retention.max_age", "must not be negative")
+	}
+	if r.MaxBytes < 0 {
+		bad("retention.max_bytes", "must not be negative")
+	}
+	if r.MinFreeBytes < 0 {
+		bad("retention.min_free_bytes", "must not be negative")
+	}
+
+	c.validateAPI(ids, bad)
+
+	if !slices.Contains(logLevels, c.Log.Level) {
+		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		bad("log.format", "%q is not one of %s", c.Log.Format, strings.Join(logFormats, ", "))
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	return c.newError(ps)
+}
+
+func (c *Config) validateListen(bad func(string, string, ...any)) {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+		return
+	}
+	if p, err := parsePort(port); err != nil || p < 0 {
+		bad("listen", "port %q is not a number from 0 to 65535", port)
+	}
+	loopback := host == "localhost"
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		loopback = true
+	}
+	if !loopback && !c.API.AllowRemote {
+		bad("listen", "%q is reachable from other machines; set api.allow_remote: true (with a token) or listen on 127.0.0.1", c.Listen)
+	}
+	if c.API.AllowRemote && c.API.Token == "" && len(c.API.Tokens) == 0 {
+		bad("api.allow_remote", "remote access needs api.token or api.tokens")
+	}
+}
+
+func parsePort(s string) (int, error) {
+	if s == "" || len(s) > 5 {
+		return -1, errors.New("bad port")
+	}
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return -1, errors.New("bad port")
+		}
+		n = n*10 + int(r-'0')
+	}
+	if n > 65535 {
+		return -1, errors.New("bad port")
+	}
+	return n, nil
+}
+
+func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(string, string, ...any)) {
+	p := fmt.Sprintf("cameras[%d]", i)
+	switch {
+	case cam.ID == "":
+		bad(p+".id", "is required")
+	case !cameraIDRe.MatchString(cam.ID):
+		if len(cam.ID) > MaxCameraIDLen {
+			bad(p+".id", "is longer than %d characters", MaxCameraIDLen)
+		} else {
+			bad(p+".id", "%q may only contain a-z, 0-9, '_' and '-' (it becomes a folder name)", cam.ID)
+		}
+	default:
+		if first, dup := ids[cam.ID]; dup {
+			where := ""
+			if l := c.line(fmt.Sprintf("cameras[%d].id", first)); l > 0 {
+				where = fmt.Sprintf(" (first at line %d)", l)
+			}
+			bad(p+".id", "duplicate id %q%s", cam.ID, where)
+		} else {
+			ids[cam.ID] = i
+		}
+	}
+	if len(cam.Name) > MaxNameLen {
+		bad(p+".name", "is longer than %d characters", MaxNameLen)
+	} else if hasControl(cam.Name) {
+		bad(p+".name", "contains control characters")
+	}
+	if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
+		bad(p+".url", "%s", msg)
+	}
+	if !slices.Contains(transports, cam.Transport) {
+		bad(p+".transport", "%q is not one of %s", cam.Transport, strings.Join(transports, ", "))
+	}
+	if cam.SDP != "" {
+		if lower := strings.ToLower(cam.SDP); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+			if msg := checkURL(cam.SDP, []string{"http", "https"}); msg != "" {
+				bad(p+".sdp", "%s", msg)
+			}
+		} else if hasControl(cam.SDP) {
+			bad(p+".sdp", "is neither an http(s) URL nor a usable file path")
+		}
+	}
+	if cam.MaxAge < 0 {
+		bad(p+".max_age", "must not be negative")
+	}
+	for j, w := range cam.Schedule {
+		wp := fmt.Sprintf("%s.schedule[%d]", p, j)
+		if d := time.Duration(w.Duration); d <= 0 {
+			bad(wp+".duration", "must be greater than zero")
+		} else if d > schedule.MaxWindowDuration {
+			bad(wp+".duration", "%v is longer than the maximum of %v", d, schedule.MaxWindowDuration)
+		}
+		if err := schedule.ValidateWindow(schedule.Window{Spec: w.Start, Duration: time.Hour}); err != nil {
+			bad(wp+".start", "%v", err)
+		}
+	}
+}
+
+func (c *Config) validateAPI(ids map[string]int, bad func(string, string, ...any)) {
+	seen := map[string]bool{}
+	checkToken := func(field, tok string) {
+		switch {
+		case len(tok) < MinTokenLength:
+			bad(field, "must be at least %d characters", MinTokenLength)
+		case strings.ContainsFunc(tok, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			bad(field, "must not contain spaces or control characters")
+		case seen[tok]:
+			bad(field, "is the same as another token")
+		}
+		seen[tok] = true
+	}
+	if c.API.Token != "" {
+		checkToken("api.token", c.API.Token)
+	}
+	for i, t := range c.API.Tokens {
+		p := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Token == "" {
+			bad(p+".token", "is required")
+		} else {
+			checkToken(p+".token", t.Token)
+		}
+		for j, id := range t.Cameras {
+			if _, ok := ids[id]; !ok {
+				bad(fmt.Sprintf("%s.cameras[%d]", p, j), "no camera has id %q", id)
+			}
+		}
+	}
+	if d := time.Duration(c.API.MaxExport); d <= 0 || d > MaxExportLimit {
+		bad("api.max_export", "%v must be greater than zero and at most %v", d, MaxExportLimit)
+	}
+}
+
+// checkURL returns what is wrong with raw as a URL with one of schemes, or
+// "". The message never quotes the URL: with a password that was not
+// percent-encoded, any part of it (even the "host") may be the password.
+func checkURL(raw string, schemes []string) string {
+	if raw == "" {
+		return "is required"
+	}
+	if hasControl(raw) || strings.ContainsAny(raw, " \t") {
+		return "contains spaces or control characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40)"
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		if u.Scheme == "" {
+			return fmt.Sprintf("has no scheme; it must start with %s://", strings.Join(schemes, ":// or "))
+		}
+		if len(u.Scheme) <= 10 {
+			return fmt.Sprintf("scheme %q is not %s", u.Scheme, strings.Join(schemes, " or "))
+		}
+		return "has an unsupported scheme; use " + strings.Join(schemes, " or ")
+	}
+	if u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
+		return "has no host (expected " + schemes[0] + "://host[:port]/path)"
+	}
+	if port := u.Port(); port != "" {
+		if p, err := parsePort(port); err != nil || p == 0 {
+			return "has a port that is not a number from 1 to 65535"
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return "has an empty port"
+	}
+	return ""
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
+// redactURL returns raw with the password replaced, or a placeholder if raw
+// does not parse.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || hasControl(raw) {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// urlSecrets returns the user info of raw, raw and decoded, for scrubbing.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return nil
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok {
+		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
+	}
+	return out
+}
+
+// line returns the line of field, or of its nearest parent that has one.
+func (c *Config) line(field string) int {
+	for field != "" {
+		if l, ok := c.lines[field]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			break
+		}
+		field = field[:i]
+	}
+	return 0
+}
+
+func (c *Config) newError(ps []Problem) *Error {
+	secrets := slices.Clone(c.secrets)
+	secrets = append(secrets, c.API.Token)
+	for _, t := range c.API.Tokens {
+		secrets = append(secrets, t.Token)
+	}
+	for _, cam := range c.Cameras {
+		secrets = append(secrets, urlSecrets(cam.URL)...)
+	}
+	for i := range ps {
+		ps[i].Msg = scrub(ps[i].Msg, secrets)
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+	return &Error{Problems: ps}
+}
+
+// minSecretLen: shorter strings are not scrubbed from messages, where they
+// would mangle ordinary words; every message avoids quoting secret fields in
+// the first place, so scrubbing is only a second line of defence.
+const minSecretLen = 3
+
+func scrub(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= minSecretLen {
+			msg = strings.ReplaceAll(msg, s, "***")
+		}
+	}
+	return msg
+}
+
+// maxProblemsShown bounds the problems Error() lists: after fifty, the
+// reader has enough to fix and a log line stays readable.
+const maxProblemsShown = 50
+
+// Problem is one thing wrong with a config.
+type Problem struct {
+	Line  int    // 1-based line in the file; 0 if unknown
+	Field string // path such as "cameras[1].url"; empty for file-level problems
+	Msg   string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", p.Line)
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in a config. It matches ErrInvalid.
+type Error struct {
+	File     string // set by Load
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config")
+	if e.File != "" {
+		b.WriteString(" ")
+		b.WriteString(e.File)
+	}
+	b.WriteString(": ")
+	if len(e.Problems) == 1 {
+		b.WriteString(e.Problems[0].String())
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
+	for i, p := range e.Problems {
+		if i == maxProblemsShown {
+			fmt.Fprintf(&b, "\n  (and %d more)", len(e.Problems)-i)
+			break
+		}
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }

@@ -1,0 +1,604 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	secretPW    = "S3cr3t-pw!"
+	secretToken = "tok-0123456789abcdef"
+)
+
+var testEnv = map[string]string{
+	"FRONT_DOOR_PASSWORD": secretPW,
+	"NVR_TOKEN":           secretToken,
+	"CAM_URL":             "rtsp://admin:" + secretPW + "@192.0.2.12:0/live",
+}
+
+func getenv(name string) string { return testEnv[name] }
+
+const validConfig = `# a config a user would write
+data_dir: /var/lib/nvr
+listen: 127.0.0.1:8080
+segment_duration: 60s
+timezone: Europe/Berlin
+cameras:
+  - id: front-door
+    name: Front door
+    url: rtsp://admin:${FRONT_DOOR_PASSWORD}@192.0.2.10:554/Streaming/Channels/101
+    transport: tcp
+    schedule:
+      - start: "0 22 * * *"
+        duration: 9h
+      - start: "0 0 * * 6"
+        duration: 2d
+    max_age: 30d
+  - id: yard
+    url: rtsp://192.0.2.11/stream
+    transport: udp
+    sdp: https://192.0.2.11/stream.sdp
+    enabled: false
+retention:
+  max_age: 720h
+  max_bytes: 500GB
+  min_free_bytes: 5 GiB
+api:
+  token: ${NVR_TOKEN}
+  tokens:
+    - name: neighbour
+      token: another-token-0123456789
+      cameras: [yard]
+  max_export: 12h
+log:
+  level: debug
+  format: json
+`
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse([]byte(validConfig), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := false
+	want := []Camera{
+		{
+			ID: "front-door", Name: "Front door",
+			URL:       "rtsp://admin:" + secretPW + "@192.0.2.10:554/Streaming/Channels/101",
+			Transport: "tcp",
+			Schedule:  []Window{{"0 22 * * *", Duration(9 * time.Hour)}, {"0 0 * * 6", Duration(48 * time.Hour)}},
+			MaxAge:    Duration(30 * 24 * time.Hour),
+			line:      7,
+		},
+		{ID: "yard", Name: "yard", URL: "rtsp://192.0.2.11/stream", Transport: "udp", SDP: "https://192.0.2.11/stream.sdp", Enabled: &f, line: 17},
+	}
+	if !reflect.DeepEqual(cfg.Cameras, want) {
+		t.Errorf("cameras:\n got %+v\nwant %+v", cfg.Cameras, want)
+	}
+	if cfg.DataDir != "/var/lib/nvr" || cfg.Listen != "127.0.0.1:8080" || cfg.SegmentDuration.D() != time.Minute ||
+		cfg.FsyncInterval.D() != DefaultFsyncInterval || cfg.Location().String() != "Europe/Berlin" {
+		t.Errorf("top level: %+v", cfg)
+	}
+	if cfg.Retention != (Retention{Duration(720 * time.Hour), 500_000_000_000, 5 << 30}) {
+		t.Errorf("retention: %+v", cfg.Retention)
+	}
+	if cfg.API.Token != secretToken || cfg.API.MaxExport.D() != 12*time.Hour ||
+		!reflect.DeepEqual(cfg.API.Tokens, []Token{{"neighbour", "another-token-0123456789", []string{"yard"}}}) {
+		t.Errorf("api: %+v", cfg.API)
+	}
+	if cfg.Log != (Log{"debug", "json"}) {
+		t.Errorf("log: %+v", cfg.Log)
+	}
+	if cfg.Cameras[0].IsEnabled() != true || cfg.Cameras[1].IsEnabled() != false {
+		t.Error("IsEnabled")
+	}
+	if got := cfg.Cameras[0].RedactedURL(); strings.Contains(got, secretPW) || !strings.Contains(got, "192.0.2.10:554") {
+		t.Errorf("RedactedURL = %q", got)
+	}
+	s, err := cfg.Schedule(cfg.Cameras[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wednesday 2026-03-11 23:00 Berlin is inside the night window.
+	if active, _ := s.At(time.Date(2026, 3, 11, 23, 0, 0, 0, cfg.Location())); !active {
+		t.Error("schedule not active at 23:00")
+	}
+	if s, _ := cfg.Schedule(cfg.Cameras[1]); !s.Always() {
+		t.Error("no windows should mean always")
+	}
+	// Validate is idempotent on a parsed config.
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte("data_dir: ./data\ncameras:\n  - id: a\n    url: rtsp://cam.local/\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		DataDir: "./data", Listen: DefaultListen,
+		SegmentDuration: Duration(DefaultSegmentDuration), FsyncInterval: Duration(DefaultFsyncInterval),
+		Cameras: []Camera{{ID: "a", Name: "a", URL: "rtsp://cam.local/", Transport: "tcp", line: 3}},
+		API:     API{MaxExport: Duration(DefaultMaxExport)},
+		Log:     Log{DefaultLogLevel, DefaultLogFormat},
+	}
+	cfg.lines, cfg.secrets, cfg.loc = nil, nil, nil
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("\n got %+v\nwant %+v", cfg, want)
+	}
+	if cfg.Location() != time.Local {
+		t.Errorf("Location = %v", cfg.Location())
+	}
+	// A config built in code gets the same defaults.
+	c := &Config{DataDir: "/d", Cameras: []Camera{{ID: "a", URL: "rtsp://h/"}}}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Cameras[0].Transport != "tcp" || c.Listen != DefaultListen {
+		t.Errorf("%+v", c)
+	}
+}
+
+func TestMergeKeys(t *testing.T) {
+	cfg, err := Parse([]byte(`data_dir: /d
+cameras:
+  - &base
+    id: a
+    url: rtsp://h/1
+    transport: udp
+  - <<: *base
+    id: b
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.Cameras[1]; b.ID != "b" || b.URL != "rtsp://h/1" || b.Transport != "udp" {
+		t.Errorf("merged camera: %+v", b)
+	}
+}
+
+type badCase struct {
+	name string
+	yaml string
+	want []string // each must appear in the error
+}
+
+// base is prefixed to cases that need a valid top.
+const base = "data_dir: /d\n"
+
+var badCases = []badCase{
+	{"unknown top key", base + "foo: 1\n", []string{`line 2: foo: unknown key "foo"`}},
+	{"unknown key suggestion", "dataDir: /d\n", []string{`line 1: dataDir: unknown key "dataDir" (did you mean "data_dir"?)`, "data_dir: is required"}},
+	{"unknown camera key", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    passwd: x\n", []string{`line 5: cameras[0].passwd: unknown key "passwd"`}},
+	{"duplicate key", base + "data_dir: /e\n", []string{`line 2: data_dir: duplicate key "data_dir" (first at line 1)`}},
+	{"duplicate camera id", base + "cameras:\n  - id: a\n    url: rtsp://h/\n  - id: a\n    url: rtsp://h/\n", []string{`line 5: cameras[1].id: duplicate id "a" (first at line 3)`}},
+	{"invalid camera id", base + "cameras:\n  - id: Front Door\n    url: rtsp://h/\n", []string{`line 3: cameras[0].id: "Front Door" may only contain a-z, 0-9`}},
+	{"dotted camera id", base + "cameras:\n  - id: ../etc\n    url: rtsp://h/\n", []string{`line 3: cameras[0].id: "../etc" may only contain`}},
+	{"long camera id", base + "cameras:\n  - id: " + strings.Repeat("a", 65) + "\n    url: rtsp://h/\n", []string{"line 3: cameras[0].id: is longer than 64 characters"}},
+	{"missing camera id", base + "cameras:\n  - url: rtsp://h/\n", []string{"line 3: cameras[0].id: is required"}},
+	{"missing url", base + "cameras:\n  - id: a\n", []string{"line 3: cameras[0].url: is required"}},
+	{"http url", base + "cameras:\n  - id: a\n    url: http://h/\n", []string{`line 4: cameras[0].url: scheme "http" is not rtsp or rtsps`}},
+	{"url without scheme", base + "cameras:\n  - id: a\n    url: 192.0.2.1/live\n", []string{"line 4: cameras[0].url: has no scheme"}},
+	{"url without host", base + "cameras:\n  - id: a\n    url: rtsp:///live\n", []string{"line 4: cameras[0].url: has no host"}},
+	{"url bad port", base + "cameras:\n  - id: a\n    url: rtsp://h:99999/live\n", []string{"line 4: cameras[0].url: has a port that is not a number from 1 to 65535"}},
+	{"url unparsable with password", base + "cameras:\n  - id: a\n    url: rtsp://admin:" + secretPW + "@h:x/\n", []string{"line 4: cameras[0].url: is not a valid URL"}},
+	{"url with env password, wrong scheme", base + "cameras:\n  - id: a\n    url: http://admin:${FRONT_DOOR_PASSWORD}@h/\n", []string{`line 4: cameras[0].url: scheme "http"`}},
+	{"url from env, bad port", base + "cameras:\n  - id: a\n    url: ${CAM_URL}\n", []string{"line 4: cameras[0].url: has a port that is not a number from 1 to 65535"}},
+	{"url with space", base + "cameras:\n  - id: a\n    url: rtsp://h/live stream\n", []string{"line 4: cameras[0].url: contains spaces"}},
+	{"bad transport", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    transport: http\n", []string{`line 5: cameras[0].transport: "http" is not one of tcp, udp`}},
+	{"bad sdp url", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    sdp: https://\n", []string{"line 5: cameras[0].sdp: has no host"}},
+	{"negative duration", base + "segment_duration: -5s\n", []string{`line 2: segment_duration: duration "-5s" must not be negative`}},
+	{"unparsable duration", base + "fsync_interval: soon\n", []string{`line 2: fsync_interval: duration "soon" is not valid`}},
+	{"duration without unit", base + "segment_duration: 60\n", []string{`line 2: segment_duration: duration "60" has no unit`}},
+	{"explicit zero duration", base + "segment_duration: 0s\n", []string{"line 2: segment_duration: 0s is outside 1s..1h0m0s"}},
+	{"segment too long", base + "segment_duration: 2h\n", []string{"line 2: segment_duration: 2h0m0s is outside"}},
+	{"zero fsync", base + "fsync_interval: 0\n", []string{"line 2: fsync_interval: 0s must be greater than zero"}},
+	{"bad size unit", base + "retention:\n  max_bytes: 500XB\n", []string{`line 3: retention.max_bytes: size "500XB": unknown unit`}},
+	{"size not a number", base + "retention:\n  min_free_bytes: lots\n", []string{`line 3: retention.min_free_bytes: size "lots" is not a number with a unit`}},
+	{"negative size", base + "retention:\n  max_bytes: -5GB\n", []string{`line 3: retention.max_bytes: size "-5GB" is not a number`}},
+	{"size overflow", base + "retention:\n  max_bytes: 99999999999PB\n", []string{"line 3: retention.max_bytes: size \"99999999999PB\" is too large"}},
+	{"negative max_age", base + "retention:\n  max_age: -1h\n", []string{"line 3: retention.max_age: duration \"-1h\" must not be negative"}},
+	{"bad cron", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    schedule:\n      - start: \"0 25 * * *\"\n        duration: 1h\n", []string{"line 6: cameras[0].schedule[0].start: invalid cron expression"}},
+	{"cron never fires", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    schedule:\n      - start: \"0 0 30 2 *\"\n        duration: 1h\n", []string{"line 6: cameras[0].schedule[0].start: invalid cron expression: \"0 0 30 2 *\" never matches a date"}},
+	{"zero window", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    schedule:\n      - start: \"@daily\"\n        duration: 0s\n", []string{"line 7: cameras[0].schedule[0].duration: must be greater than zero"}},
+	{"missing window duration", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    schedule:\n      - start: \"@daily\"\n", []string{"line 6: cameras[0].schedule[0].duration: must be greater than zero"}},
+	{"window too long", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    schedule:\n      - start: \"@daily\"\n        duration: 32d\n", []string{"line 7: cameras[0].schedule[0].duration: 768h0m0s is longer than the maximum"}},
+	{"bad timezone", base + "timezone: Mars/Olympus\n", []string{`line 2: timezone: unknown time zone "Mars/Olympus"`}},
+	{"unset env", base + "cameras:\n  - id: a\n    url: rtsp://admin:${CAM_PW}@h/\n", []string{"line 4: cameras[0].url: environment variable CAM_PW is not set"}},
+	{"unterminated env", base + "cameras:\n  - id: a\n    url: rtsp://admin:${CAM_PW@h/\n", []string{"line 4: cameras[0].url: unterminated ${"}},
+	{"bad env name", base + "cameras:\n  - id: a\n    url: rtsp://admin:${1X}@h/\n", []string{"line 4: cameras[0].url: ${...} must hold a variable name"}},
+	{"listen on all interfaces", base + "listen: 0.0.0.0:8080\n", []string{`line 2: listen: "0.0.0.0:8080" is reachable from other machines`}},
+	{"listen without port", base + "listen: localhost\n", []string{`line 2: listen: "localhost" is not host:port`}},
+	{"remote without token", base + "listen: :8080\napi:\n  allow_remote: true\n", []string{"line 4: api.allow_remote: remote access needs api.token or api.tokens"}},
+	{"short token", base + "api:\n  token: secret\n", []string{"line 3: api.token: must be at least 16 characters"}},
+	{"duplicate token", base + "api:\n  token: ${NVR_TOKEN}\n  tokens:\n    - token: ${NVR_TOKEN}\n", []string{"line 5: api.tokens[0].token: is the same as another token"}},
+	{"token for unknown camera", base + "api:\n  tokens:\n    - token: 0123456789abcdef0\n      cameras: [nope]\n", []string{`line 5: api.tokens[0].cameras[0]: no camera has id "nope"`}},
+	{"zero max_export", base + "api:\n  max_export: 0s\n", []string{"line 3: api.max_export: 0s must be greater than zero"}},
+	{"bad log level", base + "log:\n  level: loud\n", []string{`line 3: log.level: "loud" is not one of debug, info, warn, error`}},
+	{"bad bool", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    enabled: maybe\n", []string{"line 5: cameras[0].enabled: expected true or false"}},
+	{"cameras not a list", base + "cameras: front-door\n", []string{"line 2: cameras: expected a list, got a single value"}},
+	{"camera not a mapping", base + "cameras:\n  - rtsp://h/\n", []string{"line 3: cameras[0]: expected a mapping of keys to values, got a single value"}},
+	{"url is a mapping", base + "cameras:\n  - id: a\n    url: {x: 1}\n", []string{"line 4: cameras[0].url: expected a single value, got a mapping"}},
+	{"syntax error", base + "cameras: [\n", []string{"line"}},
+	{"tab indentation", base + "cameras:\n\t- id: a\n", []string{"line 3"}},
+	{"missing data_dir", "listen: 127.0.0.1:1\n", []string{"config: data_dir: is required"}},
+	{"empty file", "", []string{"data_dir: is required"}},
+	{"not a mapping", "- a\n- b\n", []string{"line 1: expected a mapping"}},
+	{"several problems", "data_dir: /d\nsegment_duration: 1x\ncameras:\n  - id: A\n    url: ftp://h/\n", []string{"3 problems:", "\n  line 2: segment_duration", "\n  line 4: cameras[0].id", "\n  line 5: cameras[0].url"}},
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range badCases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(tc.yaml), getenv)
+			if err == nil {
+				t.Fatalf("no error; config %+v", cfg)
+			}
+			if cfg != nil {
+				t.Error("config returned with an error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not match ErrInvalid: %v", err)
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error\n%s\ndoes not contain\n%s", msg, w)
+				}
+			}
+			// S3 (cred-leak): no error ever shows a password or a token.
+			for _, s := range []string{secretPW, secretToken, "admin:"} {
+				if strings.Contains(msg, s) {
+					t.Errorf("error leaks %q:\n%s", s, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestNoSecretInErrorsEvenIfQuoted(t *testing.T) {
+	// The scrubber is the second line of defence: a message that did quote a
+	// secret field would have it replaced.
+	cfg, err := Parse([]byte(validConfig), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cfg.newError([]Problem{{Field: "x", Msg: "oops " + secretPW + " and " + secretToken}})
+	if strings.Contains(e.Error(), secretPW) || strings.Contains(e.Error(), secretToken) {
+		t.Errorf("not scrubbed: %v", e)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"A": "alpha", "B_2": "b$${x}"}
+	get := func(k string) string { return env[k] }
+	cases := []struct {
+		in, want string
+		used     bool
+		err      string
+	}{
+		{"plain", "plain", false, ""},
+		{"${A}", "alpha", true, ""},
+		{"x${A}y${B_2}z", "xalphayb$${x}z", true, ""}, // values are not expanded again
+		{"$${A}", "${A}", false, ""},
+		{"pa$$word$", "pa$$word$", false, ""},
+		{"$A and $", "$A and $", false, ""},
+		{"${MISSING}", "", false, "environment variable MISSING is not set"},
+		{"${}", "", false, "must hold a variable name"},
+		{"${A", "", false, "unterminated"},
+		{"${1A}", "", false, "must hold a variable name"},
+		{"${A-B}", "", false, "must hold a variable name"},
+		{"${" + strings.Repeat("A", 300) + "}", "", false, "unterminated"},
+	}
+	for _, tc := range cases {
+		got, used, err := expand(tc.in, get)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("expand(%q) err = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || used != tc.used {
+			t.Errorf("expand(%q) = %q, %v, %v; want %q, %v", tc.in, got, used, err, tc.want, tc.used)
+		}
+	}
+	// Expansion is bounded.
+	big := map[string]string{"BIG": strings.Repeat("x", 10_000)}
+	if _, _, err := expand(strings.Repeat("${BIG}", 10), func(k string) string { return big[k] }); err == nil {
+		t.Error("no error for a value over maxValueLen")
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"60s", time.Minute, ""},
+		{"1h30m", 90 * time.Minute, ""},
+		{"30d", 30 * 24 * time.Hour, ""},
+		{"1d12h", 36 * time.Hour, ""},
+		{" 5m ", 5 * time.Minute, ""},
+		{"0", 0, ""},
+		{"0s", 0, ""},
+		{"60", 0, "has no unit"},
+		{"1.5", 0, "has no unit"},
+		{"-1s", 0, "must not be negative"},
+		{"", 0, "empty"},
+		{"1x", 0, "is not valid"},
+		{"d", 0, "whole number"},
+		{"1.5d", 0, "whole number"},
+		{"1d-1h", 0, "must not be negative"},
+		{"999999999999d", 0, "whole number"},
+		{"106751d24h", 0, "too long"},
+		{strings.Repeat("1", 100) + "s", 0, "longer than"},
+	}
+	for _, tc := range cases {
+		got, err := parseDuration(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseDuration(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Size
+		err  string
+	}{
+		{"500GB", 500e9, ""},
+		{"500gb", 500e9, ""},
+		{"5 GiB", 5 << 30, ""},
+		{"1.5TB", 1.5e12, ""},
+		{"1.5KiB", 1536, ""},
+		{"0.1B", 0, ""},
+		{"1024", 1024, ""},
+		{"7 b", 7, ""},
+		{"8PiB", 8 << 50, ""},
+		{"9223372036854775807", 9223372036854775807, ""},
+		{"9223372036854775808", 0, "too large"},
+		{"10000PB", 0, "too large"},
+		{"5G", 0, "unknown unit"},
+		{"5 GBs", 0, "unknown unit"},
+		{"GB", 0, "not a number"},
+		{"1.2.3GB", 0, "not a number"},
+		{".5GB", 0, "not a number"},
+		{"5.GB", 0, "not a number"},
+		{"-1GB", 0, "not a number"},
+		{"1e9", 0, "unknown unit"},
+		{"", 0, "not a number"},
+		{strings.Repeat("9", 80), 0, "longer than"},
+	}
+	for _, tc := range cases {
+		got, err := parseSize(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseSize(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, s := range []Size{500e9, 5 << 30, 0, 1500} {
+		if back, err := parseSize(s.String()); err != nil || back != s {
+			t.Errorf("String round trip of %d: %q -> %d, %v", s, s.String(), back, err)
+		}
+	}
+}
+
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("data_dir: /d\ncameras:\n  - &c\n    id: a\n    url: rtsp://h/\n    schedule:\n")
+	for range 300 {
+		b.WriteString("      - {start: \"@daily\", duration: 1h}\n")
+	}
+	for range 1000 {
+		b.WriteString("  - *c\n")
+	}
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), nil)
+	if err == nil || !strings.Contains(err.Error(), "too many YAML nodes") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestManyProblemsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("data_dir: /d\ncameras:\n")
+	for range 200 {
+		b.WriteString("  - {id: a, url: \"rtsp://h/\"}\n")
+	}
+	_, err := Parse([]byte(b.String()), nil)
+	if err == nil || !strings.Contains(err.Error(), "199 problems:") || !strings.Contains(err.Error(), "(and 149 more)") ||
+		strings.Count(err.Error(), "\n") != maxProblemsShown+1 {
+		t.Errorf("message not bounded: %v", err)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("FRONT_DOOR_PASSWORD", secretPW)
+	t.Setenv("NVR_TOKEN", secretToken)
+	good := filepath.Join(dir, "nvr.yaml")
+	if err := os.WriteFile(good, []byte(validConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cfg.Cameras[0].URL, secretPW) {
+		t.Error("environment not expanded")
+	}
+
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalid) {
+		t.Errorf("missing file: %v", err)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("data_dir: /d\nfoo: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "config "+bad+`: line 2: foo: unknown key "foo"`) {
+		t.Errorf("bad file: %v", err)
+	}
+
+	huge := filepath.Join(dir, "huge.yaml")
+	if err := os.WriteFile(huge, []byte("data_dir: /d\n#"+strings.Repeat("x", MaxFileSize)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(huge); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("huge file: %v", err)
+	}
+}
+
+func TestCameraEqualAndDiff(t *testing.T) {
+	parse := func(s string) *Config {
+		t.Helper()
+		cfg, err := Parse([]byte(s), getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := parse(validConfig)
+	// Reformatting and reordering keys changes nothing.
+	same := parse(strings.Replace(validConfig, "    name: Front door\n", "", 1) + "")
+	same.Cameras[0].Name = "Front door"
+	if ch := Diff(old, same); !ch.Empty() {
+		t.Errorf("no change expected: %+v", ch)
+	}
+	changed := strings.NewReplacer(
+		"duration: 9h", "duration: 8h", // front-door: schedule
+		"  - id: yard\n", "  - id: garage\n", // yard removed, garage added
+		"segment_duration: 60s", "segment_duration: 30s",
+		"      cameras: [yard]\n", "",
+	).Replace(validConfig)
+	ch := Diff(old, parse(changed))
+	want := Changes{Added: []string{"garage"}, Removed: []string{"yard"}, Changed: []string{"front-door"}, Settings: []string{"segment_duration", "api"}}
+	if !reflect.DeepEqual(ch, want) {
+		t.Errorf("Diff:\n got %+v\nwant %+v", ch, want)
+	}
+
+	a := old.Cameras[0]
+	t.Run("fields", func(t *testing.T) {
+		tr := true
+		cases := []struct {
+			name       string
+			mod        func(*Camera)
+			equal, tcp bool // Equal, SameStream
+		}{
+			{"identical", func(*Camera) {}, true, true},
+			{"enabled nil vs true", func(c *Camera) { c.Enabled = &tr }, true, true},
+			{"url", func(c *Camera) { c.URL += "2" }, false, false},
+			{"transport", func(c *Camera) { c.Transport = "udp" }, false, false},
+			{"sdp", func(c *Camera) { c.SDP = "/etc/cam.sdp" }, false, false},
+			{"name", func(c *Camera) { c.Name = "x" }, false, true},
+			{"schedule", func(c *Camera) { c.Schedule = nil }, false, true},
+			{"max_age", func(c *Camera) { c.MaxAge = 0 }, false, true},
+		}
+		for _, tc := range cases {
+			b := a
+			b.Schedule = append([]Window(nil), a.Schedule...)
+			tc.mod(&b)
+			if got := a.Equal(b); got != tc.equal {
+				t.Errorf("%s: Equal = %v", tc.name, got)
+			}
+			if got := a.SameStream(b); got != tc.tcp {
+				t.Errorf("%s: SameStream = %v", tc.name, got)
+			}
+		}
+	})
+}
+
+func TestProblemFormat(t *testing.T) {
+	e := &Error{File: "nvr.yaml", Problems: []Problem{{Line: 3, Field: "a.b", Msg: "bad"}}}
+	if e.Error() != "config nvr.yaml: line 3: a.b: bad" {
+		t.Errorf("%q", e.Error())
+	}
+	e.Problems = append(e.Problems, Problem{Msg: "worse"})
+	if e.Error() != "config nvr.yaml: 2 problems:\n  line 3: a.b: bad\n  worse" {
+		t.Errorf("%q", e.Error())
+	}
+}
+
+// FuzzParse: no input panics or hangs, and an accepted config validates
+// again unchanged.
+func FuzzParse(f *testing.F) {
+	f.Add(validConfig)
+	for _, tc := range badCases {
+		f.Add(tc.yaml)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		cfg, err := Parse([]byte(data), getenv)
+		if err != nil {
+			if cfg != nil {
+				t.Fatal("config with error")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not ErrInvalid: %v", err)
+			}
+			if strings.Contains(err.Error(), secretPW) {
+				t.Fatalf("leaked password: %v", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("accepted config fails Validate: %v", err)
+		}
+		for _, cam := range cfg.Cameras {
+			if _, err := cfg.Schedule(cam); err != nil {
+				t.Fatalf("accepted camera has a bad schedule: %v", err)
+			}
+		}
+		_ = fmt.Sprint(Diff(cfg, cfg))
+	})
+}
+
+func TestMergeBomb(t *testing.T) {
+	// Each level merges the previous one ten times: 10^8 merges if unbounded.
+	var b strings.Builder
+	b.WriteString("l0: &l0 {data_dir: /d}\n")
+	for i := 1; i <= 8; i++ {
+		fmt.Fprintf(&b, "l%d: &l%d {<<: [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*l%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("<<: *l8\n")
+	start := time.Now()
+	_, err := Parse([]byte(b.String()), nil)
+	if err == nil || !strings.Contains(err.Error(), "too many YAML nodes") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
