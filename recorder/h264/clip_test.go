@@ -84,3 +84,47 @@ func TestClipsRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Joining a stream mid-GOP (the usual case for a camera): nothing comes out
+// before the next keyframe, then every picture does, with valid decode times.
+func TestClipsJoinMidGOP(t *testing.T) {
+	for _, name := range testcam.ClipNames {
+		t.Run(name, func(t *testing.T) {
+			clip, err := testcam.LoadClip(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const join = 7
+			next := join
+			for !clip.Frames[next].Keyframe {
+				next++
+			}
+			pk := newPacketizer(1)
+			d := NewDepacketizer(clip.SPS, clip.PPS)
+			var got []collected
+			emit := collector(&got)
+			for _, f := range clip.Frames[join:] {
+				for _, pkt := range pk.packetize(f.NALUs, uint32(f.PTS+90000)) {
+					if err := d.Push(pkt, emit); err != nil {
+						t.Fatalf("seq %d: %v", pkt.SequenceNumber, err)
+					}
+				}
+			}
+			d.Flush(emit)
+			if want := len(clip.Frames) - next; len(got) != want {
+				t.Fatalf("%d AUs, want %d (from frame %d)", len(got), want, next)
+			}
+			if !got[0].Keyframe || got[0].PTS != clip.Frames[next].PTS+90000 {
+				t.Fatalf("first AU: key %v PTS %d, want frame %d", got[0].Keyframe, got[0].PTS, next)
+			}
+			if st := d.Stats(); st.SkippedAUs != uint64(next-join) {
+				t.Errorf("SkippedAUs %d, want %d", st.SkippedAUs, next-join)
+			}
+			for i, au := range got {
+				if au.DTS > au.PTS || (i > 0 && au.DTS <= got[i-1].DTS) {
+					t.Fatalf("AU %d: DTS %d PTS %d after DTS %d", i, au.DTS, au.PTS, got[max(i-1, 0)].DTS)
+				}
+			}
+		})
+	}
+}

@@ -465,3 +465,32 @@ func TestDepacketizer(t *testing.T) {
 		})
 	}
 }
+
+// Reset (reconnect) forgets the partial AU and the sequence state, keeps the
+// parameter sets, and waits for a keyframe; Flush drops an unfinished FU-A.
+func TestResetAndFlush(t *testing.T) {
+	d := NewDepacketizer(nil, nil)
+	var got []collected
+	emit := collector(&got)
+	push := func(s step) {
+		t.Helper()
+		if err := d.Push(s.packet(), emit); err != nil {
+			t.Fatalf("seq %d: %v", s.seq, err)
+		}
+	}
+	push(step{seq: 10, ts: 1000, p: stap(spsA, ppsA)})
+	push(step{seq: 11, ts: 1000, m: true, p: idr})
+	push(step{seq: 12, ts: 4600, p: fu(indIDR, 0x81, 0x9a)}) // P-frame, unfinished
+	d.Reset()
+	push(step{seq: 500, ts: 8200, m: true, p: p1})   // no loss counted, but no keyframe yet
+	push(step{seq: 501, ts: 11800, m: true, p: idr}) // params survived the reset
+	push(step{seq: 502, ts: 15400, p: fu(indIDR, 0x85, 0x88)})
+	d.Flush(emit)
+	if len(got) != 2 || got[1].PTS != 11800 || !got[1].Keyframe || !bytes.Equal(got[1].SPS, spsA) {
+		t.Fatalf("got %d AUs: %+v", len(got), got)
+	}
+	want := Stats{Packets: 6, AccessUnits: 2, Keyframes: 2, SkippedAUs: 1, DroppedAUs: 1}
+	if st := d.Stats(); st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}

@@ -43,11 +43,10 @@ func (t *dtsTracker) setSPS(s *mch264.SPS) {
 		return
 	}
 	if v := s.VUI; v != nil {
+		// Without bitstream_restriction the depth starts at 0 and is
+		// learned from the first picture displayed early (see next).
 		if r := v.BitstreamRestriction; r != nil {
 			t.reorder = int(min(r.MaxNumReorderFrames, maxReorder))
-		} else if s.PicOrderCntType != 2 && s.ProfileIdc != 66 {
-			// Reordering possible but unsignalled: learn it (see next).
-			t.reorder = 0
 		}
 		if ti := v.TimingInfo; ti != nil && ti.TimeScale > 0 && ti.NumUnitsInTick > 0 {
 			// Two ticks per frame (E.2.1); keep only sane durations.
