@@ -47,6 +47,7 @@ type conn struct {
 
 // session is the RTSP session of a conn (RFC 2326 §3).
 type session struct {
+	stream   *stream
 	id       string
 	tr       transport
 	setupURL string
@@ -182,7 +183,8 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			resp.add("Session", c.sessionHeader())
 		}
 	case "DESCRIBE":
-		if !c.pathIs(req.URI, false) {
+		st := s.lookup(req.URI, false)
+		if st == nil {
 			resp.Status = 404
 			return resp, false
 		}
@@ -192,9 +194,10 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 		}
 		resp.add("Content-Base", base)
 		resp.add("Content-Type", "application/sdp")
-		resp.Body = s.sdp
+		resp.Body = st.sdp
 	case "SETUP":
-		if !c.pathIs(req.URI, true) {
+		st := s.lookup(req.URI, true)
+		if st == nil {
 			resp.Status = 404
 			return resp, false
 		}
@@ -203,14 +206,14 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			resp.Status = 461
 			return resp, false
 		}
-		if c.sess != nil && c.sess.done != nil {
+		if c.sess != nil && (c.sess.done != nil || c.sess.stream != st) {
 			// Changing the transport of a playing session is not
-			// allowed (RFC 2326 §10.4).
+			// allowed (RFC 2326 §10.4); one session has one track.
 			resp.Status = 455
 			return resp, false
 		}
 		if c.sess == nil {
-			c.sess = newSession(s.opts.SSRC)
+			c.sess = newSession(st, s.opts.SSRC)
 			s.stats.sessions.Add(1)
 			s.stats.active.Add(1)
 		}
@@ -240,7 +243,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			return resp, false // already playing; PLAY again is harmless
 		}
 		info := fmt.Sprintf("url=%s;seq=%d;rtptime=%d", c.sess.setupURL, c.sess.seq,
-			c.sess.tsBase+uint32(s.clip.Frames[0].PTS))
+			c.sess.tsBase+uint32(c.sess.stream.clip.Frames[0].PTS))
 		if s.opts.AnnounceSSRC {
 			info += fmt.Sprintf(";ssrc=%08X", c.sess.ssrc)
 		}
@@ -261,10 +264,11 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 	return resp, false
 }
 
-func newSession(fixedSSRC uint32) *session {
+func newSession(st *stream, fixedSSRC uint32) *session {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	ss := &session{
+		stream: st,
 		id:     hex.EncodeToString(b[:8]),
 		ssrc:   binary.BigEndian.Uint32(b[8:]),
 		seq:    binary.BigEndian.Uint16(b[12:]),
@@ -297,21 +301,6 @@ func stripUserinfo(uri string) string {
 	return u.String()
 }
 
-// pathIs reports whether uri addresses the stream (or, for SETUP, its
-// track: PATH/trackID=0; the aggregate PATH is accepted too).
-func (c *conn) pathIs(uri string, track bool) bool {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return false
-	}
-	p := strings.TrimSuffix(u.Path, "/")
-	want := c.s.opts.Path
-	if p == want || want == "/" && p == "" {
-		return true
-	}
-	return track && (p == strings.TrimSuffix(want, "/")+"/"+trackControl)
-}
-
 // startStream starts the streamer goroutine for the session; serve waits
 // for it in endSession.
 func (c *conn) startStream(ctx context.Context) {
@@ -330,6 +319,10 @@ func (c *conn) startStream(ctx context.Context) {
 // then holds the connection until the client or the server closes it.
 func (c *conn) fault(ctx context.Context, req *request) {
 	s := c.s
+	sdp := s.main.sdp
+	if st := s.lookup(req.URI, false); st != nil {
+		sdp = st.sdp
+	}
 	ok := &response{Status: 200}
 	ok.add("Content-Base", stripUserinfo(req.URI)+"/")
 	ok.add("Content-Type", "application/sdp")
@@ -339,7 +332,7 @@ func (c *conn) fault(ctx context.Context, req *request) {
 	case ResponseBadContentLength:
 		// R1: announce a terabyte, send the real SDP, then nothing.
 		msg := "RTSP/1.0 200 OK\r\nCSeq: " + req.CSeq + "\r\nContent-Type: application/sdp\r\n" +
-			"Content-Length: " + badContentLength + "\r\n\r\n" + string(s.sdp)
+			"Content-Length: " + badContentLength + "\r\n\r\n" + string(sdp)
 		if c.write([]byte(msg)) != nil {
 			return
 		}
@@ -348,7 +341,7 @@ func (c *conn) fault(ctx context.Context, req *request) {
 		for i := range hugeHeaderCount {
 			ok.add(fmt.Sprintf("X-Filler-%05d", i), "testcam huge-headers fault")
 		}
-		ok.Body = s.sdp
+		ok.Body = sdp
 		if c.write(ok.marshal(req.CSeq)) != nil {
 			return
 		}
@@ -361,7 +354,7 @@ func (c *conn) fault(ctx context.Context, req *request) {
 		}
 	case ResponseDrip:
 		// R3: a valid response, one byte per DripInterval.
-		ok.Body = s.sdp
+		ok.Body = sdp
 		msg := ok.marshal(req.CSeq)
 		t := time.NewTicker(s.opts.DripInterval)
 		defer t.Stop()

@@ -312,3 +312,32 @@ func TestGortsplibSSRC(t *testing.T) {
 		t.Errorf("RTP-Info %q lacks ssrc", ri)
 	}
 }
+
+// TestGortsplibStreams plays each extra stream of one server and checks
+// that each path serves its own clip.
+func TestGortsplibStreams(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{Clip: ClipBase240, Speed: testSpeed, Auth: AuthDigest, Username: testUser, Password: testPass,
+		Streams: map[string]string{"sub": ClipHigh360BFrame, "/live/main/": ClipMain720}})
+	for path, name := range map[string]string{"/cam": ClipBase240, "/sub": ClipHigh360BFrame, "/live/main": ClipMain720} {
+		clip, err := LoadClip(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := startGortsplib(t, s.URLFor(path), gortsplib.ProtocolTCP)
+		for i := range 3 {
+			if au := g.next(t); !equalNALUs(au.NALUs, clip.Frames[i].NALUs) {
+				t.Fatalf("%s: AU %d is not frame %d of %s", path, i, i, name)
+			}
+		}
+		if !bytes.Equal(g.forma.SPS, clip.SPS) {
+			t.Errorf("%s: SDP SPS is not %s's", path, name)
+		}
+	}
+	if s.URLFor("/cam") != s.URL() {
+		t.Errorf("URLFor(/cam) %q, URL %q", s.URLFor("/cam"), s.URL())
+	}
+	if st := s.Stats(); st.ActiveSessions != 3 {
+		t.Errorf("ActiveSessions %d", st.ActiveSessions)
+	}
+}

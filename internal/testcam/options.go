@@ -44,6 +44,9 @@ const (
 	// maxSpeed bounds pacing: beyond this the server is a packet pump, not
 	// a camera, and timers fire faster than they are useful.
 	maxSpeed = 1000
+	// maxStreams bounds Options.Streams: each stream builds an SDP and
+	// this is a camera, not a media server.
+	maxStreams = 64
 )
 
 // ErrInvalidOptions is wrapped by every error Start returns for bad Options.
@@ -57,6 +60,10 @@ type Options struct {
 	Username, Password string
 	Auth               string // "" (none), "basic", "digest" (MD5, qop=auth), "digest-sha256"
 	Addr               string // listen address, default "127.0.0.1:0"
+
+	// Streams adds more streams to the same server: path → clip name,
+	// each served like Path (same auth, same faults). Optional.
+	Streams map[string]string
 
 	// Faults, all off by default.
 
@@ -117,11 +124,13 @@ func (o Options) withDefaults() Options {
 	if o.Path == "" {
 		o.Path = defaultPath
 	}
-	if !strings.HasPrefix(o.Path, "/") {
-		o.Path = "/" + o.Path
-	}
-	if len(o.Path) > 1 {
-		o.Path = strings.TrimSuffix(o.Path, "/")
+	o.Path = normalizePath(o.Path)
+	if len(o.Streams) > 0 {
+		streams := make(map[string]string, len(o.Streams))
+		for p, c := range o.Streams {
+			streams[normalizePath(p)] = c
+		}
+		o.Streams = streams
 	}
 	if o.Addr == "" {
 		o.Addr = defaultAddr
@@ -145,6 +154,12 @@ func (o Options) withDefaults() Options {
 		o.Speed = 1
 	}
 	return o
+}
+
+// normalizePath gives a stream path one leading and no trailing slash.
+func normalizePath(p string) string {
+	p = "/" + strings.Trim(p, "/")
+	return p
 }
 
 // Validate reports every problem with the options (after defaults are
@@ -171,6 +186,20 @@ func (o Options) Validate() error {
 	}
 	if strings.ContainsAny(o.Path, " \r\n\t?#") {
 		bad("Path", "must not contain spaces, control characters, '?' or '#'")
+	}
+	if len(o.Streams) > maxStreams {
+		bad("Streams", "at most %d, got %d", maxStreams, len(o.Streams))
+	}
+	for p, c := range o.Streams {
+		if strings.ContainsAny(p, " \r\n\t?#") {
+			bad("Streams", "path %q must not contain spaces, control characters, '?' or '#'", p)
+		}
+		if p == o.Path {
+			bad("Streams", "path %q is also Path", p)
+		}
+		if !known(c) {
+			bad("Streams", "path %q: unknown clip %q", p, c)
+		}
 	}
 	switch o.Auth {
 	case AuthNone:

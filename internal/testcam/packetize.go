@@ -35,8 +35,8 @@ type RTPPacketTemplate struct {
 //   - every other NAL unit is sent as a single NAL unit packet.
 //
 // NAL units of types 24–31 (unspecified in H.264, used by RFC 6184 for
-// aggregation and fragmentation) are not valid input. The RTP timestamp of frame i is clip.Frames[i].PTS plus the sender's
-// offset. maxPayload below 16 is raised to 16. The result does not share
+// aggregation and fragmentation) are not valid input. The RTP timestamp
+// of frame i is clip.Frames[i].PTS plus the sender's offset. maxPayload below 16 is raised to 16. The result does not share
 // memory with the clip for FU-A and STAP-A payloads; single NAL unit
 // payloads alias the clip's (read-only) bytes.
 func Packetize(c *Clip, maxPayload int) [][]RTPPacketTemplate {

@@ -184,6 +184,8 @@ func TestValidate(t *testing.T) {
 		{"mtu-big", Options{MaxPacketSize: 70000}, []string{"MaxPacketSize"}},
 		{"speed", Options{Speed: -1}, []string{"Speed"}},
 		{"path", Options{Path: "/a b"}, []string{"Path"}},
+		{"streams", Options{Streams: map[string]string{"/cam/": ClipBase240, "x y": ClipBase240, "/z": "nope"}}, []string{"Streams"}},
+		{"streams-ok", Options{Streams: map[string]string{"sub": ClipBase240}}, nil},
 		{"user-colon", Options{Auth: AuthBasic, Username: "a:b", Password: "hunter2"}, []string{"Username"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

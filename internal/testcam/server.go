@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -51,11 +52,10 @@ type counters struct {
 // Server is a running test camera. Create it with Start; stop it with Close.
 type Server struct {
 	opts     Options
-	clip     *Clip
-	packets  [][]RTPPacketTemplate
-	alt      *Clip // the clip switched to by SPSChangeAfter
+	main     *stream            // the stream at Options.Path
+	streams  map[string]*stream // every stream by path, main included
+	alt      *Clip              // the clip switched to by SPSChangeAfter
 	altPkts  [][]RTPPacketTemplate
-	sdp      []byte
 	nonce    string
 	ln       net.Listener
 	rtp      *net.UDPConn // shared by all UDP sessions: RTP goes out from here
@@ -81,9 +81,6 @@ func Start(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, conns: make(map[*conn]struct{})}
 	var err error
-	if s.clip, s.packets, err = loadPacketized(opts.Clip, opts.MaxPacketSize); err != nil {
-		return nil, fmt.Errorf("testcam: %w", err)
-	}
 	if opts.SPSChangeAfter > 0 {
 		if s.alt, s.altPkts, err = loadPacketized(opts.SPSChangeClip, opts.MaxPacketSize); err != nil {
 			return nil, fmt.Errorf("testcam: %w", err)
@@ -104,13 +101,25 @@ func Start(opts Options) (*Server, error) {
 		s.ln.Close()
 		return nil, fmt.Errorf("testcam: %w", err)
 	}
-	s.sdp = s.buildSDP(host)
-
-	u := url.URL{Scheme: "rtsp", Host: s.ln.Addr().String(), Path: opts.Path}
-	if opts.Username != "" {
-		u.User = url.UserPassword(opts.Username, opts.Password)
+	s.streams = make(map[string]*stream, 1+len(opts.Streams))
+	paths := map[string]string{opts.Path: opts.Clip}
+	for p, c := range opts.Streams {
+		paths[p] = c
 	}
-	s.url = u.String()
+	for p, name := range paths {
+		st := &stream{path: p}
+		if st.clip, st.packets, err = loadPacketized(name, opts.MaxPacketSize); err != nil {
+			s.ln.Close()
+			s.rtp.Close()
+			s.rtcp.Close()
+			return nil, fmt.Errorf("testcam: %w", err)
+		}
+		st.sdp = buildSDP(st.clip, host, &opts)
+		s.streams[p] = st
+	}
+	s.main = s.streams[opts.Path]
+
+	s.url = s.URLFor(opts.Path)
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
@@ -147,17 +156,42 @@ func listenUDPPair(ip net.IP) (*net.UDPConn, *net.UDPConn, error) {
 	return nil, nil, fmt.Errorf("no UDP port pair after %d tries: %w", maxUDPPairTries, lastErr)
 }
 
+// stream is one path of the server and the clip it loops.
+type stream struct {
+	path    string
+	clip    *Clip
+	packets [][]RTPPacketTemplate
+	sdp     []byte
+}
+
+// lookup returns the stream a request URI addresses, or nil. For SETUP
+// (track true) the track URL PATH/trackID=0 is accepted too, as is the
+// aggregate PATH.
+func (s *Server) lookup(uri string, track bool) *stream {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil
+	}
+	p := normalizePath(u.Path)
+	if st := s.streams[p]; st != nil {
+		return st
+	}
+	if base, ok := strings.CutSuffix(p, "/"+trackControl); ok && track {
+		return s.streams[normalizePath(base)]
+	}
+	return nil
+}
+
 // buildSDP writes the session description (RFC 4566) with the H.264
 // parameters of RFC 6184 §8.1.
-func (s *Server) buildSDP(ip net.IP) []byte {
-	c := s.clip
+func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
 	fmtp := "packetization-mode=1"
 	if len(c.SPS) >= 4 {
 		fmtp += ";profile-level-id=" + hex.EncodeToString(c.SPS[1:4])
 	}
 	switch {
-	case s.opts.NoSprop:
-	case s.opts.SpropOnlySPS:
+	case opts.NoSprop:
+	case opts.SpropOnlySPS:
 		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS)
 	default:
 		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS) +
@@ -217,6 +251,16 @@ func (s *Server) acceptLoop() {
 // URL returns the stream URL, with the credentials when Username is set:
 // rtsp://[user:pass@]127.0.0.1:PORT/cam.
 func (s *Server) URL() string { return s.url }
+
+// URLFor returns the URL of the stream at path (one of Options.Streams),
+// with credentials like URL.
+func (s *Server) URLFor(path string) string {
+	u := url.URL{Scheme: "rtsp", Host: s.ln.Addr().String(), Path: normalizePath(path)}
+	if s.opts.Username != "" {
+		u.User = url.UserPassword(s.opts.Username, s.opts.Password)
+	}
+	return u.String()
+}
 
 // Addr returns the TCP listen address, host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

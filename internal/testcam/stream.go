@@ -64,8 +64,8 @@ func newStreamer(c *conn, sess *session) *streamer {
 		c: c, s: c.s, tcp: sess.tr.TCP,
 		ch:   [2]byte{byte(sess.tr.Interleaved[0]), byte(sess.tr.Interleaved[1])},
 		ssrc: sess.ssrc, seq: sess.seq, tsBase: sess.tsBase,
-		clip: c.s.clip, pkts: c.s.packets,
-		dts0: c.s.clip.Frames[0].DTS,
+		clip: sess.stream.clip, pkts: sess.stream.packets,
+		dts0: sess.stream.clip.Frames[0].DTS,
 	}
 	if !st.tcp {
 		// Media goes only to the address the RTSP connection came from:
