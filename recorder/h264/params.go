@@ -53,6 +53,30 @@ type Params struct {
 	Codec               string  // RFC 6381 string, e.g. "avc1.640028"
 	FPS                 float64 // from VUI timing info when present, else 0
 	SARWidth, SARHeight int     // sample aspect ratio if signalled (1,1 otherwise)
+	SARSignalled        bool    // the SPS carries aspect_ratio_info (E.2.1)
+}
+
+// anamorphic4x3 lists picture sizes that cameras send without any aspect
+// ratio in the SPS although they are meant to be shown at 4:3 (Hikvision
+// DS-2CD2032-I sub stream: 704x480; moonfire-nvr server/src/stream.rs),
+// with the sample aspect ratio that gives 4:3: SAR = (4*H)/(3*W), reduced.
+var anamorphic4x3 = map[[2]int][2]int{
+	{704, 480}: {10, 11}, {704, 576}: {12, 11},
+	{352, 240}: {10, 11}, {352, 288}: {12, 11},
+	{720, 480}: {8, 9}, {720, 576}: {16, 15},
+}
+
+// DisplaySAR is the sample aspect ratio to show the picture with: the
+// signalled one, else the 4:3 ratio for the anamorphic sizes cameras send
+// unsignalled, else 1:1.
+func (p Params) DisplaySAR() (w, h int) {
+	if p.SARSignalled {
+		return p.SARWidth, p.SARHeight
+	}
+	if r, ok := anamorphic4x3[[2]int{p.Width, p.Height}]; ok {
+		return r[0], r[1]
+	}
+	return 1, 1
 }
 
 // ParseParams parses the SPS (with mediacommon's h264.SPS) and checks the PPS
@@ -92,6 +116,7 @@ func ParseParams(sps, pps []byte) (Params, error) {
 		}
 		if v.AspectRatioInfoPresentFlag {
 			p.SARWidth, p.SARHeight = sampleAspectRatio(v.AspectRatioIdc, v.SarWidth, v.SarHeight)
+			p.SARSignalled = true
 		}
 	}
 	return p, nil

@@ -97,13 +97,13 @@ func TestParseParams(t *testing.T) {
 		{"clip high360", spsHigh360Clip, ppsA, Params{Width: 640, Height: 360, ProfileIDC: 100, LevelIDC: 30,
 			Profile: "High", Level: "3.0", Codec: "avc1.64001e", FPS: 25, SARWidth: 1, SARHeight: 1}},
 		{"1080p cropped from 1088", sps1080High40, pps1080High40, Params{Width: 1920, Height: 1080, ProfileIDC: 100, LevelIDC: 40,
-			Profile: "High", Level: "4.0", Codec: "avc1.640028", FPS: 30, SARWidth: 1, SARHeight: 1}},
+			Profile: "High", Level: "4.0", Codec: "avc1.640028", FPS: 30, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"NTSC rate and SAR 40:33", sps576Main30, ppsFromFFmpeg, Params{Width: 704, Height: 576, ProfileIDC: 77, LevelIDC: 30,
-			Profile: "Main", Level: "3.0", Codec: "avc1.4d401e", FPS: 30000.0 / 1001, SARWidth: 40, SARHeight: 33}},
+			Profile: "Main", Level: "3.0", Codec: "avc1.4d401e", FPS: 30000.0 / 1001, SARWidth: 40, SARHeight: 33, SARSignalled: true}},
 		{"extended SAR 7:5", sps480Base22, ppsFromFFmpeg, Params{Width: 640, Height: 480, ProfileIDC: 66, LevelIDC: 22,
-			Profile: "Constrained Baseline", Level: "2.2", Codec: "avc1.42c016", FPS: 15, SARWidth: 7, SARHeight: 5}},
+			Profile: "Constrained Baseline", Level: "2.2", Codec: "avc1.42c016", FPS: 15, SARWidth: 7, SARHeight: 5, SARSignalled: true}},
 		{"level 1b", sps144Level1b, ppsFromFFmpeg, Params{Width: 176, Height: 144, ProfileIDC: 66, LevelIDC: 11,
-			Profile: "Constrained Baseline", Level: "1b", Codec: "avc1.42d00b", FPS: 15, SARWidth: 1, SARHeight: 1}},
+			Profile: "Constrained Baseline", Level: "1b", Codec: "avc1.42d00b", FPS: 15, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"no VUI", handSPS(20, 15, nil), ppsA, Params{Width: 320, Height: 240, ProfileIDC: 66, LevelIDC: 30,
 			Profile: "Baseline", Level: "3.0", Codec: "avc1.42001e", SARWidth: 1, SARHeight: 1}},
 	}
@@ -202,5 +202,33 @@ func TestParseSpropTooLong(t *testing.T) {
 	long := b64(spsA) + "," + b64(ppsA) + "," + string(bytes.Repeat([]byte("A"), maxSpropLen))
 	if sps, pps := ParseSprop(long); sps != nil || pps != nil {
 		t.Fatalf("oversized value gave %x %x, want nothing", sps, pps)
+	}
+}
+
+// Hikvision DS-2CD2032-I sends a 704x480 sub stream meant for 4:3 with no
+// aspect ratio in the SPS: DisplaySAR fills in 10:11. A signalled ratio
+// always wins, and other sizes stay square.
+func TestDisplaySAR(t *testing.T) {
+	cases := []struct {
+		name string
+		sps  []byte
+		w, h int
+	}{
+		{"704x480 unsignalled (Hikvision DS-2CD2032-I)", handSPS(44, 30, nil), 10, 11},
+		{"704x576 unsignalled", handSPS(44, 36, nil), 12, 11},
+		{"320x240 unsignalled", handSPS(20, 15, nil), 1, 1},
+		{"704x576 signalled 40:33", sps576Main30, 40, 33},
+		{"640x480 signalled 7:5", sps480Base22, 7, 5},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParseParams(c.sps, ppsA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w, h := p.DisplaySAR(); w != c.w || h != c.h {
+				t.Errorf("DisplaySAR %d:%d, want %d:%d", w, h, c.w, c.h)
+			}
+		})
 	}
 }
