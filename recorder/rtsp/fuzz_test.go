@@ -1,0 +1,103 @@
+package rtsp
+
+import (
+	"bufio"
+	"bytes"
+	"testing"
+)
+
+func FuzzResponseParser(f *testing.F) {
+	for _, tc := range parserCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := readMessage(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize))
+		if err != nil {
+			return
+		}
+		if len(m.body) > maxBodyLen {
+			t.Fatalf("body %d over the limit", len(m.body))
+		}
+		n := 0
+		for _, v := range m.header {
+			n += len(v)
+		}
+		if n > maxHeaders {
+			t.Fatalf("%d headers over the limit", n)
+		}
+		m.cseq()
+	})
+}
+
+func FuzzInterleavedReader(f *testing.F) {
+	for _, tc := range interleavedCases {
+		f.Add([]byte(tc.in))
+	}
+	for _, tc := range parserCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := newFrameReader(bytes.NewReader(data))
+		// Each item consumes at least one byte, so this loop ends.
+		for i := 0; i <= len(data); i++ {
+			it, err := r.next()
+			if err != nil {
+				return
+			}
+			if it.frame && len(it.payload) > maxFrameLen {
+				t.Fatalf("frame of %d bytes", len(it.payload))
+			}
+		}
+		t.Fatalf("reader produced more items than input bytes")
+	})
+}
+
+func FuzzSDP(f *testing.F) {
+	for _, tc := range sdpCases {
+		f.Add([]byte(tc.sdp))
+	}
+	req, _ := parseCameraURL("rtsp://cam/base")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := parseSDP(data, req, "rtsp://cam/base")
+		if err != nil {
+			return
+		}
+		if len(d.tracks) > maxSDPMedia {
+			t.Fatalf("%d tracks", len(d.tracks))
+		}
+		if d.video >= 0 {
+			v := d.videoTrack
+			if v.Codec != "H264" || v.ClockRate <= 0 || v.Type != "video" {
+				t.Fatalf("bad video track %+v", v)
+			}
+		}
+		_ = describeTracks(d.tracks)
+	})
+}
+
+// FuzzHeaders covers the small header parsers a camera feeds: Transport,
+// Session, RTP-Info, WWW-Authenticate, and Redact.
+func FuzzHeaders(f *testing.F) {
+	for _, s := range []string{
+		"RTP/AVP/TCP;unicast;interleaved=0-1;ssrc= 0000ABCD",
+		"      12345678;timeout=20",
+		"url=rtsp://h/cam/trackID=1;seq=0;rtptime=-1234;",
+		`Digest realm="IP Camera", nonce="x", qop="auth,auth-int", Basic realm="y"`,
+		"rtsp://admin:secret@h/x?password=secret",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		parseTransport(s)
+		parseSession(s)
+		rtpInfoSSRC(s, "rtsp://h/cam/trackID=1")
+		if a := newAuthenticator("u", "p", parseChallenges([]string{s})); a != nil {
+			a.header("DESCRIBE", "rtsp://h/")
+		}
+		Redact(s)
+		u, err := parseCameraURL(s)
+		if err == nil {
+			resolveControl(u, baseURL(u, s, ""), s)
+		}
+	})
+}
