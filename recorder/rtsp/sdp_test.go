@@ -75,8 +75,8 @@ var sdpCases = []struct {
 		video: true, control: "rtsp://cam/base", pt: 96, tracks: 1,
 	},
 	{
-		name: "missing v= o= s= t= and CR-only line ends",
-		sdp:  "m=video 0 RTP/AVP 96\ra=rtpmap:96 H264/90000\ra=control:x\r",
+		name:  "missing v= o= s= t= and CR-only line ends",
+		sdp:   "m=video 0 RTP/AVP 96\ra=rtpmap:96 H264/90000\ra=control:x\r",
 		video: true, control: "rtsp://cam/base/x", pt: 96, tracks: 1,
 	},
 	{

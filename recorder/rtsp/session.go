@@ -642,4 +642,3 @@ func (s *Session) closeSockets() {
 		_ = s.udpRTCP.Close()
 	}
 }
-
