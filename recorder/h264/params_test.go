@@ -91,11 +91,11 @@ func TestParseParams(t *testing.T) {
 		want     Params
 	}{
 		{"clip base240", spsA, ppsA, Params{Width: 320, Height: 240, ProfileIDC: 66, LevelIDC: 13,
-			Profile: "Constrained Baseline", Level: "1.3", Codec: "avc1.42c00d", FPS: 25, SARWidth: 1, SARHeight: 1}},
+			Profile: "Constrained Baseline", Level: "1.3", Codec: "avc1.42c00d", FPS: 25, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"clip main720", spsB, ppsB, Params{Width: 1280, Height: 720, ProfileIDC: 77, LevelIDC: 31,
-			Profile: "Main", Level: "3.1", Codec: "avc1.4d401f", FPS: 25, SARWidth: 1, SARHeight: 1}},
+			Profile: "Main", Level: "3.1", Codec: "avc1.4d401f", FPS: 25, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"clip high360", spsHigh360Clip, ppsA, Params{Width: 640, Height: 360, ProfileIDC: 100, LevelIDC: 30,
-			Profile: "High", Level: "3.0", Codec: "avc1.64001e", FPS: 25, SARWidth: 1, SARHeight: 1}},
+			Profile: "High", Level: "3.0", Codec: "avc1.64001e", FPS: 25, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"1080p cropped from 1088", sps1080High40, pps1080High40, Params{Width: 1920, Height: 1080, ProfileIDC: 100, LevelIDC: 40,
 			Profile: "High", Level: "4.0", Codec: "avc1.640028", FPS: 30, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"NTSC rate and SAR 40:33", sps576Main30, ppsFromFFmpeg, Params{Width: 704, Height: 576, ProfileIDC: 77, LevelIDC: 30,
