@@ -128,7 +128,7 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) error {
 		Cameras:    s,
 		Exporter:   s.exporter,
 		Metrics:    promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
-		Registerer: s.registry,
+		Registerer: replacingRegisterer{s.registry},
 		Tokens:     apiTokens(cfg),
 		MaxExport:  cfg.API.MaxExport.D(),
 		Location:   cfg.Location(),
@@ -516,4 +516,26 @@ func (s *service) location() *time.Location {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cfg.Location()
+}
+
+// replacingRegisterer lets a reloaded API handler take over the metrics of
+// the one it replaces (Prometheus sees a counter reset, not a clash).
+type replacingRegisterer struct{ *prometheus.Registry }
+
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registry.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registry.Unregister(are.ExistingCollector)
+		err = r.Registry.Register(c)
+	}
+	return err
+}
+
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
 }

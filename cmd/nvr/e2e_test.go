@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// nvrBin is the nvr binary built once for the end-to-end tests, which run
+// it as a user would: as a separate process that can be killed.
+var nvrBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nvr-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nvrBin = filepath.Join(dir, "nvr")
+	out, err := exec.Command("go", "build", "-o", nvrBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building nvr: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool finds an external tool; without it the test skips on a
+// developer machine and fails in CI.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required in CI: %v", name, err)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// nvrProc is a running `nvr serve`.
+type nvrProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	log    *os.File
+	cfg    string
+	exited chan error
+}
+
+func startServe(t *testing.T, cfgPath, listen string) *nvrProc {
+	t.Helper()
+	logf, err := os.CreateTemp(t.TempDir(), "nvr-log-*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nvrBin, "serve", "-config", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &nvrProc{t: t, cmd: cmd, base: "http://" + listen, log: logf, cfg: cfgPath, exited: make(chan error, 1)}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("nvr log:\n%s", b)
+		}
+	})
+	p.waitFor(15*time.Second, "API up", func() bool {
+		resp, err := http.Get(p.base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+func (p *nvrProc) waitFor(d time.Duration, what string, cond func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s", what)
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			p.t.Fatalf("nvr exited while waiting for %s: %v", what, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends sig and waits for the exit, returning its code.
+func (p *nvrProc) stop(sig syscall.Signal, within time.Duration) int {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		p.t.Fatalf("nvr did not exit within %s of %v", within, sig)
+	}
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *nvrProc) getJSON(path string, v any) int {
+	p.t.Helper()
+	resp, err := http.Get(p.base + path)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil && resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			p.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type cameraJSON struct {
+	ID        string `json:"id"`
+	State     string `json:"state"`
+	LastError string `json:"last_error"`
+	Segments  int64  `json:"segments"`
+}
+
+func (p *nvrProc) camera(id string) cameraJSON {
+	var c cameraJSON
+	if code := p.getJSON("/api/cameras/"+id, &c); code != 200 {
+		p.t.Fatalf("GET camera %s: %d", id, code)
+	}
+	return c
+}
+
+func writeConfig(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkIndex verifies every segment of camera against its file: complete,
+// starting on a keyframe, frame count and duration as indexed, and that
+// consecutive segments of a run abut. It returns the segments.
+func checkIndex(t *testing.T, dataDir, camera string) []storage.Segment {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var segs []storage.Segment
+	cursor := ""
+	for {
+		page, next, err := st.ListSegments(ctx, camera, 0, time.Now().Add(time.Hour).UnixNano(), 1000, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, page...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(segs) == 0 {
+		t.Fatalf("camera %s: no segments", camera)
+	}
+	for i, s := range segs {
+		if s.State != storage.StateComplete {
+			t.Errorf("segment %d (%s) state %q", s.ID, s.Path, s.State)
+		}
+		f, err := st.OpenSegmentFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		info, err := fmp4.Scan(f, fi.Size())
+		f.Close()
+		if err != nil {
+			t.Fatalf("segment %s: %v", s.Path, err)
+		}
+		if info.ValidSize != fi.Size() || fi.Size() != s.Bytes {
+			t.Errorf("segment %s: file %d bytes, valid %d, index %d", s.Path, fi.Size(), info.ValidSize, s.Bytes)
+		}
+		if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
+			t.Errorf("segment %s does not start with a keyframe", s.Path)
+		}
+		if int64(len(info.Samples)) != s.Frames {
+			t.Errorf("segment %s: %d frames in file, %d in index", s.Path, len(info.Samples), s.Frames)
+		}
+		mediaNS := info.Duration * 1e9 / 90000
+		if d := (s.EndNS - s.StartNS) - mediaNS; d > mediaNS/100+int64(time.Millisecond) || -d > mediaNS/100+int64(time.Millisecond) {
+			t.Errorf("segment %s: index duration %d ns, media %d ns", s.Path, s.EndNS-s.StartNS, mediaNS)
+		}
+		if i > 0 && s.StartNS < segs[i-1].EndNS {
+			t.Errorf("segment %s overlaps the previous one", s.Path)
+		}
+	}
+	return segs
+}
+
+// ffprobeFrames decodes a file with ffmpeg and returns its frame count; any
+// decode error fails the test.
+func ffprobeFrames(t *testing.T, path string) int {
+	t.Helper()
+	ffmpeg := needTool(t, "ffmpeg")
+	out, err := exec.Command(ffmpeg, "-v", "error", "-xerror", "-i", path, "-map", "0:v:0", "-f", "null", "-").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("ffmpeg decode of %s: %v\n%s", path, err, out)
+	}
+	ffprobe := needTool(t, "ffprobe")
+	out, err = exec.Command(ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(strings.Split(string(out), "\n")[0]))
+	if err != nil {
+		t.Fatalf("ffprobe %s: %q", path, out)
+	}
+	return n
+}
+
+
+// probeDuration returns the container duration ffprobe reports (honouring
+// the edit list).
+func probeDuration(t *testing.T, path string) float64 {
+	t.Helper()
+	ffprobe := needTool(t, "ffprobe")
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		t.Fatalf("ffprobe duration %q", out)
+	}
+	return d
+}
