@@ -262,7 +262,6 @@ func ffprobeFrames(t *testing.T, path string) int {
 	return n
 }
 
-
 // probeDuration returns the container duration ffprobe reports (honouring
 // the edit list).
 func probeDuration(t *testing.T, path string) float64 {
