@@ -222,11 +222,26 @@ func validate(inputs []Input, opts Options) error {
 			return fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
 		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
 			return fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
+		case !monotonic(in.Info.Samples):
+			return fmt.Errorf("%w: input %d has decode times out of order", ErrBadInput, i)
 		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
 			return fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
 		}
 	}
 	return nil
+}
+
+// monotonic reports whether decode times start at or after zero and
+// strictly increase, which the clip's time arithmetic relies on.
+func monotonic(s []fmp4.SampleInfo) bool {
+	prev := int64(-1)
+	for i := range s {
+		if s[i].DTS <= prev {
+			return false
+		}
+		prev = s[i].DTS
+	}
+	return true
 }
 
 // selectRun picks the samples of in that belong to [opts.StartNS,

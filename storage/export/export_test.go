@@ -431,6 +431,9 @@ func TestExportErrors(t *testing.T) {
 	badTS.Timescale = 1000
 	noSPS := *a.Info
 	noSPS.Params.SPS = nil
+	backwards := *a.Info
+	backwards.Samples = append([]fmp4.SampleInfo(nil), a.Info.Samples...)
+	backwards.Samples[5].DTS = backwards.Samples[3].DTS
 	cases := []struct {
 		name   string
 		inputs []Input
@@ -446,6 +449,7 @@ func TestExportErrors(t *testing.T) {
 		{"nil info", []Input{{File: a.File, StartNS: t0, EndNS: t0 + sec}}, Options{StartNS: t0, EndNS: t0 + sec}, ErrBadInput},
 		{"foreign timescale", []Input{{Info: &badTS, File: a.File, StartNS: t0, EndNS: a.EndNS}}, Options{StartNS: t0, EndNS: t0 + sec}, ErrBadInput},
 		{"no SPS", []Input{{Info: &noSPS, File: a.File, StartNS: t0, EndNS: a.EndNS}}, Options{StartNS: t0, EndNS: t0 + sec}, ErrBadInput},
+		{"decode times out of order", []Input{{Info: &backwards, File: a.File, StartNS: t0, EndNS: a.EndNS}}, Options{StartNS: t0, EndNS: t0 + sec}, ErrBadInput},
 		{"empty wall span", []Input{{Info: a.Info, File: a.File, StartNS: t0, EndNS: t0}}, Options{StartNS: t0, EndNS: t0 + sec}, ErrBadInput},
 	}
 	for _, tc := range cases {

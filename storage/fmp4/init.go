@@ -92,7 +92,9 @@ func resolveParams(p TrackParams) (TrackParams, h264.SPS, error) {
 	if err != nil {
 		// The size came from the caller; the avcC fields below come from
 		// the SPS header bytes, which are present (len >= 4).
-		sps = h264.SPS{ProfileIdc: p.SPS[1], LevelIdc: p.SPS[3]}
+		// 4:2:0 8-bit is assumed for avcC's high-profile fields: it is
+		// what every camera sends.
+		sps = h264.SPS{ProfileIdc: p.SPS[1], LevelIdc: p.SPS[3], ChromaFormatIdc: 1}
 	}
 	return p, sps, nil
 }
