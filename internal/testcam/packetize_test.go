@@ -77,6 +77,7 @@ func TestPacketize(t *testing.T) {
 		}
 		for _, mtu := range []int{16, 100, 1400, 10000, 65000} {
 			t.Run(fmt.Sprintf("%s/%d", name, mtu), func(t *testing.T) {
+				t.Parallel()
 				frames := Packetize(clip, mtu)
 				if len(frames) != len(clip.Frames) {
 					t.Fatalf("%d frames, want %d", len(frames), len(clip.Frames))
@@ -99,6 +100,9 @@ func TestPacketize(t *testing.T) {
 				// SPS+PPS go in one STAP-A whenever they fit.
 				if mtu >= 100 && stapA == 0 {
 					t.Error("no STAP-A for SPS+PPS")
+				}
+				if mtu < 100 {
+					return // 150,000 packets: the reference check above is enough
 				}
 				dec := rtph264.Decoder{PacketizationMode: 1}
 				if err := dec.Init(); err != nil {

@@ -400,24 +400,27 @@ func TestIdleConnectionTimeout(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, Options{SessionTimeout: 1})
 	for _, partial := range []string{"", "OPTIONS rtsp://x/cam RTSP/1.0\r\nCSe"} {
-		c := dialRaw(t, s)
-		if _, err := c.nc.Write([]byte(partial)); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		if err := c.nc.SetReadDeadline(start.Add(testWait)); err != nil {
-			t.Fatal(err)
-		}
-		n, err := c.br.Read(make([]byte, 1))
-		if n != 0 || err == nil || isTimeout(err) {
-			t.Fatalf("read %d bytes, err %v: want EOF", n, err)
-		}
-		if el := time.Since(start); el < 900*time.Millisecond {
-			t.Fatalf("closed after %v, timeout 1 s", el)
-		}
-	}
-	if st := s.Stats(); st.Expired != 0 {
-		t.Errorf("Expired %d", st.Expired)
+		t.Run(strconv.Quote(partial), func(t *testing.T) {
+			t.Parallel()
+			c := dialRaw(t, s)
+			if _, err := c.nc.Write([]byte(partial)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := c.nc.SetReadDeadline(start.Add(testWait)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.br.Read(make([]byte, 1))
+			if n != 0 || err == nil || isTimeout(err) {
+				t.Fatalf("read %d bytes, err %v: want EOF", n, err)
+			}
+			if el := time.Since(start); el < 900*time.Millisecond {
+				t.Fatalf("closed after %v, timeout 1 s", el)
+			}
+			if st := s.Stats(); st.Expired != 0 {
+				t.Errorf("Expired %d", st.Expired)
+			}
+		})
 	}
 }
 
