@@ -352,7 +352,9 @@ func (ch Changes) Empty() bool {
 	return len(ch.Added)+len(ch.Removed)+len(ch.Changed)+len(ch.Settings) == 0
 }
 
-// Diff compares an old and a new config for a reload.
+// Diff compares an old and a new config for a reload. A change of timezone
+// shows in Settings, not in Changed: on reload, call schedule.Runner.Set for
+// every camera, which ignores schedules that did not change.
 func Diff(old, cur *Config) Changes {
 	var ch Changes
 	for _, n := range cur.Cameras {
