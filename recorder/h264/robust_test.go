@@ -248,3 +248,35 @@ func TestIndexStartCode(t *testing.T) {
 		}
 	}
 }
+
+// Tapo cameras send 10,000-byte UDP datagrams: payloads far above the
+// Ethernet MTU must depacketize like any other.
+func TestLargeDatagrams(t *testing.T) {
+	clip, err := testcam.LoadClip(testcam.ClipMain720)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk := newPacketizer(7)
+	pk.mtu = 10000
+	d := NewDepacketizer(nil, nil)
+	var got []collected
+	var big int
+	for _, f := range clip.Frames {
+		for _, pkt := range pk.packetize(f.NALUs, uint32(f.PTS)) {
+			if len(pkt.Payload) > 9000 {
+				big++
+			}
+			if err := d.Push(pkt, collector(&got)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if big == 0 || len(got) != len(clip.Frames) {
+		t.Fatalf("%d large packets, %d AUs of %d", big, len(got), len(clip.Frames))
+	}
+	for i, f := range clip.Frames {
+		if !bytes.Equal(bytes.Join(got[i].NALUs, nil), bytes.Join(f.NALUs, nil)) || len(got[i].NALUs) != len(f.NALUs) {
+			t.Fatalf("AU %d differs", i)
+		}
+	}
+}
