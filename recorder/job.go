@@ -213,6 +213,10 @@ func (j *Job) Run(ctx context.Context) error {
 		j.setState(StateStarting, time.Time{})
 		healthy, err := j.runSession(ctx)
 		if ctx.Err() != nil {
+			if err != nil {
+				// Finalising on the way out failed: say so in Status.
+				j.setLastError(err)
+			}
 			return nil
 		}
 		if healthy {
@@ -307,7 +311,10 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	healthy = seg.written90k >= healthyMedia90k
 	switch {
 	case ctx.Err() != nil:
-		return healthy, errors.Join(writeErr, closeErr)
+		if err := errors.Join(writeErr, closeErr); err != nil {
+			return healthy, fmt.Errorf("camera %s: stopping: %w", j.cfg.Camera, err)
+		}
+		return healthy, nil
 	case writeErr != nil:
 		err = writeErr
 	case errors.Is(cause, ErrStalled):

@@ -1,0 +1,140 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// benchStore writes real files and deletes each one when it is finished,
+// so a long benchmark does not fill the disk. devNull sends the bytes to
+// os.DevNull instead (the CPU cost without the filesystem).
+type benchStore struct {
+	dir     string
+	n       int
+	devNull bool
+	files   map[int64]string
+}
+
+func (s *benchStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+	s.n++
+	name := os.DevNull
+	if !s.devNull {
+		name = filepath.Join(s.dir, fmt.Sprintf("%d.mp4", s.n))
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, nil, err
+	}
+	s.files[int64(s.n)] = name
+	return int64(s.n), f, nil
+}
+
+func (s *benchStore) UpdateSegment(ctx context.Context, seg storage.Segment) error { return nil }
+
+func (s *benchStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	if !s.devNull {
+		os.Remove(s.files[seg.ID])
+	}
+	delete(s.files, seg.ID)
+	return nil
+}
+
+// cpuTimes returns the process's user and system CPU time in ns.
+func cpuTimes(b *testing.B) (user, sys int64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano(), ru.Stime.Nano()
+}
+
+// BenchmarkIngest measures the ingest path on one core: RTP packets (the
+// main720 clip, ~4 Mbit/s, 1400-byte FU-A) → h264 depacketizer → the
+// bounded queue's copy → segmenter → fmp4 writer → file. One op is one
+// loop of the clip (100 frames, 4 s). "user-ns/B" is user-space
+// CPU-seconds per GB (issue 3's target: <= 0.5), "sys-ns/B" the kernel's
+// share (writes, fsync), "wall-ns/B" includes waiting for the disk and
+// for a busy machine.
+func BenchmarkIngest(b *testing.B) {
+	for _, sink := range []string{"file", "devnull"} {
+		b.Run(sink, func(b *testing.B) {
+			c := loadClip(b, testcam.ClipMain720)
+			packets := packetize(c, 1, 1400)
+			var payload int64
+			for _, p := range packets {
+				payload += int64(len(p.Payload))
+			}
+			store := &benchStore{dir: b.TempDir(), devNull: sink == "devnull", files: map[int64]string{}}
+			deps := Deps{Store: store}
+			if sink == "devnull" {
+				deps.SyncFile = func(*os.File) error { return nil }
+				deps.SyncDir = func(string) error { return nil }
+			}
+			j, err := NewJob(Config{Camera: "bench", RTSP: rtsp.Config{URL: "rtsp://127.0.0.1/x"}}, deps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dep := h264.NewDepacketizer(c.SPS, c.PPS)
+			q := newQueue(&j.droppedFrames)
+			seg := newSegmenter(j)
+			var herr error
+			emit := func(au *h264.AccessUnit) {
+				q.push(au, j.deps.Now().UnixNano())
+				it := <-q.ch
+				if err := seg.handle(it); err != nil && herr == nil {
+					herr = err
+				}
+				q.release(it)
+			}
+			var pkt rtp.Packet
+			seq := uint16(0)
+			b.SetBytes(payload)
+			b.ReportAllocs()
+			start := time.Now()
+			user0, sys0 := cpuTimes(b)
+			loops := int64(0)
+			for b.Loop() {
+				for _, p := range packets {
+					pkt = *p
+					pkt.SequenceNumber = seq
+					pkt.Timestamp = p.Timestamp + uint32(loops*c.Duration)
+					seq++
+					if err := dep.Push(&pkt, emit); err != nil {
+						b.Fatal(err)
+					}
+				}
+				loops++
+			}
+			if err := seg.endRun(); err != nil && herr == nil {
+				herr = err
+			}
+			elapsed := time.Since(start)
+			user1, sys1 := cpuTimes(b)
+			if herr != nil {
+				b.Fatal(herr)
+			}
+			if j.frames.Load() != uint64(loops)*uint64(len(c.Frames)) {
+				b.Fatalf("wrote %d frames of %d", j.frames.Load(), loops*int64(len(c.Frames)))
+			}
+			total := float64(loops * payload)
+			b.ReportMetric(float64(elapsed.Nanoseconds())/total, "wall-ns/B")
+			// CPU-seconds per GB = CPU-ns per byte, from the process's
+			// rusage (every thread, GC included), so a busy machine's
+			// waiting does not count as work.
+			b.ReportMetric(float64(user1-user0)/total, "user-ns/B")
+			b.ReportMetric(float64(sys1-sys0)/total, "sys-ns/B")
+		})
+	}
+}
