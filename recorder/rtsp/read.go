@@ -211,25 +211,49 @@ func (s *Session) handleLateResponse(m *message) {
 // handleRTP parses one RTP packet and hands it to fn unless it is dropped:
 // malformed; another SSRC than the announced one (stale data of an earlier
 // session on old live555, F4); or another payload type (Geovision's extra
-// pt=50 packets).
-// It reports whether the packet was accepted.
+// pt=50 packets). It reports whether the packet was accepted.
 func (s *Session) handleRTP(b []byte, pkt *rtp.Packet, fn func(*rtp.Packet) error) (bool, error) {
 	if err := pkt.Unmarshal(b); err != nil {
 		s.st.malformed.Add(1)
 		return false, nil
 	}
-	if s.ssrcFixed && pkt.SSRC != s.ssrc {
-		s.st.wrongSSRC.Add(1)
-		return false, nil
+	if s.ssrcFixed {
+		if pkt.SSRC == s.ssrc {
+			s.ssrcSeen = true
+		} else if !s.mismatchTooLong(s.ssrcSeen, &s.ssrcMiss) {
+			s.st.wrongSSRC.Add(1)
+			return false, nil
+		} else {
+			s.ssrcFixed = false // the announcement was wrong
+		}
 	}
-	if pkt.PayloadType != s.info.Video.PayloadType {
-		s.st.wrongPT.Add(1)
-		return false, nil
+	if pkt.PayloadType == s.info.Video.PayloadType {
+		s.ptSeen = true
+	} else if !s.ptAny {
+		if !s.mismatchTooLong(s.ptSeen, &s.ptMiss) {
+			s.st.wrongPT.Add(1)
+			return false, nil
+		}
+		s.ptAny = true // the SDP's payload type was wrong
 	}
 	s.st.packets.Add(1)
 	s.st.bytes.Add(uint64(len(b)))
 	s.rr.received(pkt.SSRC, pkt.SequenceNumber)
 	return true, fn(pkt)
+}
+
+// mismatchTooLong reports whether only mismatching packets have arrived
+// for adoptAfter (never once a matching one was seen).
+func (s *Session) mismatchTooLong(seenMatch bool, since *time.Time) bool {
+	if seenMatch {
+		return false
+	}
+	now := time.Now()
+	if since.IsZero() {
+		*since = now
+		return false
+	}
+	return now.Sub(*since) >= s.adoptAfter
 }
 
 // handleRTCP counts an RTCP compound packet and remembers the last sender

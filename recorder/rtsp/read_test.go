@@ -213,3 +213,34 @@ func TestOutOfBandSDP(t *testing.T) {
 		t.Errorf("SETUP url = %q", r[0].url)
 	}
 }
+
+// TestWrongAnnouncementAdopted: a camera whose SETUP announces one SSRC and
+// whose SDP names one payload type, but which sends only another of each,
+// still records once adoptAfter has passed; a camera that sends the
+// announced SSRC at all keeps its filter (TestCameraQuirks, F4).
+func TestWrongAnnouncementAdopted(t *testing.T) {
+	sc := script{replies: map[string]string{"SETUP": "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;ssrc=11111111\r\nSession: 1\r\n\r\n"}}
+	h := streamer(sc, 10*time.Millisecond, func(i int) string {
+		return frame(0, rtpBytes(97, uint16(i), 0, 0x2222, 10))
+	})
+	s, _ := openFake(t, h, Config{})
+	s.adoptAfter = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n := 0
+	err := s.ReadPackets(ctx, func(p *rtp.Packet) error {
+		if p.SSRC != 0x2222 || p.PayloadType != 97 {
+			t.Errorf("packet %+v", p.Header)
+		}
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if st := s.Stats(); st.DroppedWrongSSRC == 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}

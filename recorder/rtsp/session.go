@@ -40,6 +40,12 @@ const (
 	// maxUDPPacket is the largest UDP payload; Tapo sends 10,000-byte
 	// datagrams, so a 1500-byte buffer would truncate them.
 	maxUDPPacket = 65535
+	// adoptAfter: when a server announced an SSRC (or the SDP a payload
+	// type) and for this long sends only packets with another one, the
+	// announcement was wrong rather than the packets stale; accept them.
+	// Stale live555 data (F4) comes together with the new session's own
+	// packets, which arrive well within this window.
+	adoptAfter = 3 * time.Second
 	// maxPortAttempts bounds the search for an even/odd UDP port pair.
 	maxPortAttempts = 32
 )
@@ -158,7 +164,14 @@ type Session struct {
 
 	ssrc      uint32
 	ssrcFixed bool
-	seenPT    bool
+	// Filters on SSRC and payload type are lifted when only mismatching
+	// packets have flowed for adoptAfter (see handleRTP).
+	adoptAfter time.Duration
+	ssrcSeen   bool      // a packet with the announced SSRC arrived
+	ssrcMiss   time.Time // first packet with another SSRC while !ssrcSeen
+	ptSeen     bool      // a packet with the SDP payload type arrived
+	ptMiss     time.Time
+	ptAny      bool // payload type filter lifted
 
 	early      [][]byte
 	earlyBytes int
@@ -236,6 +249,7 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		rd:         newFrameReader(conn),
 		tcp:        cfg.Transport == "tcp",
 		rrInterval: rrInterval,
+		adoptAfter: adoptAfter,
 		localSSRC:  rand.Uint32(),
 	}
 	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
