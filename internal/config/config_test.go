@@ -602,3 +602,12 @@ func TestMergeBomb(t *testing.T) {
 		t.Errorf("took %v", d)
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse([]byte(validConfig), getenv); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
