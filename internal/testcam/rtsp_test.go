@@ -469,3 +469,36 @@ func TestSenderReport(t *testing.T) {
 func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
+
+// TestPacing checks that frames are paced by decode time divided by Speed:
+// never faster (a lower bound only; a loaded machine may be slower).
+func TestPacing(t *testing.T) {
+	t.Parallel()
+	for _, speed := range []float64{1, 5} {
+		t.Run(strconv.FormatFloat(speed, 'f', -1, 64), func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, Options{Clip: ClipBase240, Speed: speed})
+			c := dialRaw(t, s)
+			c.play()
+			const frames = 10
+			var first time.Time
+			for n := 0; n <= frames; {
+				p, err := c.readRTP(time.Now().Add(testWait))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !p.Marker {
+					continue
+				}
+				if n == 0 {
+					first = time.Now()
+				}
+				n++
+			}
+			want := time.Duration(float64(frames*40*time.Millisecond) / speed)
+			if el := time.Since(first); el < want*9/10 {
+				t.Fatalf("%d frames in %v at speed %v, want at least %v", frames, el, speed, want)
+			}
+		})
+	}
+}

@@ -136,7 +136,7 @@ func (st *streamer) run(ctx context.Context) {
 			st.c.nc.Close()
 			return
 		}
-		if !stallAt.IsZero() && !now.Before(stallAt) {
+		if !stalled && !stallAt.IsZero() && !now.Before(stallAt) {
 			stalled = true // F2: keep the connection, send nothing more
 			continue
 		}
