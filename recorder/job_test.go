@@ -519,3 +519,44 @@ func TestQueueBounded(t *testing.T) {
 		t.Errorf("%v allocations per queued access unit", allocs)
 	}
 }
+
+// Memory per camera: with every job mid-segment (session open, segment
+// open), the heap held per job stays under the 2 MB budget plus
+// the fragment being built.
+func TestMemoryPerCamera(t *testing.T) {
+	const jobs = 8
+	c := loadClip(t, testcam.ClipMain720) // ~4 Mbit/s, 1 s fragments of ~0.5 MB
+	packets := packetize(c, 1, 1400)
+	var maxFragment int
+	for i := 0; i < len(c.Frames); i += 25 {
+		n := 0
+		for _, f := range c.Frames[i:min(i+25, len(c.Frames))] {
+			n += len(f.AnnexB)
+		}
+		maxFragment = max(maxFragment, n)
+	}
+	var envs []*testEnv
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapInuse
+	for range jobs {
+		op := &opener{script: []any{&fakeSession{packets: packets}}}
+		env := newTestEnv(t, Config{FrameTimeout: time.Hour}, op.open)
+		env.job.deps.NewWriter = nil // the real fmp4 writer: its buffers count
+		env.job.deps = env.job.deps.withDefaults()
+		op.pace = env.waitDrained
+		startJob(t, env.job)
+		envs = append(envs, env)
+	}
+	for _, env := range envs {
+		waitFor(t, "the clip written", func() bool { return env.job.Status().Frames == uint64(len(c.Frames)) })
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	per := (int64(ms.HeapInuse) - int64(before)) / jobs
+	t.Logf("heap per camera mid-segment: %d KB (largest 1 s fragment %d KB)", per>>10, maxFragment>>10)
+	if budget := int64(2<<20 + maxFragment); per > budget {
+		t.Errorf("%d bytes per camera, budget %d", per, budget)
+	}
+}
