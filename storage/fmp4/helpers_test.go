@@ -37,18 +37,21 @@ func ffmpegDecode(t testing.TB, path string) {
 	}
 }
 
-// ffprobeFrames returns the number of decoded video frames.
+// ffprobeFrames decodes every frame with ffprobe -count_frames and returns
+// how many there were; any message at level error (a decode error) fails.
 func ffprobeFrames(t testing.TB, path string) int {
 	t.Helper()
 	fp := requireTool(t, "ffprobe")
-	out, err := exec.Command(fp, "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(fp, "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffprobe %s: %v\n%s", path, err, stderr.String())
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	n, err := strconv.Atoi(strings.TrimSpace(stdout.String()))
 	if err != nil {
-		t.Fatalf("ffprobe %s: frame count %q: %v", path, out, err)
+		t.Fatalf("ffprobe %s: frame count %q: %v", path, stdout.String(), err)
 	}
 	return n
 }

@@ -76,6 +76,7 @@ func TestWriterClips(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.clip, func(t *testing.T) {
+			t.Parallel()
 			c := loadClip(t, tc.clip)
 			b, st := writeClip(t, c, WriterOptions{FragmentDuration: tc.fragDur})
 			fragDur := tc.fragDur
