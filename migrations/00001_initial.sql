@@ -15,28 +15,39 @@ CREATE TABLE cameras (
     -- A human-readable name (free text, may be empty).
     name TEXT NOT NULL DEFAULT '',
     -- When the row was created (UTC ns).
-    created_ns INTEGER NOT NULL
+    created_ns INTEGER NOT NULL,
+    -- Number of this camera's segments not being deleted, and the sum of
+    -- their bytes; kept by the triggers below so the camera list does not
+    -- scan millions of rows.
+    segments INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
 -- One row per MP4 segment file under recordings/.
+--
+-- WITHOUT ROWID, keyed by (camera_id, start_ns, id): the rows of one camera
+-- are stored in time order next to each other, so "segments of camera X
+-- overlapping [a, b)" reads a few consecutive pages even at tens of millions
+-- of rows, instead of one page per segment (cameras record at the same
+-- time, so in insertion order their rows interleave).
 CREATE TABLE segments (
-    -- Stable id, used in the HTTP API (/api/segments/{id}). AUTOINCREMENT:
-    -- an id is never reused, even after the newest rows were deleted, so a
-    -- client holding an id never gets another segment's footage.
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
     camera_id TEXT NOT NULL REFERENCES cameras (id),
+    -- Wall-clock time of the first frame (UTC ns).
+    start_ns INTEGER NOT NULL,
+    -- Stable id, used in the HTTP API (/api/segments/{id}). Taken from
+    -- counters.segment_id, so an id is never reused, even after the newest
+    -- rows were deleted: a client holding an id never gets other footage.
+    id INTEGER NOT NULL UNIQUE CHECK (id > 0),
+    -- Wall-clock time just after the last frame (UTC ns): start_ns plus the
+    -- media duration. While recording it is the time written so far.
+    -- Bounded length (7200 s, storage.MaxSegmentDuration) so that the key
+    -- answers "which segments overlap [a, b)": only segments starting in
+    -- [a - 7200 s, b) can.
+    end_ns INTEGER NOT NULL,
     -- The recording session (run) this segment belongs to, if the recorder
     -- tracks one: segments of one run abut exactly. NULL when unknown (for
     -- example a file indexed by recovery).
     run_id INTEGER,
-    -- Wall-clock time of the first frame (UTC ns).
-    start_ns INTEGER NOT NULL,
-    -- Wall-clock time just after the last frame (UTC ns): start_ns plus the
-    -- media duration. While recording it is the time written so far.
-    -- Bounded length (7200 s, storage.MaxSegmentDuration) so that an index
-    -- on start_ns alone answers "which segments overlap [a, b)": only
-    -- segments starting in [a - 7200 s, b) can.
-    end_ns INTEGER NOT NULL,
     -- File path relative to DATA_DIR/recordings, '/'-separated:
     -- <camera>/<YYYY>/<MM>/<DD>/<HH-MM-SS.mmm>[-N].mp4 (UTC).
     path TEXT NOT NULL UNIQUE,
@@ -52,21 +63,50 @@ CREATE TABLE segments (
     height INTEGER NOT NULL DEFAULT 0 CHECK (height >= 0),
     -- recording: the file is open and growing (or was, before a crash);
     -- complete: the file was synced and the row finalised;
-    -- deleting: retention is removing the file; the row goes once it is gone.
+    -- deleting: the file is being removed; the row goes once it is gone.
     state TEXT NOT NULL CHECK (state IN ('recording', 'complete', 'deleting')),
-    CHECK (end_ns >= start_ns AND end_ns - start_ns <= 7200000000000)
-) STRICT;
+    CHECK (end_ns >= start_ns AND end_ns - start_ns <= 7200000000000),
+    PRIMARY KEY (camera_id, start_ns, id)
+) STRICT, WITHOUT ROWID;
 
--- "Segments of camera X overlapping [a, b), oldest first": a range scan of
--- (camera_id, start_ns) between a - 7200 s and b. Index entries are ordered
--- by (camera_id, start_ns, rowid), so ORDER BY start_ns, id and the
--- pagination cursor (start_ns, id) need no sort.
-CREATE INDEX segments_camera_start ON segments (camera_id, start_ns);
-
--- Retention across all cameras ("oldest first"), and recovery of
--- recording/deleting rows, without a full table scan.
+-- Retention across all cameras ("oldest first").
 CREATE INDEX segments_start ON segments (start_ns);
+-- Recovery of recording/deleting rows without a full scan: only the few
+-- rows not complete are in this index.
 CREATE INDEX segments_state ON segments (state) WHERE state <> 'complete';
+
+-- Monotonic counters. segment_id: the last segment id handed out.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO counters (name, value) VALUES ('segment_id', 0);
+
+-- Keep cameras.segments and cameras.bytes equal to the count and sum over
+-- the camera's rows not in state deleting. (A row's camera_id never changes.)
+-- +goose StatementBegin
+CREATE TRIGGER segments_count_insert AFTER INSERT ON segments
+WHEN NEW.state <> 'deleting'
+BEGIN
+    UPDATE cameras SET segments = segments + 1, bytes = bytes + NEW.bytes WHERE id = NEW.camera_id;
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER segments_count_delete AFTER DELETE ON segments
+WHEN OLD.state <> 'deleting'
+BEGIN
+    UPDATE cameras SET segments = segments - 1, bytes = bytes - OLD.bytes WHERE id = OLD.camera_id;
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER segments_count_update AFTER UPDATE OF bytes, state ON segments
+BEGIN
+    UPDATE cameras SET
+        segments = segments - (OLD.state <> 'deleting') + (NEW.state <> 'deleting'),
+        bytes = bytes - iif(OLD.state <> 'deleting', OLD.bytes, 0) + iif(NEW.state <> 'deleting', NEW.bytes, 0)
+    WHERE id = NEW.camera_id;
+END;
+-- +goose StatementEnd
 
 -- Facts about this data directory (key/value). 'data_dir_id' must equal the
 -- id in DATA_DIR/.nvr-data, so an index.db never serves another disk's files.
@@ -77,8 +117,11 @@ CREATE TABLE meta (
 
 -- +goose Down
 DROP TABLE meta;
+DROP TRIGGER segments_count_update;
+DROP TRIGGER segments_count_delete;
+DROP TRIGGER segments_count_insert;
+DROP TABLE counters;
 DROP INDEX segments_state;
 DROP INDEX segments_start;
-DROP INDEX segments_camera_start;
 DROP TABLE segments;
 DROP TABLE cameras;

@@ -14,7 +14,7 @@ import (
 func TestConcurrentReadersAndWriter(t *testing.T) {
 	const (
 		readers = 50
-		writes  = 60
+		writes  = 20
 	)
 	ctx := context.Background()
 	s, _ := newStore(t)

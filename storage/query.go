@@ -183,11 +183,20 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 }
 
 // CameraStats counts the segments and bytes of camera and the time they
-// cover (rows being deleted excluded).
+// cover (rows being deleted excluded). It costs a few index lookups whatever
+// the size of the index: the counts are kept up to date by triggers.
 func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, error) {
 	var st CameraStats
-	err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(bytes), 0), coalesce(min(start_ns), 0), coalesce(max(end_ns), 0)
-		FROM segments WHERE camera_id = ? AND state <> 'deleting'`, camera).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
+	// FirstNS: the first key of the camera not being deleted. LastNS: only
+	// segments starting within MaxSegmentDuration of the newest start can
+	// end last.
+	err := s.r.QueryRowContext(ctx, `SELECT
+		coalesce((SELECT segments FROM cameras WHERE id = ?1), 0),
+		coalesce((SELECT bytes FROM cameras WHERE id = ?1), 0),
+		coalesce((SELECT start_ns FROM segments WHERE camera_id = ?1 AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
+		coalesce((SELECT max(end_ns) FROM segments WHERE camera_id = ?1 AND state <> 'deleting' AND start_ns >=
+			(SELECT max(start_ns) FROM segments WHERE camera_id = ?1) - ?2), 0)`,
+		camera, int64(MaxSegmentDuration)).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
 	if err != nil {
 		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
 	}

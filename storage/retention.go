@@ -209,7 +209,7 @@ func (s *Store) querySegments(ctx context.Context, q string, args ...any) ([]Seg
 
 func (s *Store) usedBytes(ctx context.Context) (int64, error) {
 	var used int64
-	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(sum(bytes), 0) FROM segments WHERE state <> 'deleting'`).Scan(&used); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(sum(bytes), 0) FROM cameras`).Scan(&used); err != nil {
 		return 0, fmt.Errorf("storage: used bytes: %w", err)
 	}
 	return used, nil

@@ -186,22 +186,22 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		seg.Camera, seg.Camera, s.now().UnixNano()); err != nil {
 		return 0, fmt.Errorf("storage: insert segment: camera %s: %w", seg.Camera, err)
 	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'segment_id' RETURNING value`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("storage: insert segment: next id: %w", err)
+	}
 	var runID any
 	if seg.RunID != 0 {
 		runID = seg.RunID
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO segments
-		(camera_id, run_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		seg.Camera, runID, seg.StartNS, seg.EndNS, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, state)
+	_, err = tx.ExecContext(ctx, `INSERT INTO segments
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codec, width, height, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, state)
 	if err != nil {
 		if isConstraint(err) {
 			return 0, fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
 		}
-		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
 		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
 	}
 	if err := tx.Commit(); err != nil {

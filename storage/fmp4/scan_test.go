@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -241,4 +242,54 @@ func patchAvcC(t *testing.T, b []byte, initEnd int64) []byte {
 	c := bytes.Clone(b)
 	c[i+4+4] = 0xfd // reserved bits set, lengthSizeMinusOne = 1
 	return c
+}
+
+// TestScanForeignFragmented reads a file fragmented by ffmpeg's mov muxer,
+// which uses tfhd defaults and first-sample flags instead of per-sample
+// fields: Scan must find the same frames and keyframes, and cut it back
+// to whole fragments when torn.
+func TestScanForeignFragmented(t *testing.T) {
+	ff := requireTool(t, "ffmpeg")
+	c := loadClip(t, testcam.ClipHigh360BFrame)
+	dir := t.TempDir()
+	var annexB []byte
+	for _, f := range c.Frames {
+		annexB = append(annexB, f.AnnexB...)
+	}
+	in := writeFile(t, dir, "in.h264", annexB)
+	out := filepath.Join(dir, "frag.mp4")
+	if b, err := exec.Command(ff, "-nostdin", "-v", "error", "-f", "h264", "-framerate", "25", "-i", in, "-c", "copy",
+		"-movflags", "frag_keyframe+empty_moov+default_base_moof", out).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := Scan(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Samples) != len(c.Frames) || info.ValidSize != int64(len(b)) || info.Params.Width != 640 || info.Params.Height != 360 {
+		t.Fatalf("%d samples of %d, valid %d of %d, %dx%d", len(info.Samples), len(c.Frames), info.ValidSize, len(b), info.Params.Width, info.Params.Height)
+	}
+	for i, s := range info.Samples {
+		if s.Keyframe != c.Frames[i].Keyframe {
+			t.Fatalf("sample %d keyframe %v, frame %v", i, s.Keyframe, c.Frames[i].Keyframe)
+		}
+		if i > 0 && s.DTS != info.Samples[i-1].DTS+int64(info.Samples[i-1].Duration) {
+			t.Fatalf("sample %d DTS %d not contiguous", i, s.DTS)
+		}
+	}
+	if !bytes.Equal(info.Params.SPS, c.SPS) || !bytes.Equal(info.Params.PPS, c.PPS) {
+		t.Error("parameter sets differ from the clip's")
+	}
+	torn := b[:len(b)-1000]
+	tinfo, err := Scan(bytes.NewReader(torn), int64(len(torn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tinfo.Fragments != info.Fragments-1 || tinfo.ValidSize >= int64(len(torn)) {
+		t.Fatalf("torn: %d fragments of %d, valid %d", tinfo.Fragments, info.Fragments, tinfo.ValidSize)
+	}
 }
