@@ -1,15 +1,3 @@
-// Package testcam is a test camera: an RTSP 1.0 server (RFC 2326) that
-// loops an embedded H.264 clip over RTP (RFC 3550, RFC 6184) with correct
-// timing, TCP interleaved or UDP unicast, optional Basic/Digest
-// authentication, and knobs for the faults real cameras show (closed
-// connections, stalls, loss, reordering, SPS changes, malformed responses).
-//
-// It owns the clips, their packetization and the server side of the
-// protocol. It does not record, decode or validate H.264, and it is not a
-// general RTSP server: one H.264 track per path, one session per TCP
-// connection, no RECORD, no multicast. It is ordinary code (used by
-// end-to-end tests, the load test and `nvr demo`), so it starts no
-// goroutine it does not wait for and never logs.
 package testcam
 
 import (
