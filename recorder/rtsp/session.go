@@ -576,8 +576,13 @@ func (s *Session) handleEarlyFrame(it item) {
 	}
 }
 
-// Info returns what was negotiated.
-func (s *Session) Info() Info { return s.info }
+// Info returns what was negotiated. The slices are copies.
+func (s *Session) Info() Info {
+	i := s.info
+	i.Methods = slices.Clone(i.Methods)
+	i.Tracks = slices.Clone(i.Tracks)
+	return i
+}
 
 // Stats returns a snapshot of the counters.
 func (s *Session) Stats() Stats {

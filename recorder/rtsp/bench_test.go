@@ -1,0 +1,56 @@
+package rtsp
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+// loopReader replays the same bytes forever.
+type loopReader struct {
+	data []byte
+	off  int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	if l.off == len(l.data) {
+		l.off = 0
+	}
+	n := copy(p, l.data[l.off:])
+	l.off += n
+	return n, nil
+}
+
+// BenchmarkInterleavedRTP measures the TCP receive path after the socket:
+// interleaved framing, RTP parsing, filtering and counting, per packet of
+// 1400 bytes (a typical FU-A fragment).
+func BenchmarkInterleavedRTP(b *testing.B) {
+	var stream bytes.Buffer
+	for i := range 64 {
+		stream.WriteString(rtpFrame(0, uint16(i), 1)[:0])
+		stream.WriteString(frame(0, rtpBytes(96, uint16(i), 0, 1, 1388)))
+		if i%16 == 0 {
+			stream.WriteString("\r\n") // padding some cameras send
+		}
+	}
+	s := &Session{rd: newFrameReader(&loopReader{data: stream.Bytes()}), rtpCh: 0, rtcpCh: 1}
+	s.info.Video.PayloadType = 96
+	var pkt rtp.Packet
+	fn := func(*rtp.Packet) error { return nil }
+	b.ReportAllocs()
+	b.SetBytes(1400)
+	b.ResetTimer()
+	for range b.N {
+		it, err := s.rd.next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.handleRTP(it.payload, &pkt, fn); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var _ io.Reader = (*loopReader)(nil)
