@@ -253,16 +253,27 @@ func FuzzWindow(f *testing.F) {
 	for _, tc := range windowCases {
 		f.Add(tc.w.Spec, int64(tc.w.Duration/time.Minute), int64(1774746000))
 	}
+	// Around the Apia skipped day and a Lord Howe change.
+	f.Add("30 * * * *", int64(45), int64(1325239200))
+	f.Add("0 2 * * *", int64(20), int64(1775314800))
 	for _, tc := range atCases {
 		for _, w := range tc.windows {
 			f.Add(w.Spec, int64(w.Duration/time.Minute), int64(1774746000))
 		}
 	}
-	loc, err := time.LoadLocation("Europe/Berlin")
-	if err != nil {
-		f.Fatal(err)
+	// Zones with unusual changes: a midnight jump (Santiago), a 30-minute
+	// DST (Lord Howe), a skipped day (Apia, 2011-12-30), a 2-hour DST
+	// (Troll), quarter-hour offsets (Chatham).
+	var locs []*time.Location
+	for _, name := range []string{"Europe/Berlin", "America/Santiago", "Australia/Lord_Howe", "Pacific/Apia", "Antarctica/Troll", "Pacific/Chatham", "UTC"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		locs = append(locs, loc)
 	}
 	f.Fuzz(func(t *testing.T, spec string, minutes int64, unix int64) {
+		loc := locs[uint64(unix)%uint64(len(locs))]
 		if minutes > int64(MaxWindowDuration/time.Minute)+10 || minutes < -10 {
 			minutes %= int64(MaxWindowDuration / time.Minute)
 		}
@@ -283,6 +294,9 @@ func FuzzWindow(f *testing.F) {
 		}
 		if !next.After(ts) {
 			t.Fatalf("next %v not after %v", next, ts)
+		}
+		if a, _ := s.At(next.Add(-time.Nanosecond)); a != active {
+			t.Fatalf("%q %v in %v at %v: state %v changes before next %v", spec, w.Duration, loc, ts, active, next)
 		}
 		if a, _ := s.At(next); a == active {
 			t.Fatalf("%q %v at %v: state %v does not change at next %v", spec, w.Duration, ts, active, next)
@@ -311,5 +325,18 @@ func BenchmarkAt(b *testing.B) {
 				s.At(t0)
 			}
 		})
+	}
+}
+
+func TestAtExtremeTimes(t *testing.T) {
+	s, err := New([]Window{{"0 22 * * *", 9 * time.Hour}}, berlin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ts := range []time.Time{{}, time.Date(9999, 12, 31, 23, 0, 0, 0, time.UTC), time.Unix(-1e10, 0)} {
+		active, next := s.At(ts)
+		if !next.IsZero() && !next.After(ts) {
+			t.Errorf("At(%v) = %v, %v", ts, active, next)
+		}
 	}
 }
