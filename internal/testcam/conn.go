@@ -213,7 +213,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			return resp, false
 		}
 		if c.sess == nil {
-			c.sess = newSession(st, s.opts.SSRC)
+			c.sess = newSession(st, &s.opts)
 			s.stats.sessions.Add(1)
 			s.stats.active.Add(1)
 		}
@@ -264,7 +264,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 	return resp, false
 }
 
-func newSession(st *stream, fixedSSRC uint32) *session {
+func newSession(st *stream, o *Options) *session {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	ss := &session{
@@ -274,8 +274,14 @@ func newSession(st *stream, fixedSSRC uint32) *session {
 		seq:    binary.BigEndian.Uint16(b[12:]),
 		tsBase: binary.BigEndian.Uint32(b[12:]) ^ uint32(b[8])<<24,
 	}
-	if fixedSSRC != 0 {
-		ss.ssrc = fixedSSRC
+	if o.SSRC != 0 {
+		ss.ssrc = o.SSRC
+	}
+	if o.SequenceBase != 0 {
+		ss.seq = o.SequenceBase
+	}
+	if o.TimestampBase != 0 {
+		ss.tsBase = o.TimestampBase - uint32(st.clip.Frames[0].PTS)
 	}
 	return ss
 }

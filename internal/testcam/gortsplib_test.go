@@ -161,6 +161,10 @@ func TestGortsplibPlay(t *testing.T) {
 				if auth != "" {
 					o.Username, o.Password = "admin", "s3cr:t@/x"
 				}
+				if auth == AuthBasic {
+					// Wrap both counters within the first loop (R14, R16).
+					o.TimestampBase, o.SequenceBase = 0xffffffff-50*3600, 0xffff-40
+				}
 				s := startServer(t, o)
 				g := startGortsplib(t, s.URL(), p.proto)
 
@@ -179,6 +183,9 @@ func TestGortsplibPlay(t *testing.T) {
 					}
 					if i == 0 {
 						first = au.TS
+						if o.TimestampBase != 0 && first != o.TimestampBase {
+							t.Errorf("first ts %d, want TimestampBase %d", first, o.TimestampBase)
+						}
 						if info[0].Timestamp == nil || *info[0].Timestamp != first {
 							t.Errorf("RTP-Info rtptime %v, first packet ts %d", info[0].Timestamp, first)
 						}
@@ -190,6 +197,9 @@ func TestGortsplibPlay(t *testing.T) {
 				}
 				g.mu.Lock()
 				defer g.mu.Unlock()
+				if o.SequenceBase != 0 && g.pkts[0].SequenceNumber != o.SequenceBase {
+					t.Errorf("first seq %d, want SequenceBase %d", g.pkts[0].SequenceNumber, o.SequenceBase)
+				}
 				if *info[0].SequenceNumber != g.pkts[0].SequenceNumber {
 					t.Errorf("RTP-Info seq %d, first packet seq %d", *info[0].SequenceNumber, g.pkts[0].SequenceNumber)
 				}

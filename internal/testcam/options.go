@@ -108,6 +108,12 @@ type Options struct {
 	MaxPacketSize int
 	// SSRC is the fixed SSRC; random when 0.
 	SSRC uint32
+	// TimestampBase is the RTP timestamp of the first frame and
+	// SequenceBase the first sequence number; random when 0. Set them
+	// near 2^32 and 2^16 to make the wraps happen early (RELIABILITY.md
+	// R14, R16).
+	TimestampBase uint32
+	SequenceBase  uint16
 	// AnnounceSSRC puts ssrc= in the SETUP Transport header and in
 	// RTP-Info (as RFC 7826 and many cameras do).
 	AnnounceSSRC bool
