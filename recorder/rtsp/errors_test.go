@@ -79,6 +79,8 @@ func TestOpenErrors(t *testing.T) {
 			}},
 		{name: "unsupported auth scheme", sc: script{replies: map[string]string{"DESCRIBE": "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Negotiate\r\n\r\n"}},
 			cfg: Config{URL: "rtsp://admin:hunter2@{addr}/cam"}, wantStep: "DESCRIBE", wantKind: ErrAuth},
+		{name: "an HTTP server", sc: script{replies: map[string]string{"OPTIONS": "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"}},
+			wantStep: "OPTIONS", wantKind: ErrProtocol, wantText: "not an RTSP server"},
 		{name: "bad transport name", cfg: Config{Transport: "sctp"}, wantStep: "connect", wantKind: ErrProtocol},
 		{name: "bad URL never echoes the password", cfg: Config{URL: "http://admin:hunter2@{addr}/cam"}, wantStep: "connect", wantKind: ErrProtocol},
 	}

@@ -46,7 +46,10 @@ var requestPrefixes = [][]byte{
 	[]byte("PLAY "), []byte("PAUSE "), []byte("TEARDOWN "), []byte("RECORD "),
 }
 
-var rtspPrefix = []byte("RTSP/")
+var (
+	rtspPrefix = []byte("RTSP/")
+	httpPrefix = []byte("HTTP/")
+)
 
 // next returns the next frame or message. Bytes that start neither are
 // skipped: CRLF between frames (Hikvision, Dahua and others pad with it),
@@ -77,7 +80,7 @@ func (r *frameReader) next() (item, error) {
 				return item{}, err
 			}
 			return item{frame: true, channel: ch, payload: r.buf[:n]}, nil
-		case b[0] == 'R' && r.hasPrefix(rtspPrefix):
+		case (b[0] == 'R' && r.hasPrefix(rtspPrefix)) || (b[0] == 'H' && r.hasPrefix(httpPrefix)):
 			m, err := readMessage(r.br)
 			if err != nil {
 				return item{}, err

@@ -43,6 +43,7 @@ func (h header) values(name string) []string { return h[strings.ToLower(name)] }
 // message is one RTSP response or request read from the server.
 type message struct {
 	response bool
+	http     bool // an HTTP status line: not an RTSP server
 	// response
 	status int
 	reason string
@@ -98,9 +99,12 @@ func readMessage(br *bufio.Reader) (*message, error) {
 		return nil, err
 	}
 	m := &message{header: header{}}
-	if strings.HasPrefix(line, "RTSP/") {
+	// An HTTP status line is parsed too: a URL pointing at a camera's web
+	// port then fails with the server's status instead of a timeout.
+	if strings.HasPrefix(line, "RTSP/") || strings.HasPrefix(line, "HTTP/") {
 		// Status-Line = RTSP-Version SP Status-Code SP Reason-Phrase
 		m.response = true
+		m.http = strings.HasPrefix(line, "HTTP/")
 		_, rest, ok := strings.Cut(line, " ")
 		if !ok {
 			return nil, fmt.Errorf("%w: bad status line %q", errMalformed, clip(line))

@@ -82,6 +82,29 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate returns every problem of the configuration, each naming its
+// field; the URL's password never appears.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := parseCameraURL(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("URL: %w", err))
+	}
+	switch strings.ToLower(c.Transport) {
+	case "", "tcp", "udp":
+	default:
+		errs = append(errs, fmt.Errorf("Transport: %q is not tcp or udp", clip(c.Transport)))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"DialTimeout", c.DialTimeout}, {"ResponseTimeout", c.ResponseTimeout}, {"MediaTimeout", c.MediaTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: negative (%s)", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Track is one media section of the SDP.
 type Track struct {
 	Type        string            // "video", "audio", "application"
@@ -194,14 +217,11 @@ type Session struct {
 // (the first H.264 video track only) and PLAY; on any failure it tears down
 // what it set up and returns a *Error.
 func Open(ctx context.Context, cfg Config) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: fmt.Errorf("invalid config: %w", err)}
+	}
 	cfg = cfg.withDefaults()
-	if cfg.Transport != "tcp" && cfg.Transport != "udp" {
-		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: fmt.Errorf("unknown transport %q (want tcp or udp)", clip(cfg.Transport))}
-	}
-	u, err := parseCameraURL(cfg.URL)
-	if err != nil {
-		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: err}
-	}
+	u, _ := parseCameraURL(cfg.URL) // validated above
 	for hops := 0; ; hops++ {
 		s, err := dial(ctx, cfg, u)
 		if err != nil {
@@ -422,6 +442,9 @@ func (s *Session) do(ctx context.Context, step string, req *request) (*message, 
 		resp, err := s.roundTrip(ctx, req)
 		if err != nil {
 			return nil, stepErr(ctx, step, err)
+		}
+		if resp.http {
+			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server (HTTP %d %s)", resp.status, clip(resp.reason))}
 		}
 		if resp.status != 401 {
 			return resp, nil
