@@ -69,21 +69,25 @@ func (c *FakeClock) NewTimer(d time.Duration) Timer {
 	return t
 }
 
-// Advance moves the clock forward by d and fires every timer that is due.
-func (c *FakeClock) Advance(d time.Duration) {
+// Advance moves the clock forward by d, fires every timer that is due and
+// returns how many fired.
+func (c *FakeClock) Advance(d time.Duration) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 	c.mono += d
 	kept := c.timers[:0]
+	fired := 0
 	for _, t := range c.timers {
 		if t.at <= c.mono {
 			t.ch <- c.now // buffered, and each timer fires once
+			fired++
 			continue
 		}
 		kept = append(kept, t)
 	}
 	c.timers = kept
+	return fired
 }
 
 // Step sets the wall time to now without running timers, as when NTP steps
