@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nvr-project/nvr/storage"
@@ -102,6 +103,12 @@ type Options struct {
 	// counting authentication failures per client (S5). Empty: never.
 	TrustedProxies []netip.Prefix
 
+	// AllowedHosts, when set, are the only Host header names (without port)
+	// the API answers; others get 403. Without tokens, set it to the names
+	// the server is reached by (e.g. localhost, 127.0.0.1): a DNS-rebinding
+	// page then cannot read the API through the user's browser.
+	AllowedHosts []string
+
 	// MaxExport is the longest export range; default DefaultMaxExport.
 	MaxExport time.Duration
 	// Location is the zone of the times in export file names; default UTC.
@@ -163,8 +170,12 @@ type handler struct {
 
 	auth      *authenticator
 	cursorKey []byte
-	m         *apiMetrics
-	mux       *http.ServeMux
+	// writeTimeout and streamStall are ResponseWriteTimeout and
+	// StreamStallTimeout; tests shorten them.
+	writeTimeout, streamStall time.Duration
+	allowedHosts              map[string]bool
+	m                         *apiMetrics
+	mux                       *http.ServeMux
 }
 
 // New returns the API handler. It fails on missing dependencies, a negative
@@ -204,6 +215,15 @@ func New(opts Options) (http.Handler, error) {
 		log:       opts.Logger,
 		auth:      auth,
 		cursorKey: make([]byte, 32),
+
+		writeTimeout: ResponseWriteTimeout,
+		streamStall:  StreamStallTimeout,
+	}
+	for _, host := range opts.AllowedHosts {
+		if h.allowedHosts == nil {
+			h.allowedHosts = make(map[string]bool)
+		}
+		h.allowedHosts[strings.ToLower(host)] = true
 	}
 	if h.maxExport == 0 {
 		h.maxExport = DefaultMaxExport

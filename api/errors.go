@@ -31,6 +31,7 @@ var (
 	errUnauthorized   = &httpError{http.StatusUnauthorized, "missing or invalid token", 0}
 	errForbidden      = &httpError{http.StatusForbidden, "token not permitted for this camera", 0}
 	errCrossSite      = &httpError{http.StatusForbidden, "cross-site request refused", 0}
+	errHost           = &httpError{http.StatusForbidden, "host not allowed", 0}
 	errMethod         = &httpError{http.StatusMethodNotAllowed, "method not allowed", 0}
 	errQueryTooLong   = &httpError{http.StatusRequestURITooLong, "query string too long", 0}
 	errUnavailable    = &httpError{http.StatusServiceUnavailable, "storage unavailable", 0}

@@ -23,6 +23,7 @@ import (
 type streamWriter struct {
 	http.ResponseWriter
 	rc          *http.ResponseController
+	stall       time.Duration
 	wroteHeader bool
 	swallow     bool // an error body was written; drop ServeContent's text
 	n           int64
@@ -58,7 +59,7 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 	if s.swallow {
 		return len(p), nil
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(StreamStallTimeout))
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
 	n, err := s.ResponseWriter.Write(p)
 	s.n += int64(n)
 	return n, err
@@ -74,7 +75,7 @@ func (h *handler) stream(fn func(*streamWriter, *http.Request) error) http.Handl
 		// No read deadline to lift: net/http clears it once a bodiless
 		// request is read (connReader.startBackgroundRead), so ReadTimeout
 		// never reaches into a long download (TestLongDownloadOutlivesReadTimeout).
-		sw := &streamWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
+		sw := &streamWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: h.streamStall}
 		if err := fn(sw, r); err != nil && !sw.wroteHeader {
 			h.writeError(w, r, err)
 		}

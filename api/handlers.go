@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -17,10 +18,15 @@ import (
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The server has no WriteTimeout (it would cut long exports); every
 	// response gets its own deadline here, and streams extend it as they go.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ResponseWriteTimeout))
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.writeTimeout))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 
 	protected := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+
+	if h.allowedHosts != nil && !h.allowedHosts[hostName(r.Host)] {
+		h.writeError(w, r, errHost)
+		return
+	}
 
 	// S4: the API changes nothing, so classic CSRF has nothing to forge; but
 	// with no tokens on loopback any web page the user opens can still make
@@ -316,4 +322,12 @@ func (h *handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.ServeHTTP(w, r)
+}
+
+// hostName is the Host header without its port, lower-cased.
+func hostName(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 }

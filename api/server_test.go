@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -169,6 +170,51 @@ func TestIsLoopback(t *testing.T) {
 	} {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+// A client that stops reading a download is cut off after the stall
+// timeout (shortened here), and the clip is closed: it holds no file
+// handles forever.
+func TestStalledDownloadIsCutOff(t *testing.T) {
+	f := newFixture(t, nil)
+	f.h.(*handler).streamStall = 200 * time.Millisecond
+	f.exp.data = bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB: more than socket buffers hold
+	base := startServer(t, f.h, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4 << 10)
+	}
+	if _, err := io.WriteString(conn, "GET "+exportPath+rangeQ+" HTTP/1.1\r\nHost: nvr\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Read nothing; the server must give up and close the clip.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.exp.closed.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a stalled download held its clip open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAllowedHosts(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.AllowedHosts = []string{"localhost", "127.0.0.1"} })
+	for host, want := range map[string]int{
+		"localhost:8080": 200, "LOCALHOST": 200, "127.0.0.1:8080": 200,
+		"attacker.example:8080": 403, "nvr.test": 403,
+	} {
+		r := httptest.NewRequest("GET", "/api/cameras", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
 		}
 	}
 }
