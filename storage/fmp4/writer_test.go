@@ -579,3 +579,51 @@ func BenchmarkWriter(b *testing.B) {
 		}
 	}
 }
+
+// TestWriterLargeFragments: high frame rates put more samples in a fragment
+// than the moof headroom first allows, and MaxSamplesPerFragment cuts a
+// fragment early.
+func TestWriterLargeFragments(t *testing.T) {
+	cases := []struct {
+		name      string
+		n         int
+		wantFrags []int
+	}{
+		{"headroom grows", 300, []int{300}},
+		{"cut at the sample limit", MaxSamplesPerFragment + 500, []int{MaxSamplesPerFragment, 500}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, samples := synthetic(tc.n)
+			var buf bytes.Buffer
+			w, err := NewWriter(&buf, p, WriterOptions{FragmentDuration: 1 << 40})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range samples {
+				if err := w.WriteSample(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(int64(tc.n) * 3000); err != nil {
+				t.Fatal(err)
+			}
+			info, err := Scan(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, box := range find(parseTree(t, buf.Bytes()), "moof/traf/trun") {
+				got = append(got, len(box.(*mp4.Trun).Entries))
+			}
+			if !equalInts(got, tc.wantFrags) || len(info.Samples) != tc.n {
+				t.Fatalf("fragments %v (want %v), scanned %d samples", got, tc.wantFrags, len(info.Samples))
+			}
+			for i, s := range info.Samples {
+				if s.DTS != int64(i)*3000 || s.Duration != 3000 || s.Size != 4+2+4+4 {
+					t.Fatalf("sample %d: %+v", i, s)
+				}
+			}
+		})
+	}
+}
