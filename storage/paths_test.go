@@ -55,6 +55,8 @@ var segmentPathCases = []struct {
 	{"../2026/03/29/00-59-58.123.mp4", false},
 	{"cam/x/2026/03/29/00-59-58.123.mp4", false},
 	{"cam/2026/03/29/holiday.mp4", false},
+	{"cam/0000/01/01/00-00-00.000.mp4", false}, // not representable in int64 ns
+	{"cam/2263/01/01/00-00-00.000.mp4", false},
 	{"", false},
 }
 

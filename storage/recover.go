@@ -309,5 +309,9 @@ func parseSegmentPath(p string) (camera string, startNS int64, ok bool) {
 	if SegmentPath(parts[0], t) != parts[0]+"/"+strings.Join(parts[1:4], "/")+"/"+name[:stamp]+".mp4" {
 		return "", 0, false
 	}
+	// Outside 1678..2262 the time does not fit int64 nanoseconds.
+	if ns := t.UnixNano(); !time.Unix(0, ns).Equal(t) {
+		return "", 0, false
+	}
 	return parts[0], t.UnixNano(), true
 }
