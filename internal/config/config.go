@@ -204,16 +204,17 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	cfg.ApplyDefaults()
 	problems := d.problems
 	if d.budget < 0 {
-		// Only part of the file was read: validating the rest would bury
-		// the one message that matters.
-		return nil, cfg.newError(problems)
+		// Only part of the file was read: anything else said about it would
+		// bury the one message that matters.
+		return nil, cfg.newError([]Problem{{Msg: fmt.Sprintf("the file has too many YAML nodes (more than %d, counting aliases and merges)", maxNodes)}})
 	}
 	if err := cfg.Validate(); err != nil {
 		var verr *Error
 		if errors.As(err, &verr) {
 			// A field that failed to decode gets no second complaint.
+			decoded := failedFields(d.problems)
 			for _, p := range verr.Problems {
-				if !coveredBy(p.Field, d.problems) {
+				if !decoded.covers(p.Field) {
 					problems = append(problems, p)
 				}
 			}
@@ -225,11 +226,30 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	return cfg, nil
 }
 
-func coveredBy(field string, ps []Problem) bool {
+// fieldSet holds the fields that failed to decode.
+type fieldSet map[string]bool
+
+func failedFields(ps []Problem) fieldSet {
+	set := make(fieldSet, len(ps))
 	for _, p := range ps {
-		if p.Field != "" && (field == p.Field || strings.HasPrefix(field, p.Field+".") || strings.HasPrefix(field, p.Field+"[")) {
+		if p.Field != "" {
+			set[p.Field] = true
+		}
+	}
+	return set
+}
+
+// covers reports whether field or one of its parents failed.
+func (s fieldSet) covers(field string) bool {
+	for field != "" {
+		if s[field] {
 			return true
 		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			break
+		}
+		field = field[:i]
 	}
 	return false
 }
@@ -405,7 +425,9 @@ var (
 func (c *Config) Validate() error {
 	var ps []Problem
 	bad := func(field, format string, args ...any) {
-		ps = append(ps, Problem{Line: c.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+		if len(ps) < maxProblems {
+			ps = append(ps, Problem{Line: c.line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+		}
 	}
 
 	if strings.TrimSpace(c.DataDir) == "" {
@@ -697,6 +719,10 @@ func scrub(msg string, secrets []string) string {
 	}
 	return msg
 }
+
+// maxProblems bounds the problems collected from one file, so that a huge
+// broken file cannot make a huge error.
+const maxProblems = 1000
 
 // maxProblemsShown bounds the problems Error() lists: after fifty, the
 // reader has enough to fix and a log line stays readable.

@@ -54,6 +54,9 @@ func newDecoder(getenv func(string) string) *decoder {
 func reflectValue(cfg *Config) reflect.Value { return reflect.ValueOf(cfg).Elem() }
 
 func (d *decoder) bad(n *yaml.Node, path, format string, args ...any) {
+	if len(d.problems) >= maxProblems {
+		return
+	}
 	line := 0
 	if n != nil {
 		line = n.Line
@@ -61,7 +64,8 @@ func (d *decoder) bad(n *yaml.Node, path, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// deref follows aliases, spending budget.
+// deref follows aliases (bounded: yaml.v3 never builds alias cycles, but a
+// long chain is still cut short).
 func (d *decoder) deref(n *yaml.Node) *yaml.Node {
 	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
 		n = n.Alias
@@ -72,9 +76,6 @@ func (d *decoder) deref(n *yaml.Node) *yaml.Node {
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	d.budget--
 	if d.budget < 0 {
-		if d.budget == -1 {
-			d.bad(n, path, "the file has too many YAML nodes (more than %d, counting aliases)", maxNodes)
-		}
 		return
 	}
 	n = d.deref(n)
@@ -231,9 +232,6 @@ func (d *decoder) merge(n *yaml.Node, v reflect.Value, path string, fields map[s
 	// the same budget.
 	d.budget--
 	if d.budget < 0 {
-		if d.budget == -1 {
-			d.bad(n, path, "the file has too many YAML nodes (more than %d, counting aliases)", maxNodes)
-		}
 		return
 	}
 	n = d.deref(n)
