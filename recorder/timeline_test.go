@@ -103,22 +103,23 @@ func FuzzSlewedEnd(f *testing.F) {
 	})
 }
 
-// feedSynthetic feeds one small frame per second of camera time (a
-// keyframe every 2 s) for the given camera duration; arrival(mediaNS)
-// gives the local clock when the frame at that media time arrives.
-func feedSynthetic(t *testing.T, s *segmenter, ps *paramSet, dtsStart int64, seconds int, arrival func(i int, mediaNS int64) time.Time) int64 {
+// feedSynthetic feeds one small frame every `every` seconds of camera time
+// (a keyframe every other frame) for the given camera duration;
+// arrival(i, mediaNS) gives the local clock when frame i, at that media
+// time, arrives.
+func feedSynthetic(t *testing.T, s *segmenter, ps *paramSet, dtsStart int64, seconds, every int, arrival func(i int, mediaNS int64) time.Time) int64 {
 	t.Helper()
 	nal := []byte{0x65, 1, 2, 3}
 	it := &auItem{params: ps, nalus: [][]byte{nal}, size: len(nal)}
 	dts := dtsStart
-	for i := 0; i < seconds; i++ {
+	for i := 0; i < seconds/every; i++ {
 		it.dts, it.pts = dts, dts
 		it.keyframe = i%2 == 0
 		it.arrivalNS = arrival(i, ticksToNS(dts-dtsStart)).UnixNano()
 		if err := s.handle(it); err != nil {
 			t.Fatalf("second %d: %v", i, err)
 		}
-		dts += 90000
+		dts += int64(every) * 90000
 	}
 	return dts
 }
@@ -134,11 +135,12 @@ func TestDrift24h(t *testing.T) {
 	}
 	c := loadClip(t, testcam.ClipBase240)
 	ps := &paramSet{sps: c.SPS, pps: c.PPS}
-	for _, drift := range []float64{0.001, -0.001, 0} {
+	for _, drift := range []float64{0.001, -0.001} {
 		t.Run(fmt.Sprintf("%+.1f%%", drift*100), func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			env.store.devNull = true
 			s := newSegmenter(env.job)
 			const day = 86400
 			// The camera's clock runs (1+drift) times as fast as ours:
@@ -148,7 +150,7 @@ func TestDrift24h(t *testing.T) {
 				jitter := time.Duration(i%7) * 5 * time.Millisecond
 				return t0.Add(time.Duration(float64(mediaNS)/(1+drift)) + jitter)
 			}
-			feedSynthetic(t, s, ps, 12345, day, arrival)
+			feedSynthetic(t, s, ps, 12345, day, 2, arrival)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
 			}
@@ -189,6 +191,7 @@ func TestClockStep(t *testing.T) {
 		t.Run(step.String(), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			env.store.devNull = true
 			s := newSegmenter(env.job)
 			// 20 minutes; the local clock steps at minute 7 and steps
 			// back at minute 13.
@@ -199,7 +202,7 @@ func TestClockStep(t *testing.T) {
 				}
 				return w
 			}
-			next := feedSynthetic(t, s, ps, 0, 20*60, arrival)
+			next := feedSynthetic(t, s, ps, 0, 20*60, 1, arrival)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +211,7 @@ func TestClockStep(t *testing.T) {
 			back := func(i int, mediaNS int64) time.Time {
 				return t0.Add(20*time.Minute - time.Hour + time.Duration(mediaNS))
 			}
-			feedSynthetic(t, s, ps, next+100*90000, 5*60, back)
+			feedSynthetic(t, s, ps, next+100*90000, 5*60, 1, back)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
 			}
