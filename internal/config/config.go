@@ -735,6 +735,7 @@ type Problem struct {
 	Msg   string
 }
 
+// String formats p as "line N: field: message".
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Line > 0 {
@@ -754,6 +755,7 @@ type Error struct {
 	Problems []Problem
 }
 
+// Error lists the problems, at most maxProblemsShown of them.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("config")
