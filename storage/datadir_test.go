@@ -8,6 +8,10 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/nvr-project/nvr/migrations"
 )
 
 // TestDataDirMarker (RELIABILITY F6): nvr writes only into a directory it
@@ -122,5 +126,25 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines after Close, %d before", n, before)
+	}
+}
+
+// TestMigrationsDownUp: the schema's Down section undoes Up exactly, so a
+// later migration can be rolled back in an emergency.
+func TestMigrationsDownUp(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.FS)
+	must(t, err)
+	if _, err := p.DownTo(ctx, 0); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	var n int
+	must(t, s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d schema objects left after down", n)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
 	}
 }
