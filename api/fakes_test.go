@@ -203,16 +203,11 @@ type fixture struct {
 // never-recorded (none). Each segment's file holds 1000 bytes.
 func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	st := &fakeStore{dir: dir}
+	st := &fakeStore{dir: sharedDir}
 	id := int64(0)
 	add := func(cam string, start time.Duration) {
 		id++
 		p := fmt.Sprintf("%s-%d.mp4", cam, id)
-		data := []byte(strings.Repeat(fmt.Sprintf("%s%05d", cam, id), 1000)[:1000])
-		if err := os.WriteFile(filepath.Join(dir, p), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
 		st.segs = append(st.segs, storage.Segment{
 			ID: id, Camera: cam, StartNS: t0.Add(start).UnixNano(), EndNS: t0.Add(start + time.Minute).UnixNano(),
 			Path: p, Bytes: 1000, Frames: 1500, Keyframes: 30, Codec: "avc1.4d401f", Width: 1280, Height: 720,
@@ -230,10 +225,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		add("back-yard", time.Duration(i)*time.Minute)
 	}
 	sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].StartNS < st.segs[j].StartNS })
-	data := make([]byte, 100_003)
-	for i := range data {
-		data[i] = byte(i*7 + i>>8)
-	}
+	data := clipBytes()
 	exp := &fakeExporter{store: st, data: data, etag: "clip-v1", canceled: make(chan struct{}),
 		gaps: []storage.Span{{StartNS: t0.Add(30 * time.Minute).UnixNano(), EndNS: t0.Add(40 * time.Minute).UnixNano()}}}
 	opts := Options{
@@ -298,8 +290,55 @@ func mustOpen(t testing.TB, s *fakeStore, seg storage.Segment) *os.File {
 	return f
 }
 
-func removeFile(s *fakeStore, seg storage.Segment) error {
-	return os.Remove(filepath.Join(s.dir, seg.Path))
+// removeFile makes the row of segment id point at a file that is gone, as
+// when retention deletes it between the lookup and the open.
+func removeFile(s *fakeStore, id int64) {
+	for i := range s.segs {
+		if s.segs[i].ID == id {
+			s.segs[i].Path = "deleted-by-retention.mp4"
+		}
+	}
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// clipBytes is the fake export's content: 100 003 bytes (an odd size, so
+// range arithmetic meets a short last chunk), built once.
+var clipBytes = sync.OnceValue(func() []byte {
+	data := make([]byte, 100_003)
+	for i := range data {
+		data[i] = byte(i*7 + i>>8)
+	}
+	return data
+})
+
+// sharedDir holds the fixture's segment files, written once for the whole
+// test binary: creating files is slow on some CI file systems, and every
+// fixture has the same segments. Tests must not change these files.
+var sharedDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nvr-api-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sharedDir = dir
+	id := 0
+	for _, c := range []struct {
+		cam string
+		n   int
+	}{{"front-door", 60}, {"back-yard", 3}} {
+		for range c.n {
+			id++
+			data := []byte(strings.Repeat(fmt.Sprintf("%s%05d", c.cam, id), 1000)[:1000])
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d.mp4", c.cam, id)), data, 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
