@@ -158,8 +158,9 @@ type Log struct {
 }
 
 // Load reads the file at path (at most MaxFileSize bytes), expands ${ENV}
-// references from the process environment, decodes, fills defaults and
-// validates it.
+// references from the process environment (an unset variable is an error; one
+// set to "" expands to "", as docker compose's ${VAR:-} produces), decodes,
+// fills defaults and validates it.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -170,7 +171,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: reading %s: %w", path, err)
 	}
-	cfg, err := Parse(data, os.Getenv)
+	cfg, err := parse(data, os.LookupEnv)
 	var cerr *Error
 	if errors.As(err, &cerr) {
 		cerr.File = path
@@ -179,9 +180,22 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes a config from data, expanding ${NAME} references in values
-// with getenv (an empty result counts as unset and is an error), fills
-// defaults and validates. The error is an *Error listing every problem.
+// with getenv, fills defaults and validates. getenv cannot say "set but
+// empty", so an empty result counts as unset, which is an error (Load, which
+// reads the process environment, does tell them apart and allows empty
+// values). A nil getenv means no variables are set. The error is an *Error
+// listing every problem.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return parse(data, func(name string) (string, bool) {
+		if getenv == nil {
+			return "", false
+		}
+		v := getenv(name)
+		return v, v != ""
+	})
+}
+
+func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}}
 	}
@@ -189,7 +203,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &Error{Problems: []Problem{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
-	d := newDecoder(getenv)
+	d := newDecoder(lookup)
 	cfg := &Config{}
 	if len(doc.Content) > 0 {
 		d.decode(doc.Content[0], reflectValue(cfg), "")

@@ -280,8 +280,8 @@ func TestNoSecretInErrorsEvenIfQuoted(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	env := map[string]string{"A": "alpha", "B_2": "b$${x}"}
-	get := func(k string) string { return env[k] }
+	env := map[string]string{"A": "alpha", "B_2": "b$${x}", "EMPTY": ""}
+	get := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cases := []struct {
 		in, want string
 		used     bool
@@ -294,6 +294,7 @@ func TestExpand(t *testing.T) {
 		{"pa$$word$", "pa$$word$", false, ""},
 		{"$A and $", "$A and $", false, ""},
 		{"${MISSING}", "", false, "environment variable MISSING is not set"},
+		{"rtsp://admin:${EMPTY}@h/", "rtsp://admin:@h/", true, ""},
 		{"${}", "", false, "must hold a variable name"},
 		{"${A", "", false, "unterminated"},
 		{"${1A}", "", false, "must hold a variable name"},
@@ -314,7 +315,7 @@ func TestExpand(t *testing.T) {
 	}
 	// Expansion is bounded.
 	big := map[string]string{"BIG": strings.Repeat("x", 10_000)}
-	if _, _, err := expand(strings.Repeat("${BIG}", 10), func(k string) string { return big[k] }); err == nil {
+	if _, _, err := expand(strings.Repeat("${BIG}", 10), func(k string) (string, bool) { v, ok := big[k]; return v, ok }); err == nil {
 		t.Error("no error for a value over maxValueLen")
 	}
 }
@@ -452,6 +453,23 @@ func TestLoad(t *testing.T) {
 	}
 	if !strings.Contains(cfg.Cameras[0].URL, secretPW) {
 		t.Error("environment not expanded")
+	}
+	// Load tells "set to empty" (allowed) from "unset" (an error); Parse's
+	// getenv cannot, and treats empty as unset.
+	withEmpty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(withEmpty, []byte("data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://admin:${NVR_TEST_EMPTY}@h/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NVR_TEST_EMPTY", "")
+	if cfg, err := Load(withEmpty); err != nil || cfg.Cameras[0].URL != "rtsp://admin:@h/" {
+		t.Errorf("empty variable: %v", err)
+	}
+	if _, err := Parse([]byte("data_dir: ${NVR_TEST_EMPTY}\n"), os.Getenv); err == nil || !strings.Contains(err.Error(), "NVR_TEST_EMPTY is not set") {
+		t.Errorf("Parse with empty variable: %v", err)
+	}
+	os.Unsetenv("NVR_TEST_EMPTY")
+	if _, err := Load(withEmpty); err == nil || !strings.Contains(err.Error(), "line 4: cameras[0].url: environment variable NVR_TEST_EMPTY is not set") {
+		t.Errorf("unset variable: %v", err)
 	}
 
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalid) {

@@ -35,7 +35,7 @@ var (
 // ${ENV} is expanded in values after parsing (a password with ": " or "#" in
 // it cannot break the YAML).
 type decoder struct {
-	getenv   func(string) string
+	lookup   func(string) (string, bool)
 	lines    map[string]int
 	problems []Problem
 	secrets  []string
@@ -44,11 +44,8 @@ type decoder struct {
 	mergeTooDeep bool
 }
 
-func newDecoder(getenv func(string) string) *decoder {
-	if getenv == nil {
-		getenv = func(string) string { return "" }
-	}
-	return &decoder{getenv: getenv, lines: map[string]int{}, budget: maxNodes}
+func newDecoder(lookup func(string) (string, bool)) *decoder {
+	return &decoder{lookup: lookup, lines: map[string]int{}, budget: maxNodes}
 }
 
 func reflectValue(cfg *Config) reflect.Value { return reflect.ValueOf(cfg).Elem() }
@@ -156,7 +153,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 		d.bad(n, path, "expected a single value, got %s", kindName(n))
 		return "", false
 	}
-	s, used, err := expand(n.Value, d.getenv)
+	s, used, err := expand(n.Value, d.lookup)
 	if err != nil {
 		d.bad(n, path, "%v", err)
 		return "", false
@@ -300,10 +297,11 @@ func kindName(n *yaml.Node) string {
 	return "something else"
 }
 
-// expand replaces ${NAME} with getenv(NAME). "$${" stands for a literal
-// "${"; any other "$" is kept as is, so passwords with "$" need no escaping.
-// An unset or empty variable is an error naming the variable, never its value.
-func expand(s string, getenv func(string) string) (string, bool, error) {
+// expand replaces ${NAME} with NAME's value from lookup. "$${" stands for a
+// literal "${"; any other "$" is kept as is, so passwords with "$" need no
+// escaping. An unset variable is an error naming the variable, never its
+// value; a variable set to "" expands to "".
+func expand(s string, lookup func(string) (string, bool)) (string, bool, error) {
 	if !strings.Contains(s, "${") {
 		return s, false, nil
 	}
@@ -323,8 +321,8 @@ func expand(s string, getenv func(string) string) (string, bool, error) {
 			if !validVarName(name) {
 				return "", false, fmt.Errorf("${...} must hold a variable name made of letters, digits and '_' (write $${ for a literal ${)")
 			}
-			val := getenv(name)
-			if val == "" {
+			val, ok := lookup(name)
+			if !ok {
 				return "", false, fmt.Errorf("environment variable %s is not set", name)
 			}
 			b.WriteString(val)
