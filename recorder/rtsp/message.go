@@ -14,8 +14,9 @@ const (
 	// maxLineLen bounds a status, request or header line. Real headers are
 	// well under 1 KiB; Digest challenges with long nonces stay under 2 KiB.
 	maxLineLen = 8 << 10
-	// maxHeaders bounds the header count; cameras send about ten.
-	maxHeaders = 64
+	// maxHeaders bounds the header count; cameras send about ten, a few
+	// dozen at most.
+	maxHeaders = 128
 	// maxBodyLen bounds a body (an SDP, a GET_PARAMETER reply). Real SDPs
 	// are a few KiB even with large sprop-parameter-sets.
 	maxBodyLen = 256 << 10
