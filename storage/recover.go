@@ -172,7 +172,7 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 			return RecoveredFile{}, fmt.Errorf("truncate %s: %w", p, err)
 		}
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.fsync(f); err != nil {
 		return RecoveredFile{}, fmt.Errorf("fsync %s: %w", p, err)
 	}
 	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {

@@ -297,7 +297,7 @@ func (s *Store) syncFile(p string) (int64, error) {
 	if !fi.Mode().IsRegular() {
 		return 0, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
 	}
-	if err := f.Sync(); err != nil {
+	if err := s.fsync(f); err != nil {
 		return 0, fmt.Errorf("fsync %s: %w", p, err)
 	}
 	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {

@@ -99,6 +99,8 @@ type Store struct {
 	r       *sql.DB  // read-only pool
 	now     func() time.Time
 	free    func(string) (int64, error)
+	// fsync syncs a segment file; tests replace it to inject EIO (F7).
+	fsync func(*os.File) error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -167,6 +169,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		recDir:  filepath.Join(abs, RecordingsDirName),
 		now:     o.Now,
 		free:    o.FreeSpace,
+		fsync:   (*os.File).Sync,
 	}
 	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("storage: create recordings dir: %w", err)

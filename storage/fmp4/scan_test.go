@@ -293,3 +293,36 @@ func TestScanForeignFragmented(t *testing.T) {
 		t.Fatalf("torn: %d fragments of %d, valid %d", tinfo.Fragments, info.Fragments, tinfo.ValidSize)
 	}
 }
+
+// BenchmarkScan: recovery at start scans every unfinished segment; one op
+// is a scan of a one-minute 25 fps segment (60 fragments, 1500 samples).
+func BenchmarkScan(b *testing.B) {
+	c := loadClip(b, testcam.ClipMain720)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, TrackParams{SPS: c.SPS, PPS: c.PPS}, WriterOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for loop := int64(0); n < 1500; loop++ {
+		for _, f := range c.Frames {
+			off := loop * c.Duration
+			if err := w.WriteSample(Sample{NALUs: f.NALUs, DTS: f.DTS + off, PTS: f.PTS + off, Keyframe: f.Keyframe}); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+	}
+	if err := w.Close(0); err != nil {
+		b.Fatal(err)
+	}
+	r := bytes.NewReader(buf.Bytes())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		info, err := Scan(r, r.Size())
+		if err != nil || len(info.Samples) != n {
+			b.Fatalf("scan: %v, %d samples", err, len(info.Samples))
+		}
+	}
+}
