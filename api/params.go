@@ -90,8 +90,8 @@ func parseRange(q url.Values, maxLen time.Duration, what string) (timeRange, err
 		return timeRange{}, badRequest("end must be after start")
 	}
 	tr := timeRange{start, end}
-	// end-start cannot overflow: both lie within (minTime, maxTime) and
-	// end > start, but the difference can exceed int64, so compare in parts.
+	// end-start overflows int64 for ranges longer than ~292 years (both ends
+	// are valid but far apart): a negative difference means "too long".
 	if end-start < 0 || tr.duration() > maxLen {
 		return timeRange{}, badRequest(what + " range longer than " + maxLen.String())
 	}
