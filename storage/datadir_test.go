@@ -148,3 +148,31 @@ func TestMigrationsDownUp(t *testing.T) {
 		t.Fatalf("up again: %v", err)
 	}
 }
+
+// TestPragmas: the settings of docs/storage.md are in force on both
+// connection kinds, and the read pool cannot write.
+func TestPragmas(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tests := []struct {
+		pragma     string
+		writer     string
+		readerWant string // "" = not checked on readers
+	}{
+		{"journal_mode", "wal", "wal"},
+		{"synchronous", "2", ""}, // FULL
+		{"foreign_keys", "1", "1"},
+		{"busy_timeout", "10000", "10000"},
+	}
+	for _, tc := range tests {
+		var w, r string
+		must(t, s.w.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&w))
+		must(t, s.r.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&r))
+		if w != tc.writer || (tc.readerWant != "" && r != tc.readerWant) {
+			t.Errorf("%s: writer %q reader %q, want %q / %q", tc.pragma, w, r, tc.writer, tc.readerWant)
+		}
+	}
+	if _, err := s.r.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('x', 'y')`); err == nil {
+		t.Error("read pool accepted a write")
+	}
+}
