@@ -6,6 +6,47 @@
 // It does not own what the settings do: scheduling is package schedule (whose
 // cron parser validates the windows here), recording is package recorder, and
 // applying a reload is cmd/nvr.
+//
+// # File format
+//
+//	data_dir: /var/lib/nvr        # required
+//	listen: 127.0.0.1:8080        # default; beyond loopback needs api.allow_remote
+//	segment_duration: 60s         # default; 1s..1h
+//	fsync_interval: 10s           # default; up to 10m
+//	timezone: Europe/Berlin       # IANA name; default the machine's zone
+//	cameras:
+//	  - id: front-door            # [a-z0-9_-], 1-64 chars, unique: a folder name
+//	    name: Front door          # default: the id
+//	    url: rtsp://admin:${PW}@192.0.2.10:554/path   # rtsp or rtsps, host required
+//	    transport: tcp            # tcp (default) or udp
+//	    sdp: /etc/nvr/cam.sdp     # optional: a file or an http(s) URL instead of DESCRIBE
+//	    enabled: true             # default true
+//	    max_age: 30d              # optional per-camera retention.max_age
+//	    schedule:                 # optional; none = always (see docs/schedule.md)
+//	      - start: "0 22 * * *"   # five-field cron or @daily etc., in timezone
+//	        duration: 9h          # > 0, at most 31 days
+//	retention:                    # zero or absent = no limit
+//	  max_age: 720h
+//	  max_bytes: 500GB
+//	  min_free_bytes: 5GiB
+//	api:
+//	  token: ${NVR_TOKEN}         # at least 16 characters; every camera
+//	  tokens:                     # more tokens, each optionally limited
+//	    - {name: neighbour, token: "${T2}", cameras: [yard]}   # quote ${} inside {...}
+//	  max_export: 24h             # default; at most 31 days
+//	  allow_remote: false         # true to listen beyond loopback (needs a token)
+//	log: {level: info, format: text}   # debug|info|warn|error, text|json
+//
+// Durations are Go durations with optional leading whole days ("90s",
+// "1h30m", "30d", "1d12h"); a bare number other than 0 is rejected. Sizes
+// are bytes with an optional, case-insensitive unit: KB, MB, GB, TB, PB are
+// powers of 1000 and KiB, MiB, GiB, TiB, PiB powers of 1024.
+//
+// ${NAME} in any value is replaced by the environment variable NAME (after
+// YAML parsing, so the value needs no quoting); "$${" is a literal "${", and
+// other "$" signs are literal. An unset variable is an error naming it.
+// Whatever ${...} expands to, and any password inside a URL, is kept out of
+// error messages. YAML anchors, aliases and merge keys ("<<: *base") work.
 package config
 
 import (

@@ -629,3 +629,29 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// The example in the package comment is a valid config.
+func TestPackageDocExample(t *testing.T) {
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(string(src), "\n") {
+		if strings.HasPrefix(line, "//\t") {
+			in = true
+			b.WriteString(strings.TrimPrefix(line, "//\t") + "\n")
+		} else if in {
+			break
+		}
+	}
+	env := map[string]string{"PW": secretPW, "NVR_TOKEN": secretToken, "T2": "second-token-0123456789"}
+	cfg, err := Parse([]byte(b.String()), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("doc example: %v\n%s", err, b.String())
+	}
+	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "yard" {
+		t.Errorf("doc example parsed as %+v", cfg)
+	}
+}
