@@ -250,3 +250,26 @@ func TestSQLInjection(t *testing.T) {
 		t.Fatalf("table damaged: %d segments, %v", len(segs), err)
 	}
 }
+
+// TestListQueryPlan: the overlap query is a range scan of the clustered key,
+// not a table scan or a temporary sort (what keeps it fast at 10M rows).
+func TestListQueryPlan(t *testing.T) {
+	s, _ := newStore(t)
+	rows, err := s.r.Query(`EXPLAIN QUERY PLAN SELECT `+segmentColumns+` FROM segments
+		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`, "cam", 1, 2, 3, 4, 5, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		must(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	want := []string{"SEARCH segments USING PRIMARY KEY (camera_id=? AND start_ns>? AND start_ns<?)"}
+	if !slices.Equal(plan, want) {
+		t.Fatalf("plan %q, want %q", plan, want)
+	}
+}
