@@ -32,7 +32,7 @@
 //	api:
 //	  token: ${NVR_TOKEN}         # at least 16 characters; every camera
 //	  tokens:                     # more tokens, each optionally limited
-//	    - {name: neighbour, token: "${T2}", cameras: [yard]}   # quote ${} inside {...}
+//	    - {name: porch, token: "${T2}", cameras: [front-door]}   # quote ${} inside {...}
 //	  max_export: 24h             # default; at most 31 days
 //	  allow_remote: false         # true to listen beyond loopback (needs a token)
 //	log: {level: info, format: text}   # debug|info|warn|error, text|json

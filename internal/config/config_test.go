@@ -651,7 +651,7 @@ func TestPackageDocExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("doc example: %v\n%s", err, b.String())
 	}
-	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "yard" {
+	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "front-door" {
 		t.Errorf("doc example parsed as %+v", cfg)
 	}
 }
