@@ -65,7 +65,8 @@ type Options struct {
 	// each served like Path (same auth, same faults). Optional.
 	Streams map[string]string
 
-	// Faults, all off by default.
+	// Faults, all off by default. Durations are wall time from PLAY, not
+	// scaled by Speed.
 
 	// CloseAfter closes the TCP connection this long after PLAY (camera
 	// reboot, RELIABILITY.md F1).

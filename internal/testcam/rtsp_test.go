@@ -502,3 +502,28 @@ func TestPacing(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxConns: past maxConns open connections, a new one is closed at
+// once and counted, and the open ones keep working.
+func TestMaxConns(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Options{})
+	conns := make([]*rawClient, maxConns)
+	for i := range conns {
+		conns[i] = dialRaw(t, s)
+	}
+	waitFor(t, func() bool { return s.Stats().Connections == maxConns }, "all connections accepted")
+	extra := dialRaw(t, s)
+	if err := extra.nc.SetReadDeadline(time.Now().Add(testWait)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := extra.br.Read(make([]byte, 1)); n != 0 || err == nil || isTimeout(err) {
+		t.Fatalf("connection past the limit: read %d, err %v", n, err)
+	}
+	if st := s.Stats(); st.Rejected != 1 {
+		t.Errorf("Rejected %d", st.Rejected)
+	}
+	if r := conns[maxConns-1].do("OPTIONS", conns[0].base); r.Status != 200 {
+		t.Errorf("OPTIONS on an open connection: %d", r.Status)
+	}
+}

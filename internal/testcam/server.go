@@ -19,6 +19,7 @@ import (
 // ActiveSessions.
 type Stats struct {
 	Connections    int64 // TCP connections accepted
+	Rejected       int64 // TCP connections closed at once because maxConns were open
 	Sessions       int64 // RTSP sessions created by SETUP
 	ActiveSessions int64 // sessions existing now
 	Plays          int64 // PLAY requests answered 200
@@ -33,8 +34,8 @@ type Stats struct {
 }
 
 type counters struct {
-	connections, sessions, active, plays, teardowns, keepalives, expired, authFailures atomic.Int64
-	packets, dropped, frames, bytes                                                    atomic.Int64
+	connections, rejected, sessions, active, plays, teardowns, keepalives, expired, authFailures atomic.Int64
+	packets, dropped, frames, bytes                                                              atomic.Int64
 }
 
 // Server is a running test camera. Create it with Start; stop it with Close.
@@ -202,6 +203,11 @@ func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
 		"a=control:" + trackControl + "\r\n")
 }
 
+// maxConns bounds the connections one server holds (two goroutines each):
+// far above any test's or the load test's need, low enough that a client
+// loop on a demo network cannot exhaust the process.
+const maxConns = 1024
+
 // trackControl is the control attribute of the only track.
 const trackControl = "trackID=0"
 
@@ -221,6 +227,12 @@ func (s *Server) acceptLoop() {
 			s.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if len(s.conns) >= maxConns {
+			s.mu.Unlock()
+			s.stats.rejected.Add(1) // before Close: a client seeing EOF sees the count
+			nc.Close()
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -258,6 +270,7 @@ func (s *Server) Stats() Stats {
 	c := &s.stats
 	return Stats{
 		Connections:    c.connections.Load(),
+		Rejected:       c.rejected.Load(),
 		Sessions:       c.sessions.Load(),
 		ActiveSessions: c.active.Load(),
 		Plays:          c.plays.Load(),
