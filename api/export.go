@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -111,8 +110,7 @@ func (h *handler) export(w *streamWriter, r *http.Request) error {
 
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
-	hd.Set("Content-Disposition", mime.FormatMediaType("attachment",
-		map[string]string{"filename": h.exportName(c.ID, tr)}))
+	hd.Set("Content-Disposition", attachment(h.exportName(c.ID, tr)))
 	hd.Set("Cache-Control", "private")
 	if tag := normalizeETag(clip.ETag()); tag != "" {
 		hd.Set("ETag", tag)
@@ -174,10 +172,8 @@ func (h *handler) segmentFile(w *streamWriter, r *http.Request) error {
 	size := fi.Size()
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
-	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
-		"filename": fmt.Sprintf("%s_%d_%s.mp4", safeFileName(seg.Camera), seg.ID,
-			time.Unix(0, seg.StartNS).In(h.loc).Format(fileTimeLayout)),
-	}))
+	hd.Set("Content-Disposition", attachment(fmt.Sprintf("%s_%d_%s.mp4", safeFileName(seg.Camera), seg.ID,
+		time.Unix(0, seg.StartNS).In(h.loc).Format(fileTimeLayout))))
 	hd.Set("Cache-Control", "private")
 	hd.Set("ETag", fmt.Sprintf(`"seg-%d-%d-%d"`, seg.ID, size, fi.ModTime().UnixNano()))
 	http.ServeContent(w, r, "", fi.ModTime(), io.NewSectionReader(f, 0, size))
@@ -197,6 +193,13 @@ func (h *handler) exportName(camera string, tr timeRange) string {
 		return t.Format("2006-01-02T15-04-05.000-0700")
 	}
 	return safeFileName(camera) + "_" + format(tr.startNS) + "_" + format(tr.endNS) + ".mp4"
+}
+
+// attachment is the Content-Disposition of a download (RFC 6266). The
+// name is built from safeFileName and digits, '+', '-', '.', so it needs no
+// escaping inside the quotes.
+func attachment(name string) string {
+	return `attachment; filename="` + name + `"`
 }
 
 // safeFileName keeps letters, digits, '.', '-' and '_' of a camera id and

@@ -122,11 +122,11 @@ func TestExportFileNameUsesZoneWithOffset(t *testing.T) {
 		want       string
 	}{
 		{"across the spring DST change", berlin, "2026-03-29T00:59:00Z", "2026-03-29T01:01:00Z",
-			`attachment; filename=front-door_2026-03-29T01-59-00+0100_2026-03-29T03-01-00+0200.mp4`},
+			`attachment; filename="front-door_2026-03-29T01-59-00+0100_2026-03-29T03-01-00+0200.mp4"`},
 		{"UTC by default", nil, "2026-03-29T00:00:00Z", "2026-03-29T00:30:00Z",
-			`attachment; filename=front-door_2026-03-29T00-00-00+0000_2026-03-29T00-30-00+0000.mp4`},
+			`attachment; filename="front-door_2026-03-29T00-00-00+0000_2026-03-29T00-30-00+0000.mp4"`},
 		{"fractional seconds kept", berlin, "2026-03-29T00:00:00.25+00:00", "2026-03-29T00:00:01.5Z",
-			`attachment; filename=front-door_2026-03-29T01-00-00.250+0100_2026-03-29T01-00-01.500+0100.mp4`},
+			`attachment; filename="front-door_2026-03-29T01-00-00.250+0100_2026-03-29T01-00-01.500+0100.mp4"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(o *Options) { o.Location = tc.loc })
