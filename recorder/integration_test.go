@@ -334,3 +334,51 @@ func TestE2EPacketLoss(t *testing.T) {
 		t.Error("no loss counted")
 	}
 }
+
+// F9/F11 at the recorder's level: at any moment of recording (a kill -9
+// keeps what was written, since it sits in the page cache), the open
+// segment's file holds every frame but those of the fragment in progress,
+// scans cleanly up to its last complete fragment, and plays.
+func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
+	requireFFmpeg(t)
+	c := loadClip(t, testcam.ClipMain720)
+	for _, stopAt := range []int{30, 57, 99} {
+		t.Run(strconv.Itoa(stopAt), func(t *testing.T) {
+			env := realEnv(t, Config{FsyncInterval: time.Hour})
+			s := newSegmenter(env.job)
+			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			for i, f := range c.Frames[:stopAt] {
+				if err := s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// "Kill": copy the file as it is, without closing anything.
+			data, err := os.ReadFile(env.store.path(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Tear it too, as a crash during a write would (F11).
+			torn := filepath.Join(t.TempDir(), "torn.mp4")
+			if err := os.WriteFile(torn, append(data, make([]byte, 777)...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			info, err := fmp4.Recover(torn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fragment := int(nsToTicks(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+			if lost := stopAt - len(info.Samples); lost > fragment+1 || lost < 0 {
+				t.Errorf("killed after %d frames: file holds %d (lost %d, at most %d allowed)", stopAt, len(info.Samples), lost, fragment+1)
+			}
+			if fi, _ := os.Stat(torn); fi.Size() != info.ValidSize || info.ValidSize > int64(len(data)) {
+				t.Errorf("recovered size %d, valid %d, written %d", fi.Size(), info.ValidSize, len(data))
+			}
+			if len(info.Samples) > 0 {
+				if n := checkPlayable(t, torn); n != len(info.Samples) {
+					t.Errorf("ffprobe decodes %d frames of %d", n, len(info.Samples))
+				}
+			}
+			s.endRun()
+		})
+	}
+}
