@@ -2,6 +2,8 @@ package rtsp
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"testing"
 
@@ -29,7 +31,6 @@ func (l *loopReader) Read(p []byte) (int, error) {
 func BenchmarkInterleavedRTP(b *testing.B) {
 	var stream bytes.Buffer
 	for i := range 64 {
-		stream.WriteString(rtpFrame(0, uint16(i), 1)[:0])
 		stream.WriteString(frame(0, rtpBytes(96, uint16(i), 0, 1, 1388)))
 		if i%16 == 0 {
 			stream.WriteString("\r\n") // padding some cameras send
@@ -54,3 +55,51 @@ func BenchmarkInterleavedRTP(b *testing.B) {
 }
 
 var _ io.Reader = (*loopReader)(nil)
+
+// BenchmarkReadPacketsTCP measures the whole receive path over a loopback
+// TCP connection: socket reads, framing, RTP parsing, the media deadline.
+func BenchmarkReadPacketsTCP(b *testing.B) {
+	var burst bytes.Buffer
+	for i := range 256 {
+		burst.WriteString(frame(0, rtpBytes(96, uint16(i), 0, 1, 1388)))
+	}
+	sc := script{}
+	base := sc.handler()
+	srv := startFake(b, func(c *fakeConn, r *fakeReq) bool {
+		ok := base(c, r)
+		if r.method == "PLAY" {
+			c.srv.wg.Add(1)
+			go func() {
+				defer c.srv.wg.Done()
+				for {
+					if _, err := c.Write(burst.Bytes()); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		return ok
+	})
+
+	s, err := Open(context.Background(), Config{URL: "rtsp://" + srv.addr + "/cam"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	b.ReportAllocs()
+	b.SetBytes(1404)
+	b.ResetTimer()
+	err = s.ReadPackets(ctx, func(*rtp.Packet) error {
+		if n++; n >= b.N {
+			cancel()
+		}
+		return nil
+	})
+	b.StopTimer()
+	if !errors.Is(err, context.Canceled) {
+		b.Fatal(err)
+	}
+}

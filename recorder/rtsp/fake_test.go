@@ -46,7 +46,7 @@ func (c *fakeConn) send(s string) {
 }
 
 type fakeServer struct {
-	t       *testing.T
+	t       testing.TB
 	ln      net.Listener
 	addr    string
 	handler fakeHandler
@@ -58,7 +58,7 @@ type fakeServer struct {
 	conns   []net.Conn
 }
 
-func startFake(t *testing.T, h fakeHandler) *fakeServer {
+func startFake(t testing.TB, h fakeHandler) *fakeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
