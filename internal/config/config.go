@@ -50,6 +50,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // "timezone: Europe/Berlin" must work in a minimal container without zoneinfo
@@ -240,9 +242,18 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{Problems: []Problem{{Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}}
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &Error{Problems: []Problem{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc, extra yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, &Error{Problems: []Problem{syntaxProblem(err)}}
+	}
+	// A second document would be ignored silently; say so instead.
+	if err := dec.Decode(&extra); err != io.EOF {
+		p := Problem{Line: extra.Line, Msg: "only one YAML document is allowed (remove the second ---)"}
+		if err != nil {
+			p = syntaxProblem(err)
+		}
+		return nil, &Error{Problems: []Problem{p}}
 	}
 	d := newDecoder(lookup)
 	cfg := &Config{}
@@ -279,6 +290,20 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, cfg.newError(problems)
 	}
 	return cfg, nil
+}
+
+var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxProblem turns a YAML parser error ("yaml: line 3: ...") into a
+// Problem with its line.
+func syntaxProblem(err error) Problem {
+	msg := err.Error()
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		if line, perr := strconv.Atoi(m[1]); perr == nil {
+			return Problem{Line: line, Msg: m[2]}
+		}
+	}
+	return Problem{Msg: strings.TrimPrefix(msg, "yaml: ")}
 }
 
 // fieldSet holds the fields that failed to decode.
