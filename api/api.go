@@ -170,12 +170,12 @@ type handler struct {
 
 	auth      *authenticator
 	cursorKey []byte
-	// writeTimeout and streamStall are ResponseWriteTimeout and
-	// StreamStallTimeout; tests shorten them.
-	writeTimeout, streamStall time.Duration
-	allowedHosts              map[string]bool
-	m                         *apiMetrics
-	mux                       *http.ServeMux
+	// writeTimeout, streamStall and storeTimeout are ResponseWriteTimeout,
+	// StreamStallTimeout and StoreTimeout; tests shorten them.
+	writeTimeout, streamStall, storeTimeout time.Duration
+	allowedHosts                            map[string]bool
+	m                                       *apiMetrics
+	mux                                     *http.ServeMux
 }
 
 // New returns the API handler. It fails on missing dependencies, a negative
@@ -218,6 +218,7 @@ func New(opts Options) (http.Handler, error) {
 
 		writeTimeout: ResponseWriteTimeout,
 		streamStall:  StreamStallTimeout,
+		storeTimeout: StoreTimeout,
 	}
 	for _, host := range opts.AllowedHosts {
 		if h.allowedHosts == nil {

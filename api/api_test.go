@@ -1,13 +1,18 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/storage"
 )
 
 type errorCase struct {
@@ -362,4 +367,30 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	if _, err := New(base()); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}
+}
+
+// blockingStore answers nothing until the request's context ends, like an
+// index stuck behind a lock (F13 is storage's to prevent; the API must still
+// answer in bounded time).
+type blockingStore struct{ *fakeStore }
+
+func (b blockingStore) ListSegments(ctx context.Context, camera string, s, e int64, limit int, cursor string) ([]storage.Segment, string, error) {
+	<-ctx.Done()
+	return nil, "", fmt.Errorf("list: %w", ctx.Err())
+}
+
+func TestSlowStoreGives503(t *testing.T) {
+	f := newFixture(t, nil)
+	h, err := New(Options{Store: blockingStore{f.store}, Cameras: fakeCameras{{ID: "front-door"}}, Exporter: f.exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.(*handler).storeTimeout = 50 * time.Millisecond
+	r := httptest.NewRequest("GET", "/api/cameras/front-door/segments"+rangeQ, nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 503 {
+		t.Fatalf("status %d, want 503", w.Code)
+	}
+	errorOf(t, w)
 }

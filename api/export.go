@@ -144,7 +144,7 @@ func (h *handler) segmentFile(w *streamWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), StoreTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	seg, err := h.store.Segment(ctx, id)
 	cancel()
 	if errors.Is(err, storage.ErrNotFound) {

@@ -125,7 +125,7 @@ func optNS(ns int64) *string {
 }
 
 func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, error) {
-	ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, h.storeTimeout)
 	defer cancel()
 	st, err := h.store.CameraStats(ctx, c.ID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -219,7 +219,7 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), StoreTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	defer cancel()
 	segs, next, err := h.store.ListSegments(ctx, c.ID, tr.startNS, tr.endNS, limit, cursor)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -272,7 +272,7 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), StoreTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	defer cancel()
 	spans, err := h.store.Timeline(ctx, c.ID, tr.startNS, tr.endNS)
 	if errors.Is(err, storage.ErrNotFound) {

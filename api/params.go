@@ -49,7 +49,7 @@ func queryParams(raw string) (url.Values, error) {
 
 // safeName returns a query key fit to quote back in an error message.
 func safeName(k string) string {
-	if len(k) > 32 || strings.ContainsFunc(k, func(r rune) bool {
+	if len(k) > maxEchoedName || strings.ContainsFunc(k, func(r rune) bool {
 		return !(r == '_' || r == '-' || r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)))
 	}) {
 		return "(unprintable)"
@@ -134,10 +134,17 @@ func checkCameraID(id string) error {
 	return nil
 }
 
+// maxInt64Digits is the length of the largest int64 in decimal; longer ids
+// are refused before parsing.
+const maxInt64Digits = 19
+
+// maxEchoedName bounds a parameter name quoted back in an error message.
+const maxEchoedName = 32
+
 // parseSegmentID reads a positive decimal id; anything else is a 400, so no
 // text from the client reaches the index as an id.
 func parseSegmentID(s string) (int64, error) {
-	if s == "" || len(s) > 19 || strings.Trim(s, "0123456789") != "" {
+	if s == "" || len(s) > maxInt64Digits || strings.Trim(s, "0123456789") != "" {
 		return 0, badRequest("segment id must be a positive integer")
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
