@@ -394,3 +394,27 @@ func TestSlowStoreGives503(t *testing.T) {
 	}
 	errorOf(t, w)
 }
+
+// refusingStore's Timeline refuses like storage does for a range with too
+// many spans.
+type refusingStore struct{ *fakeStore }
+
+func (s refusingStore) Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error) {
+	return nil, fmt.Errorf("%w: more than 100000 spans; ask for a shorter range", storage.ErrInvalid)
+}
+
+func TestIndexRefusalIs400(t *testing.T) {
+	f := newFixture(t, nil)
+	h, err := New(Options{Store: refusingStore{f.store}, Cameras: fakeCameras{{ID: "front-door"}}, Exporter: f.exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/cameras/front-door/timeline"+rangeQ, nil))
+	if w.Code != 400 {
+		t.Fatalf("status %d, want 400", w.Code)
+	}
+	if msg := errorOf(t, w); !strings.Contains(msg, "shorter range") {
+		t.Fatalf("error %q", msg)
+	}
+}

@@ -34,6 +34,7 @@ var (
 	errHost           = &httpError{http.StatusForbidden, "host not allowed", 0}
 	errMethod         = &httpError{http.StatusMethodNotAllowed, "method not allowed", 0}
 	errQueryTooLong   = &httpError{http.StatusRequestURITooLong, "query string too long", 0}
+	errIndexRefused   = &httpError{http.StatusBadRequest, "the index refused the request; try a shorter range", 0}
 	errUnavailable    = &httpError{http.StatusServiceUnavailable, "storage unavailable", 0}
 	errInternal       = &httpError{http.StatusInternalServerError, "internal error", 0}
 )
@@ -50,6 +51,10 @@ func classify(err error) *httpError {
 		return errNoFootage
 	case errors.Is(err, storage.ErrNotFound):
 		return errUnknownSegment
+	case errors.Is(err, storage.ErrInvalid):
+		// The index refuses what the API let through, e.g. a timeline with
+		// more spans than it will merge in one answer.
+		return errIndexRefused
 	case errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable
 	default:
