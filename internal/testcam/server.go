@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats counts what a Server did. All counters only grow, except
@@ -203,6 +204,13 @@ func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
 		"a=control:" + trackControl + "\r\n")
 }
 
+// Accept retry pauses after a transient error: short enough to recover
+// quickly, long enough not to spin while file descriptors are exhausted.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
 // maxConns bounds the connections one server holds (two goroutines each):
 // far above any test's or the load test's need, low enough that a client
 // loop on a demo network cannot exhaust the process.
@@ -213,14 +221,26 @@ const trackControl = "trackID=0"
 
 func (s *Server) acceptLoop() {
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
-			// The listener only fails for good once Close closed it;
-			// anything else (EMFILE) also ends serving, as there is no
-			// one to report to.
-			return
+			if s.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (EMFILE, ECONNABORTED): wait and
+			// retry, as net/http does, rather than stop serving.
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
 		}
+		backoff = 0
 		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed {
