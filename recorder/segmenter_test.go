@@ -392,3 +392,45 @@ func TestWaitsForKeyframe(t *testing.T) {
 		t.Errorf("dropped %d written %d; want %d and %d", st.DroppedFrames, st.Frames, firstKey, len(c.Frames)-skip-firstKey)
 	}
 }
+
+// "Smart codec" cameras send keyframes far apart (frigate's recordings
+// troubleshooting): a segment can only close on a keyframe, so segments
+// run to the first keyframe after SegmentDuration, never cut mid-GOP.
+func TestSparseKeyframes(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240)
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	cases := []struct {
+		keyEvery90k, segDur90k int64
+		wantSeg90k             int64
+	}{
+		{10 * 90000, 3 * 90000, 10 * 90000},
+		{4 * 90000, 9 * 90000, 12 * 90000},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("key%d/seg%d", tc.keyEvery90k/90000, tc.segDur90k/90000), func(t *testing.T) {
+			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticksToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
+			env.store.devNull = true
+			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			s := newSegmenter(env.job)
+			nal := []byte{0x41, 1, 2, 3}
+			for dts := int64(0); dts < 6*tc.wantSeg90k; dts += 3600 {
+				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticksToNS(dts))).UnixNano()}
+				if err := s.handle(it); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			segs, ends := env.log.all()
+			for i := range segs {
+				if !segs[i][0].key {
+					t.Errorf("segment %d starts mid-GOP", i)
+				}
+				if d := ends[i] - segs[i][0].dts; i < len(segs)-1 && d != tc.wantSeg90k {
+					t.Errorf("segment %d: %d ticks, want %d", i, d, tc.wantSeg90k)
+				}
+			}
+		})
+	}
+}
