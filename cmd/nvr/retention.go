@@ -17,8 +17,30 @@ func (s *service) kickRetention() {
 	}
 }
 
+// retentionTrigger asks for a retention pass whenever a segment's size is
+// recorded in the index (every fsync interval and at its close), so the
+// byte limit is checked as soon as it can have been passed, without polling
+// a sum over the whole index.
+type retentionTrigger struct {
+	*storage.Store
+	kick func()
+}
+
+func (r retentionTrigger) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+	err := r.Store.UpdateSegment(ctx, seg)
+	r.kick()
+	return err
+}
+
+func (r retentionTrigger) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	err := r.Store.FinishSegment(ctx, seg)
+	r.kick()
+	return err
+}
+
 // retentionLoop deletes the oldest segments whenever a limit is exceeded:
-// every minute, and at once when free space drops under min_free_bytes.
+// every minute (age), whenever a segment grew or closed (bytes), and at
+// once when free space drops under min_free_bytes.
 func (s *service) retentionLoop(ctx context.Context) {
 	tick := time.NewTicker(freeSpaceInterval)
 	defer tick.Stop()
@@ -29,7 +51,9 @@ func (s *service) retentionLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.retentionKick:
-			force = true
+			// Age and free space are checked on their own clock; a
+			// kick matters when a byte limit is set.
+			force = s.retentionPolicy().MaxBytes > 0 || s.retentionPolicy().MinFreeBytes > 0
 		case <-tick.C:
 		}
 		pol := s.retentionPolicy()

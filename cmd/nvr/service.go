@@ -264,7 +264,7 @@ func (s *service) startJob(id string) {
 			rc.RTSP.SDP = sdp
 		}
 	}
-	job, err := recorder.NewJob(rc, recorder.Deps{Store: s.store})
+	job, err := recorder.NewJob(rc, recorder.Deps{Store: retentionTrigger{s.store, s.kickRetention}})
 	if err != nil { // validated in apply; only a bug gets here
 		s.log.Error("cannot start camera", slog.String("camera", id), slog.Any("err", err))
 		return
