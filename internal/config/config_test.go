@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -655,5 +656,30 @@ func TestPackageDocExample(t *testing.T) {
 	}
 	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "front-door" {
 		t.Errorf("doc example parsed as %+v", cfg)
+	}
+}
+
+// S3 (cred-leak): printing or logging a config never shows a password or a
+// token, with fmt or with log/slog in text or JSON.
+func TestNoSecretsInPrintouts(t *testing.T) {
+	cfg, err := Parse([]byte(validConfig), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	text := slog.New(slog.NewTextHandler(&buf, nil))
+	js := slog.New(slog.NewJSONHandler(&buf, nil))
+	for _, l := range []*slog.Logger{text, js} {
+		l.Info("loaded", "config", cfg, "value", *cfg, "camera", cfg.Cameras[0], "api", cfg.API, "token", cfg.API.Tokens[0])
+	}
+	fmt.Fprintf(&buf, "%v %+v %v %+v %s %v", *cfg, *cfg, cfg.Cameras, cfg.Cameras[0], cfg.API, cfg.API.Tokens)
+	out := buf.String()
+	for _, s := range []string{secretPW, secretToken, "another-token-0123456789"} {
+		if strings.Contains(out, s) {
+			t.Errorf("output shows %q:\n%s", s, out)
+		}
+	}
+	if !strings.Contains(out, "front-door") || !strings.Contains(out, "192.0.2.10:554") {
+		t.Errorf("output lost the useful parts:\n%s", out)
 	}
 }
