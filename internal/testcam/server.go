@@ -86,6 +86,9 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcam: listen %s: %w", opts.Addr, err)
 	}
+	if wrapListener != nil {
+		s.ln = wrapListener(s.ln)
+	}
 	host := s.ln.Addr().(*net.TCPAddr).IP
 	if s.rtp, s.rtcp, err = listenUDPPair(host); err != nil {
 		s.ln.Close()
@@ -116,6 +119,10 @@ func Start(opts Options) (*Server, error) {
 	go s.acceptLoop()
 	return s, nil
 }
+
+// wrapListener, when set by a test, wraps the TCP listener (to inject
+// Accept errors).
+var wrapListener func(net.Listener) net.Listener
 
 // maxUDPPairTries bounds the search for an even/odd UDP port pair.
 const maxUDPPairTries = 20
