@@ -109,3 +109,14 @@ func stepErr(ctx context.Context, step string, err error) *Error {
 	}
 	return &Error{Step: step, Kind: classify(ctx, err), Err: err}
 }
+
+// detailError replaces a cause's text with a clearer one while keeping the
+// cause for errors.Is and errors.As ("dial tcp 10.0.0.1:554: connect:
+// connection refused" after "connection refused" says it twice).
+type detailError struct {
+	msg string
+	err error
+}
+
+func (e *detailError) Error() string { return e.msg }
+func (e *detailError) Unwrap() error { return e.err }

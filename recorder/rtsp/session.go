@@ -260,6 +260,9 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		if kind == ErrProtocol || kind == ErrClosed {
 			kind = ErrRefused
 		}
+		if kind == ErrRefused || kind == ErrTimeout {
+			err = &detailError{msg: u.hostPort, err: err}
+		}
 		return nil, &Error{Step: "connect", Kind: kind, Err: err}
 	}
 	s := &Session{
@@ -441,7 +444,11 @@ func (s *Session) do(ctx context.Context, step string, req *request) (*message, 
 	for retries := 0; ; retries++ {
 		resp, err := s.roundTrip(ctx, req)
 		if err != nil {
-			return nil, stepErr(ctx, step, err)
+			e := stepErr(ctx, step, err)
+			if e.Kind == ErrTimeout {
+				e.Err = &detailError{msg: fmt.Sprintf("no complete response within %s", s.cfg.ResponseTimeout), err: err}
+			}
+			return nil, e
 		}
 		if resp.http {
 			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server (HTTP %d %s)", resp.status, clip(resp.reason))}
