@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -681,5 +683,40 @@ func TestNoSecretsInPrintouts(t *testing.T) {
 	}
 	if !strings.Contains(out, "front-door") || !strings.Contains(out, "192.0.2.10:554") {
 		t.Errorf("output lost the useful parts:\n%s", out)
+	}
+}
+
+// Duration and Size also work with yaml.v3 directly (for other tools that
+// read or write configs), with the same rules.
+func TestUnitsWithYAMLPackage(t *testing.T) {
+	type doc struct {
+		D Duration `yaml:"d"`
+		S Size     `yaml:"s"`
+	}
+	out, err := yaml.Marshal(doc{Duration(90 * time.Minute), 5e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "d: 1h30m0s\ns: 5GB\n" {
+		t.Errorf("marshal: %q", out)
+	}
+	var back doc
+	if err := yaml.Unmarshal(out, &back); err != nil || back != (doc{Duration(90 * time.Minute), 5e9}) {
+		t.Errorf("unmarshal: %+v, %v", back, err)
+	}
+	for _, bad := range []string{"d: 60\n", "s: 5G\n"} {
+		if err := yaml.Unmarshal([]byte(bad), &back); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: err = %v", bad, err)
+		}
+	}
+}
+
+func TestCameraLine(t *testing.T) {
+	cfg, err := Parse([]byte(validConfig), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cameras[0].Line() != 7 || cfg.Cameras[1].Line() != 17 {
+		t.Errorf("lines %d, %d", cfg.Cameras[0].Line(), cfg.Cameras[1].Line())
 	}
 }
