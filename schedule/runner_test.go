@@ -406,3 +406,18 @@ func TestFakeClock(t *testing.T) {
 		t.Fatal("zero timer did not fire at once")
 	}
 }
+
+// A merged window longer than MergeHorizon has no known end at first
+// (zero next); the Runner looks again and still stops it on time.
+func TestRunnerLongMergedWindow(t *testing.T) {
+	h := newHarness(t, "2027-01-01T00:30:00+01:00")
+	// Hourly for 2h on January 1-12: one recording until 13 Jan 01:00.
+	h.r.Set("cam", h.sched(Window{"0 * 1-12 1 *", 2 * time.Hour}))
+	h.run()
+	h.expect("start cam 2027-01-01T00:30:00+01:00")
+	if a, next := h.r.State("cam"); !a || !next.IsZero() {
+		t.Fatalf("State = %v %v, want active with no known end", a, next)
+	}
+	h.advance(12*24*time.Hour + time.Hour)
+	h.expect("stop cam 2027-01-13T01:00:00+01:00")
+}
