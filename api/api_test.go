@@ -93,6 +93,9 @@ var errorCases = []errorCase{
 	{"cross-site get", "GET", "/api/cameras", []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross-site"},
 	{"cross-site export", "GET", "/api/cameras/front-door/export" + rangeQ, []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross-site"},
 	{"cross-site post", "POST", "/api/cameras", []string{"Sec-Fetch-Site", "cross-site"}, 403, "cross-site"},
+	{"foreign origin", "GET", "/api/cameras", []string{"Origin", "https://attacker.example"}, 403, "cross-site"},
+	{"null origin", "GET", "/api/cameras", []string{"Origin", "null"}, 403, "cross-site"},
+	{"same origin", "GET", "/api/cameras", []string{"Origin", "http://nvr.test", "Sec-Fetch-Site", "same-origin"}, 0, ""},
 	{"range unsatisfiable", "GET", "/api/cameras/front-door/export" + rangeQ, []string{"Range", "bytes=100003-"}, 416, "range not satisfiable"},
 	{"range garbage", "GET", "/api/segments/1", []string{"Range", "bytes=zz-"}, 416, "range not satisfiable"},
 }

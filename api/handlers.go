@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // ServeHTTP applies, in order, the checks that do not depend on the route:
-// cross-site refusal, method, path sanity, query length, authentication.
-// Each answers before anything else is written.
+// Host allowlist, cross-site refusal, method, path sanity, query length,
+// authentication. Each answers before anything else is written.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The server has no WriteTimeout (it would cut long exports); every
 	// response gets its own deadline here, and streams extend it as they go.
@@ -33,8 +34,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the browser fetch from the API (an <img>/<video> or no-cors fetch): it
 	// cannot read the answer, yet it can probe which cameras exist and start
 	// costly exports. Browsers label such requests Sec-Fetch-Site: cross-site
-	// (Fetch Metadata); non-browser clients do not send the header.
-	if protected && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	// (Fetch Metadata); non-browser clients do not send the header. Older
+	// browsers without Fetch Metadata still send Origin on cross-origin
+	// fetches, and the API sends no CORS headers, so a foreign Origin is
+	// refused too.
+	if protected && (r.Header.Get("Sec-Fetch-Site") == "cross-site" || foreignOrigin(r)) {
 		h.writeError(w, r, errCrossSite)
 		return
 	}
@@ -330,4 +334,18 @@ func hostName(host string) string {
 		host = h
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+}
+
+// foreignOrigin reports whether r carries an Origin header (RFC 6454 §7)
+// naming another host than the one the request was sent to.
+func foreignOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return true // "null" (sandboxed or privacy-sensitive contexts) or garbage
+	}
+	return !strings.EqualFold(u.Host, r.Host)
 }
