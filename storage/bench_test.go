@@ -2,11 +2,16 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/migrations"
 )
 
 const (
@@ -18,15 +23,17 @@ const (
 )
 
 // benchStore opens a data dir holding benchRows segments. Building it takes
-// about a minute, so it is kept in the temp dir and reused by later runs.
-// Benchmarks run only with -bench, so plain `go test` never builds it.
+// about ten minutes on the 2-core dev machine (run with -timeout 30m the
+// first time), so it is kept in the temp dir, named after the schema, and
+// reused by later runs. Benchmarks run only with -bench, so plain `go test`
+// never builds it.
 func benchStore(b *testing.B) *Store {
 	b.Helper()
 	if testing.Short() {
 		b.Skip("10M-row index not built in -short mode")
 	}
 	ctx := context.Background()
-	dir := filepath.Join(os.TempDir(), "nvr-storage-bench-10m-v2")
+	dir := filepath.Join(os.TempDir(), "nvr-storage-bench-10m-"+schemaHash(b))
 	ready := filepath.Join(dir, "ready")
 	if _, err := os.Stat(ready); err != nil {
 		os.RemoveAll(dir)
@@ -68,6 +75,25 @@ func benchStore(b *testing.B) *Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// schemaHash names the cached benchmark index after the schema, so a schema
+// change builds a new one.
+func schemaHash(b *testing.B) string {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(migrations.FS, p)
+		h.Write([]byte(p))
+		h.Write(data)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // BenchmarkListSegments10M: one camera, a random one-hour range, in an index

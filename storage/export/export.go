@@ -176,16 +176,63 @@ func mulDiv(a, b, c int64) int64 {
 }
 
 // run is the part of one input that goes into the clip.
+//
+// Time model: a segment's wall span [StartNS, EndNS) maps linearly onto
+// its presentation timeline [shift, shift+Duration), where shift is the
+// composition offset of its first (key)frame: with B-frames, frames are
+// shown a little after they are decoded, and the first shown frame is the
+// one taken at StartNS. In the clip every run is given the same
+// presentation delay (the largest shift of all runs) by adding adj to its
+// composition offsets, so runs with and without B-frames follow each other
+// without overlap or hole.
 type run struct {
-	in    *Input
-	first int   // index of the first sample taken
-	last  int   // index after the last sample taken
-	base  int64 // clip DTS of sample first
-	desc  int   // 1-based sample description index
+	in      *Input
+	first   int   // index of the first sample taken
+	last    int   // index after the last sample taken
+	base    int64 // clip DTS of sample first
+	desc    int   // 1-based sample description index
+	adj     int64 // added to every composition offset of the run
+	extra   int64 // ticks added to the last sample's duration (see New)
+	presEnd int64 // clip presentation time where the run's last shown frame ends
 }
 
-// mediaAt maps a wall-clock time to the input's media time (90 kHz from
-// its first sample), linearly over [StartNS, EndNS) ↔ [0, Duration): the
+// cto is sample i's composition offset in the clip.
+func (r *run) cto(i int) int64 { return int64(r.in.Info.Samples[i].CTO) + r.adj }
+
+// pres is sample i's presentation time in the clip (before the edit list).
+func (r *run) pres(i int) int64 {
+	s := r.in.Info.Samples
+	return r.base + s[i].DTS - s[r.first].DTS + r.cto(i)
+}
+
+// origin is the clip presentation time of the input's wall StartNS.
+func (r *run) origin() int64 {
+	return r.base - r.in.Info.Samples[r.first].DTS + shift(r.in) + r.adj
+}
+
+// presAt maps wall-clock ns (within the input) to clip presentation time.
+func (r *run) presAt(ns int64) int64 { return r.origin() + mediaAt(r.in, ns) }
+
+// wallOf maps clip presentation time (within the run) to wall-clock ns.
+func (r *run) wallOf(p int64) int64 { return wallAt(r.in, p-r.origin()) }
+
+// duration is sample i's duration in the clip.
+func (r *run) duration(i int) uint32 {
+	d := r.in.Info.Samples[i].Duration
+	if i == r.last-1 {
+		d += uint32(r.extra)
+	}
+	return d
+}
+
+// shift is the presentation delay of an input: the composition offset of
+// its first sample (a keyframe, as every nvr segment starts with one).
+func shift(in *Input) int64 {
+	return max(int64(in.Info.Samples[0].CTO), 0)
+}
+
+// mediaAt maps a wall-clock time to media time within the input (90 kHz,
+// 0 at StartNS), linearly over [StartNS, EndNS) ↔ [0, Duration): the
 // recorder slews wall time, so the two spans may differ slightly.
 func mediaAt(in *Input, ns int64) int64 {
 	if ns <= in.StartNS {
@@ -194,7 +241,7 @@ func mediaAt(in *Input, ns int64) int64 {
 	return mulDiv(ns-in.StartNS, in.Info.Duration, in.EndNS-in.StartNS)
 }
 
-// wallAt maps the input's media time to wall-clock time.
+// wallAt is the inverse of mediaAt.
 func wallAt(in *Input, t int64) int64 {
 	if t <= 0 {
 		return in.StartNS
@@ -222,8 +269,8 @@ func validate(inputs []Input, opts Options) error {
 			return fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
 		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
 			return fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
-		case !monotonic(in.Info.Samples):
-			return fmt.Errorf("%w: input %d has decode times out of order", ErrBadInput, i)
+		case !saneTimes(in.Info.Samples):
+			return fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
 		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
 			return fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
 		}
@@ -231,12 +278,18 @@ func validate(inputs []Input, opts Options) error {
 	return nil
 }
 
-// monotonic reports whether decode times start at or after zero and
-// strictly increase, which the clip's time arithmetic relies on.
-func monotonic(s []fmp4.SampleInfo) bool {
+// maxCTO bounds composition offsets: B-frames delay presentation by a few
+// frames; ten seconds is far beyond any encoder and keeps offsets plus the
+// clip's common delay inside int32.
+const maxCTO = 10 * timescale
+
+// saneTimes reports whether decode times start at or after zero and
+// strictly increase, and composition offsets are within ±maxCTO, which the
+// clip's time arithmetic relies on.
+func saneTimes(s []fmp4.SampleInfo) bool {
 	prev := int64(-1)
 	for i := range s {
-		if s[i].DTS <= prev {
+		if s[i].DTS <= prev || s[i].CTO > maxCTO || s[i].CTO < -maxCTO {
 			return false
 		}
 		prev = s[i].DTS
@@ -255,8 +308,9 @@ func selectRun(in *Input, opts Options) (first, last int, ok bool) {
 		return 0, 0, false
 	}
 	first = -1
+	sh := shift(in)
 	if opts.StartNS > in.StartNS {
-		t := mediaAt(in, opts.StartNS)
+		t := mediaAt(in, opts.StartNS) + sh // as a segment presentation time
 		for i := range s {
 			if s[i].DTS > t {
 				break
@@ -279,7 +333,7 @@ func selectRun(in *Input, opts Options) (first, last int, ok bool) {
 	}
 	last = len(s)
 	if opts.EndNS < in.EndNS {
-		t := mediaAt(in, opts.EndNS)
+		t := mediaAt(in, opts.EndNS) + sh
 		last = first
 		for i := first; i < len(s); i++ {
 			if s[i].DTS+int64(s[i].CTO) < t {
@@ -307,7 +361,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 		entries []sampleEntry
 		gaps    []Gap
 		total   int
-		clipDTS int64
+		delay   int64 // presentation delay common to all runs
 	)
 	for i := range inputs {
 		in := &inputs[i]
@@ -335,34 +389,52 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				gaps = append(gaps, Gap{StartNS: prev.EndNS, EndNS: in.StartNS})
 			}
 		}
-		s := in.Info.Samples
-		runs = append(runs, run{in: in, first: first, last: last, base: clipDTS, desc: desc})
-		clipDTS += s[last-1].DTS + int64(s[last-1].Duration) - s[first].DTS
+		runs = append(runs, run{in: in, first: first, last: last, desc: desc})
+		delay = max(delay, shift(in))
 	}
 	if len(runs) == 0 {
 		return nil, ErrNoFootage
 	}
+	var clipDTS int64
+	for k := range runs {
+		r := &runs[k]
+		s := r.in.Info.Samples
+		r.adj = delay - shift(r.in)
+		r.base = clipDTS
+		if k > 0 {
+			// Safety net for irregular streams: if this run would start
+			// being shown before the previous one has finished,
+			// presentation times would go backwards; stretch the
+			// previous run's last sample instead.
+			prev := &runs[k-1]
+			first := r.pres(r.first)
+			for i := r.first; i < r.last; i++ {
+				first = min(first, r.pres(i))
+			}
+			if need := prev.presEnd - first; need > 0 &&
+				int64(prev.in.Info.Samples[prev.last-1].Duration)+prev.extra+need <= math.MaxUint32 {
+				prev.extra += need
+				clipDTS += need
+				r.base = clipDTS
+			}
+		}
+		for i := r.first; i < r.last; i++ {
+			r.presEnd = max(r.presEnd, r.pres(i)+int64(s[i].Duration))
+		}
+		clipDTS += s[r.last-1].DTS + int64(s[r.last-1].Duration) - s[r.first].DTS
+	}
 
 	// The edit list starts presentation at StartNS (or at the first
-	// keyframe's presentation when the range starts before the footage)
-	// and ends it at EndNS (or where the footage ends).
+	// keyframe when the range starts before the footage) and ends it at
+	// EndNS (or where the footage ends).
 	r0 := &runs[0]
-	s0 := r0.in.Info.Samples
-	mediaStart := int64(s0[r0.first].CTO)
-	if opts.StartNS > r0.in.StartNS {
-		mediaStart = max(mediaStart, mediaAt(r0.in, opts.StartNS)-s0[r0.first].DTS)
-	}
+	mediaStart := max(r0.pres(r0.first), r0.presAt(opts.StartNS))
 	var presEnd int64
 	for _, r := range runs {
-		s := r.in.Info.Samples
-		for i := r.first; i < r.last; i++ {
-			presEnd = max(presEnd, r.base+s[i].DTS-s[r.first].DTS+int64(s[i].CTO)+int64(s[i].Duration))
-		}
+		presEnd = max(presEnd, r.presEnd)
 	}
-	rl := &runs[len(runs)-1]
-	if opts.EndNS < rl.in.EndNS {
-		sl := rl.in.Info.Samples
-		presEnd = min(presEnd, rl.base+mediaAt(rl.in, opts.EndNS)-sl[rl.first].DTS)
+	if rl := &runs[len(runs)-1]; opts.EndNS < rl.in.EndNS {
+		presEnd = min(presEnd, rl.presAt(opts.EndNS))
 	}
 	if presEnd <= mediaStart {
 		return nil, ErrNoFootage

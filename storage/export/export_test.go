@@ -110,8 +110,8 @@ type probe struct {
 	streams    string  // codec types, one a line
 }
 
-// ffprobe decodes every frame once (-count_frames) and fails on any
-// message at level error, such as a decode error.
+// ffprobe decodes every frame once and fails on any message at level
+// error, such as a decode error, and on presentation times going backwards.
 func ffprobe(t testing.TB, path string) probe {
 	t.Helper()
 	fp := requireTool(t, "ffprobe")
@@ -125,16 +125,30 @@ func ffprobe(t testing.TB, path string) probe {
 		return strings.TrimSpace(stdout.String())
 	}
 	var p probe
+	// One decoding pass: every presented video frame's pts, which must
+	// strictly increase (frames shown in order, none twice).
+	last := int64(-1 << 62)
+	for _, line := range strings.Split(run("-select_streams", "v:0", "-show_entries", "frame=pts", "-of", "csv=p=0"), "\n") {
+		line = strings.Trim(line, ", ")
+		if line == "" {
+			continue
+		}
+		pts, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			t.Fatalf("frame pts %q", line)
+		}
+		if pts <= last {
+			t.Fatalf("frame %d: pts %d after %d", p.frames, pts, last)
+		}
+		last = pts
+		p.frames++
+	}
 	var types []string
-	for _, line := range strings.Split(run("-count_frames", "-show_entries", "format=duration:stream=codec_type,nb_read_frames", "-of", "default=nw=1"), "\n") {
+	for _, line := range strings.Split(run("-show_entries", "format=duration:stream=codec_type", "-of", "default=nw=1"), "\n") {
 		k, v, _ := strings.Cut(line, "=")
 		switch k {
 		case "codec_type":
 			types = append(types, v)
-		case "nb_read_frames":
-			if len(types) == 1 {
-				p.frames, _ = strconv.Atoi(v)
-			}
 		case "duration":
 			p.duration, _ = strconv.ParseFloat(v, 64)
 		}
@@ -180,6 +194,7 @@ func TestExportDecodes(t *testing.T) {
 		{"inside one segment", []seg{{main720, 0}}, 2500 * int64(time.Millisecond), 3 * sec, 0.5, 0, false},
 		{"across a gap", []seg{{main720, 0}, {main720, 30 * sec}, {main720, 0}}, sec, 45 * sec, 11, 1, false},
 		{"SPS change", []seg{{main720, 0}, {base240, 0}, {main720, 0}}, 500 * int64(time.Millisecond), 9 * sec, 8.5, 0, true},
+		{"B-frames then none", []seg{{bframes, 0}, {base240, 0}, {bframes, 0}}, 300 * int64(time.Millisecond), 9 * sec, 8.7, 0, false},
 		{"B-frames mid-GOP", []seg{{bframes, 0}, {bframes, 0}}, 1700 * int64(time.Millisecond), 7300 * int64(time.Millisecond), 5.6, 0, true},
 	}
 	for _, tc := range cases {

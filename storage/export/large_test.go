@@ -171,8 +171,10 @@ func TestExportPast4GiB(t *testing.T) {
 // end.
 func TestSelectRun(t *testing.T) {
 	// 10 samples 40 ms apart, keyframes at 0 and 5, B-frames: display
-	// order 0 3 1 2 4 | 5 8 6 7 9, shown one frame after decoding starts,
-	// so presentation times are 40 160 80 120 200 | 240 360 280 320 400 ms.
+	// order 0 3 1 2 4 | 5 8 6 7 9, shown one frame after decoding starts
+	// (presentation 40 160 80 120 200 | 240 360 280 320 400 ms). The first
+	// shown frame is the segment's start, so on the wall clock they are
+	// shown at 0 120 40 80 160 | 200 320 240 280 360 ms.
 	in := fakeInput(1, t0, 10, 100, 5)
 	ctos := []int32{3600, 10800, 0, 0, 3600, 3600, 10800, 0, 0, 3600}
 	for i := range in.Info.Samples {
@@ -186,10 +188,11 @@ func TestSelectRun(t *testing.T) {
 		ok          bool
 	}{
 		{"whole", 0, 400, 0, 10, true},
-		{"just before the second keyframe is shown", 230, 400, 0, 10, true},
-		{"at the second keyframe's presentation", 240, 400, 5, 10, true},
-		{"end keeps a later-shown reference", 0, 300, 0, 8, true}, // 7 (280 ms) needs 6 (360 ms)
-		{"end before anything is shown", 0, 30, 0, 0, false},
+		{"just before the second keyframe is shown", 190, 400, 0, 10, true},
+		{"at the second keyframe's presentation", 200, 400, 5, 10, true},
+		{"end keeps a later-shown reference", 0, 260, 0, 8, true}, // 7 (240 ms) needs 6 (320 ms)
+		{"end at the first frame", 0, 1, 0, 1, true},
+		{"range ends where the segment starts", -100, 0, 0, 0, false},
 		{"range after the segment", 400, 500, 0, 0, false},
 	}
 	for _, tc := range cases {

@@ -173,10 +173,11 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	var delta uint32
 	var entries []uint32
 	var allSync, anyCTO, negCTO = true, false, false
-	for _, r := range p.runs {
+	for k := range p.runs {
+		r := &p.runs[k]
 		s := r.in.Info.Samples
 		for i := r.first; i < r.last; i++ {
-			d := s[i].Duration
+			d := r.duration(i)
 			if count > 0 && d == delta {
 				count++
 			} else {
@@ -187,8 +188,8 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 			}
 			total++
 			allSync = allSync && s[i].Keyframe
-			anyCTO = anyCTO || s[i].CTO != 0
-			negCTO = negCTO || s[i].CTO < 0
+			anyCTO = anyCTO || r.cto(i) != 0
+			negCTO = negCTO || r.cto(i) < 0
 		}
 	}
 	entries = append(entries, count, delta)
@@ -209,17 +210,20 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 		entries = entries[:0]
 		count = 0
 		var cto int32
-		for _, r := range p.runs {
-			s := r.in.Info.Samples
+		for k := range p.runs {
+			r := &p.runs[k]
 			for i := r.first; i < r.last; i++ {
-				if count > 0 && s[i].CTO == cto {
+				// Offsets fit: validate bounds CTO to int32 and adj
+				// to the largest first-sample offset.
+				c := int32(r.cto(i))
+				if count > 0 && c == cto {
 					count++
 					continue
 				}
 				if count > 0 {
 					entries = append(entries, count, uint32(cto))
 				}
-				count, cto = 1, s[i].CTO
+				count, cto = 1, c
 			}
 		}
 		entries = append(entries, count, uint32(cto))
@@ -353,22 +357,21 @@ func buildText(p *plan) (*textTrack, error) {
 	t := &textTrack{}
 	winStart, winEnd := p.mediaStart, p.mediaStart+p.presDur
 	const second = int64(time.Second)
+	covered := winStart
 	for k := range p.runs {
 		r := &p.runs[k]
-		firstDTS := r.in.Info.Samples[r.first].DTS
-		lo, hi := r.base, winEnd
-		if k == 0 {
-			lo = winStart
-		}
+		// Each run shows its own clock from where the previous one ends
+		// (the clock jumps at a closed gap).
+		hi := winEnd
 		if k+1 < len(p.runs) {
-			hi = p.runs[k+1].base
+			hi = min(r.presEnd, winEnd)
 		}
-		lo, hi = max(lo, winStart), min(hi, winEnd)
+		lo := covered
+		covered = max(covered, hi)
 		for at := lo; at < hi; {
-			wall := wallAt(r.in, at-r.base+firstDTS)
+			wall := r.wallOf(at)
 			nextSec := (wall/second + 1) * second
-			next := r.base + mediaAt(r.in, nextSec) - firstDTS
-			next = min(max(next, at+1), hi)
+			next := min(max(r.presAt(nextSec), at+1), hi)
 			text := time.Unix(0, wall).In(loc).Format(timestampLayout)
 			t.data = binary.BigEndian.AppendUint16(t.data, uint16(len(text)))
 			t.data = append(t.data, text...)
