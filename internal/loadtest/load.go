@@ -195,6 +195,14 @@ type Report struct {
 	LoadAverage string  `json:"load_average"` // /proc/loadavg at the end
 	VerifyError string  `json:"verify_error,omitempty"`
 
+	// Waits times the recorder's fsyncs and index calls (record mode).
+	Waits *Waits `json:"waits,omitempty"`
+	// Machine is what the machine and this process's threads did.
+	Machine Machine `json:"machine"`
+	// DropTimeline is the total of dropped frames at each memory sample
+	// (one per SampleEvery from the start): when the drops happened.
+	DropTimeline []uint64 `json:"drop_timeline,omitempty"`
+
 	PerCamera []Camera `json:"per_camera,omitempty"`
 }
 
@@ -279,7 +287,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	var store *storage.Store
+	var pr *probes
 	if o.Mode == ModeRecord {
+		pr = &probes{}
 		dir, err := os.MkdirTemp(o.DataDir, "nvr-loadtest-")
 		if err != nil {
 			return nil, fmt.Errorf("loadtest: data dir: %w", err)
@@ -300,7 +310,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				SegmentDuration: o.SegmentDuration,
 				FrameTimeout:    mediaTimeout,
 			}.WithDefaults()
-			if c.job, err = recorder.NewJob(cfg, recorder.Deps{Store: store}); err != nil {
+			if c.job, err = recorder.NewJob(cfg, pr.deps(store)); err != nil {
 				return nil, fmt.Errorf("loadtest: %w", err)
 			}
 		}
@@ -319,6 +329,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	_, gc0 := sampleMem()
+	mp := startMachineProbe()
 	user0, sys0, err := cpuTimes()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
@@ -356,6 +367,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			m, _ := sampleMem()
 			rep.MemPeak.max(m)
+			if o.Mode == ModeRecord {
+				var d uint64
+				for _, c := range cams {
+					d += c.job.Status().DroppedFrames
+				}
+				rep.DropTimeline = append(rep.DropTimeline, d)
+			}
 		}
 	}
 	tick.Stop()
@@ -367,6 +385,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	user1, sys1, err := cpuTimes()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	rep.Machine = mp.stop()
+	if pr != nil {
+		w := pr.report()
+		rep.Waits = &w
 	}
 	if o.CPUProfile != "" {
 		pprof.StopCPUProfile()

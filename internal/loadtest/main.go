@@ -141,7 +141,11 @@ func mb(b float64) string { return fmt.Sprintf("%.2f MB", b/1e6) }
 // writeText prints a report for people.
 func writeText(w io.Writer, r *Report, perCam bool) {
 	fmt.Fprintf(w, "== %s: %d cameras (%s, %s), %.1f s, load %s\n", r.Mode, r.Cameras, r.Clip, r.Transport, r.Seconds, r.LoadAverage)
-	fmt.Fprintf(w, "received   %.3f GB (%.1f Mbit/s per camera)\n", r.GB, r.GB*8e3/r.Duration/float64(r.Cameras))
+	rate := 0.0
+	if r.Duration > 0 && r.Cameras > 0 {
+		rate = r.GB * 8e3 / r.Duration / float64(r.Cameras)
+	}
+	fmt.Fprintf(w, "received   %.3f GB (%.1f Mbit/s per camera)\n", r.GB, rate)
 	fmt.Fprintf(w, "frames     sent %d, arrived %d, written %d, indexed %d, dropped %d; packets lost %d, decode errors %d, reconnects %d\n",
 		r.FramesSent, r.FramesArrived, r.FramesWritten, r.IndexFrames, r.Dropped, r.PacketsLost, r.DecodeErrors, r.Reconnects)
 	fmt.Fprintf(w, "complete   %d of %d cameras kept every frame (drained: %v), %d segments\n", r.CamerasComplete, r.Cameras, r.Drained, r.Segments)
@@ -156,6 +160,23 @@ func writeText(w io.Writer, r *Report, perCam bool) {
 	}
 	fmt.Fprintf(w, "per camera live heap %s (steady after GC), heap in use %s, rss %s (peak); minus before\n",
 		mb(r.LivePerCam), mb(r.HeapPerCam), mb(r.RSSPerCam))
+	fmt.Fprintf(w, "machine    busy %.0f%%, steal %.0f%%, idle %.0f%% of all CPUs; this process ran %.1f s and waited %.1f s for a CPU\n",
+		r.Machine.BusyPct, r.Machine.StealPct, r.Machine.IdlePct, r.Machine.RunS, r.Machine.WaitS)
+	if r.Waits != nil {
+		for _, l := range []struct {
+			name string
+			l    Latency
+		}{{"CreateSegment", r.Waits.CreateSegment}, {"UpdateSegment", r.Waits.UpdateSegment},
+			{"FinishSegment", r.Waits.FinishSegment}, {"fsync file", r.Waits.SyncFile}, {"fsync dir", r.Waits.SyncDir}} {
+			if l.l.Calls > 0 {
+				fmt.Fprintf(w, "wait       %-13s %5d calls, mean %6.1f ms, max %6.0f ms, %d over 1 s\n",
+					l.name, l.l.Calls, 1e3*l.l.TotalS/float64(l.l.Calls), 1e3*l.l.MaxS, l.l.Over1s)
+			}
+		}
+	}
+	if len(r.DropTimeline) > 0 && r.Dropped > 0 {
+		fmt.Fprintf(w, "drops      running total per sample: %v\n", r.DropTimeline)
+	}
 	if r.VerifyError != "" {
 		fmt.Fprintf(w, "VERIFY     %s\n", strings.ReplaceAll(r.VerifyError, "\n", "\n           "))
 	}

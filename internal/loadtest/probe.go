@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nvr-project/nvr/recorder"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// Latency summarises the calls to one slow operation (fsync, an index
+// commit): where a recorder's writer goroutine can wait for longer than
+// its queue lasts.
+type Latency struct {
+	Calls  int     `json:"calls"`
+	TotalS float64 `json:"total_s"`
+	MaxS   float64 `json:"max_s"`
+	// Over1s counts calls that took a second or more: the queue holds
+	// about 4 s of video, so a few of those in a row drop frames.
+	Over1s int `json:"over_1s"`
+}
+
+// latency collects a Latency from many goroutines.
+type latency struct {
+	mu sync.Mutex
+	l  Latency
+}
+
+func (l *latency) observe(start time.Time) {
+	d := time.Since(start)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.l.Calls++
+	l.l.TotalS += d.Seconds()
+	l.l.MaxS = max(l.l.MaxS, d.Seconds())
+	if d >= time.Second {
+		l.l.Over1s++
+	}
+}
+
+func (l *latency) get() Latency {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.l
+}
+
+// probes time the recorder's blocking calls through its injectable
+// dependencies (Deps.Store, Deps.SyncFile, Deps.SyncDir), so a run that
+// drops frames shows whether the writer waited on the disk or the index.
+type probes struct {
+	create, update, finish, syncFile, syncDir latency
+}
+
+// Waits is the probes' report.
+type Waits struct {
+	CreateSegment Latency `json:"create_segment"`
+	UpdateSegment Latency `json:"update_segment"`
+	FinishSegment Latency `json:"finish_segment"`
+	SyncFile      Latency `json:"sync_file"`
+	SyncDir       Latency `json:"sync_dir"`
+}
+
+func (p *probes) report() Waits {
+	return Waits{
+		CreateSegment: p.create.get(), UpdateSegment: p.update.get(), FinishSegment: p.finish.get(),
+		SyncFile: p.syncFile.get(), SyncDir: p.syncDir.get(),
+	}
+}
+
+// deps returns recorder dependencies that time every call to store and to
+// fsync; the rest stay the recorder's defaults.
+func (p *probes) deps(store *storage.Store) recorder.Deps {
+	return recorder.Deps{
+		Store: &timedStore{s: store, p: p},
+		SyncFile: func(f *os.File) error {
+			defer p.syncFile.observe(time.Now())
+			return f.Sync()
+		},
+		SyncDir: func(dir string) error {
+			defer p.syncDir.observe(time.Now())
+			return syncDir(dir)
+		},
+	}
+}
+
+// syncDir fsyncs a directory, as the recorder's default does, so a new
+// file's name is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return err
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return serr
+	}
+	return cerr
+}
+
+// timedStore is a recorder.SegmentStore that times each call.
+type timedStore struct {
+	s *storage.Store
+	p *probes
+}
+
+func (t *timedStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+	defer t.p.create.observe(time.Now())
+	return t.s.CreateSegment(ctx, seg)
+}
+
+func (t *timedStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+	defer t.p.update.observe(time.Now())
+	return t.s.UpdateSegment(ctx, seg)
+}
+
+func (t *timedStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	defer t.p.finish.observe(time.Now())
+	return t.s.FinishSegment(ctx, seg)
+}
+
+// Machine is what the rest of the machine did during a run.
+type Machine struct {
+	// From /proc/stat over the run, in percent of all CPUs' time.
+	BusyPct  float64 `json:"busy_pct"`  // user+nice+system+irq+softirq
+	StealPct float64 `json:"steal_pct"` // taken by the hypervisor
+	IdlePct  float64 `json:"idle_pct"`  // idle+iowait
+	// From /proc/self/task/*/schedstat: the process's threads' time on a
+	// CPU and waiting in a run queue for one (a starved process waits).
+	RunS  float64 `json:"run_s"`
+	WaitS float64 `json:"wait_s"`
+}
+
+// cpuStat is the first line of /proc/stat in clock ticks.
+type cpuStat struct{ busy, idle, steal, total uint64 }
+
+// readCPUStat parses the aggregate "cpu" line of /proc/stat (proc(5)).
+func readCPUStat() (cpuStat, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{}, err
+	}
+	return parseCPUStat(string(b))
+}
+
+func parseCPUStat(s string) (cpuStat, error) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuStat{}, fmt.Errorf("loadtest: /proc/stat: unexpected first line %q", line)
+	}
+	var v [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		n, err := strconv.ParseUint(f[i+1], 10, 64)
+		if err != nil {
+			return cpuStat{}, fmt.Errorf("loadtest: /proc/stat: field %d: %w", i+1, err)
+		}
+		v[i] = n
+	}
+	st := cpuStat{
+		busy:  v[0] + v[1] + v[2] + v[5] + v[6],
+		idle:  v[3] + v[4],
+		steal: v[7],
+	}
+	st.total = st.busy + st.idle + st.steal
+	return st, nil
+}
+
+// readSchedstat sums run and wait nanoseconds over the process's threads
+// (/proc/self/task/*/schedstat: "run_ns wait_ns timeslices"). Threads
+// that exited are missing; the Go runtime rarely ends a thread.
+func readSchedstat() (run, wait time.Duration) {
+	paths, _ := filepath.Glob("/proc/self/task/*/schedstat")
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		r, w, ok := parseSchedstat(string(b))
+		if ok {
+			run += r
+			wait += w
+		}
+	}
+	return run, wait
+}
+
+func parseSchedstat(s string) (run, wait time.Duration, ok bool) {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	r, err1 := strconv.ParseInt(f[0], 10, 64)
+	w, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || r < 0 || w < 0 {
+		return 0, 0, false
+	}
+	return time.Duration(r), time.Duration(w), true
+}
+
+// machineProbe measures Machine between start and stop.
+type machineProbe struct {
+	stat0      cpuStat
+	statErr    error
+	run0, wai0 time.Duration
+}
+
+func startMachineProbe() *machineProbe {
+	m := &machineProbe{}
+	m.stat0, m.statErr = readCPUStat()
+	m.run0, m.wai0 = readSchedstat()
+	return m
+}
+
+func (m *machineProbe) stop() Machine {
+	var out Machine
+	run, wait := readSchedstat()
+	out.RunS, out.WaitS = (run - m.run0).Seconds(), (wait - m.wai0).Seconds()
+	st, err := readCPUStat()
+	if err != nil || m.statErr != nil || st.total <= m.stat0.total {
+		return out
+	}
+	total := float64(st.total - m.stat0.total)
+	out.BusyPct = 100 * float64(st.busy-m.stat0.busy) / total
+	out.IdlePct = 100 * float64(st.idle-m.stat0.idle) / total
+	out.StealPct = 100 * float64(st.steal-m.stat0.steal) / total
+	return out
+}
