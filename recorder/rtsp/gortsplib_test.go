@@ -307,11 +307,17 @@ func TestGortsplibNotFound(t *testing.T) {
 // RTCP within it. Receiver reports are switched off here, so only our
 // keepalives keep the session alive for three times that long (F3).
 func TestGortsplibKeepalive(t *testing.T) {
-	for _, transport := range []string{"udp", "tcp"} {
-		t.Run(transport, func(t *testing.T) {
-			srv := startRefServer(t, "", "", nil, 2*time.Second)
+	for _, tc := range []struct{ transport, user string }{{"udp", ""}, {"tcp", ""}, {"udp", "admin"}} {
+		t.Run(tc.transport+" "+tc.user, func(t *testing.T) {
+			t.Parallel() // each waits 3 s; no goroutine counting here
+			transport := tc.transport
+			srv := startRefServer(t, tc.user, "pw", []auth.VerifyMethod{auth.VerifyMethodDigestMD5}, 2*time.Second)
 			ctx := context.Background()
-			s, err := Open(ctx, Config{URL: "rtsp://" + srv.addr + "/cam", Transport: transport, MediaTimeout: 2 * time.Second})
+			url := "rtsp://" + srv.addr + "/cam"
+			if tc.user != "" {
+				url = "rtsp://admin:pw@" + srv.addr + "/cam"
+			}
+			s, err := Open(ctx, Config{URL: url, Transport: transport, MediaTimeout: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
