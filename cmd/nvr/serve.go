@@ -22,15 +22,18 @@ old one stays in force); SIGINT or SIGTERM finalises every segment and exits.`
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveHelp, stderr)
 	path := fs.String("config", "nvr.yaml", "config file (YAML)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logFormat := fs.String("log-format", "", "log format: text or json (default: the config's log.format, else text)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log := newLogger(stderr, *logFormat)
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
 	}
+	if *logFormat == "" {
+		*logFormat = cfg.Log.Format
+	}
+	log := newLeveledLogger(stderr, *logFormat, cfg.Log.Level)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
