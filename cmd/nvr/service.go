@@ -418,10 +418,14 @@ loop:
 	shCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	_ = srv.Shutdown(shCtx)
 	cancel()
-	cancelRun() // the runner's Stop hooks finalise every active camera
-	wg.Wait()
+	// Cancel every job at once so they finalise in parallel; the runner's
+	// Stop hooks then only wait for each to be done.
 	cancelJobs()
-	waitTimeout(&s.jobWG, jobStopTimeout)
+	cancelRun()
+	wg.Wait()
+	if !waitTimeout(&s.jobWG, jobStopTimeout) {
+		s.log.Error("some camera jobs did not stop in time")
+	}
 	if err := s.store.Close(); err != nil {
 		return fmt.Errorf("closing index: %w", err)
 	}
