@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -81,6 +83,38 @@ func BenchmarkAuthenticate(b *testing.B) {
 	for b.Loop() {
 		if p, err := a.authenticate(r); err != nil || p == nil {
 			b.Fatal("refused", err)
+		}
+	}
+}
+
+// BenchmarkExportLoopback is BenchmarkExportServe over a real loopback TCP
+// connection through NewServer, per-write deadlines included.
+func BenchmarkExportLoopback(b *testing.B) {
+	f := newFixture(b, nil)
+	f.exp.data = bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(ln.Addr().String(), f.h)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Close(); <-done }()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	url := "http://" + ln.Addr().String() + exportPath + rangeQ
+	buf := make([]byte, 256<<10)
+	b.SetBytes(int64(len(f.exp.data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.CopyBuffer(io.Discard, resp.Body, buf)
+		resp.Body.Close()
+		if err != nil || n != int64(len(f.exp.data)) {
+			b.Fatalf("read %d bytes: %v", n, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nvr-project/nvr/storage"
@@ -23,6 +24,7 @@ type streamWriter struct {
 	http.ResponseWriter
 	rc          *http.ResponseController
 	stall       time.Duration
+	deadlineSet time.Time // when the write deadline was last pushed
 	wroteHeader bool
 	swallow     bool // an error body was written; drop ServeContent's text
 	n           int64
@@ -58,10 +60,46 @@ func (s *streamWriter) Write(p []byte) (int, error) {
 	if s.swallow {
 		return len(p), nil
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.stall))
+	// Push the deadline at most every stall/8: the connection still gets
+	// at least 7/8 of the stall time after its last progress, and a fast
+	// download does not reset a timer on every write.
+	if now := time.Now(); now.Sub(s.deadlineSet) > s.stall/8 {
+		_ = s.rc.SetWriteDeadline(now.Add(s.stall))
+		s.deadlineSet = now
+	}
 	n, err := s.ResponseWriter.Write(p)
 	s.n += int64(n)
 	return n, err
+}
+
+// streamChunk is the copy buffer of a download: 8 times io.Copy's default,
+// for fewer write calls; pooled, so memory stays bounded per download.
+const streamChunk = 256 << 10
+
+var chunkPool = sync.Pool{New: func() any { return new([streamChunk]byte) }}
+
+// ReadFrom copies a download's body (io.Copy in http.ServeContent uses it)
+// through Write in streamChunk pieces.
+func (s *streamWriter) ReadFrom(r io.Reader) (int64, error) {
+	buf := chunkPool.Get().(*[streamChunk]byte)
+	defer chunkPool.Put(buf)
+	var total int64
+	for {
+		n, rerr := r.Read(buf[:])
+		if n > 0 {
+			w, werr := s.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.
