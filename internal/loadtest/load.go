@@ -67,6 +67,10 @@ type Options struct {
 	// Drain bounds the wait, after the cameras stop, for every sent frame
 	// to be accounted for (written or dropped); default 30s.
 	Drain time.Duration
+	// Stagger spreads the cameras' starts evenly over this long, so their
+	// segment boundaries do not all fall at the same moment; default 0
+	// (every job starts at once, as `nvr serve` does).
+	Stagger time.Duration
 	// SampleEvery is the memory sampling period, default 1s.
 	SampleEvery time.Duration
 	// CPUProfile, when set, receives a CPU profile of the streaming phase.
@@ -119,8 +123,8 @@ func (o Options) Validate() error {
 	if o.Transport != "tcp" && o.Transport != "udp" {
 		bad("Transport", "must be tcp or udp, got %q", o.Transport)
 	}
-	if o.SegmentDuration < 0 || o.Drain < 0 || o.SampleEvery < 0 {
-		bad("SegmentDuration/Drain/SampleEvery", "must not be negative")
+	if o.SegmentDuration < 0 || o.Drain < 0 || o.SampleEvery < 0 || o.Stagger < 0 {
+		bad("SegmentDuration/Drain/SampleEvery/Stagger", "must not be negative")
 	}
 	return errors.Join(errs...)
 }
@@ -158,6 +162,7 @@ type Report struct {
 	DataDir   string  `json:"data_dir,omitempty"`
 	Seconds   float64 `json:"seconds"`  // wall time from the first job's start to the last job's end
 	Duration  float64 `json:"duration"` // seconds each camera streamed (-duration)
+	Stagger   float64 `json:"stagger"`  // seconds over which the starts were spread
 
 	BytesReceived uint64  `json:"bytes_received"`
 	GB            float64 `json:"gb_received"` // BytesReceived / 1e9
@@ -265,7 +270,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	rep := &Report{Mode: o.Mode, Cameras: o.Cameras, Clip: o.Clip, Transport: o.Transport, Duration: o.Duration.Seconds()}
+	rep := &Report{Mode: o.Mode, Cameras: o.Cameras, Clip: o.Clip, Transport: o.Transport, Duration: o.Duration.Seconds(), Stagger: o.Stagger.Seconds()}
 
 	runtime.GC()
 	rep.MemBefore, _ = sampleMem()
@@ -338,18 +343,26 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, c := range cams {
-		if c.job != nil {
-			wg.Go(func() { _ = c.job.Run(runCtx) })
-		} else {
-			wg.Go(func() { c.readOnly(runCtx, o) })
-		}
+	for i, c := range cams {
+		delay := o.Stagger * time.Duration(i) / time.Duration(len(cams))
+		wg.Go(func() {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if c.job != nil {
+				_ = c.job.Run(runCtx)
+			} else {
+				c.readOnly(runCtx, o)
+			}
+		})
 	}
 
 	// Sample memory while the cameras stream.
 	// The steady sample is taken one period before the cameras stop
 	// (StallAfter counts from each PLAY, a little after start).
-	streamEnd := start.Add(o.Duration)
+	streamEnd := start.Add(o.Stagger + o.Duration)
 	steadyAt := streamEnd.Add(-o.SampleEvery)
 	tick := time.NewTicker(o.SampleEvery)
 	for time.Now().Before(streamEnd) && ctx.Err() == nil {

@@ -52,6 +52,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the data dir")
 	fs.DurationVar(&o.SegmentDuration, "segment", 10*time.Second, "recorder segment duration")
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "longest wait for sent frames to be written after the cameras stop")
+	fs.DurationVar(&o.Stagger, "stagger", 0, "spread the cameras' starts over this long (0: all at once, like nvr serve)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the recording run to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of the recording run (steady state) to this file")
 	baseline := fs.Bool("baseline", true, "also run the read-only baseline first")
@@ -140,7 +141,8 @@ func mb(b float64) string { return fmt.Sprintf("%.2f MB", b/1e6) }
 
 // writeText prints a report for people.
 func writeText(w io.Writer, r *Report, perCam bool) {
-	fmt.Fprintf(w, "== %s: %d cameras (%s, %s), %.1f s, load %s\n", r.Mode, r.Cameras, r.Clip, r.Transport, r.Seconds, r.LoadAverage)
+	fmt.Fprintf(w, "== %s: %d cameras (%s, %s), %.0f s each (starts spread over %.0f s), %.1f s in all, load %s\n",
+		r.Mode, r.Cameras, r.Clip, r.Transport, r.Duration, r.Stagger, r.Seconds, r.LoadAverage)
 	rate := 0.0
 	if r.Duration > 0 && r.Cameras > 0 {
 		rate = r.GB * 8e3 / r.Duration / float64(r.Cameras)
