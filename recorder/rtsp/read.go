@@ -30,6 +30,9 @@ var errBusy = errors.New("ReadPackets is already running")
 // most every 5s. Returns ctx.Err() on cancellation (also when Close is
 // called meanwhile).
 func (s *Session) ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error {
+	if s.closeCtx.Err() != nil {
+		return context.Canceled // closed (or closing)
+	}
 	if !s.readMu.TryLock() {
 		return &Error{Step: "read", Kind: ErrProtocol, Err: errBusy}
 	}
