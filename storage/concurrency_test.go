@@ -15,9 +15,9 @@ import (
 func TestConcurrentReadersAndWriter(t *testing.T) {
 	const (
 		readers = 50
-		writers = 4  // each creates segments concurrently
-		writes  = 5  // segments per writer
-		updates = 3  // progress updates per segment
+		writers = 4 // each creates segments concurrently
+		writes  = 5 // segments per writer
+		updates = 3 // progress updates per segment
 	)
 	ctx := context.Background()
 	s, _ := newStore(t)
