@@ -292,7 +292,7 @@ func TestE2EStall(t *testing.T) {
 	st, rows, _ := e2e(t,
 		testcam.Options{Clip: testcam.ClipBase240, StallAfter: time.Second, Speed: 4},
 		Config{FrameTimeout: 500 * time.Millisecond, RTSP: rtsp.Config{MediaTimeout: time.Minute}},
-		func(st Status) bool { return st.Reconnects >= 1 })
+		func(st Status) bool { return st.Reconnects >= 1 && strings.Contains(st.LastError, "no frames") })
 	if len(rows) == 0 {
 		t.Fatal("nothing recorded")
 	}

@@ -213,7 +213,7 @@ func (j *Job) Run(ctx context.Context) error {
 		j.setState(StateStarting, time.Time{})
 		healthy, err := j.runSession(ctx)
 		if ctx.Err() != nil {
-			if err != nil {
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				// Finalising on the way out failed: say so in Status.
 				j.setLastError(err)
 			}
