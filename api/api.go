@@ -240,6 +240,10 @@ func New(opts Options) (http.Handler, error) {
 	if _, err := rand.Read(h.cursorKey); err != nil {
 		return nil, fmt.Errorf("api: cursor key: %w", err)
 	}
+	auth.onLockout = func(client netip.Prefix) {
+		h.log.LogAttrs(context.Background(), slog.LevelWarn, "api client locked out after repeated authentication failures",
+			slog.String("client", client.String()), slog.Duration("for", AuthLockout))
+	}
 	m, err := newAPIMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("api: metrics: %w", err)

@@ -57,6 +57,10 @@ type authenticator struct {
 	trusted []netip.Prefix
 	now     func() time.Time
 
+	// onLockout, when set, is told (outside the lock) that a client was
+	// just locked out.
+	onLockout func(client netip.Prefix)
+
 	mu      sync.Mutex
 	clients map[netip.Prefix]*failureRecord
 }
@@ -117,7 +121,9 @@ func (a *authenticator) authenticate(r *http.Request) (*principal, error) {
 		a.forget(client)
 		return p, nil
 	}
-	a.fail(client, now)
+	if a.fail(client, now) && a.onLockout != nil {
+		a.onLockout(client)
+	}
 	return nil, errUnauthorized
 }
 
@@ -160,7 +166,8 @@ func (a *authenticator) forget(client netip.Prefix) {
 	delete(a.clients, client)
 }
 
-func (a *authenticator) fail(client netip.Prefix, now time.Time) {
+// fail counts a failure and reports whether it locked the client out.
+func (a *authenticator) fail(client netip.Prefix, now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rec := a.clients[client]
@@ -178,7 +185,9 @@ func (a *authenticator) fail(client netip.Prefix, now time.Time) {
 	if rec.failures >= MaxAuthFailures {
 		rec.blockedUntil = now.Add(AuthLockout)
 		rec.failures, rec.windowStart = 0, now
+		return true
 	}
+	return false
 }
 
 // evictLocked makes room: first it drops records that expired; under an

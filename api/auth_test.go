@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -127,7 +128,8 @@ func TestAuthOff(t *testing.T) {
 // give a fresh identity; the lockout ends.
 func TestBruteForceLockout(t *testing.T) {
 	clock := &fakeClock{t: t0}
-	f := authFixture(t, clock, nil)
+	var logs bytes.Buffer
+	f := authFixture(t, clock, func(o *Options) { o.Logger = newTextLogger(&logs) })
 	attacker := "203.0.113.9:5555"
 	for i := range MaxAuthFailures {
 		w := f.do(t, "GET", "/api/cameras", "RemoteAddr", attacker,
@@ -144,6 +146,10 @@ func TestBruteForceLockout(t *testing.T) {
 		t.Fatalf("Retry-After %q, want %d", w.Header().Get("Retry-After"), int(AuthLockout/time.Second))
 	}
 	errorOf(t, w)
+	if !strings.Contains(logs.String(), "locked out") || !strings.Contains(logs.String(), "203.0.113.9/32") ||
+		strings.Contains(logs.String(), "guess-") || strings.Contains(logs.String(), tokAll) {
+		t.Fatalf("lockout log: %q", logs.String())
+	}
 	// Another client is not affected.
 	if w := f.do(t, "GET", "/api/cameras", "RemoteAddr", "192.0.2.50:1", "Authorization", "Bearer "+tokAll); w.Code != 200 {
 		t.Fatalf("another client: %d", w.Code)
