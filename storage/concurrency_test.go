@@ -94,4 +94,5 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 	if err != nil || st.Segments != 20+writers*writes {
 		t.Fatalf("stats %+v, %v; want %d segments", st, err, 20+writers*writes)
 	}
+	checkConsistentCounts(t, s)
 }

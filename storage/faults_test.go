@@ -92,6 +92,7 @@ func TestDiskFull(t *testing.T) {
 	if seg, _ := s.Segment(ctx, id); seg.Bytes != 1000 || seg.State != StateComplete {
 		t.Fatalf("closed segment %+v", seg)
 	}
+	checkConsistentCounts(t, s)
 	_, f2, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 250*sec})
 	must(t, err)
 	f2.Close()

@@ -180,9 +180,10 @@ func TestRecover(t *testing.T) {
 }
 
 // checkConsistent is RELIABILITY F10: every row is complete and its file
-// exists at exactly the row's size.
+// exists at exactly the row's size; the camera counts equal the rows.
 func checkConsistent(t *testing.T, s *Store) {
 	t.Helper()
+	checkConsistentCounts(t, s)
 	rows, err := s.r.Query(`SELECT ` + segmentColumns + ` FROM segments`)
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +203,18 @@ func checkConsistent(t *testing.T, s *Store) {
 		} else if fi.Size() != seg.Bytes {
 			t.Errorf("row %d: file %d bytes, row %d", seg.ID, fi.Size(), seg.Bytes)
 		}
+	}
+}
+
+// checkConsistentCounts: cameras.segments and cameras.bytes (kept by
+// triggers) equal the rows they summarise.
+func checkConsistentCounts(t *testing.T, s *Store) {
+	t.Helper()
+	var bad int
+	if err := s.r.QueryRow(`SELECT count(*) FROM cameras c
+		WHERE c.segments <> (SELECT count(*) FROM segments WHERE camera_id = c.id AND state <> 'deleting')
+		OR c.bytes <> (SELECT coalesce(sum(bytes), 0) FROM segments WHERE camera_id = c.id AND state <> 'deleting')`).Scan(&bad); err != nil || bad != 0 {
+		t.Errorf("%d cameras with wrong counts (%v)", bad, err)
 	}
 }
 

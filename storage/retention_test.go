@@ -125,7 +125,7 @@ func TestRetention(t *testing.T) {
 					t.Errorf("recording segment %d touched: %+v %v", id, seg, err)
 				}
 			}
-			// Every remaining row has its file, every removed one has not.
+			checkConsistentCounts(t, s)
 			used, free, err := s.DiskUsage(ctx)
 			must(t, err)
 			if wantUsed := int64(12_000 - 1000*len(want)); used != wantUsed || free != capacity-wantUsed {
