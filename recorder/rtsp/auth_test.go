@@ -65,7 +65,7 @@ func (d *digestCamera) handler() fakeHandler {
 	base := script{afterPlay: rtpFrame(0, 1, 1)}.handler()
 	return func(c *fakeConn, r *fakeReq) bool {
 		d.mu.Lock()
-		authz := r.header.get("Authorization")
+		authz := r.header.Get("Authorization")
 		d.seen = append(d.seen, authz)
 		ok := d.verify(r.method, r.url, authz)
 		if ok && d.staleOnce && !d.staled {
@@ -140,7 +140,7 @@ func TestAuthVariants(t *testing.T) {
 			}
 			// Every request after the first challenge carries credentials.
 			for _, r := range srv.requests()[2:] {
-				if r.header.get("Authorization") == "" {
+				if r.header.Get("Authorization") == "" {
 					t.Errorf("%s without Authorization", r.method)
 				}
 			}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // loopReader replays the same bytes forever.
@@ -36,7 +38,7 @@ func BenchmarkInterleavedRTP(b *testing.B) {
 			stream.WriteString("\r\n") // padding some cameras send
 		}
 	}
-	s := &Session{rd: newFrameReader(&loopReader{data: stream.Bytes()}), rtpCh: 0, rtcpCh: 1}
+	s := &Session{rd: rtspmsg.NewReader(&loopReader{data: stream.Bytes()}), rtpCh: 0, rtcpCh: 1}
 	s.info.Video.PayloadType = 96
 	var pkt rtp.Packet
 	fn := func(*rtp.Packet) error { return nil }
@@ -44,11 +46,11 @@ func BenchmarkInterleavedRTP(b *testing.B) {
 	b.SetBytes(1400)
 	b.ResetTimer()
 	for range b.N {
-		it, err := s.rd.next()
+		it, err := s.rd.Next()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.handleRTP(it.payload, &pkt, fn); err != nil {
+		if _, err := s.handleRTP(it.Payload, &pkt, fn); err != nil {
 			b.Fatal(err)
 		}
 	}

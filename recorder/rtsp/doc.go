@@ -10,6 +10,11 @@
 // recorder/h264 to decode. It does not reconnect or log; a caller (the
 // recorder job) decides what to do with the typed errors it returns.
 //
+// The message syntax (bounded parsing of responses and server requests,
+// the interleaved frame reader, request rendering) is the pure leaf package
+// rtspmsg, fuzzed on its own; this package adds sessions, auth, SDP and
+// transports on top.
+//
 // Camera workarounds are named in comments where they are handled, with the
 // vendor or the behaviour; each has a test feeding the exact bytes.
 package rtsp

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"syscall"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // Error kinds. Every error returned by Open and ReadPackets is an *Error whose
@@ -78,7 +80,16 @@ func oneLine(s string) string {
 
 // errMalformed marks bytes from the server that break the protocol; it is
 // reported with Kind ErrProtocol.
-var errMalformed = errors.New("malformed message")
+var errMalformed = rtspmsg.ErrMalformed
+
+// clip shortens server text quoted in an error.
+func clip(s string) string {
+	const maxQuoted = 64 // enough to recognise the value, short enough for one log line
+	if len(s) > maxQuoted {
+		return s[:maxQuoted] + "..."
+	}
+	return s
+}
 
 // classify maps an I/O or parse error to an error kind.
 func classify(ctx context.Context, err error) error {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // A scripted fake camera: it answers each request with exact bytes from
@@ -17,7 +19,7 @@ import (
 type fakeReq struct {
 	method  string
 	url     string
-	header  header
+	header  rtspmsg.Header
 	session string
 }
 
@@ -53,8 +55,8 @@ type fakeServer struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	reqs    []fakeReq
-	replies []*message // responses the client sent to our requests
-	frames  []item     // interleaved frames the client sent (RTCP RRs)
+	replies []*rtspmsg.Message // responses the client sent to our requests
+	frames  []rtspmsg.Item     // interleaved frames the client sent (RTCP RRs)
 	conns   []net.Conn
 }
 
@@ -99,29 +101,29 @@ func (f *fakeServer) accept() {
 func (f *fakeServer) serve(c net.Conn) {
 	defer f.wg.Done()
 	defer c.Close()
-	rd := newFrameReader(c)
+	rd := rtspmsg.NewReader(c)
 	for {
-		it, err := rd.next()
+		it, err := rd.Next()
 		if err != nil {
 			return
 		}
-		if it.frame {
+		if it.Frame {
 			f.mu.Lock()
-			f.frames = append(f.frames, item{frame: true, channel: it.channel, payload: append([]byte(nil), it.payload...)})
+			f.frames = append(f.frames, rtspmsg.Item{Frame: true, Channel: it.Channel, Payload: append([]byte(nil), it.Payload...)})
 			f.mu.Unlock()
 			continue
 		}
-		if it.msg.response {
+		if it.Msg.Response {
 			f.mu.Lock()
-			f.replies = append(f.replies, it.msg)
+			f.replies = append(f.replies, it.Msg)
 			f.mu.Unlock()
 			continue
 		}
-		r := fakeReq{method: it.msg.method, url: it.msg.uri, header: it.msg.header, session: it.msg.header.get("Session")}
+		r := fakeReq{method: it.Msg.Method, url: it.Msg.URI, header: it.Msg.Header, session: it.Msg.Header.Get("Session")}
 		f.mu.Lock()
 		f.reqs = append(f.reqs, r)
 		f.mu.Unlock()
-		fc := &fakeConn{Conn: c, cseq: it.msg.header.get("CSeq"), srv: f}
+		fc := &fakeConn{Conn: c, cseq: it.Msg.Header.Get("CSeq"), srv: f}
 		if !f.handler(fc, &r) {
 			return
 		}

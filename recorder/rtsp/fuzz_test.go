@@ -1,56 +1,8 @@
 package rtsp
 
 import (
-	"bufio"
-	"bytes"
 	"testing"
 )
-
-func FuzzResponseParser(f *testing.F) {
-	for _, tc := range parserCases {
-		f.Add([]byte(tc.in))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := readMessage(bufio.NewReaderSize(bytes.NewReader(data), readBufferSize))
-		if err != nil {
-			return
-		}
-		if len(m.body) > maxBodyLen {
-			t.Fatalf("body %d over the limit", len(m.body))
-		}
-		n := 0
-		for _, v := range m.header {
-			n += len(v)
-		}
-		if n > maxHeaders {
-			t.Fatalf("%d headers over the limit", n)
-		}
-		m.cseq()
-	})
-}
-
-func FuzzInterleavedReader(f *testing.F) {
-	for _, tc := range interleavedCases {
-		f.Add([]byte(tc.in))
-	}
-	for _, tc := range parserCases {
-		f.Add([]byte(tc.in))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := newFrameReader(bytes.NewReader(data))
-		// Each item consumes at least one byte, so this loop ends.
-		for i := 0; i <= len(data); i++ {
-			it, err := r.next()
-			if err != nil {
-				return
-			}
-			if it.frame && len(it.payload) > maxFrameLen {
-				t.Fatalf("frame of %d bytes", len(it.payload))
-			}
-		}
-		t.Fatalf("reader produced more items than input bytes")
-	})
-}
 
 func FuzzSDP(f *testing.F) {
 	for _, tc := range sdpCases {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 const (
 	// maxSDPFile bounds an out-of-band SDP; real ones are a few KiB.
-	maxSDPFile = maxBodyLen
+	maxSDPFile = rtspmsg.MaxBodyLen
 	// loadSDPTimeout bounds fetching an SDP over HTTP when ctx has no
 	// earlier deadline.
 	loadSDPTimeout = 10 * time.Second

@@ -1,9 +1,6 @@
 package rtsp
 
 import (
-	"bufio"
-	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -135,106 +132,5 @@ func TestRTPInfoSSRC(t *testing.T) {
 		if ssrc != tc.ssrc || ok != tc.ok {
 			t.Errorf("rtpInfoSSRC(%q) = %x %v", tc.in, ssrc, ok)
 		}
-	}
-}
-
-// parserCases are response-parser inputs; they also seed FuzzResponseParser.
-var parserCases = []struct {
-	name    string
-	in      string
-	wantErr bool
-	status  int
-	bodyLen int
-}{
-	{"ok", "RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n", false, 200, 0},
-	{"body", "RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Length: 4\r\n\r\nv=0\n", false, 200, 4},
-	{"LF only", "RTSP/1.0 404 Not Found\nCSeq: 3\n\n", false, 404, 0},
-	{"no reason", "RTSP/1.0 200\r\n\r\n", false, 200, 0},
-	{"request", "GET_PARAMETER rtsp://h/ RTSP/1.0\r\nCSeq: 7\r\n\r\n", false, 0, 0},
-	{"length -1", "RTSP/1.0 200 OK\r\nContent-Length: -1\r\n\r\n", true, 0, 0},
-	{"length 1e12", "RTSP/1.0 200 OK\r\nContent-Length: 1000000000000\r\n\r\n", true, 0, 0},
-	{"length abc", "RTSP/1.0 200 OK\r\nContent-Length: abc\r\n\r\n", true, 0, 0},
-	{"length conflict", "RTSP/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", true, 0, 0},
-	{"folded", "RTSP/1.0 200 OK\r\nPublic: A,\r\n B\r\n\r\n", true, 0, 0},
-	{"no colon", "RTSP/1.0 200 OK\r\nGarbage\r\n\r\n", true, 0, 0},
-	{"bad status", "RTSP/1.0 abc OK\r\n\r\n", true, 0, 0},
-	{"short body", "RTSP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, 0, 0},
-	{"long line", "RTSP/1.0 200 OK\r\nX: " + strings.Repeat("a", maxLineLen) + "\r\n\r\n", true, 0, 0},
-	{"many headers", "RTSP/1.0 200 OK\r\n" + strings.Repeat("A: b\r\n", maxHeaders+1) + "\r\n", true, 0, 0},
-	{"headers never end", "RTSP/1.0 200 OK\r\nCSeq: 1\r\n", true, 0, 0},
-}
-
-func TestResponseParser(t *testing.T) {
-	for _, tc := range parserCases {
-		m, err := readMessage(bufio.NewReaderSize(strings.NewReader(tc.in), readBufferSize))
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%s: err = %v", tc.name, err)
-			continue
-		}
-		if err == nil && (m.status != tc.status || len(m.body) != tc.bodyLen) {
-			t.Errorf("%s: %+v", tc.name, m)
-		}
-	}
-}
-
-// TestContentLengthNoAllocation (R1): a huge Content-Length is refused
-// before any body buffer is allocated.
-func TestContentLengthNoAllocation(t *testing.T) {
-	in := "RTSP/1.0 200 OK\r\nContent-Length: 4000000000\r\n\r\n"
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range 10 {
-		if _, err := readMessage(bufio.NewReaderSize(strings.NewReader(in), readBufferSize)); !errors.Is(err, errMalformed) {
-			t.Fatalf("err = %v", err)
-		}
-	}
-	runtime.ReadMemStats(&after)
-	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
-		t.Fatalf("allocated %d bytes for 10 refused messages", d)
-	}
-}
-
-// interleavedCases seed FuzzInterleavedReader.
-var interleavedCases = []struct {
-	name   string
-	in     string
-	frames int
-	msgs   int
-	junk   uint64
-}{
-	{"frame", "$\x00\x00\x03abc", 1, 0, 0},
-	{"empty frame", "$\x01\x00\x00", 1, 0, 0},
-	{"CRLF between", "\r\n$\x00\x00\x01a\r\n$\x00\x00\x01b", 2, 0, 4},
-	{"response between", "$\x00\x00\x01aRTSP/1.0 200 OK\r\nCSeq: 5\r\n\r\n$\x01\x00\x01b", 2, 1, 0},
-	{"server request", "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n$\x00\x00\x01a", 1, 1, 0},
-	{"junk", "xyz\x00$\x00\x00\x01a", 1, 0, 4},
-	{"R but not RTSP", "RTSX$\x00\x00\x01a", 1, 0, 4},
-	{"P but not PLAY", "PLAX $\x00\x00\x01a", 1, 0, 5},
-	{"truncated frame", "$\x00\x00\x10ab", 0, 0, 0},
-}
-
-func TestInterleavedReader(t *testing.T) {
-	for _, tc := range interleavedCases {
-		r := newFrameReader(strings.NewReader(tc.in))
-		frames, msgs := 0, 0
-		for {
-			it, err := r.next()
-			if err != nil {
-				break
-			}
-			if it.frame {
-				frames++
-			} else {
-				msgs++
-			}
-		}
-		if frames != tc.frames || msgs != tc.msgs || r.junk.Load() != tc.junk {
-			t.Errorf("%s: frames %d msgs %d junk %d", tc.name, frames, msgs, r.junk.Load())
-		}
-	}
-	// More than maxJunk bytes of garbage is an error, not an endless skip.
-	r := newFrameReader(strings.NewReader(strings.Repeat("x", maxJunk+10)))
-	if _, err := r.next(); !errors.Is(err, errMalformed) {
-		t.Fatalf("junk flood: %v", err)
 	}
 }

@@ -71,11 +71,11 @@ func TestCameraQuirks(t *testing.T) {
 			sc:   script{afterPlay: rtpFrame(0, 1, 0x11) + srFrame(1, 0x11) + rtpFrame(0, 2, 0x11) + rtpFrame(0, 3, 0x11)},
 			want: 3,
 			check: func(t *testing.T, s *Session, srv *fakeServer, got []gotPacket) {
-				if r := srv.find("DESCRIBE"); len(r) != 1 || r[0].header.get("Accept") != "application/sdp" {
+				if r := srv.find("DESCRIBE"); len(r) != 1 || r[0].header.Get("Accept") != "application/sdp" {
 					t.Errorf("DESCRIBE = %+v", r)
 				}
 				if r := srv.find("SETUP"); len(r) != 1 || r[0].url != "rtsp://"+srv.addr+"/cam/trackID=1" ||
-					!strings.Contains(r[0].header.get("Transport"), "RTP/AVP/TCP;unicast;interleaved=0-1") {
+					!strings.Contains(r[0].header.Get("Transport"), "RTP/AVP/TCP;unicast;interleaved=0-1") {
 					t.Errorf("SETUP = %+v", r)
 				}
 				if r := srv.find("PLAY"); len(r) != 1 || r[0].url != "rtsp://"+srv.addr+"/cam/" || r[0].session != "1234ABCD" {
@@ -325,8 +325,8 @@ func TestCameraQuirks(t *testing.T) {
 					t.Fatalf("client sent %d replies", len(srv.replies))
 				}
 				for _, r := range srv.replies {
-					if want[r.header.get("CSeq")] != r.status {
-						t.Errorf("reply CSeq %q status %d", r.header.get("CSeq"), r.status)
+					if want[r.Header.Get("CSeq")] != r.Status {
+						t.Errorf("reply CSeq %q status %d", r.Header.Get("CSeq"), r.Status)
 					}
 				}
 			},

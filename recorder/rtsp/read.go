@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // deadlineSlack: the media deadline is moved forward only when it has
@@ -121,7 +123,7 @@ func (s *Session) housekeeping(ctx context.Context) {
 // method they do not know (mediamtx#1403), and OPTIONS is always allowed.
 // The reply is read (and ignored) by the reader.
 func (s *Session) sendKeepalive() {
-	if _, err := s.send(&request{method: s.keepaliveMethod, url: s.playURL}); err == nil {
+	if _, err := s.send(&rtspmsg.Request{Method: s.keepaliveMethod, URL: s.playURL}); err == nil {
 		s.st.keepalives.Add(1)
 	}
 }
@@ -166,25 +168,25 @@ func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Pac
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		it, err := s.rd.next()
+		it, err := s.rd.Next()
 		if err != nil {
 			return s.finish(ctx, err)
 		}
 		switch {
-		case it.msg != nil && !it.msg.response:
-			s.answer(it.msg)
-		case it.msg != nil:
-			s.handleLateResponse(it.msg)
-		case it.channel == s.rtpCh:
-			ok, err := s.handleRTP(it.payload, pkt, fn)
+		case it.Msg != nil && !it.Msg.Response:
+			s.answer(it.Msg)
+		case it.Msg != nil:
+			s.handleLateResponse(it.Msg)
+		case it.Channel == s.rtpCh:
+			ok, err := s.handleRTP(it.Payload, pkt, fn)
 			if err != nil {
 				return err
 			}
 			if ok {
 				dl.refresh(time.Now())
 			}
-		case it.channel == s.rtcpCh:
-			s.handleRTCP(it.payload)
+		case it.Channel == s.rtcpCh:
+			s.handleRTCP(it.Payload)
 		default:
 			s.st.unknownCh.Add(1)
 		}
@@ -193,16 +195,16 @@ func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Pac
 
 // handleLateResponse looks at replies to keepalives: a 401 renews the
 // Digest nonce for the next keepalive; a Session header may carry a new id.
-func (s *Session) handleLateResponse(m *message) {
-	if m.status == 401 {
-		if a := newAuthenticator(s.u.user, s.u.pass, parseChallenges(m.header.values("WWW-Authenticate"))); a != nil && s.u.hasCreds {
+func (s *Session) handleLateResponse(m *rtspmsg.Message) {
+	if m.Status == 401 {
+		if a := newAuthenticator(s.u.user, s.u.pass, parseChallenges(m.Header.Values("WWW-Authenticate"))); a != nil && s.u.hasCreds {
 			s.wmu.Lock()
 			s.auth = a
 			s.wmu.Unlock()
 		}
 		return
 	}
-	if v := m.header.get("Session"); v != "" {
+	if v := m.Header.Get("Session"); v != "" {
 		if id, _ := parseSession(v); id != "" {
 			s.wmu.Lock()
 			s.sessionID = id
@@ -445,7 +447,7 @@ func (s *Session) readRTCP(ctx context.Context) {
 // keepalive replies, server requests, and the server closing the session.
 func (s *Session) readControl(ctx context.Context) {
 	for ctx.Err() == nil {
-		it, err := s.rd.next()
+		it, err := s.rd.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -456,11 +458,11 @@ func (s *Session) readControl(ctx context.Context) {
 			return
 		}
 		switch {
-		case it.msg != nil && !it.msg.response:
-			s.answer(it.msg)
-		case it.msg != nil:
-			s.handleLateResponse(it.msg)
-		case it.frame:
+		case it.Msg != nil && !it.Msg.Response:
+			s.answer(it.Msg)
+		case it.Msg != nil:
+			s.handleLateResponse(it.Msg)
+		case it.Frame:
 			s.st.unknownCh.Add(1)
 		}
 	}

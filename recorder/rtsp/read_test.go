@@ -178,7 +178,7 @@ func TestKeepaliveOptionsFallback(t *testing.T) {
 	srv.mu.Lock()
 	rrs := 0
 	for _, f := range srv.frames {
-		if f.channel == 1 && len(f.payload) >= 8 && f.payload[1] == 201 {
+		if f.Channel == 1 && len(f.Payload) >= 8 && f.Payload[1] == 201 {
 			rrs++
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/pion/sdp/v3"
 )
 
-// Bounds on an SDP (R1-style: the body is already capped at maxBodyLen).
+// Bounds on an SDP (R1-style: the body is already capped at rtspmsg.MaxBodyLen).
 const (
 	// maxSDPMedia bounds the media sections; cameras have one to four.
 	maxSDPMedia = 32

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // Defaults and bounds of a session.
@@ -163,7 +165,7 @@ type Session struct {
 	info Info
 
 	conn net.Conn
-	rd   *frameReader
+	rd   *rtspmsg.Reader
 
 	// wmu guards writes to conn and the state a request needs: CSeq,
 	// authenticator, session id.
@@ -269,7 +271,7 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		cfg:        cfg,
 		u:          u,
 		conn:       conn,
-		rd:         newFrameReader(conn),
+		rd:         rtspmsg.NewReader(conn),
 		tcp:        cfg.Transport == "tcp",
 		rrInterval: rrInterval,
 		adoptAfter: adoptAfter,
@@ -284,43 +286,43 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 // means the server sent us elsewhere (RFC 2326 §11.3.3).
 func (s *Session) start(ctx context.Context) (redirect string, err error) {
 	if !s.cfg.SkipOptions {
-		resp, err := s.do(ctx, "OPTIONS", &request{method: "OPTIONS", url: s.u.reqURL})
+		resp, err := s.do(ctx, "OPTIONS", &rtspmsg.Request{Method: "OPTIONS", URL: s.u.reqURL})
 		if err != nil {
 			return "", err
 		}
 		if isRedirect(resp) {
-			return resp.header.get("Location"), nil
+			return resp.Header.Get("Location"), nil
 		}
 		// Any other status is tolerated: OPTIONS is optional (RFC 2326
 		// §10.1) and some cameras answer it with 404 or 405 yet play fine.
-		if resp.status/100 == 2 {
-			s.info.Methods = parsePublic(resp.header.values("Public"))
+		if resp.Status/100 == 2 {
+			s.info.Methods = parsePublic(resp.Header.Values("Public"))
 		}
-		s.info.Server = resp.header.get("Server")
+		s.info.Server = resp.Header.Get("Server")
 	}
 
 	rawSDP, base := s.cfg.SDP, s.u.reqURL
 	if rawSDP == nil {
-		req := &request{method: "DESCRIBE", url: s.u.reqURL}
-		req.add("Accept", "application/sdp")
+		req := &rtspmsg.Request{Method: "DESCRIBE", URL: s.u.reqURL}
+		req.Add("Accept", "application/sdp")
 		resp, err := s.do(ctx, "DESCRIBE", req)
 		if err != nil {
 			return "", err
 		}
 		if isRedirect(resp) {
-			return resp.header.get("Location"), nil
+			return resp.Header.Get("Location"), nil
 		}
-		if resp.status != 200 {
+		if resp.Status != 200 {
 			return "", statusErr("DESCRIBE", resp)
 		}
-		if v := resp.header.get("Server"); v != "" {
+		if v := resp.Header.Get("Server"); v != "" {
 			s.info.Server = v
 		}
-		if len(resp.body) == 0 {
+		if len(resp.Body) == 0 {
 			return "", &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: errors.New("empty SDP")}
 		}
-		rawSDP = resp.body
-		base = baseURL(s.u, resp.header.get("Content-Base"), resp.header.get("Content-Location"))
+		rawSDP = resp.Body
+		base = baseURL(s.u, resp.Header.Get("Content-Base"), resp.Header.Get("Content-Location"))
 	}
 	d, err := parseSDP(rawSDP, s.u, base)
 	if err != nil {
@@ -341,44 +343,44 @@ func (s *Session) start(ctx context.Context) (redirect string, err error) {
 	return "", s.play(ctx)
 }
 
-func isRedirect(m *message) bool {
-	return m.status >= 300 && m.status < 400 && m.header.get("Location") != ""
+func isRedirect(m *rtspmsg.Message) bool {
+	return m.Status >= 300 && m.Status < 400 && m.Header.Get("Location") != ""
 }
 
 // statusErr maps a failure status to an error kind.
-func statusErr(step string, m *message) *Error {
+func statusErr(step string, m *rtspmsg.Message) *Error {
 	kind := ErrProtocol
-	switch m.status {
+	switch m.Status {
 	case 401, 403:
 		kind = ErrAuth
 	case 404:
 		kind = ErrNotFound
 	}
-	return &Error{Step: step, Kind: kind, Err: fmt.Errorf("server answered %d %s", m.status, clip(m.reason))}
+	return &Error{Step: step, Kind: kind, Err: fmt.Errorf("server answered %d %s", m.Status, clip(m.Reason))}
 }
 
 func (s *Session) setup(ctx context.Context) error {
-	req := &request{method: "SETUP", url: s.info.Video.Control}
+	req := &rtspmsg.Request{Method: "SETUP", URL: s.info.Video.Control}
 	if s.tcp {
-		req.add("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")
+		req.Add("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")
 	} else {
 		if err := s.listenUDP(); err != nil {
 			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: err}
 		}
 		p := s.udpRTP.LocalAddr().(*net.UDPAddr).Port
-		req.add("Transport", fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", p, p+1))
+		req.Add("Transport", fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", p, p+1))
 	}
 	resp, err := s.do(ctx, "SETUP", req)
 	if err != nil {
 		return err
 	}
-	if resp.status != 200 {
+	if resp.Status != 200 {
 		return statusErr("SETUP", resp)
 	}
 	if s.sessionID == "" {
 		return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("reply has no Session header")}
 	}
-	tr := parseTransport(resp.header.get("Transport"))
+	tr := parseTransport(resp.Header.Get("Transport"))
 	if s.tcp {
 		// Escam Q6 drops "/TCP" from the reply and others omit the channels;
 		// either way the server streams interleaved as we asked, so take
@@ -386,7 +388,7 @@ func (s *Session) setup(ctx context.Context) error {
 		s.rtpCh, s.rtcpCh = 0, 1
 		if tr.hasChannels {
 			s.rtpCh, s.rtcpCh = uint8(tr.interleaved[0]), uint8(tr.interleaved[1])
-		} else if strings.Contains(strings.ToLower(resp.header.get("Transport")), "client_port") {
+		} else if strings.Contains(strings.ToLower(resp.Header.Get("Transport")), "client_port") {
 			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("server answered a TCP request with a UDP transport")}
 		}
 		s.channelsSet = true
@@ -403,27 +405,27 @@ func (s *Session) setup(ctx context.Context) error {
 }
 
 func (s *Session) play(ctx context.Context) error {
-	req := &request{method: "PLAY", url: s.playURL}
-	req.add("Range", "npt=0.000-")
+	req := &rtspmsg.Request{Method: "PLAY", URL: s.playURL}
+	req.Add("Range", "npt=0.000-")
 	resp, err := s.do(ctx, "PLAY", req)
 	if err != nil {
 		return err
 	}
-	if resp.status/100 == 4 && resp.status != 401 && s.playURL != s.info.Video.Control {
+	if resp.Status/100 == 4 && resp.Status != 401 && s.playURL != s.info.Video.Control {
 		// Some servers only accept PLAY on the media URL when the SDP has
 		// no usable aggregate control; try it once.
 		s.playURL = s.info.Video.Control
-		req.url = s.playURL
+		req.URL = s.playURL
 		if resp, err = s.do(ctx, "PLAY", req); err != nil {
 			return err
 		}
 	}
-	if resp.status != 200 {
+	if resp.Status != 200 {
 		return statusErr("PLAY", resp)
 	}
 	if !s.ssrcFixed {
 		// Reolink announces the SSRC only here.
-		if n, ok := rtpInfoSSRC(resp.header.get("RTP-Info"), s.info.Video.Control); ok {
+		if n, ok := rtpInfoSSRC(resp.Header.Get("RTP-Info"), s.info.Video.Control); ok {
 			s.ssrc, s.ssrcFixed = n, true
 		}
 	}
@@ -440,7 +442,7 @@ func (s *Session) play(ctx context.Context) error {
 
 // do sends a request and returns its response, answering 401 challenges
 // (at most maxAuthRetries times).
-func (s *Session) do(ctx context.Context, step string, req *request) (*message, error) {
+func (s *Session) do(ctx context.Context, step string, req *rtspmsg.Request) (*rtspmsg.Message, error) {
 	for retries := 0; ; retries++ {
 		resp, err := s.roundTrip(ctx, req)
 		if err != nil {
@@ -450,16 +452,16 @@ func (s *Session) do(ctx context.Context, step string, req *request) (*message, 
 			}
 			return nil, e
 		}
-		if resp.http {
-			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server (HTTP %d %s)", resp.status, clip(resp.reason))}
+		if resp.HTTP {
+			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server (HTTP %d %s)", resp.Status, clip(resp.Reason))}
 		}
-		if resp.status != 401 {
+		if resp.Status != 401 {
 			return resp, nil
 		}
 		if !s.u.hasCreds {
 			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server wants credentials and the URL has none")}
 		}
-		cs := parseChallenges(resp.header.values("WWW-Authenticate"))
+		cs := parseChallenges(resp.Header.Values("WWW-Authenticate"))
 		if retries >= maxAuthRetries || (retries >= 1 && !isStale(cs)) {
 			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server rejected the credentials")}
 		}
@@ -498,7 +500,7 @@ func watchCtx(ctx context.Context, conn net.Conn) func() {
 // roundTrip sends req and reads until its response, within one whole
 // ResponseTimeout (R3: a server dripping a byte a second cannot extend it).
 // Interleaved frames and server requests arriving meanwhile are handled.
-func (s *Session) roundTrip(ctx context.Context, req *request) (*message, error) {
+func (s *Session) roundTrip(ctx context.Context, req *rtspmsg.Request) (*rtspmsg.Message, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -513,49 +515,49 @@ func (s *Session) roundTrip(ctx context.Context, req *request) (*message, error)
 		return nil, err
 	}
 	for {
-		it, err := s.rd.next()
+		it, err := s.rd.Next()
 		if err != nil {
 			return nil, err
 		}
-		if it.frame {
+		if it.Frame {
 			s.handleEarlyFrame(it)
 			continue
 		}
-		if !it.msg.response {
-			s.answer(it.msg)
+		if !it.Msg.Response {
+			s.answer(it.Msg)
 			continue
 		}
-		if n, ok := it.msg.cseq(); ok && n != cseq {
+		if n, ok := it.Msg.CSeq(); ok && n != cseq {
 			continue // a late reply to an earlier request (a keepalive)
 		}
-		s.noteSession(it.msg)
-		return it.msg, nil
+		s.noteSession(it.Msg)
+		return it.Msg, nil
 	}
 }
 
 // send writes a request with the session's common headers.
-func (s *Session) send(req *request) (int, error) {
+func (s *Session) send(req *rtspmsg.Request) (int, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.cseq++
 	r := *req
-	r.header = slices.Clone(req.header)
-	r.add("User-Agent", s.cfg.UserAgent)
+	r.Header = slices.Clone(req.Header)
+	r.Add("User-Agent", s.cfg.UserAgent)
 	if s.auth != nil {
-		r.add("Authorization", s.auth.header(r.method, r.url))
+		r.Add("Authorization", s.auth.header(r.Method, r.URL))
 	}
 	if s.sessionID != "" {
-		r.add("Session", s.sessionID)
+		r.Add("Session", s.sessionID)
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.conn.Write(r.marshal(s.cseq))
+	_, err := s.conn.Write(r.Marshal(s.cseq))
 	return s.cseq, err
 }
 
 // noteSession records the Session header. The id may change between
 // responses (some servers issue a new one per SETUP); the latest wins.
-func (s *Session) noteSession(m *message) {
-	v := m.header.get("Session")
+func (s *Session) noteSession(m *rtspmsg.Message) {
+	v := m.Header.Get("Session")
 	if v == "" {
 		return
 	}
@@ -574,15 +576,15 @@ func (s *Session) noteSession(m *message) {
 // answer replies to a request the server sent us (RFC 2326 §10): servers
 // probe clients with OPTIONS or GET_PARAMETER as a liveness check; anything
 // else is 501 Not Implemented.
-func (s *Session) answer(m *message) {
+func (s *Session) answer(m *rtspmsg.Message) {
 	status, reason := 501, "Not Implemented"
-	if m.method == "OPTIONS" || m.method == "GET_PARAMETER" {
+	if m.Method == "OPTIONS" || m.Method == "GET_PARAMETER" {
 		status, reason = 200, "OK"
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, _ = s.conn.Write(marshalResponse(status, reason, strings.TrimSpace(m.header.get("CSeq")), s.sessionID))
+	_, _ = s.conn.Write(rtspmsg.MarshalResponse(status, reason, strings.TrimSpace(m.Header.Get("CSeq")), s.sessionID))
 }
 
 // handleEarlyFrame deals with an interleaved frame that arrives while we
@@ -590,17 +592,17 @@ func (s *Session) answer(m *message) {
 // ReadPackets; RTCP (Reolink sends an SR before the PLAY reply) is counted;
 // anything on other channels — or before SETUP, which is stale data of an
 // earlier session on old live555 (Reolink) — is dropped and counted.
-func (s *Session) handleEarlyFrame(it item) {
+func (s *Session) handleEarlyFrame(it rtspmsg.Item) {
 	switch {
-	case s.channelsSet && it.channel == s.rtpCh:
-		if len(s.early) >= maxEarlyPackets || s.earlyBytes+len(it.payload) > maxEarlyBytes {
+	case s.channelsSet && it.Channel == s.rtpCh:
+		if len(s.early) >= maxEarlyPackets || s.earlyBytes+len(it.Payload) > maxEarlyBytes {
 			s.st.early.Add(1)
 			return
 		}
-		s.early = append(s.early, slices.Clone(it.payload))
-		s.earlyBytes += len(it.payload)
-	case s.channelsSet && it.channel == s.rtcpCh:
-		s.handleRTCP(it.payload)
+		s.early = append(s.early, slices.Clone(it.Payload))
+		s.earlyBytes += len(it.Payload)
+	case s.channelsSet && it.Channel == s.rtcpCh:
+		s.handleRTCP(it.Payload)
 	default:
 		s.st.unknownCh.Add(1)
 	}
@@ -627,7 +629,7 @@ func (s *Session) Stats() Stats {
 		DroppedMalformed:      s.st.malformed.Load(),
 		DroppedPayloadType:    s.st.wrongPT.Load(),
 		DroppedEarly:          s.st.early.Load(),
-		JunkBytes:             s.rd.junk.Load(),
+		JunkBytes:             s.rd.Junk(),
 	}
 }
 
@@ -660,17 +662,17 @@ func (s *Session) teardown() {
 	if url == "" {
 		url = s.info.Video.Control
 	}
-	cseq, err := s.send(&request{method: "TEARDOWN", url: url})
+	cseq, err := s.send(&rtspmsg.Request{Method: "TEARDOWN", URL: url})
 	if err != nil {
 		return
 	}
 	for {
-		it, err := s.rd.next()
+		it, err := s.rd.Next()
 		if err != nil {
 			return
 		}
-		if it.msg != nil && it.msg.response {
-			if n, ok := it.msg.cseq(); !ok || n == cseq {
+		if it.Msg != nil && it.Msg.Response {
+			if n, ok := it.Msg.CSeq(); !ok || n == cseq {
 				return
 			}
 		}

@@ -42,7 +42,7 @@ func (u *udpCamera) handler(withServerPort bool) fakeHandler {
 			}
 			return ok
 		}
-		tr := r.header.get("Transport")
+		tr := r.header.Get("Transport")
 		_, ports, _ := strings.Cut(tr, "client_port=")
 		a, _, _ := parseRange(ports, 65535)
 		u.clientPort = a
@@ -72,8 +72,8 @@ func TestUDP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cam := newUDPCamera(t)
 			s, srv := openFake(t, cam.handler(tc.serverPort), Config{Transport: "udp", MediaTimeout: 2 * time.Second})
-			if !strings.Contains(srv.find("SETUP")[0].header.get("Transport"), "RTP/AVP;unicast;client_port=") {
-				t.Fatalf("SETUP Transport = %q", srv.find("SETUP")[0].header.get("Transport"))
+			if !strings.Contains(srv.find("SETUP")[0].header.Get("Transport"), "RTP/AVP;unicast;client_port=") {
+				t.Fatalf("SETUP Transport = %q", srv.find("SETUP")[0].header.Get("Transport"))
 			}
 			if cam.clientPort%2 != 0 {
 				t.Errorf("client RTP port %d is odd", cam.clientPort)

@@ -1,4 +1,10 @@
-package rtsp
+// Package rtspmsg reads and writes RTSP messages (RFC 2326 §6, §7; RFC 7826
+// where clearer) and splits a TCP control connection into RTSP messages and
+// interleaved frames (RFC 2326 §10.12). It starts no goroutines and does no
+// I/O of its own beyond the reader it is given; every read is bounded by
+// the constants below. It knows nothing of sessions, authentication or
+// SDP: package rtsp builds the client on it.
+package rtspmsg
 
 import (
 	"bufio"
@@ -9,57 +15,63 @@ import (
 	"strings"
 )
 
+// ErrMalformed marks bytes that break the protocol; errors wrap it with
+// what was wrong.
+var ErrMalformed = errors.New("malformed message")
+
 // Bounds on what a server may send in one RTSP message (R1, R2).
 const (
-	// maxLineLen bounds a status, request or header line. Real headers are
+	// MaxLineLen bounds a status, request or header line. Real headers are
 	// well under 1 KiB; Digest challenges with long nonces stay under 2 KiB.
-	maxLineLen = 8 << 10
-	// maxHeaders bounds the header count; cameras send about ten, a few
+	MaxLineLen = 8 << 10
+	// MaxHeaders bounds the header count; cameras send about ten, a few
 	// dozen at most.
-	maxHeaders = 128
-	// maxBodyLen bounds a body (an SDP, a GET_PARAMETER reply). Real SDPs
+	MaxHeaders = 128
+	// MaxBodyLen bounds a body (an SDP, a GET_PARAMETER reply). Real SDPs
 	// are a few KiB even with large sprop-parameter-sets.
-	maxBodyLen = 256 << 10
-	// maxJunk bounds how many bytes the interleaved reader skips while
+	MaxBodyLen = 256 << 10
+	// MaxJunk bounds how many bytes the interleaved reader skips while
 	// resynchronising before it gives up on the stream (R5).
-	maxJunk = 64 << 10
-	// readBufferSize is the bufio size of the control connection: large
+	MaxJunk = 64 << 10
+	// ReadBufferSize is the bufio size of the control connection: large
 	// enough for the longest request-method prefix peek and a typical
 	// interleaved frame header.
-	readBufferSize = 16 << 10
+	ReadBufferSize = 16 << 10
 )
 
-// header is a set of RTSP header fields, keyed by lower-cased name.
-type header map[string][]string
+// Header is a set of RTSP header fields, keyed by lower-cased name.
+type Header map[string][]string
 
-func (h header) get(name string) string {
+// Get returns the first value of the named field, "" when absent.
+func (h Header) Get(name string) string {
 	if v := h[strings.ToLower(name)]; len(v) > 0 {
 		return v[0]
 	}
 	return ""
 }
 
-func (h header) values(name string) []string { return h[strings.ToLower(name)] }
+// Values returns every value of the named field, in order.
+func (h Header) Values(name string) []string { return h[strings.ToLower(name)] }
 
-// message is one RTSP response or request read from the server.
-type message struct {
-	response bool
-	http     bool // an HTTP status line: not an RTSP server
+// Message is one RTSP response or request read from the server.
+type Message struct {
+	Response bool
+	HTTP     bool // an HTTP status line: not an RTSP server
 	// response
-	status int
-	reason string
+	Status int
+	Reason string
 	// request (servers send GET_PARAMETER, OPTIONS, ANNOUNCE... to clients)
-	method string
-	uri    string
+	Method string
+	URI    string
 
-	header header
-	body   []byte
+	Header Header
+	Body   []byte
 }
 
-// cseq returns the CSeq header value, tolerating trailing white space
+// CSeq returns the CSeq header value, tolerating trailing white space
 // (Longse cameras send "CSeq: 3 ") and leading white space.
-func (m *message) cseq() (int, bool) {
-	v := strings.TrimSpace(m.header.get("CSeq"))
+func (m *Message) CSeq() (int, bool) {
+	v := strings.TrimSpace(m.Header.Get("CSeq"))
 	n, err := strconv.Atoi(v)
 	if err != nil {
 		return 0, false
@@ -73,7 +85,7 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > max+2 {
-			return "", fmt.Errorf("%w: line longer than %d bytes", errMalformed, max)
+			return "", fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, max)
 		}
 		buf = append(buf, chunk...)
 		if err == nil {
@@ -90,43 +102,43 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 	return strings.TrimRight(string(buf), "\r\n"), nil
 }
 
-// readMessage reads one RTSP message (RFC 2326 §6, §7) with every part
+// ReadMessage reads one RTSP message (RFC 2326 §6, §7) with every part
 // bounded: line length, header count, body length. Folded header lines
 // (obsolete in RFC 7826 §5.2) are rejected rather than joined, so a
 // server cannot grow one header without limit.
-func readMessage(br *bufio.Reader) (*message, error) {
-	line, err := readLine(br, maxLineLen)
+func ReadMessage(br *bufio.Reader) (*Message, error) {
+	line, err := readLine(br, MaxLineLen)
 	if err != nil {
 		return nil, err
 	}
-	m := &message{header: header{}}
+	m := &Message{Header: Header{}}
 	// An HTTP status line is parsed too: a URL pointing at a camera's web
 	// port then fails with the server's status instead of a timeout.
 	if strings.HasPrefix(line, "RTSP/") || strings.HasPrefix(line, "HTTP/") {
 		// Status-Line = RTSP-Version SP Status-Code SP Reason-Phrase
-		m.response = true
-		m.http = strings.HasPrefix(line, "HTTP/")
+		m.Response = true
+		m.HTTP = strings.HasPrefix(line, "HTTP/")
 		_, rest, ok := strings.Cut(line, " ")
 		if !ok {
-			return nil, fmt.Errorf("%w: bad status line %q", errMalformed, clip(line))
+			return nil, fmt.Errorf("%w: bad status line %q", ErrMalformed, clip(line))
 		}
 		rest = strings.TrimLeft(rest, " ")
 		code, reason, _ := strings.Cut(rest, " ")
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 100 || n > 999 {
-			return nil, fmt.Errorf("%w: bad status code %q", errMalformed, clip(code))
+			return nil, fmt.Errorf("%w: bad status code %q", ErrMalformed, clip(code))
 		}
-		m.status, m.reason = n, strings.TrimSpace(reason)
+		m.Status, m.Reason = n, strings.TrimSpace(reason)
 	} else {
 		f := strings.Fields(line)
 		if len(f) != 3 || !strings.HasPrefix(f[2], "RTSP/") {
-			return nil, fmt.Errorf("%w: bad request line %q", errMalformed, clip(line))
+			return nil, fmt.Errorf("%w: bad request line %q", ErrMalformed, clip(line))
 		}
-		m.method, m.uri = f[0], f[1]
+		m.Method, m.URI = f[0], f[1]
 	}
 	count := 0
 	for {
-		line, err := readLine(br, maxLineLen)
+		line, err := readLine(br, MaxLineLen)
 		if err != nil {
 			return nil, err
 		}
@@ -134,27 +146,27 @@ func readMessage(br *bufio.Reader) (*message, error) {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, fmt.Errorf("%w: folded header line", errMalformed)
+			return nil, fmt.Errorf("%w: folded header line", ErrMalformed)
 		}
 		count++
-		if count > maxHeaders {
-			return nil, fmt.Errorf("%w: more than %d header lines", errMalformed, maxHeaders)
+		if count > MaxHeaders {
+			return nil, fmt.Errorf("%w: more than %d header lines", ErrMalformed, MaxHeaders)
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, fmt.Errorf("%w: bad header line %q", errMalformed, clip(line))
+			return nil, fmt.Errorf("%w: bad header line %q", ErrMalformed, clip(line))
 		}
 		k := strings.ToLower(name)
-		m.header[k] = append(m.header[k], strings.TrimSpace(value))
+		m.Header[k] = append(m.Header[k], strings.TrimSpace(value))
 	}
-	n, err := contentLength(m.header.values("Content-Length"))
+	n, err := contentLength(m.Header.Values("Content-Length"))
 	if err != nil {
 		return nil, err
 	}
 	if n > 0 {
-		m.body = make([]byte, n)
-		if _, err := io.ReadFull(br, m.body); err != nil {
+		m.Body = make([]byte, n)
+		if _, err := io.ReadFull(br, m.Body); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
@@ -174,15 +186,15 @@ func contentLength(vs []string) (int, error) {
 	for _, v := range vs {
 		x, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {
-			return 0, fmt.Errorf("%w: bad Content-Length %q", errMalformed, clip(v))
+			return 0, fmt.Errorf("%w: bad Content-Length %q", ErrMalformed, clip(v))
 		}
 		if n >= 0 && int(x) != n {
-			return 0, fmt.Errorf("%w: conflicting Content-Length headers", errMalformed)
+			return 0, fmt.Errorf("%w: conflicting Content-Length headers", ErrMalformed)
 		}
 		n = int(x)
 	}
-	if n > maxBodyLen {
-		return 0, fmt.Errorf("%w: Content-Length %d over the %d-byte limit", errMalformed, n, maxBodyLen)
+	if n > MaxBodyLen {
+		return 0, fmt.Errorf("%w: Content-Length %d over the %d-byte limit", ErrMalformed, n, MaxBodyLen)
 	}
 	return n, nil
 }
@@ -196,40 +208,41 @@ func clip(s string) string {
 	return s
 }
 
-// request is an outgoing RTSP request.
-type request struct {
-	method string
-	url    string
-	header [][2]string
-	body   []byte
+// Request is an outgoing RTSP request.
+type Request struct {
+	Method string
+	URL    string
+	Header [][2]string // in order; values have CR and LF stripped on output
+	Body   []byte
 }
 
-func (r *request) add(k, v string) { r.header = append(r.header, [2]string{k, v}) }
+// Add appends a header field.
+func (r *Request) Add(k, v string) { r.Header = append(r.Header, [2]string{k, v}) }
 
-// marshal renders the request (RFC 2326 §6). Header values come from our
+// Marshal renders the request (RFC 2326 §6). Header values come from our
 // own config or parsed server values; CR and LF are stripped so a hostile
 // value cannot inject header lines.
-func (r *request) marshal(cseq int) []byte {
+func (r *Request) Marshal(cseq int) []byte {
 	var b strings.Builder
-	b.WriteString(r.method)
+	b.WriteString(r.Method)
 	b.WriteByte(' ')
-	b.WriteString(noCRLF(r.url))
+	b.WriteString(noCRLF(r.URL))
 	b.WriteString(" RTSP/1.0\r\nCSeq: ")
 	b.WriteString(strconv.Itoa(cseq))
 	b.WriteString("\r\n")
-	for _, h := range r.header {
+	for _, h := range r.Header {
 		b.WriteString(h[0])
 		b.WriteString(": ")
 		b.WriteString(noCRLF(h[1]))
 		b.WriteString("\r\n")
 	}
-	if len(r.body) > 0 {
+	if len(r.Body) > 0 {
 		b.WriteString("Content-Length: ")
-		b.WriteString(strconv.Itoa(len(r.body)))
+		b.WriteString(strconv.Itoa(len(r.Body)))
 		b.WriteString("\r\n")
 	}
 	b.WriteString("\r\n")
-	b.Write(r.body)
+	b.Write(r.Body)
 	return []byte(b.String())
 }
 
@@ -240,8 +253,8 @@ func noCRLF(s string) string {
 	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
 }
 
-// marshalResponse renders our reply to a request from the server.
-func marshalResponse(status int, reason string, cseq, session string) []byte {
+// MarshalResponse renders a reply to a request from the server.
+func MarshalResponse(status int, reason string, cseq, session string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "RTSP/1.0 %d %s\r\n", status, reason)
 	if cseq != "" {

@@ -1,4 +1,4 @@
-package rtsp
+package rtspmsg
 
 import (
 	"bufio"
@@ -9,32 +9,37 @@ import (
 	"sync/atomic"
 )
 
-// maxFrameLen is the largest interleaved frame: the length field of RFC 2326
+// MaxFrameLen is the largest interleaved frame: the length field of RFC 2326
 // §10.12 is 16 bits.
-const maxFrameLen = 65535
+const MaxFrameLen = 65535
 
-// item is one thing read from the control connection: an interleaved frame
+// Item is one thing read from the control connection: an interleaved frame
 // or an RTSP message.
-type item struct {
-	frame   bool
-	channel uint8
-	payload []byte // valid until the next call to next
-	msg     *message
+type Item struct {
+	Frame   bool
+	Channel uint8
+	Payload []byte // valid until the next call to Next
+	Msg     *Message
 }
 
-// frameReader splits a TCP control connection into interleaved frames
+// Reader splits a TCP control connection into interleaved frames
 // ('$', channel, 16-bit length, data; RFC 2326 §10.12) and RTSP messages,
 // which servers mix freely: replies to keepalives and server requests
 // arrive between frames.
-type frameReader struct {
+type Reader struct {
 	br  *bufio.Reader
 	buf []byte
 	// junk counts bytes skipped while resynchronising, for stats.
 	junk atomic.Uint64
 }
 
-func newFrameReader(r io.Reader) *frameReader {
-	return &frameReader{br: bufio.NewReaderSize(r, readBufferSize), buf: make([]byte, maxFrameLen)}
+// Junk returns how many bytes were skipped while resynchronising. It may
+// be called from any goroutine.
+func (r *Reader) Junk() uint64 { return r.junk.Load() }
+
+// NewReader returns a Reader over r with its own buffering.
+func NewReader(r io.Reader) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, ReadBufferSize), buf: make([]byte, MaxFrameLen)}
 }
 
 // requestPrefixes are the methods a server may send to a client
@@ -51,67 +56,67 @@ var (
 	httpPrefix = []byte("HTTP/")
 )
 
-// next returns the next frame or message. Bytes that start neither are
+// Next returns the next frame or message. Bytes that start neither are
 // skipped: CRLF between frames (Hikvision, Dahua and others pad with it),
 // the tail of a frame the camera truncated, a bad magic byte. More than
-// maxJunk skipped bytes in a row is an error (R5).
-func (r *frameReader) next() (item, error) {
+// MaxJunk skipped bytes in a row is an error (R5).
+func (r *Reader) Next() (Item, error) {
 	skipped := 0
 	for {
 		b, err := r.br.Peek(1)
 		if err != nil {
-			return item{}, err
+			return Item{}, err
 		}
 		switch {
 		case b[0] == '$':
 			h, err := r.br.Peek(4)
 			if err != nil {
-				return item{}, err
+				return Item{}, err
 			}
 			ch := h[1]
 			n := int(binary.BigEndian.Uint16(h[2:4]))
 			if _, err := r.br.Discard(4); err != nil {
-				return item{}, err
+				return Item{}, err
 			}
 			if _, err := io.ReadFull(r.br, r.buf[:n]); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				return item{}, err
+				return Item{}, err
 			}
-			return item{frame: true, channel: ch, payload: r.buf[:n]}, nil
+			return Item{Frame: true, Channel: ch, Payload: r.buf[:n]}, nil
 		case (b[0] == 'R' && r.hasPrefix(rtspPrefix)) || (b[0] == 'H' && r.hasPrefix(httpPrefix)):
-			m, err := readMessage(r.br)
+			m, err := ReadMessage(r.br)
 			if err != nil {
-				return item{}, err
+				return Item{}, err
 			}
-			return item{msg: m}, nil
+			return Item{Msg: m}, nil
 		case b[0] >= 'A' && b[0] <= 'Z' && r.isRequest():
-			m, err := readMessage(r.br)
+			m, err := ReadMessage(r.br)
 			if err != nil {
-				return item{}, err
+				return Item{}, err
 			}
-			return item{msg: m}, nil
+			return Item{Msg: m}, nil
 		}
 		if _, err := r.br.Discard(1); err != nil {
-			return item{}, err
+			return Item{}, err
 		}
 		skipped++
 		r.junk.Add(1)
-		if skipped > maxJunk {
-			return item{}, fmt.Errorf("%w: %d bytes that are neither RTSP nor interleaved frames", errMalformed, skipped)
+		if skipped > MaxJunk {
+			return Item{}, fmt.Errorf("%w: %d bytes that are neither RTSP nor interleaved frames", ErrMalformed, skipped)
 		}
 	}
 }
 
 // hasPrefix peeks for p. A short read (the server stopped mid-junk) is
 // "no" rather than an error; the caller skips a byte and tries again.
-func (r *frameReader) hasPrefix(p []byte) bool {
+func (r *Reader) hasPrefix(p []byte) bool {
 	b, err := r.br.Peek(len(p))
 	return err == nil && bytes.Equal(b, p)
 }
 
-func (r *frameReader) isRequest() bool {
+func (r *Reader) isRequest() bool {
 	first, err := r.br.Peek(1)
 	if err != nil {
 		return false
