@@ -142,8 +142,8 @@ func (j *Job) Config() Config { return j.cfg }
 func (j *Job) Status() Status {
 	j.mu.Lock()
 	st := j.status
-	j.mu.Unlock()
 	st.Reconnects = j.reconnects.Load()
+	j.mu.Unlock()
 	st.SegmentsWritten = j.segmentsWritten.Load()
 	st.Frames = j.frames.Load()
 	st.Keyframes = j.keyframes.Load()
@@ -169,6 +169,20 @@ func (j *Job) setState(s State, next time.Time) {
 	if s != StateRecording {
 		j.status.RecordingSince = time.Time{}
 	}
+}
+
+// startAttempt enters StateStarting, counting a reconnect under the same
+// lock so no Status shows the new count with the old state.
+func (j *Job) startAttempt(reconnect bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if reconnect {
+		j.reconnects.Add(1)
+	}
+	j.status.Since = j.deps.Now()
+	j.status.State = StateStarting
+	j.status.NextRetry = time.Time{}
+	j.status.RecordingSince = time.Time{}
 }
 
 func (j *Job) setLastError(err error) {
@@ -209,8 +223,8 @@ func (j *Job) Run(ctx context.Context) error {
 	defer j.setState(StateStopped, time.Time{})
 
 	failures := 0
-	for {
-		j.setState(StateStarting, time.Time{})
+	for attempt := 0; ; attempt++ {
+		j.startAttempt(attempt > 0)
 		healthy, err := j.runSession(ctx)
 		if ctx.Err() != nil {
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -234,7 +248,6 @@ func (j *Job) Run(ctx context.Context) error {
 			return nil
 		case <-j.deps.After(delay):
 		}
-		j.reconnects.Add(1)
 	}
 }
 
