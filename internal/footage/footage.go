@@ -108,7 +108,7 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 		}
 		in, f, err := e.open(seg)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, storage.ErrNotFound) {
 				continue // deleted by retention since the listing
 			}
 			clip.Close()
