@@ -138,7 +138,8 @@ func TestProbeErrors(t *testing.T) {
 		{"refused", []string{refusedURL}, []string{"connection refused"}},
 		{"not found", []string{strings.Replace(authCam.URL(), "/cam", "/nope", 1)}, []string{"DESCRIBE", "not found"}},
 		{"auth", []string{badPass}, []string{"authentication failed"}},
-		{"timeout names step", []string{"-timeout", "1s", silent.URL()}, []string{"timed out", "DESCRIBE"}},
+		{"timeout names step", []string{"-timeout", "1s", silent.URL()}, []string{"timed out", "OPTIONS"}},
+		{"timeout without options", []string{"-timeout", "1s", "-skip-options", silent.URL()}, []string{"timed out", "DESCRIBE"}},
 		{"no h264", []string{fakeAudioOnly(t)}, []string{"no H.264", "PCMA"}},
 		{"not rtsp", []string{"http://127.0.0.1:1/x"}, []string{"rtsp"}},
 	}

@@ -130,9 +130,12 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) error {
 		Metrics:    promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Registerer: replacingRegisterer{s.registry},
 		Tokens:     apiTokens(cfg),
-		MaxExport:  cfg.API.MaxExport.D(),
-		Location:   cfg.Location(),
-		Logger:     s.log,
+		// Without tokens the API is on loopback: answer only to loopback
+		// names, so a DNS-rebinding page cannot read it via a browser.
+		AllowedHosts: loopbackHosts(cfg),
+		MaxExport:    cfg.API.MaxExport.D(),
+		Location:     cfg.Location(),
+		Logger:       s.log,
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -245,6 +248,18 @@ func apiTokens(cfg *config.Config) []api.Token {
 		out = append(out, api.Token{Value: t.Token, Cameras: t.Cameras})
 	}
 	return out
+}
+
+// loopbackHosts lists the Host names a token-less API answers to.
+func loopbackHosts(cfg *config.Config) []string {
+	if len(apiTokens(cfg)) > 0 {
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // startJob is the schedule runner's Start hook.
