@@ -109,7 +109,7 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		Bytes:       info.ValidSize,
 		Frames:      int64(len(info.Samples)),
 		Keyframes:   int64(info.Keyframes),
-		Duration90k: info.Duration,
+		Duration90k: to90k(info.Duration, info.Timescale),
 		Width:       info.Params.Width,
 		Height:      info.Params.Height,
 	}
@@ -117,6 +117,15 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		rf.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.Params.SPS[1], info.Params.SPS[2], info.Params.SPS[3])
 	}
 	return rf, nil
+}
+
+// to90k converts a duration in timescale units to 90 kHz ticks (nvr's own
+// segments are 90 kHz already; an orphan file from elsewhere may not be).
+func to90k(d int64, timescale uint32) int64 {
+	if timescale == 0 || timescale == 90000 {
+		return d
+	}
+	return d/int64(timescale)*90000 + d%int64(timescale)*90000/int64(timescale)
 }
 
 // apply makes cfg the configuration in force: the API handler, retention,
