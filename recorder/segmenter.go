@@ -360,10 +360,7 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 		}
 	}
 	if err := s.j.deps.SyncFile(seg.file); err != nil {
-		// What is on disk is unknown: fall back to the last state
-		// known to be synced.
-		row = seg.synced
-		cause = errors.Join(cause, fmt.Errorf("fsync %s: %w", row.Path, err))
+		return s.abandonAfterSyncError(errors.Join(cause, fmt.Errorf("fsync %s: %w", row.Path, err)))
 	}
 	s.inRun = false
 	s.haveLast = false
@@ -372,19 +369,37 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 
 // abandonAfterSyncError handles a failed fsync (F7). After an fsync error
 // Linux may already have dropped the dirty pages and reports the error
-// once only, so retrying fsync proves nothing (moonfire-nvr writer.rs,
-// PostgreSQL's "fsyncgate"): the segment is abandoned, not retried. Its
-// row is finalised at the last state an fsync confirmed, and the file is
-// cut back to that size (best effort); the job backs off and starts a new
-// segment in a new run.
+// once only, so a second fsync proves nothing (moonfire-nvr writer.rs,
+// PostgreSQL's "fsyncgate"): the segment is abandoned and nothing is
+// retried. The row is not finished (FinishSegment would fsync again): it
+// stays in state recording with the progress of the last successful
+// sync, and the start-up recovery (storage.Recover) scans the file, cuts
+// any torn tail and finalises it from what really reached the disk. The
+// job backs off and starts a new segment in a new run.
 func (s *segmenter) abandonAfterSyncError(cause error) error {
-	cause = fmt.Errorf("%w: %w", ErrSync, cause)
-	seg := s.seg
-	row := seg.synced
-	if err := seg.file.Truncate(row.Bytes); err != nil {
-		cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
+	if !errors.Is(cause, ErrSync) {
+		cause = fmt.Errorf("%w: %w", ErrSync, cause)
 	}
+	seg := s.seg
+	s.seg = nil
+	if err := seg.file.Close(); err != nil {
+		cause = errors.Join(cause, fmt.Errorf("close %s: %w", seg.row.Path, err))
+	}
+	// Recovery may find up to everything written, so the next run must
+	// not start before the end of the frames handed to the writer.
+	end := seg.synced.EndNS
+	if s.haveLast {
+		delta := max(s.lastDelta, defaultFrame90k)
+		end = max(end, seg.row.StartNS+ticksToNS(s.lastDTS+delta-seg.startDTS))
+	}
+	s.j.prevEndNS = max(s.j.prevEndNS, slewCeiling(end, seg.row.StartNS))
 	s.inRun = false
 	s.haveLast = false
-	return s.finish(row, cause)
+	return cause
+}
+
+// slewCeiling widens a wall end by the most the slew could have added to
+// the span [startNS, endNS), for a bound that a recovered end cannot pass.
+func slewCeiling(endNS, startNS int64) int64 {
+	return endNS + max(endNS-startNS, 0)/slewDivisor
 }

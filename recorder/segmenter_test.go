@@ -324,40 +324,60 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 	}
 }
 
-// F7: an fsync error abandons the segment at its last synced state and is
-// not retried.
+// F7: an fsync error abandons the segment and is not retried: the row is
+// left in state recording at its last synced progress (FinishSegment would
+// fsync again) for start-up recovery, and the next run cannot overlap what
+// recovery may find in the file.
 func TestFsyncErrorAbandonsSegment(t *testing.T) {
-	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
-	sc := &syncCounter{failAt: 2}
-	env.job.deps.SyncFile = sc.sync
-	s := newSegmenter(env.job)
-	c := loadClip(t, testcam.ClipMain720)
-	var err error
-	for i, f := range c.Frames {
-		if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
-			break
-		}
-	}
-	if !errors.Is(err, ErrSync) || !errors.Is(err, syscall.EIO) {
-		t.Fatalf("error %v, want ErrSync wrapping EIO", err)
-	}
-	if sc.calls != 2 {
-		t.Errorf("%d fsync calls: a failed fsync must not be retried", sc.calls)
-	}
-	ups := env.store.updates
-	rows := env.store.segments()
-	if len(ups) != 1 || len(rows) != 1 {
-		t.Fatalf("%d updates, %d rows", len(ups), len(rows))
-	}
-	r := rows[0]
-	if r.State != storage.StateComplete || r.Bytes != ups[0].Bytes || r.Frames != ups[0].Frames || r.EndNS != ups[0].EndNS {
-		t.Errorf("row %+v, want the synced state %+v", r, ups[0])
-	}
-	if fi, _ := os.Stat(env.store.path(r.ID)); fi.Size() != r.Bytes {
-		t.Errorf("file %d bytes, row %d", fi.Size(), r.Bytes)
-	}
-	if s.seg != nil {
-		t.Error("segment still open")
+	for _, failAt := range []int{2, 4} { // a periodic sync; the sync at close
+		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
+			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
+			sc := &syncCounter{failAt: failAt}
+			env.job.deps.SyncFile = sc.sync
+			s := newSegmenter(env.job)
+			c := loadClip(t, testcam.ClipMain720)
+			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			var err error
+			handed := c.Frames[0].DTS
+			for i, f := range c.Frames {
+				handed = f.DTS
+				if err = s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = s.endRun()
+			}
+			if !errors.Is(err, ErrSync) || !errors.Is(err, syscall.EIO) {
+				t.Fatalf("error %v, want ErrSync wrapping EIO", err)
+			}
+			if sc.calls != failAt {
+				t.Errorf("%d fsync calls: a failed fsync must not be retried", sc.calls)
+			}
+			rows := env.store.segments()
+			ups := env.store.updates
+			if len(rows) != 1 || len(env.store.finished) != 0 || len(ups) == 0 {
+				t.Fatalf("%d rows, %d finished, %d updates", len(rows), len(env.store.finished), len(ups))
+			}
+			if r, last := rows[0], ups[len(ups)-1]; r != last || r.State != storage.StateRecording {
+				t.Errorf("row %+v, want the last synced progress %+v left recording", r, last)
+			}
+			if s.seg != nil || s.inRun {
+				t.Error("segment still open")
+			}
+			// A new session whose clock reads earlier than the abandoned
+			// frames still starts after them.
+			s2 := newSegmenter(env.job)
+			feedClip(t, s2, c, 1, 0, t0)
+			if err := s2.endRun(); err != nil {
+				t.Fatal(err)
+			}
+			rows = env.store.segments()
+			written := rows[0].StartNS + ticksToNS(handed+3600-c.Frames[0].DTS)
+			if rows[1].StartNS < written {
+				t.Errorf("next run starts at %d, before the abandoned frames end at %d", rows[1].StartNS, written)
+			}
+		})
 	}
 }
 
