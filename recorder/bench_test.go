@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -136,5 +137,100 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(user1-user0)/total, "user-ns/B")
 			b.ReportMetric(float64(sys1-sys0)/total, "sys-ns/B")
 		})
+	}
+}
+
+// pacedSession replays a clip's packets at the camera's real rate (each
+// access unit at its DTS), looping, until ctx is done: a 4 Mbit/s camera
+// for load tests.
+type pacedSession struct {
+	packets []*rtp.Packet
+	clip    *testcam.Clip
+}
+
+func (s *pacedSession) Info() rtsp.Info   { return rtsp.Info{} }
+func (s *pacedSession) Stats() rtsp.Stats { return rtsp.Stats{} }
+func (s *pacedSession) Close() error      { return nil }
+
+func (s *pacedSession) ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error {
+	start := time.Now()
+	first := s.packets[0].Timestamp
+	var pkt rtp.Packet
+	seq := uint16(0)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for loop := int64(0); ; loop++ {
+		for _, p := range s.packets {
+			ts := p.Timestamp + uint32(loop*s.clip.Duration)
+			due := start.Add(time.Duration(ticksToNS(int64(ts - first))))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-timer.C:
+				}
+			}
+			pkt = *p
+			pkt.Timestamp, pkt.SequenceNumber = ts, seq
+			seq++
+			if err := fn(&pkt); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// BenchmarkManyCameras runs 100 jobs at once, each fed a ~4 Mbit/s camera
+// in real time, through the whole job (reader, queue, writer goroutine,
+// fmp4, files to os.DevNull) for a few seconds. It reports dropped frames
+// (issue 3: every frame kept at 100 cameras), user CPU per GB, and the
+// heap in use per camera. One op is the whole run.
+func BenchmarkManyCameras(b *testing.B) {
+	const cameras = 100
+	const runFor = 5 * time.Second
+	c := loadClip(b, testcam.ClipMain720)
+	packets := packetize(c, 1, 1400)
+	for b.Loop() {
+		var jobs []*Job
+		for i := range cameras {
+			j, err := NewJob(Config{Camera: fmt.Sprintf("cam-%d", i), RTSP: rtsp.Config{URL: "rtsp://127.0.0.1/x"}}, Deps{
+				Store: &benchStore{devNull: true, files: map[int64]string{}},
+				Open: func(context.Context, rtsp.Config) (Session, error) {
+					return &pacedSession{packets: packets, clip: c}, nil
+				},
+				SyncFile: func(*os.File) error { return nil },
+				SyncDir:  func(string) error { return nil },
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			jobs = append(jobs, j)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{}, cameras)
+		user0, _ := cpuTimes(b)
+		for _, j := range jobs {
+			go func() { j.Run(ctx); done <- struct{}{} }()
+		}
+		time.Sleep(runFor) // a load test runs in real time: the cameras are paced by the wall clock
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		cancel()
+		for range cameras {
+			<-done
+		}
+		user1, _ := cpuTimes(b)
+		var frames, dropped, bytes uint64
+		for _, j := range jobs {
+			st := j.Status()
+			frames += st.Frames
+			dropped += st.DroppedFrames
+			bytes += st.BytesReceived
+		}
+		b.ReportMetric(float64(dropped), "dropped-frames")
+		b.ReportMetric(float64(frames)/cameras, "frames/camera")
+		b.ReportMetric(float64(user1-user0)/float64(bytes), "user-ns/B")
+		b.ReportMetric(float64(ms.HeapInuse)/cameras/1024, "heap-KB/camera")
 	}
 }
