@@ -1,0 +1,35 @@
+package recorder_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nvr-project/nvr/recorder"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// A camera's job wired to the real index: every other dependency defaults
+// to the real RTSP client, segment writer and clock.
+func ExampleNewJob() {
+	run := func(ctx context.Context, store *storage.Store) error {
+		job, err := recorder.NewJob(recorder.Config{
+			Camera:          "front-door",
+			RTSP:            rtsp.Config{URL: "rtsp://admin:secret@192.0.2.10/stream1", Transport: "tcp"},
+			SegmentDuration: time.Minute,
+		}, recorder.Deps{Store: store})
+		if err != nil {
+			return err
+		}
+		go func() {
+			for range time.Tick(10 * time.Second) {
+				st := job.Status()
+				fmt.Println(st.State, st.LastError) // LastError never holds the password
+			}
+		}()
+		return job.Run(ctx) // until ctx is cancelled; nil then
+	}
+	_ = run
+	// Output:
+}
