@@ -22,13 +22,19 @@ func ExampleNewJob() {
 		if err != nil {
 			return err
 		}
-		go func() {
-			for range time.Tick(10 * time.Second) {
+		done := make(chan error, 1)
+		go func() { done <- job.Run(ctx) }() // until ctx is cancelled; nil then
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case err := <-done:
+				return err
+			case <-tick.C:
 				st := job.Status()
 				fmt.Println(st.State, st.LastError) // LastError never holds the password
 			}
-		}()
-		return job.Run(ctx) // until ctx is cancelled; nil then
+		}
 	}
 	_ = run
 	// Output:
