@@ -21,6 +21,13 @@ Connects to a camera, reads its H.264 stream for a while and prints one JSON
 object describing it. On failure it prints one line saying what went wrong
 (and during which step) and exits non-zero. Passwords are never printed.`
 
+// probeExtraWait bounds how long probe reads beyond -duration while it
+// waits for the first keyframe and for a second one to measure the GOP.
+const probeExtraWait = 15 * time.Second
+
+// errProbeDone stops the read loop once enough was seen.
+var errProbeDone = errors.New("probe: enough media")
+
 // probeResult is the JSON that nvr probe prints.
 type probeResult struct {
 	URL        string       `json:"url"`
@@ -101,17 +108,31 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
 	dep := h264.NewDepacketizer(sps, pps)
 	var st probeStats
-	readCtx, cancel := context.WithTimeout(ctx, d)
+	// Read d of media counted from the first keyframe (a camera with a long
+	// GOP would otherwise leave little to measure), and on until a second
+	// keyframe shows the GOP length, within a hard wall-clock bound.
+	readCtx, cancel := context.WithTimeout(ctx, d+probeExtraWait)
 	defer cancel()
+	want := d.Nanoseconds() * 90000 / int64(time.Second)
 	err = sess.ReadPackets(readCtx, func(p *rtp.Packet) error {
 		_ = dep.Push(p, st.add) // damaged packets are counted by the depacketizer
+		if st.frames > 0 && st.lastDTS-st.firstDTS >= want && st.keyframes >= 2 {
+			return errProbeDone
+		}
 		return nil
 	})
-	if err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+	switch {
+	case err == nil, errors.Is(err, errProbeDone):
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && st.frames > 0:
+		// The bound ran out: report what was seen.
+	default:
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d+probeExtraWait)
+		}
 		return nil, err
 	}
 	if st.frames == 0 {
-		return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d)
+		return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d+probeExtraWait)
 	}
 
 	res := &probeResult{

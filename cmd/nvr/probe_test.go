@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
 )
@@ -39,17 +40,20 @@ func TestProbeJSON(t *testing.T) {
 		height    int
 		profile   string
 		gop       float64
+		duration  string
 	}{
-		{"tcp main720", testcam.Options{}, "tcp", 1280, 720, "Main", 2},
-		{"udp main720", testcam.Options{}, "udp", 1280, 720, "Main", 2},
-		{"tcp digest bframes", testcam.Options{Clip: testcam.ClipHigh360BFrame, Username: "admin", Password: "s3cr:t@x", Auth: testcam.AuthDigest}, "tcp", 640, 360, "High", 1},
-		{"udp basic baseline no sprop", testcam.Options{Clip: testcam.ClipBase240, Username: "admin", Password: "pw", Auth: testcam.AuthBasic, NoSprop: true}, "udp", 320, 240, "", 1},
+		{"tcp main720", testcam.Options{}, "tcp", 1280, 720, "Main", 2, "2600ms"},
+		// A GOP longer than -duration: probe reads on to the second keyframe.
+		{"tcp gop longer than duration", testcam.Options{}, "tcp", 1280, 720, "Main", 2, "500ms"},
+		{"udp main720", testcam.Options{}, "udp", 1280, 720, "Main", 2, "2600ms"},
+		{"tcp digest bframes", testcam.Options{Clip: testcam.ClipHigh360BFrame, Username: "admin", Password: "s3cr:t@x", Auth: testcam.AuthDigest}, "tcp", 640, 360, "High", 1, "2600ms"},
+		{"udp basic baseline no sprop", testcam.Options{Clip: testcam.ClipBase240, Username: "admin", Password: "pw", Auth: testcam.AuthBasic, NoSprop: true}, "udp", 320, 240, "", 1, "2600ms"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Speed = 2 // 5 s of media in 2.5 s
 			cam := startCam(t, tc.opts)
-			code, out, errOut := runCLI("probe", "-transport", tc.transport, "-duration", "2600ms", cam.URL())
+			code, out, errOut := runCLI("probe", "-transport", tc.transport, "-duration", tc.duration, cam.URL())
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
@@ -76,7 +80,9 @@ func TestProbeJSON(t *testing.T) {
 			if res.GOPS != tc.gop {
 				t.Errorf("gop %v, want %v", res.GOPS, tc.gop)
 			}
-			if res.Frames < 100 || res.Keyframes < 2 || res.Packets == 0 || res.Lost != 0 || res.BitrateBPS <= 0 {
+			want, _ := time.ParseDuration(tc.duration)
+			if res.DurationS < want.Seconds() || res.Frames < uint64(want.Seconds()*25) || res.Keyframes < 2 ||
+				res.Packets == 0 || res.Lost != 0 || res.BitrateBPS <= 0 {
 				t.Errorf("counts %+v", res)
 			}
 		})
