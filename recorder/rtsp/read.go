@@ -344,6 +344,11 @@ func (s *Session) sendRR() {
 	}
 }
 
+// udpReadBuffer is the socket receive buffer asked for the RTP port: an
+// IDR frame of a 4K camera arrives as a burst of several hundred kilobytes,
+// more than the usual 208 KiB default, and UDP drops what does not fit.
+const udpReadBuffer = 4 << 20
+
 // listenUDP binds an even RTP port and the next odd RTCP port
 // (RFC 3550 §11) on the local address of the control connection.
 func (s *Session) listenUDP() error {
@@ -366,6 +371,8 @@ func (s *Session) listenUDP() error {
 			_ = a.Close()
 			continue
 		}
+		// Best effort: the kernel caps the size at net.core.rmem_max.
+		_ = a.SetReadBuffer(udpReadBuffer)
 		s.udpRTP, s.udpRTCP = a, b
 		return nil
 	}
