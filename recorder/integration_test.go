@@ -382,3 +382,48 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 		})
 	}
 }
+
+// S3 end to end: with Digest auth, a wrong password gives a retrying job
+// whose LastError names the failure but never the password; the right one
+// records.
+func TestE2EAuthNeverLeaksPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time test")
+	}
+	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipBase240, Auth: testcam.AuthDigest, Username: "admin", Password: "right-pass", Speed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	for _, tc := range []struct {
+		password string
+		record   bool
+	}{{"wr%3Ang:pass", false}, {"right-pass", true}} {
+		t.Run(tc.password, func(t *testing.T) {
+			u := strings.Replace(cam.URL(), "right-pass", tc.password, 1)
+			j, err := NewJob(Config{Camera: "auth", RTSP: rtsp.Config{URL: u}, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+				Deps{Store: newFakeStore(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := startJob(t, j)
+			waitForLong(t, "a verdict", 20*time.Second, func() bool {
+				st := j.Status()
+				return st.Frames > 0 || st.LastError != ""
+			})
+			stop()
+			st := j.Status()
+			for _, secret := range []string{tc.password, "wr:ng:pass", "right-pass"} {
+				if strings.Contains(st.LastError, secret) {
+					t.Errorf("LastError %q holds the password", st.LastError)
+				}
+			}
+			if got := st.Frames > 0; got != tc.record {
+				t.Errorf("recorded=%v, want %v (LastError %q)", got, tc.record, st.LastError)
+			}
+			if !tc.record && !strings.Contains(strings.ToLower(st.LastError), "auth") {
+				t.Errorf("LastError %q does not name the auth failure", st.LastError)
+			}
+		})
+	}
+}
