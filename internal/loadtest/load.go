@@ -294,7 +294,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var store *storage.Store
 	var pr *probes
 	if o.Mode == ModeRecord {
-		pr = &probes{}
+		pr = &probes{start: time.Now()}
 		dir, err := os.MkdirTemp(o.DataDir, "nvr-loadtest-")
 		if err != nil {
 			return nil, fmt.Errorf("loadtest: data dir: %w", err)
@@ -340,6 +340,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 	start := time.Now()
+	if pr != nil {
+		pr.start = start
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

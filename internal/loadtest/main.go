@@ -176,6 +176,11 @@ func writeText(w io.Writer, r *Report, perCam bool) {
 			}
 		}
 	}
+	if r.Waits != nil {
+		for _, e := range r.Waits.Errors {
+			fmt.Fprintf(w, "error      %s\n", e)
+		}
+	}
 	if len(r.DropTimeline) > 0 && r.Dropped > 0 {
 		fmt.Fprintf(w, "drops      running total per sample: %v\n", r.DropTimeline)
 	}

@@ -55,6 +55,28 @@ func (l *latency) get() Latency {
 // drops frames shows whether the writer waited on the disk or the index.
 type probes struct {
 	create, update, finish, syncFile, syncDir latency
+
+	start  time.Time
+	mu     sync.Mutex
+	errors []string // the first maxProbeErrors failures, in order
+}
+
+// maxProbeErrors bounds the failures kept: the first ones explain a
+// cascade, the rest repeat them.
+const maxProbeErrors = 20
+
+// fail notes a failed call with when it started (since the run began) and
+// how long it took.
+func (p *probes) fail(op string, began time.Time, err error) {
+	if err == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.errors) < maxProbeErrors {
+		p.errors = append(p.errors, fmt.Sprintf("t=%.1fs %s took %.0f ms: %v",
+			began.Sub(p.start).Seconds(), op, time.Since(began).Seconds()*1e3, err))
+	}
 }
 
 // Waits is the probes' report.
@@ -64,12 +86,15 @@ type Waits struct {
 	FinishSegment Latency `json:"finish_segment"`
 	SyncFile      Latency `json:"sync_file"`
 	SyncDir       Latency `json:"sync_dir"`
+	// Errors are the first failures of these calls, in order.
+	Errors []string `json:"errors,omitempty"`
 }
 
 func (p *probes) report() Waits {
 	return Waits{
 		CreateSegment: p.create.get(), UpdateSegment: p.update.get(), FinishSegment: p.finish.get(),
 		SyncFile: p.syncFile.get(), SyncDir: p.syncDir.get(),
+		Errors: append([]string(nil), p.errors...),
 	}
 }
 
@@ -79,12 +104,18 @@ func (p *probes) deps(store *storage.Store) recorder.Deps {
 	return recorder.Deps{
 		Store: &timedStore{s: store, p: p},
 		SyncFile: func(f *os.File) error {
-			defer p.syncFile.observe(time.Now())
-			return f.Sync()
+			began := time.Now()
+			err := f.Sync()
+			p.syncFile.observe(began)
+			p.fail("fsync file", began, err)
+			return err
 		},
 		SyncDir: func(dir string) error {
-			defer p.syncDir.observe(time.Now())
-			return syncDir(dir)
+			began := time.Now()
+			err := syncDir(dir)
+			p.syncDir.observe(began)
+			p.fail("fsync dir", began, err)
+			return err
 		},
 	}
 }
@@ -111,18 +142,27 @@ type timedStore struct {
 }
 
 func (t *timedStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
-	defer t.p.create.observe(time.Now())
-	return t.s.CreateSegment(ctx, seg)
+	began := time.Now()
+	id, f, err := t.s.CreateSegment(ctx, seg)
+	t.p.create.observe(began)
+	t.p.fail("CreateSegment "+seg.Camera, began, err)
+	return id, f, err
 }
 
 func (t *timedStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
-	defer t.p.update.observe(time.Now())
-	return t.s.UpdateSegment(ctx, seg)
+	began := time.Now()
+	err := t.s.UpdateSegment(ctx, seg)
+	t.p.update.observe(began)
+	t.p.fail("UpdateSegment "+seg.Camera, began, err)
+	return err
 }
 
 func (t *timedStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
-	defer t.p.finish.observe(time.Now())
-	return t.s.FinishSegment(ctx, seg)
+	began := time.Now()
+	err := t.s.FinishSegment(ctx, seg)
+	t.p.finish.observe(began)
+	t.p.fail("FinishSegment "+seg.Camera, began, err)
+	return err
 }
 
 // Machine is what the rest of the machine did during a run.
