@@ -1,0 +1,418 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/pion/rtp"
+)
+
+// clipSpec says how ffmpeg's libx264 encodes a clip for the gortsplib
+// server. Every field differs somewhere from the test camera's clips.
+type clipSpec struct {
+	Width, Height int
+	Rate          string  // ffmpeg frame rate, e.g. "30000/1001"
+	FPS           float64 // the same as a number
+	Keyint        int     // frames from one IDR to the next
+	Profile       string  // libx264 -profile:v
+	BFrames       int
+	Slices        int
+	Seconds       int // clip length; the server loops it
+}
+
+// wantProfile is the profile nvr probe should name.
+func (c clipSpec) wantProfile() string {
+	switch c.Profile {
+	case "high":
+		return "High"
+	case "main":
+		return "Main"
+	}
+	return "Constrained Baseline"
+}
+
+// gopSeconds is the time from one IDR to the next.
+func (c clipSpec) gopSeconds() float64 { return float64(c.Keyint) / c.FPS }
+
+func (c clipSpec) key() string {
+	return fmt.Sprintf("%dx%d_%s_%d_%s_b%d_s%d_%ds", c.Width, c.Height, strings.ReplaceAll(c.Rate, "/", "_"), c.Keyint, c.Profile, c.BFrames, c.Slices, c.Seconds)
+}
+
+// accessUnit is one frame as libx264 wrote it, without its access unit
+// delimiter.
+type accessUnit struct {
+	PTS, DTS int64 // 90 kHz, from the first frame's DTS
+	NALUs    [][]byte
+}
+
+type clip struct {
+	Spec     clipSpec
+	AUs      []accessUnit
+	Duration int64 // 90 kHz, one loop
+	SPS, PPS []byte
+}
+
+// clipCache encodes each spec once per test binary run.
+type clipCache struct {
+	mu    sync.Mutex
+	dir   string
+	clips map[string]*clip
+	errs  map[string]error
+	once  map[string]*sync.Once
+}
+
+var clips = &clipCache{clips: map[string]*clip{}, errs: map[string]error{}, once: map[string]*sync.Once{}}
+
+func (cc *clipCache) removeAll() {
+	if cc.dir != "" {
+		os.RemoveAll(cc.dir)
+	}
+}
+
+// get returns the clip for spec, encoding it on first use.
+func (cc *clipCache) get(t testing.TB, spec clipSpec) *clip {
+	t.Helper()
+	ffmpeg := needTool(t, "ffmpeg")
+	cc.mu.Lock()
+	if cc.dir == "" {
+		d, err := os.MkdirTemp("", "nvr-interop-clips-")
+		if err != nil {
+			cc.mu.Unlock()
+			t.Fatal(err)
+		}
+		cc.dir = d
+	}
+	k := spec.key()
+	o := cc.once[k]
+	if o == nil {
+		o = new(sync.Once)
+		cc.once[k] = o
+	}
+	cc.mu.Unlock()
+	o.Do(func() {
+		c, err := encodeClip(ffmpeg, filepath.Join(cc.dir, k+".ts"), spec)
+		cc.mu.Lock()
+		cc.clips[k], cc.errs[k] = c, err
+		cc.mu.Unlock()
+	})
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if err := cc.errs[k]; err != nil {
+		t.Fatalf("encoding clip %s: %v", k, err)
+	}
+	return cc.clips[k]
+}
+
+// encodeClip runs ffmpeg (testsrc2 → libx264 → MP4), copies the stream to
+// Annex B with access unit delimiters to split it into frames, and takes
+// each frame's timestamps from ffprobe's packet list of the MP4.
+func encodeClip(ffmpeg, path string, s clipSpec) (*clip, error) {
+	x264 := "scenecut=0:aud=1"
+	if s.Slices > 1 {
+		x264 += fmt.Sprintf(":slices=%d", s.Slices)
+	}
+	mp4 := path + ".mp4"
+	args := []string{"-nostdin", "-v", "error", "-y",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%s", s.Width, s.Height, s.Rate),
+		"-t", fmt.Sprint(s.Seconds), "-pix_fmt", "yuv420p",
+		"-c:v", "libx264", "-preset", "veryfast", "-profile:v", s.Profile,
+		"-bf", fmt.Sprint(s.BFrames), "-g", fmt.Sprint(s.Keyint), "-keyint_min", fmt.Sprint(s.Keyint),
+		"-x264-params", x264, "-b:v", "1500k", mp4}
+	if out, err := exec.Command(ffmpeg, args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ffmpeg encode: %w\n%s", err, out)
+	}
+	raw := path + ".h264"
+	if out, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y", "-i", mp4, "-c", "copy",
+		"-bsf:v", "h264_mp4toannexb", "-f", "h264", raw).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ffmpeg annexb: %w\n%s", err, out)
+	}
+	ffprobe, err := exec.LookPath("ffprobe")
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(ffprobe, "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "packet=pts_time,dts_time", "-of", "json", mp4).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ffprobe packets: %w", err)
+	}
+	var doc struct {
+		Packets []struct {
+			PTS string `json:"pts_time"`
+			DTS string `json:"dts_time"`
+		} `json:"packets"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("ffprobe packets: %w", err)
+	}
+	b, err := os.ReadFile(raw)
+	if err != nil {
+		return nil, err
+	}
+	c := &clip{Spec: s}
+	var cur [][]byte
+	var aus [][][]byte
+	for _, n := range splitAnnexB(b) {
+		if len(n) == 0 {
+			continue
+		}
+		switch n[0] & 0x1f {
+		case 9: // delimiter: starts a frame; the stream is sent without them
+			// The bitstream filter puts parameter sets ahead of a frame's
+			// delimiter: they belong to the next frame, so a group with no
+			// slice yet is kept.
+			if hasSlice(cur) {
+				aus = append(aus, cur)
+				cur = nil
+			}
+			continue
+		case 7:
+			if c.SPS == nil {
+				c.SPS = n
+			}
+		case 8:
+			if c.PPS == nil {
+				c.PPS = n
+			}
+		}
+		cur = append(cur, n)
+	}
+	if len(cur) > 0 {
+		aus = append(aus, cur)
+	}
+	if len(aus) != len(doc.Packets) || len(aus) < 2 || c.SPS == nil || c.PPS == nil {
+		return nil, fmt.Errorf("clip has %d frames, %d packets, SPS %v, PPS %v", len(aus), len(doc.Packets), c.SPS != nil, c.PPS != nil)
+	}
+	to90k := func(v string) (int64, error) {
+		f, err := strconv.ParseFloat(v, 64)
+		return int64(math.Round(f * 90000)), err
+	}
+	var first int64
+	for i, p := range doc.Packets {
+		pts, err1 := to90k(p.PTS)
+		dts, err2 := to90k(p.DTS)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("packet %d: %w", i, err)
+		}
+		if i == 0 {
+			first = dts
+		}
+		c.AUs = append(c.AUs, accessUnit{PTS: pts - first, DTS: dts - first, NALUs: aus[i]})
+	}
+	frame := c.AUs[1].DTS - c.AUs[0].DTS
+	c.Duration = c.AUs[len(c.AUs)-1].DTS + frame
+	return c, nil
+}
+
+// hasSlice says whether nalus hold a coded slice (NAL types 1-5).
+func hasSlice(nalus [][]byte) bool {
+	for _, n := range nalus {
+		if t := n[0] & 0x1f; t >= 1 && t <= 5 {
+			return true
+		}
+	}
+	return false
+}
+
+// splitAnnexB cuts a byte stream at its 3- and 4-byte start codes
+// (H.264 Annex B.1).
+func splitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				if end > start && b[end-1] == 0 {
+					end--
+				}
+				out = append(out, b[start:end])
+			}
+			start = i + 3
+			i += 2
+		}
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}
+
+// gortOptions configure a gortsplib server.
+type gortOptions struct {
+	Port           int // 0 picks one
+	User, Password string
+	Speed          float64 // media seconds per wall second; 0 means 1
+	NoSprop        bool    // SDP without sprop-parameter-sets
+}
+
+// gortServer is gortsplib's RTSP server playing a clip in a loop at
+// rtsp://127.0.0.1:port/live.
+type gortServer struct {
+	opts   gortOptions
+	srv    *gortsplib.Server
+	stream *gortsplib.ServerStream
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// startGort starts a server on opts.Port (or a free one) playing c.
+func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
+	t.Helper()
+	if opts.Speed == 0 {
+		opts.Speed = 1
+	}
+	if opts.Port == 0 {
+		opts.Port = freePort(t)
+	}
+	g := &gortServer{opts: opts, done: make(chan struct{})}
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	if !opts.NoSprop {
+		f.SPS, f.PPS = c.SPS, c.PPS
+	}
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{f}}}}
+	var err error
+	// UDP needs a pair of server ports (RFC 3550 §11: RTP even, RTCP the
+	// next one); retry a few random pairs in case one is taken.
+	for try := 0; try < 20; try++ {
+		rtpPort := 20000 + 2*rand.IntN(20000)
+		g.srv = &gortsplib.Server{
+			Handler:        g,
+			RTSPAddress:    fmt.Sprintf("127.0.0.1:%d", opts.Port),
+			UDPRTPAddress:  fmt.Sprintf("127.0.0.1:%d", rtpPort),
+			UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", rtpPort+1),
+			AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodDigestMD5},
+		}
+		if err = g.srv.Start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("gortsplib server: %v", err)
+	}
+	g.stream = &gortsplib.ServerStream{Server: g.srv, Desc: desc}
+	if err := g.stream.Initialize(); err != nil {
+		g.srv.Close()
+		t.Fatal(err)
+	}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	go g.play(ctx, c, enc.Encode)
+	t.Cleanup(g.Close)
+	return g
+}
+
+// URL is the stream's address with the configured credentials.
+func (g *gortServer) URL() string {
+	return rtspURL(g.opts.Port, "live", g.opts.User, g.opts.Password)
+}
+
+// Close stops the stream and the server and waits for the player.
+func (g *gortServer) Close() {
+	g.once.Do(func() {
+		g.cancel()
+		<-g.done
+		g.stream.Close()
+		g.srv.Close()
+	})
+}
+
+// play sends the clip's access units in real time (scaled by Speed),
+// looping with timestamps that keep counting across loops.
+func (g *gortServer) play(ctx context.Context, c *clip, encode func([][]byte) ([]*rtp.Packet, error)) {
+	defer close(g.done)
+	base := rand.Uint32()
+	start := time.Now()
+	for loop := int64(0); ; loop++ {
+		for _, au := range c.AUs {
+			dts := loop*c.Duration + au.DTS
+			due := start.Add(time.Duration(float64(dts) / 90000 / g.opts.Speed * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(d):
+				}
+			} else if ctx.Err() != nil {
+				return
+			}
+			pkts, err := encode(au.NALUs)
+			if err != nil {
+				return
+			}
+			// The RTP timestamp is the presentation time (RFC 6184 §5.1);
+			// with B-frames it runs ahead of the decode time.
+			ts := base + uint32(loop*c.Duration+au.PTS)
+			for _, p := range pkts {
+				p.Timestamp = ts
+				_ = g.stream.WritePacketRTP(g.stream.Desc.Medias[0], p)
+			}
+		}
+	}
+}
+
+func (g *gortServer) authorize(conn *gortsplib.ServerConn, req *base.Request) (*base.Response, error) {
+	if g.opts.User == "" {
+		return nil, nil
+	}
+	if !conn.VerifyCredentials(req, g.opts.User, g.opts.Password) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
+	}
+	return nil, nil
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (g *gortServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := g.authorize(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
+	if ctx.Path != "/live" {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, g.stream, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (g *gortServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := g.authorize(ctx.Conn, ctx.Request); res != nil {
+		return res, nil, err
+	}
+	return &base.Response{StatusCode: base.StatusOK}, g.stream, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (g *gortServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// rtspURL builds rtsp://[user:pass@]127.0.0.1:port/path with the
+// credentials percent-encoded.
+func rtspURL(port int, path, user, pass string) string {
+	u := fmt.Sprintf("rtsp://127.0.0.1:%d/%s", port, path)
+	if user != "" {
+		u = fmt.Sprintf("rtsp://%s@127.0.0.1:%d/%s", urlUserinfo(user, pass), port, path)
+	}
+	return u
+}
