@@ -44,6 +44,29 @@ type auItem struct {
 	size      int      // bytes counted against maxQueueBytes
 }
 
+// absorb appends o's NAL units to it: the two are parts of one picture
+// (same timestamp). It refuses, returning false, when the result would
+// pass the limits recorder/h264 puts on one access unit. it's queue size
+// is unchanged: o's bytes are accounted for when o is released.
+func (it *auItem) absorb(o *auItem) bool {
+	if len(it.data)+len(o.data) > h264.MaxAccessUnitSize || len(it.nalus)+len(o.nalus) > h264.MaxNALUsPerAccessUnit {
+		return false
+	}
+	it.data = append(it.data, o.data...)
+	// The append may have moved data: re-point every NAL unit into it.
+	off := 0
+	for i, n := range it.nalus {
+		it.nalus[i] = it.data[off : off+len(n) : off+len(n)]
+		off += len(n)
+	}
+	for _, n := range o.nalus {
+		it.nalus = append(it.nalus, it.data[off:off+len(n):off+len(n)])
+		off += len(n)
+	}
+	it.keyframe = it.keyframe || o.keyframe
+	return true
+}
+
 // auQueue is the bounded hand-off between the network reader (the only
 // sender) and the disk writer. push never blocks: when the queue is full
 // it drops the access unit and every following one up to the next

@@ -94,13 +94,38 @@ func storeCtx() (context.Context, context.CancelFunc) {
 // run writes every queued access unit until the queue is closed, then
 // finalises the open segment. On the first error it finalises what it can
 // and returns the error; the caller ends the session.
+//
+// One access unit is held back so that a picture split into several
+// access units with one timestamp (an encoder that sets the RTP marker bit
+// on every slice, against RFC 6184 §5.1) is written as one sample instead
+// of breaking the timeline.
 func (s *segmenter) run(q *auQueue) error {
+	var held *auItem
+	flush := func() error {
+		if held == nil {
+			return nil
+		}
+		err := s.handle(held)
+		q.release(held)
+		held = nil
+		return err
+	}
 	for it := range q.ch {
-		err := s.handle(it)
-		q.release(it)
-		if err != nil {
+		if held != nil && it.dts == held.dts && it.params == held.params {
+			if !held.absorb(it) {
+				s.j.droppedFrames.Add(1)
+			}
+			q.release(it)
+			continue
+		}
+		if err := flush(); err != nil {
+			q.release(it)
 			return err
 		}
+		held = it
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	return s.endRun()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -452,5 +453,53 @@ func TestSparseKeyframes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A picture whose slices arrive as separate access units with one
+// timestamp (marker bit on every slice) is written as one sample, and does
+// not count as a timeline break.
+func TestSameTimestampAccessUnitsMerged(t *testing.T) {
+	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
+	s := newSegmenter(env.job)
+	c := loadClip(t, testcam.ClipBase240)
+	q := newQueue(&env.job.droppedFrames)
+	var want []int // sample sizes
+	for i, f := range c.Frames {
+		size := 0
+		for _, n := range f.NALUs {
+			size += len(n)
+		}
+		want = append(want, size)
+		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS}
+		if i%3 == 0 && len(f.NALUs) > 1 {
+			// Split into one access unit per NAL unit, keyframe flag on
+			// the last part only, as a slice-per-packet encoder would.
+			for k, n := range f.NALUs {
+				part := *au
+				part.NALUs = [][]byte{n}
+				part.Keyframe = f.Keyframe && k == len(f.NALUs)-1
+				q.push(&part, t0.UnixNano())
+			}
+			continue
+		}
+		q.push(au, t0.UnixNano())
+	}
+	q.close()
+	if err := s.run(q); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := env.log.all()
+	var got []int
+	for _, seg := range segs {
+		for _, f := range seg {
+			got = append(got, f.size)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sample sizes\n%v\nwant\n%v", got, want)
+	}
+	if st := env.job.Status(); st.TimeJumps != 0 || st.DroppedFrames != 0 || len(segs) != 1 {
+		t.Errorf("%d segments, %d jumps, %d dropped", len(segs), st.TimeJumps, st.DroppedFrames)
 	}
 }
