@@ -274,19 +274,26 @@ func loopbackHosts(cfg *config.Config) []string {
 // startJob is the schedule runner's Start hook.
 func (s *service) startJob(id string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := s.cams[id]
 	if c == nil || c.cancel != nil {
+		s.mu.Unlock()
 		return
 	}
-	rc := c.rec
-	if c.cfg.SDP != "" {
-		sdp, err := rtsp.LoadSDP(s.jobCtx, c.cfg.SDP)
+	rc, sdpSrc := c.rec, c.cfg.SDP
+	s.mu.Unlock()
+	if sdpSrc != "" {
+		// Fetched outside the lock: an HTTP source may take its timeout.
+		sdp, err := rtsp.LoadSDP(s.jobCtx, sdpSrc)
 		if err != nil {
 			s.log.Error("loading out-of-band SDP; using DESCRIBE", slog.String("camera", id), slog.Any("err", err))
 		} else {
 			rc.RTSP.SDP = sdp
 		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cams[id] != c || c.cancel != nil {
+		return // replaced or started meanwhile
 	}
 	job, err := recorder.NewJob(rc, recorder.Deps{Store: retentionTrigger{s.store, s.kickRetention}})
 	if err != nil { // validated in apply; only a bug gets here
