@@ -18,4 +18,4 @@ USER nvr:nvr
 VOLUME ["/var/lib/nvr"]
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/nvr"]
-CMD ["serve", "-config", "/etc/nvr/nvr.yaml"]
+CMD ["serve", "-init", "-config", "/etc/nvr/nvr.yaml"]

@@ -56,5 +56,5 @@ cameras:
 	log.Info("demo camera started", slog.String("url", cam.URL()), slog.String("clip", *clip))
 	log.Info("recording the demo camera", slog.String("segments", filepath.Join(abs, "recordings", "demo")),
 		slog.String("api", "http://"+*listen+"/api/cameras"))
-	return serve(ctx, cfg, log, nil, nil)
+	return serve(ctx, cfg, log, true, nil, nil)
 }

@@ -75,3 +75,43 @@ func TestServeDiskFull(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesUnmarkedDataDir: an empty data_dir (a disk that did not
+// mount) is refused without -init (RELIABILITY F6), and accepted once it
+// has been initialised.
+func TestServeRefusesUnmarkedDataDir(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listen := freeAddr(t)
+	cfgPath := filepath.Join(dir, "nvr.yaml")
+	writeConfig(t, cfgPath, fmt.Sprintf("data_dir: %s\nlisten: %s\ncameras:\n  - id: cam\n    url: rtsp://127.0.0.1:1/x\n", data, listen))
+	out, err := exec.Command(nvrBin, "serve", "-config", cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-init") {
+		t.Fatalf("empty data_dir accepted without -init (err %v):\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("refused data_dir was written to: %v", entries)
+	}
+	p := startServe(t, cfgPath, listen) // with -init
+	if code := p.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	cmd := exec.Command(nvrBin, "serve", "-config", cfgPath)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		t.Fatalf("initialised data_dir refused without -init: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}

@@ -81,7 +81,7 @@ func startServe(t *testing.T, cfgPath, listen string) *nvrProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nvrBin, "serve", "-config", cfgPath)
+	cmd := exec.Command(nvrBin, "serve", "-init", "-config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,12 +16,14 @@ import (
 const serveHelp = `usage: nvr serve -config nvr.yaml [flags]
 
 Records the cameras of the config file on their schedules and serves the
-HTTP API. SIGHUP reloads the config (a config with errors is refused and the
+HTTP API. The first start needs -init to create data_dir; later starts
+refuse a data_dir without nvr's marker (an unmounted disk, say). SIGHUP reloads the config (a config with errors is refused and the
 old one stays in force); SIGINT or SIGTERM finalises every segment and exits.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", serveHelp, stderr)
 	path := fs.String("config", "nvr.yaml", "config file (YAML)")
+	initData := fs.Bool("init", false, "initialise data_dir if it is new (first start); without it nvr refuses a data_dir without its marker, e.g. an unmounted disk")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: the config's log.format, else text)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -40,7 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reload := make(chan struct{}, 1)
 	stopRelay := relaySignals(hup, reload)
 	defer stopRelay()
-	return serve(ctx, cfg, log, reload, func() (*config.Config, error) { return config.Load(*path) })
+	return serve(ctx, cfg, log, *initData, reload, func() (*config.Config, error) { return config.Load(*path) })
 }
 
 // relaySignals turns SIGHUPs into reload requests until the returned
@@ -66,7 +68,7 @@ func relaySignals(in <-chan os.Signal, out chan<- struct{}) func() {
 }
 
 // serve runs the service with cfg until ctx ends.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload <-chan struct{}, reloadFn func() (*config.Config, error)) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, initData bool, reload <-chan struct{}, reloadFn func() (*config.Config, error)) error {
 	// The config refuses a listen address beyond loopback unless
 	// allow_remote is set with a token; this is the last line of defence.
 	tokens := apiTokens(cfg)
@@ -76,7 +78,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, reload <-c
 		}
 		log.Info("API has no token: serving on loopback only", slog.String("listen", cfg.Listen))
 	}
-	svc, err := newService(ctx, cfg, log)
+	svc, err := newService(ctx, cfg, log, initData)
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,15 @@ type camera struct {
 
 // newService opens the index, recovers what a crash left behind and wires
 // the components. It starts nothing: run does.
-func newService(ctx context.Context, cfg *config.Config, log *slog.Logger) (*service, error) {
-	store, err := storage.Open(ctx, cfg.DataDir)
+//
+// Unless initData is set, the data directory must already carry nvr's
+// marker: an empty directory may be a disk that failed to mount, and
+// recording into it would fill the root filesystem (RELIABILITY F6).
+func newService(ctx context.Context, cfg *config.Config, log *slog.Logger, initData bool) (*service, error) {
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !initData})
+	if errors.Is(err, storage.ErrNotDataDir) && !initData {
+		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening data dir: %w", err)
 	}
