@@ -56,7 +56,8 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if max := cfg.API.MaxExport.D(); max > 0 && end.Sub(start) > max {
 		return fmt.Errorf("range is longer than api.max_export (%s)", max)
 	}
-	store, err := storage.Open(ctx, cfg.DataDir)
+	// Exporting never creates a data directory.
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: true})
 	if err != nil {
 		return fmt.Errorf("opening data dir: %w", err)
 	}
