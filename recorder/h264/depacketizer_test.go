@@ -322,6 +322,17 @@ func depCases() []depCase {
 		{name: "R12 garbage SDP params are ignored", sps: []byte{0x67, 0xff}, pps: []byte{0x68},
 			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams}},
 			stats: Stats{Packets: 1, SkippedAUs: 1}},
+		{name: "SDP SPS with a stray trailing byte (Reolink) is usable", sps: cat(spsA, []byte{0x00}), pps: ppsA,
+			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, cat(spsA, []byte{0x00}), true, idr)},
+			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
+		{name: "params only in the SDP, never in-band (Axis): every keyframe is emitted", sdp: true,
+			steps: []step{
+				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
+				{seq: 2, ts: 4600, m: true, p: p1, emits: 1},
+				{seq: 3, ts: 8200, m: true, p: idr, emits: 1}},
+			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(8200, spsA, false, idr)},
+			stats: Stats{Packets: 3, AccessUnits: 3, Keyframes: 2}},
 		{name: "R12 SDP with SPS only (Hikvision) waits for in-band PPS", sps: spsA,
 			steps: []step{
 				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},

@@ -106,6 +106,10 @@ func TestParseParams(t *testing.T) {
 			Profile: "Constrained Baseline", Level: "1b", Codec: "avc1.42d00b", FPS: 15, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 		{"no VUI", handSPS(20, 15, nil), ppsA, Params{Width: 320, Height: 240, ProfileIDC: 66, LevelIDC: 30,
 			Profile: "Baseline", Level: "3.0", Codec: "avc1.42001e", SARWidth: 1, SARHeight: 1}},
+		// QUIRKS: Reolink's sprop SPS carries a stray zero byte after the
+		// RBSP stop bit (retina #102); it must parse like the clean one.
+		{"stray trailing byte after SPS (Reolink)", cat(spsA, []byte{0x00}), ppsA, Params{Width: 320, Height: 240, ProfileIDC: 66, LevelIDC: 13,
+			Profile: "Constrained Baseline", Level: "1.3", Codec: "avc1.42c00d", FPS: 25, SARWidth: 1, SARHeight: 1, SARSignalled: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
