@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/storage"
 )
 
 // TestLoadSmall records a few cameras at once and checks correctness
@@ -131,8 +135,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"too many cameras", Options{Cameras: maxCameras + 1, Duration: time.Second}, []string{"Cameras"}},
 		{"no duration", Options{Cameras: 1}, []string{"Duration"}},
 		{"too long", Options{Cameras: 1, Duration: maxDuration + time.Second}, []string{"Duration"}},
-		{"everything wrong", Options{Mode: "x", Transport: "sctp", Drain: -1},
-			[]string{"Mode", "Cameras", "Duration", "Transport", "must not be negative"}},
+		{"everything wrong", Options{Mode: "x", Transport: "sctp", Drain: -1, DropEvery: 1},
+			[]string{"Mode", "Cameras", "Duration", "Transport", "must not be negative", "DropEvery"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -269,4 +273,89 @@ func TestSummarise(t *testing.T) {
 	if !strings.Contains(out.String(), "1 of 2 cameras kept every frame") {
 		t.Errorf("text report:\n%s", out.String())
 	}
+}
+
+// TestLoadDetectsLoss: when the cameras lose packets the run must not
+// call the cameras complete, and must still end (the drain is bounded).
+func TestLoadDetectsLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
+	}
+	rep, err := Run(context.Background(), Options{
+		Cameras: 2, Duration: 2 * time.Second, DataDir: t.TempDir(),
+		DropEvery: 40, Drain: 3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.PacketsLost == 0 {
+		t.Errorf("no packets lost reported with DropEvery 40: %+v", rep.PerCamera)
+	}
+	if rep.CamerasComplete != 0 {
+		t.Errorf("%d cameras complete despite loss", rep.CamerasComplete)
+	}
+	if rep.FramesWritten >= rep.FramesSent {
+		t.Errorf("%d of %d frames written despite loss", rep.FramesWritten, rep.FramesSent)
+	}
+}
+
+// TestVerifyIndexDetectsDamage: the after-run check fails when a segment
+// file or the accounting does not match the index.
+func TestVerifyIndexDetectsDamage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records for a few seconds")
+	}
+	ctx := context.Background()
+	rep, err := Run(ctx, Options{Cameras: 1, Duration: 3 * time.Second, DataDir: t.TempDir(),
+		SegmentDuration: time.Second, Keep: true, Drain: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.VerifyError != "" || rep.CamerasComplete != 1 || rep.Segments < 2 {
+		t.Fatalf("the undamaged run is not clean: %q, %d complete, %d segments", rep.VerifyError, rep.CamerasComplete, rep.Segments)
+	}
+	store, err := storage.Open(ctx, rep.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	segs, _, err := store.ListSegments(ctx, rep.PerCamera[0].ID, 0, time.Now().Add(time.Hour).UnixNano(), 10, "")
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("segments: %v, %d", err, len(segs))
+	}
+	path := filepath.Join(store.RecordingsDir(), filepath.FromSlash(segs[0].Path))
+
+	check := func(name, want string, cams []Camera) {
+		t.Helper()
+		for i := range cams {
+			cams[i].Segments, cams[i].IndexFrames = 0, 0
+		}
+		err := verifyIndex(ctx, store, cams, time.Now())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: verifyIndex = %v, want an error with %q", name, err, want)
+		}
+	}
+	cams := func() []Camera { return append([]Camera(nil), rep.PerCamera...) }
+
+	// Accounting: the job claims one frame more than the index holds.
+	c := cams()
+	c[0].FramesWritten++
+	check("frames", "frames, the job wrote", c)
+
+	// A torn tail: bytes after the last complete fragment.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	check("torn tail", segs[0].Path, cams())
+
+	// A missing file.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	check("missing file", segs[0].Path, cams())
 }

@@ -55,6 +55,7 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&o.Stagger, "stagger", 0, "spread the cameras' starts over this long (0: all at once, like nvr serve)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the recording run to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of the recording run (steady state) to this file")
+	fs.IntVar(&o.DropEvery, "drop-every", 0, "cameras skip every Nth RTP packet (checks that loss is reported)")
 	baseline := fs.Bool("baseline", true, "also run the read-only baseline first")
 	jsonOut := fs.String("json", "", "also write the reports as JSON to this file (- for stdout)")
 	perCam := fs.Bool("per-camera", false, "list every camera in the text report")
