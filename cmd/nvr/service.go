@@ -74,6 +74,11 @@ type camera struct {
 // marker: an empty directory may be a disk that failed to mount, and
 // recording into it would fill the root filesystem (RELIABILITY F6).
 func newService(ctx context.Context, cfg *config.Config, log *slog.Logger, initData bool) (*service, error) {
+	return newServiceClock(ctx, cfg, log, initData, schedule.SystemClock())
+}
+
+// newServiceClock is newService with the schedule's clock injected (tests).
+func newServiceClock(ctx context.Context, cfg *config.Config, log *slog.Logger, initData bool, clock schedule.Clock) (*service, error) {
 	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !initData})
 	if errors.Is(err, storage.ErrNotDataDir) && !initData {
 		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
@@ -98,7 +103,7 @@ func newService(ctx context.Context, cfg *config.Config, log *slog.Logger, initD
 	s.exporter = footage.New(store, s.location)
 	s.metrics = newMetrics(s)
 	s.registry.MustRegister(s.metrics, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	s.runner = schedule.NewRunner(schedule.SystemClock(), schedule.Hooks{Start: s.startJob, Stop: s.stopJob})
+	s.runner = schedule.NewRunner(clock, schedule.Hooks{Start: s.startJob, Stop: s.stopJob})
 	if err := s.apply(ctx, cfg); err != nil {
 		store.Close()
 		return nil, err
