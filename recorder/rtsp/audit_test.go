@@ -116,3 +116,39 @@ func TestKeepaliveNeverAnswered(t *testing.T) {
 		t.Errorf("only %d packets in 1.6 s (one per 20 ms sent)", n)
 	}
 }
+
+// TestKeepaliveTimingFromSessionTimeout (RELIABILITY F3): with the
+// `timeout=20` of the row, the keepalive goes out every 10 s (half the
+// timeout, RFC 2326 §12.37 leaves the margin to the client), well before
+// the server's 20 s; receiver reports are due at most every 5 s, since
+// some servers (gortsplib's server over UDP) close a session that has not
+// reported within their own read timeout (10 s by default).
+func TestKeepaliveTimingFromSessionTimeout(t *testing.T) {
+	cases := []struct {
+		name    string
+		session string
+		want    time.Duration
+	}{
+		{"timeout=20", "Session: 20AB;timeout=20", 10 * time.Second},
+		{"no timeout: RFC 2326 default of 60 s", "Session: 20AB", 30 * time.Second},
+		{"timeout=5", "Session: 20AB;timeout=5", 2500 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := script{replies: map[string]string{
+				"SETUP": "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n" + tc.session + "\r\n\r\n",
+				"PLAY":  "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\r\n",
+			}}
+			s, _ := openFake(t, sc.handler(), Config{})
+			if s.keepaliveInterval != tc.want {
+				t.Errorf("keepalive every %v, want %v", s.keepaliveInterval, tc.want)
+			}
+			if s.keepaliveInterval >= s.Info().SessionTimeout {
+				t.Errorf("keepalive every %v does not beat the %v session timeout", s.keepaliveInterval, s.Info().SessionTimeout)
+			}
+			if s.rrInterval <= 0 || s.rrInterval > 5*time.Second {
+				t.Errorf("receiver reports every %v, want at most 5 s", s.rrInterval)
+			}
+		})
+	}
+}
