@@ -35,7 +35,8 @@ type clipSpec struct {
 	Profile       string  // libx264 -profile:v
 	BFrames       int
 	Slices        int
-	Seconds       int // clip length; the server loops it
+	FixedB        bool // always BFrames B-frames, none of them references
+	Seconds       int  // clip length; the server loops it
 }
 
 // wantProfile is the profile nvr probe should name.
@@ -53,7 +54,7 @@ func (c clipSpec) wantProfile() string {
 func (c clipSpec) gopSeconds() float64 { return float64(c.Keyint) / c.FPS }
 
 func (c clipSpec) key() string {
-	return fmt.Sprintf("%dx%d_%s_%d_%s_b%d_s%d_%ds", c.Width, c.Height, strings.ReplaceAll(c.Rate, "/", "_"), c.Keyint, c.Profile, c.BFrames, c.Slices, c.Seconds)
+	return fmt.Sprintf("%dx%d_%s_%d_%s_b%d_%v_s%d_%ds", c.Width, c.Height, strings.ReplaceAll(c.Rate, "/", "_"), c.Keyint, c.Profile, c.BFrames, c.FixedB, c.Slices, c.Seconds)
 }
 
 // accessUnit is one frame as libx264 wrote it, without its access unit
@@ -128,6 +129,9 @@ func encodeClip(ffmpeg, path string, s clipSpec) (*clip, error) {
 	x264 := "scenecut=0:aud=1"
 	if s.Slices > 1 {
 		x264 += fmt.Sprintf(":slices=%d", s.Slices)
+	}
+	if s.FixedB {
+		x264 += ":b-adapt=0:b-pyramid=none"
 	}
 	mp4 := path + ".mp4"
 	args := []string{"-nostdin", "-v", "error", "-y",
@@ -270,9 +274,23 @@ type gortServer struct {
 	srv    *gortsplib.Server
 	stream *gortsplib.ServerStream
 	cancel context.CancelFunc
+	cut    chan cutMode // asks the player to stop at a chosen frame
 	done   chan struct{}
 	once   sync.Once
 }
+
+// cutMode says where Cut stops a stream.
+type cutMode int
+
+const (
+	// cutClean stops before a frame shown after every frame sent so far:
+	// no B-frame is left waiting.
+	cutClean cutMode = iota
+	// cutMidGOP stops after the first of the B-frames that follow a
+	// reference frame in decode order and are shown before it: the rest
+	// are never sent, as when a camera loses power or network there.
+	cutMidGOP
+)
 
 // startGort starts a server on opts.Port (or a free one) playing c.
 func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
@@ -283,7 +301,7 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	if opts.Port == 0 {
 		opts.Port = freePort(t)
 	}
-	g := &gortServer{opts: opts, done: make(chan struct{})}
+	g := &gortServer{opts: opts, done: make(chan struct{}), cut: make(chan cutMode, 1)}
 	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
 	if !opts.NoSprop {
 		f.SPS, f.PPS = c.SPS, c.PPS
@@ -339,14 +357,48 @@ func (g *gortServer) Close() {
 	})
 }
 
+// cutTimeout bounds Cut's wait for a frame where the cut is possible: a
+// clip has such frames every few frames.
+const cutTimeout = 5 * time.Second
+
+// Cut stops sending at the point mode chooses, then closes the server and
+// the client's connection.
+func (g *gortServer) Cut(t testing.TB, mode cutMode) {
+	t.Helper()
+	g.cut <- mode
+	select {
+	case <-g.done:
+	case <-time.After(cutTimeout):
+		t.Errorf("no frame to cut the stream at within %s", cutTimeout)
+	}
+	g.Close()
+}
+
 // play sends the clip's access units in real time (scaled by Speed),
 // looping with timestamps that keep counting across loops.
 func (g *gortServer) play(ctx context.Context, c *clip, encode func([][]byte) ([]*rtp.Packet, error)) {
 	defer close(g.done)
 	base := rand.Uint32()
 	start := time.Now()
+	cut, cutting := cutMode(0), false
+	maxPTS := int64(-1) // the latest presentation time sent
+	lastRef := false    // the last frame sent is shown after all before it
 	for loop := int64(0); ; loop++ {
 		for _, au := range c.AUs {
+			select {
+			case cut = <-g.cut:
+				cutting = true
+			default:
+			}
+			pts := loop*c.Duration + au.PTS
+			// A clean cut stops before a frame shown after all sent; a
+			// mid-GOP cut sends one B-frame more (a receiver may wait for
+			// the next frame to end the previous one) and stops.
+			stop := cutting && maxPTS >= 0 && (cut == cutClean) == (pts > maxPTS) &&
+				(cut == cutClean || lastRef)
+			if stop && cut == cutClean {
+				return
+			}
 			dts := loop*c.Duration + au.DTS
 			due := start.Add(time.Duration(float64(dts) / 90000 / g.opts.Speed * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
@@ -364,10 +416,15 @@ func (g *gortServer) play(ctx context.Context, c *clip, encode func([][]byte) ([
 			}
 			// The RTP timestamp is the presentation time (RFC 6184 §5.1);
 			// with B-frames it runs ahead of the decode time.
-			ts := base + uint32(loop*c.Duration+au.PTS)
+			ts := base + uint32(pts)
+			lastRef = pts > maxPTS
+			maxPTS = max(maxPTS, pts)
 			for _, p := range pkts {
 				p.Timestamp = ts
 				_ = g.stream.WritePacketRTP(g.stream.Desc.Medias[0], p)
+			}
+			if stop {
+				return
 			}
 		}
 	}

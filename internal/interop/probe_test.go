@@ -52,9 +52,9 @@ type server func(t *testing.T) string
 
 func gortCase(spec clipSpec, opts gortOptions) (server, streamWant) {
 	return func(t *testing.T) string {
-			c := clips.get(t, spec)
-			return startGort(t, c, opts).URL()
-		}, streamWant{width: spec.Width, height: spec.Height, fps: spec.FPS, gop: spec.gopSeconds(), profile: spec.wantProfile()}
+		c := clips.get(t, spec)
+		return startGort(t, c, opts).URL()
+	}, streamWant{width: spec.Width, height: spec.Height, fps: spec.FPS, gop: spec.gopSeconds(), profile: spec.wantProfile()}
 }
 
 func gstCase(o gstOptions) (server, streamWant) {

@@ -1,0 +1,62 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestExportAfterMidGOPCut: a camera with B-frames dies between a
+// reference frame and the B-frames shown before it (they were never sent),
+// then comes back. An export across the reconnect must still show each
+// frame at the time it was taken: the frames after the gap start where the
+// index says they start (end - start - gaps, within one frame).
+func TestExportAfterMidGOPCut(t *testing.T) {
+	needTool(t, "ffprobe")
+	// Three B-frames after every reference frame: a cut there loses up to
+	// three frames shown before the last one received.
+	c := clips.get(t, clipSpec{Width: 640, Height: 360, Rate: "30", FPS: 30, Keyint: 60, Profile: "high", BFrames: 3, FixedB: true, Seconds: 4})
+	port := freePort(t)
+	cam := startGort(t, c, gortOptions{Port: port})
+
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfgPath := filepath.Join(dir, "nvr.yaml")
+	cfg := fmt.Sprintf("data_dir: %s\nlisten: %s\nsegment_duration: 2s\ncameras:\n  - id: cam\n    url: '%s'\n",
+		filepath.Join(dir, "data"), listen, cam.URL())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, cfgPath, listen)
+	p.waitFor(15*time.Second, "a segment", func() bool { return p.camera("cam").Segments >= 2 })
+	time.Sleep(700 * time.Millisecond) // mid-segment
+	killed := time.Now()
+	cam.Cut(t, cutMidGOP)
+	time.Sleep(time.Second)
+	startGort(t, c, gortOptions{Port: port})
+	p.waitFor(20*time.Second, "a segment after the reconnect", func() bool {
+		for _, s := range p.segments("cam") {
+			if s.Start.After(killed) {
+				return true
+			}
+		}
+		return false
+	})
+	segs := p.segments("cam")
+	var before, after apiSegment
+	for _, s := range segs {
+		if s.Start.Before(killed) {
+			before = s
+		} else if after.Frames == 0 {
+			after = s
+		}
+	}
+	if before.Frames == 0 || after.Frames == 0 || !after.Start.After(before.End) {
+		t.Fatalf("segments around the cut: %+v %+v", before, after)
+	}
+	from := before.End.Add(-time.Second)
+	to := after.Start.Add(time.Second)
+	checkExport(t, p, "cam", from, to, segs, dir)
+}
