@@ -380,6 +380,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	streamEnd := start.Add(o.Stagger + o.Duration)
 	steadyAt := streamEnd.Add(-o.SampleEvery)
 	tick := time.NewTicker(o.SampleEvery)
+	var profErr error
 	for time.Now().Before(streamEnd) && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
@@ -387,10 +388,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if rep.MemSteady.HeapLive == 0 && !time.Now().Before(steadyAt) {
 				runtime.GC()
 				rep.MemSteady, _ = sampleMem()
-				if o.MemProfile != "" {
-					if err := writeHeapProfile(o.MemProfile); err != nil {
-						return nil, err
-					}
+				if o.MemProfile != "" && profErr == nil {
+					// Reported after the jobs have ended: returning
+					// here would leave them running.
+					profErr = writeHeapProfile(o.MemProfile)
 				}
 			}
 			m, _ := sampleMem()
@@ -410,6 +411,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	cancel()
 	wg.Wait()
 	rep.Seconds = time.Since(start).Seconds()
+	if profErr != nil {
+		return nil, profErr
+	}
 	user1, sys1, err := cpuTimes()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
