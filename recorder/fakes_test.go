@@ -204,6 +204,7 @@ type writerLog struct {
 	mu       sync.Mutex
 	segments [][]fakeSample // samples per writer, in order
 	endDTS   []int64        // Close argument per writer (-1 if not closed)
+	params   []fmp4.TrackParams
 	gate     chan struct{}
 }
 
@@ -217,6 +218,7 @@ func (l *writerLog) newWriter(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterO
 	l.mu.Lock()
 	l.segments = append(l.segments, nil)
 	l.endDTS = append(l.endDTS, -1)
+	l.params = append(l.params, p)
 	l.mu.Unlock()
 	return &fakeWriter{w: w, fragDur: opts.FragmentDuration, log: l, gate: l.gate}, nil
 }

@@ -257,8 +257,12 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	s.seg = seg
 	s.j.segmentOpened(p)
-	w, err := s.j.deps.NewWriter(seg.out, fmp4.TrackParams{SPS: it.params.sps, PPS: it.params.pps, Width: p.Width, Height: p.Height},
-		fmp4.WriterOptions{FragmentDuration: s.fragDur})
+	// The pixel aspect ratio goes into the file too: anamorphic sub
+	// streams without one in their SPS (Hikvision DS-2CD2032-I) would
+	// otherwise play stretched.
+	sarW, sarH := p.DisplaySAR()
+	tp := fmp4.TrackParams{SPS: it.params.sps, PPS: it.params.pps, Width: p.Width, Height: p.Height, SARWidth: sarW, SARHeight: sarH}
+	w, err := s.j.deps.NewWriter(seg.out, tp, fmp4.WriterOptions{FragmentDuration: s.fragDur})
 	if err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))
 	}

@@ -456,7 +456,8 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 }
 
 func sameParams(a, b fmp4.TrackParams) bool {
-	return bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && a.Width == b.Width && a.Height == b.Height
+	return bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && a.Width == b.Width && a.Height == b.Height &&
+		a.HasPasp() == b.HasPasp() && (!a.HasPasp() || a.SARWidth == b.SARWidth && a.SARHeight == b.SARHeight)
 }
 
 // plan is everything New decided, before encoding.

@@ -30,12 +30,18 @@ const (
 // starting at wall time startNS.
 func segment(t testing.TB, dir string, c *testcam.Clip, startNS int64) Input {
 	t.Helper()
+	return segmentWith(t, dir, c, startNS, fmp4.TrackParams{SPS: c.SPS, PPS: c.PPS})
+}
+
+// segmentWith is segment with explicit track parameters.
+func segmentWith(t testing.TB, dir string, c *testcam.Clip, startNS int64, tp fmp4.TrackParams) Input {
+	t.Helper()
 	p := filepath.Join(dir, strconv.FormatInt(startNS, 10)+"-"+c.Name+".mp4")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := fmp4.NewWriter(f, fmp4.TrackParams{SPS: c.SPS, PPS: c.PPS}, fmp4.WriterOptions{})
+	w, err := fmp4.NewWriter(f, tp, fmp4.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -327,6 +327,14 @@ func avc1(w *boxWriter, p fmp4.TrackParams) {
 	w.u16(uint16(len(p.PPS)))
 	w.bytes(p.PPS)
 	w.end()
+	if p.HasPasp() {
+		// The segments' pixel aspect ratio (anamorphic cameras whose SPS
+		// does not say it, ISO/IEC 14496-12 §12.1.4).
+		w.start("pasp")
+		w.u32(uint32(p.SARWidth))
+		w.u32(uint32(p.SARHeight))
+		w.end()
+	}
 	w.end()
 }
 

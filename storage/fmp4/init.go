@@ -24,6 +24,10 @@ const maxParamSetSize = 0xffff
 // maxDimension bounds width and height: tkhd and avc1 hold them in 16 bits.
 const maxDimension = 0xffff
 
+// maxSARTerm bounds each term of the pixel aspect ratio: the SPS holds
+// them in 16 bits (ITU-T H.264 §E.1.1), so a larger one is no real ratio.
+const maxSARTerm = 0xffff
+
 // ErrBadParams is returned by NewWriter for unusable track parameters.
 var ErrBadParams = errors.New("fmp4: bad track parameters")
 
@@ -88,6 +92,9 @@ func resolveParams(p TrackParams) (TrackParams, h264.SPS, error) {
 	}
 	if p.Width <= 0 || p.Height <= 0 || p.Width > maxDimension || p.Height > maxDimension {
 		return p, sps, fmt.Errorf("%w: size %dx%d", ErrBadParams, p.Width, p.Height)
+	}
+	if p.SARWidth < 0 || p.SARHeight < 0 || p.SARWidth > maxSARTerm || p.SARHeight > maxSARTerm {
+		return p, sps, fmt.Errorf("%w: pixel aspect ratio %d:%d", ErrBadParams, p.SARWidth, p.SARHeight)
 	}
 	if err != nil {
 		// The size came from the caller; the avcC fields below come from
@@ -223,7 +230,14 @@ func buildInit(p TrackParams, sps h264.SPS) ([]byte, error) {
 									box(&mp4.Stbl{},
 										func() {
 											box(&mp4.Stsd{EntryCount: 1}, func() {
-												box(avc1, func() { box(avcc) })
+												box(avc1, func() { box(avcc) }, func() {
+													if p.HasPasp() {
+														box(&mp4.PixelAspectRatioBox{
+															AnyTypeBox: mp4.AnyTypeBox{Type: mp4.BoxTypePasp()},
+															HSpacing:   uint32(p.SARWidth), VSpacing: uint32(p.SARHeight),
+														})
+													}
+												})
 											})
 										},
 										func() { box(&mp4.Stts{}) },

@@ -383,6 +383,15 @@ func parseTrak(b []byte) (trakInfo, bool) {
 							ti.params.SPS, ti.params.PPS, haveAvcC = sps, pps, true
 						}
 					}
+					if typeIs(t, "pasp") {
+						// hSpacing, vSpacing (ISO/IEC 14496-12 §12.1.4.2);
+						// a ratio no SPS could carry is ignored.
+						pr := reader{b: p}
+						h, v := pr.u32(), pr.u32()
+						if !pr.bad && h > 0 && v > 0 && h <= maxSARTerm && v <= maxSARTerm {
+							ti.params.SARWidth, ti.params.SARHeight = int(h), int(v)
+						}
+					}
 					return true
 				})
 			}

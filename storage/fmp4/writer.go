@@ -74,6 +74,18 @@ var (
 type TrackParams struct {
 	SPS, PPS      []byte
 	Width, Height int
+	// SARWidth:SARHeight is the pixel aspect ratio, written as a pasp box
+	// (ISO/IEC 14496-12 §12.1.4) when it is not square. It matters for
+	// cameras that send an anamorphic picture without an aspect ratio in
+	// the SPS (Hikvision DS-2CD2032-I's 704x480 sub stream is 4:3 on
+	// screen); zero or 1:1 writes no box.
+	SARWidth, SARHeight int
+}
+
+// HasPasp reports whether p's pixels are not square, so a sample entry
+// for it carries a pasp box.
+func (p TrackParams) HasPasp() bool {
+	return p.SARWidth > 0 && p.SARHeight > 0 && p.SARWidth != p.SARHeight
 }
 
 // Sample is one H.264 access unit.
