@@ -359,3 +359,25 @@ func TestVerifyIndexDetectsDamage(t *testing.T) {
 	}
 	check("missing file", segs[0].Path, cams())
 }
+
+// FuzzProcParsers feeds arbitrary text to the /proc parsers: no panic,
+// and what they accept is consistent.
+func FuzzProcParsers(f *testing.F) {
+	for _, seed := range []string{
+		"Name:\tx\nVmRSS:\t   12345 kB\n", "VmRSS: 12 MB\n", "VmRSS: 99999999999999999999 kB\n",
+		"cpu  10 1 5 100 4 2 3 7 0 0\n", "cpu 1 2 3", "123 456 7\n", "-1 2 3", "",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if rss, err := parseVmRSS([]byte(s)); err == nil && rss > maxRSSKiB<<10 {
+			t.Errorf("parseVmRSS(%q) = %d, above the bound", s, rss)
+		}
+		if st, err := parseCPUStat(s); err == nil && st.total != st.busy+st.idle+st.steal {
+			t.Errorf("parseCPUStat(%q): total %d is not the sum of %+v", s, st.total, st)
+		}
+		if r, w, ok := parseSchedstat(s); ok && (r < 0 || w < 0) {
+			t.Errorf("parseSchedstat(%q) = %v, %v", s, r, w)
+		}
+	})
+}

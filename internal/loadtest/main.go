@@ -117,9 +117,14 @@ func run(args []string, out io.Writer) error {
 	return nil
 }
 
-// spaceMargin is the share of the free space a run may use: the disk is
-// shared, and fragments are written before the index is checked.
-const spaceMargin = 0.5
+const (
+	// spaceMargin is the share of the free space a run may use: the disk
+	// is shared, and fragments are written before the index is checked.
+	spaceMargin = 0.5
+	// bytesPerCameraSecond is what a camera's recording takes on disk:
+	// 4 Mbit/s is 0.5 MB/s, plus MP4 boxes and the index.
+	bytesPerCameraSecond = 0.55e6
+)
 
 // checkSpace refuses a run whose recordings would not fit comfortably in
 // the free space of the data dir's filesystem (-dir).
@@ -130,8 +135,7 @@ func checkSpace(o Options) error {
 		return fmt.Errorf("statfs %s: %w", o.DataDir, err)
 	}
 	free := float64(st.Bavail) * float64(st.Bsize)
-	// 4 Mbit/s = 0.5 MB/s per camera; a little more for MP4 boxes and the index.
-	need := float64(o.Cameras) * o.Duration.Seconds() * 0.55e6
+	need := float64(o.Cameras) * o.Duration.Seconds() * bytesPerCameraSecond
 	if need > free*spaceMargin {
 		return fmt.Errorf("%s: about %.1f GB needed, only %.1f GB free (at most half of it is used)", o.DataDir, need/1e9, free/1e9)
 	}

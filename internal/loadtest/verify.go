@@ -18,6 +18,10 @@ const (
 	// the run started, and end (wall clock, slewed) near its end.
 	indexWindow = time.Hour
 
+	// maxRSSKiB bounds a VmRSS value (1 PiB): anything larger is a
+	// misread line, and the shift to bytes must not overflow.
+	maxRSSKiB = 1 << 40
+
 	// maxErrorsPerRun bounds the problems verifyIndex lists, so a broken
 	// run of 1000 cameras gives a readable report.
 	maxErrorsPerRun = 20
@@ -112,7 +116,7 @@ func parseVmRSS(status []byte) (uint64, error) {
 			return 0, fmt.Errorf("loadtest: malformed VmRSS line %q", bytes.TrimSpace(line))
 		}
 		kb, err := strconv.ParseUint(f[0], 10, 64)
-		if err != nil || kb > 1<<40 {
+		if err != nil || kb > maxRSSKiB {
 			return 0, fmt.Errorf("loadtest: malformed VmRSS value %q", f[0])
 		}
 		return kb << 10, nil
