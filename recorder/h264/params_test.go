@@ -175,6 +175,8 @@ func spropCases() []spropCase {
 		{"PPS first", b64(ppsA) + "," + b64(spsA), spsA, ppsA},
 		{"Annex B start codes inside (GW Security)",
 			b64(cat([]byte{0, 0, 0, 1}, spsA, []byte{0, 0, 0, 1}, ppsA)), spsA, ppsA},
+		{"trailing Annex B start codes in each entry (GW Security GW4089IP)",
+			b64(cat(spsA, []byte{0, 0, 0, 1})) + "," + b64(cat(ppsA, []byte{0, 0, 0, 1})), spsA, ppsA},
 		{"Annex B in each entry", b64(cat([]byte{0, 0, 0, 1}, spsA)) + "," + b64(cat([]byte{0, 0, 1}, ppsA)), spsA, ppsA},
 		{"garbage entries ignored (VStarcam)", "!!!," + b64(spsA) + ",AAAA," + b64(ppsA) + ",@@", spsA, ppsA},
 		{"stray trailing byte after SPS (Reolink)", b64(cat(spsA, []byte{0x00})) + "," + b64(ppsA), cat(spsA, []byte{0x00}), ppsA},

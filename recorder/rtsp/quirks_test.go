@@ -191,6 +191,21 @@ func TestCameraQuirks(t *testing.T) {
 			},
 		},
 		{
+			name: "RTP-Info naming a wrong control URL (GW Security GW4089IP): one stream, its ssrc still applies",
+			sc: script{replies: map[string]string{"PLAY": "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nSession: 1234ABCD\r\n" +
+				"RTP-Info: url=rtsp://{addr}/live/ch00_0;seq=1;rtptime=0;ssrc=00000022\r\n\r\n"},
+				afterPlay: rtpFrame(0, 1, 0x99) + rtpFrame(0, 2, 0x22) + rtpFrame(0, 3, 0x22)},
+			want: 2,
+			check: func(t *testing.T, s *Session, srv *fakeServer, got []gotPacket) {
+				if got[0].ssrc != 0x22 || got[1].ssrc != 0x22 {
+					t.Errorf("ssrcs = %x", ssrcs(got))
+				}
+				if st := s.Stats(); st.DroppedWrongSSRC != 1 {
+					t.Errorf("stats = %+v: the single RTP-Info entry's ssrc was not applied", st)
+				}
+			},
+		},
+		{
 			name: "Session id with leading spaces (Hikvision)",
 			sc: script{replies: map[string]string{"SETUP": "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession:        9988;timeout=30\r\n\r\n"},
 				afterPlay: rtpFrame(0, 1, 1)},
