@@ -17,7 +17,7 @@ func TestExportAfterMidGOPCut(t *testing.T) {
 	needTool(t, "ffprobe")
 	// Three B-frames after every reference frame: a cut there loses up to
 	// three frames shown before the last one received.
-	c := clips.get(t, clipSpec{Width: 640, Height: 360, Rate: "30", FPS: 30, Keyint: 60, Profile: "high", BFrames: 3, FixedB: true, Seconds: 4})
+	c := clips.get(t, clipSpec{Width: 640, Height: 360, Rate: "15", FPS: 15, Keyint: 30, Profile: "high", BFrames: 2, FixedB: true, Seconds: 4})
 	port := freePort(t)
 	cam := startGort(t, c, gortOptions{Port: port})
 
@@ -35,7 +35,7 @@ func TestExportAfterMidGOPCut(t *testing.T) {
 	killed := time.Now()
 	cam.Cut(t, cutMidGOP)
 	time.Sleep(time.Second)
-	startGort(t, c, gortOptions{Port: port})
+	startGort(t, clips.get(t, spec480), gortOptions{Port: port}) // another size, to find the first frame after the gap
 	p.waitFor(20*time.Second, "a segment after the reconnect", func() bool {
 		for _, s := range p.segments("cam") {
 			if s.Start.After(killed) {
@@ -58,5 +58,7 @@ func TestExportAfterMidGOPCut(t *testing.T) {
 	}
 	from := before.End.Add(-time.Second)
 	to := after.Start.Add(time.Second)
-	checkExport(t, p, "cam", from, to, segs, dir)
+	t.Run("export", func(t *testing.T) { checkExport(t, p, "cam", from, to, segs, dir) })
+	p.stop()
+	checkIndex(t, filepath.Join(dir, "data"), "cam", []time.Time{killed}, 3)
 }
