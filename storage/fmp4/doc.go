@@ -12,7 +12,7 @@
 // Layout of a segment, all times in a 90 kHz timescale:
 //
 //	ftyp
-//	moov { mvhd, trak { tkhd, mdia { mdhd, hdlr, minf { vmhd, dinf, stbl { stsd avc1 avcC, empty stts/stsc/stsz/stco } } } }, mvex { trex } }
+//	moov { mvhd, trak { tkhd, mdia { mdhd, hdlr, minf { vmhd, dinf, stbl { stsd avc1 { avcC [pasp] }, empty stts/stsc/stsz/stco } } } }, mvex { trex } }
 //	moof { mfhd, traf { tfhd, tfdt, trun } } mdat
 //	moof ... mdat ...
 //
