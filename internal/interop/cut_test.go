@@ -8,11 +8,19 @@ import (
 	"time"
 )
 
-// TestExportAfterMidGOPCut: a camera with B-frames dies between a
-// reference frame and the B-frames shown before it (they were never sent),
-// then comes back. An export across the reconnect must still show each
-// frame at the time it was taken: the frames after the gap start where the
-// index says they start (end - start - gaps, within one frame).
+// TestExportAfterMidGOPCut: a camera with B-frames (15 fps, two B-frames
+// after each reference frame, the GStreamer and many cameras' pattern)
+// dies between a reference frame and the B-frames shown before it: they
+// are never sent. It comes back with another stream. An export across the
+// reconnect must still show each frame at the time it was taken: the
+// frames after the gap start where the index says they start, and the
+// export lasts end - start - gaps (within a frame).
+//
+// At the time of writing this fails (a product bug, see the report): the
+// segment ends with a P-frame shown two frame intervals after the
+// segment's indexed end (its decode span), and the exporter's "safety net"
+// in storage/export.New stretches that run, so everything after the gap is
+// shown two frames late.
 func TestExportAfterMidGOPCut(t *testing.T) {
 	needTool(t, "ffprobe")
 	// Three B-frames after every reference frame: a cut there loses up to
