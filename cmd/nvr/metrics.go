@@ -17,6 +17,7 @@ type metrics struct {
 	s *service
 
 	bytes, frames, lost, segments, reconnects, dropped *prometheus.Desc
+	timeJumps                                          *prometheus.Desc
 	state, sinceFrame                                  *prometheus.Desc
 	used, free                                         *prometheus.Desc
 	retentionDeleted                                   *prometheus.Desc
@@ -34,6 +35,7 @@ func newMetrics(s *service) *metrics {
 		segments:         prometheus.NewDesc("nvr_camera_segments_written_total", "Segments finalised.", cam, nil),
 		reconnects:       prometheus.NewDesc("nvr_camera_reconnects_total", "Sessions started after a failure.", cam, nil),
 		dropped:          prometheus.NewDesc("nvr_camera_dropped_frames_total", "Frames not written (slow disk, damaged stream).", cam, nil),
+		timeJumps:        prometheus.NewDesc("nvr_camera_time_jumps_total", "RTP timestamp jumps that started a new run.", cam, nil),
 		state:            prometheus.NewDesc("nvr_camera_state", "1 for the camera's current state.", []string{"camera", "state"}, nil),
 		sinceFrame:       prometheus.NewDesc("nvr_camera_seconds_since_last_frame", "Seconds since the last frame arrived (absent before the first).", cam, nil),
 		used:             prometheus.NewDesc("nvr_storage_used_bytes", "Bytes used by recordings.", nil, nil),
@@ -43,7 +45,7 @@ func newMetrics(s *service) *metrics {
 }
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.bytes, m.frames, m.lost, m.segments, m.reconnects, m.dropped, m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted} {
+	for _, d := range []*prometheus.Desc{m.bytes, m.frames, m.lost, m.segments, m.reconnects, m.dropped, m.timeJumps, m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted} {
 		ch <- d
 	}
 }
@@ -61,6 +63,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.segments, tot.SegmentsWritten)
 		counter(m.reconnects, tot.Reconnects)
 		counter(m.dropped, tot.DroppedFrames)
+		counter(m.timeJumps, tot.TimeJumps)
 		for _, st := range []string{"recording", "retrying", "idle", "disabled"} {
 			v := 0.0
 			if cs.State == st {
@@ -108,6 +111,7 @@ func addTotals(a, b recorder.Status) recorder.Status {
 	a.SegmentsWritten += b.SegmentsWritten
 	a.Reconnects += b.Reconnects
 	a.DroppedFrames += b.DroppedFrames
+	a.TimeJumps += b.TimeJumps
 	return a
 }
 

@@ -537,6 +537,12 @@ func (s *service) watchStates(ctx context.Context) {
 					s.kickRetention()
 				}
 			}
+			if st.TimeJumps > c.lastSeen.TimeJumps {
+				// RELIABILITY R15: the camera's RTP clock jumped; the
+				// recorder closed the segment and started a new run.
+				s.log.Warn("camera timestamps jumped; new run started", slog.String("camera", id),
+					slog.Uint64("jumps", st.TimeJumps))
+			}
 			c.lastSeen = st
 		}
 		s.mu.Unlock()
