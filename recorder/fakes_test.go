@@ -188,15 +188,12 @@ type fakeSample struct {
 // fakeWriter imitates fmp4.Writer: it holds samples back until their
 // duration is known and writes each fragment with one Write call.
 type fakeWriter struct {
-	w        io.Writer
-	fragDur  int64
-	pending  []fakeSample
-	log      *writerLog
-	stats    fmp4.WriterStats
-	gate     chan struct{} // when non-nil, WriteSample waits for a token
-	closed   bool
-	first    bool
-	firstDTS int64
+	w       io.Writer
+	fragDur int64
+	pending []fakeSample
+	log     *writerLog
+	stats   fmp4.WriterStats
+	gate    chan struct{} // when non-nil, WriteSample waits for a token
 }
 
 // writerLog collects what every writer of a test did.

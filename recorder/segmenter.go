@@ -28,16 +28,15 @@ type segmenter struct {
 	fragDur  int64 // 90 kHz
 
 	// The run (docs/time.md): continuous media time with one anchor.
-	inRun        bool
-	runID        int64 // the run's anchor (wall ns): unique per camera, groups its segments
-	runEndDTS    int64 // end DTS of the run's last closed segment
-	runEndNS     int64 // its wall end
-	haveLast     bool
-	lastDTS      int64
-	lastDelta    int64
-	lastArrival  int64
-	written90k   int64 // media written in this session, for "healthy"
-	keyframesOut uint64
+	inRun       bool
+	runID       int64 // the run's anchor (wall ns): unique per camera, groups its segments
+	runEndDTS   int64 // end DTS of the run's last closed segment
+	runEndNS    int64 // its wall end
+	haveLast    bool
+	lastDTS     int64
+	lastDelta   int64
+	lastArrival int64
+	written90k  int64 // media written in this session, for "healthy"
 
 	seg *openSegment
 }

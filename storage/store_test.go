@@ -14,9 +14,6 @@ var t0 = time.Date(2026, 3, 29, 0, 59, 58, 123_000_000, time.UTC)
 
 const sec = int64(time.Second)
 
-// fakeFree is an injectable free-space function.
-type fakeFree struct{ free int64 }
-
 func newStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nvr-project/nvr/api"
@@ -102,7 +103,7 @@ func newServiceClock(ctx context.Context, cfg *config.Config, log *slog.Logger, 
 	}
 	s.exporter = footage.New(store, s.location)
 	s.metrics = newMetrics(s)
-	s.registry.MustRegister(s.metrics, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.registry.MustRegister(s.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.runner = schedule.NewRunner(clock, schedule.Hooks{Start: s.startJob, Stop: s.stopJob})
 	if err := s.apply(ctx, cfg); err != nil {
 		store.Close()

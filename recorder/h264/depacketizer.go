@@ -43,16 +43,15 @@ type Depacketizer struct {
 
 	// The access unit being assembled: NAL units are copied into buf and
 	// located by ranges.
-	buf       []byte
-	ranges    []naluRange
-	auActive  bool
-	auTS      uint32 // RTP timestamp of the access unit
-	auPTS     int64  // the same, extended
-	hasVCL    bool   // a slice (types 1-5) is present
-	hasIDR    bool
-	auSPS     int // index in ranges of the last SPS of the AU, or -1
-	auPPS     int // same for PPS
-	auStarted bool
+	buf      []byte
+	ranges   []naluRange
+	auActive bool
+	auTS     uint32 // RTP timestamp of the access unit
+	auPTS    int64  // the same, extended
+	hasVCL   bool   // a slice (types 1-5) is present
+	hasIDR   bool
+	auSPS    int // index in ranges of the last SPS of the AU, or -1
+	auPPS    int // same for PPS
 
 	// FU-A reassembly: the NAL unit being rebuilt starts at buf[fuStart].
 	fuActive bool

@@ -124,8 +124,7 @@ func buildInit(p TrackParams, sps h264.SPS) ([]byte, error) {
 	var firstErr error
 	// box writes one box with payload b, then its children, then patches
 	// the size.
-	var box func(b mp4.IImmutableBox, children ...func())
-	box = func(b mp4.IImmutableBox, children ...func()) {
+	box := func(b mp4.IImmutableBox, children ...func()) {
 		if firstErr != nil {
 			return
 		}
