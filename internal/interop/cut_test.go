@@ -22,6 +22,7 @@ import (
 // in storage/export.New stretches that run, so everything after the gap is
 // shown two frames late.
 func TestExportAfterMidGOPCut(t *testing.T) {
+	t.Parallel() // mostly waiting on real-time streams
 	needTool(t, "ffprobe")
 	// Three B-frames after every reference frame: a cut there loses up to
 	// three frames shown before the last one received.

@@ -108,6 +108,7 @@ func describeStatus(url string) int {
 // High with B-frames at 25 fps). The relay serves UDP only: over TCP the
 // probe must fail with one line naming the step, not hang.
 func TestProbePerlRelay(t *testing.T) {
+	t.Parallel() // mostly waiting on real-time streams
 	r := startPerlRelay(t, 720, 576, 25, 50)
 	t.Run("udp", func(t *testing.T) {
 		err, out, errOut := runProbe(t, "-transport", "udp", "-duration", "4500ms", r.URL())

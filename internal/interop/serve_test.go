@@ -193,6 +193,7 @@ func (p *nvrProc) segments(id string) []apiSegment {
 // exports random ranges across segment boundaries, the reconnect gap and
 // the SPS change, and decodes everything with ffmpeg.
 func TestServeIndependentServers(t *testing.T) {
+	t.Parallel() // mostly waiting on real-time streams
 	needTool(t, "ffmpeg")
 	needTool(t, "ffprobe")
 	needGst(t)
