@@ -272,6 +272,7 @@ type gortOptions struct {
 type gortServer struct {
 	opts   gortOptions
 	srv    *gortsplib.Server
+	mu     sync.RWMutex // stream is set after the server starts answering
 	stream *gortsplib.ServerStream
 	cancel context.CancelFunc
 	cut    chan cutMode // asks the player to stop at a chosen frame
@@ -308,6 +309,8 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	}
 	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{f}}}}
 	var err error
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	// UDP needs a pair of server ports (RFC 3550 §11: RTP even, RTCP the
 	// next one); retry a few random pairs in case one is taken.
 	for try := 0; try < 20; try++ {
@@ -326,8 +329,9 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	if err != nil {
 		t.Fatalf("gortsplib server: %v", err)
 	}
-	g.stream = &gortsplib.ServerStream{Server: g.srv, Desc: desc}
-	if err := g.stream.Initialize(); err != nil {
+	stream := &gortsplib.ServerStream{Server: g.srv, Desc: desc}
+	g.stream = stream
+	if err := stream.Initialize(); err != nil {
 		g.srv.Close()
 		t.Fatal(err)
 	}
@@ -337,7 +341,7 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	go g.play(ctx, c, enc.Encode)
+	go g.play(ctx, stream, c, enc.Encode)
 	t.Cleanup(g.Close)
 	return g
 }
@@ -352,7 +356,7 @@ func (g *gortServer) Close() {
 	g.once.Do(func() {
 		g.cancel()
 		<-g.done
-		g.stream.Close()
+		g.getStream().Close()
 		g.srv.Close()
 	})
 }
@@ -376,7 +380,7 @@ func (g *gortServer) Cut(t testing.TB, mode cutMode) {
 
 // play sends the clip's access units in real time (scaled by Speed),
 // looping with timestamps that keep counting across loops.
-func (g *gortServer) play(ctx context.Context, c *clip, encode func([][]byte) ([]*rtp.Packet, error)) {
+func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, c *clip, encode func([][]byte) ([]*rtp.Packet, error)) {
 	defer close(g.done)
 	base := rand.Uint32()
 	start := time.Now()
@@ -421,7 +425,7 @@ func (g *gortServer) play(ctx context.Context, c *clip, encode func([][]byte) ([
 			maxPTS = max(maxPTS, pts)
 			for _, p := range pkts {
 				p.Timestamp = ts
-				_ = g.stream.WritePacketRTP(g.stream.Desc.Medias[0], p)
+				_ = stream.WritePacketRTP(stream.Desc.Medias[0], p)
 			}
 			if stop {
 				return
@@ -448,7 +452,13 @@ func (g *gortServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*bas
 	if ctx.Path != "/live" {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, g.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, g.getStream(), nil
+}
+
+func (g *gortServer) getStream() *gortsplib.ServerStream {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.stream
 }
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
@@ -456,7 +466,7 @@ func (g *gortServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 	if res, err := g.authorize(ctx.Conn, ctx.Request); res != nil {
 		return res, nil, err
 	}
-	return &base.Response{StatusCode: base.StatusOK}, g.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, g.getStream(), nil
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
