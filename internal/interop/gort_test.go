@@ -365,6 +365,10 @@ func (g *gortServer) Close() {
 // clip has such frames every few frames.
 const cutTimeout = 5 * time.Second
 
+// cutFlush is how long a mid-GOP cut waits after its last frame before
+// closing: gortsplib writes packets from a queue, which Close discards.
+const cutFlush = 300 * time.Millisecond
+
 // Cut stops sending at the point mode chooses, then closes the server and
 // the client's connection.
 func (g *gortServer) Cut(t testing.TB, mode cutMode) {
@@ -428,6 +432,9 @@ func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, c
 				_ = stream.WritePacketRTP(stream.Desc.Medias[0], p)
 			}
 			if stop {
+				// Let the server's writer put the last frames on the wire
+				// before the connection dies.
+				time.Sleep(cutFlush)
 				return
 			}
 		}
