@@ -150,32 +150,40 @@ func TestProbeIndependentServers(t *testing.T) {
 	}
 }
 
-// TestProbeWrongPassword: a wrong password gives a single line naming the
-// authentication failure, never the password, and a non-zero exit.
-func TestProbeWrongPassword(t *testing.T) {
+// TestProbeOneLineErrors: a wrong password, missing credentials or a
+// wrong path give a single line on stderr naming what failed, never the
+// password, nothing on stdout, and a non-zero exit.
+func TestProbeOneLineErrors(t *testing.T) {
 	const user, pass, bad = "viewer", "right-pass", "wr0ng:p@ss"
 	cases := []struct {
 		name string
 		url  func(t *testing.T) string
+		want string // in the error, case-insensitive
 	}{
-		{"gortsplib digest", func(t *testing.T) string {
-			c := clips.get(t, spec2997)
-			g := startGort(t, c, gortOptions{User: user, Password: pass})
+		{"gortsplib digest wrong password", func(t *testing.T) string {
+			g := startGort(t, clips.get(t, spec2997), gortOptions{User: user, Password: pass})
 			return rtspURL(g.opts.Port, "live", user, bad)
-		}},
-		{"gstreamer digest", func(t *testing.T) string {
+		}, "auth"},
+		{"gstreamer digest wrong password", func(t *testing.T) string {
 			g := startGst(t, gstOptions{Width: 320, Height: 180, FPS: 10, Keyint: 10, Auth: "digest", User: user, Password: pass})
 			return rtspURL(g.opts.Port, "stream", user, bad)
-		}},
-		{"gstreamer basic", func(t *testing.T) string {
+		}, "auth"},
+		{"gstreamer basic wrong password", func(t *testing.T) string {
 			g := startGst(t, gstOptions{Width: 320, Height: 180, FPS: 10, Keyint: 10, Auth: "basic", User: user, Password: pass})
 			return rtspURL(g.opts.Port, "stream", user, bad)
-		}},
+		}, "auth"},
 		{"gortsplib no credentials", func(t *testing.T) string {
-			c := clips.get(t, spec2997)
-			g := startGort(t, c, gortOptions{User: user, Password: pass})
+			g := startGort(t, clips.get(t, spec2997), gortOptions{User: user, Password: pass})
 			return rtspURL(g.opts.Port, "live", "", "")
-		}},
+		}, "auth"},
+		{"gortsplib wrong path", func(t *testing.T) string {
+			g := startGort(t, clips.get(t, spec2997), gortOptions{User: user, Password: pass})
+			return rtspURL(g.opts.Port, "nope", user, pass)
+		}, "404"},
+		{"gstreamer wrong path", func(t *testing.T) string {
+			g := startGst(t, gstOptions{Width: 320, Height: 180, FPS: 10, Keyint: 10, Auth: "digest", User: user, Password: pass})
+			return rtspURL(g.opts.Port, "nope", user, pass)
+		}, "404"},
 	}
 	for _, tc := range cases {
 		for _, transport := range []string{"tcp", "udp"} {
@@ -184,7 +192,7 @@ func TestProbeWrongPassword(t *testing.T) {
 				url := tc.url(t)
 				err, out, errOut := runProbe(t, "-transport", transport, "-duration", "2s", url)
 				if err == nil {
-					t.Fatalf("probe with a wrong password succeeded: %s", out)
+					t.Fatalf("probe succeeded: %s", out)
 				}
 				if out != "" {
 					t.Errorf("stdout on failure: %q", out)
@@ -193,8 +201,8 @@ func TestProbeWrongPassword(t *testing.T) {
 				if line == "" || strings.Contains(line, "\n") {
 					t.Errorf("want one line on stderr, got %q", errOut)
 				}
-				if !strings.Contains(strings.ToLower(line), "auth") {
-					t.Errorf("error does not name authentication: %q", line)
+				if !strings.Contains(strings.ToLower(line), tc.want) {
+					t.Errorf("error does not say %q: %q", tc.want, line)
 				}
 				if strings.Contains(errOut, bad) || strings.Contains(errOut, "p@ss") || strings.Contains(errOut, pass) {
 					t.Errorf("password in error: %q", errOut)
