@@ -265,6 +265,9 @@ type gortOptions struct {
 	User, Password string
 	Speed          float64 // media seconds per wall second; 0 means 1
 	NoSprop        bool    // SDP without sprop-parameter-sets
+	// Then is played after the clip, then the clip again, and so on, in
+	// the same session: an in-band SPS change (MTX#4262) each time.
+	Then *clip
 }
 
 // gortServer is gortsplib's RTSP server playing a clip in a loop at
@@ -341,7 +344,11 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
-	go g.play(ctx, stream, c, enc.Encode)
+	seq := []*clip{c}
+	if opts.Then != nil {
+		seq = append(seq, opts.Then)
+	}
+	go g.play(ctx, stream, seq, enc.Encode)
 	t.Cleanup(g.Close)
 	return g
 }
@@ -382,23 +389,25 @@ func (g *gortServer) Cut(t testing.TB, mode cutMode) {
 	g.Close()
 }
 
-// play sends the clip's access units in real time (scaled by Speed),
-// looping with timestamps that keep counting across loops.
-func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, c *clip, encode func([][]byte) ([]*rtp.Packet, error)) {
+// play sends the clips' access units in turn, looping, in real time
+// (scaled by Speed), with timestamps that keep counting across clips.
+func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, seq []*clip, encode func([][]byte) ([]*rtp.Packet, error)) {
 	defer close(g.done)
 	base := rand.Uint32()
 	start := time.Now()
 	cut, cutting := cutMode(0), false
 	maxPTS := int64(-1) // the latest presentation time sent
 	lastRef := false    // the last frame sent is shown after all before it
-	for loop := int64(0); ; loop++ {
+	var offset int64    // 90 kHz time of the current clip's first DTS
+	for n := 0; ; n++ {
+		c := seq[n%len(seq)]
 		for _, au := range c.AUs {
 			select {
 			case cut = <-g.cut:
 				cutting = true
 			default:
 			}
-			pts := loop*c.Duration + au.PTS
+			pts := offset + au.PTS
 			// A clean cut stops before a frame shown after all sent; a
 			// mid-GOP cut sends one B-frame more (a receiver may wait for
 			// the next frame to end the previous one) and stops.
@@ -407,7 +416,7 @@ func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, c
 			if stop && cut == cutClean {
 				return
 			}
-			dts := loop*c.Duration + au.DTS
+			dts := offset + au.DTS
 			due := start.Add(time.Duration(float64(dts) / 90000 / g.opts.Speed * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				select {
@@ -438,7 +447,20 @@ func (g *gortServer) play(ctx context.Context, stream *gortsplib.ServerStream, c
 				return
 			}
 		}
+		// The next clip decodes after this one and is shown after it,
+		// whatever either's B-frame delay.
+		next := seq[(n+1)%len(seq)]
+		offset += max(c.Duration, c.presEnd()-next.AUs[0].PTS)
 	}
+}
+
+// presEnd is where the clip's last shown frame ends, from its first DTS.
+func (c *clip) presEnd() int64 {
+	var end int64
+	for _, au := range c.AUs {
+		end = max(end, au.PTS)
+	}
+	return end + c.AUs[1].DTS - c.AUs[0].DTS
 }
 
 func (g *gortServer) authorize(conn *gortsplib.ServerConn, req *base.Request) (*base.Response, error) {
