@@ -49,6 +49,8 @@ type openSegment struct {
 	w         SegmentWriter
 	params    *paramSet
 	startDTS  int64
+	startCTO  int64 // PTS - DTS of the first frame (the B-frame delay)
+	maxPTS    int64 // latest presentation time written
 	frames    int64
 	keyframes int64
 	syncDTS   int64           // DTS of the last periodic sync
@@ -177,6 +179,7 @@ func (s *segmenter) handle(it *auItem) error {
 		return s.abandonAfterWriteError(fmt.Errorf("write sample: %w", err))
 	}
 	seg.frames++
+	seg.maxPTS = max(seg.maxPTS, it.pts)
 	s.j.frames.Add(1)
 	if it.keyframe {
 		seg.keyframes++
@@ -252,7 +255,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	row.ID = id
 	seg := &openSegment{
 		row: row, file: f, out: &fileWriter{f: f, write: s.j.fileWrite}, params: it.params,
-		startDTS: it.dts, syncDTS: it.dts, synced: row,
+		startDTS: it.dts, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg
 	s.j.segmentOpened(p)
@@ -304,7 +307,15 @@ func (s *segmenter) endRun() error {
 		if delta <= 0 {
 			delta = defaultFrame90k
 		}
-		err = s.closeSegment(s.lastDTS+delta, s.lastArrival+ticksToNS(delta))
+		end := s.lastDTS + delta
+		// A session cut between a reference frame and the B-frames shown
+		// before it leaves that frame shown after the last decode slot:
+		// the segment is extended (its last frame held longer) so that
+		// everything it shows lies inside its indexed span.
+		if pe := s.seg.maxPTS + delta - s.seg.startCTO; pe > end {
+			end = pe
+		}
+		err = s.closeSegment(end, s.lastArrival+ticksToNS(end-s.lastDTS))
 	}
 	s.inRun = false
 	s.haveLast = false

@@ -503,3 +503,50 @@ func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 		t.Errorf("%d segments, %d jumps, %d dropped", len(segs), st.TimeJumps, st.DroppedFrames)
 	}
 }
+
+// A session cut between a reference frame and the B-frames shown before it
+// (they are never received): the reference frame is shown after the last
+// decode slot, so the segment is extended to hold it and everything the
+// segment shows lies inside its indexed span (found by the interop tests:
+// exports across such a cut showed the footage after the gap late).
+func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
+	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
+	s := newSegmenter(env.job)
+	c := loadClip(t, testcam.ClipHigh360BFrame)
+	// The first reference frame after the keyframe that is followed, in
+	// decode order, by a B-frame shown before it.
+	cut := -1
+	for i := 1; i+1 < len(c.Frames); i++ {
+		if c.Frames[i+1].PTS < c.Frames[i].PTS && !c.Frames[i].Keyframe {
+			cut = i
+			break
+		}
+	}
+	if cut < 0 {
+		t.Fatal("clip has no B-frames")
+	}
+	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	var maxPTS int64
+	for _, f := range c.Frames[:cut+1] {
+		it := item(f, ps, 0, t0.Add(time.Duration(ticksToNS(f.DTS-c.Frames[0].DTS))))
+		if err := s.handle(it); err != nil {
+			t.Fatal(err)
+		}
+		maxPTS = max(maxPTS, f.PTS)
+	}
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	checkSegments(t, env, cut+1)
+	rows := env.store.segments()
+	first := c.Frames[0]
+	// Shown from the first frame's PTS to the end of the latest one.
+	shown := ticksToNS(maxPTS + 3600 - first.PTS)
+	if span := rows[0].EndNS - rows[0].StartNS; span < shown-shown/slewDivisor {
+		t.Errorf("segment spans %d ns but shows frames until %d ns", span, shown)
+	}
+	_, ends := env.log.all()
+	if want := maxPTS + 3600 - (first.PTS - first.DTS); ends[0] != want {
+		t.Errorf("segment ends at DTS %d, want %d (latest PTS + a frame - the B-frame delay)", ends[0], want)
+	}
+}
