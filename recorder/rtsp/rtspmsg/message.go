@@ -33,10 +33,11 @@ const (
 	// MaxJunk bounds how many bytes the interleaved reader skips while
 	// resynchronising before it gives up on the stream (R5).
 	MaxJunk = 64 << 10
-	// ReadBufferSize is the bufio size of the control connection: large
-	// enough for the longest request-method prefix peek and a typical
-	// interleaved frame header.
-	ReadBufferSize = 16 << 10
+	// ReadBufferSize is the bufio size of the control connection: a whole
+	// interleaved frame (4-byte header + MaxFrameLen) fits, so frames are
+	// handed out from the buffer without a copy, and each read syscall can
+	// take several frames.
+	ReadBufferSize = 4 + MaxFrameLen + 1<<10
 )
 
 // Header is a set of RTSP header fields, keyed by lower-cased name.

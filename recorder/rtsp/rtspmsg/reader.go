@@ -27,8 +27,10 @@ type Item struct {
 // which servers mix freely: replies to keepalives and server requests
 // arrive between frames.
 type Reader struct {
-	br  *bufio.Reader
-	buf []byte
+	br *bufio.Reader
+	// pending is the length of the frame last returned, still in br's
+	// buffer (its Payload points there); it is discarded on the next call.
+	pending int
 	// junk counts bytes skipped while resynchronising, for stats.
 	junk atomic.Uint64
 }
@@ -39,7 +41,7 @@ func (r *Reader) Junk() uint64 { return r.junk.Load() }
 
 // NewReader returns a Reader over r with its own buffering.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, ReadBufferSize), buf: make([]byte, MaxFrameLen)}
+	return &Reader{br: bufio.NewReaderSize(r, ReadBufferSize)}
 }
 
 // requestPrefixes are the methods a server may send to a client
@@ -61,6 +63,12 @@ var (
 // the tail of a frame the camera truncated, a bad magic byte. More than
 // MaxJunk skipped bytes in a row is an error (R5).
 func (r *Reader) Next() (Item, error) {
+	if r.pending > 0 {
+		if _, err := r.br.Discard(r.pending); err != nil {
+			return Item{}, err
+		}
+		r.pending = 0
+	}
 	skipped := 0
 	for {
 		b, err := r.br.Peek(1)
@@ -75,16 +83,17 @@ func (r *Reader) Next() (Item, error) {
 			}
 			ch := h[1]
 			n := int(binary.BigEndian.Uint16(h[2:4]))
-			if _, err := r.br.Discard(4); err != nil {
-				return Item{}, err
-			}
-			if _, err := io.ReadFull(r.br, r.buf[:n]); err != nil {
+			// The frame stays in the buffer (it fits: ReadBufferSize):
+			// no copy on the hot path.
+			f, err := r.br.Peek(4 + n)
+			if err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
 				return Item{}, err
 			}
-			return Item{Frame: true, Channel: ch, Payload: r.buf[:n]}, nil
+			r.pending = 4 + n
+			return Item{Frame: true, Channel: ch, Payload: f[4:]}, nil
 		case (b[0] == 'R' && r.hasPrefix(rtspPrefix)) || (b[0] == 'H' && r.hasPrefix(httpPrefix)):
 			m, err := ReadMessage(r.br)
 			if err != nil {
