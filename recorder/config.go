@@ -207,14 +207,15 @@ func (d Deps) withDefaults() Deps {
 		d.SyncFile = (*os.File).Sync
 	}
 	if d.SyncDir == nil {
-		d.SyncDir = syncDir
+		d.SyncDir = SyncDir
 	}
 	return d
 }
 
-// syncDir fsyncs a directory so a newly created file's entry survives a
-// power cut (the file's own fsync does not cover its name).
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so a newly created file's entry survives a
+// power cut (the file's own fsync does not cover its name). It is the
+// default Deps.SyncDir.
+func SyncDir(dir string) error {
 	d, err := os.Open(filepath.Clean(dir))
 	if err != nil {
 		return err

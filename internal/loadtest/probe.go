@@ -112,27 +112,12 @@ func (p *probes) deps(store *storage.Store) recorder.Deps {
 		},
 		SyncDir: func(dir string) error {
 			began := time.Now()
-			err := syncDir(dir)
+			err := recorder.SyncDir(dir)
 			p.syncDir.observe(began)
 			p.fail("fsync dir", began, err)
 			return err
 		},
 	}
-}
-
-// syncDir fsyncs a directory, as the recorder's default does, so a new
-// file's name is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(filepath.Clean(dir))
-	if err != nil {
-		return err
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
 }
 
 // timedStore is a recorder.SegmentStore that times each call.
