@@ -53,7 +53,8 @@ func (s *service) retentionLoop(ctx context.Context) {
 		case <-s.retentionKick:
 			// Age and free space are checked on their own clock; a
 			// kick matters when a byte limit is set.
-			force = s.retentionPolicy().MaxBytes > 0 || s.retentionPolicy().MinFreeBytes > 0
+			pol := s.retentionPolicy()
+			force = pol.MaxBytes > 0 || pol.MinFreeBytes > 0
 		case <-tick.C:
 		}
 		pol := s.retentionPolicy()

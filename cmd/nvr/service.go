@@ -145,6 +145,31 @@ func to90k(d int64, timescale uint32) int64 {
 // and the set of cameras. Cameras whose settings did not change keep their
 // job running; changed ones are restarted; removed ones stopped.
 func (s *service) apply(ctx context.Context, cfg *config.Config) error {
+	type change struct {
+		id    string
+		sched *schedule.Schedule
+		cam   *camera
+	}
+	var set []change
+	seen := make(map[string]bool)
+	for _, cc := range cfg.Cameras {
+		seen[cc.ID] = true
+		rc := recorderConfig(cfg, cc)
+		if err := rc.Validate(); err != nil {
+			return fmt.Errorf("camera %s: %w", cc.ID, err)
+		}
+		sched, err := cfg.Schedule(cc)
+		if err != nil {
+			return fmt.Errorf("camera %s: schedule: %w", cc.ID, err)
+		}
+		if err := s.store.EnsureCamera(ctx, cc.ID, cc.Name); err != nil {
+			return err
+		}
+		set = append(set, change{id: cc.ID, sched: sched, cam: &camera{cfg: cc, rec: rc}})
+	}
+
+	// Built last among the checks: it takes over the API metrics of the
+	// handler in force, so a config refused for a camera must not get here.
 	h, err := api.New(api.Options{
 		Store:      s.store,
 		Cameras:    s,
@@ -161,29 +186,6 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) error {
 	})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
-	}
-
-	type change struct {
-		id    string
-		sched *schedule.Schedule
-		cam   *camera
-	}
-	var set []change
-	seen := make(map[string]bool)
-	for _, cc := range cfg.Cameras {
-		seen[cc.ID] = true
-		rc := recorderConfig(cfg, cc)
-		if _, err := recorder.NewJob(rc, recorder.Deps{Store: s.store}); err != nil {
-			return fmt.Errorf("camera %s: %w", cc.ID, err)
-		}
-		sched, err := cfg.Schedule(cc)
-		if err != nil {
-			return fmt.Errorf("camera %s: schedule: %w", cc.ID, err)
-		}
-		if err := s.store.EnsureCamera(ctx, cc.ID, cc.Name); err != nil {
-			return err
-		}
-		set = append(set, change{id: cc.ID, sched: sched, cam: &camera{cfg: cc, rec: rc}})
 	}
 
 	// The new configuration is valid: from here on nothing fails.
