@@ -80,6 +80,19 @@ cameras:
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// advance moves the fake clock once the runner has armed its timer: a
+	// timer armed after the clock moved would wait for the next advance.
+	advance := func(d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for clock.Pending() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the runner armed no timer")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		clock.Advance(d)
+	}
 	// Before 22:00: idle until the window opens.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -96,18 +109,18 @@ cameras:
 		t.Fatalf("camera contacted outside its window")
 	}
 
-	clock.Advance(time.Minute) // 22:00: the window opens
+	advance(time.Minute) // 22:00: the window opens
 	waitRunner(true)
 	waitState("recording")
 	time.Sleep(2500 * time.Millisecond) // a segment or so of real media
 
 	// The DST night: 22:00 + 9 h of wall-clock time ends at 07:00 local.
-	clock.Advance(7*time.Hour + 59*time.Minute) // 06:59 CEST: still inside
+	advance(7*time.Hour + 59*time.Minute) // 06:59 CEST: still inside
 	time.Sleep(100 * time.Millisecond)
 	if a, _ := svc.runner.State("shop"); !a {
 		t.Fatalf("window closed before 07:00 local on the DST night")
 	}
-	clock.Advance(time.Minute) // 07:00 CEST
+	advance(time.Minute) // 07:00 CEST
 	waitRunner(false)
 	waitState("idle")
 	if st := cam.Stats(); st.Teardowns == 0 {
