@@ -169,7 +169,7 @@ func TestCamerasJSON(t *testing.T) {
 			"recording_since": nil, "next_window": "2026-03-29T22:00:00Z", "segments": 3.0, "bytes": 3000.0,
 			"first": "2026-03-29T00:00:00Z", "last": "2026-03-29T00:03:00Z"},
 		{"id": "never-recorded", "name": "Never", "state": "retrying",
-			"last_error":      "dial rtsp://REDACTED@192.0.2.7:554/Streaming/Channels/101?password=REDACTED connection refused", // the redaction takes everything up to a space
+			"last_error":      "dial rtsp://***@192.0.2.7:554/Streaming/Channels/101?password=*** connection refused", // the redaction takes everything up to a space
 			"recording_since": nil, "next_window": nil, "segments": 0.0, "bytes": 0.0, "first": nil, "last": nil},
 	}
 	if !reflect.DeepEqual(got, want) {

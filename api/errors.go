@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -74,7 +75,7 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		h.log.LogAttrs(r.Context(), slog.LevelError, "api request failed",
 			slog.String("path", r.URL.Path),
 			slog.Int("status", he.status),
-			slog.String("err", redactSecrets(err.Error())))
+			slog.String("err", redact.Text(err.Error())))
 	}
 	if he.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -138,7 +139,7 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 	// Name and last error come from config and the recorder; both may hold a
 	// camera URL (an error naming the address it dialled). Redact (S3).
 	out := cameraJSON{
-		ID: c.ID, Name: redactSecrets(c.Name), State: c.State, LastError: redactSecrets(c.LastError),
+		ID: c.ID, Name: redact.Text(c.Name), State: c.State, LastError: redact.Text(c.LastError),
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
 		Segments: st.Segments, Bytes: st.Bytes,
 	}

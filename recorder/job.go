@@ -14,17 +14,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/h264"
-	"github.com/nvr-project/nvr/recorder/rtsp"
 )
 
 // Sentinel errors, reported (redacted) in Status.LastError and usable with
@@ -373,48 +371,8 @@ func (j *Job) watchdog(ctx context.Context, cancel context.CancelCauseFunc, done
 }
 
 // newRedactor returns a function that removes the camera's credentials
-// from a message: the URL in any form rtsp.Redact knows, and the password
-// itself (raw and percent-decoded) wherever it appears (S3).
+// from a message: any URL, and the secrets of the camera's URL (raw and
+// percent-decoded) wherever they appear (S3).
 func newRedactor(rawURL string) func(string) string {
-	var secrets []string
-	add := func(s string) {
-		if s != "" {
-			secrets = append(secrets, s)
-		}
-	}
-	redactedURL := rtsp.Redact(rawURL)
-	if u, err := url.Parse(rawURL); err == nil {
-		if pw, ok := u.User.Password(); ok {
-			add(pw)
-			add(url.PathEscape(pw))
-			add(url.QueryEscape(pw))
-		}
-		for k, vs := range u.Query() {
-			switch strings.ToLower(k) {
-			case "password", "pwd", "pass", "passwd":
-				for _, v := range vs {
-					add(v)
-					add(url.QueryEscape(v))
-				}
-			}
-		}
-	}
-	// Raw user-info password when the URL does not parse (a bad escape).
-	if i := strings.Index(rawURL, "://"); i >= 0 {
-		rest := rawURL[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if c := strings.Index(rest[:at], ":"); c >= 0 {
-				add(rest[c+1 : at])
-			}
-		}
-	}
-	return func(msg string) string {
-		if rawURL != "" && rawURL != redactedURL {
-			msg = strings.ReplaceAll(msg, rawURL, redactedURL)
-		}
-		for _, s := range secrets {
-			msg = strings.ReplaceAll(msg, s, "***")
-		}
-		return msg
-	}
+	return redact.Scrubber(redact.Secrets(rawURL)...)
 }

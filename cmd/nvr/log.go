@@ -3,8 +3,6 @@ package main
 import (
 	"io"
 	"log/slog"
-
-	"github.com/nvr-project/nvr/recorder/rtsp"
 )
 
 // newLogger returns a text logger, or a JSON one for log collectors.
@@ -25,6 +23,3 @@ func newLeveledLogger(w io.Writer, format, level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// redactedURL hides any password in a camera URL before it is logged.
-func redactedURL(u string) string { return rtsp.Redact(u) }

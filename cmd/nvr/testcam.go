@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/internal/testcam"
 )
 
@@ -37,7 +38,7 @@ func runTestcam(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("starting test camera: %w", err)
 	}
 	defer srv.Close()
-	log.Info("test camera serving", slog.String("url", redactedURL(srv.URL())), slog.String("clip", *clip))
+	log.Info("test camera serving", slog.String("url", redact.URL(srv.URL())), slog.String("clip", *clip))
 	<-ctx.Done()
 	closed := make(chan error, 1)
 	go func() { closed <- srv.Close() }()

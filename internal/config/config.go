@@ -66,6 +66,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/schedule"
 )
 
@@ -264,8 +265,8 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	cfg.secrets = d.secrets
 	for i := range cfg.Cameras {
 		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
-		cfg.secrets = append(cfg.secrets, urlSecrets(cfg.Cameras[i].URL)...)
-		cfg.secrets = append(cfg.secrets, urlSecrets(cfg.Cameras[i].SDP)...)
+		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].URL)...)
+		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].SDP)...)
 	}
 	cfg.ApplyDefaults()
 	problems := d.problems
@@ -418,9 +419,8 @@ func (c Camera) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 // Line returns the line of the camera's entry in the file (0 if unknown).
 func (c Camera) Line() int { return c.line }
 
-// RedactedURL returns the URL with its password replaced, for logs. A URL
-// that does not parse is not shown at all.
-func (c Camera) RedactedURL() string { return redactURL(c.URL) }
+// RedactedURL returns the URL with its credentials hidden, for logs.
+func (c Camera) RedactedURL() string { return redact.URL(c.URL) }
 
 // SameStream reports whether c and o connect to the same stream the same
 // way (URL, transport, SDP): if so, a running recording can continue across
@@ -729,32 +729,6 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
-// redactURL returns raw with the password replaced, or a placeholder if raw
-// does not parse.
-func redactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || hasControl(raw) {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
-
-// urlSecrets returns the user info of raw, raw and decoded, for scrubbing.
-func urlSecrets(raw string) []string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return nil
-	}
-	var out []string
-	if pw, ok := u.User.Password(); ok {
-		out = append(out, pw, url.QueryEscape(pw), url.PathEscape(pw))
-	}
-	return out
-}
-
 // line returns the line of field, or of its nearest parent that has one.
 func (c *Config) line(field string) int {
 	for field != "" {
@@ -777,27 +751,14 @@ func (c *Config) newError(ps []Problem) *Error {
 		secrets = append(secrets, t.Token)
 	}
 	for _, cam := range c.Cameras {
-		secrets = append(secrets, urlSecrets(cam.URL)...)
+		secrets = append(secrets, redact.Secrets(cam.URL)...)
 	}
+	scrub := redact.Scrubber(secrets...)
 	for i := range ps {
-		ps[i].Msg = scrub(ps[i].Msg, secrets)
+		ps[i].Msg = scrub(ps[i].Msg)
 	}
 	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
 	return &Error{Problems: ps}
-}
-
-// minSecretLen: shorter strings are not scrubbed from messages, where they
-// would mangle ordinary words; every message avoids quoting secret fields in
-// the first place, so scrubbing is only a second line of defence.
-const minSecretLen = 3
-
-func scrub(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if len(s) >= minSecretLen {
-			msg = strings.ReplaceAll(msg, s, "***")
-		}
-	}
-	return msg
 }
 
 // maxProblems bounds the problems collected from one file, so that a huge

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nvr-project/nvr/internal/redact"
 )
 
 // Bounds on decoding.
@@ -166,7 +168,7 @@ func (d *decoder) scalar(n *yaml.Node, path string) (string, bool) {
 	// A URL with a password pasted into any field (say, "id") must not be
 	// echoed either.
 	if strings.Contains(s, "@") {
-		d.secrets = append(d.secrets, urlSecrets(s)...)
+		d.secrets = append(d.secrets, redact.Secrets(s)...)
 	}
 	return s, true
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
@@ -25,7 +26,7 @@ const (
 // most maxSDPFile bytes, for Config.SDP. Errors name the source with any
 // password redacted.
 func LoadSDP(ctx context.Context, src string) ([]byte, error) {
-	name := Redact(src)
+	name := redact.URL(src)
 	l := strings.ToLower(src)
 	var r io.Reader
 	if strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") {

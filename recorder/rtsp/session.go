@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
@@ -127,7 +128,7 @@ type VideoTrack struct {
 
 // Info describes an open session.
 type Info struct {
-	URL            string        // the camera URL with the password replaced by "***"
+	URL            string        // the camera URL redacted (redact.URL)
 	Server         string        // Server header
 	Methods        []string      // from OPTIONS Public (nil when skipped)
 	Transport      string        // "tcp" or "udp"
@@ -278,7 +279,7 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		localSSRC:  rand.Uint32(),
 	}
 	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
-	s.info = Info{URL: Redact(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout}
+	s.info = Info{URL: redact.URL(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout}
 	return s, nil
 }
 

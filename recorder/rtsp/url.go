@@ -10,53 +10,6 @@ import (
 // defaultPort is the RTSP port of RFC 2326 §3.2.
 const defaultPort = "554"
 
-// redacted replaces every secret in a URL.
-const redacted = "***"
-
-// secretQueryKeys are query parameters that some cameras take credentials in
-// (for example Amcrest/Dahua "...?user=admin&password=x", Foscam "pwd=").
-var secretQueryKeys = map[string]bool{
-	"password": true, "pwd": true, "passwd": true, "pass": true, "psw": true,
-}
-
-// Redact returns the URL with any password replaced by "***" (also the values
-// of ?password=, ?pwd= and similar query parameters). It never fails: a URL
-// that does not parse is redacted by hand.
-func Redact(rawURL string) string {
-	s := rawURL
-	// Userinfo: everything between "scheme://" and the last '@' before the
-	// path. Done by hand so a password containing '#', '?' or '/' (not
-	// percent-encoded, as users often type them) is still hidden.
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			userinfo := rest[:at]
-			if c := strings.Index(userinfo, ":"); c >= 0 {
-				s = s[:i+3] + userinfo[:c+1] + redacted + rest[at:]
-			}
-		}
-	}
-	q := strings.IndexByte(s, '?')
-	if q < 0 {
-		return s
-	}
-	query, frag := s[q+1:], ""
-	if h := strings.IndexByte(query, '#'); h >= 0 {
-		query, frag = query[:h], query[h:]
-	}
-	parts := strings.Split(query, "&")
-	for i, p := range parts {
-		k, _, hasValue := strings.Cut(p, "=")
-		if uk, err := url.QueryUnescape(k); err == nil {
-			k = uk
-		}
-		if hasValue && secretQueryKeys[strings.ToLower(k)] {
-			parts[i] = p[:strings.IndexByte(p, '=')+1] + redacted
-		}
-	}
-	return s[:q+1] + strings.Join(parts, "&") + frag
-}
-
 // cameraURL is a parsed camera URL: the request URL without credentials
 // (what goes on the wire), the host:port to dial, and the decoded
 // credentials.
