@@ -6,9 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // challenge is one WWW-Authenticate challenge (RFC 7235 §2.1).
@@ -212,4 +215,63 @@ func isStale(cs []challenge) bool {
 		}
 	}
 	return false
+}
+
+// Values of Config.Auth.
+const (
+	AuthAny    = "any"    // the strongest scheme offered: Digest SHA-256, Digest MD5, Basic
+	AuthDigest = "digest" // Digest only: a Basic challenge is refused
+)
+
+// AuthMemory remembers which origins (scheme, host, port) offered Digest.
+// Once one has, a later Basic-only challenge from it is a downgrade — the
+// password in the clear to whoever now answers for that host — and is
+// refused. One AuthMemory serves the sessions of one camera; it is safe for
+// concurrent use.
+type AuthMemory struct {
+	mu     sync.Mutex
+	digest map[string]bool
+}
+
+// NewAuthMemory returns an empty memory.
+func NewAuthMemory() *AuthMemory { return &AuthMemory{digest: map[string]bool{}} }
+
+// choose picks the authenticator for a 401 from u's origin under mode
+// (AuthAny or AuthDigest), refusing Basic where policy or memory forbid it.
+// Basic is only ever answered to a challenge, never sent pre-emptively.
+func (m *AuthMemory) choose(u cameraURL, mode string, cs []challenge) (*authenticator, error) {
+	offersDigest, offersBasic := false, false
+	for _, c := range cs {
+		switch {
+		case c.scheme == "digest" && digestStrength(c) > 0:
+			offersDigest = true
+		case c.scheme == "basic":
+			offersBasic = true
+		}
+	}
+	m.mu.Lock()
+	if m.digest == nil {
+		m.digest = map[string]bool{}
+	}
+	if offersDigest {
+		m.digest[u.origin] = true
+	}
+	sawDigest := m.digest[u.origin]
+	m.mu.Unlock()
+	if !offersDigest && offersBasic {
+		switch {
+		case mode == AuthDigest:
+			return nil, errors.New("the server asks for Basic authentication and auth: digest refuses it")
+		case sawDigest:
+			return nil, errors.New("the server offered Digest before and now asks for Basic; refusing the downgrade")
+		}
+	}
+	if mode == AuthDigest || sawDigest {
+		cs = slices.DeleteFunc(slices.Clone(cs), func(c challenge) bool { return c.scheme == "basic" })
+	}
+	a := newAuthenticator(u.user, u.pass, cs)
+	if a == nil {
+		return nil, errors.New("no supported authentication scheme offered")
+	}
+	return a, nil
 }

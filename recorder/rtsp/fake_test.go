@@ -62,7 +62,14 @@ type fakeServer struct {
 
 func startFake(t testing.TB, h fakeHandler) *fakeServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFakeAt(t, "127.0.0.1:0", h)
+}
+
+// startFakeAt is startFake on another loopback address (127.0.0.2:0 is a
+// second host for redirect tests).
+func startFakeAt(t testing.TB, addr string, h fakeHandler) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -55,14 +57,30 @@ const (
 
 // Config describes one camera stream to open.
 type Config struct {
-	URL             string        // rtsp://user:pass@host[:port]/path; user/pass percent-decoded
-	Transport       string        // "tcp" (default, interleaved) or "udp"
+	URL             string        // rtsp[s]://user:pass@host[:port]/path; user/pass percent-decoded
+	Transport       string        // "tcp" (default, interleaved) or "udp"; rtsps:// needs tcp
 	SDP             []byte        // out-of-band SDP; when non-nil DESCRIBE is skipped
 	SkipOptions     bool          // do not send OPTIONS first
 	DialTimeout     time.Duration // default 5s
 	ResponseTimeout time.Duration // whole-response deadline, default 10s
 	MediaTimeout    time.Duration // no RTP on the video track for this long => ErrMediaTimeout, default 10s
 	UserAgent       string        // default "nvr"
+
+	// Auth is AuthAny (the default: the strongest scheme offered) or
+	// AuthDigest (Basic refused altogether, for cameras known to do Digest).
+	Auth string
+	// AuthMemory carries what hosts offered across the sessions of one
+	// camera, so that a host that offered Digest once is never answered
+	// with Basic later. Nil: remembered for this Open only.
+	AuthMemory *AuthMemory
+
+	// TLSFingerprint pins the certificate of an rtsps:// camera
+	// ("sha256:" and the hex SHA-256 of its DER, see ParseFingerprint):
+	// that certificate is accepted, and no other. Empty: the certificate
+	// must chain to RootCAs for the URL's host.
+	TLSFingerprint string
+	// RootCAs verifies unpinned certificates; nil means the system roots.
+	RootCAs *x509.CertPool
 }
 
 func (c Config) withDefaults() Config {
@@ -82,6 +100,13 @@ func (c Config) withDefaults() Config {
 	if c.UserAgent == "" {
 		c.UserAgent = defaultUserAgent
 	}
+	c.Auth = strings.ToLower(c.Auth)
+	if c.Auth == "" {
+		c.Auth = AuthAny
+	}
+	if c.TLSFingerprint != "" {
+		c.TLSFingerprint, _ = ParseFingerprint(c.TLSFingerprint) // validated
+	}
 	return c
 }
 
@@ -89,13 +114,32 @@ func (c Config) withDefaults() Config {
 // field; the URL's password never appears.
 func (c Config) Validate() error {
 	var errs []error
-	if _, err := parseCameraURL(c.URL); err != nil {
+	u, err := parseCameraURL(c.URL)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
 	switch strings.ToLower(c.Transport) {
-	case "", "tcp", "udp":
+	case "", "tcp":
+	case "udp":
+		if u.tls {
+			// RTP over UDP would leave the TLS connection in the clear
+			// (SRTP, RTP/SAVP, is not supported).
+			errs = append(errs, errors.New("Transport: udp is not possible with rtsps:// (the video would not be encrypted); use tcp"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("Transport: %q is not tcp or udp", clip(c.Transport)))
+	}
+	switch strings.ToLower(c.Auth) {
+	case "", AuthAny, AuthDigest:
+	default:
+		errs = append(errs, fmt.Errorf("Auth: %q is not %s or %s", clip(c.Auth), AuthAny, AuthDigest))
+	}
+	if c.TLSFingerprint != "" {
+		if _, err := ParseFingerprint(c.TLSFingerprint); err != nil {
+			errs = append(errs, fmt.Errorf("TLSFingerprint: %w", err))
+		} else if !u.tls {
+			errs = append(errs, errors.New("TLSFingerprint: set, but the URL is not rtsps://"))
+		}
 	}
 	for _, d := range []struct {
 		name string
@@ -135,6 +179,7 @@ type Info struct {
 	Tracks         []Track       // every track of the SDP
 	Video          VideoTrack    // the H.264 track that was set up
 	SessionTimeout time.Duration // from the Session header, default 60s
+	TLSFingerprint string        // rtsps: the certificate connected to (Fingerprint), else ""
 }
 
 // Stats counts what a session received and dropped.
@@ -167,6 +212,7 @@ type Session struct {
 
 	conn net.Conn
 	rd   *rtspmsg.Reader
+	mem  *AuthMemory
 
 	// wmu guards writes to conn and the state a request needs: CSeq,
 	// authenticator, session id.
@@ -224,12 +270,18 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, &Error{Step: "connect", Kind: ErrProtocol, Err: fmt.Errorf("invalid config: %w", err)}
 	}
 	cfg = cfg.withDefaults()
-	u, _ := parseCameraURL(cfg.URL) // validated above
+	camera, _ := parseCameraURL(cfg.URL) // validated above
+	mem := cfg.AuthMemory
+	if mem == nil {
+		mem = NewAuthMemory()
+	}
+	u := camera
 	for hops := 0; ; hops++ {
 		s, err := dial(ctx, cfg, u)
 		if err != nil {
 			return nil, err
 		}
+		s.mem = mem
 		redirect, err := s.start(ctx)
 		if redirect != "" {
 			s.closeSockets()
@@ -240,10 +292,7 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 			if perr != nil {
 				return nil, &Error{Step: "DESCRIBE", Kind: ErrProtocol, Err: errors.New("redirect to an invalid URL")}
 			}
-			if !nu.hasCreds && u.hasCreds {
-				nu.user, nu.pass, nu.hasCreds = u.user, u.pass, true
-			}
-			u = nu
+			u = redirectTarget(camera, nu)
 			continue
 		}
 		if err != nil {
@@ -255,9 +304,41 @@ func Open(ctx context.Context, cfg Config) (*Session, error) {
 	}
 }
 
+// redirectTarget returns the URL a redirect leads to, with the camera's
+// credentials only if it has the camera URL's origin (scheme, host and
+// port): a camera that redirects elsewhere — hostile, compromised, or
+// reached through a spoofed DNS answer — must not collect the password of
+// every camera that shares it (curl's CVE-2018-1000007, CVE-2022-27776).
+// Userinfo in the Location itself was stripped by normaliseAbsolute.
+func redirectTarget(camera, to cameraURL) cameraURL {
+	if to.origin == camera.origin {
+		to.user, to.pass, to.hasCreds = camera.user, camera.pass, camera.hasCreds
+		return to
+	}
+	to.user, to.pass, to.hasCreds = "", "", false
+	to.withheld = camera.hasCreds
+	return to
+}
+
 func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 	d := net.Dialer{Timeout: cfg.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", u.hostPort)
+	var conn net.Conn
+	var err error
+	var fingerprint string
+	if u.tls {
+		// The dialer's timeout bounds the TCP connect and the TLS handshake
+		// as a whole (crypto/tls Dialer).
+		td := tls.Dialer{NetDialer: &d, Config: tlsConfig(cfg, u)}
+		conn, err = td.DialContext(ctx, "tcp", u.hostPort)
+		if err == nil {
+			cs := conn.(*tls.Conn).ConnectionState()
+			fingerprint = Fingerprint(cs.PeerCertificates[0].Raw)
+		} else if e := tlsDialErr(ctx, err, u); e != nil {
+			return nil, e
+		}
+	} else {
+		conn, err = d.DialContext(ctx, "tcp", u.hostPort)
+	}
 	if err != nil {
 		kind := classify(ctx, err)
 		if kind == ErrProtocol || kind == ErrClosed {
@@ -279,8 +360,29 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		localSSRC:  rand.Uint32(),
 	}
 	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
-	s.info = Info{URL: redact.URL(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout}
+	s.info = Info{URL: redact.URL(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout, TLSFingerprint: fingerprint}
 	return s, nil
+}
+
+// tlsDialErr turns a failed TLS handshake into an *Error: a refused
+// certificate (with its fingerprint) or another handshake failure. It
+// returns nil for failures before the handshake (refused, unreachable,
+// timed out), which dial reports as for plain RTSP.
+func tlsDialErr(ctx context.Context, err error, u cameraURL) *Error {
+	var ce *certError
+	if errors.As(err, &ce) {
+		return &Error{Step: "connect", Kind: ErrCertificate, Err: ce}
+	}
+	var re tls.RecordHeaderError
+	var ae tls.AlertError
+	if errors.As(err, &re) || errors.As(err, &ae) || strings.Contains(err.Error(), "tls: ") {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The error text of crypto/tls names neither URL nor password.
+		return &Error{Step: "connect", Kind: ErrProtocol, Err: &detailError{msg: "TLS handshake with " + u.hostPort + " failed: " + err.Error(), err: err}}
+	}
+	return nil
 }
 
 // start runs the handshake on a fresh connection. A non-empty redirect
@@ -460,15 +562,18 @@ func (s *Session) do(ctx context.Context, step string, req *rtspmsg.Request) (*r
 			return resp, nil
 		}
 		if !s.u.hasCreds {
+			if s.u.withheld {
+				return nil, &Error{Step: step, Kind: ErrAuth, Err: fmt.Errorf("the camera redirected to %s; credentials are not sent to another host", s.u.hostPort)}
+			}
 			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server wants credentials and the URL has none")}
 		}
 		cs := parseChallenges(resp.Header.Values("WWW-Authenticate"))
 		if retries >= maxAuthRetries || (retries >= 1 && !isStale(cs)) {
 			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("the server rejected the credentials")}
 		}
-		a := newAuthenticator(s.u.user, s.u.pass, cs)
-		if a == nil {
-			return nil, &Error{Step: step, Kind: ErrAuth, Err: errors.New("no supported authentication scheme offered")}
+		a, err := s.mem.choose(s.u, s.cfg.Auth, cs)
+		if err != nil {
+			return nil, &Error{Step: step, Kind: ErrAuth, Err: err}
 		}
 		s.wmu.Lock()
 		s.auth = a

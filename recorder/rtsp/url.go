@@ -7,48 +7,71 @@ import (
 	"strings"
 )
 
-// defaultPort is the RTSP port of RFC 2326 §3.2.
-const defaultPort = "554"
+// Default ports: RTSP of RFC 2326 §3.2, RTSP over TLS of RFC 7826 §19.2
+// (UniFi Protect and others name theirs, 7441, in the URL).
+const (
+	defaultPort    = "554"
+	defaultTLSPort = "322"
+)
 
 // cameraURL is a parsed camera URL: the request URL without credentials
 // (what goes on the wire), the host:port to dial, and the decoded
 // credentials.
 type cameraURL struct {
-	reqURL   string // rtsp://host[:port]/path?query, no userinfo
-	hostPort string
-	host     string // scheme://host[:port], for resolving absolute paths
-	user     string
-	pass     string
-	hasCreds bool
+	reqURL     string // rtsp[s]://host[:port]/path?query, no userinfo
+	hostPort   string
+	serverName string // the host without port or brackets, for TLS
+	host       string // scheme://host[:port], for resolving absolute paths
+	origin     string // scheme://host:port, lower case, port explicit: where credentials may go
+	tls        bool   // rtsps: RTSP over TLS
+	user       string
+	pass       string
+	hasCreds   bool
+	// withheld is set on a redirect target of another origin when the
+	// camera URL had credentials: they were not carried over, and a
+	// challenge from this host is answered with an error that says so.
+	withheld bool
 }
 
 // errBadURL never includes the URL itself: net/url errors quote it, password
 // and all.
-var errBadURL = errors.New("invalid camera URL (want rtsp://[user:pass@]host[:port]/path)")
+var errBadURL = errors.New("invalid camera URL (want rtsp:// or rtsps://[user:pass@]host[:port]/path)")
 
 func parseCameraURL(raw string) (cameraURL, error) {
 	raw = strings.TrimSpace(fixDoubleScheme(raw))
 	u, err := url.Parse(raw)
-	if err != nil || !strings.EqualFold(u.Scheme, "rtsp") || u.Host == "" {
+	if err != nil || u.Host == "" || u.Hostname() == "" {
 		return cameraURL{}, errBadURL
 	}
 	var c cameraURL
+	u.Scheme = strings.ToLower(u.Scheme)
+	port := u.Port()
+	switch u.Scheme {
+	case "rtsp":
+		if port == "" {
+			port = defaultPort
+		}
+	case "rtsps":
+		c.tls = true
+		if port == "" {
+			port = defaultTLSPort
+		}
+	default:
+		return cameraURL{}, errBadURL
+	}
 	if u.User != nil {
 		c.user = u.User.Username() // already percent-decoded by net/url
 		c.pass, _ = u.User.Password()
 		c.hasCreds = true
 		u.User = nil
 	}
-	u.Scheme = "rtsp"
 	u.Fragment = ""
 	u.RawFragment = ""
 	c.reqURL = u.String()
-	port := u.Port()
-	if port == "" {
-		port = defaultPort
-	}
-	c.hostPort = net.JoinHostPort(u.Hostname(), port)
-	c.host = "rtsp://" + u.Host
+	c.serverName = u.Hostname()
+	c.hostPort = net.JoinHostPort(c.serverName, port)
+	c.host = u.Scheme + "://" + u.Host
+	c.origin = u.Scheme + "://" + strings.ToLower(c.hostPort)
 	return c, nil
 }
 
@@ -57,8 +80,12 @@ func parseCameraURL(raw string) (cameraURL, error) {
 func fixDoubleScheme(s string) string {
 	for {
 		l := strings.ToLower(s)
-		if strings.HasPrefix(l, "rtsp://rtsp://") {
+		if strings.HasPrefix(l, "rtsp://rtsp://") || strings.HasPrefix(l, "rtsp://rtsps://") {
 			s = s[len("rtsp://"):]
+			continue
+		}
+		if strings.HasPrefix(l, "rtsps://rtsps://") {
+			s = s[len("rtsps://"):]
 			continue
 		}
 		return s
@@ -114,7 +141,9 @@ func normaliseAbsolute(req cameraURL, v string) string {
 		// Another scheme (http://...): keep it, the server will judge.
 	default:
 		// Anjvision: Content-Base without a scheme, "192.168.1.10:554/live/".
-		v = "rtsp://" + v
+		// Such a server speaks the scheme we reached it by.
+		scheme, _, _ := strings.Cut(req.host, "://")
+		v = scheme + "://" + v
 	}
 	return stripUserinfo(v)
 }
