@@ -1,7 +1,9 @@
 package rtsp
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"runtime"
@@ -92,19 +94,36 @@ func (h *refServer) OnGetParameter(*gortsplib.ServerHandlerOnGetParameterCtx) (*
 
 func startRefServer(t *testing.T, user, pass string, methods []auth.VerifyMethod, idle time.Duration) *refServer {
 	t.Helper()
+	return startRefServerWith(t, refOptions{user: user, pass: pass, methods: methods, idle: idle})
+}
+
+// refOptions configure a refServer beyond credentials.
+type refOptions struct {
+	user, pass string
+	methods    []auth.VerifyMethod
+	idle       time.Duration
+	tls        *tls.Config // RTSPS (TCP only)
+	addr       string      // listen address, default 127.0.0.1:0
+}
+
+func startRefServerWith(t *testing.T, o refOptions) *refServer {
+	t.Helper()
 	clip, err := testcam.LoadClip(testcam.ClipBase240)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rtpPort := freeUDPPair(t)
-	h := &refServer{t: t, user: user, pass: pass, stop: make(chan struct{})}
+	h := &refServer{t: t, user: o.user, pass: o.pass, stop: make(chan struct{})}
 	h.srv = &gortsplib.Server{
-		Handler:        h,
-		RTSPAddress:    "127.0.0.1:0",
-		UDPRTPAddress:  "127.0.0.1:" + itoa(rtpPort),
-		UDPRTCPAddress: "127.0.0.1:" + itoa(rtpPort+1),
-		AuthMethods:    methods,
-		IdleTimeout:    idle,
+		Handler:     h,
+		RTSPAddress: cmp.Or(o.addr, "127.0.0.1:0"),
+		AuthMethods: o.methods,
+		IdleTimeout: o.idle,
+		TLSConfig:   o.tls,
+	}
+	if o.tls == nil {
+		rtpPort := freeUDPPair(t)
+		h.srv.UDPRTPAddress = "127.0.0.1:" + itoa(rtpPort)
+		h.srv.UDPRTCPAddress = "127.0.0.1:" + itoa(rtpPort+1)
 	}
 	if err := h.srv.Start(); err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ func (e *certError) Error() string {
 		return fmt.Sprintf("the camera's certificate %s does not match tls_fingerprint %s; "+
 			"if the camera's certificate was replaced on purpose, set tls_fingerprint: %s", e.got, e.pinned, e.got)
 	}
-	return fmt.Sprintf("%v; the camera's certificate is %s: to trust it, set tls_fingerprint: %s for this camera", e.err, e.got, e.got)
+	return fmt.Sprintf("%v; to trust this camera's certificate, pin it with tls_fingerprint: %s", e.err, e.got)
 }
 
 func (e *certError) Unwrap() error { return e.err }
