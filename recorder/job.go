@@ -23,6 +23,7 @@ import (
 
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/rtsp"
 )
 
 // Sentinel errors, reported (redacted) in Status.LastError and usable with
@@ -127,6 +128,11 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cfg.RTSP.AuthMemory == nil {
+		// What the camera's host offered is remembered across reconnects:
+		// a host that offered Digest is never answered with Basic later.
+		cfg.RTSP.AuthMemory = rtsp.NewAuthMemory()
 	}
 	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), fileWrite: (*os.File).Write}
 	j.status = Status{State: StateStopped, Since: j.deps.Now()}

@@ -15,11 +15,13 @@ import (
 	"github.com/nvr-project/nvr/recorder/rtsp"
 )
 
-const probeHelp = `usage: nvr probe [flags] rtsp://[user:pass@]host[:port]/path
+const probeHelp = `usage: nvr probe [flags] rtsp[s]://[user:pass@]host[:port]/path
 
 Connects to a camera, reads its H.264 stream for a while and prints one JSON
 object describing it. On failure it prints one line saying what went wrong
-(and during which step) and exits non-zero. Passwords are never printed.`
+(and during which step) and exits non-zero. Passwords are never printed.
+For rtsps:// an untrusted certificate fails with its fingerprint, which
+-tls-fingerprint (and a camera's tls_fingerprint in the config) pins.`
 
 // probeExtraWait bounds how long probe reads beyond -duration while it
 // waits for the first keyframe and for a second one to measure the GOP.
@@ -30,19 +32,20 @@ var errProbeDone = errors.New("probe: enough media")
 
 // probeResult is the JSON that nvr probe prints.
 type probeResult struct {
-	URL        string       `json:"url"`
-	Server     string       `json:"server,omitempty"`
-	Methods    []string     `json:"methods,omitempty"`
-	Transport  string       `json:"transport"`
-	Tracks     []probeTrack `json:"tracks"`
-	DurationS  float64      `json:"duration_s"`
-	Frames     uint64       `json:"frames"`
-	Keyframes  uint64       `json:"keyframes"`
-	FPS        float64      `json:"fps"`
-	GOPS       float64      `json:"gop_s"`
-	BitrateBPS int64        `json:"bitrate_bps"`
-	Packets    uint64       `json:"packets"`
-	Lost       uint64       `json:"lost_packets"`
+	URL            string       `json:"url"`
+	Server         string       `json:"server,omitempty"`
+	Methods        []string     `json:"methods,omitempty"`
+	Transport      string       `json:"transport"`
+	TLSFingerprint string       `json:"tls_fingerprint,omitempty"` // rtsps: the certificate connected to
+	Tracks         []probeTrack `json:"tracks"`
+	DurationS      float64      `json:"duration_s"`
+	Frames         uint64       `json:"frames"`
+	Keyframes      uint64       `json:"keyframes"`
+	FPS            float64      `json:"fps"`
+	GOPS           float64      `json:"gop_s"`
+	BitrateBPS     int64        `json:"bitrate_bps"`
+	Packets        uint64       `json:"packets"`
+	Lost           uint64       `json:"lost_packets"`
 }
 
 type probeTrack struct {
@@ -63,6 +66,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sdpSrc := fs.String("sdp", "", "out-of-band SDP (file or http URL) used instead of DESCRIBE")
 	timeout := fs.Duration("timeout", 10*time.Second, "deadline for connecting and for each response; also the no-media timeout")
 	skipOptions := fs.Bool("skip-options", false, "do not send OPTIONS")
+	fingerprint := fs.String("tls-fingerprint", "", "rtsps: accept only the certificate with this SHA-256 fingerprint (sha256:…)")
+	auth := fs.String("auth", rtsp.AuthAny, "authentication: any (strongest offered) or digest (refuse Basic)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -80,6 +85,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		DialTimeout:     *timeout,
 		ResponseTimeout: *timeout,
 		MediaTimeout:    *timeout,
+		Auth:            *auth,
+		TLSFingerprint:  *fingerprint,
 	}
 	if *sdpSrc != "" {
 		sdp, err := rtsp.LoadSDP(ctx, *sdpSrc)
@@ -136,10 +143,11 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	}
 
 	res := &probeResult{
-		URL:       info.URL,
-		Server:    info.Server,
-		Methods:   info.Methods,
-		Transport: info.Transport,
+		URL:            info.URL,
+		Server:         info.Server,
+		Methods:        info.Methods,
+		Transport:      info.Transport,
+		TLSFingerprint: info.TLSFingerprint,
 	}
 	for _, t := range info.Tracks {
 		pt := probeTrack{Type: t.Type, Codec: t.Codec, Control: t.Control}

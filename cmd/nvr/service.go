@@ -255,8 +255,10 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 	return recorder.Config{
 		Camera: cc.ID,
 		RTSP: rtsp.Config{
-			URL:       cc.URL,
-			Transport: cc.Transport,
+			URL:            cc.URL,
+			Transport:      cc.Transport,
+			Auth:           cc.Auth,
+			TLSFingerprint: cc.TLSFingerprint,
 		},
 		SegmentDuration: cfg.SegmentDuration.D(),
 		FsyncInterval:   cfg.FsyncInterval.D(),

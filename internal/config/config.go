@@ -67,6 +67,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nvr-project/nvr/internal/redact"
+	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"
 )
 
@@ -145,6 +146,13 @@ type Camera struct {
 	Transport string `yaml:"transport"`
 	// SDP optionally replaces DESCRIBE: a file path or an http(s) URL.
 	SDP string `yaml:"sdp"`
+	// Auth is "any" (default: the strongest scheme the camera offers) or
+	// "digest" (Basic refused, for cameras known to do Digest).
+	Auth string `yaml:"auth"`
+	// TLSFingerprint pins an rtsps:// camera's certificate: "sha256:" and
+	// the hex SHA-256 of its DER. Empty: the certificate must be trusted
+	// by the system roots.
+	TLSFingerprint string `yaml:"tls_fingerprint"`
 	// Enabled: nil or true records; false keeps the camera in the config
 	// (and its recordings in the API) without connecting to it.
 	Enabled *bool `yaml:"enabled"`
@@ -423,10 +431,11 @@ func (c Camera) Line() int { return c.line }
 func (c Camera) RedactedURL() string { return redact.URL(c.URL) }
 
 // SameStream reports whether c and o connect to the same stream the same
-// way (URL, transport, SDP): if so, a running recording can continue across
-// a reload.
+// way (URL, transport, SDP, authentication and certificate rules): if so, a
+// running recording can continue across a reload.
 func (c Camera) SameStream(o Camera) bool {
-	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP
+	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP &&
+		strings.EqualFold(c.Auth, o.Auth) && c.TLSFingerprint == o.TLSFingerprint
 }
 
 // Equal reports whether c and o have the same effective settings: same
@@ -629,6 +638,20 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	}
 	if !slices.Contains(transports, cam.Transport) {
 		bad(p+".transport", "%q is not one of %s", cam.Transport, strings.Join(transports, ", "))
+	}
+	tlsURL := strings.HasPrefix(strings.ToLower(cam.URL), "rtsps://")
+	if tlsURL && cam.Transport == "udp" {
+		bad(p+".transport", "udp is not possible with rtsps:// (the video would not be encrypted); use tcp")
+	}
+	if a := strings.ToLower(cam.Auth); a != "" && a != rtsp.AuthAny && a != rtsp.AuthDigest {
+		bad(p+".auth", "%q is not %s or %s", cam.Auth, rtsp.AuthAny, rtsp.AuthDigest)
+	}
+	if cam.TLSFingerprint != "" {
+		if _, err := rtsp.ParseFingerprint(cam.TLSFingerprint); err != nil {
+			bad(p+".tls_fingerprint", "%v", err)
+		} else if !tlsURL {
+			bad(p+".tls_fingerprint", "is set, but the url is not rtsps://")
+		}
 	}
 	if cam.SDP != "" {
 		if lower := strings.ToLower(cam.SDP); strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {

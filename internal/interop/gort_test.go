@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -268,6 +269,8 @@ type gortOptions struct {
 	// Then is played after the clip, then the clip again, and so on, in
 	// the same session: an in-band SPS change (MTX#4262) each time.
 	Then *clip
+	// TLS serves RTSPS (rtsps://, TCP only) with this configuration.
+	TLS *tls.Config
 }
 
 // gortServer is gortsplib's RTSP server playing a clip in a loop at
@@ -324,6 +327,7 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 			UDPRTPAddress:  fmt.Sprintf("127.0.0.1:%d", rtpPort),
 			UDPRTCPAddress: fmt.Sprintf("127.0.0.1:%d", rtpPort+1),
 			AuthMethods:    []auth.VerifyMethod{auth.VerifyMethodDigestMD5},
+			TLSConfig:      opts.TLS,
 		}
 		if err = g.srv.Start(); err == nil {
 			break
@@ -355,7 +359,11 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 
 // URL is the stream's address with the configured credentials.
 func (g *gortServer) URL() string {
-	return rtspURL(g.opts.Port, "live", g.opts.User, g.opts.Password)
+	u := rtspURL(g.opts.Port, "live", g.opts.User, g.opts.Password)
+	if g.opts.TLS != nil {
+		u = "rtsps" + strings.TrimPrefix(u, "rtsp")
+	}
+	return u
 }
 
 // Close stops the stream and the server and waits for the player.
