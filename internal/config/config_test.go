@@ -199,6 +199,10 @@ var badCases = []badCase{
 	{"url from env, bad port", base + "cameras:\n  - id: a\n    url: ${CAM_URL}\n", []string{"line 4: cameras[0].url: has a port that is not a number from 1 to 65535"}},
 	{"url with space", base + "cameras:\n  - id: a\n    url: rtsp://h/live stream\n", []string{"line 4: cameras[0].url: contains spaces"}},
 	{"bad transport", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    transport: http\n", []string{`line 5: cameras[0].transport: "http" is not one of tcp, udp`}},
+	{"bad auth", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    auth: ntlm\n", []string{`line 5: cameras[0].auth: "ntlm" is not any or digest`}},
+	{"fingerprint without rtsps", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    tls_fingerprint: sha256:" + strings.Repeat("ab", 32) + "\n", []string{"line 5: cameras[0].tls_fingerprint: is set, but the url is not rtsps://"}},
+	{"fingerprint not sha256", base + "cameras:\n  - id: a\n    url: rtsps://h/\n    tls_fingerprint: 12:34:56\n", []string{`line 5: cameras[0].tls_fingerprint: want "sha256:" and 64 hex digits`}},
+	{"rtsps over udp", base + "cameras:\n  - id: a\n    url: rtsps://h/\n    transport: udp\n", []string{"line 5: cameras[0].transport: udp is not possible with rtsps://"}},
 	{"bad sdp url", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    sdp: https://\n", []string{"line 5: cameras[0].sdp: has no host"}},
 	{"negative duration", base + "segment_duration: -5s\n", []string{`line 2: segment_duration: duration "-5s" must not be negative`}},
 	{"unparsable duration", base + "fsync_interval: soon\n", []string{`line 2: fsync_interval: duration "soon" is not valid`}},
@@ -539,6 +543,8 @@ func TestCameraEqualAndDiff(t *testing.T) {
 			{"url", func(c *Camera) { c.URL += "2" }, false, false},
 			{"transport", func(c *Camera) { c.Transport = "udp" }, false, false},
 			{"sdp", func(c *Camera) { c.SDP = "/etc/cam.sdp" }, false, false},
+			{"auth", func(c *Camera) { c.Auth = "digest" }, false, false},
+			{"tls_fingerprint", func(c *Camera) { c.TLSFingerprint = "sha256:" + strings.Repeat("cd", 32) }, false, false},
 			{"name", func(c *Camera) { c.Name = "x" }, false, true},
 			{"schedule", func(c *Camera) { c.Schedule = nil }, false, true},
 			{"max_age", func(c *Camera) { c.MaxAge = 0 }, false, true},
@@ -718,5 +724,21 @@ func TestCameraLine(t *testing.T) {
 	}
 	if cfg.Cameras[0].Line() != 7 || cfg.Cameras[1].Line() != 17 {
 		t.Errorf("lines %d, %d", cfg.Cameras[0].Line(), cfg.Cameras[1].Line())
+	}
+}
+
+// An RTSPS camera with a pinned certificate and Digest only.
+func TestParseRTSPSCamera(t *testing.T) {
+	pin := "SHA256:" + strings.Repeat("AB:", 31) + "AB"
+	cfg, err := Parse([]byte("data_dir: /d\ncameras:\n  - id: doorbell\n    url: rtsps://admin:${FRONT_DOOR_PASSWORD}@192.0.2.20:7441/abcdef\n    auth: digest\n    tls_fingerprint: "+pin+"\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := cfg.Cameras[0]
+	if cam.Auth != "digest" || cam.TLSFingerprint != pin || cam.Transport != "tcp" {
+		t.Fatalf("camera %+v", cam)
+	}
+	if s := cam.String(); strings.Contains(s, secretPW) {
+		t.Fatalf("String() = %q", s)
 	}
 }
