@@ -28,12 +28,14 @@ type opener struct {
 	sessions []*fakeSession
 	calls    int
 	pace     func()
+	mems     []*rtsp.AuthMemory // Config.AuthMemory of each call
 }
 
 func (o *opener) open(ctx context.Context, cfg rtsp.Config) (Session, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.calls++
+	o.mems = append(o.mems, cfg.AuthMemory)
 	var next any = &fakeSession{}
 	if len(o.script) > 0 {
 		next, o.script = o.script[0], o.script[1:]
@@ -247,6 +249,15 @@ func TestJobBackoff(t *testing.T) {
 		env.clock.Advance(d)
 	}
 	env.clock.waitAfter(t, func(time.Duration) bool { return true })
+	// Every reconnect shares one memory of what the host offered, so a
+	// host that offered Digest is never answered with Basic later.
+	op.mu.Lock()
+	for i, m := range op.mems {
+		if m == nil || m != op.mems[0] {
+			t.Errorf("session %d: AuthMemory %p, want the job's one %p", i, m, op.mems[0])
+		}
+	}
+	op.mu.Unlock()
 	start := time.Now()
 	stop() // cancel while waiting out a 30 s backoff
 	if e := time.Since(start); e > time.Second {
