@@ -32,12 +32,12 @@ func TestServeRTSPS(t *testing.T) {
 	port := freePort(t)
 	gort := startGort(t, c, gortOptions{Port: port, User: user, Password: pass, TLS: serving(certA)})
 
-	err, out, errOut := runProbe(t, "-duration", "1s", gort.URL())
+	err, _, errOut := runProbe(t, "-duration", "1s", gort.URL())
 	if line := strings.TrimSpace(errOut); err == nil || strings.Contains(line, "\n") ||
 		!strings.Contains(line, "tls_fingerprint: "+fpA) || strings.Contains(line, "s3cr") {
 		t.Fatalf("probe without a pin: %v, stderr %q", err, errOut)
 	}
-	err, out, errOut = runProbe(t, "-duration", "2s", "-tls-fingerprint", fpA, gort.URL())
+	err, out, errOut := runProbe(t, "-duration", "2s", "-tls-fingerprint", fpA, gort.URL())
 	var res struct {
 		URL            string `json:"url"`
 		TLSFingerprint string `json:"tls_fingerprint"`
@@ -92,7 +92,7 @@ cameras:
 	// The certificate changes: refused, with both fingerprints.
 	gort.Cut(t, cutClean)
 	changed := time.Now()
-	gort = startGort(t, c, gortOptions{Port: port, User: user, Password: pass, TLS: serving(certB)})
+	startGort(t, c, gortOptions{Port: port, User: user, Password: pass, TLS: serving(certB)}) // closed by the test's cleanup
 	p.waitFor(30*time.Second, "the changed certificate refused", func() bool {
 		cam := p.camera("doorbell")
 		return cam.State == "retrying" && strings.Contains(cam.LastError, fpA) && strings.Contains(cam.LastError, fpB)
