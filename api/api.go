@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nvr-project/nvr/api/ui"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -176,6 +177,7 @@ type handler struct {
 	allowedHosts                            map[string]bool
 	m                                       *apiMetrics
 	mux                                     *http.ServeMux
+	ui                                      *ui.Handler
 }
 
 // New returns the API handler. It fails on missing dependencies, a negative
@@ -249,6 +251,9 @@ func New(opts Options) (http.Handler, error) {
 		return nil, fmt.Errorf("api: metrics: %w", err)
 	}
 	h.m = m
+	if h.ui, err = ui.New(); err != nil {
+		return nil, fmt.Errorf("api: ui: %w", err)
+	}
 	h.routes()
 	return h, nil
 }
@@ -257,6 +262,7 @@ func (h *handler) routes() {
 	mux := http.NewServeMux()
 	// Patterns carry no method: ServeHTTP answers 405 itself, with a JSON
 	// body, before any routing.
+	mux.Handle("/api/info", h.json(h.info))
 	mux.Handle("/api/cameras", h.json(h.listCameras))
 	mux.Handle("/api/cameras/{id}", h.json(h.getCamera))
 	mux.Handle("/api/cameras/{id}/segments", h.json(h.listSegments))
@@ -268,5 +274,11 @@ func (h *handler) routes() {
 	mux.Handle("/", h.json(func(http.ResponseWriter, *http.Request) error {
 		return errNotFoundPath
 	}))
+	for _, p := range h.ui.Paths() {
+		if p == "/" {
+			p = "/{$}"
+		}
+		mux.Handle(p, h.ui)
+	}
 	h.mux = mux
 }

@@ -58,7 +58,7 @@ var errorCases = []errorCase{
 	{"no footage", "GET", "/api/cameras/front-door/export?start=2025-01-01T00:00:00Z&end=2025-01-01T01:00:00Z", nil, 404, "no footage"},
 	{"no footage never recorded", "GET", "/api/cameras/never-recorded/export" + rangeQ, nil, 404, "no footage"},
 	{"unknown endpoint", "GET", "/api/nothing", nil, 404, "no such endpoint"},
-	{"root", "GET", "/", nil, 404, "no such endpoint"},
+	{"unknown page", "GET", "/index.php", nil, 404, "no such endpoint"},
 	{"segment id text", "GET", "/api/segments/abc", nil, 400, "positive integer"},
 	{"segment id zero", "GET", "/api/segments/0", nil, 400, "positive integer"},
 	{"segment id negative", "GET", "/api/segments/-1", nil, 400, "positive integer"},

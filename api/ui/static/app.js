@@ -1,0 +1,748 @@
+// nvr web UI: cameras, a timeline per camera over the recorded spans,
+// playback of any moment through the export endpoint, several cameras in
+// sync, and export of a range. Plain JavaScript, no library, no build step.
+//
+// Everything that came from the API — camera names, ids, errors — is put
+// on the page with textContent or as a URL parameter, never as HTML.
+
+const $ = (id) => document.getElementById(id);
+const SEC = 1000, MIN = 60 * SEC, HOUR = 60 * MIN, DAY = 24 * HOUR;
+
+// How much footage one export covers; the player loads the next window
+// when it gets near the end of the current one.
+const WINDOW = HOUR;
+// Multi-camera sync: a camera more than this far from the leader is moved.
+const SYNC_TOLERANCE_S = 0.1;
+const SYNC_EVERY_MS = 250;
+// Zoom bounds of the timeline: a few seconds to 30 days.
+const MIN_VIEW = 5 * SEC, MAX_VIEW = 31 * DAY;
+// Cameras and the visible spans are refreshed this often until the API has
+// an event stream.
+const REFRESH_MS = 5000;
+
+const state = {
+  zone: 'UTC',
+  cameras: [],            // from /api/cameras
+  selected: [],           // camera ids shown, in order
+  view: { start: Date.now() - HOUR, end: Date.now() + 5 * MIN },
+  playhead: null,         // wall-clock ms of the frame on screen
+  playing: false,
+  rate: 1,
+  lastSeek: null,
+  in: null, out: null,    // export range, ms
+  fps: 25,
+};
+
+// ---------- API ----------
+
+async function api(path, opts) {
+  const r = await fetch(path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+  if (!r.ok) {
+    let msg = r.status + ' ' + r.statusText;
+    try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return r.json();
+}
+
+const iso = (ms) => new Date(ms).toISOString();
+const enc = encodeURIComponent;
+
+function setStatus(text) { $('status').textContent = text || ''; }
+
+// ---------- time in the configured zone ----------
+// Intl gives the local fields and the UTC offset of any instant in a named
+// zone, so the days of a daylight-saving change have 23 or 25 hours and the
+// repeated hour shows twice, with its offset.
+
+let partsFmt;
+function setZone(zone) {
+  state.zone = zone;
+  partsFmt = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'longOffset',
+  });
+}
+
+function zparts(ms) {
+  const p = {};
+  for (const { type, value } of partsFmt.formatToParts(new Date(ms))) p[type] = value;
+  const m = /GMT([+-])(\d\d):?(\d\d)?/.exec(p.timeZoneName || '');
+  const off = m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] || 0)) : 0;
+  return {
+    y: Number(p.year), mo: Number(p.month), d: Number(p.day),
+    h: Number(p.hour), mi: Number(p.minute), s: Number(p.second), off,
+    offText: m ? m[1] + m[2] + ':' + (m[3] || '00') : '+00:00',
+  };
+}
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+function fmtDate(p) { return `${p.y}-${pad(p.mo)}-${pad(p.d)}`; }
+
+// fmtTime: "2026-03-29 02:30:00.040 +01:00" (ms when asked).
+function fmtTime(ms, withMs) {
+  const p = zparts(ms);
+  let s = `${fmtDate(p)} ${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
+  if (withMs) s += '.' + pad(((ms % 1000) + 1000) % 1000, 3);
+  return s + ' ' + p.offText;
+}
+
+// localToUTC returns the instant of a local wall time in the zone (the
+// later one when it is repeated, the moment of the jump when skipped).
+function localToUTC(y, mo, d, h = 0, mi = 0) {
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  let ms = wall;
+  for (let i = 0; i < 3; i++) ms = wall - zparts(ms).off * MIN;
+  return ms;
+}
+
+function startOfDay(ms) { const p = zparts(ms); return localToUTC(p.y, p.mo, p.d); }
+function nextDay(ms) { const p = zparts(ms); return localToUTC(p.y, p.mo, p.d + 1); }
+
+function fmtDuration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+  return Math.floor(s / 3600) + ' h ' + pad(Math.floor((s % 3600) / 60)) + ' min';
+}
+
+function fmtBytes(n) {
+  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return (i ? n.toFixed(1) : n) + ' ' + u[i];
+}
+
+// ---------- spans ----------
+// Recorded spans per camera for the view, fetched with a margin and cached
+// per request range.
+
+const spans = new Map(); // camera id -> { start, end, list: [[s, e], ...], at }
+
+async function loadSpans(id, force) {
+  const v = state.view, w = v.end - v.start;
+  const have = spans.get(id);
+  if (!force && have && have.start <= v.start && have.end >= v.end && Date.now() - have.at < REFRESH_MS) return;
+  const start = Math.floor(v.start - w), end = Math.min(Math.ceil(v.end + w), start + 366 * DAY);
+  const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}`);
+  spans.set(id, { start, end, at: Date.now(), list: r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]) });
+}
+
+// ---------- cameras ----------
+
+async function loadCameras() {
+  state.cameras = await api('/api/cameras');
+  renderCameras();
+}
+
+function camera(id) { return state.cameras.find((c) => c.id === id); }
+
+function renderCameras() {
+  const ul = $('camera-list');
+  const keep = new Map([...ul.children].map((li) => [li.dataset.id, li]));
+  ul.textContent = '';
+  for (const c of state.cameras) {
+    const li = keep.get(c.id) || document.createElement('li');
+    li.className = 'cam' + (state.selected.includes(c.id) ? ' selected' : '');
+    li.dataset.id = c.id;
+    li.textContent = '';
+    const name = document.createElement('div');
+    name.className = 'name';
+    name.textContent = c.name || c.id;
+    const st = document.createElement('div');
+    st.className = 'state ' + c.state;
+    let stText = c.state;
+    if (c.state === 'idle' && c.next_window) stText += ' · next window ' + fmtTime(Date.parse(c.next_window));
+    st.textContent = stText;
+    li.append(name, st);
+    if (c.last_error && c.state === 'retrying') {
+      const e = document.createElement('div');
+      e.className = 'err';
+      e.textContent = c.last_error;
+      li.append(e);
+    }
+    const range = document.createElement('div');
+    range.className = 'muted';
+    range.textContent = c.first ? fmtTime(Date.parse(c.first)) + ' → ' + fmtTime(Date.parse(c.last)) : 'no footage yet';
+    const strip = document.createElement('canvas');
+    strip.width = 256; strip.height = 10;
+    strip.setAttribute('aria-label', "Today's footage");
+    li.append(range, strip);
+    li.onclick = (ev) => selectCamera(c.id, ev.ctrlKey || ev.metaKey || ev.shiftKey);
+    ul.append(li);
+    drawStrip(c.id, strip);
+  }
+}
+
+async function drawStrip(id, canvas) {
+  const day0 = startOfDay(Date.now()), day1 = nextDay(day0);
+  let list = [];
+  try {
+    const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(day0)}&end=${iso(day1)}`);
+    list = r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
+  } catch (_) { /* the list shows the camera's error */ }
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#2b323c';
+  g.fillRect(0, 0, canvas.width, canvas.height);
+  g.fillStyle = '#3fb950';
+  const k = canvas.width / (day1 - day0);
+  for (const [s, e] of list) g.fillRect((s - day0) * k, 0, Math.max(1, (e - s) * k), canvas.height);
+}
+
+function selectCamera(id, add) {
+  if (add) {
+    state.selected = state.selected.includes(id) ? state.selected.filter((x) => x !== id) : [...state.selected, id];
+  } else {
+    state.selected = [id];
+  }
+  renderCameras();
+  syncPlayers();
+  if (state.playhead != null) seek(state.playhead);
+  refreshView(true);
+}
+
+// ---------- players ----------
+// One <video> per selected camera, playing an export of up to WINDOW from
+// the moment asked. pieces maps the export's media time to wall time: the
+// export closes gaps up, so media time runs on where wall time jumps.
+
+class Player {
+  constructor(cam) {
+    this.id = cam.id;
+    this.tile = document.createElement('div');
+    this.tile.className = 'tile';
+    this.video = document.createElement('video');
+    this.video.muted = true;
+    this.video.playsInline = true;
+    this.video.preload = 'auto';
+    this.label = document.createElement('div');
+    this.label.className = 'label';
+    this.label.textContent = cam.name || cam.id;
+    this.overlay = document.createElement('div');
+    this.overlay.className = 'overlay';
+    this.overlay.hidden = true;
+    this.tile.append(this.video, this.label, this.overlay);
+    this.pieces = [];
+    this.frameWall = null; // wall time of the frame on screen
+    this.loading = null;
+    this.windowEnd = 0;
+    this.video.addEventListener('ended', () => this.onEnded());
+    this.video.addEventListener('error', () => this.showOverlay('cannot play this footage'));
+    this.watchFrames();
+  }
+
+  watchFrames() {
+    const v = this.video;
+    if (!v.requestVideoFrameCallback) return;
+    const cb = (_now, meta) => {
+      const w = this.wallAt(meta.mediaTime);
+      if (w != null) this.frameWall = w;
+      if (this === leader()) onFrame(w);
+      v.requestVideoFrameCallback(cb);
+    };
+    v.requestVideoFrameCallback(cb);
+  }
+
+  showOverlay(text) { this.overlay.textContent = text; this.overlay.hidden = !text; }
+
+  get exportStart() { return this.pieces.length ? this.pieces[0].wall : null; }
+
+  // covers reports whether wall lies in the loaded window (in footage or a
+  // gap between its pieces).
+  covers(wall) {
+    return this.pieces.length > 0 && wall >= this.pieces[0].wall && wall < this.windowEnd;
+  }
+
+  wallAt(t) {
+    for (const p of this.pieces) if (t >= p.media && t < p.media + p.dur) return p.wall + (t - p.media) * 1000;
+    const last = this.pieces[this.pieces.length - 1];
+    return last && t >= last.media ? last.wall + (t - last.media) * 1000 : null;
+  }
+
+  // mediaAt returns the export time of wall, or the start of the next
+  // piece (and gap=true) when wall is in a gap.
+  mediaAt(wall) {
+    for (const p of this.pieces) {
+      if (wall < p.wall) return { t: p.media, gap: true, next: p.wall };
+      if (wall < p.wall + p.dur * 1000) return { t: p.media + (wall - p.wall) / 1000, gap: false };
+    }
+    return null;
+  }
+
+  async load(wall) {
+    const token = {};
+    this.loading = token;
+    const r = await api(`/api/cameras/${enc(this.id)}/timeline?start=${iso(wall)}&end=${iso(wall + WINDOW)}`);
+    if (this.loading !== token) return false;
+    const pieces = [];
+    let media = 0;
+    for (const s of r.spans) {
+      const a = Math.max(Date.parse(s.start), wall), b = Math.min(Date.parse(s.end), wall + WINDOW);
+      if (b <= a) continue;
+      pieces.push({ wall: a, media, dur: (b - a) / 1000 });
+      media += (b - a) / 1000;
+    }
+    this.windowEnd = wall + WINDOW;
+    if (!pieces.length) {
+      this.pieces = [];
+      this.video.removeAttribute('src');
+      this.video.load();
+      this.showOverlay('no footage at this time');
+      return false;
+    }
+    this.pieces = pieces;
+    const last = pieces[pieces.length - 1];
+    const end = last.wall + last.dur * 1000;
+    this.windowEnd = Math.min(this.windowEnd, end);
+    this.showOverlay(pieces[0].wall > wall ? 'gap: footage resumes ' + fmtTime(pieces[0].wall) : '');
+    const src = `/api/cameras/${enc(this.id)}/export?start=${iso(pieces[0].wall)}&end=${iso(end)}`;
+    await new Promise((resolve) => {
+      const done = () => { this.video.removeEventListener('loadedmetadata', done); this.video.removeEventListener('error', done); resolve(); };
+      this.video.addEventListener('loadedmetadata', done);
+      this.video.addEventListener('error', done);
+      this.video.src = src;
+    });
+    return this.loading === token;
+  }
+
+  async seek(wall) {
+    this.busy = true;
+    try {
+      await this.seekNow(wall);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async seekNow(wall) {
+    if (!this.covers(wall)) {
+      if (!(await this.load(wall))) return;
+    }
+    const m = this.mediaAt(wall);
+    if (!m) { this.showOverlay('no footage at this time'); return; }
+    if (m.gap) this.showOverlay('gap until ' + fmtTime(m.next)); else this.showOverlay('');
+    this.video.currentTime = m.t;
+    this.video.playbackRate = state.rate;
+    if (state.playing) await this.video.play().catch(() => {});
+  }
+
+  async onEnded() {
+    // The window is used up: go on from where it ended (the next footage
+    // after a gap, or what has been recorded since).
+    if (!state.playing || !this.pieces.length) return;
+    const from = this.windowEnd;
+    if (await this.load(from)) {
+      this.video.playbackRate = state.rate;
+      await this.video.play().catch(() => {});
+    } else if (camera(this.id)?.state === 'recording') {
+      this.showOverlay('waiting for footage…');
+      setTimeout(() => this.onEnded(), 1000);
+    }
+  }
+}
+
+const players = new Map();
+
+function syncPlayers() {
+  const box = $('videos');
+  for (const [id, p] of players) if (!state.selected.includes(id)) { p.video.removeAttribute('src'); p.video.load(); players.delete(id); }
+  box.textContent = '';
+  for (const id of state.selected) {
+    const c = camera(id);
+    if (!c) continue;
+    if (!players.has(id)) players.set(id, new Player(c));
+    box.append(players.get(id).tile);
+  }
+}
+
+// leader is the player whose frames set the clock: the first selected one
+// with footage loaded.
+function leader() {
+  for (const id of state.selected) {
+    const p = players.get(id);
+    if (p && p.pieces.length && p.video.readyState >= 1) return p;
+  }
+  return null;
+}
+
+function onFrame(wall) {
+  if (wall == null) return;
+  if (state.lastSeek && state.lastSeek.frame == null) state.lastSeek.frame = wall;
+  state.playhead = wall;
+  $('clock').textContent = fmtTime(wall, true);
+  drawTimeline();
+}
+
+async function seek(wall) {
+  // lastSeek.frame becomes the wall time of the first frame shown after
+  // it: what a deep link or a click shows (the browser tests read it).
+  state.lastSeek = { target: wall, frame: null };
+  state.playhead = wall;
+  $('clock').textContent = fmtTime(wall, true);
+  updateURL();
+  // Keep the playhead in view.
+  const v = state.view, w = v.end - v.start;
+  if (wall < v.start || wall > v.end) { v.start = wall - w / 2; v.end = wall + w / 2; refreshView(); }
+  await Promise.all([...players.values()].map((p) => p.seek(wall).catch((e) => setStatus(e.message))));
+  drawTimeline();
+}
+
+// Followers are kept within SYNC_TOLERANCE_S of the leader's frame; one in
+// a gap waits, paused, showing when its footage resumes.
+setInterval(() => {
+  const lead = leader();
+  if (!lead || lead.frameWall == null) return;
+  const wall = lead.frameWall;
+  for (const p of players.values()) {
+    if (p === lead || p.busy) continue;
+    if (!p.covers(wall)) { if (state.playing) p.seek(wall).catch(() => {}); continue; }
+    const m = p.mediaAt(wall);
+    if (!m || m.gap) {
+      if (!p.video.paused) p.video.pause();
+      p.showOverlay(m ? 'gap until ' + fmtTime(m.next) : 'no footage');
+      if (m) p.video.currentTime = m.t;
+      continue;
+    }
+    p.showOverlay('');
+    if (Math.abs(p.video.currentTime - m.t) > SYNC_TOLERANCE_S) p.video.currentTime = m.t;
+    if (state.playing && p.video.paused) p.video.play().catch(() => {});
+    if (!state.playing && !p.video.paused) p.video.pause();
+  }
+}, SYNC_EVERY_MS);
+
+function setPlaying(on) {
+  state.playing = on;
+  $('play').textContent = on ? 'Pause' : 'Play';
+  for (const p of players.values()) {
+    p.video.playbackRate = state.rate;
+    if (on && p.pieces.length) p.video.play().catch(() => {}); else p.video.pause();
+  }
+}
+
+function step(frames) {
+  setPlaying(false);
+  const lead = leader();
+  if (!lead) return;
+  const t = Math.max(0, lead.video.currentTime + frames / state.fps);
+  const w = lead.wallAt(t);
+  if (w != null) seek(w);
+}
+
+// ---------- timeline ----------
+
+const canvas = $('timeline');
+const TICKS = [SEC, 2 * SEC, 5 * SEC, 10 * SEC, 15 * SEC, 30 * SEC, MIN, 2 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 30 * MIN,
+  HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY];
+
+function xOf(t) { const v = state.view; return (t - v.start) / (v.end - v.start) * canvas.clientWidth; }
+function tOf(x) { const v = state.view; return v.start + x / canvas.clientWidth * (v.end - v.start); }
+
+// ticks returns [time, label, major] in the zone, aligned to local time.
+function ticks() {
+  const v = state.view, w = canvas.clientWidth || 1;
+  const step = TICKS.find((s) => s / (v.end - v.start) * w >= 90) || 7 * DAY;
+  const out = [];
+  if (step >= DAY) {
+    const every = step / DAY;
+    let i = 0;
+    for (let t = startOfDay(v.start); t < v.end && out.length < 400; t = nextDay(t), i++) {
+      const p = zparts(t);
+      if (i % every === 0 && t >= v.start) out.push([t, `${pad(p.mo)}-${pad(p.d)}`, true]);
+    }
+    return out;
+  }
+  // Align in local time: offsets are whole minutes, so add the offset,
+  // round down to the step, and take it off again.
+  const off = zparts(v.start).off * MIN;
+  for (let t = Math.floor((v.start + off) / step) * step - off; t < v.end && out.length < 400; t += step) {
+    if (t < v.start) continue;
+    const p = zparts(t);
+    const major = p.h === 0 && p.mi === 0 && p.s === 0;
+    let label = step < MIN ? `${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}` : `${pad(p.h)}:${pad(p.mi)}`;
+    if (major) label = fmtDate(p);
+    out.push([t, label, major]);
+  }
+  return out;
+}
+
+function drawTimeline() {
+  const dpr = window.devicePixelRatio || 1;
+  const W = canvas.clientWidth, H = canvas.clientHeight;
+  if (canvas.width !== Math.round(W * dpr)) { canvas.width = Math.round(W * dpr); canvas.height = Math.round(H * dpr); }
+  const g = canvas.getContext('2d');
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.fillStyle = '#111418';
+  g.fillRect(0, 0, W, H);
+  const top = 18, rows = Math.max(1, state.selected.length), rh = (H - top - 2) / rows;
+  state.selected.forEach((id, i) => {
+    const y = top + i * rh;
+    g.fillStyle = '#2b323c';
+    g.fillRect(0, y + 1, W, rh - 2);
+    g.fillStyle = '#3fb950';
+    for (const [s, e] of spans.get(id)?.list || []) {
+      if (e < state.view.start || s > state.view.end) continue;
+      const x0 = Math.max(0, xOf(s)), x1 = Math.min(W, xOf(e));
+      g.fillRect(x0, y + 1, Math.max(1, x1 - x0), rh - 2);
+    }
+  });
+  g.font = '11px system-ui, sans-serif';
+  for (const [t, label, major] of ticks()) {
+    const x = Math.round(xOf(t)) + 0.5;
+    g.strokeStyle = major ? '#8b95a3' : '#3a424d';
+    g.beginPath(); g.moveTo(x, major ? 0 : 12); g.lineTo(x, H); g.stroke();
+    g.fillStyle = major ? '#e6e9ee' : '#8b95a3';
+    g.fillText(label, x + 3, 11);
+  }
+  if (state.in != null && state.out != null) {
+    g.fillStyle = 'rgba(88,166,255,.25)';
+    g.fillRect(xOf(state.in), top, xOf(state.out) - xOf(state.in), H - top);
+  }
+  const now = Date.now();
+  if (now > state.view.start && now < state.view.end) {
+    g.strokeStyle = '#d29922'; g.beginPath(); g.moveTo(xOf(now), top); g.lineTo(xOf(now), H); g.stroke();
+  }
+  if (state.playhead != null) {
+    const x = xOf(state.playhead);
+    g.strokeStyle = '#58a6ff'; g.lineWidth = 2;
+    g.beginPath(); g.moveTo(x, 0); g.lineTo(x, H); g.stroke();
+    g.lineWidth = 1;
+  }
+}
+
+let refreshTimer = null;
+function refreshView(force) {
+  drawTimeline();
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    try {
+      await Promise.all(state.selected.map((id) => loadSpans(id, force)));
+      setStatus('');
+    } catch (e) { setStatus(e.message); }
+    drawTimeline();
+    renderCalendar();
+  }, 80);
+}
+
+function zoom(factor, at) {
+  const v = state.view;
+  const w = Math.min(MAX_VIEW, Math.max(MIN_VIEW, (v.end - v.start) * factor));
+  const a = at ?? (state.playhead ?? (v.start + v.end) / 2);
+  const k = (a - v.start) / (v.end - v.start);
+  v.start = a - k * w; v.end = v.start + w;
+  refreshView();
+}
+
+let drag = null;
+canvas.addEventListener('pointerdown', (e) => {
+  canvas.setPointerCapture(e.pointerId);
+  drag = { x: e.offsetX, view: { ...state.view }, moved: false, select: e.shiftKey, t0: tOf(e.offsetX) };
+});
+canvas.addEventListener('pointermove', (e) => {
+  $('hover').textContent = fmtTime(tOf(e.offsetX));
+  if (!drag) return;
+  const dx = e.offsetX - drag.x;
+  if (Math.abs(dx) > 3) drag.moved = true;
+  if (!drag.moved) return;
+  if (drag.select) {
+    const t = tOf(e.offsetX);
+    setRange(Math.min(drag.t0, t), Math.max(drag.t0, t));
+  } else {
+    const k = (drag.view.end - drag.view.start) / canvas.clientWidth;
+    state.view.start = drag.view.start - dx * k;
+    state.view.end = drag.view.end - dx * k;
+    refreshView();
+  }
+});
+canvas.addEventListener('pointerup', (e) => {
+  if (drag && !drag.moved) seek(tOf(e.offsetX));
+  drag = null;
+});
+canvas.addEventListener('pointerleave', () => { $('hover').textContent = ''; });
+canvas.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  zoom(Math.pow(1.2, e.deltaY / 100), tOf(e.offsetX));
+}, { passive: false });
+
+// ---------- calendar ----------
+// The days of the month around the view, marked where any selected camera
+// has footage.
+
+async function renderCalendar() {
+  const box = $('calendar');
+  const mid = (state.view.start + state.view.end) / 2;
+  const p = zparts(mid);
+  const first = localToUTC(p.y, p.mo, 1), last = localToUTC(p.y, p.mo + 1, 1);
+  const days = [];
+  for (let t = first; t < last; t = nextDay(t)) days.push(t);
+  const lists = [];
+  for (const id of state.selected) {
+    try {
+      const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(first)}&end=${iso(last)}`);
+      lists.push(r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
+    } catch (_) { /* shown in the status line by refreshView */ }
+  }
+  box.textContent = '';
+  const today = startOfDay(Date.now());
+  for (const d of days) {
+    const e = nextDay(d);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = String(zparts(d).d);
+    const has = lists.some((l) => l.some(([s, x]) => s < e && x > d));
+    if (has) b.classList.add('has');
+    if (d === today) b.classList.add('today');
+    b.title = fmtDate(zparts(d)) + (has ? ' — footage' : ' — none') + ' (' + Math.round((e - d) / HOUR) + ' h)';
+    b.onclick = () => { state.view.start = d; state.view.end = e; refreshView(); };
+    box.append(b);
+  }
+}
+
+// ---------- export ----------
+
+function setRange(a, b) {
+  state.in = a; state.out = b;
+  $('in-time').textContent = a != null ? fmtTime(a, true) : '--';
+  $('out-time').textContent = b != null ? fmtTime(b, true) : '--';
+  drawTimeline();
+  updateExport();
+}
+
+let exportTimer = null;
+function updateExport() {
+  clearTimeout(exportTimer);
+  const links = $('export-links');
+  links.textContent = '';
+  const info = $('export-info');
+  if (state.in == null || state.out == null || state.out <= state.in) { info.textContent = ''; return; }
+  info.textContent = fmtDuration(state.out - state.in);
+  exportTimer = setTimeout(async () => {
+    const subs = $('subtitles').checked ? '&timestamps=true' : '';
+    let total = 0;
+    for (const id of state.selected) {
+      const url = `/api/cameras/${enc(id)}/export?start=${iso(state.in)}&end=${iso(state.out)}${subs}`;
+      const r = await fetch(url, { method: 'HEAD' });
+      const a = document.createElement('a');
+      a.href = url;
+      a.setAttribute('download', '');
+      a.textContent = 'Download ' + (camera(id)?.name || id);
+      if (r.ok) {
+        total += Number(r.headers.get('Content-Length') || 0);
+        links.append(a);
+      } else {
+        const s = document.createElement('span');
+        s.className = 'muted';
+        s.textContent = (camera(id)?.name || id) + ': ' + (r.status === 404 ? 'no footage' : 'HTTP ' + r.status);
+        links.append(s);
+      }
+    }
+    info.textContent = fmtDuration(state.out - state.in) + ' · ' + fmtBytes(total);
+  }, 150);
+}
+
+// ---------- URL ----------
+// /?camera=ID[&camera=ID…]&t=RFC3339 names what is on screen; it is part of
+// the interface and opens that moment.
+
+function updateURL() {
+  const q = new URLSearchParams();
+  for (const id of state.selected) q.append('camera', id);
+  if (state.playhead != null) q.set('t', iso(Math.round(state.playhead)));
+  history.replaceState(null, '', '/?' + q.toString());
+}
+
+// ---------- wiring ----------
+
+function bind() {
+  $('play').onclick = () => setPlaying(!state.playing);
+  $('step-back').onclick = () => step(-1);
+  $('step-fwd').onclick = () => step(1);
+  $('speed').onchange = (e) => { state.rate = Number(e.target.value); for (const p of players.values()) p.video.playbackRate = state.rate; };
+  $('zoom-in').onclick = () => zoom(1 / 2);
+  $('zoom-out').onclick = () => zoom(2);
+  $('now').onclick = () => { const w = state.view.end - state.view.start; state.view.end = Date.now() + w * 0.05; state.view.start = state.view.end - w; refreshView(); };
+  $('day').onchange = (e) => {
+    const [y, mo, d] = e.target.value.split('-').map(Number);
+    if (!y) return;
+    state.view.start = localToUTC(y, mo, d); state.view.end = localToUTC(y, mo, d + 1);
+    refreshView();
+  };
+  const frame = () => 1000 / state.fps;
+  $('mark-in').onclick = () => state.playhead != null && setRange(state.playhead, state.out ?? state.playhead + MIN);
+  $('mark-out').onclick = () => state.playhead != null && setRange(state.in ?? state.playhead - MIN, state.playhead);
+  $('in-back').onclick = () => state.in != null && setRange(state.in - frame(), state.out);
+  $('in-fwd').onclick = () => state.in != null && setRange(state.in + frame(), state.out);
+  $('out-back').onclick = () => state.out != null && setRange(state.in, state.out - frame());
+  $('out-fwd').onclick = () => state.out != null && setRange(state.in, state.out + frame());
+  $('subtitles').onchange = updateExport;
+  $('export').onsubmit = (e) => e.preventDefault();
+  document.addEventListener('keydown', (e) => {
+    if (e.target.closest('input, select, textarea')) return;
+    const jump = e.shiftKey ? MIN : 5 * SEC;
+    switch (e.key) {
+      case ' ': e.preventDefault(); setPlaying(!state.playing); break;
+      case 'ArrowLeft': e.preventDefault(); if (state.playhead != null) seek(state.playhead - jump); break;
+      case 'ArrowRight': e.preventDefault(); if (state.playhead != null) seek(state.playhead + jump); break;
+      case ',': step(-1); break;
+      case '.': step(1); break;
+      case '+': case '=': zoom(1 / 2); break;
+      case '-': zoom(2); break;
+      case 'i': $('mark-in').click(); break;
+      case 'o': $('mark-out').click(); break;
+    }
+  });
+  window.addEventListener('resize', drawTimeline);
+}
+
+async function estimateFPS(id) {
+  const c = camera(id);
+  if (!c || !c.last) return;
+  const end = Date.parse(c.last);
+  try {
+    const r = await api(`/api/cameras/${enc(id)}/segments?start=${iso(end - 10 * MIN)}&end=${iso(end + SEC)}&limit=1000`);
+    const s = r.segments.filter((x) => x.end && x.frames > 1).pop();
+    if (s) state.fps = s.frames / ((Date.parse(s.end) - Date.parse(s.start)) / 1000);
+  } catch (_) { /* keep the default */ }
+}
+
+async function main() {
+  bind();
+  try {
+    const info = await api('/api/info');
+    setZone(info.timezone || 'UTC');
+  } catch (_) {
+    setZone('UTC');
+  }
+  $('zone').textContent = state.zone;
+  try {
+    await loadCameras();
+  } catch (e) {
+    setStatus(e.message);
+    return;
+  }
+  const q = new URLSearchParams(location.search);
+  const asked = q.getAll('camera').filter((id) => camera(id));
+  state.selected = asked.length ? asked : state.cameras.slice(0, 1).map((c) => c.id);
+  renderCameras();
+  syncPlayers();
+  if (state.selected[0]) await estimateFPS(state.selected[0]);
+  let t = q.has('t') ? Date.parse(q.get('t')) : NaN;
+  const c0 = camera(state.selected[0]);
+  if (Number.isNaN(t) && c0?.last) t = Date.parse(c0.last) - 30 * SEC; // the latest footage
+  if (!Number.isNaN(t)) {
+    state.view.start = t - 30 * MIN; state.view.end = t + 30 * MIN;
+    state.playing = true;
+    $('play').textContent = 'Pause';
+    await seek(t);
+  }
+  refreshView(true);
+  setInterval(async () => {
+    try { await loadCameras(); } catch (e) { setStatus(e.message); }
+    refreshView(true);
+  }, REFRESH_MS);
+}
+
+// For the browser tests and for curious users in the console.
+window.nvr = { state, players };
+
+main();

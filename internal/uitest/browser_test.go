@@ -1,0 +1,446 @@
+package uitest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+)
+
+var nvrBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nvr-uitest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nvrBin = filepath.Join(dir, "nvr")
+	if out, err := exec.Command("go", "build", "-o", nvrBin, "github.com/nvr-project/nvr/cmd/nvr").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building nvr: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// need finds an external tool: without it a test skips on a developer
+// machine and fails when CI is set.
+func need(t *testing.T, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("required in CI: %s", strings.Join(names, " or "))
+	}
+	t.Skipf("not installed: %s", strings.Join(names, " or "))
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// xssName is a camera name that runs script if the UI ever treats names as
+// HTML.
+const xssName = `<img src=x onerror=alert(1)>`
+
+// site is nvr serve recording two cameras of the test camera.
+type site struct {
+	base string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startSite(t *testing.T) *site {
+	t.Helper()
+	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipBase240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	dir := t.TempDir()
+	listen := freeAddr(t)
+	cfg := fmt.Sprintf(`data_dir: %s
+listen: %s
+segment_duration: 2s
+fsync_interval: 1s
+timezone: Europe/Berlin
+cameras:
+  - id: cam
+    name: '%s'
+    url: '%s'
+  - id: cam2
+    name: Second camera
+    url: '%s'
+`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL())
+	cfgPath := filepath.Join(dir, "nvr.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "nvr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &site{base: "http://" + listen, cmd: exec.Command(nvrBin, "serve", "-init", "-config", cfgPath), done: make(chan struct{})}
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("nvr log:\n%s", b)
+		}
+	})
+	s.waitFor(t, 30*time.Second, "four complete segments of each camera", func() bool {
+		for _, id := range []string{"cam", "cam2"} {
+			if len(s.segments(t, id)) < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	return s
+}
+
+func (s *site) waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("nvr exited while waiting for %s", what)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+type segment struct {
+	Start, End time.Time
+	Frames     int
+}
+
+func (s *site) segments(t *testing.T, id string) []segment {
+	t.Helper()
+	resp, err := http.Get(s.base + "/api/cameras/" + id + "/segments?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z&limit=1000")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Segments []struct {
+			Start  time.Time  `json:"start"`
+			End    *time.Time `json:"end"`
+			Frames int        `json:"frames"`
+		} `json:"segments"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return nil
+	}
+	var out []segment
+	for _, x := range body.Segments {
+		if x.End != nil && x.Frames > 0 {
+			out = append(out, segment{x.Start, *x.End, x.Frames})
+		}
+	}
+	return out
+}
+
+// browser is a headless chromium page that records console errors,
+// uncaught exceptions and dialogs (an alert from injected script).
+type browser struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	path := need(t, "chromium", "chromium-browser", "google-chrome")
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	b := &browser{}
+	dialogs := make(chan string, 8)
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, a.Description+fmt.Sprint(a.Value))
+				}
+				b.errors = append(b.errors, "console.error: "+strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			b.errors = append(b.errors, "exception: "+e.ExceptionDetails.Text+" "+exceptionText(e))
+		case *page.EventJavascriptDialogOpening:
+			b.errors = append(b.errors, "dialog opened: "+e.Message)
+			select {
+			case dialogs <- e.Message:
+			default:
+			}
+		}
+	}))
+	b.ctx = ctx
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	// A dialog blocks the page; dismiss it (it is already recorded).
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-dialogs:
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+			case <-done:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); cancelB(); cancelA() })
+	return b
+}
+
+func exceptionText(e *runtime.EventExceptionThrown) string {
+	if e.ExceptionDetails.Exception != nil {
+		return e.ExceptionDetails.Exception.Description
+	}
+	return ""
+}
+
+// step bounds one browser action.
+const stepTimeout = 30 * time.Second
+
+func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eval[T any](t *testing.T, b *browser, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// poll evaluates js until it returns true.
+func (b *browser) poll(t *testing.T, d time.Duration, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !eval[bool](t, b, js) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (b *browser) noErrors(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errors) > 0 {
+		t.Fatalf("the page reported errors:\n%s", strings.Join(b.errors, "\n"))
+	}
+}
+
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := os.Getenv("NVR_UI_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// frameStart returns the wall time of the frame the index holds at t: the
+// test camera's frames are evenly spaced within a segment.
+func frameStart(segs []segment, at time.Time) (time.Time, time.Duration, bool) {
+	for _, s := range segs {
+		if !at.Before(s.Start) && at.Before(s.End) {
+			d := s.End.Sub(s.Start) / time.Duration(s.Frames)
+			k := at.Sub(s.Start) / d
+			return s.Start.Add(k * d), d, true
+		}
+	}
+	return time.Time{}, 0, false
+}
+
+// uiTime parses the UI's clock, "2006-01-02 15:04:05.000 -07:00".
+func uiTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse("2006-01-02 15:04:05.000 -07:00", strings.TrimSpace(s))
+	if err != nil {
+		t.Fatalf("clock %q: %v", s, err)
+	}
+	return v
+}
+
+func TestUI(t *testing.T) {
+	need(t, "ffprobe")
+	s := startSite(t)
+	b := newBrowser(t)
+
+	t.Run("cameras, names as text", func(t *testing.T) {
+		b.do(t, chromedp.Navigate(s.base+"/"), chromedp.WaitVisible(chromedp.CSS("#camera-list li")))
+		b.poll(t, 10*time.Second, "two cameras listed", `document.querySelectorAll('#camera-list li').length === 2`)
+		names := eval[[]string](t, b, `[...document.querySelectorAll('#camera-list .name')].map(e => e.textContent)`)
+		if len(names) != 2 || names[0] != xssName || names[1] != "Second camera" {
+			t.Fatalf("camera names %q", names)
+		}
+		imgs := eval[int](t, b, `document.querySelectorAll('img').length`)
+		if imgs != 0 {
+			t.Fatalf("%d <img> elements: a camera name was parsed as HTML", imgs)
+		}
+		state := eval[string](t, b, `document.querySelector('#camera-list .state').textContent`)
+		if state != "recording" {
+			t.Fatalf("state %q", state)
+		}
+		zone := eval[string](t, b, `document.getElementById('zone').textContent`)
+		if zone != "Europe/Berlin" {
+			t.Fatalf("zone %q", zone)
+		}
+		b.noErrors(t)
+	})
+
+	segs := s.segments(t, "cam")
+	// A moment inside the second complete segment, 0.37 s past a boundary.
+	at := segs[1].Start.Add(370 * time.Millisecond)
+	want, frame, ok := frameStart(segs, at)
+	if !ok {
+		t.Fatal("no segment holds the moment")
+	}
+
+	t.Run("deep link shows the frame the index holds", func(t *testing.T) {
+		b.do(t, chromedp.Navigate(s.base+"/?camera=cam&t="+at.UTC().Format(time.RFC3339Nano)))
+		b.poll(t, 15*time.Second, "the first frame after the seek", `!!(window.nvr && nvr.state.lastSeek && nvr.state.lastSeek.frame)`)
+		shown := eval[float64](t, b, `nvr.state.lastSeek.frame`)
+		got := time.UnixMilli(int64(shown))
+		if d := got.Sub(want); d < -frame/2-time.Millisecond || d > frame/2+time.Millisecond {
+			t.Fatalf("first frame shown at %s, the index holds the frame of %s at %s (frame %s, off by %s)",
+				got.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano), frame, d)
+		}
+		url := eval[string](t, b, `location.search`)
+		if !strings.Contains(url, "camera=cam") || !strings.Contains(url, "t=") {
+			t.Fatalf("URL %q does not name the camera and moment", url)
+		}
+		b.noErrors(t)
+	})
+
+	t.Run("plays across segment boundaries without a stall", func(t *testing.T) {
+		c0 := eval[string](t, b, `document.getElementById('clock').textContent`)
+		start := time.Now()
+		time.Sleep(4 * time.Second)
+		c1 := eval[string](t, b, `document.getElementById('clock').textContent`)
+		advanced, elapsed := uiTime(t, c1).Sub(uiTime(t, c0)), time.Since(start)
+		// Two-second segments: four seconds cross at least one boundary.
+		if advanced < elapsed-700*time.Millisecond || advanced > elapsed+500*time.Millisecond {
+			t.Fatalf("clock advanced %s in %s of playing", advanced, elapsed)
+		}
+		b.screenshot(t, "ui-playback.png")
+		b.noErrors(t)
+	})
+
+	t.Run("two cameras in sync", func(t *testing.T) {
+		b.do(t, chromedp.Navigate(s.base+"/?camera=cam&camera=cam2&t="+at.UTC().Format(time.RFC3339Nano)))
+		b.poll(t, 15*time.Second, "both cameras playing", `nvr.players.size === 2 && [...nvr.players.values()].every(p => p.frameWall && !p.video.paused)`)
+		time.Sleep(2 * time.Second)
+		walls := eval[[]float64](t, b, `[...nvr.players.values()].map(p => p.frameWall)`)
+		if len(walls) != 2 {
+			t.Fatalf("walls %v", walls)
+		}
+		if d := time.Duration((walls[0] - walls[1]) * float64(time.Millisecond)); d > 100*time.Millisecond || d < -100*time.Millisecond {
+			t.Fatalf("cameras %s apart", d)
+		}
+		b.noErrors(t)
+	})
+
+	t.Run("export from the UI decodes", func(t *testing.T) {
+		b.do(t, chromedp.Click(chromedp.ID("mark-in")))
+		time.Sleep(1500 * time.Millisecond)
+		b.do(t, chromedp.Click(chromedp.ID("mark-out")))
+		b.poll(t, 10*time.Second, "download links", `document.querySelectorAll('#export-links a').length === 2`)
+		hrefs := eval[[]string](t, b, `[...document.querySelectorAll('#export-links a')].map(a => a.href)`)
+		info := eval[string](t, b, `document.getElementById('export-info').textContent`)
+		if !strings.Contains(info, "KB") && !strings.Contains(info, "MB") {
+			t.Fatalf("export info %q shows no size", info)
+		}
+		for _, h := range hrefs {
+			resp, err := http.Get(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("GET %s: %d %s", h, resp.StatusCode, body)
+			}
+			f := filepath.Join(t.TempDir(), "clip.mp4")
+			if err := os.WriteFile(f, body, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(need(t, "ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+				"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", f).CombinedOutput()
+			if err != nil || strings.TrimSpace(string(out)) == "0" {
+				t.Fatalf("ffprobe %s: %v %s", h, err, out)
+			}
+		}
+		b.noErrors(t)
+	})
+}
