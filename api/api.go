@@ -100,6 +100,9 @@ type Options struct {
 	// Tokens, when not empty, makes every /api/ request and /metrics need
 	// "Authorization: Bearer <token>". /metrics needs an unscoped token.
 	Tokens []Token
+	// Users, when not empty, can sign in to the web UI (a session cookie
+	// then stands in for a token), and the UI needs sign-in.
+	Users []User
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// counting authentication failures per client (S5). Empty: never.
 	TrustedProxies []netip.Prefix
@@ -170,6 +173,7 @@ type handler struct {
 	log       *slog.Logger
 
 	auth      *authenticator
+	sessions  *sessionStore
 	cursorKey []byte
 	// writeTimeout, streamStall and storeTimeout are ResponseWriteTimeout,
 	// StreamStallTimeout and StoreTimeout; tests shorten them.
@@ -204,6 +208,10 @@ func New(opts Options) (http.Handler, error) {
 	if err != nil {
 		problems = append(problems, err)
 	}
+	sessions, err := newSessionStore(opts.Users, now)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("api: invalid options: %w", errors.Join(problems...))
 	}
@@ -216,6 +224,7 @@ func New(opts Options) (http.Handler, error) {
 		loc:       opts.Location,
 		log:       opts.Logger,
 		auth:      auth,
+		sessions:  sessions,
 		cursorKey: make([]byte, 32),
 
 		writeTimeout: ResponseWriteTimeout,
@@ -263,6 +272,9 @@ func (h *handler) routes() {
 	// Patterns carry no method: ServeHTTP answers 405 itself, with a JSON
 	// body, before any routing.
 	mux.Handle("/api/info", h.json(h.info))
+	mux.Handle("/api/session", h.json(h.sessionInfo))
+	mux.Handle("POST /login", h.json(h.login))
+	mux.Handle("POST /logout", h.json(h.logout))
 	mux.Handle("/api/cameras", h.json(h.listCameras))
 	mux.Handle("/api/cameras/{id}", h.json(h.getCamera))
 	mux.Handle("/api/cameras/{id}/segments", h.json(h.listSegments))
@@ -275,10 +287,14 @@ func (h *handler) routes() {
 		return errNotFoundPath
 	}))
 	for _, p := range h.ui.Paths() {
-		if p == "/" {
-			p = "/{$}"
+		switch p {
+		case "/":
+			mux.HandleFunc("GET /{$}", h.page)
+		case "/login":
+			mux.HandleFunc("GET /login", h.page)
+		default:
+			mux.Handle("GET "+p, h.ui)
 		}
-		mux.Handle(p, h.ui)
 	}
 	h.mux = mux
 }

@@ -23,7 +23,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(h.writeTimeout))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 
-	protected := strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics"
+	// /api/info (the time zone, whether sign-in is on) is what the sign-in
+	// page may know; everything else under /api/ needs authentication.
+	protected := (strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/info") || r.URL.Path == "/metrics"
 
 	if h.allowedHosts != nil && !h.allowedHosts[hostName(r.Host)] {
 		h.writeError(w, r, errHost)
@@ -43,7 +45,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, errCrossSite)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	signInForm := r.Method == http.MethodPost && (r.URL.Path == "/login" || r.URL.Path == "/logout")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !signInForm {
 		h.writeError(w, r, errMethod)
 		return
 	}
@@ -56,7 +59,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if protected {
-		p, err := h.auth.authenticate(r)
+		p, err := h.authenticate(r)
 		if err != nil {
 			h.m.authFailures.Inc()
 			h.writeError(w, r, err)
@@ -349,4 +352,23 @@ func foreignOrigin(r *http.Request) bool {
 		return true // "null" (sandboxed or privacy-sensitive contexts) or garbage
 	}
 	return !strings.EqualFold(u.Host, r.Host)
+}
+
+// authenticate returns who r is: a bearer token's principal, a session's,
+// or nil when neither tokens nor users are configured. A browser's session
+// cookie counts only without an Authorization header, so an API client's
+// wrong token is never excused by a cookie.
+func (h *handler) authenticate(r *http.Request) (*principal, error) {
+	if r.Header.Get("Authorization") == "" && h.sessions.enabled() {
+		if sess := h.sessions.lookup(r); sess != nil {
+			return sess.p, nil
+		}
+		if !h.auth.enabled() {
+			return nil, errUnauthorized
+		}
+	}
+	if !h.auth.enabled() && h.sessions.enabled() {
+		return nil, errUnauthorized
+	}
+	return h.auth.authenticate(r)
 }

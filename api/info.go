@@ -14,13 +14,15 @@ type infoJSON struct {
 	// Timezone is the IANA name of the configured zone (schedules, export
 	// file names, the UI's clock), "UTC" when none is known.
 	Timezone string `json:"timezone"`
+	// SignIn is whether the UI needs a user to sign in.
+	SignIn bool `json:"sign_in"`
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryParams(r.URL.RawQuery); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, infoJSON{Timezone: zoneName(h.loc)})
+	writeJSON(w, http.StatusOK, infoJSON{Timezone: zoneName(h.loc), SignIn: h.sessions.enabled()})
 	return nil
 }
 

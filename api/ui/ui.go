@@ -6,7 +6,7 @@
 // It does not own any data: the page reads the JSON API and plays exports
 // through it. It owns the headers that keep the page safe to show camera
 // names and errors in: a Content-Security-Policy without inline script, no
-// framing, no referrer.
+// framing, no referrer to other sites.
 package ui
 
 import (
@@ -37,8 +37,9 @@ type file struct {
 	etag  string
 }
 
-// Handler serves the UI: "/" is the page, "/ui/NAME" its files. Anything
-// else is not found.
+// Handler serves the UI: "/" is the page, "/login" the sign-in page,
+// "/ui/NAME" their files. Anything else is not found. Who may see "/" is the
+// caller's decision.
 type Handler struct {
 	files map[string]file // by URL path
 }
@@ -62,8 +63,11 @@ func New() (*Handler, error) {
 		name := strings.TrimPrefix(p, "static/")
 		f := file{body: b, ctype: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 		h.files["/ui/"+name] = f
-		if name == "index.html" {
+		switch name {
+		case "index.html":
 			h.files["/"] = f
+		case "login.html":
+			h.files["/login"] = f
 		}
 		return nil
 	})
@@ -85,7 +89,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a browser sends
+	// "Origin: null" on the page's own form posts, which the sign-in's
+	// cross-site check must refuse.
+	hd.Set("Referrer-Policy", "same-origin")
 	// Revalidate every time: the ETag makes that a 304 of a few bytes,
 	// and a new binary is never hidden behind a cached old script.
 	hd.Set("Cache-Control", "no-cache")

@@ -28,6 +28,7 @@ func commands() []command {
 		{"probe", "connect to a camera and describe its stream as JSON", runProbe},
 		{"export", "export a time range of a camera as one MP4 file", runExport},
 		{"testcam", "serve a built-in test clip as an RTSP camera", runTestcam},
+		{"hash-password", "print the hash of a password (from standard input) for a user in the config", runHashPassword},
 	}
 }
 
@@ -35,7 +36,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: nvr <command> [flags]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'nvr <command> -h' for a command's flags.")
 }

@@ -72,9 +72,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, initData b
 	// The config refuses a listen address beyond loopback unless
 	// allow_remote is set with a token; this is the last line of defence.
 	tokens := apiTokens(cfg)
-	if len(tokens) == 0 {
+	if len(tokens) == 0 && len(cfg.Users) == 0 {
 		if !api.IsLoopback(cfg.Listen) {
-			return fmt.Errorf("listen %s is not a loopback address and the API has no token: set api.token and api.allow_remote", cfg.Listen)
+			return fmt.Errorf("listen %s is not a loopback address and the API has no token or users: set api.token (or users) and api.allow_remote", cfg.Listen)
 		}
 		log.Info("API has no token: serving on loopback only", slog.String("listen", cfg.Listen))
 	}

@@ -177,6 +177,7 @@ func (s *service) apply(ctx context.Context, cfg *config.Config) error {
 		Metrics:    promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 		Registerer: replacingRegisterer{s.registry},
 		Tokens:     apiTokens(cfg),
+		Users:      apiUsers(cfg),
 		// Without tokens the API is on loopback: answer only to loopback
 		// names, so a DNS-rebinding page cannot read it via a browser.
 		AllowedHosts: loopbackHosts(cfg),
@@ -276,9 +277,17 @@ func apiTokens(cfg *config.Config) []api.Token {
 	return out
 }
 
+func apiUsers(cfg *config.Config) []api.User {
+	var out []api.User
+	for _, u := range cfg.Users {
+		out = append(out, api.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras})
+	}
+	return out
+}
+
 // loopbackHosts lists the Host names a token-less API answers to.
 func loopbackHosts(cfg *config.Config) []string {
-	if len(apiTokens(cfg)) > 0 {
+	if len(apiTokens(cfg)) > 0 || len(cfg.Users) > 0 {
 		return nil
 	}
 	hosts := []string{"localhost", "127.0.0.1", "::1"}

@@ -66,6 +66,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nvr-project/nvr/internal/passwd"
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"
@@ -127,7 +128,9 @@ type Config struct {
 	Cameras   []Camera  `yaml:"cameras"`
 	Retention Retention `yaml:"retention"`
 	API       API       `yaml:"api"`
-	Log       Log       `yaml:"log"`
+	// Users can sign in to the web UI; with any, the UI needs sign-in.
+	Users []User `yaml:"users"`
+	Log   Log    `yaml:"log"`
 
 	lines   map[string]int // field path -> YAML line, from Parse
 	secrets []string       // values that must never appear in an error
@@ -200,6 +203,15 @@ type Token struct {
 	Name  string `yaml:"name"`
 	Token string `yaml:"token"`
 	// Cameras limits the token to these camera ids; empty means all.
+	Cameras []string `yaml:"cameras"`
+}
+
+// User is one account of the web UI.
+type User struct {
+	Name string `yaml:"name"`
+	// PasswordHash is an argon2id (nvr hash-password) or bcrypt hash.
+	PasswordHash string `yaml:"password_hash"`
+	// Cameras limits the user to these camera ids; empty means all.
 	Cameras []string `yaml:"cameras"`
 }
 
@@ -490,6 +502,9 @@ func Diff(old, cur *Config) Changes {
 	add("timezone", old.Location().String() != cur.Location().String())
 	add("retention", old.Retention != cur.Retention)
 	add("api", !apiEqual(old.API, cur.API))
+	add("users", !slices.EqualFunc(old.Users, cur.Users, func(x, y User) bool {
+		return x.Name == y.Name && x.PasswordHash == y.PasswordHash && slices.Equal(x.Cameras, y.Cameras)
+	}))
 	add("log", old.Log != cur.Log)
 	return ch
 }
@@ -555,6 +570,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateAPI(ids, bad)
+	c.validateUsers(ids, bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
@@ -584,8 +600,8 @@ func (c *Config) validateListen(bad func(string, string, ...any)) {
 	if !loopback && !c.API.AllowRemote {
 		bad("listen", "%q is reachable from other machines; set api.allow_remote: true (with a token) or listen on 127.0.0.1", c.Listen)
 	}
-	if c.API.AllowRemote && c.API.Token == "" && len(c.API.Tokens) == 0 {
-		bad("api.allow_remote", "remote access needs api.token or api.tokens")
+	if c.API.AllowRemote && c.API.Token == "" && len(c.API.Tokens) == 0 && len(c.Users) == 0 {
+		bad("api.allow_remote", "remote access needs api.token, api.tokens or users")
 	}
 }
 
@@ -712,6 +728,35 @@ func (c *Config) validateAPI(ids map[string]int, bad func(string, string, ...any
 	}
 }
 
+// userNameRe: user names are typed at the sign-in form and shown in logs.
+var userNameRe = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+
+func (c *Config) validateUsers(ids map[string]int, bad func(string, string, ...any)) {
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		p := fmt.Sprintf("users[%d]", i)
+		switch {
+		case u.Name == "":
+			bad(p+".name", "is required")
+		case !userNameRe.MatchString(u.Name):
+			bad(p+".name", "may only contain letters, digits, '.', '_', '@' and '-' (at most 64)")
+		case seen[u.Name]:
+			bad(p+".name", "duplicate user %q", u.Name)
+		}
+		seen[u.Name] = true
+		if u.PasswordHash == "" {
+			bad(p+".password_hash", "is required (make one with nvr hash-password)")
+		} else if err := passwd.Validate(u.PasswordHash); err != nil {
+			bad(p+".password_hash", "%v", err)
+		}
+		for j, id := range u.Cameras {
+			if _, ok := ids[id]; !ok {
+				bad(fmt.Sprintf("%s.cameras[%d]", p, j), "no camera has id %q", id)
+			}
+		}
+	}
+}
+
 // checkURL returns what is wrong with raw as a URL with one of schemes, or
 // "". The message never quotes the URL: with a password that was not
 // percent-encoded, any part of it (even the "host") may be the password.
@@ -770,6 +815,9 @@ func (c *Config) line(field string) int {
 func (c *Config) newError(ps []Problem) *Error {
 	secrets := slices.Clone(c.secrets)
 	secrets = append(secrets, c.API.Token)
+	for _, u := range c.Users {
+		secrets = append(secrets, u.PasswordHash)
+	}
 	for _, t := range c.API.Tokens {
 		secrets = append(secrets, t.Token)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nvr-project/nvr/internal/passwd"
 )
 
 const (
@@ -226,7 +228,7 @@ var badCases = []badCase{
 	{"bad env name", base + "cameras:\n  - id: a\n    url: rtsp://admin:${1X}@h/\n", []string{"line 4: cameras[0].url: ${...} must hold a variable name"}},
 	{"listen on all interfaces", base + "listen: 0.0.0.0:8080\n", []string{`line 2: listen: "0.0.0.0:8080" is reachable from other machines`}},
 	{"listen without port", base + "listen: localhost\n", []string{`line 2: listen: "localhost" is not host:port`}},
-	{"remote without token", base + "listen: :8080\napi:\n  allow_remote: true\n", []string{"line 4: api.allow_remote: remote access needs api.token or api.tokens"}},
+	{"remote without token", base + "listen: :8080\napi:\n  allow_remote: true\n", []string{"line 4: api.allow_remote: remote access needs api.token, api.tokens or users"}},
 	{"short token", base + "api:\n  token: secret\n", []string{"line 3: api.token: must be at least 16 characters"}},
 	{"duplicate token", base + "api:\n  token: ${NVR_TOKEN}\n  tokens:\n    - token: ${NVR_TOKEN}\n", []string{"line 5: api.tokens[0].token: is the same as another token"}},
 	{"token for unknown camera", base + "api:\n  tokens:\n    - token: 0123456789abcdef0\n      cameras: [nope]\n", []string{`line 5: api.tokens[0].cameras[0]: no camera has id "nope"`}},
@@ -740,5 +742,39 @@ func TestParseRTSPSCamera(t *testing.T) {
 	}
 	if s := cam.String(); strings.Contains(s, secretPW) {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+func TestUsers(t *testing.T) {
+	hash, err := passwd.Hash("pw-for-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := "data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://h/\nusers:\n  - name: alice\n    password_hash: \"" + hash + "\"\n    cameras: [a]\n"
+	cfg, err := Parse([]byte(good), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Users) != 1 || cfg.Users[0].Name != "alice" || cfg.Users[0].PasswordHash != hash {
+		t.Fatalf("users %+v", cfg.Users)
+	}
+	if s := fmt.Sprint(cfg); strings.Contains(s, hash) {
+		t.Fatalf("String() shows the hash: %s", s)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"users:\n  - name: alice\n    password_hash: plain-text\n", "line 4: users[0].password_hash: is not an argon2id"},
+		{"users:\n  - name: 'a b'\n    password_hash: \"" + hash + "\"\n", "line 3: users[0].name: may only contain"},
+		{"users:\n  - name: alice\n", "users[0].password_hash: is required"},
+		{"users:\n  - name: alice\n    password_hash: \"" + hash + "\"\n    cameras: [nope]\n", `users[0].cameras[0]: no camera has id "nope"`},
+		{"users:\n  - name: alice\n    password_hash: \"" + hash + "\"\n  - name: alice\n    password_hash: \"" + hash + "\"\n", `users[1].name: duplicate user "alice"`},
+	} {
+		_, err := Parse([]byte("data_dir: /d\n"+tc.yaml), getenv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	// Remote access with users and no token is allowed.
+	if _, err := Parse([]byte(good+"listen: 0.0.0.0:8080\napi:\n  allow_remote: true\n"), getenv); err != nil {
+		t.Fatalf("remote with users: %v", err)
 	}
 }

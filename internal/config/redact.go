@@ -61,8 +61,8 @@ func (a API) tokenCount() int {
 // String describes the config without credentials. (A value receiver, so
 // that printing a Config value, not only a pointer, is safe too.)
 func (c Config) String() string {
-	return fmt.Sprintf("config(data_dir=%s, listen=%s, timezone=%s, cameras=%v, %v)",
-		c.DataDir, c.Listen, c.Location(), c.Cameras, c.API)
+	return fmt.Sprintf("config(data_dir=%s, listen=%s, timezone=%s, cameras=%v, %v, users=%d)",
+		c.DataDir, c.Listen, c.Location(), c.Cameras, c.API, len(c.Users))
 }
 
 // LogValue is the config for log/slog: the settings that matter in a log
@@ -78,5 +78,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("timezone", c.Location().String()),
 		slog.Any("cameras", ids),
 		slog.Any("api", c.API),
+		slog.Int("users", len(c.Users)),
 	)
 }

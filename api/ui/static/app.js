@@ -11,9 +11,13 @@ const SEC = 1000, MIN = 60 * SEC, HOUR = 60 * MIN, DAY = 24 * HOUR;
 // How much footage one export covers; the player loads the next window
 // when it gets near the end of the current one.
 const WINDOW = HOUR;
-// Multi-camera sync: a camera more than this far from the leader is moved.
-const SYNC_TOLERANCE_S = 0.1;
-const SYNC_EVERY_MS = 250;
+// Multi-camera sync: a follower within SYNC_SEEK_S of the leader is pulled
+// in by playing up to SYNC_MAX_NUDGE faster or slower (no stall); one
+// farther away seeks. Drift under SYNC_DEADBAND_S is left alone.
+const SYNC_DEADBAND_S = 0.03;
+const SYNC_SEEK_S = 1;
+const SYNC_MAX_NUDGE = 0.1;
+const SYNC_EVERY_MS = 200;
 // Zoom bounds of the timeline: a few seconds to 30 days.
 const MIN_VIEW = 5 * SEC, MAX_VIEW = 31 * DAY;
 // Cameras and the visible spans are refreshed this often until the API has
@@ -29,6 +33,7 @@ const state = {
   playing: false,
   rate: 1,
   lastSeek: null,
+  signIn: false,          // the server needs users to sign in
   in: null, out: null,    // export range, ms
   fps: 25,
 };
@@ -37,6 +42,11 @@ const state = {
 
 async function api(path, opts) {
   const r = await fetch(path, Object.assign({ headers: { Accept: 'application/json' } }, opts));
+  if (r.status === 401 && state.signIn) {
+    // The session ended: sign in again and come back to this moment.
+    location.assign('/login?error=expired&next=' + enc(location.pathname + location.search));
+    throw new Error('signed out');
+  }
   if (!r.ok) {
     let msg = r.status + ' ' + r.statusText;
     try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
@@ -254,6 +264,9 @@ class Player {
     return this.pieces.length > 0 && wall >= this.pieces[0].wall && wall < this.windowEnd;
   }
 
+  // wallNow is the wall time at the video's current position.
+  wallNow() { return this.pieces.length ? this.wallAt(this.video.currentTime) : null; }
+
   wallAt(t) {
     for (const p of this.pieces) if (t >= p.media && t < p.media + p.dur) return p.wall + (t - p.media) * 1000;
     const last = this.pieces[this.pieces.length - 1];
@@ -322,7 +335,26 @@ class Player {
     const m = this.mediaAt(wall);
     if (!m) { this.showOverlay('no footage at this time'); return; }
     if (m.gap) this.showOverlay('gap until ' + fmtTime(m.next)); else this.showOverlay('');
-    this.video.currentTime = m.t;
+    // Seek paused and play once the frame is on screen: the first frame
+    // shown is the one asked for, not one a busy machine played past.
+    this.video.pause();
+    this.frameWall = null;
+    await new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); this.video.removeEventListener('seeked', done); resolve(); };
+      const timer = setTimeout(done, 5000);
+      this.video.addEventListener('seeked', done);
+      this.video.currentTime = m.t;
+    });
+    if (this.frameWall == null && this.video.requestVideoFrameCallback) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 300);
+        this.video.requestVideoFrameCallback(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    if (this === leader() && state.lastSeek && state.lastSeek.frame == null) {
+      if (this.frameWall != null) state.lastSeek.frame = this.frameWall;
+      else state.lastSeek.armed = true; // take the next frame shown
+    }
     this.video.playbackRate = state.rate;
     if (state.playing) await this.video.play().catch(() => {});
   }
@@ -368,7 +400,7 @@ function leader() {
 
 function onFrame(wall) {
   if (wall == null) return;
-  if (state.lastSeek && state.lastSeek.frame == null) state.lastSeek.frame = wall;
+  if (state.lastSeek && state.lastSeek.armed && state.lastSeek.frame == null) state.lastSeek.frame = wall;
   state.playhead = wall;
   $('clock').textContent = fmtTime(wall, true);
   drawTimeline();
@@ -377,7 +409,7 @@ function onFrame(wall) {
 async function seek(wall) {
   // lastSeek.frame becomes the wall time of the first frame shown after
   // it: what a deep link or a click shows (the browser tests read it).
-  state.lastSeek = { target: wall, frame: null };
+  state.lastSeek = { target: wall, frame: null, armed: false };
   state.playhead = wall;
   $('clock').textContent = fmtTime(wall, true);
   updateURL();
@@ -388,12 +420,12 @@ async function seek(wall) {
   drawTimeline();
 }
 
-// Followers are kept within SYNC_TOLERANCE_S of the leader's frame; one in
-// a gap waits, paused, showing when its footage resumes.
+// Followers follow the leader's position; one in a gap waits, paused,
+// showing when its footage resumes.
 setInterval(() => {
   const lead = leader();
-  if (!lead || lead.frameWall == null) return;
-  const wall = lead.frameWall;
+  const wall = lead && lead.wallNow();
+  if (wall == null) return;
   for (const p of players.values()) {
     if (p === lead || p.busy) continue;
     if (!p.covers(wall)) { if (state.playing) p.seek(wall).catch(() => {}); continue; }
@@ -405,7 +437,15 @@ setInterval(() => {
       continue;
     }
     p.showOverlay('');
-    if (Math.abs(p.video.currentTime - m.t) > SYNC_TOLERANCE_S) p.video.currentTime = m.t;
+    const drift = p.video.currentTime - m.t; // > 0: ahead of the leader
+    if (!state.playing || Math.abs(drift) > SYNC_SEEK_S) {
+      if (Math.abs(drift) > SYNC_DEADBAND_S) p.video.currentTime = m.t;
+      p.video.playbackRate = state.rate;
+    } else {
+      // Close the gap over about a second, within ±SYNC_MAX_NUDGE.
+      const nudge = Math.abs(drift) > SYNC_DEADBAND_S ? Math.max(-SYNC_MAX_NUDGE, Math.min(SYNC_MAX_NUDGE, -drift)) : 0;
+      p.video.playbackRate = state.rate * (1 + nudge);
+    }
     if (state.playing && p.video.paused) p.video.play().catch(() => {});
     if (!state.playing && !p.video.paused) p.video.pause();
   }
@@ -710,8 +750,19 @@ async function main() {
   try {
     const info = await api('/api/info');
     setZone(info.timezone || 'UTC');
+    state.signIn = !!info.sign_in;
   } catch (_) {
     setZone('UTC');
+  }
+  if (state.signIn) {
+    try {
+      const s = await api('/api/session');
+      if (s.user) {
+        $('user').textContent = s.user;
+        $('csrf').value = s.csrf;
+        $('signout').hidden = false;
+      }
+    } catch (e) { setStatus(e.message); }
   }
   $('zone').textContent = state.zone;
   try {
