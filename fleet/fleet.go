@@ -232,6 +232,15 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string)
 	if dataDir != "" && cfg.DataDir != dataDir {
 		return nil, fmt.Errorf("data_dir cannot change without a restart")
 	}
+	// Cameras the index already has under the same name need no write
+	// (a load test adding cameras one at a time would otherwise write
+	// every camera's row on each step).
+	f.mu.Lock()
+	known := make(map[string]string, len(f.cams))
+	for id, c := range f.cams {
+		known[id] = c.cfg.Name
+	}
+	f.mu.Unlock()
 	out := make(map[string]prepared, len(cfg.Cameras))
 	for _, cc := range cfg.Cameras {
 		rc := recorderConfig(cfg, cc)
@@ -242,8 +251,10 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string)
 		if err != nil {
 			return nil, fmt.Errorf("camera %s: schedule: %w", cc.ID, err)
 		}
-		if err := f.store.EnsureCamera(ctx, cc.ID, cc.Name); err != nil {
-			return nil, err
+		if name, ok := known[cc.ID]; !ok || name != cc.Name {
+			if err := f.store.EnsureCamera(ctx, cc.ID, cc.Name); err != nil {
+				return nil, err
+			}
 		}
 		out[cc.ID] = prepared{rec: rc, sched: sched}
 	}

@@ -134,6 +134,12 @@ cameras:
 	advance(time.Minute) // 07:00 CEST
 	waitRunner(false)
 	waitState(StateIdle)
+	// The camera is idle as soon as its window closes; the job then
+	// finalises its segment and tears the session down on its own
+	// goroutine, before Close.
+	for deadline := time.Now().Add(10 * time.Second); cam.Stats().Teardowns == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := cam.Stats(); st.Teardowns == 0 {
 		t.Errorf("no TEARDOWN when the window closed: %+v", st)
 	}
