@@ -131,3 +131,41 @@ func TestStalledSubscriberDoesNotBlockRecording(t *testing.T) {
 		t.Errorf("%d segments indexed, want %d", len(segs), want)
 	}
 }
+
+// Retention's deletions are events too, one per segment, and counted for
+// the metrics; each deleted segment is one a job finished before.
+func TestRetentionPublishesDeletions(t *testing.T) {
+	cam := startCam(t, testcam.Options{Clip: testcam.ClipBase240})
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := parseConfig(t, fmt.Sprintf("data_dir: %s\nsegment_duration: 1s\nfsync_interval: 1s\nretention:\n  max_bytes: 1KB\ncameras:\n  - id: cam\n    url: %s\n", dir, cam.URL()))
+	ctx := context.Background()
+	f, err := Open(ctx, cfg, Options{Logger: discardLog(), InitData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	sub := f.Subscribe(MaxBuffer)
+	finished := map[int64]bool{}
+	timeout := time.After(30 * time.Second)
+	for deleted := 0; deleted < 2; {
+		select {
+		case ev := <-sub.Events():
+			switch ev := ev.(type) {
+			case SegmentFinished:
+				finished[ev.Segment.ID] = true
+			case SegmentDeleted:
+				if !finished[ev.Segment.ID] || ev.Camera != "cam" {
+					t.Fatalf("deleted segment %d of %q was never finished", ev.Segment.ID, ev.Camera)
+				}
+				deleted++
+			case Missed:
+				t.Fatalf("missed %d events with a buffer of %d", ev.Count, MaxBuffer)
+			}
+		case <-timeout:
+			t.Fatal("retention deleted nothing in 30 s with max_bytes 1KB")
+		}
+	}
+	if n := f.deleted.Load(); n < 2 {
+		t.Errorf("metrics count %d deletions, want at least 2", n)
+	}
+}
