@@ -421,6 +421,11 @@ func (f *Fleet) apply(req applyReq) {
 		} else {
 			f.runner.Remove(cc.ID)
 		}
+		if !c.published {
+			// New here: the runner may know the camera from before its
+			// removal, still active and with no hook to call.
+			c.want, _ = f.runner.State(cc.ID)
+		}
 	}
 	lines = append(f.reconcile(), lines...)
 	f.mu.Unlock()
