@@ -22,8 +22,8 @@ import (
 // jumpSession plays a clip, then the clip again with its RTP timestamps
 // 30 s ahead (a camera whose clock was reset, R15), then stays silent.
 type jumpSession struct {
-	clip *testcam.Clip
-	begin  <-chan struct{}
+	clip  *testcam.Clip
+	begin <-chan struct{}
 }
 
 func (s *jumpSession) Info() rtsp.Info {
