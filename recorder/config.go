@@ -169,6 +169,10 @@ type Deps struct {
 	// durable (fsync); injectable to test fsync failures (F7).
 	SyncFile func(*os.File) error
 	SyncDir  func(dir string) error
+	// OnChange, if set, is told of every change of the job's state, last
+	// error or run (see Change). It is called on the job's goroutines and
+	// must return at once: recording waits for it.
+	OnChange func(Change)
 }
 
 func (d Deps) withDefaults() Deps {

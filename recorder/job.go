@@ -2,7 +2,7 @@
 // session, turns RTP packets into access units, writes them as fragmented
 // MP4 segments indexed through a SegmentStore, keeps the segments' wall
 // clock times (docs/time.md), and reconnects with backoff after any
-// failure, reporting its state through Status.
+// failure, reporting its state through Status and Deps.OnChange.
 //
 // It does not own the RTSP protocol (recorder/rtsp), RTP depacketizing
 // (recorder/h264), the MP4 format (storage/fmp4), the index or file layout
@@ -164,7 +164,13 @@ func (j *Job) Status() Status {
 
 func (j *Job) setState(s State, next time.Time) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
+	j.enter(s, next)
+	j.mu.Unlock()
+	j.changed(nil)
+}
+
+// enter sets the state; the caller holds j.mu.
+func (j *Job) enter(s State, next time.Time) {
 	if j.status.State != s {
 		j.status.Since = j.deps.Now()
 	}
@@ -175,11 +181,32 @@ func (j *Job) setState(s State, next time.Time) {
 	}
 }
 
+// fail records err as the last error and enters StateRetrying until next,
+// reported as one change.
+func (j *Job) fail(err error, next time.Time) {
+	j.mu.Lock()
+	j.status.LastError = j.redact(err.Error())
+	j.enter(StateRetrying, next)
+	j.mu.Unlock()
+	j.changed(err)
+}
+
+// changed reports a change to Deps.OnChange; the caller must not hold j.mu.
+func (j *Job) changed(err error) {
+	if j.deps.OnChange == nil {
+		return
+	}
+	ch := Change{Status: j.Status()}
+	if err != nil {
+		ch.Err = &redactedError{msg: j.redact(err.Error()), err: err}
+	}
+	j.deps.OnChange(ch)
+}
+
 // startAttempt enters StateStarting, counting a reconnect under the same
 // lock so no Status shows the new count with the old state.
 func (j *Job) startAttempt(reconnect bool) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if reconnect {
 		j.reconnects.Add(1)
 	}
@@ -187,23 +214,27 @@ func (j *Job) startAttempt(reconnect bool) {
 	j.status.State = StateStarting
 	j.status.NextRetry = time.Time{}
 	j.status.RecordingSince = time.Time{}
+	j.mu.Unlock()
+	j.changed(nil)
 }
 
 func (j *Job) setLastError(err error) {
 	j.mu.Lock()
 	j.status.LastError = j.redact(err.Error())
 	j.mu.Unlock()
+	j.changed(err)
 }
 
 // runStarted: the segmenter anchored a run at startNS.
 func (j *Job) runStarted(startNS int64) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.status.State != StateRecording {
 		j.status.Since = j.deps.Now()
 	}
 	j.status.State = StateRecording
 	j.status.RecordingSince = time.Unix(0, startNS)
+	j.mu.Unlock()
+	j.changed(nil)
 }
 
 // segmentOpened: the segmenter opened a segment with params p.
@@ -245,8 +276,7 @@ func (j *Job) Run(ctx context.Context) error {
 		}
 		delay := j.backoff(failures)
 		failures++
-		j.setLastError(err)
-		j.setState(StateRetrying, j.deps.Now().Add(delay))
+		j.fail(err, j.deps.Now().Add(delay))
 		select {
 		case <-ctx.Done():
 			return nil

@@ -17,6 +17,10 @@ type RetentionPolicy struct {
 	MaxBytes int64
 	// MinFreeBytes: keep at least this much free on DATA_DIR's filesystem.
 	MinFreeBytes int64
+	// Deleted, if set, is called with each batch of segments once their
+	// files and rows are gone (so a caller can report them one by one
+	// without ApplyRetention holding a list of everything it deleted).
+	Deleted func([]Segment)
 }
 
 // RetentionReport says what ApplyRetention did.
@@ -51,12 +55,12 @@ func (s *Store) ApplyRetention(ctx context.Context, p RetentionPolicy, now time.
 		return rep, err
 	}
 	if p.MaxBytes > 0 {
-		if err := s.retainByBytes(ctx, p.MaxBytes, &rep); err != nil {
+		if err := s.retainByBytes(ctx, p.MaxBytes, p.Deleted, &rep); err != nil {
 			return rep, err
 		}
 	}
 	if p.MinFreeBytes > 0 {
-		if err := s.retainByFree(ctx, p.MinFreeBytes, &rep); err != nil {
+		if err := s.retainByFree(ctx, p.MinFreeBytes, p.Deleted, &rep); err != nil {
 			return rep, err
 		}
 	}
@@ -89,7 +93,7 @@ func (s *Store) retainByAge(ctx context.Context, p RetentionPolicy, now time.Tim
 			if len(segs) == 0 {
 				break
 			}
-			if err := s.retentionDelete(ctx, segs, rep); err != nil {
+			if err := s.retentionDelete(ctx, segs, p.Deleted, rep); err != nil {
 				return err
 			}
 			rep.ByAge += len(segs)
@@ -98,7 +102,7 @@ func (s *Store) retainByAge(ctx context.Context, p RetentionPolicy, now time.Tim
 	return nil
 }
 
-func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, rep *RetentionReport) error {
+func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, deleted func([]Segment), rep *RetentionReport) error {
 	for {
 		used, err := s.usedBytes(ctx)
 		if err != nil {
@@ -107,7 +111,7 @@ func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, rep *Retentio
 		if used <= maxBytes {
 			return nil
 		}
-		n, err := s.deleteOldest(ctx, used-maxBytes, rep)
+		n, err := s.deleteOldest(ctx, used-maxBytes, deleted, rep)
 		if err != nil {
 			return err
 		}
@@ -119,7 +123,7 @@ func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, rep *Retentio
 	}
 }
 
-func (s *Store) retainByFree(ctx context.Context, minFree int64, rep *RetentionReport) error {
+func (s *Store) retainByFree(ctx context.Context, minFree int64, deleted func([]Segment), rep *RetentionReport) error {
 	last := int64(-1)
 	for round := 0; ; round++ {
 		free, err := s.free(s.dataDir)
@@ -134,7 +138,7 @@ func (s *Store) retainByFree(ctx context.Context, minFree int64, rep *RetentionR
 			return nil
 		}
 		last = free
-		n, err := s.deleteOldest(ctx, minFree-free, rep)
+		n, err := s.deleteOldest(ctx, minFree-free, deleted, rep)
 		if err != nil {
 			return err
 		}
@@ -148,7 +152,7 @@ func (s *Store) retainByFree(ctx context.Context, minFree int64, rep *RetentionR
 
 // deleteOldest deletes the oldest complete segments of any camera until at
 // least need bytes are freed (or none are left) and returns how many.
-func (s *Store) deleteOldest(ctx context.Context, need int64, rep *RetentionReport) (int, error) {
+func (s *Store) deleteOldest(ctx context.Context, need int64, deleted func([]Segment), rep *RetentionReport) (int, error) {
 	var n int
 	var freed int64
 	for freed < need {
@@ -168,7 +172,7 @@ func (s *Store) deleteOldest(ctx context.Context, need int64, rep *RetentionRepo
 				break
 			}
 		}
-		if err := s.retentionDelete(ctx, segs, rep); err != nil {
+		if err := s.retentionDelete(ctx, segs, deleted, rep); err != nil {
 			return n, err
 		}
 		n += len(segs)
@@ -176,13 +180,16 @@ func (s *Store) deleteOldest(ctx context.Context, need int64, rep *RetentionRepo
 	return n, nil
 }
 
-func (s *Store) retentionDelete(ctx context.Context, segs []Segment, rep *RetentionReport) error {
+func (s *Store) retentionDelete(ctx context.Context, segs []Segment, deleted func([]Segment), rep *RetentionReport) error {
 	if err := s.deleteSegments(ctx, segs); err != nil {
 		return fmt.Errorf("storage: retention: %w", err)
 	}
 	rep.Deleted += len(segs)
 	for _, seg := range segs {
 		rep.FreedBytes += seg.Bytes
+	}
+	if deleted != nil {
+		deleted(segs)
 	}
 	return nil
 }

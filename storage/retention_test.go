@@ -94,12 +94,24 @@ func TestRetention(t *testing.T) {
 				must(t, s.UpdateSegment(ctx, Segment{ID: id, EndNS: now.UnixNano() - 50*hour + 2, Bytes: 1000, Frames: 1}))
 				recording = append(recording, id)
 			}
-			rep, err := s.ApplyRetention(ctx, tc.policy, now)
+			pol := tc.policy
+			reported := map[int64]bool{}
+			pol.Deleted = func(segs []Segment) {
+				for _, seg := range segs {
+					reported[seg.ID] = true
+				}
+			}
+			rep, err := s.ApplyRetention(ctx, pol, now)
 			must(t, err)
 			var gone []segKey
 			for id, k := range ids {
 				if _, err := s.Segment(ctx, id); errors.Is(err, ErrNotFound) {
 					gone = append(gone, k)
+					if !reported[id] {
+						t.Errorf("segment %v deleted but not reported", k)
+					}
+				} else if reported[id] {
+					t.Errorf("segment %v reported deleted but kept", k)
 				}
 			}
 			sortKeys := func(k []segKey) {

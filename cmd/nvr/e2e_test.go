@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/segcheck"
 	"github.com/nvr-project/nvr/storage"
-	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
 // nvrBin is the nvr binary built once for the end-to-end tests, which run
@@ -179,65 +178,11 @@ func writeConfig(t *testing.T, path, body string) {
 	}
 }
 
-// checkIndex verifies every segment of camera against its file: complete,
-// starting on a keyframe, frame count and duration as indexed, and that
-// consecutive segments of a run abut. It returns the segments.
+// checkIndex verifies every segment of camera against its file (see
+// segcheck.Index) and returns the segments.
 func checkIndex(t *testing.T, dataDir, camera string) []storage.Segment {
 	t.Helper()
-	ctx := context.Background()
-	st, err := storage.Open(ctx, dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var segs []storage.Segment
-	cursor := ""
-	for {
-		page, next, err := st.ListSegments(ctx, camera, 0, time.Now().Add(time.Hour).UnixNano(), 1000, cursor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		segs = append(segs, page...)
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	if len(segs) == 0 {
-		t.Fatalf("camera %s: no segments", camera)
-	}
-	for i, s := range segs {
-		if s.State != storage.StateComplete {
-			t.Errorf("segment %d (%s) state %q", s.ID, s.Path, s.State)
-		}
-		f, err := st.OpenSegmentFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, _ := f.Stat()
-		info, err := fmp4.Scan(f, fi.Size())
-		f.Close()
-		if err != nil {
-			t.Fatalf("segment %s: %v", s.Path, err)
-		}
-		if info.ValidSize != fi.Size() || fi.Size() != s.Bytes {
-			t.Errorf("segment %s: file %d bytes, valid %d, index %d", s.Path, fi.Size(), info.ValidSize, s.Bytes)
-		}
-		if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
-			t.Errorf("segment %s does not start with a keyframe", s.Path)
-		}
-		if int64(len(info.Samples)) != s.Frames {
-			t.Errorf("segment %s: %d frames in file, %d in index", s.Path, len(info.Samples), s.Frames)
-		}
-		mediaNS := info.Duration * 1e9 / 90000
-		if d := (s.EndNS - s.StartNS) - mediaNS; d > mediaNS/100+int64(time.Millisecond) || -d > mediaNS/100+int64(time.Millisecond) {
-			t.Errorf("segment %s: index duration %d ns, media %d ns", s.Path, s.EndNS-s.StartNS, mediaNS)
-		}
-		if i > 0 && s.StartNS < segs[i-1].EndNS {
-			t.Errorf("segment %s overlaps the previous one", s.Path)
-		}
-	}
-	return segs
+	return segcheck.Index(t, dataDir, camera)
 }
 
 // ffprobeFrames decodes a file with ffmpeg and returns its frame count; any

@@ -5,7 +5,7 @@
 //
 // It does not own what the settings do: scheduling is package schedule (whose
 // cron parser validates the windows here), recording is package recorder, and
-// applying a reload is cmd/nvr.
+// applying a reload is package fleet.
 //
 // # File format
 //
@@ -462,6 +462,11 @@ type Changes struct {
 	// Added, Removed and Changed list camera ids; Changed cameras are in
 	// both configs with different settings (see Camera.Equal).
 	Added, Removed, Changed []string
+	// Restart lists the cameras in both configs whose recording cannot
+	// continue across the reload: their stream changed (Camera.SameStream)
+	// or segment_duration or fsync_interval did. Other changes (name,
+	// schedule, max_age, enabled) apply to a running recording.
+	Restart []string
 	// Settings lists the top-level keys whose values differ, e.g.
 	// "data_dir", "retention", "api". The caller decides which of them a
 	// running service can apply.
@@ -478,11 +483,18 @@ func (ch Changes) Empty() bool {
 // every camera, which ignores schedules that did not change.
 func Diff(old, cur *Config) Changes {
 	var ch Changes
+	segmenting := old.SegmentDuration != cur.SegmentDuration || old.FsyncInterval != cur.FsyncInterval
 	for _, n := range cur.Cameras {
-		if o, ok := old.Camera(n.ID); !ok {
+		o, ok := old.Camera(n.ID)
+		if !ok {
 			ch.Added = append(ch.Added, n.ID)
-		} else if !o.Equal(n) {
+			continue
+		}
+		if !o.Equal(n) {
 			ch.Changed = append(ch.Changed, n.ID)
+		}
+		if segmenting || !o.SameStream(n) {
+			ch.Restart = append(ch.Restart, n.ID)
 		}
 	}
 	for _, o := range old.Cameras {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -527,9 +528,19 @@ func TestCameraEqualAndDiff(t *testing.T) {
 		"      cameras: [yard]\n", "",
 	).Replace(validConfig)
 	ch := Diff(old, parse(changed))
-	want := Changes{Added: []string{"garage"}, Removed: []string{"yard"}, Changed: []string{"front-door"}, Settings: []string{"segment_duration", "api"}}
+	want := Changes{Added: []string{"garage"}, Removed: []string{"yard"}, Changed: []string{"front-door"},
+		Restart: []string{"front-door"}, Settings: []string{"segment_duration", "api"}}
 	if !reflect.DeepEqual(ch, want) {
 		t.Errorf("Diff:\n got %+v\nwant %+v", ch, want)
+	}
+	// A new name or schedule keeps the recording; a new stream restarts it.
+	renamed := parse(strings.Replace(validConfig, "name: Front door", "name: Porch", 1))
+	if ch := Diff(old, renamed); len(ch.Restart) != 0 || !slices.Equal(ch.Changed, []string{"front-door"}) {
+		t.Errorf("rename: %+v, want front-door changed without a restart", ch)
+	}
+	moved := parse(strings.Replace(validConfig, "transport: udp", "transport: tcp", 1))
+	if ch := Diff(old, moved); !slices.Equal(ch.Restart, []string{"yard"}) || !slices.Equal(ch.Changed, []string{"yard"}) {
+		t.Errorf("new transport: %+v, want yard changed and restarted", ch)
 	}
 
 	a := old.Cameras[0]

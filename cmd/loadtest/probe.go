@@ -98,31 +98,29 @@ func (p *probes) report() Waits {
 	}
 }
 
-// deps returns recorder dependencies that time every call to store and to
-// fsync; the rest stay the recorder's defaults.
-func (p *probes) deps(store *storage.Store) recorder.Deps {
-	return recorder.Deps{
-		Store: &timedStore{s: store, p: p},
-		SyncFile: func(f *os.File) error {
-			began := time.Now()
-			err := f.Sync()
-			p.syncFile.observe(began)
-			p.fail("fsync file", began, err)
-			return err
-		},
-		SyncDir: func(dir string) error {
-			began := time.Now()
-			err := recorder.SyncDir(dir)
-			p.syncDir.observe(began)
-			p.fail("fsync dir", began, err)
-			return err
-		},
+// wrap makes deps time every call to the index and to fsync; the rest
+// stays as the fleet set it.
+func (p *probes) wrap(deps *recorder.Deps) {
+	deps.Store = &timedStore{s: deps.Store, p: p}
+	deps.SyncFile = func(f *os.File) error {
+		began := time.Now()
+		err := f.Sync()
+		p.syncFile.observe(began)
+		p.fail("fsync file", began, err)
+		return err
+	}
+	deps.SyncDir = func(dir string) error {
+		began := time.Now()
+		err := recorder.SyncDir(dir)
+		p.syncDir.observe(began)
+		p.fail("fsync dir", began, err)
+		return err
 	}
 }
 
 // timedStore is a recorder.SegmentStore that times each call.
 type timedStore struct {
-	s *storage.Store
+	s recorder.SegmentStore
 	p *probes
 }
 

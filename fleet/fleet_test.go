@@ -1,4 +1,4 @@
-package main
+package fleet
 
 import (
 	"context"
@@ -10,19 +10,32 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/internal/segcheck"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/schedule"
 )
 
-// TestServiceScheduleWindow drives the service's schedule with a fake
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// startCam starts an in-process test camera, closed when the test ends.
+func startCam(t *testing.T, opts testcam.Options) *testcam.Server {
+	t.Helper()
+	cam, err := testcam.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cam.Close() })
+	return cam
+}
+
+// TestScheduleWindow drives the fleet's schedule with a fake
 // clock: outside the window the camera is idle with its next window; when
 // the window opens it records at once; when it closes the session is torn
 // down and the segment finalised.
-func TestServiceScheduleWindow(t *testing.T) {
+func TestScheduleWindow(t *testing.T) {
 	cam := startCam(t, testcam.Options{Clip: testcam.ClipBase240})
 	dir := t.TempDir()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`data_dir: %s
-listen: %s
 timezone: Europe/Berlin
 segment_duration: 2s
 cameras:
@@ -31,7 +44,7 @@ cameras:
     schedule:
       - start: "0 22 * * *"
         duration: 9h
-`, filepath.Join(dir, "data"), freeAddr(t), cam.URL())), func(string) string { return "" })
+`, filepath.Join(dir, "data"), cam.URL())), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +52,12 @@ cameras:
 	clock := schedule.NewFakeClock(time.Date(2026, 3, 28, 21, 59, 0, 0, berlin))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	svc, err := newServiceClock(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), true, clock)
+	svc, err := Open(ctx, cfg, Options{Logger: discardLog(), InitData: true, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.run(ctx, nil, nil) }()
 
-	state := func() (string, time.Time) {
+	state := func() (State, time.Time) {
 		for _, c := range svc.Cameras() {
 			if c.ID == "shop" {
 				return c.State, c.NextWindow
@@ -55,7 +66,7 @@ cameras:
 		t.Fatal("camera shop missing")
 		return "", time.Time{}
 	}
-	waitState := func(want string) {
+	waitState := func(want State) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -97,7 +108,7 @@ cameras:
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, next := state()
-		if st == "idle" && next.Equal(time.Date(2026, 3, 28, 22, 0, 0, 0, berlin)) {
+		if st == StateIdle && next.Equal(time.Date(2026, 3, 28, 22, 0, 0, 0, berlin)) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -111,7 +122,7 @@ cameras:
 
 	advance(time.Minute) // 22:00: the window opens
 	waitRunner(true)
-	waitState("recording")
+	waitState(StateRecording)
 	time.Sleep(2500 * time.Millisecond) // a segment or so of real media
 
 	// The DST night: 22:00 + 9 h of wall-clock time ends at 07:00 local.
@@ -122,15 +133,20 @@ cameras:
 	}
 	advance(time.Minute) // 07:00 CEST
 	waitRunner(false)
-	waitState("idle")
+	waitState(StateIdle)
+	// The camera is idle as soon as its window closes; the job then
+	// finalises its segment and tears the session down on its own
+	// goroutine, before Close.
+	for deadline := time.Now().Add(10 * time.Second); cam.Stats().Teardowns == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st := cam.Stats(); st.Teardowns == 0 {
 		t.Errorf("no TEARDOWN when the window closed: %+v", st)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := svc.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	segs := checkIndex(t, filepath.Join(dir, "data"), "shop")
+	segs := segcheck.Index(t, filepath.Join(dir, "data"), "shop")
 	if len(segs) == 0 {
 		t.Fatal("no segments recorded in the window")
 	}

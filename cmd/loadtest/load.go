@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/fleet"
+	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/recorder/rtsp"
@@ -23,7 +26,7 @@ import (
 
 // Modes of a run.
 const (
-	ModeRecord   = "record"   // one recorder.Job per camera into a storage.Store
+	ModeRecord   = "record"   // every camera recorded by a fleet.Fleet, as nvr serve does
 	ModeBaseline = "baseline" // one RTSP client per camera that only reads packets
 )
 
@@ -52,6 +55,10 @@ const (
 	// closes at stop. The count after stop is still exact.
 	heldBack = 1
 
+	// closeTimeout bounds the fleet's stop: every job finalises one
+	// segment, and a loaded machine is slow at it.
+	closeTimeout = time.Minute
+
 	// settle is how long every camera's sent count must stay unchanged
 	// before the drain believes the camera has stalled: frames are 40 ms
 	// apart, and a starved streamer goroutine can be late by far more.
@@ -74,8 +81,10 @@ type Options struct {
 	// to be accounted for (written or dropped); default 30s.
 	Drain time.Duration
 	// Stagger spreads the cameras' starts evenly over this long, so their
-	// segment boundaries do not all fall at the same moment; default 0
-	// (every job starts at once, as `nvr serve` does).
+	// segment boundaries do not all fall at the same moment: the fleet
+	// starts with one camera and a config with one more is applied at each
+	// step, as a reload adds cameras. Default 0 (every job starts at once,
+	// as `nvr serve` does).
 	Stagger time.Duration
 	// SampleEvery is the memory sampling period, default 1s.
 	SampleEvery time.Duration
@@ -259,7 +268,7 @@ func (m *Mem) max(o Mem) {
 type camera struct {
 	id  string
 	srv *testcam.Server
-	job *recorder.Job // record mode
+	fl  *fleet.Fleet // record mode: the fleet recording it
 
 	// baseline mode counters
 	bytes, frames, sessions atomic.Uint64
@@ -268,8 +277,8 @@ type camera struct {
 
 // arrived returns the frames the consumer accounted for so far.
 func (c *camera) arrived() uint64 {
-	if c.job != nil {
-		st := c.job.Status()
+	if c.fl != nil {
+		st, _ := c.fl.Stats(c.id)
 		return st.Frames + st.DroppedFrames
 	}
 	return c.frames.Load()
@@ -303,8 +312,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		cams[i] = &camera{id: fmt.Sprintf("cam%04d", i), srv: srv}
 	}
 
-	var store *storage.Store
 	var pr *probes
+	var cfg *config.Config
 	if o.Mode == ModeRecord {
 		pr = &probes{start: time.Now()}
 		dir, err := os.MkdirTemp(o.DataDir, "nvr-loadtest-")
@@ -315,21 +324,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if !o.Keep {
 			defer os.RemoveAll(dir)
 		}
-		store, err = storage.Open(ctx, dir)
-		if err != nil {
-			return nil, fmt.Errorf("loadtest: %w", err)
-		}
-		defer store.Close()
-		for _, c := range cams {
-			cfg := recorder.Config{
-				Camera:          c.id,
-				RTSP:            rtsp.Config{URL: c.srv.URL(), Transport: o.Transport, MediaTimeout: mediaTimeout},
-				SegmentDuration: o.SegmentDuration,
-				FrameTimeout:    mediaTimeout,
-			}.WithDefaults()
-			if c.job, err = recorder.NewJob(cfg, pr.deps(store)); err != nil {
-				return nil, fmt.Errorf("loadtest: %w", err)
-			}
+		if cfg, err = fleetConfig(o, dir, cams); err != nil {
+			return nil, err
 		}
 	}
 
@@ -358,20 +354,28 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i, c := range cams {
-		delay := o.Stagger * time.Duration(i) / time.Duration(len(cams))
-		wg.Go(func() {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-time.After(delay):
-			}
-			if c.job != nil {
-				_ = c.job.Run(runCtx)
-			} else {
+	var fl *fleet.Fleet
+	if o.Mode == ModeRecord {
+		fl, err = startFleet(runCtx, o, cfg, pr, &wg)
+		if err != nil {
+			return nil, err
+		}
+		defer fl.Close(context.Background()) // on an early return; closed below otherwise
+		for _, c := range cams {
+			c.fl = fl
+		}
+	} else {
+		for i, c := range cams {
+			delay := o.Stagger * time.Duration(i) / time.Duration(len(cams))
+			wg.Go(func() {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-time.After(delay):
+				}
 				c.readOnly(runCtx, o)
-			}
-		})
+			})
+		}
 	}
 
 	// Sample memory while the cameras stream.
@@ -399,7 +403,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			if o.Mode == ModeRecord {
 				var d uint64
 				for _, c := range cams {
-					d += c.job.Status().DroppedFrames
+					st, _ := fl.Stats(c.id)
+					d += st.DroppedFrames
 				}
 				rep.DropTimeline = append(rep.DropTimeline, d)
 			}
@@ -410,6 +415,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Drained = drain(ctx, cams, o.Drain)
 	cancel()
 	wg.Wait()
+	if fl != nil {
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), closeTimeout)
+		err := fl.Close(closeCtx)
+		cancelClose()
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: stopping the fleet: %w", err)
+		}
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	if profErr != nil {
 		return nil, profErr
@@ -433,8 +446,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	for _, c := range cams {
 		cr := Camera{ID: c.id, FramesSent: uint64(c.srv.Stats().FramesSent)}
-		if c.job != nil {
-			st := c.job.Status()
+		if fl != nil {
+			st, _ := fl.Stats(c.id)
 			cr.FramesWritten, cr.Dropped, cr.PacketsLost = st.Frames, st.DroppedFrames, st.PacketsLost
 			cr.DecodeErrors, cr.Reconnects, cr.BytesReceived = st.DecodeErrors, st.Reconnects, st.BytesReceived
 			cr.FramesArrived = st.Frames + st.DroppedFrames
@@ -450,10 +463,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.PerCamera = append(rep.PerCamera, cr)
 	}
-	if store != nil {
+	if fl != nil {
+		// The fleet closed its index; read it back on its own.
+		store, err := storage.Open(ctx, rep.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: %w", err)
+		}
 		if err := verifyIndex(ctx, store, rep.PerCamera, start); err != nil {
 			rep.VerifyError = err.Error()
 		}
+		store.Close()
 	}
 	rep.summarise()
 	rep.LoadAverage = loadAverage()
@@ -582,4 +601,65 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("loadtest: heap profile: %w", err)
 	}
 	return nil
+}
+
+// fleetConfig is the config nvr serve would be given for the run: every
+// camera always recording into dir.
+func fleetConfig(o Options, dir string, cams []*camera) (*config.Config, error) {
+	cfg := &config.Config{DataDir: dir, SegmentDuration: config.Duration(o.SegmentDuration)}
+	for _, c := range cams {
+		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: c.id, URL: c.srv.URL(), Transport: o.Transport})
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("loadtest: config: %w", err)
+	}
+	return cfg, nil
+}
+
+// startFleet opens a fleet recording cfg's cameras, with the run's
+// timeouts and probes on every job. With a stagger it starts with the
+// first camera and applies a config with one camera more at each step, on
+// a goroutine added to wg that ends with ctx.
+func startFleet(ctx context.Context, o Options, cfg *config.Config, pr *probes, wg *sync.WaitGroup) (*fleet.Fleet, error) {
+	opts := fleet.Options{
+		// Warnings and errors only: a line per camera start would drown
+		// the report.
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		InitData: true,
+		PrepareJob: func(rc *recorder.Config, deps *recorder.Deps) {
+			rc.RTSP.MediaTimeout = mediaTimeout
+			rc.FrameTimeout = mediaTimeout
+			pr.wrap(deps)
+		},
+	}
+	first := *cfg
+	if o.Stagger > 0 {
+		first.Cameras = cfg.Cameras[:1]
+	}
+	fl, err := fleet.Open(ctx, &first, opts)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	n := len(cfg.Cameras)
+	if o.Stagger > 0 && n > 1 {
+		wg.Go(func() {
+			for k := 2; k <= n; k++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(o.Stagger / time.Duration(n)):
+				}
+				step := *cfg
+				step.Cameras = cfg.Cameras[:k]
+				if err := fl.Apply(ctx, &step); err != nil {
+					if ctx.Err() == nil {
+						slog.Error("loadtest: adding a camera", "err", err)
+					}
+					return
+				}
+			}
+		})
+	}
+	return fl, nil
 }

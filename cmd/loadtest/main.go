@@ -1,7 +1,8 @@
 // Command loadtest measures recording at scale (issue 3, "Speed and
 // memory"): it starts many in-process test cameras (internal/testcam,
-// ClipMain720 is ~4 Mbit/s), records each with a recorder.Job into a
-// storage.Store in a temporary data directory, and reports bytes
+// ClipMain720 is ~4 Mbit/s), records them with a fleet.Fleet — the same
+// jobs, index, events and retention as nvr serve — into a temporary data
+// directory, and reports bytes
 // received, frames sent versus written and indexed, drops and losses,
 // process CPU seconds per GB received, and memory per camera.
 //
@@ -14,7 +15,7 @@
 // written or counted as dropped, so the accounting is exact: nothing is
 // "in flight" when the jobs are cancelled.
 //
-//	go run ./internal/loadtest -cameras 100 -duration 30s
+//	go run ./cmd/loadtest -cameras 100 -duration 30s
 //
 // It owns nothing but the measurement: it does not change how recording
 // works, and it is not part of the test suite beyond TestLoadSmall.

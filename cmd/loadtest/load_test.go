@@ -89,6 +89,29 @@ func TestLoadSmall(t *testing.T) {
 	checkGoroutines(t, goroutines)
 }
 
+// TestLoadStaggered adds the cameras one reload at a time: every camera
+// still records every frame it sends.
+func TestLoadStaggered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records for several seconds")
+	}
+	goroutines := runtime.NumGoroutine()
+	rep, err := Run(context.Background(), Options{Cameras: 3, Duration: 3 * time.Second, Stagger: 1500 * time.Millisecond,
+		DataDir: t.TempDir(), SegmentDuration: time.Second, Drain: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Drained || rep.CamerasComplete != 3 || rep.VerifyError != "" {
+		t.Errorf("drained %v, %d of 3 cameras complete, verify %q: %+v", rep.Drained, rep.CamerasComplete, rep.VerifyError, rep.PerCamera)
+	}
+	for _, c := range rep.PerCamera {
+		if c.FramesSent == 0 || c.FramesWritten != c.FramesSent || c.Segments == 0 {
+			t.Errorf("%s: sent %d, written %d, segments %d", c.ID, c.FramesSent, c.FramesWritten, c.Segments)
+		}
+	}
+	checkGoroutines(t, goroutines)
+}
+
 // TestBaselineSmall runs the read-only baseline: every frame sent arrives.
 func TestBaselineSmall(t *testing.T) {
 	if testing.Short() {

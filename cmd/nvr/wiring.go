@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nvr-project/nvr/api"
+	"github.com/nvr-project/nvr/fleet"
+	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/internal/footage"
+)
+
+// wiring connects a fleet to the HTTP API: camera states, the index,
+// exports and metrics, and an API handler rebuilt on each config.
+type wiring struct {
+	fl       *fleet.Fleet
+	log      *slog.Logger
+	registry *prometheus.Registry
+	exporter *footage.Exporter
+	apiH     swapHandler
+}
+
+func newWiring(fl *fleet.Fleet, log *slog.Logger) *wiring {
+	w := &wiring{fl: fl, log: log, registry: prometheus.NewRegistry()}
+	w.exporter = footage.New(fl.Store(), fl.Location)
+	w.registry.MustRegister(fl.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return w
+}
+
+// apply makes cfg the configuration of the fleet and the API. Nothing
+// changes unless every part accepts it.
+func (w *wiring) apply(ctx context.Context, cfg *config.Config) error {
+	if err := w.fl.Prepare(ctx, cfg); err != nil {
+		return err
+	}
+	// Built after the fleet's checks: it takes over the API metrics of the
+	// handler in force, so a config refused for a camera must not get here.
+	h, err := api.New(api.Options{
+		Store:      w.fl.Store(),
+		Cameras:    apiCameras{w.fl},
+		Exporter:   w.exporter,
+		Metrics:    promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}),
+		Registerer: replacingRegisterer{w.registry},
+		Tokens:     apiTokens(cfg),
+		Users:      apiUsers(cfg),
+		// Without tokens the API is on loopback: answer only to loopback
+		// names, so a DNS-rebinding page cannot read it via a browser.
+		AllowedHosts: loopbackHosts(cfg),
+		MaxExport:    cfg.API.MaxExport.D(),
+		Location:     cfg.Location(),
+		Logger:       w.log,
+	})
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if err := w.fl.Apply(ctx, cfg); err != nil {
+		return err
+	}
+	w.apiH.set(h)
+	return nil
+}
+
+// apiCameras shows the fleet's cameras to the API.
+type apiCameras struct{ fl *fleet.Fleet }
+
+func (a apiCameras) Cameras() []api.CameraStatus {
+	cams := a.fl.Cameras()
+	out := make([]api.CameraStatus, len(cams))
+	for i, c := range cams {
+		out[i] = api.CameraStatus{ID: c.ID, Name: c.Name, State: string(c.State), LastError: c.LastError,
+			RecordingSince: c.RecordingSince, NextWindow: c.NextWindow}
+	}
+	return out
+}
+
+func apiTokens(cfg *config.Config) []api.Token {
+	var out []api.Token
+	if cfg.API.Token != "" {
+		out = append(out, api.Token{Value: cfg.API.Token})
+	}
+	for _, t := range cfg.API.Tokens {
+		out = append(out, api.Token{Value: t.Token, Cameras: t.Cameras})
+	}
+	return out
+}
+
+func apiUsers(cfg *config.Config) []api.User {
+	var out []api.User
+	for _, u := range cfg.Users {
+		out = append(out, api.User{Name: u.Name, PasswordHash: u.PasswordHash, Cameras: u.Cameras})
+	}
+	return out
+}
+
+// loopbackHosts lists the Host names a token-less API answers to.
+func loopbackHosts(cfg *config.Config) []string {
+	if len(apiTokens(cfg)) > 0 || len(cfg.Users) > 0 {
+		return nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// swapHandler lets a reload replace the API handler atomically.
+type swapHandler struct {
+	mu sync.RWMutex
+	h  http.Handler
+}
+
+func (s *swapHandler) set(h http.Handler) { s.mu.Lock(); s.h = h; s.mu.Unlock() }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	h := s.h
+	s.mu.RUnlock()
+	h.ServeHTTP(w, r)
+}
+
+// replacingRegisterer lets a reloaded API handler take over the metrics of
+// the one it replaces (Prometheus sees a counter reset, not a clash).
+type replacingRegisterer struct{ *prometheus.Registry }
+
+func (r replacingRegisterer) Register(c prometheus.Collector) error {
+	err := r.Registry.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Registry.Unregister(are.ExistingCollector)
+		err = r.Registry.Register(c)
+	}
+	return err
+}
+
+func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}

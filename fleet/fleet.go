@@ -1,0 +1,472 @@
+// Package fleet owns nvr's set of camera jobs: it opens the index (and
+// recovers what a crash left), starts a recording job for each camera in
+// its schedule window and stops it when the window closes, applies a new
+// config by the one diff config.Diff computes, runs retention, and hands
+// out what happens to the jobs as typed events (Subscribe). The API's
+// camera states, the metrics and the log are all read from that stream.
+//
+// One goroutine owns the set of jobs. Everything else — the schedule
+// runner's hooks, Apply, a job that ends — only tells it what changed and
+// returns at once, so a job that takes seconds to finalise its segment, or
+// an out-of-band SDP fetched over HTTP, delays only its own camera.
+//
+// It does not own recording itself (package recorder), the index and files
+// (storage), windows (schedule), the config file (internal/config) or the
+// HTTP API (api); cmd/nvr wires it to the API.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/recorder"
+	"github.com/nvr-project/nvr/schedule"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// Bounds on the fleet's waits.
+const (
+	// JobStopTimeout is how long a job is expected to take to finalise its
+	// segment and send TEARDOWN; SIGTERM must end the process within 10 s
+	// (issue 5), so Close's caller gives it about this much.
+	JobStopTimeout = 6 * time.Second
+	// logBuffer is the log subscriber's buffer: the log falls behind only
+	// when stderr blocks, and then recording must not.
+	logBuffer = 1024
+	// retentionBuffer is the retention loop's: any event it keeps is
+	// only "look again", so a few suffice.
+	retentionBuffer = 64
+)
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("fleet: closed")
+
+// Options configure Open. Every field is optional.
+type Options struct {
+	// Logger receives the fleet's log lines; default slog.Default().
+	Logger *slog.Logger
+	// Clock drives the schedules; default schedule.SystemClock().
+	Clock schedule.Clock
+	// InitData lets Open initialise a data directory that lacks nvr's
+	// marker (nvr serve -init). Without it such a directory is refused:
+	// it may be a disk that failed to mount (RELIABILITY F6).
+	InitData bool
+	// PrepareJob, if set, adjusts each job's config and collaborators just
+	// before the job is created: the load tool sets timeouts and times
+	// the index calls, tests inject fake sessions. Deps.OnChange is the
+	// fleet's and is set afterwards.
+	PrepareJob func(cfg *recorder.Config, deps *recorder.Deps)
+}
+
+// Fleet is a running set of camera jobs over one data directory.
+type Fleet struct {
+	opts   Options
+	log    *slog.Logger
+	store  *storage.Store
+	runner *schedule.Runner
+	hub    hub
+
+	jobCtx     context.Context // parent of every job
+	cancelJobs context.CancelFunc
+	loopCtx    context.Context // the runner's and retention's; cancelled by Close
+	cancelLoop context.CancelFunc
+	jobs       sync.WaitGroup // job goroutines
+	loops      sync.WaitGroup // owner, runner, retention
+	logDone    chan struct{}
+
+	applyc    chan applyReq
+	wake      chan struct{} // capacity 1: something changed, look again
+	quit      chan struct{} // closed by Close
+	closeOnce sync.Once
+	closeErr  error
+
+	deleted atomic.Uint64 // segments deleted by retention
+
+	mu      sync.Mutex
+	cfg     *config.Config
+	cams    map[string]*camera
+	closing bool
+}
+
+// camera is one configured camera; guarded by Fleet.mu.
+type camera struct {
+	cfg     config.Camera
+	rec     recorder.Config
+	want    bool // its window is open (the schedule runner's hooks)
+	removed bool // gone from the config; forgotten once its job ended
+	restart bool // new recording settings: the running job ends, then a new one starts
+	run     *jobRun
+	totals  recorder.Status // counters of ended jobs, so metrics stay monotonic
+
+	shown     view // what was last published
+	published bool
+}
+
+// jobRun is one job of a camera, from its start to the end of its Run.
+type jobRun struct {
+	cancel    context.CancelFunc
+	job       *recorder.Job   // nil until created (after the SDP is loaded)
+	last      recorder.Status // as of its last change
+	stopping  bool            // cancelled; Run has not returned yet
+	done      bool            // Run returned (or the job never started)
+	final     recorder.Status // its status when done
+	stopTimer *time.Timer     // logs a job slow to stop
+}
+
+type applyReq struct {
+	cfg      *config.Config
+	prepared map[string]prepared
+	done     chan struct{}
+}
+
+// prepared is what Prepare derives from a camera's config.
+type prepared struct {
+	rec   recorder.Config
+	sched *schedule.Schedule
+}
+
+// Open opens the index in cfg.DataDir, recovers segments a crash left
+// behind, and starts recording cfg's cameras in their windows. ctx bounds
+// opening only; Close stops the fleet.
+func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = schedule.SystemClock()
+	}
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData})
+	if errors.Is(err, storage.ErrNotDataDir) && !opts.InitData {
+		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening data dir: %w", err)
+	}
+	rep, err := store.Recover(ctx, recoverSegment)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("recovering segments: %w", err)
+	}
+	opts.Logger.Info("index ready", slog.String("data_dir", cfg.DataDir), slog.Any("recovery", rep))
+
+	f := &Fleet{
+		opts:    opts,
+		log:     opts.Logger,
+		store:   store,
+		logDone: make(chan struct{}),
+		applyc:  make(chan applyReq),
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
+		cams:    make(map[string]*camera),
+	}
+	f.runner = schedule.NewRunner(opts.Clock, schedule.Hooks{Start: f.windowOpened, Stop: f.windowClosed})
+	p, err := f.prepare(ctx, cfg, "")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	f.jobCtx, f.cancelJobs = context.WithCancel(context.Background())
+	f.loopCtx, f.cancelLoop = context.WithCancel(context.Background())
+
+	logs := f.hub.subscribe(logBuffer)
+	go func() {
+		defer close(f.logDone)
+		logEvents(f.log, logs)
+	}()
+	retention := f.hub.subscribe(retentionBuffer)
+	f.loops.Add(3)
+	go func() {
+		defer f.loops.Done()
+		f.own()
+	}()
+	go func() {
+		defer f.loops.Done()
+		if err := f.runner.Run(f.loopCtx); err != nil && !errors.Is(err, context.Canceled) {
+			f.log.Error("schedule runner", slog.Any("err", err))
+		}
+	}()
+	go func() {
+		defer f.loops.Done()
+		f.retentionLoop(f.loopCtx, retention)
+	}()
+	f.send(applyReq{cfg: cfg, prepared: p, done: make(chan struct{})})
+	return f, nil
+}
+
+// Store returns the fleet's index (for the API and exports). It is closed
+// by Close.
+func (f *Fleet) Store() *storage.Store { return f.store }
+
+// Location returns the time zone of the config in force.
+func (f *Fleet) Location() *time.Location {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg.Location()
+}
+
+// Subscribe returns a subscription to every event from now on, with a
+// buffer of buf events (DefaultBuffer if buf <= 0, at most MaxBuffer). A
+// subscriber that does not keep up misses events (see Missed); it never
+// slows recording down.
+func (f *Fleet) Subscribe(buf int) *Subscription { return f.hub.subscribe(buf) }
+
+// Prepare checks that cfg can be applied — every camera's recording
+// settings and schedule, and an unchanged data_dir — and creates index
+// rows for new cameras. Apply does the same; Prepare lets a caller check
+// before committing other parts of a reload.
+func (f *Fleet) Prepare(ctx context.Context, cfg *config.Config) error {
+	f.mu.Lock()
+	dataDir := f.cfg.DataDir
+	f.mu.Unlock()
+	_, err := f.prepare(ctx, cfg, dataDir)
+	return err
+}
+
+func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string) (map[string]prepared, error) {
+	if dataDir != "" && cfg.DataDir != dataDir {
+		return nil, fmt.Errorf("data_dir cannot change without a restart")
+	}
+	// Cameras the index already has under the same name need no write
+	// (a load test adding cameras one at a time would otherwise write
+	// every camera's row on each step).
+	f.mu.Lock()
+	known := make(map[string]string, len(f.cams))
+	for id, c := range f.cams {
+		known[id] = c.cfg.Name
+	}
+	f.mu.Unlock()
+	out := make(map[string]prepared, len(cfg.Cameras))
+	for _, cc := range cfg.Cameras {
+		rc := recorderConfig(cfg, cc)
+		if err := rc.Validate(); err != nil {
+			return nil, fmt.Errorf("camera %s: %w", cc.ID, err)
+		}
+		sched, err := cfg.Schedule(cc)
+		if err != nil {
+			return nil, fmt.Errorf("camera %s: schedule: %w", cc.ID, err)
+		}
+		if name, ok := known[cc.ID]; !ok || name != cc.Name {
+			if err := f.store.EnsureCamera(ctx, cc.ID, cc.Name); err != nil {
+				return nil, err
+			}
+		}
+		out[cc.ID] = prepared{rec: rc, sched: sched}
+	}
+	return out, nil
+}
+
+// Apply makes cfg the configuration in force. Cameras whose recording
+// settings did not change keep recording (a new name, schedule or max_age
+// applies at once); changed ones end their segment and start again;
+// removed ones stop. A config that fails Prepare is refused whole. Apply
+// returns once the change is made; jobs stop and start in the background.
+func (f *Fleet) Apply(ctx context.Context, cfg *config.Config) error {
+	f.mu.Lock()
+	dataDir := f.cfg.DataDir
+	f.mu.Unlock()
+	p, err := f.prepare(ctx, cfg, dataDir)
+	if err != nil {
+		return err
+	}
+	req := applyReq{cfg: cfg, prepared: p, done: make(chan struct{})}
+	select {
+	case f.applyc <- req:
+	case <-f.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-req.done // the owner does no I/O while applying
+	return nil
+}
+
+// send hands the first config to the owner (Open, before anyone else can).
+func (f *Fleet) send(req applyReq) {
+	f.applyc <- req
+	<-req.done
+}
+
+// Close stops every job — all at once, so they finalise in parallel —
+// waits for them until ctx is done, then closes the index. Events up to
+// the last job's end are delivered; subscriptions are closed.
+func (f *Fleet) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() {
+		close(f.quit)
+		f.cancelLoop()
+		f.loops.Wait() // the owner cancels every job on its way out
+		done := make(chan struct{})
+		go func() { f.jobs.Wait(); close(done) }()
+		var errs []error
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("fleet: some camera jobs did not stop in time: %w", ctx.Err()))
+		}
+		f.hub.close()
+		<-f.logDone
+		if err := f.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing index: %w", err))
+		}
+		f.closeErr = errors.Join(errs...)
+	})
+	return f.closeErr
+}
+
+// poke wakes the owner.
+func (f *Fleet) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// windowOpened and windowClosed are the schedule runner's hooks: they
+// note the change and return at once (schedule.Hooks).
+func (f *Fleet) windowOpened(id string) { f.setWant(id, true) }
+func (f *Fleet) windowClosed(id string) { f.setWant(id, false) }
+
+func (f *Fleet) setWant(id string, want bool) {
+	f.mu.Lock()
+	if c := f.cams[id]; c != nil {
+		c.want = want
+	}
+	f.mu.Unlock()
+	f.poke()
+}
+
+// own is the owner goroutine: it alone starts and stops jobs.
+func (f *Fleet) own() {
+	for {
+		select {
+		case req := <-f.applyc:
+			f.apply(req)
+			close(req.done)
+		case <-f.wake:
+			f.mu.Lock()
+			lines := f.reconcile()
+			f.mu.Unlock()
+			f.logLines(lines)
+		case <-f.quit:
+			f.mu.Lock()
+			f.closing = true
+			lines := f.reconcile()
+			f.mu.Unlock()
+			f.cancelJobs()
+			f.logLines(lines)
+			return
+		}
+	}
+}
+
+// logLine is a line the owner logs once it has let go of f.mu, so a slow
+// log never holds up a job reporting a change.
+type logLine struct {
+	level  slog.Level
+	msg    string
+	camera string
+}
+
+func (f *Fleet) logLines(lines []logLine) {
+	for _, l := range lines {
+		f.log.Log(context.Background(), l.level, l.msg, slog.String("camera", l.camera))
+	}
+}
+
+// apply commits a prepared config, computing what changed with
+// config.Diff.
+func (f *Fleet) apply(req applyReq) {
+	f.mu.Lock()
+	old := f.cfg
+	if old == nil {
+		old = &config.Config{}
+	}
+	ch := config.Diff(old, req.cfg)
+	f.cfg = req.cfg
+	var lines []logLine
+	for _, id := range ch.Removed {
+		if c := f.cams[id]; c != nil {
+			c.removed = true
+		}
+		f.runner.Remove(id)
+		lines = append(lines, logLine{slog.LevelInfo, "camera removed", id})
+	}
+	restart := make(map[string]bool, len(ch.Restart))
+	for _, id := range ch.Restart {
+		restart[id] = true
+		lines = append(lines, logLine{slog.LevelInfo, "camera settings changed", id})
+	}
+	for _, cc := range req.cfg.Cameras {
+		p := req.prepared[cc.ID]
+		c := f.cams[cc.ID]
+		switch {
+		case c == nil:
+			c = &camera{}
+			f.cams[cc.ID] = c
+		case c.removed:
+			// Added back while the job of its removal may still be
+			// finalising: that one ends before a new one starts.
+			c.removed, c.restart = false, true
+		case restart[cc.ID]:
+			c.restart = true
+		}
+		c.cfg, c.rec = cc, p.rec
+		if cc.IsEnabled() {
+			f.runner.Set(cc.ID, p.sched) // a no-op for an unchanged schedule
+		} else {
+			f.runner.Remove(cc.ID)
+		}
+		if !c.published {
+			// New here: the runner may know the camera from before its
+			// removal, still active and with no hook to call.
+			c.want, _ = f.runner.State(cc.ID)
+		}
+	}
+	lines = append(f.reconcile(), lines...)
+	f.mu.Unlock()
+	f.logLines(lines)
+}
+
+// reconcile starts and stops jobs so that each camera records exactly when
+// it should; the caller holds f.mu. It never waits.
+func (f *Fleet) reconcile() []logLine {
+	var lines []logLine
+	for id, c := range f.cams {
+		if r := c.run; r != nil && r.done {
+			c.totals = addTotals(c.totals, r.final)
+			c.run = nil
+		}
+		if c.removed && c.run == nil {
+			delete(f.cams, id)
+			continue
+		}
+		should := c.want && c.cfg.IsEnabled() && !c.removed && !f.closing
+		if r := c.run; r != nil && !r.stopping && (!should || c.restart) {
+			f.stop(id, r)
+		}
+		if c.run == nil {
+			c.restart = false
+			if should {
+				f.launch(id, c)
+				lines = append(lines, logLine{slog.LevelInfo, "recording window open", id})
+			}
+		}
+		f.updateView(id, c)
+	}
+	return lines
+}
+
+// stop cancels a job; it finalises its segment on its own goroutine and
+// tells the owner when it is done.
+func (f *Fleet) stop(id string, r *jobRun) {
+	r.stopping = true
+	r.cancel()
+	r.stopTimer = time.AfterFunc(JobStopTimeout, func() {
+		f.log.Error("camera job did not stop in time", slog.String("camera", id))
+	})
+}

@@ -1,0 +1,150 @@
+package fleet
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/recorder"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// recorderConfig maps a camera of the config to its job's settings. It is
+// the one place where config fields reach the recorder.
+func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
+	return recorder.Config{
+		Camera: cc.ID,
+		RTSP: rtsp.Config{
+			URL:            cc.URL,
+			Transport:      cc.Transport,
+			Auth:           cc.Auth,
+			TLSFingerprint: cc.TLSFingerprint,
+		},
+		SegmentDuration: cfg.SegmentDuration.D(),
+		FsyncInterval:   cfg.FsyncInterval.D(),
+	}.WithDefaults()
+}
+
+// launch starts a job for camera id on a goroutine of its own; the caller
+// holds f.mu.
+func (f *Fleet) launch(id string, c *camera) {
+	ctx, cancel := context.WithCancel(f.jobCtx)
+	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}}
+	c.run = r
+	rc, sdp := c.rec, c.cfg.SDP
+	f.jobs.Add(1)
+	go func() {
+		defer f.jobs.Done()
+		f.runJob(ctx, id, r, rc, sdp)
+	}()
+}
+
+// runJob loads the camera's out-of-band SDP, if any, and records until
+// ctx is cancelled. It runs on the job's own goroutine: an SDP server
+// that takes its time delays only this camera.
+func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string) {
+	var job *recorder.Job
+	defer func() { f.jobEnded(id, r, job) }()
+	if sdpSrc != "" {
+		sdp, err := rtsp.LoadSDP(ctx, sdpSrc)
+		switch {
+		case ctx.Err() != nil:
+			return // stopped while loading
+		case err != nil:
+			f.log.Error("loading out-of-band SDP; using DESCRIBE", slog.String("camera", id), slog.Any("err", err))
+		default:
+			rc.RTSP.SDP = sdp
+		}
+	}
+	deps := recorder.Deps{Store: segmentEvents{Store: f.store, hub: &f.hub}}
+	if f.opts.PrepareJob != nil {
+		f.opts.PrepareJob(&rc, &deps)
+	}
+	deps.OnChange = func(ch recorder.Change) { f.jobChanged(id, r, ch) }
+	j, err := recorder.NewJob(rc, deps)
+	if err != nil { // validated by Prepare; only a bug gets here
+		f.log.Error("cannot start camera", slog.String("camera", id), slog.Any("err", err))
+		return
+	}
+	f.mu.Lock()
+	r.job = j
+	f.mu.Unlock()
+	if ctx.Err() == nil {
+		if err := j.Run(ctx); err != nil {
+			f.log.Error("camera job ended", slog.String("camera", id), slog.Any("err", err))
+		}
+	}
+	job = j
+}
+
+// jobEnded records that a job's Run returned and wakes the owner.
+func (f *Fleet) jobEnded(id string, r *jobRun, job *recorder.Job) {
+	f.mu.Lock()
+	r.done = true
+	if job != nil {
+		r.final = job.Status()
+	}
+	if r.stopTimer != nil {
+		r.stopTimer.Stop()
+	}
+	f.mu.Unlock()
+	if job != nil {
+		f.log.Info("recording stopped", slog.String("camera", id))
+	}
+	f.poke()
+}
+
+// jobChanged turns a job's report into events and folds it into the
+// camera's view. It runs on the job's goroutines: it only takes f.mu
+// and publishes, which never blocks.
+func (f *Fleet) jobChanged(id string, r *jobRun, ch recorder.Change) {
+	base := Base{Camera: id, Time: time.Now()}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prev := r.last
+	r.last = ch.Status
+	if ch.Err != nil {
+		f.hub.publish(JobFailed{Base: base, Err: jobError{ch.Err}})
+	}
+	if ch.Status.TimeJumps > prev.TimeJumps {
+		f.hub.publish(TimeJumped{Base: base, Jumps: ch.Status.TimeJumps})
+	}
+	if c := f.cams[id]; c != nil && c.run == r {
+		f.updateView(id, c)
+	}
+}
+
+// segmentEvents is the index as a job sees it: every segment it opens,
+// syncs and finishes is published.
+type segmentEvents struct {
+	*storage.Store
+	hub *hub
+}
+
+func (s segmentEvents) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+	id, file, err := s.Store.CreateSegment(ctx, seg)
+	if err == nil {
+		seg.ID = id
+		s.hub.publish(SegmentOpened{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+	}
+	return id, file, err
+}
+
+func (s segmentEvents) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+	err := s.Store.UpdateSegment(ctx, seg)
+	if err == nil {
+		s.hub.publish(SegmentGrew{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+	}
+	return err
+}
+
+func (s segmentEvents) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	err := s.Store.FinishSegment(ctx, seg)
+	if err == nil {
+		s.hub.publish(SegmentFinished{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+	}
+	return err
+}

@@ -1,0 +1,37 @@
+package fleet
+
+import (
+	"fmt"
+
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// recoverSegment adapts fmp4.Recover to the index's recovery.
+func recoverSegment(path string) (storage.RecoveredFile, error) {
+	info, err := fmp4.Recover(path)
+	if err != nil {
+		return storage.RecoveredFile{}, err
+	}
+	rf := storage.RecoveredFile{
+		Bytes:       info.ValidSize,
+		Frames:      int64(len(info.Samples)),
+		Keyframes:   int64(info.Keyframes),
+		Duration90k: to90k(info.Duration, info.Timescale),
+		Width:       info.Params.Width,
+		Height:      info.Params.Height,
+	}
+	if len(info.Params.SPS) >= 4 {
+		rf.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.Params.SPS[1], info.Params.SPS[2], info.Params.SPS[3])
+	}
+	return rf, nil
+}
+
+// to90k converts a duration in timescale units to 90 kHz ticks (nvr's own
+// segments are 90 kHz already; an orphan file from elsewhere may not be).
+func to90k(d int64, timescale uint32) int64 {
+	if timescale == 0 || timescale == 90000 {
+		return d
+	}
+	return d/int64(timescale)*90000 + d%int64(timescale)*90000/int64(timescale)
+}

@@ -1,0 +1,142 @@
+package fleet
+
+import (
+	"time"
+
+	"github.com/nvr-project/nvr/recorder"
+)
+
+// State is a camera's state as the API and the metrics show it.
+type State string
+
+// The camera states; this is their one definition.
+const (
+	StateRecording State = "recording" // its job is writing segments
+	StateRetrying  State = "retrying"  // in a window but not recording: connecting, waiting for a keyframe, or backing off after a failure
+	StateIdle      State = "idle"      // outside its schedule's windows
+	StateDisabled  State = "disabled"  // enabled: false in the config
+)
+
+// States lists every State, in the order the metrics export them.
+var States = []State{StateRecording, StateRetrying, StateIdle, StateDisabled}
+
+// CameraStatus is one configured camera and its live state. Zero times
+// mean "not applicable".
+type CameraStatus struct {
+	ID, Name       string
+	State          State
+	LastError      string    // redacted; only while a job runs
+	RecordingSince time.Time // start of the current run, when recording
+	NextWindow     time.Time // when idle: the next window's start, if known
+}
+
+// cameraState maps a job's state to the camera's: a job that is
+// connecting or waiting for a keyframe is not recording yet.
+func cameraState(s recorder.State) State {
+	switch s {
+	case recorder.StateRecording:
+		return StateRecording
+	case recorder.StateStopped:
+		return StateIdle
+	default:
+		return StateRetrying
+	}
+}
+
+// view is what the fleet last published about a camera.
+type view struct {
+	state          State
+	job            recorder.State
+	lastError      string
+	nextRetry      time.Time
+	recordingSince time.Time
+}
+
+// currentView derives the camera's view; the caller holds f.mu. A job
+// being stopped no longer counts: the camera is idle from the moment its
+// window closes.
+func (c *camera) currentView() view {
+	v := view{job: recorder.StateStopped}
+	switch {
+	case !c.cfg.IsEnabled():
+		v.state = StateDisabled
+	case c.run != nil && !c.run.stopping:
+		st := c.run.last
+		v.job, v.lastError, v.nextRetry, v.recordingSince = st.State, st.LastError, st.NextRetry, st.RecordingSince
+		v.state = cameraState(st.State)
+	default:
+		v.state = StateIdle
+	}
+	return v
+}
+
+// updateView publishes StateChanged when the camera's view changed; the
+// caller holds f.mu.
+func (f *Fleet) updateView(id string, c *camera) {
+	v := c.currentView()
+	old := c.shown
+	c.shown = v
+	if c.published && v.state == old.state && v.job == old.job && v.lastError == old.lastError &&
+		v.recordingSince.Equal(old.recordingSince) {
+		return
+	}
+	c.published = true
+	f.hub.publish(StateChanged{Base: Base{Camera: id, Time: time.Now()}, State: v.state, Job: v.job,
+		LastError: v.lastError, NextRetry: v.nextRetry, RecordingSince: v.recordingSince})
+}
+
+// Cameras returns the configured cameras, in config order, with their state.
+func (f *Fleet) Cameras() []CameraStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cfg == nil {
+		return nil
+	}
+	out := make([]CameraStatus, 0, len(f.cfg.Cameras))
+	for _, cc := range f.cfg.Cameras {
+		c := f.cams[cc.ID]
+		if c == nil {
+			continue
+		}
+		st := CameraStatus{ID: cc.ID, Name: cc.Name, State: c.shown.state,
+			LastError: c.shown.lastError, RecordingSince: c.shown.recordingSince}
+		if st.State == StateIdle && (c.run == nil || c.run.stopping) {
+			_, st.NextWindow = f.runner.State(cc.ID)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Stats returns a camera's counters summed over all its jobs, and the
+// arrival of its current job's last frame (zero if none runs).
+func (f *Fleet) Stats(id string) (recorder.Status, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cams[id]
+	if c == nil {
+		return recorder.Status{}, false
+	}
+	tot := c.totals
+	tot.LastFrame = time.Time{}
+	if c.run != nil && c.run.job != nil {
+		st := c.run.job.Status()
+		tot = addTotals(tot, st)
+		tot.LastFrame = st.LastFrame
+	}
+	return tot, true
+}
+
+// addTotals adds the counters of a job's status to a running total.
+func addTotals(a, b recorder.Status) recorder.Status {
+	a.BytesReceived += b.BytesReceived
+	a.Frames += b.Frames
+	a.Keyframes += b.Keyframes
+	a.PacketsLost += b.PacketsLost
+	a.SegmentsWritten += b.SegmentsWritten
+	a.Reconnects += b.Reconnects
+	a.DroppedFrames += b.DroppedFrames
+	a.DecodeErrors += b.DecodeErrors
+	a.TimeJumps += b.TimeJumps
+	return a
+}

@@ -1,0 +1,75 @@
+// Package segcheck is a test helper: it checks what nvr recorded in a data
+// directory against the files on disk. Tests of cmd/nvr and package fleet
+// share it.
+package segcheck
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// Index verifies every segment of camera against its file: complete,
+// starting on a keyframe, frame count and duration as indexed, and that
+// consecutive segments do not overlap. It returns the segments, and fails
+// t when there are none.
+func Index(t testing.TB, dataDir, camera string) []storage.Segment {
+	t.Helper()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var segs []storage.Segment
+	cursor := ""
+	for {
+		page, next, err := st.ListSegments(ctx, camera, 0, time.Now().Add(time.Hour).UnixNano(), 1000, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		segs = append(segs, page...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(segs) == 0 {
+		t.Fatalf("camera %s: no segments", camera)
+	}
+	for i, s := range segs {
+		if s.State != storage.StateComplete {
+			t.Errorf("segment %d (%s) state %q", s.ID, s.Path, s.State)
+		}
+		f, err := st.OpenSegmentFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := f.Stat()
+		info, err := fmp4.Scan(f, fi.Size())
+		f.Close()
+		if err != nil {
+			t.Fatalf("segment %s: %v", s.Path, err)
+		}
+		if info.ValidSize != fi.Size() || fi.Size() != s.Bytes {
+			t.Errorf("segment %s: file %d bytes, valid %d, index %d", s.Path, fi.Size(), info.ValidSize, s.Bytes)
+		}
+		if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
+			t.Errorf("segment %s does not start with a keyframe", s.Path)
+		}
+		if int64(len(info.Samples)) != s.Frames {
+			t.Errorf("segment %s: %d frames in file, %d in index", s.Path, len(info.Samples), s.Frames)
+		}
+		mediaNS := info.Duration * 1e9 / 90000
+		if d := (s.EndNS - s.StartNS) - mediaNS; d > mediaNS/100+int64(time.Millisecond) || -d > mediaNS/100+int64(time.Millisecond) {
+			t.Errorf("segment %s: index duration %d ns, media %d ns", s.Path, s.EndNS-s.StartNS, mediaNS)
+		}
+		if i > 0 && s.StartNS < segs[i-1].EndNS {
+			t.Errorf("segment %s overlaps the previous one", s.Path)
+		}
+	}
+	return segs
+}
