@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nvr-project/nvr/api/ui"
@@ -91,6 +92,8 @@ type Options struct {
 	Store    Store
 	Cameras  Cameras
 	Exporter Exporter
+	// Events feeds GET /api/events; nil answers 404 there.
+	Events Events
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Registerer, when set, receives the API's own metrics (export requests
@@ -182,6 +185,8 @@ type handler struct {
 	m                                       *apiMetrics
 	mux                                     *http.ServeMux
 	ui                                      *ui.Handler
+	eventSrc                                Events
+	streams                                 atomic.Int64 // open event streams
 }
 
 // New returns the API handler. It fails on missing dependencies, a negative
@@ -225,6 +230,7 @@ func New(opts Options) (http.Handler, error) {
 		log:       opts.Logger,
 		auth:      auth,
 		sessions:  sessions,
+		eventSrc:  opts.Events,
 		cursorKey: make([]byte, 32),
 
 		writeTimeout: ResponseWriteTimeout,
@@ -273,6 +279,7 @@ func (h *handler) routes() {
 	// body, before any routing.
 	mux.Handle("/api/info", h.json(h.info))
 	mux.Handle("/api/session", h.json(h.sessionInfo))
+	mux.Handle("/api/events", h.json(h.events))
 	mux.Handle("POST /login", h.json(h.login))
 	mux.Handle("POST /logout", h.json(h.logout))
 	mux.Handle("/api/cameras", h.json(h.listCameras))

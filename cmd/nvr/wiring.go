@@ -48,6 +48,7 @@ func (w *wiring) apply(ctx context.Context, cfg *config.Config) error {
 		Store:      w.fl.Store(),
 		Cameras:    apiCameras{w.fl},
 		Exporter:   w.exporter,
+		Events:     apiEvents{w.fl},
 		Metrics:    promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}),
 		Registerer: replacingRegisterer{w.registry},
 		Tokens:     apiTokens(cfg),
@@ -148,4 +149,70 @@ func (r replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
 			panic(err)
 		}
 	}
+}
+
+// apiEvents feeds the API's live event stream from the fleet's events.
+type apiEvents struct{ fl *fleet.Fleet }
+
+// Subscribe subscribes to the fleet with buf events of room and converts
+// them on a goroutine that the returned stop function ends and waits for.
+// A slow reader is the fleet subscription's to handle: it drops and later
+// says how many (fleet.Missed), never blocking recording.
+func (a apiEvents) Subscribe(buf int) (<-chan api.Event, func()) {
+	sub := a.fl.Subscribe(buf)
+	out := make(chan api.Event)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(out)
+		for {
+			select {
+			case <-done:
+				return
+			case ev, ok := <-sub.Events():
+				if !ok {
+					return
+				}
+				e, keep := apiEvent(ev)
+				if !keep {
+					continue
+				}
+				select {
+				case out <- e:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			close(done)
+			sub.Close()
+			wg.Wait()
+		})
+	}
+}
+
+// apiEvent is the API's form of a fleet event; failures and time jumps
+// reach the UI through the state they lead to.
+func apiEvent(ev fleet.Event) (api.Event, bool) {
+	switch e := ev.(type) {
+	case fleet.StateChanged:
+		return api.Event{Type: "state", Camera: e.Camera, State: string(e.State), LastError: e.LastError}, true
+	case fleet.SegmentOpened:
+		return api.Event{Type: "segment", Camera: e.Camera, Segment: &e.Segment}, true
+	case fleet.SegmentGrew:
+		return api.Event{Type: "segment", Camera: e.Camera, Segment: &e.Segment}, true
+	case fleet.SegmentFinished:
+		return api.Event{Type: "segment", Camera: e.Camera, Segment: &e.Segment}, true
+	case fleet.SegmentDeleted:
+		return api.Event{Type: "segment_deleted", Camera: e.Camera, Segment: &e.Segment}, true
+	case fleet.Missed:
+		return api.Event{Type: "missed", Missed: e.Count}, true
+	}
+	return api.Event{}, false
 }

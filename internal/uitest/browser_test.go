@@ -83,6 +83,7 @@ type site struct {
 	base string
 	cmd  *exec.Cmd
 	done chan struct{}
+	cam  *testcam.Server
 }
 
 func startSite(t *testing.T, extra string) *site {
@@ -115,7 +116,7 @@ cameras:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{base: "http://" + listen, cmd: exec.Command(nvrBin, "serve", "-init", "-config", cfgPath), done: make(chan struct{})}
+	s := &site{base: "http://" + listen, cmd: exec.Command(nvrBin, "serve", "-init", "-config", cfgPath), done: make(chan struct{}), cam: cam}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -282,6 +283,12 @@ func eval[T any](t *testing.T, b *browser, js string) T {
 		t.Fatalf("evaluate %s: %v", js, err)
 	}
 	return v
+}
+
+// eval0 evaluates js for its effect.
+func (b *browser) eval0(t *testing.T, js string) {
+	t.Helper()
+	_ = eval[any](t, b, js)
 }
 
 // poll evaluates js until it returns true.
@@ -459,6 +466,20 @@ func TestUI(t *testing.T) {
 				t.Fatalf("ffprobe %s: %v %s", h, err, out)
 			}
 		}
+		b.noErrors(t)
+	})
+
+	t.Run("live updates without a reload", func(t *testing.T) {
+		b.do(t, chromedp.Navigate(s.base+"/?camera=cam"))
+		b.poll(t, 10*time.Second, "the spans of the view", `!!(window.nvr && nvr.spans.get('cam') && nvr.spans.get('cam').list.length)`)
+		b.eval0(t, `window.notReloaded = true`)
+		end0 := eval[float64](t, b, `Math.max(...nvr.spans.get('cam').list.map(s => s[1]))`)
+		b.poll(t, 15*time.Second, "the timeline growing from live events",
+			`window.notReloaded && nvr.state.events > 0 && Math.max(...nvr.spans.get('cam').list.map(s => s[1])) > `+fmt.Sprint(end0+1500))
+		// The camera goes away: its state changes on the page.
+		s.cam.Close()
+		b.poll(t, 30*time.Second, "the camera shown as retrying",
+			`window.notReloaded && document.querySelector('#camera-list .state').textContent.startsWith('retrying')`)
 		b.noErrors(t)
 	})
 }

@@ -20,9 +20,9 @@ const SYNC_MAX_NUDGE = 0.1;
 const SYNC_EVERY_MS = 200;
 // Zoom bounds of the timeline: a few seconds to 30 days.
 const MIN_VIEW = 5 * SEC, MAX_VIEW = 31 * DAY;
-// Cameras and the visible spans are refreshed this often until the API has
-// an event stream.
-const REFRESH_MS = 5000;
+// Live changes come from /api/events; everything shown is also refetched
+// this often, and at once when the stream says events were missed.
+const REFRESH_MS = 60000;
 
 const state = {
   zone: 'UTC',
@@ -33,6 +33,7 @@ const state = {
   playing: false,
   rate: 1,
   lastSeek: null,
+  events: 0,              // live events received (the browser tests read it)
   signIn: false,          // the server needs users to sign in
   in: null, out: null,    // export range, ms
   fps: 25,
@@ -133,10 +134,81 @@ const spans = new Map(); // camera id -> { start, end, list: [[s, e], ...], at }
 async function loadSpans(id, force) {
   const v = state.view, w = v.end - v.start;
   const have = spans.get(id);
-  if (!force && have && have.start <= v.start && have.end >= v.end && Date.now() - have.at < REFRESH_MS) return;
+  if (!force && have && have.start <= v.start && have.end >= v.end) return;
   const start = Math.floor(v.start - w), end = Math.min(Math.ceil(v.end + w), start + 366 * DAY);
   const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}`);
   spans.set(id, { start, end, at: Date.now(), list: r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]) });
+}
+
+// addSpan merges [s, e) into a camera's cached spans (a segment recorded).
+function addSpan(id, s, e) {
+  const have = spans.get(id);
+  if (!have) return;
+  const list = have.list.concat([[s, e]]).sort((a, b) => a[0] - b[0]);
+  const out = [];
+  for (const x of list) {
+    const last = out[out.length - 1];
+    if (last && x[0] <= last[1]) last[1] = Math.max(last[1], x[1]); else out.push([x[0], x[1]]);
+  }
+  have.list = out;
+}
+
+// cutSpan removes [s, e) from a camera's cached spans (a segment deleted).
+function cutSpan(id, s, e) {
+  const have = spans.get(id);
+  if (!have) return;
+  const out = [];
+  for (const [a, b] of have.list) {
+    if (b <= s || a >= e) { out.push([a, b]); continue; }
+    if (a < s) out.push([a, s]);
+    if (b > e) out.push([e, b]);
+  }
+  have.list = out;
+}
+
+// ---------- live events ----------
+// The timeline grows while a camera records, a segment retention deleted
+// disappears, states change, all without a reload. EventSource reconnects
+// by itself; after a reconnect or missed events everything is refetched.
+
+function followEvents() {
+  if (!window.EventSource) return;
+  const es = new EventSource('/api/events');
+  let opened = false;
+  es.onopen = () => { if (opened) refreshAll(); opened = true; };
+  es.onmessage = (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch (_) { return; }
+    state.events++;
+    switch (ev.type) {
+      case 'state': {
+        const c = camera(ev.camera);
+        if (c) { c.state = ev.state; c.last_error = ev.last_error || ''; renderCameras(); }
+        break;
+      }
+      case 'segment': {
+        const s = Date.parse(ev.segment.start);
+        const e = ev.segment.end ? Date.parse(ev.segment.end) : s;
+        if (e > s) addSpan(ev.camera, s, e);
+        const c = camera(ev.camera);
+        if (c && ev.segment.end && (!c.last || Date.parse(c.last) < e)) c.last = ev.segment.end;
+        drawTimeline();
+        break;
+      }
+      case 'segment_deleted':
+        cutSpan(ev.camera, Date.parse(ev.segment.start), Date.parse(ev.segment.end || ev.segment.start));
+        drawTimeline();
+        break;
+      case 'missed':
+        refreshAll();
+        break;
+    }
+  };
+}
+
+async function refreshAll() {
+  try { await loadCameras(); } catch (e) { setStatus(e.message); }
+  refreshView(true);
 }
 
 // ---------- cameras ----------
@@ -787,13 +859,11 @@ async function main() {
     await seek(t);
   }
   refreshView(true);
-  setInterval(async () => {
-    try { await loadCameras(); } catch (e) { setStatus(e.message); }
-    refreshView(true);
-  }, REFRESH_MS);
+  followEvents();
+  setInterval(refreshAll, REFRESH_MS);
 }
 
 // For the browser tests and for curious users in the console.
-window.nvr = { state, players };
+window.nvr = { state, players, spans };
 
 main();
