@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nvr-project/nvr/api"
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
-	"github.com/nvr-project/nvr/internal/footage"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nvr-project/nvr/api"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -107,14 +106,14 @@ func TestPlan(t *testing.T) {
 	}
 
 	// A range with nothing in it.
-	if _, err := e.Export(ctx, "cam", t0.Add(-time.Hour).UnixNano(), t0.Add(-time.Minute).UnixNano(), false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "cam", t0.Add(-time.Hour).UnixNano(), t0.Add(-time.Minute).UnixNano(), false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("empty range: %v, want ErrNoFootage", err)
 	}
-	if _, err := e.Export(ctx, "other", t0.UnixNano(), t0.Add(time.Hour).UnixNano(), false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "other", t0.UnixNano(), t0.Add(time.Hour).UnixNano(), false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("unknown camera: %v, want ErrNoFootage", err)
 	}
 	// Only the deleted segment overlaps: no footage, not an error.
-	if _, err := e.Export(ctx, "cam", gone.StartNS, gone.EndNS, false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "cam", gone.StartNS, gone.EndNS, false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("deleted segment: %v, want ErrNoFootage", err)
 	}
 	// Cancelled before planning.

@@ -1,7 +1,9 @@
 // Package footage turns "camera X from A to B" into an export clip: it
 // finds the segments in the index, opens and scans their files, and hands
 // them to the export planner. It owns the open files of a clip until the
-// clip is closed; it does not speak HTTP or write MP4 boxes itself.
+// clip is closed, the error for a range without footage and the span type
+// of a clip's gaps; it does not speak HTTP (package api, which imports it)
+// or write MP4 boxes itself (storage/export).
 package footage
 
 import (
@@ -12,7 +14,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nvr-project/nvr/api"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/export"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -22,6 +23,24 @@ import (
 // before any file is opened, so no read transaction stays open while the
 // clip is served (RELIABILITY F14).
 const listPage = 1000
+
+// ErrNoFootage means an export range holds no recorded frames.
+var ErrNoFootage = errors.New("no footage in range")
+
+// Span is a wall-clock span [StartNS, EndNS) in UTC ns; a clip's gaps are
+// spans without footage that the clip closed up.
+type Span = export.Gap
+
+// Clip is one exported MP4 whose size and bytes are fixed before the first
+// byte is served, so that Range, HEAD and If-Range work. *ClipFiles is the
+// exporter's; the API's tests provide their own.
+type Clip interface {
+	io.ReaderAt
+	Size() int64
+	ETag() string
+	Gaps() []Span
+	Close() error
+}
 
 // Store is what the exporter needs of the index (*storage.Store has it).
 type Store interface {
@@ -44,24 +63,14 @@ func New(store Store, loc func() *time.Location) *Exporter {
 	return &Exporter{store: store, loc: loc}
 }
 
-// Clip is a planned export and the segment files it reads from.
-type Clip struct {
+// ClipFiles is a planned export and the segment files it reads from.
+type ClipFiles struct {
 	*export.Clip
 	files []*os.File
 }
 
-// Gaps returns the wall-clock spans without footage that the clip closed up.
-func (c *Clip) Gaps() []storage.Span {
-	g := c.Clip.Gaps()
-	out := make([]storage.Span, len(g))
-	for i, s := range g {
-		out[i] = storage.Span{StartNS: s.StartNS, EndNS: s.EndNS}
-	}
-	return out
-}
-
 // Close releases the segment files.
-func (c *Clip) Close() error {
+func (c *ClipFiles) Close() error {
 	var errs []error
 	for _, f := range c.files {
 		errs = append(errs, f.Close())
@@ -70,9 +79,11 @@ func (c *Clip) Close() error {
 	return errors.Join(errs...)
 }
 
-// Export implements api.Exporter. A segment that is still being recorded is
+// Export plans the clip of camera over [startNS, endNS), with a timestamp
+// track if asked; it returns (a wrap of) ErrNoFootage when nothing was
+// recorded in the range. A segment that is still being recorded is
 // included up to its last complete fragment.
-func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (api.Clip, error) {
+func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error) {
 	c, err := e.Plan(ctx, camera, startNS, endNS, timestamps)
 	if err != nil {
 		return nil, err
@@ -81,7 +92,7 @@ func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int
 }
 
 // Plan is Export with the concrete clip type.
-func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (*Clip, error) {
+func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (*ClipFiles, error) {
 	var segs []storage.Segment
 	cursor := ""
 	for {
@@ -96,10 +107,10 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 		cursor = next
 	}
 	if len(segs) == 0 {
-		return nil, fmt.Errorf("camera %s: %w", camera, api.ErrNoFootage)
+		return nil, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 	}
 
-	clip := &Clip{}
+	clip := &ClipFiles{}
 	inputs := make([]export.Input, 0, len(segs))
 	for _, seg := range segs {
 		if err := ctx.Err(); err != nil {
@@ -125,7 +136,7 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 	if err != nil {
 		clip.Close()
 		if errors.Is(err, export.ErrNoFootage) {
-			return nil, fmt.Errorf("camera %s: %w", camera, api.ErrNoFootage)
+			return nil, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 		}
 		return nil, fmt.Errorf("planning export: %w", err)
 	}
@@ -171,4 +182,4 @@ func ticksToNS(t int64) int64 {
 	return t/90000*int64(time.Second) + t%90000*int64(time.Second)/90000
 }
 
-var _ io.ReaderAt = (*Clip)(nil)
+var _ Clip = (*ClipFiles)(nil)
