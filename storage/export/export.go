@@ -553,10 +553,10 @@ func (p *plan) build() (*Clip, error) {
 
 func buildFtyp() []byte {
 	var w boxWriter
-	w.start("ftyp")
-	w.str("isom")
-	w.u32(0x200)
-	w.str("isomiso2avc1mp41")
-	w.end()
-	return w.b
+	w.Start("ftyp")
+	w.Str("isom")
+	w.U32(0x200)
+	w.Str("isomiso2avc1mp41")
+	w.End()
+	return w.B
 }
