@@ -260,7 +260,15 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 	if err != nil {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	// The sample index commits with the row: a complete row has one from
+	// the start (or none at all, and exports read its file).
+	idx := s.sampleIndex(row.Path, size)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
 		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
@@ -274,6 +282,14 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	} else if n == 0 {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	if idx != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO segment_samples (segment_id, data) VALUES (?, ?)`, seg.ID, idx); err != nil {
+			return fmt.Errorf("storage: finish segment %d: sample index: %w", seg.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	return nil
 }
