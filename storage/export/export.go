@@ -30,10 +30,10 @@ import (
 // timescale of the movie and the video track: the segments' 90 kHz.
 const timescale = fmp4.Timescale
 
-// maxClipSamples bounds the samples of one clip so the sample tables stay
+// MaxClipSamples bounds the samples of one clip so the sample tables stay
 // in the tens of megabytes: 24 hours (the API's default max_export) at
 // 48 fps is 4.1 M samples.
-const maxClipSamples = 1 << 22
+const MaxClipSamples = 1 << 22
 
 // maxInputs bounds the number of segments of one clip: 24 hours of
 // one-minute segments is 1440; short segments after many reconnects can be
@@ -46,7 +46,7 @@ var (
 	ErrNoFootage = errors.New("export: no footage in range")
 	// ErrBadInput: an input or the options cannot be used.
 	ErrBadInput = errors.New("export: bad input")
-	// ErrTooLong: the clip would pass maxClipSamples.
+	// ErrTooLong: the clip would pass MaxClipSamples.
 	ErrTooLong = errors.New("export: clip too long")
 	// ErrSourceChanged: a segment file no longer holds the planned bytes
 	// (it was truncated or deleted by retention while the clip was served).
@@ -55,10 +55,13 @@ var (
 
 // Input is one segment of the clip.
 type Input struct {
-	Info    *fmp4.SegmentInfo // from fmp4.Scan of the file
-	File    io.ReaderAt       // the open segment file, kept open by the caller for the clip's life
-	StartNS int64             // wall-clock UTC ns of the segment's first sample (the index row's start)
-	EndNS   int64             // wall-clock UTC ns of the segment's end (the index row's end)
+	Info *fmp4.SegmentInfo // from fmp4.Scan of the file, or from its sample index
+	// File is the open segment file, kept open by the caller for the
+	// clip's life. It may be nil when the clip is read through ReadAtFrom,
+	// which opens files only when their bytes are read.
+	File    io.ReaderAt
+	StartNS int64 // wall-clock UTC ns of the segment's first sample (the index row's start)
+	EndNS   int64 // wall-clock UTC ns of the segment's end (the index row's end)
 }
 
 // Options choose the range and extras of a clip.
@@ -77,20 +80,25 @@ type Gap struct {
 	StartNS, EndNS int64
 }
 
-// extent maps a run of clip bytes to a source file or to memory.
+// extent maps a run of clip bytes to an input's file or to the text
+// track in memory. It is kept small: a plan holds one per fragment.
 type extent struct {
 	outOff int64 // offset in the clip
 	length int64
-	src    io.ReaderAt // nil: mem
 	srcOff int64
-	mem    []byte
+	src    int32 // index of the input; textSource: the text track
 }
+
+// textSource is the src of the text track's extent.
+const textSource = -1
 
 // Clip is a planned export: a virtual MP4 file of fixed size and content.
 // Its methods are safe for concurrent use.
 type Clip struct {
 	header   []byte   // ftyp + moov + mdat header
 	extents  []extent // mdat payload, in order, contiguous
+	text     []byte   // the text track's samples
+	files    []io.ReaderAt
 	size     int64
 	etag     string
 	gaps     []Gap
@@ -111,10 +119,27 @@ func (c *Clip) Gaps() []Gap { return append([]Gap(nil), c.gaps...) }
 // Duration is the presented length in 90 kHz units (the edit list's).
 func (c *Clip) Duration() int64 { return c.duration }
 
-// ReadAt reads the clip's bytes at off. It returns io.EOF at or past the
-// end, and an error wrapping ErrSourceChanged if a segment file was cut
-// short underneath it, so a served file is never silently corrupt.
+// Inputs is how many inputs the clip was planned from (the src range of
+// ReadAtFrom).
+func (c *Clip) Inputs() int { return len(c.files) }
+
+// ReadAt reads the clip's bytes at off from the inputs' files. It returns
+// io.EOF at or past the end, and an error wrapping ErrSourceChanged if a
+// segment file was cut short underneath it, so a served file is never
+// silently corrupt.
 func (c *Clip) ReadAt(p []byte, off int64) (int, error) {
+	return c.ReadAtFrom(func(src int) (io.ReaderAt, error) {
+		if c.files[src] == nil {
+			return nil, fmt.Errorf("%w: input %d has no file", ErrBadInput, src)
+		}
+		return c.files[src], nil
+	}, p, off)
+}
+
+// ReadAtFrom is ReadAt reading input src's bytes from file(src), which is
+// called only for inputs whose bytes are read. A plan can so be shared by
+// many readers, each with its own open files.
+func (c *Clip) ReadAtFrom(file func(src int) (io.ReaderAt, error), p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("export: negative offset %d", off)
 	}
@@ -136,10 +161,14 @@ func (c *Clip) ReadAt(p []byte, off int64) (int, error) {
 			in := pos - e.outOff
 			want := min(int64(len(p)-n), e.length-in)
 			dst := p[n : n+int(want)]
-			if e.src == nil {
-				copy(dst, e.mem[in:])
+			if e.src == textSource {
+				copy(dst, c.text[e.srcOff+in:])
 			} else {
-				m, err := e.src.ReadAt(dst, e.srcOff+in)
+				f, err := file(int(e.src))
+				if err != nil {
+					return n, fmt.Errorf("export: open input %d: %w", e.src, err)
+				}
+				m, err := f.ReadAt(dst, e.srcOff+in)
 				if m < len(dst) {
 					if err == nil || errors.Is(err, io.EOF) {
 						err = ErrSourceChanged
@@ -187,6 +216,7 @@ func mulDiv(a, b, c int64) int64 {
 // without overlap or hole.
 type run struct {
 	in      *Input
+	src     int32 // index of in among the inputs
 	first   int   // index of the first sample taken
 	last    int   // index after the last sample taken
 	base    int64 // clip DTS of sample first
@@ -259,8 +289,8 @@ func validate(inputs []Input, opts Options) error {
 	for i := range inputs {
 		in := &inputs[i]
 		switch {
-		case in.Info == nil || in.File == nil:
-			return fmt.Errorf("%w: input %d without info or file", ErrBadInput, i)
+		case in.Info == nil:
+			return fmt.Errorf("%w: input %d without info", ErrBadInput, i)
 		case in.Info.Timescale != timescale:
 			return fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
 		case in.EndNS <= in.StartNS:
@@ -370,8 +400,8 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 			continue
 		}
 		total += last - first
-		if total > maxClipSamples {
-			return nil, fmt.Errorf("%w: more than %d samples", ErrTooLong, maxClipSamples)
+		if total > MaxClipSamples {
+			return nil, fmt.Errorf("%w: more than %d samples", ErrTooLong, MaxClipSamples)
 		}
 		desc := 0
 		for j, e := range entries {
@@ -389,7 +419,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				gaps = append(gaps, Gap{StartNS: prev.EndNS, EndNS: in.StartNS})
 			}
 		}
-		runs = append(runs, run{in: in, first: first, last: last, desc: desc})
+		runs = append(runs, run{in: in, src: int32(i), first: first, last: last, desc: desc})
 		delay = max(delay, shift(in))
 	}
 	if len(runs) == 0 {
@@ -439,7 +469,11 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 	if presEnd <= mediaStart {
 		return nil, ErrNoFootage
 	}
-	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts}
+	files := make([]io.ReaderAt, len(inputs))
+	for i := range inputs {
+		files[i] = inputs[i].File
+	}
+	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts, files: files}
 	if opts.Timestamps {
 		t, err := buildText(p)
 		if err != nil {
@@ -469,6 +503,7 @@ type plan struct {
 	mediaDur   int64 // sum of the sample durations
 	opts       Options
 	text       *textTrack
+	files      []io.ReaderAt // by input
 }
 
 // build encodes the header and the extent map.
@@ -510,10 +545,11 @@ func (p *plan) build() (*Clip, error) {
 		header = append(header, "mdat"...)
 	}
 
-	c := &Clip{header: header, size: dataStart + payload, duration: p.presDur}
+	c := &Clip{header: header, size: dataStart + payload, duration: p.presDur, files: p.files}
 	pos := dataStart
 	if p.text != nil {
-		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), mem: p.text.data})
+		c.text = p.text.data
+		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), src: textSource})
 		pos += int64(len(p.text.data))
 	}
 	for _, r := range p.runs {
@@ -522,10 +558,10 @@ func (p *plan) build() (*Clip, error) {
 			n := len(c.extents)
 			// Samples contiguous in the source (one fragment's mdat) merge
 			// into one extent: few extents, long reads.
-			if n > 0 && c.extents[n-1].src == r.in.File && c.extents[n-1].srcOff+c.extents[n-1].length == s[i].Offset {
+			if n > 0 && c.extents[n-1].src == r.src && c.extents[n-1].srcOff+c.extents[n-1].length == s[i].Offset {
 				c.extents[n-1].length += int64(s[i].Size)
 			} else {
-				c.extents = append(c.extents, extent{outOff: pos, length: int64(s[i].Size), src: r.in.File, srcOff: s[i].Offset})
+				c.extents = append(c.extents, extent{outOff: pos, length: int64(s[i].Size), src: r.src, srcOff: s[i].Offset})
 			}
 			pos += int64(s[i].Size)
 		}
