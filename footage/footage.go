@@ -1,9 +1,12 @@
 // Package footage turns "camera X from A to B" into an export clip: it
-// finds the segments in the index, opens and scans their files, and hands
-// them to the export planner. It owns the open files of a clip until the
-// clip is closed, the error for a range without footage and the span type
-// of a clip's gaps; it does not speak HTTP (package api, which imports it)
-// or write MP4 boxes itself (storage/export).
+// finds the segments in the index, takes their sample tables from the
+// index (or, for a segment still recording, from the part of its file that
+// was synced), and hands them to the export planner. Plans are kept in a
+// small cache, so the Range requests of a player seeking in a clip reuse
+// one plan instead of planning again. It owns the files a clip reads until
+// the clip is closed, the error for a range without footage and the span
+// type of a clip's gaps; it does not speak HTTP (package api, which imports
+// it) or write MP4 boxes itself (storage/export).
 package footage
 
 import (
@@ -12,17 +15,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/export"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
-
-// listPage is how many index rows one query fetches; the whole list is read
-// before any file is opened, so no read transaction stays open while the
-// clip is served (RELIABILITY F14).
-const listPage = 1000
 
 // ErrNoFootage means an export range holds no recorded frames.
 var ErrNoFootage = errors.New("no footage in range")
@@ -42,9 +41,21 @@ type Clip interface {
 	Close() error
 }
 
+// listPage is how many index rows one query fetches; the whole list is read
+// before any file is opened, so no read transaction stays open while the
+// clip is served (RELIABILITY F14).
+const listPage = 1000
+
+// maxOpenFiles bounds the segment files one clip keeps open: a download
+// reads them in order, so a few suffice, and a 24-hour clip of 1440
+// segments must not hold 1440 descriptors per download.
+const maxOpenFiles = 4
+
 // Store is what the exporter needs of the index (*storage.Store has it).
 type Store interface {
 	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
+	SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error)
+	PutSampleIndex(ctx context.Context, id int64, idx []byte) error
 	OpenSegmentFile(seg storage.Segment) (*os.File, error)
 }
 
@@ -52,6 +63,7 @@ type Store interface {
 type Exporter struct {
 	store Store
 	loc   func() *time.Location
+	cache *planCache
 }
 
 // New returns an exporter over store; loc gives the time zone of the
@@ -60,20 +72,72 @@ func New(store Store, loc func() *time.Location) *Exporter {
 	if loc == nil {
 		loc = func() *time.Location { return time.UTC }
 	}
-	return &Exporter{store: store, loc: loc}
+	return &Exporter{store: store, loc: loc, cache: newPlanCache(maxCachedPlans, maxCacheBytes)}
 }
 
-// ClipFiles is a planned export and the segment files it reads from.
+// plan is a planned clip without open files: it may be shared by many
+// readers (the cache hands the same plan to every request for the clip).
+type plan struct {
+	clip *export.Clip
+	segs []storage.Segment // by input of clip
+}
+
+// ClipFiles is a planned export and the segment files it reads from, which
+// it opens when their bytes are first read.
 type ClipFiles struct {
 	*export.Clip
-	files []*os.File
+	store Store
+	segs  []storage.Segment
+
+	mu    sync.Mutex
+	files []openFile // at most maxOpenFiles, most recently used last
+}
+
+type openFile struct {
+	src int
+	f   *os.File
+}
+
+// ReadAt reads the clip's bytes at off (see export.Clip.ReadAt). A
+// segment file that is gone by the time its bytes are read ends the read
+// with an error, never with other bytes.
+func (c *ClipFiles) ReadAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Clip.ReadAtFrom(c.file, p, off)
+}
+
+// file returns input src's open file; c.mu is held.
+func (c *ClipFiles) file(src int) (io.ReaderAt, error) {
+	for i, of := range c.files {
+		if of.src == src {
+			copy(c.files[i:], c.files[i+1:])
+			c.files[len(c.files)-1] = of
+			return of.f, nil
+		}
+	}
+	f, err := c.store.OpenSegmentFile(c.segs[src])
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			err = fmt.Errorf("%w: %w", export.ErrSourceChanged, err)
+		}
+		return nil, fmt.Errorf("segment %d: %w", c.segs[src].ID, err)
+	}
+	if len(c.files) == maxOpenFiles {
+		c.files[0].f.Close()
+		c.files = c.files[1:]
+	}
+	c.files = append(c.files, openFile{src: src, f: f})
+	return f, nil
 }
 
 // Close releases the segment files.
 func (c *ClipFiles) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var errs []error
-	for _, f := range c.files {
-		errs = append(errs, f.Close())
+	for _, of := range c.files {
+		errs = append(errs, of.f.Close())
 	}
 	c.files = nil
 	return errors.Join(errs...)
@@ -82,7 +146,7 @@ func (c *ClipFiles) Close() error {
 // Export plans the clip of camera over [startNS, endNS), with a timestamp
 // track if asked; it returns (a wrap of) ErrNoFootage when nothing was
 // recorded in the range. A segment that is still being recorded is
-// included up to its last complete fragment.
+// included up to what has been synced.
 func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error) {
 	c, err := e.Plan(ctx, camera, startNS, endNS, timestamps)
 	if err != nil {
@@ -92,6 +156,10 @@ func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int
 }
 
 // Plan is Export with the concrete clip type.
+//
+// The range's index rows are listed on every call (one range scan of the
+// index); when they are what a cached plan was made from, that plan is
+// used, so its ETag and bytes are the same as long as the footage is.
 func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (*ClipFiles, error) {
 	var segs []storage.Segment
 	cursor := ""
@@ -109,71 +177,114 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 	}
+	loc := e.loc()
+	key := planKey{camera: camera, startNS: startNS, endNS: endNS, timestamps: timestamps, loc: loc.String()}
+	rows := fingerprint(segs)
+	p := e.cache.get(key, rows)
+	if p == nil {
+		var err error
+		if p, err = e.plan(ctx, camera, segs, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: loc}); err != nil {
+			return nil, err
+		}
+		e.cache.put(key, rows, p)
+	}
+	return &ClipFiles{Clip: p.clip, store: e.store, segs: p.segs}, nil
+}
 
-	clip := &ClipFiles{}
+// plan builds the plan of segs, the index rows of the range.
+func (e *Exporter) plan(ctx context.Context, camera string, segs []storage.Segment, opts export.Options) (*plan, error) {
+	// Bound the work before decoding: the segments strictly inside the
+	// range are taken whole.
+	var inner int64
+	for i := 1; i < len(segs)-1; i++ {
+		inner += segs[i].Frames
+	}
+	if inner > export.MaxClipSamples {
+		return nil, fmt.Errorf("planning export: %w: more than %d samples", export.ErrTooLong, export.MaxClipSamples)
+	}
+	indexes, err := e.store.SampleIndexes(ctx, camera, opts.StartNS, opts.EndNS)
+	if err != nil {
+		return nil, fmt.Errorf("reading sample indexes: %w", err)
+	}
+	p := &plan{}
 	inputs := make([]export.Input, 0, len(segs))
 	for _, seg := range segs {
 		if err := ctx.Err(); err != nil {
-			clip.Close()
 			return nil, err
 		}
-		in, f, err := e.open(seg)
+		info, err := e.samples(ctx, seg, indexes[seg.ID])
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || errors.Is(err, storage.ErrNotFound) {
 				continue // deleted by retention since the listing
 			}
-			clip.Close()
 			return nil, err
 		}
-		if in == nil {
-			f.Close()
+		if info == nil {
 			continue
 		}
-		clip.files = append(clip.files, f)
-		inputs = append(inputs, *in)
+		end := seg.EndNS
+		if seg.State == storage.StateRecording || end <= seg.StartNS {
+			// The row's end lags behind the file while recording: use what
+			// the synced part holds.
+			end = seg.StartNS + ticksToNS(info.Duration)
+		}
+		inputs = append(inputs, export.Input{Info: info, StartNS: seg.StartNS, EndNS: end})
+		p.segs = append(p.segs, seg)
 	}
-	ec, err := export.New(inputs, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: e.loc()})
-	if err != nil {
-		clip.Close()
+	if p.clip, err = export.New(inputs, opts); err != nil {
 		if errors.Is(err, export.ErrNoFootage) {
 			return nil, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 		}
 		return nil, fmt.Errorf("planning export: %w", err)
 	}
-	clip.Clip = ec
-	return clip, nil
+	return p, nil
 }
 
-// open opens and scans one segment. A segment with no complete fragment
-// yet gives a nil input.
-func (e *Exporter) open(seg storage.Segment) (*export.Input, *os.File, error) {
+// samples returns the sample table of one segment: from its stored index,
+// or else from its file, read up to the row's bytes (for a segment still
+// recording, what has been synced). A segment with no complete fragment
+// yet gives nil. The file must exist either way: a file removed behind the
+// index's back is skipped like a deleted segment.
+func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte) (*fmp4.SegmentInfo, error) {
 	f, err := e.store.OpenSegmentFile(seg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+		return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+	defer f.Close()
+	if idx != nil {
+		info, err := fmp4.ParseIndex(idx)
+		if err == nil {
+			return info, nil
+		}
+		// A damaged index: the file is the truth.
 	}
-	info, err := fmp4.Scan(f, st.Size())
+	size := seg.Bytes
+	if seg.State != storage.StateRecording {
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+		}
+		size = st.Size()
+	}
+	info, err := fmp4.Scan(f, size)
 	if err != nil || len(info.Samples) == 0 {
 		if seg.State == storage.StateRecording {
-			return nil, f, nil // nothing complete yet
+			return nil, nil // nothing complete and synced yet
 		}
-		f.Close()
 		if err == nil {
 			err = errors.New("no samples")
 		}
-		return nil, nil, fmt.Errorf("segment %d (%s): %w", seg.ID, seg.Path, err)
+		return nil, fmt.Errorf("segment %d (%s): %w", seg.ID, seg.Path, err)
 	}
-	end := seg.EndNS
-	if seg.State == storage.StateRecording || end <= seg.StartNS {
-		// The row's end lags behind the file while recording: use what
-		// the file holds.
-		end = seg.StartNS + ticksToNS(info.Duration)
+	if seg.State == storage.StateComplete {
+		// Segments indexed before sample indexes existed get theirs now,
+		// so the next plan need not read the file. Best effort: the plan
+		// does not depend on it, and a failure is retried next time.
+		if b, err := info.MarshalIndex(); err == nil {
+			_ = e.store.PutSampleIndex(ctx, seg.ID, b)
+		}
 	}
-	return &export.Input{Info: info, File: f, StartNS: seg.StartNS, EndNS: end}, f, nil
+	return info, nil
 }
 
 // ticksToNS converts 90 kHz ticks to nanoseconds without overflowing for

@@ -18,16 +18,16 @@ var t0 = time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC)
 
 // recordSegment writes clip frames [from, to) as one segment starting at
 // start; finish=false leaves it in state recording with its fragments on disk.
-func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start time.Time, from, to int, finish bool) storage.Segment {
+func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start time.Time, from, to int, finish bool) storage.Segment {
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codec: "avc1.4d401f", Width: 1280, Height: 720}
-	id, f, err := st.CreateSegment(ctx, seg)
+	id, f, err := stor.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if seg, err = st.Segment(ctx, id); err != nil {
+	if seg, err = stor.Segment(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	w, err := fmp4.NewWriter(f, fmp4.TrackParams{SPS: clip.SPS, PPS: clip.PPS}, fmp4.WriterOptions{})
@@ -41,7 +41,18 @@ func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start ti
 		}
 	}
 	if !finish {
+		// As the recorder does after each sync: the row says how much of
+		// the file is synced.
 		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		st := w.Stats()
+		seg.Bytes, seg.Frames, seg.Keyframes = st.Bytes, st.Frames, st.Keyframes
+		seg.EndNS = seg.StartNS + (st.EndDTS-st.FirstDTS)*int64(time.Second)/90000
+		if err := stor.UpdateSegment(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 		return seg
@@ -52,7 +63,7 @@ func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start ti
 	}
 	seg.EndNS = seg.StartNS + end*int64(time.Second)/90000
 	seg.Frames = int64(to - from)
-	if err := st.FinishSegment(ctx, seg); err != nil {
+	if err := stor.FinishSegment(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	return seg
@@ -85,7 +96,7 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if len(c.files) != 3 {
+	if len(c.segs) != 3 {
 		t.Errorf("clip reads %d files, want 3 (the deleted one skipped)", len(c.files))
 	}
 	// 3.5 s of the first run + 2 s of the live segment (all of it complete

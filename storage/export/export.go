@@ -23,6 +23,7 @@ import (
 	"math/bits"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -118,6 +119,13 @@ func (c *Clip) Gaps() []Gap { return append([]Gap(nil), c.gaps...) }
 
 // Duration is the presented length in 90 kHz units (the edit list's).
 func (c *Clip) Duration() int64 { return c.duration }
+
+// MemBytes is about how much memory the plan holds: its header, the
+// text track and the extent map.
+func (c *Clip) MemBytes() int64 {
+	return int64(cap(c.header)+cap(c.text)) + int64(cap(c.extents))*int64(unsafe.Sizeof(extent{})) +
+		int64(cap(c.gaps))*int64(unsafe.Sizeof(Gap{})) + int64(cap(c.files))*16
+}
 
 // Inputs is how many inputs the clip was planned from (the src range of
 // ReadAtFrom).
