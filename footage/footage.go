@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -46,6 +47,9 @@ type Clip interface {
 // clip is served (RELIABILITY F14).
 const listPage = 1000
 
+// maxPlanWorkers bounds the goroutines that decode one plan's segments.
+const maxPlanWorkers = 4
+
 // maxOpenFiles bounds the segment files one clip keeps open: a download
 // reads them in order, so a few suffice, and a 24-hour clip of 1440
 // segments must not hold 1440 descriptors per download.
@@ -57,6 +61,7 @@ type Store interface {
 	SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error)
 	PutSampleIndex(ctx context.Context, id int64, idx []byte) error
 	OpenSegmentFile(seg storage.Segment) (*os.File, error)
+	CheckSegmentFile(seg storage.Segment) error
 }
 
 // Exporter builds export clips. It is safe for concurrent use.
@@ -206,13 +211,45 @@ func (e *Exporter) plan(ctx context.Context, camera string, segs []storage.Segme
 	if err != nil {
 		return nil, fmt.Errorf("reading sample indexes: %w", err)
 	}
+	// Decoding is the bulk of planning a long clip: the segments are
+	// shared among a few workers, each writing only its own slots, and
+	// their samples go into one buffer reused from plan to plan (the plan
+	// keeps none of them once export.New has built it).
+	var frames int64
+	for _, seg := range segs {
+		frames += seg.Frames
+	}
+	buf := getSampleBuf(int(min(frames, export.MaxClipSamples+2*fmp4.MaxIndexSamples)))
+	defer putSampleBuf(buf)
+	bufs := make([][]fmp4.SampleInfo, len(segs))
+	at := 0
+	for i, seg := range segs {
+		if n := int(seg.Frames); seg.State == storage.StateComplete && at+n <= len(*buf) {
+			bufs[i] = (*buf)[at : at : at+n]
+			at += n
+		}
+	}
+	infos := make([]*fmp4.SegmentInfo, len(segs))
+	errs := make([]error, len(segs))
+	workers := min(runtime.GOMAXPROCS(0), maxPlanWorkers, len(segs))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(segs) && ctx.Err() == nil; i += workers {
+				infos[i], errs[i] = e.samples(ctx, segs[i], indexes[segs[i].ID], bufs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p := &plan{}
 	inputs := make([]export.Input, 0, len(segs))
-	for _, seg := range segs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		info, err := e.samples(ctx, seg, indexes[seg.ID])
+	for i, seg := range segs {
+		info, err := infos[i], errs[i]
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) || errors.Is(err, storage.ErrNotFound) {
 				continue // deleted by retention since the listing
@@ -245,19 +282,22 @@ func (e *Exporter) plan(ctx context.Context, camera string, segs []storage.Segme
 // recording, what has been synced). A segment with no complete fragment
 // yet gives nil. The file must exist either way: a file removed behind the
 // index's back is skipped like a deleted segment.
-func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte) (*fmp4.SegmentInfo, error) {
-	f, err := e.store.OpenSegmentFile(seg)
-	if err != nil {
-		return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
-	}
-	defer f.Close()
+func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte, buf []fmp4.SampleInfo) (*fmp4.SegmentInfo, error) {
 	if idx != nil {
-		info, err := fmp4.ParseIndex(idx)
+		if err := e.store.CheckSegmentFile(seg); err != nil {
+			return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+		}
+		info, err := fmp4.ParseIndexInto(idx, buf)
 		if err == nil {
 			return info, nil
 		}
 		// A damaged index: the file is the truth.
 	}
+	f, err := e.store.OpenSegmentFile(seg)
+	if err != nil {
+		return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+	}
+	defer f.Close()
 	size := seg.Bytes
 	if seg.State != storage.StateRecording {
 		st, err := f.Stat()
@@ -286,6 +326,23 @@ func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte)
 	}
 	return info, nil
 }
+
+// sampleBufs holds sample buffers between plans: a day's clip decodes
+// millions of samples, and fresh memory for each plan costs more than the
+// decoding.
+var sampleBufs sync.Pool
+
+// getSampleBuf returns a buffer of n samples (their contents are stale).
+func getSampleBuf(n int) *[]fmp4.SampleInfo {
+	if b, ok := sampleBufs.Get().(*[]fmp4.SampleInfo); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]fmp4.SampleInfo, n)
+	return &b
+}
+
+func putSampleBuf(b *[]fmp4.SampleInfo) { sampleBufs.Put(b) }
 
 // ticksToNS converts 90 kHz ticks to nanoseconds without overflowing for
 // any duration a segment can have (seconds and remainder apart).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // back, as for segments indexed before sample indexes existed.
 type noIndexStore struct {
 	*storage.Store
-	puts int
+	puts atomic.Int32
 }
 
 func (s *noIndexStore) SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error) {
@@ -25,7 +26,7 @@ func (s *noIndexStore) SampleIndexes(ctx context.Context, camera string, startNS
 }
 
 func (s *noIndexStore) PutSampleIndex(ctx context.Context, id int64, idx []byte) error {
-	s.puts++
+	s.puts.Add(1)
 	return s.Store.PutSampleIndex(ctx, id, idx)
 }
 
@@ -64,8 +65,8 @@ func TestPlanFromIndex(t *testing.T) {
 	}
 	defer fromFiles.Close()
 	want := readAll(t, fromFiles)
-	if hidden.puts != 2 {
-		t.Errorf("%d sample indexes put back, want 2", hidden.puts)
+	if hidden.puts.Load() != 2 {
+		t.Errorf("%d sample indexes put back, want 2", hidden.puts.Load())
 	}
 
 	// Break the moov of a's file: Scan would refuse it now.

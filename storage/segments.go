@@ -384,6 +384,23 @@ func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
 	return f, nil
 }
 
+// CheckSegmentFile reports whether a segment's file is there, as
+// OpenSegmentFile would find it (a regular file inside the recordings
+// dir), without opening it.
+func (s *Store) CheckSegmentFile(seg Segment) error {
+	if err := checkRelPath(seg.Path); err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(filepath.FromSlash(seg.Path))
+	if err != nil {
+		return rootErr(seg.Path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, seg.Path)
+	}
+	return nil
+}
+
 // rootErr classifies an os.Root error: missing files are ErrNotFound, an
 // escape attempt is ErrUnsafePath.
 func rootErr(p string, err error) error {

@@ -26,6 +26,7 @@ import (
 	"unsafe"
 
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
 // timescale of the movie and the video track: the segments' 90 kHz.
@@ -104,6 +105,7 @@ type Clip struct {
 	etag     string
 	gaps     []Gap
 	duration int64
+	samples  int
 }
 
 // Size is the clip's length in bytes.
@@ -126,6 +128,9 @@ func (c *Clip) MemBytes() int64 {
 	return int64(cap(c.header)+cap(c.text)) + int64(cap(c.extents))*int64(unsafe.Sizeof(extent{})) +
 		int64(cap(c.gaps))*int64(unsafe.Sizeof(Gap{})) + int64(cap(c.files))*16
 }
+
+// Samples is the number of video samples in the clip.
+func (c *Clip) Samples() int { return c.samples }
 
 // Inputs is how many inputs the clip was planned from (the src range of
 // ReadAtFrom).
@@ -225,6 +230,7 @@ func mulDiv(a, b, c int64) int64 {
 type run struct {
 	in      *Input
 	src     int32 // index of in among the inputs
+	ordered bool  // in is shown in decode order, each sample after the one before ends
 	first   int   // index of the first sample taken
 	last    int   // index after the last sample taken
 	base    int64 // clip DTS of sample first
@@ -287,33 +293,36 @@ func wallAt(in *Input, t int64) int64 {
 	return in.StartNS + mulDiv(t, in.EndNS-in.StartNS, in.Info.Duration)
 }
 
-func validate(inputs []Input, opts Options) error {
+// validate checks inputs and opts, and reports which inputs are not shown
+// in decode order (see saneTimes).
+func validate(inputs []Input, opts Options) (unordered []bool, err error) {
 	if opts.EndNS <= opts.StartNS {
-		return fmt.Errorf("%w: end %d not after start %d", ErrBadInput, opts.EndNS, opts.StartNS)
+		return nil, fmt.Errorf("%w: end %d not after start %d", ErrBadInput, opts.EndNS, opts.StartNS)
 	}
 	if len(inputs) > maxInputs {
-		return fmt.Errorf("%w: %d inputs, at most %d", ErrBadInput, len(inputs), maxInputs)
+		return nil, fmt.Errorf("%w: %d inputs, at most %d", ErrBadInput, len(inputs), maxInputs)
 	}
+	unordered = make([]bool, len(inputs))
 	for i := range inputs {
 		in := &inputs[i]
 		switch {
 		case in.Info == nil:
-			return fmt.Errorf("%w: input %d without info", ErrBadInput, i)
+			return nil, fmt.Errorf("%w: input %d without info", ErrBadInput, i)
 		case in.Info.Timescale != timescale:
-			return fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
+			return nil, fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
 		case in.EndNS <= in.StartNS:
-			return fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
+			return nil, fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
 		case i > 0 && in.StartNS < inputs[i-1].StartNS:
-			return fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
+			return nil, fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
 		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
-			return fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
-		case !saneTimes(in.Info.Samples):
-			return fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
+			return nil, fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
+		case !saneTimes(in.Info.Samples, &unordered[i]):
+			return nil, fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
 		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
-			return fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
+			return nil, fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
 		}
 	}
-	return nil
+	return unordered, nil
 }
 
 // maxCTO bounds composition offsets: B-frames delay presentation by a few
@@ -324,13 +333,17 @@ const maxCTO = 10 * timescale
 // saneTimes reports whether decode times start at or after zero and
 // strictly increase, and composition offsets are within ±maxCTO, which the
 // clip's time arithmetic relies on.
-func saneTimes(s []fmp4.SampleInfo) bool {
-	prev := int64(-1)
+// It sets *unordered when a sample is shown out of decode order or
+// before the one before it has ended (some composition offset is not zero,
+// or a decode time steps back into the previous sample's duration).
+func saneTimes(s []fmp4.SampleInfo, unordered *bool) bool {
+	prev, prevEnd := int64(-1), int64(0)
 	for i := range s {
 		if s[i].DTS <= prev || s[i].CTO > maxCTO || s[i].CTO < -maxCTO {
 			return false
 		}
-		prev = s[i].DTS
+		*unordered = *unordered || s[i].CTO != 0 || s[i].DTS < prevEnd
+		prev, prevEnd = s[i].DTS, s[i].DTS+int64(s[i].Duration)
 	}
 	return true
 }
@@ -391,7 +404,8 @@ type sampleEntry struct {
 // comment and Options. It returns ErrNoFootage (wrapped) when no sample
 // falls in the range.
 func New(inputs []Input, opts Options) (*Clip, error) {
-	if err := validate(inputs, opts); err != nil {
+	unordered, err := validate(inputs, opts)
+	if err != nil {
 		return nil, err
 	}
 	var (
@@ -427,7 +441,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				gaps = append(gaps, Gap{StartNS: prev.EndNS, EndNS: in.StartNS})
 			}
 		}
-		runs = append(runs, run{in: in, src: int32(i), first: first, last: last, desc: desc})
+		runs = append(runs, run{in: in, src: int32(i), first: first, last: last, desc: desc, ordered: !unordered[i]})
 		delay = max(delay, shift(in))
 	}
 	if len(runs) == 0 {
@@ -456,8 +470,14 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				r.base = clipDTS
 			}
 		}
-		for i := r.first; i < r.last; i++ {
-			r.presEnd = max(r.presEnd, r.pres(i)+int64(s[i].Duration))
+		if r.ordered {
+			// Each sample ends at or before the next begins: the last
+			// one ends last.
+			r.presEnd = max(r.presEnd, r.pres(r.last-1)+int64(s[r.last-1].Duration))
+		} else {
+			for i := r.first; i < r.last; i++ {
+				r.presEnd = max(r.presEnd, r.pres(i)+int64(s[i].Duration))
+			}
 		}
 		clipDTS += s[r.last-1].DTS + int64(s[r.last-1].Duration) - s[r.first].DTS
 	}
@@ -516,45 +536,11 @@ type plan struct {
 
 // build encodes the header and the extent map.
 func (p *plan) build() (*Clip, error) {
-	var payload int64
-	if p.text != nil {
-		payload += int64(len(p.text.data))
-	}
-	for _, r := range p.runs {
-		s := r.in.Info.Samples
-		for i := r.first; i < r.last; i++ {
-			payload += int64(s[i].Size)
-		}
-	}
-	ftyp := buildFtyp()
-	// Pass 1 sizes the moov (its size does not depend on the offset values)
-	// and decides between stco and co64.
-	moov := p.buildMoov(false, 0)
-	co64 := int64(len(ftyp)+len(moov))+16+payload > math.MaxUint32
-	if co64 {
-		moov = p.buildMoov(true, 0)
-	}
-	mdatHdr := 8
-	if payload+8 > math.MaxUint32 {
-		mdatHdr = 16 // 64-bit largesize (ISO/IEC 14496-12 §4.2)
-	}
-	dataStart := int64(len(ftyp) + len(moov) + mdatHdr)
-	moov = p.buildMoov(co64, dataStart)
-
-	header := make([]byte, 0, dataStart)
-	header = append(header, ftyp...)
-	header = append(header, moov...)
-	if mdatHdr == 16 {
-		header = binary.BigEndian.AppendUint32(header, 1)
-		header = append(header, "mdat"...)
-		header = binary.BigEndian.AppendUint64(header, uint64(payload+16))
-	} else {
-		header = binary.BigEndian.AppendUint32(header, uint32(payload+8))
-		header = append(header, "mdat"...)
-	}
-
-	c := &Clip{header: header, size: dataStart + payload, duration: p.presDur, files: p.files}
-	pos := dataStart
+	// The extent map comes first, with offsets from the start of the
+	// mdat payload (moved below once the header's length is known): the
+	// same pass sums the payload.
+	c := &Clip{duration: p.presDur, files: p.files}
+	var pos int64
 	if p.text != nil {
 		c.text = p.text.data
 		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), src: textSource})
@@ -562,6 +548,7 @@ func (p *plan) build() (*Clip, error) {
 	}
 	for _, r := range p.runs {
 		s := r.in.Info.Samples
+		c.samples += r.last - r.first
 		for i := r.first; i < r.last; i++ {
 			n := len(c.extents)
 			// Samples contiguous in the source (one fragment's mdat) merge
@@ -574,6 +561,38 @@ func (p *plan) build() (*Clip, error) {
 			pos += int64(s[i].Size)
 		}
 	}
+	payload := pos
+
+	// The header is built once with chunk offsets relative to the first
+	// mdat payload byte, which are then moved by where that byte lands
+	// (the layout does not depend on the values). It is built again only
+	// for the rare clip past 4 GiB, with co64.
+	w := &boxWriter{Writer: bmff.Writer{B: make([]byte, 0, 8192+c.samples*5)}}
+	appendFtyp(w)
+	ftypLen := len(w.B)
+	tables := p.appendMoov(w, false)
+	co64 := int64(len(w.B))+16+payload > math.MaxUint32
+	if co64 {
+		w.B = w.B[:ftypLen]
+		tables = p.appendMoov(w, true)
+	}
+	if payload+8 > math.MaxUint32 {
+		w.U32(1) // 64-bit largesize (ISO/IEC 14496-12 §4.2)
+		w.Str("mdat")
+		w.U64(uint64(payload + 16))
+	} else {
+		w.U32(uint32(payload + 8))
+		w.Str("mdat")
+	}
+	header := w.B
+	dataStart := int64(len(header))
+	for _, t := range tables {
+		t.shift(header, dataStart)
+	}
+	for i := range c.extents {
+		c.extents[i].outOff += dataStart
+	}
+	c.header, c.size = header, dataStart+payload
 	h := sha256.New()
 	h.Write(header)
 	var b [8]byte
@@ -595,12 +614,10 @@ func (p *plan) build() (*Clip, error) {
 	return c, nil
 }
 
-func buildFtyp() []byte {
-	var w boxWriter
+func appendFtyp(w *boxWriter) {
 	w.Start("ftyp")
 	w.Str("isom")
 	w.U32(0x200)
 	w.Str("isomiso2avc1mp41")
 	w.End()
-	return w.B
 }

@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nvr-project/nvr/storage/internal/bmff"
@@ -13,15 +14,12 @@ const (
 	textTrackID  = 2
 )
 
-// buildMoov encodes the movie header. dataStart is the file offset of the
-// first mdat payload byte; co64 selects 64-bit chunk offsets (needed past
-// 4 GiB). The layout does not depend on dataStart, only the values do.
-func (p *plan) buildMoov(co64 bool, dataStart int64) []byte {
-	n := 0
-	for _, r := range p.runs {
-		n += r.last - r.first
-	}
-	w := boxWriter{bmff.Writer{B: make([]byte, 0, 4096+n*12)}}
+// appendMoov appends the movie header to w, with chunk offsets relative
+// to the first mdat payload byte, and returns where those offsets are (for
+// offsetTable.shift). co64 selects 64-bit chunk offsets (needed past
+// 4 GiB).
+func (p *plan) appendMoov(w *boxWriter, co64 bool) []offsetTable {
+	w.tables = w.tables[:0]
 	w.Start("moov")
 	v := bmff.VersionFor(p.presDur)
 	w.StartFull("mvhd", v, 0)
@@ -42,12 +40,12 @@ func (p *plan) buildMoov(co64 bool, dataStart int64) []byte {
 	if p.text != nil {
 		textLen = int64(len(p.text.data))
 	}
-	p.videoTrak(&w, co64, dataStart+textLen)
+	p.videoTrak(w, co64, textLen)
 	if p.text != nil {
-		p.textTrak(&w, co64, dataStart)
+		p.textTrak(w, co64, 0)
 	}
 	w.End()
-	return w.B
+	return w.tables
 }
 
 // tkhd writes a track header (ISO/IEC 14496-12 §8.3.2), enabled and in the
@@ -137,6 +135,7 @@ func (w *boxWriter) chunkOffsets(co64 bool, offsets []int64) {
 		w.StartFull("stco", 0, 0)
 	}
 	w.U32(uint32(len(offsets)))
+	w.tables = append(w.tables, offsetTable{at: len(w.B), n: len(offsets), wide: co64})
 	for _, o := range offsets {
 		if co64 {
 			w.U64(uint64(o))
@@ -169,86 +168,71 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	}
 	w.End()
 
-	// stts: run-length decode deltas (§8.6.1.2).
-	var count, total uint32
-	var delta uint32
-	var entries []uint32
-	var allSync, anyCTO, negCTO = true, false, false
+	// One pass over the samples gathers stts (run-length decode deltas,
+	// §8.6.1.2), ctts (run-length composition offsets, §8.6.1.3) and stss
+	// (sync samples, 1-based, §8.6.2): it runs over every sample of a
+	// clip of up to a day.
+	var total uint32
+	var stts, ctts, keys []uint32
+	var dCount, dur, cCount uint32
+	var cto int32
+	var anyCTO, negCTO bool
 	for k := range p.runs {
 		r := &p.runs[k]
 		s := r.in.Info.Samples
 		for i := r.first; i < r.last; i++ {
-			d := r.duration(i)
-			if count > 0 && d == delta {
-				count++
+			if d := r.duration(i); dCount > 0 && d == dur {
+				dCount++
 			} else {
-				if count > 0 {
-					entries = append(entries, count, delta)
+				if dCount > 0 {
+					stts = append(stts, dCount, dur)
 				}
-				count, delta = 1, d
+				dCount, dur = 1, d
+			}
+			// Offsets fit: validate bounds CTO to int32 and adj to the
+			// largest first-sample offset.
+			if c := int32(r.cto(i)); cCount > 0 && c == cto {
+				cCount++
+			} else {
+				if cCount > 0 {
+					ctts = append(ctts, cCount, uint32(cto))
+				}
+				cCount, cto = 1, c
+				anyCTO = anyCTO || c != 0
+				negCTO = negCTO || c < 0
 			}
 			total++
-			allSync = allSync && s[i].Keyframe
-			anyCTO = anyCTO || r.cto(i) != 0
-			negCTO = negCTO || r.cto(i) < 0
+			if s[i].Keyframe {
+				keys = append(keys, total)
+			}
 		}
 	}
-	entries = append(entries, count, delta)
+	stts = append(stts, dCount, dur)
+	ctts = append(ctts, cCount, uint32(cto))
 	w.StartFull("stts", 0, 0)
-	w.U32(uint32(len(entries) / 2))
-	for _, v := range entries {
+	w.U32(uint32(len(stts) / 2))
+	for _, v := range stts {
 		w.U32(v)
 	}
 	w.End()
 
-	// ctts: run-length composition offsets (§8.6.1.3); version 1 only
-	// when an offset is negative, as older players know only version 0.
+	// ctts only when some offset is not zero; version 1 only when one is
+	// negative, as older players know only version 0.
 	if anyCTO {
 		var ver uint8
 		if negCTO {
 			ver = 1
 		}
-		entries = entries[:0]
-		count = 0
-		var cto int32
-		for k := range p.runs {
-			r := &p.runs[k]
-			for i := r.first; i < r.last; i++ {
-				// Offsets fit: validate bounds CTO to int32 and adj
-				// to the largest first-sample offset.
-				c := int32(r.cto(i))
-				if count > 0 && c == cto {
-					count++
-					continue
-				}
-				if count > 0 {
-					entries = append(entries, count, uint32(cto))
-				}
-				count, cto = 1, c
-			}
-		}
-		entries = append(entries, count, uint32(cto))
 		w.StartFull("ctts", ver, 0)
-		w.U32(uint32(len(entries) / 2))
-		for _, v := range entries {
+		w.U32(uint32(len(ctts) / 2))
+		for _, v := range ctts {
 			w.U32(v)
 		}
 		w.End()
 	}
 
-	// stss: sync samples, 1-based (§8.6.2); absent means all are sync.
-	if !allSync {
-		var keys []uint32
-		num := uint32(0)
-		for _, r := range p.runs {
-			s := r.in.Info.Samples
-			for i := r.first; i < r.last; i++ {
-				num++
-				if s[i].Keyframe {
-					keys = append(keys, num)
-				}
-			}
-		}
+	// stss is absent when every sample is a sync sample.
+	if len(keys) < int(total) {
 		w.StartFull("stss", 0, 0)
 		w.U32(uint32(len(keys)))
 		for _, k := range keys {
@@ -282,11 +266,15 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	w.U32(total)
 	offsets := make([]int64, 0, len(p.runs))
 	pos := dataStart
+	at = len(w.B)
+	w.B = slices.Grow(w.B, 4*int(total))[:at+4*int(total)]
+	sizes := w.B[at:]
 	for _, r := range p.runs {
 		offsets = append(offsets, pos)
 		s := r.in.Info.Samples
 		for i := r.first; i < r.last; i++ {
-			w.U32(s[i].Size)
+			binary.BigEndian.PutUint32(sizes, s[i].Size)
+			sizes = sizes[4:]
 			pos += int64(s[i].Size)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 //	u8       flags (indexHasCTO: composition offsets follow each sample)
 //	uvarint  timescale, width, height, SAR width, SAR height
 //	uvarint  len(SPS), SPS, len(PPS), PPS
-//	uvarint  fragments, valid size
+//	uvarint  fragments, valid size, samples
 //	uvarint  chunks; per chunk (a run of samples contiguous in the file
 //	         and in decode time):
 //	  uvarint  samples
@@ -68,6 +68,7 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 	b = append(b, p.PPS...)
 	b = binary.AppendUvarint(b, uint64(info.Fragments))
 	b = binary.AppendUvarint(b, uint64(max(info.ValidSize, 0)))
+	b = binary.AppendUvarint(b, uint64(len(info.Samples)))
 
 	s := info.Samples
 	chunks := 0
@@ -119,6 +120,15 @@ func contiguous(a, b SampleInfo) bool {
 func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// uvarint is binary.Uvarint with the one-byte case inline: most of a
+// sample index is one-byte values.
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
+}
 
 // indexReader decodes varints from a sample index; the first error sticks.
 type indexReader struct {
@@ -178,7 +188,12 @@ func (r *indexReader) bytes(what string) []byte {
 // Scan guarantees (sizes, durations and decode times in range, samples
 // inside the valid size and in file order), so a damaged index is an error
 // and never a wrong clip.
-func ParseIndex(b []byte) (*SegmentInfo, error) {
+func ParseIndex(b []byte) (*SegmentInfo, error) { return ParseIndexInto(b, nil) }
+
+// ParseIndexInto is ParseIndex decoding the samples into buf's memory when
+// it has room for them (its length is ignored), so a caller decoding many
+// indexes can reuse one buffer; the SegmentInfo's Samples then alias buf.
+func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 	if len(b) < 2 || b[0] != indexVersion {
 		return nil, fmt.Errorf("%w: unknown version", ErrBadIndex)
 	}
@@ -195,50 +210,81 @@ func ParseIndex(b []byte) (*SegmentInfo, error) {
 	p.PPS = r.bytes("PPS")
 	info.Fragments = r.small("fragments", MaxIndexSamples)
 	info.ValidSize = int64(r.small("valid size", maxDTS))
-	chunks := r.small("chunks", MaxIndexSamples)
+	total := r.small("samples", MaxIndexSamples)
+	chunks := r.small("chunks", uint64(total))
 	if r.err != nil {
 		return nil, r.err
 	}
 	// Each sample takes at least two bytes: the capacity is bounded by
-	// the input, not by a count in it.
-	info.Samples = make([]SampleInfo, 0, min(len(r.b)/2, MaxIndexSamples))
+	// the input, not only by a count in it.
+	if n := min(total, len(r.b)/2); cap(buf) >= n {
+		info.Samples = buf[:0:n]
+	} else {
+		info.Samples = make([]SampleInfo, 0, n)
+	}
 	var end, endDTS int64
-	var prevDur uint32
+	var prevDur int64
 	var prevSize [2]int64
 	var prevCTO int64
+	hasCTO := flags&indexHasCTO != 0
 	for c := 0; c < chunks && r.err == nil; c++ {
 		n := r.small("chunk samples", MaxIndexSamples)
 		off := end + int64(r.small("chunk offset", maxDTS))
 		dts := endDTS + r.varint("chunk decode time")
-		if n == 0 || len(info.Samples)+n > MaxIndexSamples || dts < 0 || dts > maxDTS || off > maxDTS {
+		if n == 0 || len(info.Samples)+n > total || dts < 0 || dts > maxDTS || off > maxDTS {
 			r.fail("chunk")
 			break
 		}
-		for k := 0; k < n && r.err == nil; k++ {
-			v := r.uvarint("duration")
+		// The per-sample loop decodes in place: it runs for every frame of
+		// every segment an export plans.
+		b := r.b
+		for k := 0; k < n; k++ {
+			v, m := uvarint(b)
+			if m <= 0 {
+				r.fail("duration")
+				break
+			}
+			b = b[m:]
 			key := v & 1
-			dur := int64(prevDur) + unzigzag(v>>1)
-			size := prevSize[key] + r.varint("size")
+			dur := prevDur + unzigzag(v>>1)
+			d, m := uvarint(b)
+			if m <= 0 {
+				r.fail("size")
+				break
+			}
+			b = b[m:]
+			size := prevSize[key] + unzigzag(d)
 			cto := prevCTO
-			if flags&indexHasCTO != 0 {
-				cto += r.varint("composition offset")
+			if hasCTO {
+				d, m := uvarint(b)
+				if m <= 0 {
+					r.fail("composition offset")
+					break
+				}
+				b = b[m:]
+				cto += unzigzag(d)
 			}
 			if dur < 0 || dur > maxSampleDuration || size < minSampleSize || size > MaxSampleSize ||
 				cto < math.MinInt32 || cto > math.MaxInt32 || off+size > info.ValidSize || dts > maxDTS {
 				r.fail("sample out of range")
 				break
 			}
-			s := SampleInfo{Offset: off, DTS: dts, Size: uint32(size), Duration: uint32(dur), CTO: int32(cto), Keyframe: key == 1}
-			info.Samples = append(info.Samples, s)
-			if s.Keyframe {
+			info.Samples = append(info.Samples, SampleInfo{Offset: off, DTS: dts, Size: uint32(size), Duration: uint32(dur), CTO: int32(cto), Keyframe: key == 1})
+			if key == 1 {
 				info.Keyframes++
 			}
 			info.Duration += dur
-			prevDur, prevSize[key], prevCTO = s.Duration, size, cto
+			prevDur, prevSize[key], prevCTO = dur, size, cto
 			off += size
 			dts += dur
 		}
+		if r.err == nil {
+			r.b = b
+		}
 		end, endDTS = off, dts
+	}
+	if r.err == nil && len(info.Samples) != total {
+		r.fail("sample count")
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("trailing bytes")
