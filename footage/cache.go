@@ -2,11 +2,7 @@ package footage
 
 import (
 	"container/list"
-	"crypto/sha256"
-	"encoding/binary"
 	"sync"
-
-	"github.com/nvr-project/nvr/storage"
 )
 
 // Bounds of the plan cache. A plan holds its MP4 header (about 4 bytes a
@@ -27,28 +23,11 @@ type planKey struct {
 	loc            string
 }
 
-// rowsPrint identifies the index rows a plan was made from: a plan is
-// reused only while the range lists the same rows, with the same ends,
-// sizes and states (a growing segment, a finished one or one deleted by
-// retention changes it).
-type rowsPrint [sha256.Size]byte
-
-func fingerprint(segs []storage.Segment) rowsPrint {
-	h := sha256.New()
-	b := make([]byte, 0, 8*5+len(storage.StateRecording))
-	for _, s := range segs {
-		b = b[:0]
-		for _, v := range []int64{s.ID, s.StartNS, s.EndNS, s.Bytes, s.Frames} {
-			b = binary.BigEndian.AppendUint64(b, uint64(v))
-		}
-		b = append(b, s.State...)
-		b = append(b, 0)
-		h.Write(b)
-	}
-	var p rowsPrint
-	h.Sum(p[:0])
-	return p
-}
+// rowsPrint identifies the index rows a plan was made from
+// (storage.Store.RangeVersion): a plan is reused only while the range
+// lists the same rows, with the same ends, sizes and states (a growing
+// segment, a finished one or one deleted by retention changes it).
+type rowsPrint = [32]byte
 
 // planCache is a least-recently-used cache of plans, bounded in entries
 // and in bytes. It is safe for concurrent use.

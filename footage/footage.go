@@ -58,6 +58,7 @@ const maxOpenFiles = 4
 // Store is what the exporter needs of the index (*storage.Store has it).
 type Store interface {
 	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
+	RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([32]byte, error)
 	SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error)
 	PutSampleIndex(ctx context.Context, id int64, idx []byte) error
 	OpenSegmentFile(seg storage.Segment) (*os.File, error)
@@ -162,14 +163,35 @@ func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int
 
 // Plan is Export with the concrete clip type.
 //
-// The range's index rows are listed on every call (one range scan of the
-// index); when they are what a cached plan was made from, that plan is
-// used, so its ETag and bytes are the same as long as the footage is.
+// The range's index rows are checked on every call (one query); while
+// they are what a cached plan was made from, that plan is used, so its
+// ETag and bytes stay the same as long as the footage does.
 func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (*ClipFiles, error) {
+	rows, err := e.store.RangeVersion(ctx, camera, startNS, endNS)
+	if err != nil {
+		return nil, fmt.Errorf("checking segments: %w", err)
+	}
+	loc := e.loc()
+	key := planKey{camera: camera, startNS: startNS, endNS: endNS, timestamps: timestamps, loc: loc.String()}
+	p := e.cache.get(key, rows)
+	if p == nil {
+		// Rows that change between the check and the listing give a
+		// plan newer than its version: the next call sees another
+		// version and plans again.
+		if p, err = e.plan(ctx, camera, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: loc}); err != nil {
+			return nil, err
+		}
+		e.cache.put(key, rows, p)
+	}
+	return &ClipFiles{Clip: p.clip, store: e.store, segs: p.segs}, nil
+}
+
+// plan lists the range's index rows and plans their clip.
+func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options) (*plan, error) {
 	var segs []storage.Segment
 	cursor := ""
 	for {
-		page, next, err := e.store.ListSegments(ctx, camera, startNS, endNS, listPage, cursor)
+		page, next, err := e.store.ListSegments(ctx, camera, opts.StartNS, opts.EndNS, listPage, cursor)
 		if err != nil {
 			return nil, fmt.Errorf("listing segments: %w", err)
 		}
@@ -182,22 +204,6 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 	}
-	loc := e.loc()
-	key := planKey{camera: camera, startNS: startNS, endNS: endNS, timestamps: timestamps, loc: loc.String()}
-	rows := fingerprint(segs)
-	p := e.cache.get(key, rows)
-	if p == nil {
-		var err error
-		if p, err = e.plan(ctx, camera, segs, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: loc}); err != nil {
-			return nil, err
-		}
-		e.cache.put(key, rows, p)
-	}
-	return &ClipFiles{Clip: p.clip, store: e.store, segs: p.segs}, nil
-}
-
-// plan builds the plan of segs, the index rows of the range.
-func (e *Exporter) plan(ctx context.Context, camera string, segs []storage.Segment, opts export.Options) (*plan, error) {
 	// Bound the work before decoding: the segments strictly inside the
 	// range are taken whole.
 	var inner int64

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
 	"fmt"
 	"path/filepath"
 
@@ -103,4 +105,25 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 		return nil, fmt.Errorf("storage: sample indexes: %w", err)
 	}
 	return out, nil
+}
+
+// RangeVersion returns a digest of the rows ListSegments returns for camera
+// over [startNS, endNS): their ids, times, sizes, frame counts and states.
+// It changes whenever a segment of the range is added, grows, is finished
+// or is deleted, so a plan made from the rows can be reused while it stays
+// the same. One query, with the rows folded inside SQLite: cheaper than
+// listing them.
+func (s *Store) RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([sha256.Size]byte, error) {
+	var v [sha256.Size]byte
+	if err := checkRange(startNS, endNS); err != nil {
+		return v, err
+	}
+	var rows sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT group_concat(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';')
+		FROM (SELECT id, start_ns, end_ns, bytes, frames, state FROM segments WHERE `+overlapWhere+` ORDER BY start_ns, id)`,
+		camera, endNS, startNS, overlapLowerBound(startNS)).Scan(&rows)
+	if err != nil {
+		return v, fmt.Errorf("storage: range version: %w", err)
+	}
+	return sha256.Sum256([]byte(rows.String)), nil
 }

@@ -168,3 +168,54 @@ func keys(m map[int64][]byte) []int64 {
 	}
 	return k
 }
+
+// TestRangeVersion: the version of a range stays while its rows do and
+// changes when a segment in it grows, is finished, is added or deleted; a
+// segment outside the range does not change it.
+func TestRangeVersion(t *testing.T) {
+	ctx := context.Background()
+	s, err := storage.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	clip, err := testcam.LoadClip(testcam.ClipBase240)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	a, b := t0.UnixNano(), t0.Add(time.Minute).UnixNano()
+	seen := map[[32]byte]string{}
+	step := func(what string, changes bool) {
+		t.Helper()
+		v, err := s.RangeVersion(ctx, "cam", a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev, known := seen[v]
+		if changes && known {
+			t.Errorf("%s: version %x is the one after %q", what, v[:4], prev)
+		}
+		if !changes && !known {
+			t.Errorf("%s: version changed", what)
+		}
+		seen[v] = what
+	}
+	step("empty", true)
+	done := writeSegment(t, s, clip, t0, true)
+	step("a finished segment", true)
+	step("nothing new", false)
+	live := writeSegment(t, s, clip, t0.Add(10*time.Second), false)
+	step("a recording segment", true)
+	live.Bytes, live.EndNS = 100, live.StartNS+1e9
+	if err := s.UpdateSegment(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	step("the recording segment grew", true)
+	writeSegment(t, s, clip, t0.Add(2*time.Minute), true)
+	step("a segment outside the range", false)
+	if err := s.DeleteSegment(ctx, done.ID); err != nil {
+		t.Fatal(err)
+	}
+	step("a segment deleted", true)
+}
