@@ -2,12 +2,9 @@ package footage
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -190,20 +187,11 @@ func benchStore(b *testing.B) *storage.Store {
 // schemaHash names the cached data dir after the schema, so a schema
 // change builds a new one.
 func schemaHash(b *testing.B) string {
-	h := sha256.New()
-	err := fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(migrations.FS, p)
-		h.Write([]byte(p))
-		h.Write(data)
-		return err
-	})
+	d, err := migrations.Digest()
 	if err != nil {
 		b.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return d
 }
 
 // firstByte plans a clip with a new exporter (nothing cached) and reads

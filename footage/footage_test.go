@@ -69,17 +69,25 @@ func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start 
 	return seg
 }
 
+// storeAndClip opens a new data dir (closed at the end of the test) and
+// loads the test clip name.
+func storeAndClip(t *testing.T, name string) (*storage.Store, *testcam.Clip) {
+	t.Helper()
+	st, err := storage.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clip, err := testcam.LoadClip(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, clip
+}
+
 func TestPlan(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clip, err := testcam.LoadClip(testcam.ClipMain720)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clip := storeAndClip(t, testcam.ClipMain720)
 	// Two abutting 2 s segments, a 10 s gap, a deleted segment, and one
 	// still being recorded.
 	s1 := recordSegment(t, st, clip, t0, 0, 50, true)
@@ -97,7 +105,7 @@ func TestPlan(t *testing.T) {
 	}
 	defer c.Close()
 	if len(c.segs) != 3 {
-		t.Errorf("clip reads %d files, want 3 (the deleted one skipped)", len(c.files))
+		t.Errorf("clip reads %d files, want 3 (the deleted one skipped)", len(c.segs))
 	}
 	// 3.5 s of the first run + 2 s of the live segment (all of it complete
 	// after Flush but the held-back last frame).

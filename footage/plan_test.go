@@ -46,15 +46,7 @@ func readAll(t *testing.T, c *ClipFiles) []byte {
 // clip, and gets its index stored.
 func TestPlanFromIndex(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clip, err := testcam.LoadClip(testcam.ClipHigh360BFrame)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clip := storeAndClip(t, testcam.ClipHigh360BFrame)
 	a := recordSegment(t, st, clip, t0, 0, 100, true)
 	b := recordSegment(t, st, clip, t0.Add(4*time.Second), 0, 100, true)
 
@@ -98,15 +90,7 @@ func TestPlanFromIndex(t *testing.T) {
 // a new one in the range makes a new plan.
 func TestPlanCache(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clip, err := testcam.LoadClip(testcam.ClipMain720)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clip := storeAndClip(t, testcam.ClipMain720)
 	a := recordSegment(t, st, clip, t0, 0, 50, true)
 	live := recordSegment(t, st, clip, t0.Add(2*time.Second), 50, 75, false)
 	e := New(st, nil)
@@ -156,15 +140,7 @@ func TestPlanCache(t *testing.T) {
 // reads them and keeps at most maxOpenFiles open.
 func TestClipOpensFewFiles(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clip, err := testcam.LoadClip(testcam.ClipBase240)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clip := storeAndClip(t, testcam.ClipBase240)
 	at := t0
 	for range 3 * maxOpenFiles {
 		recordSegment(t, st, clip, at, 0, 25, true)
