@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/binary"
 
+	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
@@ -11,6 +12,9 @@ import (
 type boxWriter struct {
 	bmff.Writer
 	tables []offsetTable // chunk offset tables written so far
+	// extents, when set, receives the extent map as the sample sizes are
+	// written (offsets from the start of the mdat payload).
+	extents *[]extent
 }
 
 // offsetTable is where a stco or co64 table's entries are in the header.
@@ -51,4 +55,16 @@ func (w *boxWriter) times(version uint8, timescale uint32, withTimescale bool, d
 	} else {
 		w.U32(uint32(duration))
 	}
+}
+
+// addExtent maps the sample s of input src to offset pos of the mdat
+// payload. Samples contiguous in the source (one fragment's mdat) merge
+// into one extent: few extents, long reads.
+func (w *boxWriter) addExtent(src int32, s fmp4.SampleInfo, pos int64) {
+	ext := *w.extents
+	if n := len(ext); n > 0 && ext[n-1].src == src && ext[n-1].srcOff+ext[n-1].length == s.Offset {
+		ext[n-1].length += int64(s.Size)
+		return
+	}
+	*w.extents = append(ext, extent{outOff: pos, length: int64(s.Size), src: src, srcOff: s.Offset})
 }

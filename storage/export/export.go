@@ -536,44 +536,30 @@ type plan struct {
 
 // build encodes the header and the extent map.
 func (p *plan) build() (*Clip, error) {
-	// The extent map comes first, with offsets from the start of the
-	// mdat payload (moved below once the header's length is known): the
-	// same pass sums the payload.
-	c := &Clip{duration: p.presDur, files: p.files}
-	var pos int64
-	if p.text != nil {
-		c.text = p.text.data
-		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), src: textSource})
-		pos += int64(len(p.text.data))
-	}
-	for _, r := range p.runs {
-		s := r.in.Info.Samples
-		c.samples += r.last - r.first
-		for i := r.first; i < r.last; i++ {
-			n := len(c.extents)
-			// Samples contiguous in the source (one fragment's mdat) merge
-			// into one extent: few extents, long reads.
-			if n > 0 && c.extents[n-1].src == r.src && c.extents[n-1].srcOff+c.extents[n-1].length == s[i].Offset {
-				c.extents[n-1].length += int64(s[i].Size)
-			} else {
-				c.extents = append(c.extents, extent{outOff: pos, length: int64(s[i].Size), src: r.src, srcOff: s[i].Offset})
-			}
-			pos += int64(s[i].Size)
-		}
-	}
-	payload := pos
-
 	// The header is built once with chunk offsets relative to the first
 	// mdat payload byte, which are then moved by where that byte lands
 	// (the layout does not depend on the values). It is built again only
-	// for the rare clip past 4 GiB, with co64.
-	w := &boxWriter{Writer: bmff.Writer{B: make([]byte, 0, 8192+c.samples*5)}}
+	// for the rare clip past 4 GiB, with co64. The pass writing stsz also
+	// makes the extent map, in the same relative offsets.
+	c := &Clip{duration: p.presDur, files: p.files}
+	if p.text != nil {
+		c.text = p.text.data
+		c.extents = append(c.extents, extent{length: int64(len(p.text.data)), src: textSource})
+	}
+	for _, r := range p.runs {
+		c.samples += r.last - r.first
+	}
+	w := &boxWriter{Writer: bmff.Writer{B: make([]byte, 0, 8192+c.samples*5)}, extents: &c.extents}
 	appendFtyp(w)
 	ftypLen := len(w.B)
 	tables := p.appendMoov(w, false)
+	var payload int64
+	if n := len(c.extents); n > 0 {
+		payload = c.extents[n-1].outOff + c.extents[n-1].length
+	}
 	co64 := int64(len(w.B))+16+payload > math.MaxUint32
 	if co64 {
-		w.B = w.B[:ftypLen]
+		w.B, w.extents = w.B[:ftypLen], nil
 		tables = p.appendMoov(w, true)
 	}
 	if payload+8 > math.MaxUint32 {

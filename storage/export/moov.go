@@ -275,6 +275,9 @@ func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 		for i := r.first; i < r.last; i++ {
 			binary.BigEndian.PutUint32(sizes, s[i].Size)
 			sizes = sizes[4:]
+			if w.extents != nil {
+				w.addExtent(r.src, s[i], pos)
+			}
 			pos += int64(s[i].Size)
 		}
 	}
