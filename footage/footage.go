@@ -225,7 +225,7 @@ func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options)
 	for _, seg := range segs {
 		frames += seg.Frames
 	}
-	buf := getSampleBuf(int(min(frames, export.MaxClipSamples+2*fmp4.MaxIndexSamples)))
+	buf := getSampleBuf(int(min(frames, export.MaxClipSamples)))
 	defer putSampleBuf(buf)
 	bufs := make([][]fmp4.SampleInfo, len(segs))
 	at := 0
