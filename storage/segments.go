@@ -364,20 +364,12 @@ func scanSegment(r scanner) (Segment, error) {
 // with "..", an absolute path or a symlink pointing outside cannot reach
 // other files (ErrUnsafePath); only regular files are opened.
 func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
-	if err := checkRelPath(seg.Path); err != nil {
-		return nil, err
-	}
-	name := filepath.FromSlash(seg.Path)
 	// Lstat first: the final element must be a regular file, not a symlink
 	// and not a FIFO (opening which would block).
-	fi, err := s.root.Lstat(name)
-	if err != nil {
-		return nil, rootErr(seg.Path, err)
+	if err := s.CheckSegmentFile(seg); err != nil {
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, seg.Path)
-	}
-	f, err := s.root.Open(name)
+	f, err := s.root.Open(filepath.FromSlash(seg.Path))
 	if err != nil {
 		return nil, rootErr(seg.Path, err)
 	}
