@@ -22,7 +22,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/api/ui"
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -57,18 +57,11 @@ type CameraStatus struct {
 // the API's only source of valid camera ids.
 type Cameras interface{ Cameras() []CameraStatus }
 
-// Clip is one exported MP4 whose size and bytes are fixed before the first
-// byte is served, so that Range, HEAD and If-Range work.
-type Clip interface {
-	io.ReaderAt
-	Size() int64
-	ETag() string
-	Gaps() []storage.Span
-	Close() error
-}
+// Clip is one exported MP4 (footage.Clip).
+type Clip = footage.Clip
 
 // Exporter builds an export of [startNS, endNS) of one camera. It returns (a
-// wrap of) ErrNoFootage when nothing was recorded in the range.
+// wrap of) footage.ErrNoFootage when nothing was recorded in the range.
 //
 // The Exporter must not hold a database read transaction while the clip is
 // being read (RELIABILITY F14: a slow one-hour download must not pin the WAL);
@@ -76,10 +69,6 @@ type Clip interface {
 type Exporter interface {
 	Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error)
 }
-
-// ErrNoFootage means an export range holds no recorded frames; the API
-// answers 404.
-var ErrNoFootage = errors.New("no footage in range")
 
 // Token is one accepted bearer token and the cameras it may see.
 type Token struct {

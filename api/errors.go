@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/storage"
 )
@@ -48,7 +49,7 @@ func classify(err error) *httpError {
 	switch {
 	case errors.As(err, &he):
 		return he
-	case errors.Is(err, ErrNoFootage):
+	case errors.Is(err, footage.ErrNoFootage):
 		return errNoFootage
 	case errors.Is(err, storage.ErrNotFound):
 		return errUnknownSegment

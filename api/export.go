@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -164,7 +165,7 @@ func (h *handler) export(w *streamWriter, r *http.Request) error {
 
 func exportOutcome(err error) string {
 	switch {
-	case errors.Is(err, ErrNoFootage):
+	case errors.Is(err, footage.ErrNoFootage):
 		return "no_footage"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
@@ -255,7 +256,7 @@ func safeFileName(s string) string {
 // setGapsHeader lists the gaps inside an export as start/end pairs in
 // RFC 3339 UTC, at most MaxGapsInHeader of them; X-Nvr-Gaps-Total gives the
 // full count when the list was cut (the timeline endpoint has them all).
-func setGapsHeader(hd http.Header, gaps []storage.Span) {
+func setGapsHeader(hd http.Header, gaps []footage.Span) {
 	if len(gaps) == 0 {
 		return
 	}

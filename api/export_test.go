@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/footage"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -152,10 +152,10 @@ func TestSafeFileName(t *testing.T) {
 }
 
 func TestGapsHeaderIsBounded(t *testing.T) {
-	var gaps []storage.Span
+	var gaps []footage.Span
 	for i := range MaxGapsInHeader + 10 {
 		s := t0.Add(time.Duration(i) * time.Hour).UnixNano()
-		gaps = append(gaps, storage.Span{StartNS: s, EndNS: s + int64(time.Minute)})
+		gaps = append(gaps, footage.Span{StartNS: s, EndNS: s + int64(time.Minute)})
 	}
 	hd := http.Header{}
 	setGapsHeader(hd, gaps)
@@ -259,7 +259,7 @@ func TestExportPassesRangeAndFlag(t *testing.T) {
 	h, err := New(Options{Store: f.store, Cameras: fakeCameras{{ID: "front-door"}},
 		Exporter: exporterFunc(func(ctx context.Context, camera string, s, e int64, ts bool) (Clip, error) {
 			got, gotTS = [3]int64{s, e, 1}, ts
-			return nil, ErrNoFootage
+			return nil, footage.ErrNoFootage
 		})})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -136,19 +137,19 @@ func (c fakeCameras) Cameras() []CameraStatus { return c }
 type fakeClip struct {
 	data   []byte
 	etag   string
-	gaps   []storage.Span
+	gaps   []footage.Span
 	closed *atomic.Int32
 }
 
 func (c *fakeClip) Size() int64          { return int64(len(c.data)) }
 func (c *fakeClip) ETag() string         { return c.etag }
-func (c *fakeClip) Gaps() []storage.Span { return c.gaps }
+func (c *fakeClip) Gaps() []footage.Span { return c.gaps }
 func (c *fakeClip) Close() error         { c.closed.Add(1); return nil }
 
 type fakeExporter struct {
 	store    *fakeStore
 	data     []byte
-	gaps     []storage.Span
+	gaps     []footage.Span
 	etag     string
 	block    bool // wait for the context to end (a slow export)
 	opened   atomic.Int32
@@ -172,7 +173,7 @@ func (e *fakeExporter) Export(ctx context.Context, camera string, startNS, endNS
 		}
 	}
 	if !found {
-		return nil, fmt.Errorf("fake export %s: %w", camera, ErrNoFootage)
+		return nil, fmt.Errorf("fake export %s: %w", camera, footage.ErrNoFootage)
 	}
 	e.opened.Add(1)
 	return &readerClip{fakeClip{data: e.data, etag: e.etag, gaps: e.gaps, closed: &e.closed}, ctx}, nil
@@ -227,7 +228,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	sort.Slice(st.segs, func(i, j int) bool { return st.segs[i].StartNS < st.segs[j].StartNS })
 	data := clipBytes()
 	exp := &fakeExporter{store: st, data: data, etag: "clip-v1", canceled: make(chan struct{}),
-		gaps: []storage.Span{{StartNS: t0.Add(30 * time.Minute).UnixNano(), EndNS: t0.Add(40 * time.Minute).UnixNano()}}}
+		gaps: []footage.Span{{StartNS: t0.Add(30 * time.Minute).UnixNano(), EndNS: t0.Add(40 * time.Minute).UnixNano()}}}
 	opts := Options{
 		Store: st, Exporter: exp,
 		Cameras: fakeCameras{

@@ -2,9 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -77,23 +74,14 @@ func benchStore(b *testing.B) *Store {
 	return s
 }
 
-// schemaHash names the cached benchmark index after the schema, so a schema
+// schemaHash names the cached data dir after the schema, so a schema
 // change builds a new one.
 func schemaHash(b *testing.B) string {
-	h := sha256.New()
-	err := fs.WalkDir(migrations.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := fs.ReadFile(migrations.FS, p)
-		h.Write([]byte(p))
-		h.Write(data)
-		return err
-	})
+	d, err := migrations.Digest()
 	if err != nil {
 		b.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return d
 }
 
 // BenchmarkListSegments10M: one camera, a random one-hour range, in an index

@@ -4,7 +4,9 @@
 // a crash, and retention.
 //
 // It does not own the bytes inside a segment file (package storage/fmp4
-// writes and reads those; recovery takes its scanner as a RecoverFunc), nor
+// writes and reads those; recovery takes its scanner as a RecoverFunc, and
+// the sample index kept for each complete segment is fmp4's encoding of
+// what fmp4.Scan finds in the synced file), nor
 // when recording happens (recorder, schedule), nor HTTP (api). It never logs:
 // outcomes are returned as errors and reports.
 //

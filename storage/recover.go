@@ -110,6 +110,7 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 		if err := s.completeRow(ctx, seg, rf); err != nil {
 			return rep, err
 		}
+		s.indexRecovered(ctx, seg.ID, seg.Path, rf.Bytes)
 		rep.Finalised++
 	}
 
@@ -263,13 +264,15 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 		}
 		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticksToNS(rf.Duration90k), Bytes: rf.Bytes,
 			Frames: rf.Frames, Keyframes: rf.Keyframes, Codec: rf.Codec, Width: rf.Width, Height: rf.Height}
-		if _, err := s.insertSegment(ctx, seg, rel, StateComplete); err != nil {
+		id, err := s.insertSegment(ctx, seg, rel, StateComplete)
+		if err != nil {
 			if errors.Is(err, ErrInvalid) {
 				rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
 				return nil
 			}
 			return fmt.Errorf("storage: recover: index %s: %w", rel, err)
 		}
+		s.indexRecovered(ctx, id, rel, rf.Bytes)
 		rep.Indexed++
 		return nil
 	})

@@ -260,7 +260,15 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 	if err != nil {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	// The sample index commits with the row: a complete row has one from
+	// the start (or none at all, and exports read its file).
+	idx := s.sampleIndex(row.Path, size)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
 		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
@@ -274,6 +282,14 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	} else if n == 0 {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	if idx != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO segment_samples (segment_id, data) VALUES (?, ?)`, seg.ID, idx); err != nil {
+			return fmt.Errorf("storage: finish segment %d: sample index: %w", seg.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	return nil
 }
@@ -348,24 +364,33 @@ func scanSegment(r scanner) (Segment, error) {
 // with "..", an absolute path or a symlink pointing outside cannot reach
 // other files (ErrUnsafePath); only regular files are opened.
 func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
-	if err := checkRelPath(seg.Path); err != nil {
-		return nil, err
-	}
-	name := filepath.FromSlash(seg.Path)
 	// Lstat first: the final element must be a regular file, not a symlink
 	// and not a FIFO (opening which would block).
-	fi, err := s.root.Lstat(name)
-	if err != nil {
-		return nil, rootErr(seg.Path, err)
+	if err := s.CheckSegmentFile(seg); err != nil {
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, seg.Path)
-	}
-	f, err := s.root.Open(name)
+	f, err := s.root.Open(filepath.FromSlash(seg.Path))
 	if err != nil {
 		return nil, rootErr(seg.Path, err)
 	}
 	return f, nil
+}
+
+// CheckSegmentFile reports whether a segment's file is there, as
+// OpenSegmentFile would find it (a regular file inside the recordings
+// dir), without opening it.
+func (s *Store) CheckSegmentFile(seg Segment) error {
+	if err := checkRelPath(seg.Path); err != nil {
+		return err
+	}
+	fi, err := s.root.Lstat(filepath.FromSlash(seg.Path))
+	if err != nil {
+		return rootErr(seg.Path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, seg.Path)
+	}
+	return nil
 }
 
 // rootErr classifies an os.Root error: missing files are ErrNotFound, an

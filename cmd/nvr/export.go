@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
-	"github.com/nvr-project/nvr/internal/footage"
 	"github.com/nvr-project/nvr/storage"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/nvr-project/nvr/api"
 	"github.com/nvr-project/nvr/fleet"
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
-	"github.com/nvr-project/nvr/internal/footage"
 )
 
 // wiring connects a fleet to the HTTP API: camera states, the index,

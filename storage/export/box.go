@@ -2,77 +2,69 @@ package export
 
 import (
 	"encoding/binary"
-	"math"
+
+	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
-// boxWriter appends ISO BMFF boxes (ISO/IEC 14496-12 §4.2) to a byte slice.
-// Box sizes are patched when a box ends, so nesting needs no seeking; the
-// export header is built in memory, so this is all the muxer needs.
+// boxWriter is the shared box writer with the header boxes only a
+// progressive file has.
 type boxWriter struct {
-	b     []byte
-	stack []int
+	bmff.Writer
+	tables []offsetTable // chunk offset tables written so far
+	// extents, when set, receives the extent map as the sample sizes are
+	// written (offsets from the start of the mdat payload).
+	extents *[]extent
 }
 
-func (w *boxWriter) start(typ string) {
-	w.stack = append(w.stack, len(w.b))
-	w.b = append(w.b, 0, 0, 0, 0)
-	w.b = append(w.b, typ...)
+// offsetTable is where a stco or co64 table's entries are in the header.
+type offsetTable struct {
+	at, n int
+	wide  bool // co64
 }
 
-func (w *boxWriter) startFull(typ string, version uint8, flags uint32) {
-	w.start(typ)
-	w.u32(uint32(version)<<24 | flags&0xffffff)
-}
-
-// end patches the size of the innermost open box. Header boxes stay far
-// below 4 GiB (the sample tables are bounded by maxClipSamples).
-func (w *boxWriter) end() {
-	at := w.stack[len(w.stack)-1]
-	w.stack = w.stack[:len(w.stack)-1]
-	binary.BigEndian.PutUint32(w.b[at:], uint32(len(w.b)-at))
-}
-
-func (w *boxWriter) u8(v uint8)     { w.b = append(w.b, v) }
-func (w *boxWriter) u16(v uint16)   { w.b = binary.BigEndian.AppendUint16(w.b, v) }
-func (w *boxWriter) u32(v uint32)   { w.b = binary.BigEndian.AppendUint32(w.b, v) }
-func (w *boxWriter) u64(v uint64)   { w.b = binary.BigEndian.AppendUint64(w.b, v) }
-func (w *boxWriter) bytes(v []byte) { w.b = append(w.b, v...) }
-func (w *boxWriter) zeros(n int)    { w.b = append(w.b, make([]byte, n)...) }
-func (w *boxWriter) str(s string)   { w.b = append(w.b, s...) }
-func (w *boxWriter) matrix() {
-	w.u32(0x00010000)
-	w.zeros(12)
-	w.u32(0x00010000)
-	w.zeros(12)
-	w.u32(0x40000000)
-}
-func fitsU32(v int64) bool { return v >= 0 && v <= math.MaxUint32 }
-func versionFor(durations ...int64) uint8 {
-	for _, d := range durations {
-		if !fitsU32(d) {
-			return 1
+// shift adds d to every offset of the table in header.
+func (t offsetTable) shift(header []byte, d int64) {
+	for k := range t.n {
+		if t.wide {
+			e := header[t.at+8*k:]
+			binary.BigEndian.PutUint64(e, binary.BigEndian.Uint64(e)+uint64(d))
+		} else {
+			e := header[t.at+4*k:]
+			binary.BigEndian.PutUint32(e, binary.BigEndian.Uint32(e)+uint32(d))
 		}
 	}
-	return 0
 }
 
-// timeFields writes creation/modification time (zero: the export is
+// times writes creation/modification time (zero: the export is
 // reproducible, so the ETag does not depend on when it was built), then
 // optionally a timescale, then a duration, in version 0 or 1 layout.
 func (w *boxWriter) times(version uint8, timescale uint32, withTimescale bool, duration int64) {
 	if version == 1 {
-		w.u64(0)
-		w.u64(0)
+		w.U64(0)
+		w.U64(0)
 	} else {
-		w.u32(0)
-		w.u32(0)
+		w.U32(0)
+		w.U32(0)
 	}
 	if withTimescale {
-		w.u32(timescale)
+		w.U32(timescale)
 	}
 	if version == 1 {
-		w.u64(uint64(duration))
+		w.U64(uint64(duration))
 	} else {
-		w.u32(uint32(duration))
+		w.U32(uint32(duration))
 	}
+}
+
+// addExtent maps the sample s of input src to offset pos of the mdat
+// payload. Samples contiguous in the source (one fragment's mdat) merge
+// into one extent: few extents, long reads.
+func (w *boxWriter) addExtent(src int32, s fmp4.SampleInfo, pos int64) {
+	ext := *w.extents
+	if n := len(ext); n > 0 && ext[n-1].src == src && ext[n-1].srcOff+ext[n-1].length == s.Offset {
+		ext[n-1].length += int64(s.Size)
+		return
+	}
+	*w.extents = append(ext, extent{outOff: pos, length: int64(s.Size), src: src, srcOff: s.Offset})
 }

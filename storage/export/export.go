@@ -23,17 +23,19 @@ import (
 	"math/bits"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
 // timescale of the movie and the video track: the segments' 90 kHz.
 const timescale = fmp4.Timescale
 
-// maxClipSamples bounds the samples of one clip so the sample tables stay
+// MaxClipSamples bounds the samples of one clip so the sample tables stay
 // in the tens of megabytes: 24 hours (the API's default max_export) at
 // 48 fps is 4.1 M samples.
-const maxClipSamples = 1 << 22
+const MaxClipSamples = 1 << 22
 
 // maxInputs bounds the number of segments of one clip: 24 hours of
 // one-minute segments is 1440; short segments after many reconnects can be
@@ -46,7 +48,7 @@ var (
 	ErrNoFootage = errors.New("export: no footage in range")
 	// ErrBadInput: an input or the options cannot be used.
 	ErrBadInput = errors.New("export: bad input")
-	// ErrTooLong: the clip would pass maxClipSamples.
+	// ErrTooLong: the clip would pass MaxClipSamples.
 	ErrTooLong = errors.New("export: clip too long")
 	// ErrSourceChanged: a segment file no longer holds the planned bytes
 	// (it was truncated or deleted by retention while the clip was served).
@@ -55,10 +57,13 @@ var (
 
 // Input is one segment of the clip.
 type Input struct {
-	Info    *fmp4.SegmentInfo // from fmp4.Scan of the file
-	File    io.ReaderAt       // the open segment file, kept open by the caller for the clip's life
-	StartNS int64             // wall-clock UTC ns of the segment's first sample (the index row's start)
-	EndNS   int64             // wall-clock UTC ns of the segment's end (the index row's end)
+	Info *fmp4.SegmentInfo // from fmp4.Scan of the file, or from its sample index
+	// File is the open segment file, kept open by the caller for the
+	// clip's life. It may be nil when the clip is read through ReadAtFrom,
+	// which opens files only when their bytes are read.
+	File    io.ReaderAt
+	StartNS int64 // wall-clock UTC ns of the segment's first sample (the index row's start)
+	EndNS   int64 // wall-clock UTC ns of the segment's end (the index row's end)
 }
 
 // Options choose the range and extras of a clip.
@@ -77,24 +82,30 @@ type Gap struct {
 	StartNS, EndNS int64
 }
 
-// extent maps a run of clip bytes to a source file or to memory.
+// extent maps a run of clip bytes to an input's file or to the text
+// track in memory. It is kept small: a plan holds one per fragment.
 type extent struct {
 	outOff int64 // offset in the clip
 	length int64
-	src    io.ReaderAt // nil: mem
 	srcOff int64
-	mem    []byte
+	src    int32 // index of the input; textSource: the text track
 }
+
+// textSource is the src of the text track's extent.
+const textSource = -1
 
 // Clip is a planned export: a virtual MP4 file of fixed size and content.
 // Its methods are safe for concurrent use.
 type Clip struct {
 	header   []byte   // ftyp + moov + mdat header
 	extents  []extent // mdat payload, in order, contiguous
+	text     []byte   // the text track's samples
+	files    []io.ReaderAt
 	size     int64
 	etag     string
 	gaps     []Gap
 	duration int64
+	samples  int
 }
 
 // Size is the clip's length in bytes.
@@ -111,10 +122,37 @@ func (c *Clip) Gaps() []Gap { return append([]Gap(nil), c.gaps...) }
 // Duration is the presented length in 90 kHz units (the edit list's).
 func (c *Clip) Duration() int64 { return c.duration }
 
-// ReadAt reads the clip's bytes at off. It returns io.EOF at or past the
-// end, and an error wrapping ErrSourceChanged if a segment file was cut
-// short underneath it, so a served file is never silently corrupt.
+// MemBytes is about how much memory the plan holds: its header, the
+// text track and the extent map.
+func (c *Clip) MemBytes() int64 {
+	return int64(cap(c.header)+cap(c.text)) + int64(cap(c.extents))*int64(unsafe.Sizeof(extent{})) +
+		int64(cap(c.gaps))*int64(unsafe.Sizeof(Gap{})) + int64(cap(c.files))*16
+}
+
+// Samples is the number of video samples in the clip.
+func (c *Clip) Samples() int { return c.samples }
+
+// Inputs is how many inputs the clip was planned from (the src range of
+// ReadAtFrom).
+func (c *Clip) Inputs() int { return len(c.files) }
+
+// ReadAt reads the clip's bytes at off from the inputs' files. It returns
+// io.EOF at or past the end, and an error wrapping ErrSourceChanged if a
+// segment file was cut short underneath it, so a served file is never
+// silently corrupt.
 func (c *Clip) ReadAt(p []byte, off int64) (int, error) {
+	return c.ReadAtFrom(func(src int) (io.ReaderAt, error) {
+		if c.files[src] == nil {
+			return nil, fmt.Errorf("%w: input %d has no file", ErrBadInput, src)
+		}
+		return c.files[src], nil
+	}, p, off)
+}
+
+// ReadAtFrom is ReadAt reading input src's bytes from file(src), which is
+// called only for inputs whose bytes are read. A plan can so be shared by
+// many readers, each with its own open files.
+func (c *Clip) ReadAtFrom(file func(src int) (io.ReaderAt, error), p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("export: negative offset %d", off)
 	}
@@ -136,10 +174,14 @@ func (c *Clip) ReadAt(p []byte, off int64) (int, error) {
 			in := pos - e.outOff
 			want := min(int64(len(p)-n), e.length-in)
 			dst := p[n : n+int(want)]
-			if e.src == nil {
-				copy(dst, e.mem[in:])
+			if e.src == textSource {
+				copy(dst, c.text[e.srcOff+in:])
 			} else {
-				m, err := e.src.ReadAt(dst, e.srcOff+in)
+				f, err := file(int(e.src))
+				if err != nil {
+					return n, fmt.Errorf("export: open input %d: %w", e.src, err)
+				}
+				m, err := f.ReadAt(dst, e.srcOff+in)
 				if m < len(dst) {
 					if err == nil || errors.Is(err, io.EOF) {
 						err = ErrSourceChanged
@@ -187,6 +229,8 @@ func mulDiv(a, b, c int64) int64 {
 // without overlap or hole.
 type run struct {
 	in      *Input
+	src     int32 // index of in among the inputs
+	ordered bool  // in is shown in decode order, each sample after the one before ends
 	first   int   // index of the first sample taken
 	last    int   // index after the last sample taken
 	base    int64 // clip DTS of sample first
@@ -249,33 +293,36 @@ func wallAt(in *Input, t int64) int64 {
 	return in.StartNS + mulDiv(t, in.EndNS-in.StartNS, in.Info.Duration)
 }
 
-func validate(inputs []Input, opts Options) error {
+// validate checks inputs and opts, and reports which inputs are not shown
+// in decode order (see saneTimes).
+func validate(inputs []Input, opts Options) (unordered []bool, err error) {
 	if opts.EndNS <= opts.StartNS {
-		return fmt.Errorf("%w: end %d not after start %d", ErrBadInput, opts.EndNS, opts.StartNS)
+		return nil, fmt.Errorf("%w: end %d not after start %d", ErrBadInput, opts.EndNS, opts.StartNS)
 	}
 	if len(inputs) > maxInputs {
-		return fmt.Errorf("%w: %d inputs, at most %d", ErrBadInput, len(inputs), maxInputs)
+		return nil, fmt.Errorf("%w: %d inputs, at most %d", ErrBadInput, len(inputs), maxInputs)
 	}
+	unordered = make([]bool, len(inputs))
 	for i := range inputs {
 		in := &inputs[i]
 		switch {
-		case in.Info == nil || in.File == nil:
-			return fmt.Errorf("%w: input %d without info or file", ErrBadInput, i)
+		case in.Info == nil:
+			return nil, fmt.Errorf("%w: input %d without info", ErrBadInput, i)
 		case in.Info.Timescale != timescale:
-			return fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
+			return nil, fmt.Errorf("%w: input %d has timescale %d, want %d", ErrBadInput, i, in.Info.Timescale, timescale)
 		case in.EndNS <= in.StartNS:
-			return fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
+			return nil, fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
 		case i > 0 && in.StartNS < inputs[i-1].StartNS:
-			return fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
+			return nil, fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
 		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
-			return fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
-		case !saneTimes(in.Info.Samples):
-			return fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
+			return nil, fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
+		case !saneTimes(in.Info.Samples, &unordered[i]):
+			return nil, fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
 		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
-			return fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
+			return nil, fmt.Errorf("%w: input %d has size %dx%d", ErrBadInput, i, in.Info.Params.Width, in.Info.Params.Height)
 		}
 	}
-	return nil
+	return unordered, nil
 }
 
 // maxCTO bounds composition offsets: B-frames delay presentation by a few
@@ -286,13 +333,17 @@ const maxCTO = 10 * timescale
 // saneTimes reports whether decode times start at or after zero and
 // strictly increase, and composition offsets are within ±maxCTO, which the
 // clip's time arithmetic relies on.
-func saneTimes(s []fmp4.SampleInfo) bool {
-	prev := int64(-1)
+// It sets *unordered when a sample is shown out of decode order or
+// before the one before it has ended (some composition offset is not zero,
+// or a decode time steps back into the previous sample's duration).
+func saneTimes(s []fmp4.SampleInfo, unordered *bool) bool {
+	prev, prevEnd := int64(-1), int64(0)
 	for i := range s {
 		if s[i].DTS <= prev || s[i].CTO > maxCTO || s[i].CTO < -maxCTO {
 			return false
 		}
-		prev = s[i].DTS
+		*unordered = *unordered || s[i].CTO != 0 || s[i].DTS < prevEnd
+		prev, prevEnd = s[i].DTS, s[i].DTS+int64(s[i].Duration)
 	}
 	return true
 }
@@ -353,7 +404,8 @@ type sampleEntry struct {
 // comment and Options. It returns ErrNoFootage (wrapped) when no sample
 // falls in the range.
 func New(inputs []Input, opts Options) (*Clip, error) {
-	if err := validate(inputs, opts); err != nil {
+	unordered, err := validate(inputs, opts)
+	if err != nil {
 		return nil, err
 	}
 	var (
@@ -370,8 +422,8 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 			continue
 		}
 		total += last - first
-		if total > maxClipSamples {
-			return nil, fmt.Errorf("%w: more than %d samples", ErrTooLong, maxClipSamples)
+		if total > MaxClipSamples {
+			return nil, fmt.Errorf("%w: more than %d samples", ErrTooLong, MaxClipSamples)
 		}
 		desc := 0
 		for j, e := range entries {
@@ -389,7 +441,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				gaps = append(gaps, Gap{StartNS: prev.EndNS, EndNS: in.StartNS})
 			}
 		}
-		runs = append(runs, run{in: in, first: first, last: last, desc: desc})
+		runs = append(runs, run{in: in, src: int32(i), first: first, last: last, desc: desc, ordered: !unordered[i]})
 		delay = max(delay, shift(in))
 	}
 	if len(runs) == 0 {
@@ -418,8 +470,14 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 				r.base = clipDTS
 			}
 		}
-		for i := r.first; i < r.last; i++ {
-			r.presEnd = max(r.presEnd, r.pres(i)+int64(s[i].Duration))
+		if r.ordered {
+			// Each sample ends at or before the next begins: the last
+			// one ends last.
+			r.presEnd = max(r.presEnd, r.pres(r.last-1)+int64(s[r.last-1].Duration))
+		} else {
+			for i := r.first; i < r.last; i++ {
+				r.presEnd = max(r.presEnd, r.pres(i)+int64(s[i].Duration))
+			}
 		}
 		clipDTS += s[r.last-1].DTS + int64(s[r.last-1].Duration) - s[r.first].DTS
 	}
@@ -439,7 +497,11 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 	if presEnd <= mediaStart {
 		return nil, ErrNoFootage
 	}
-	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts}
+	files := make([]io.ReaderAt, len(inputs))
+	for i := range inputs {
+		files[i] = inputs[i].File
+	}
+	p := &plan{runs: runs, entries: entries, mediaStart: mediaStart, presDur: presEnd - mediaStart, mediaDur: clipDTS, opts: opts, files: files}
 	if opts.Timestamps {
 		t, err := buildText(p)
 		if err != nil {
@@ -469,67 +531,54 @@ type plan struct {
 	mediaDur   int64 // sum of the sample durations
 	opts       Options
 	text       *textTrack
+	files      []io.ReaderAt // by input
 }
 
 // build encodes the header and the extent map.
 func (p *plan) build() (*Clip, error) {
+	// The header is built once with chunk offsets relative to the first
+	// mdat payload byte, which are then moved by where that byte lands
+	// (the layout does not depend on the values). It is built again only
+	// for the rare clip past 4 GiB, with co64. The pass writing stsz also
+	// makes the extent map, in the same relative offsets.
+	c := &Clip{duration: p.presDur, files: p.files}
+	if p.text != nil {
+		c.text = p.text.data
+		c.extents = append(c.extents, extent{length: int64(len(p.text.data)), src: textSource})
+	}
+	for _, r := range p.runs {
+		c.samples += r.last - r.first
+	}
+	w := &boxWriter{Writer: bmff.Writer{B: make([]byte, 0, 8192+c.samples*5)}, extents: &c.extents}
+	appendFtyp(w)
+	ftypLen := len(w.B)
+	tables := p.appendMoov(w, false)
 	var payload int64
-	if p.text != nil {
-		payload += int64(len(p.text.data))
+	if n := len(c.extents); n > 0 {
+		payload = c.extents[n-1].outOff + c.extents[n-1].length
 	}
-	for _, r := range p.runs {
-		s := r.in.Info.Samples
-		for i := r.first; i < r.last; i++ {
-			payload += int64(s[i].Size)
-		}
-	}
-	ftyp := buildFtyp()
-	// Pass 1 sizes the moov (its size does not depend on the offset values)
-	// and decides between stco and co64.
-	moov := p.buildMoov(false, 0)
-	co64 := int64(len(ftyp)+len(moov))+16+payload > math.MaxUint32
+	co64 := int64(len(w.B))+16+payload > math.MaxUint32
 	if co64 {
-		moov = p.buildMoov(true, 0)
+		w.B, w.extents = w.B[:ftypLen], nil
+		tables = p.appendMoov(w, true)
 	}
-	mdatHdr := 8
 	if payload+8 > math.MaxUint32 {
-		mdatHdr = 16 // 64-bit largesize (ISO/IEC 14496-12 §4.2)
-	}
-	dataStart := int64(len(ftyp) + len(moov) + mdatHdr)
-	moov = p.buildMoov(co64, dataStart)
-
-	header := make([]byte, 0, dataStart)
-	header = append(header, ftyp...)
-	header = append(header, moov...)
-	if mdatHdr == 16 {
-		header = binary.BigEndian.AppendUint32(header, 1)
-		header = append(header, "mdat"...)
-		header = binary.BigEndian.AppendUint64(header, uint64(payload+16))
+		w.U32(1) // 64-bit largesize (ISO/IEC 14496-12 §4.2)
+		w.Str("mdat")
+		w.U64(uint64(payload + 16))
 	} else {
-		header = binary.BigEndian.AppendUint32(header, uint32(payload+8))
-		header = append(header, "mdat"...)
+		w.U32(uint32(payload + 8))
+		w.Str("mdat")
 	}
-
-	c := &Clip{header: header, size: dataStart + payload, duration: p.presDur}
-	pos := dataStart
-	if p.text != nil {
-		c.extents = append(c.extents, extent{outOff: pos, length: int64(len(p.text.data)), mem: p.text.data})
-		pos += int64(len(p.text.data))
+	header := w.B
+	dataStart := int64(len(header))
+	for _, t := range tables {
+		t.shift(header, dataStart)
 	}
-	for _, r := range p.runs {
-		s := r.in.Info.Samples
-		for i := r.first; i < r.last; i++ {
-			n := len(c.extents)
-			// Samples contiguous in the source (one fragment's mdat) merge
-			// into one extent: few extents, long reads.
-			if n > 0 && c.extents[n-1].src == r.in.File && c.extents[n-1].srcOff+c.extents[n-1].length == s[i].Offset {
-				c.extents[n-1].length += int64(s[i].Size)
-			} else {
-				c.extents = append(c.extents, extent{outOff: pos, length: int64(s[i].Size), src: r.in.File, srcOff: s[i].Offset})
-			}
-			pos += int64(s[i].Size)
-		}
+	for i := range c.extents {
+		c.extents[i].outOff += dataStart
 	}
+	c.header, c.size = header, dataStart+payload
 	h := sha256.New()
 	h.Write(header)
 	var b [8]byte
@@ -551,12 +600,10 @@ func (p *plan) build() (*Clip, error) {
 	return c, nil
 }
 
-func buildFtyp() []byte {
-	var w boxWriter
-	w.start("ftyp")
-	w.str("isom")
-	w.u32(0x200)
-	w.str("isomiso2avc1mp41")
-	w.end()
-	return w.b
+func appendFtyp(w *boxWriter) {
+	w.Start("ftyp")
+	w.Str("isom")
+	w.U32(0x200)
+	w.Str("isomiso2avc1mp41")
+	w.End()
 }

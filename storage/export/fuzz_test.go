@@ -91,12 +91,12 @@ func FuzzNew(f *testing.F) {
 		}
 		// The mdat payload is exactly the source bytes of the extents.
 		for _, e := range c.extents {
-			if e.src == nil {
+			if e.src == textSource {
 				continue
 			}
 			want := make([]byte, 4)
 			n := min(int64(len(want)), e.length)
-			e.src.ReadAt(want[:n], e.srcOff)
+			c.files[e.src].ReadAt(want[:n], e.srcOff)
 			if !bytes.Equal(b[e.outOff:e.outOff+n], want[:n]) {
 				t.Fatalf("extent at %d holds other bytes", e.outOff)
 			}

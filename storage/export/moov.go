@@ -3,8 +3,10 @@ package export
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/nvr-project/nvr/storage/fmp4"
+	"slices"
 	"time"
+
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
 const (
@@ -12,331 +14,284 @@ const (
 	textTrackID  = 2
 )
 
-// buildMoov encodes the movie header. dataStart is the file offset of the
-// first mdat payload byte; co64 selects 64-bit chunk offsets (needed past
-// 4 GiB). The layout does not depend on dataStart, only the values do.
-func (p *plan) buildMoov(co64 bool, dataStart int64) []byte {
-	n := 0
-	for _, r := range p.runs {
-		n += r.last - r.first
-	}
-	w := boxWriter{b: make([]byte, 0, 4096+n*12)}
-	w.start("moov")
-	v := versionFor(p.presDur)
-	w.startFull("mvhd", v, 0)
+// appendMoov appends the movie header to w, with chunk offsets relative
+// to the first mdat payload byte, and returns where those offsets are (for
+// offsetTable.shift). co64 selects 64-bit chunk offsets (needed past
+// 4 GiB).
+func (p *plan) appendMoov(w *boxWriter, co64 bool) []offsetTable {
+	w.tables = w.tables[:0]
+	w.Start("moov")
+	v := bmff.VersionFor(p.presDur)
+	w.StartFull("mvhd", v, 0)
 	w.times(v, timescale, true, p.presDur)
-	w.u32(0x00010000) // rate 1.0
-	w.u16(0x0100)     // volume 1.0
-	w.zeros(2 + 8)    // reserved
-	w.matrix()
-	w.zeros(24) // pre_defined
+	w.U32(0x00010000) // rate 1.0
+	w.U16(0x0100)     // volume 1.0
+	w.Zeros(2 + 8)    // reserved
+	w.Matrix()
+	w.Zeros(24) // pre_defined
 	next := uint32(videoTrackID + 1)
 	if p.text != nil {
 		next = textTrackID + 1
 	}
-	w.u32(next)
-	w.end()
+	w.U32(next)
+	w.End()
 
 	textLen := int64(0)
 	if p.text != nil {
 		textLen = int64(len(p.text.data))
 	}
-	p.videoTrak(&w, co64, dataStart+textLen)
+	p.videoTrak(w, co64, textLen)
 	if p.text != nil {
-		p.textTrak(&w, co64, dataStart)
+		p.textTrak(w, co64, 0)
 	}
-	w.end()
-	return w.b
+	w.End()
+	return w.tables
 }
 
 // tkhd writes a track header (ISO/IEC 14496-12 §8.3.2), enabled and in the
 // movie.
 func (w *boxWriter) tkhd(id uint32, duration int64, layer uint16, width, height int) {
-	v := versionFor(duration)
-	w.startFull("tkhd", v, 3)
+	v := bmff.VersionFor(duration)
+	w.StartFull("tkhd", v, 3)
 	if v == 1 {
-		w.u64(0)
-		w.u64(0)
+		w.U64(0)
+		w.U64(0)
 	} else {
-		w.u32(0)
-		w.u32(0)
+		w.U32(0)
+		w.U32(0)
 	}
-	w.u32(id)
-	w.u32(0)
+	w.U32(id)
+	w.U32(0)
 	if v == 1 {
-		w.u64(uint64(duration))
+		w.U64(uint64(duration))
 	} else {
-		w.u32(uint32(duration))
+		w.U32(uint32(duration))
 	}
-	w.zeros(8)
-	w.u16(layer)
-	w.u16(0) // alternate_group
-	w.u16(0) // volume: not audio
-	w.u16(0)
-	w.matrix()
-	w.u32(uint32(width) << 16)
-	w.u32(uint32(height) << 16)
-	w.end()
+	w.Zeros(8)
+	w.U16(layer)
+	w.U16(0) // alternate_group
+	w.U16(0) // volume: not audio
+	w.U16(0)
+	w.Matrix()
+	w.U32(uint32(width) << 16)
+	w.U32(uint32(height) << 16)
+	w.End()
 }
 
 // elst writes an edit list with one entry presenting [mediaTime,
 // mediaTime+duration) of the media at movie time 0 (§8.6.6).
 func (w *boxWriter) elst(duration, mediaTime int64) {
-	w.start("edts")
-	v := versionFor(duration, mediaTime)
-	w.startFull("elst", v, 0)
-	w.u32(1)
+	w.Start("edts")
+	v := bmff.VersionFor(duration, mediaTime)
+	w.StartFull("elst", v, 0)
+	w.U32(1)
 	if v == 1 {
-		w.u64(uint64(duration))
-		w.u64(uint64(mediaTime))
+		w.U64(uint64(duration))
+		w.U64(uint64(mediaTime))
 	} else {
-		w.u32(uint32(duration))
-		w.u32(uint32(mediaTime))
+		w.U32(uint32(duration))
+		w.U32(uint32(mediaTime))
 	}
-	w.u16(1) // media_rate_integer
-	w.u16(0)
-	w.end()
-	w.end()
+	w.U16(1) // media_rate_integer
+	w.U16(0)
+	w.End()
+	w.End()
 }
 
 func (w *boxWriter) mdhd(duration int64) {
-	v := versionFor(duration)
-	w.startFull("mdhd", v, 0)
+	v := bmff.VersionFor(duration)
+	w.StartFull("mdhd", v, 0)
 	w.times(v, timescale, true, duration)
-	w.u16(0x55c4) // "und", ISO 639-2/T packed in 5-bit letters
-	w.u16(0)
-	w.end()
+	w.U16(0x55c4) // "und", ISO 639-2/T packed in 5-bit letters
+	w.U16(0)
+	w.End()
 }
 
 func (w *boxWriter) hdlr(typ, name string) {
-	w.startFull("hdlr", 0, 0)
-	w.u32(0)
-	w.str(typ)
-	w.zeros(12)
-	w.str(name)
-	w.u8(0)
-	w.end()
+	w.StartFull("hdlr", 0, 0)
+	w.U32(0)
+	w.Str(typ)
+	w.Zeros(12)
+	w.Str(name)
+	w.U8(0)
+	w.End()
 }
 
 func (w *boxWriter) dinf() {
-	w.start("dinf")
-	w.startFull("dref", 0, 0)
-	w.u32(1)
-	w.startFull("url ", 0, 1) // flag 1: media data in this file
-	w.end()
-	w.end()
-	w.end()
+	w.Start("dinf")
+	w.StartFull("dref", 0, 0)
+	w.U32(1)
+	w.StartFull("url ", 0, 1) // flag 1: media data in this file
+	w.End()
+	w.End()
+	w.End()
 }
 
 // chunkOffsets writes stco, or co64 when offsets may pass 4 GiB (§8.7.5).
 func (w *boxWriter) chunkOffsets(co64 bool, offsets []int64) {
 	if co64 {
-		w.startFull("co64", 0, 0)
+		w.StartFull("co64", 0, 0)
 	} else {
-		w.startFull("stco", 0, 0)
+		w.StartFull("stco", 0, 0)
 	}
-	w.u32(uint32(len(offsets)))
+	w.U32(uint32(len(offsets)))
+	w.tables = append(w.tables, offsetTable{at: len(w.B), n: len(offsets), wide: co64})
 	for _, o := range offsets {
 		if co64 {
-			w.u64(uint64(o))
+			w.U64(uint64(o))
 		} else {
-			w.u32(uint32(o))
+			w.U32(uint32(o))
 		}
 	}
-	w.end()
+	w.End()
 }
 
 func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
-	w.start("trak")
+	w.Start("trak")
 	w.tkhd(videoTrackID, p.presDur, 0, first.Width, first.Height)
 	w.elst(p.presDur, p.mediaStart)
-	w.start("mdia")
+	w.Start("mdia")
 	w.mdhd(p.mediaDur)
 	w.hdlr("vide", "VideoHandler")
-	w.start("minf")
-	w.startFull("vmhd", 0, 1)
-	w.zeros(8)
-	w.end()
+	w.Start("minf")
+	w.StartFull("vmhd", 0, 1)
+	w.Zeros(8)
+	w.End()
 	w.dinf()
-	w.start("stbl")
+	w.Start("stbl")
 
-	w.startFull("stsd", 0, 0)
-	w.u32(uint32(len(p.entries)))
+	w.StartFull("stsd", 0, 0)
+	w.U32(uint32(len(p.entries)))
 	for _, e := range p.entries {
-		avc1(w, e.params)
+		e.params.SampleEntry(exportCompressor).Append(&w.Writer)
 	}
-	w.end()
+	w.End()
 
-	// stts: run-length decode deltas (§8.6.1.2).
-	var count, total uint32
-	var delta uint32
-	var entries []uint32
-	var allSync, anyCTO, negCTO = true, false, false
+	// One pass over the samples gathers stts (run-length decode deltas,
+	// §8.6.1.2), ctts (run-length composition offsets, §8.6.1.3) and stss
+	// (sync samples, 1-based, §8.6.2): it runs over every sample of a
+	// clip of up to a day.
+	var total uint32
+	var stts, ctts, keys []uint32
+	var dCount, dur, cCount uint32
+	var cto int32
+	var anyCTO, negCTO bool
 	for k := range p.runs {
 		r := &p.runs[k]
 		s := r.in.Info.Samples
 		for i := r.first; i < r.last; i++ {
-			d := r.duration(i)
-			if count > 0 && d == delta {
-				count++
+			if d := r.duration(i); dCount > 0 && d == dur {
+				dCount++
 			} else {
-				if count > 0 {
-					entries = append(entries, count, delta)
+				if dCount > 0 {
+					stts = append(stts, dCount, dur)
 				}
-				count, delta = 1, d
+				dCount, dur = 1, d
+			}
+			// Offsets fit: validate bounds CTO to int32 and adj to the
+			// largest first-sample offset.
+			if c := int32(r.cto(i)); cCount > 0 && c == cto {
+				cCount++
+			} else {
+				if cCount > 0 {
+					ctts = append(ctts, cCount, uint32(cto))
+				}
+				cCount, cto = 1, c
+				anyCTO = anyCTO || c != 0
+				negCTO = negCTO || c < 0
 			}
 			total++
-			allSync = allSync && s[i].Keyframe
-			anyCTO = anyCTO || r.cto(i) != 0
-			negCTO = negCTO || r.cto(i) < 0
+			if s[i].Keyframe {
+				keys = append(keys, total)
+			}
 		}
 	}
-	entries = append(entries, count, delta)
-	w.startFull("stts", 0, 0)
-	w.u32(uint32(len(entries) / 2))
-	for _, v := range entries {
-		w.u32(v)
+	stts = append(stts, dCount, dur)
+	ctts = append(ctts, cCount, uint32(cto))
+	w.StartFull("stts", 0, 0)
+	w.U32(uint32(len(stts) / 2))
+	for _, v := range stts {
+		w.U32(v)
 	}
-	w.end()
+	w.End()
 
-	// ctts: run-length composition offsets (§8.6.1.3); version 1 only
-	// when an offset is negative, as older players know only version 0.
+	// ctts only when some offset is not zero; version 1 only when one is
+	// negative, as older players know only version 0.
 	if anyCTO {
 		var ver uint8
 		if negCTO {
 			ver = 1
 		}
-		entries = entries[:0]
-		count = 0
-		var cto int32
-		for k := range p.runs {
-			r := &p.runs[k]
-			for i := r.first; i < r.last; i++ {
-				// Offsets fit: validate bounds CTO to int32 and adj
-				// to the largest first-sample offset.
-				c := int32(r.cto(i))
-				if count > 0 && c == cto {
-					count++
-					continue
-				}
-				if count > 0 {
-					entries = append(entries, count, uint32(cto))
-				}
-				count, cto = 1, c
-			}
+		w.StartFull("ctts", ver, 0)
+		w.U32(uint32(len(ctts) / 2))
+		for _, v := range ctts {
+			w.U32(v)
 		}
-		entries = append(entries, count, uint32(cto))
-		w.startFull("ctts", ver, 0)
-		w.u32(uint32(len(entries) / 2))
-		for _, v := range entries {
-			w.u32(v)
-		}
-		w.end()
+		w.End()
 	}
 
-	// stss: sync samples, 1-based (§8.6.2); absent means all are sync.
-	if !allSync {
-		var keys []uint32
-		num := uint32(0)
-		for _, r := range p.runs {
-			s := r.in.Info.Samples
-			for i := r.first; i < r.last; i++ {
-				num++
-				if s[i].Keyframe {
-					keys = append(keys, num)
-				}
-			}
-		}
-		w.startFull("stss", 0, 0)
-		w.u32(uint32(len(keys)))
+	// stss is absent when every sample is a sync sample.
+	if len(keys) < int(total) {
+		w.StartFull("stss", 0, 0)
+		w.U32(uint32(len(keys)))
 		for _, k := range keys {
-			w.u32(k)
+			w.U32(k)
 		}
-		w.end()
+		w.End()
 	}
 
 	// stsc: one chunk per run (the run's samples are contiguous in our
 	// mdat); an entry only where samples-per-chunk or description change.
-	w.startFull("stsc", 0, 0)
-	at := len(w.b)
-	w.u32(0)
+	w.StartFull("stsc", 0, 0)
+	at := len(w.B)
+	w.U32(0)
 	nEntries := uint32(0)
 	var lastN, lastDesc uint32
 	for k, r := range p.runs {
 		n, d := uint32(r.last-r.first), uint32(r.desc)
 		if k == 0 || n != lastN || d != lastDesc {
-			w.u32(uint32(k + 1))
-			w.u32(n)
-			w.u32(d)
+			w.U32(uint32(k + 1))
+			w.U32(n)
+			w.U32(d)
 			nEntries++
 			lastN, lastDesc = n, d
 		}
 	}
-	binary.BigEndian.PutUint32(w.b[at:], nEntries)
-	w.end()
+	binary.BigEndian.PutUint32(w.B[at:], nEntries)
+	w.End()
 
-	w.startFull("stsz", 0, 0)
-	w.u32(0)
-	w.u32(total)
+	w.StartFull("stsz", 0, 0)
+	w.U32(0)
+	w.U32(total)
 	offsets := make([]int64, 0, len(p.runs))
 	pos := dataStart
+	at = len(w.B)
+	w.B = slices.Grow(w.B, 4*int(total))[:at+4*int(total)]
+	sizes := w.B[at:]
 	for _, r := range p.runs {
 		offsets = append(offsets, pos)
 		s := r.in.Info.Samples
 		for i := r.first; i < r.last; i++ {
-			w.u32(s[i].Size)
+			binary.BigEndian.PutUint32(sizes, s[i].Size)
+			sizes = sizes[4:]
+			if w.extents != nil {
+				w.addExtent(r.src, s[i], pos)
+			}
 			pos += int64(s[i].Size)
 		}
 	}
-	w.end()
+	w.End()
 	w.chunkOffsets(co64, offsets)
 
-	w.end() // stbl
-	w.end() // minf
-	w.end() // mdia
-	w.end() // trak
+	w.End() // stbl
+	w.End() // minf
+	w.End() // mdia
+	w.End() // trak
 }
 
-// avc1 writes an AVC sample entry with its avcC (ISO/IEC 14496-15 §5.3.3,
-// §5.4.2); samples keep the segments' 4-byte NAL lengths.
-func avc1(w *boxWriter, p fmp4.TrackParams) {
-	w.start("avc1")
-	w.zeros(6)
-	w.u16(1) // data_reference_index
-	w.zeros(16)
-	w.u16(uint16(p.Width))
-	w.u16(uint16(p.Height))
-	w.u32(0x00480000) // 72 dpi
-	w.u32(0x00480000)
-	w.u32(0)
-	w.u16(1) // frame_count
-	var name [32]byte
-	name[0] = byte(copy(name[1:], "nvr export"))
-	w.bytes(name[:])
-	w.u16(0x0018)
-	w.u16(0xffff) // pre_defined = -1
-	w.start("avcC")
-	w.u8(1)
-	w.bytes(p.SPS[1:4]) // profile, compatibility, level
-	w.u8(0xff)          // reserved bits, lengthSizeMinusOne = 3
-	w.u8(0xe1)          // reserved bits, one SPS
-	w.u16(uint16(len(p.SPS)))
-	w.bytes(p.SPS)
-	w.u8(1)
-	w.u16(uint16(len(p.PPS)))
-	w.bytes(p.PPS)
-	w.end()
-	if p.HasPasp() {
-		// The segments' pixel aspect ratio (anamorphic cameras whose SPS
-		// does not say it, ISO/IEC 14496-12 §12.1.4).
-		w.start("pasp")
-		w.u32(uint32(p.SARWidth))
-		w.u32(uint32(p.SARHeight))
-		w.end()
-	}
-	w.end()
-}
+// exportCompressor is the compressorname of an export's sample entries.
+const exportCompressor = "nvr export"
 
 // textTrack is the optional timestamp subtitle track: its samples are
 // generated, small (a few dozen bytes a second) and kept in memory.
@@ -398,74 +353,74 @@ func buildText(p *plan) (*textTrack, error) {
 // muxer does for MP4: handler "sbtl", null media header.
 func (p *plan) textTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
-	w.start("trak")
+	w.Start("trak")
 	w.tkhd(textTrackID, p.presDur, 0xffff, first.Width, first.Height) // layer -1: in front of the video
 	w.elst(p.presDur, 0)
-	w.start("mdia")
+	w.Start("mdia")
 	w.mdhd(p.presDur)
 	w.hdlr("sbtl", "SubtitleHandler")
-	w.start("minf")
-	w.startFull("nmhd", 0, 0)
-	w.end()
+	w.Start("minf")
+	w.StartFull("nmhd", 0, 0)
+	w.End()
 	w.dinf()
-	w.start("stbl")
-	w.startFull("stsd", 0, 0)
-	w.u32(1)
-	w.start("tx3g")
-	w.zeros(6)
-	w.u16(1)                                // data_reference_index
-	w.u32(0)                                // displayFlags
-	w.u8(1)                                 // horizontal-justification: centre
-	w.u8(0xff)                              // vertical-justification: bottom
-	w.bytes([]byte{0, 0, 0, 0})             // background colour, transparent
-	w.zeros(8)                              // default text box
-	w.u16(0)                                // style: startChar
-	w.u16(0)                                // endChar
-	w.u16(1)                                // font-ID
-	w.u8(0)                                 // face style
-	w.u8(18)                                // font size
-	w.bytes([]byte{0xff, 0xff, 0xff, 0xff}) // text colour: white
-	w.start("ftab")
-	w.u16(1)
-	w.u16(1)
-	w.u8(uint8(len("Sans-Serif")))
-	w.str("Sans-Serif")
-	w.end()
-	w.end() // tx3g
-	w.end() // stsd
+	w.Start("stbl")
+	w.StartFull("stsd", 0, 0)
+	w.U32(1)
+	w.Start("tx3g")
+	w.Zeros(6)
+	w.U16(1)                                // data_reference_index
+	w.U32(0)                                // displayFlags
+	w.U8(1)                                 // horizontal-justification: centre
+	w.U8(0xff)                              // vertical-justification: bottom
+	w.Bytes([]byte{0, 0, 0, 0})             // background colour, transparent
+	w.Zeros(8)                              // default text box
+	w.U16(0)                                // style: startChar
+	w.U16(0)                                // endChar
+	w.U16(1)                                // font-ID
+	w.U8(0)                                 // face style
+	w.U8(18)                                // font size
+	w.Bytes([]byte{0xff, 0xff, 0xff, 0xff}) // text colour: white
+	w.Start("ftab")
+	w.U16(1)
+	w.U16(1)
+	w.U8(uint8(len("Sans-Serif")))
+	w.Str("Sans-Serif")
+	w.End()
+	w.End() // tx3g
+	w.End() // stsd
 
-	w.startFull("stts", 0, 0)
-	at := len(w.b)
-	w.u32(0)
+	w.StartFull("stts", 0, 0)
+	at := len(w.B)
+	w.U32(0)
 	n := uint32(0)
 	for i := 0; i < len(p.text.durations); {
 		j := i
 		for j < len(p.text.durations) && p.text.durations[j] == p.text.durations[i] {
 			j++
 		}
-		w.u32(uint32(j - i))
-		w.u32(p.text.durations[i])
+		w.U32(uint32(j - i))
+		w.U32(p.text.durations[i])
 		n++
 		i = j
 	}
-	binary.BigEndian.PutUint32(w.b[at:], n)
-	w.end()
-	w.startFull("stsc", 0, 0)
-	w.u32(1)
-	w.u32(1)
-	w.u32(uint32(len(p.text.sizes)))
-	w.u32(1)
-	w.end()
-	w.startFull("stsz", 0, 0)
-	w.u32(0)
-	w.u32(uint32(len(p.text.sizes)))
+	binary.BigEndian.PutUint32(w.B[at:], n)
+	w.End()
+	w.StartFull("stsc", 0, 0)
+	w.U32(1)
+	w.U32(1)
+	w.U32(uint32(len(p.text.sizes)))
+	w.U32(1)
+	w.End()
+	w.StartFull("stsz", 0, 0)
+	w.U32(0)
+	w.U32(uint32(len(p.text.sizes)))
 	for _, s := range p.text.sizes {
-		w.u32(s)
+		w.U32(s)
 	}
-	w.end()
+	w.End()
 	w.chunkOffsets(co64, []int64{dataStart})
-	w.end() // stbl
-	w.end() // minf
-	w.end() // mdia
-	w.end() // trak
+	w.End() // stbl
+	w.End() // minf
+	w.End() // mdia
+	w.End() // trak
 }

@@ -8,6 +8,8 @@ import (
 
 	mp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
 // Timescale is the media timescale of every nvr segment: the 90 kHz RTP
@@ -69,56 +71,42 @@ func (s *seekBuffer) Seek(offset int64, whence int) (int64, error) {
 
 // resolveParams checks p and fills Width/Height from the SPS when they are
 // zero.
-func resolveParams(p TrackParams) (TrackParams, h264.SPS, error) {
-	var sps h264.SPS
+func resolveParams(p TrackParams) (TrackParams, error) {
 	if len(p.SPS) < 4 || len(p.SPS) > maxParamSetSize {
-		return p, sps, fmt.Errorf("%w: SPS of %d bytes", ErrBadParams, len(p.SPS))
+		return p, fmt.Errorf("%w: SPS of %d bytes", ErrBadParams, len(p.SPS))
 	}
 	if len(p.PPS) < 1 || len(p.PPS) > maxParamSetSize {
-		return p, sps, fmt.Errorf("%w: PPS of %d bytes", ErrBadParams, len(p.PPS))
+		return p, fmt.Errorf("%w: PPS of %d bytes", ErrBadParams, len(p.PPS))
 	}
 	if p.SPS[0]&0x1f != byte(h264.NALUTypeSPS) {
-		return p, sps, fmt.Errorf("%w: SPS has NAL type %d", ErrBadParams, p.SPS[0]&0x1f)
+		return p, fmt.Errorf("%w: SPS has NAL type %d", ErrBadParams, p.SPS[0]&0x1f)
 	}
 	if p.PPS[0]&0x1f != byte(h264.NALUTypePPS) {
-		return p, sps, fmt.Errorf("%w: PPS has NAL type %d", ErrBadParams, p.PPS[0]&0x1f)
+		return p, fmt.Errorf("%w: PPS has NAL type %d", ErrBadParams, p.PPS[0]&0x1f)
 	}
-	err := sps.Unmarshal(p.SPS)
 	if p.Width == 0 || p.Height == 0 {
-		if err != nil {
-			return p, sps, fmt.Errorf("%w: no size given and SPS unreadable: %v", ErrBadParams, err)
+		var sps h264.SPS
+		if err := sps.Unmarshal(p.SPS); err != nil {
+			return p, fmt.Errorf("%w: no size given and SPS unreadable: %v", ErrBadParams, err)
 		}
 		p.Width, p.Height = sps.Width(), sps.Height()
 	}
 	if p.Width <= 0 || p.Height <= 0 || p.Width > maxDimension || p.Height > maxDimension {
-		return p, sps, fmt.Errorf("%w: size %dx%d", ErrBadParams, p.Width, p.Height)
+		return p, fmt.Errorf("%w: size %dx%d", ErrBadParams, p.Width, p.Height)
 	}
 	if p.SARWidth < 0 || p.SARHeight < 0 || p.SARWidth > maxSARTerm || p.SARHeight > maxSARTerm {
-		return p, sps, fmt.Errorf("%w: pixel aspect ratio %d:%d", ErrBadParams, p.SARWidth, p.SARHeight)
+		return p, fmt.Errorf("%w: pixel aspect ratio %d:%d", ErrBadParams, p.SARWidth, p.SARHeight)
 	}
-	if err != nil {
-		// The size came from the caller; the avcC fields below come from
-		// the SPS header bytes, which are present (len >= 4).
-		// 4:2:0 8-bit is assumed for avcC's high-profile fields: it is
-		// what every camera sends.
-		sps = h264.SPS{ProfileIdc: p.SPS[1], LevelIdc: p.SPS[3], ChromaFormatIdc: 1}
-	}
-	return p, sps, nil
+	return p, nil
 }
 
-// highProfile reports whether avcC carries the extra chroma/bit-depth fields
-// for this profile_idc (ISO/IEC 14496-15 §5.3.3.1.2).
-func highProfile(profile uint8) bool {
-	switch profile {
-	case 100, 110, 122, 144:
-		return true
-	}
-	return false
-}
+// segmentCompressor is the compressorname of a segment's sample entry.
+const segmentCompressor = "nvr H.264"
 
 // buildInit returns ftyp+moov for one H.264 track. It uses go-mp4's box
-// writer: this part is written once per segment, so clarity beats speed.
-func buildInit(p TrackParams, sps h264.SPS) ([]byte, error) {
+// writer for the boxes around the sample entry: this part is written once
+// per segment, so clarity beats speed.
+func buildInit(p TrackParams) ([]byte, error) {
 	sb := &seekBuffer{buf: make([]byte, 0, 1024)}
 	w := mp4.NewWriter(sb)
 	var firstErr error
@@ -156,44 +144,6 @@ func buildInit(p TrackParams, sps h264.SPS) ([]byte, error) {
 	}
 	box(&mp4.Ftyp{MajorBrand: [4]byte{'i', 's', 'o', '5'}, MinorVersion: 512, CompatibleBrands: brands})
 
-	avcc := &mp4.AVCDecoderConfiguration{
-		AnyTypeBox:                 mp4.AnyTypeBox{Type: mp4.BoxTypeAvcC()},
-		ConfigurationVersion:       1,
-		Profile:                    p.SPS[1],
-		ProfileCompatibility:       p.SPS[2],
-		Level:                      p.SPS[3],
-		Reserved:                   0x3f,
-		LengthSizeMinusOne:         3, // 4-byte NAL lengths
-		Reserved2:                  0x7,
-		NumOfSequenceParameterSets: 1,
-		SequenceParameterSets:      []mp4.AVCParameterSet{{Length: uint16(len(p.SPS)), NALUnit: p.SPS}},
-		NumOfPictureParameterSets:  1,
-		PictureParameterSets:       []mp4.AVCParameterSet{{Length: uint16(len(p.PPS)), NALUnit: p.PPS}},
-	}
-	if highProfile(p.SPS[1]) {
-		avcc.HighProfileFieldsEnabled = true
-		avcc.Reserved3 = 0x3f
-		avcc.ChromaFormat = uint8(sps.ChromaFormatIdc & 3)
-		avcc.Reserved4 = 0x1f
-		avcc.BitDepthLumaMinus8 = uint8(sps.BitDepthLumaMinus8 & 7)
-		avcc.Reserved5 = 0x1f
-		avcc.BitDepthChromaMinus8 = uint8(sps.BitDepthChromaMinus8 & 7)
-	}
-	var compressor [32]byte
-	copy(compressor[1:], "nvr H.264")
-	compressor[0] = byte(len("nvr H.264"))
-	avc1 := &mp4.VisualSampleEntry{
-		SampleEntry:     mp4.SampleEntry{AnyTypeBox: mp4.AnyTypeBox{Type: mp4.BoxTypeAvc1()}, DataReferenceIndex: 1},
-		Width:           uint16(p.Width),
-		Height:          uint16(p.Height),
-		Horizresolution: 0x00480000, // 72 dpi, the template value
-		Vertresolution:  0x00480000,
-		FrameCount:      1,
-		Compressorname:  compressor,
-		Depth:           0x0018,
-		PreDefined3:     -1,
-	}
-
 	box(&mp4.Moov{},
 		func() {
 			box(&mp4.Mvhd{Timescale: Timescale, Rate: 0x00010000, Volume: 0x0100, Matrix: unity, NextTrackID: trackID + 1})
@@ -229,14 +179,14 @@ func buildInit(p TrackParams, sps h264.SPS) ([]byte, error) {
 									box(&mp4.Stbl{},
 										func() {
 											box(&mp4.Stsd{EntryCount: 1}, func() {
-												box(avc1, func() { box(avcc) }, func() {
-													if p.HasPasp() {
-														box(&mp4.PixelAspectRatioBox{
-															AnyTypeBox: mp4.AnyTypeBox{Type: mp4.BoxTypePasp()},
-															HSpacing:   uint32(p.SARWidth), VSpacing: uint32(p.SARHeight),
-														})
-													}
-												})
+												// The sample entry comes from the box
+												// writer the export shares, so both
+												// describe the stream alike.
+												var e bmff.Writer
+												p.SampleEntry(segmentCompressor).Append(&e)
+												if _, err := w.Write(e.B); err != nil && firstErr == nil {
+													firstErr = err
+												}
 											})
 										},
 										func() { box(&mp4.Stts{}) },

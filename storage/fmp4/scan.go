@@ -41,8 +41,8 @@ var (
 // SampleInfo locates one sample of a segment.
 type SampleInfo struct {
 	Offset   int64  // file offset of the sample's bytes (AVCC, 4-byte lengths)
-	Size     uint32 // bytes
 	DTS      int64  // track timescale (90 kHz for nvr), from the segment start (tfdt-based)
+	Size     uint32 // bytes
 	Duration uint32 // track timescale
 	CTO      int32  // composition offset: PTS = DTS + CTO
 	Keyframe bool

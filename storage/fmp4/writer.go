@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
 // DefaultFragmentDuration is the fragment length used when
@@ -84,9 +86,18 @@ type TrackParams struct {
 
 // HasPasp reports whether p's pixels are not square, so a sample entry
 // for it carries a pasp box.
-func (p TrackParams) HasPasp() bool {
-	return p.SARWidth > 0 && p.SARHeight > 0 && p.SARWidth != p.SARHeight
+func (p TrackParams) HasPasp() bool { return p.avc1("").HasPasp() }
+
+func (p TrackParams) avc1(compressor string) bmff.AVC1 {
+	return bmff.AVC1{SPS: p.SPS, PPS: p.PPS, Width: p.Width, Height: p.Height,
+		SARWidth: p.SARWidth, SARHeight: p.SARHeight, Compressor: compressor}
 }
+
+// SampleEntry returns the stsd entry (avc1 with avcC and, for non-square
+// pixels, pasp) of a track with these parameters, as segments and exports
+// write it; compressor names the writer. p must have passed NewWriter's
+// checks (Scan's parameters have).
+func (p TrackParams) SampleEntry(compressor string) bmff.SampleEntry { return p.avc1(compressor) }
 
 // Sample is one H.264 access unit.
 type Sample struct {
@@ -157,11 +168,11 @@ func NewWriter(w io.Writer, p TrackParams, opts WriterOptions) (*Writer, error) 
 	if opts.FragmentDuration == 0 {
 		opts.FragmentDuration = DefaultFragmentDuration
 	}
-	p, sps, err := resolveParams(p)
+	p, err := resolveParams(p)
 	if err != nil {
 		return nil, err
 	}
-	init, err := buildInit(p, sps)
+	init, err := buildInit(p)
 	if err != nil {
 		return nil, err
 	}

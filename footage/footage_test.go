@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nvr-project/nvr/api"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -19,16 +18,16 @@ var t0 = time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC)
 
 // recordSegment writes clip frames [from, to) as one segment starting at
 // start; finish=false leaves it in state recording with its fragments on disk.
-func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start time.Time, from, to int, finish bool) storage.Segment {
+func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start time.Time, from, to int, finish bool) storage.Segment {
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codec: "avc1.4d401f", Width: 1280, Height: 720}
-	id, f, err := st.CreateSegment(ctx, seg)
+	id, f, err := stor.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if seg, err = st.Segment(ctx, id); err != nil {
+	if seg, err = stor.Segment(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	w, err := fmp4.NewWriter(f, fmp4.TrackParams{SPS: clip.SPS, PPS: clip.PPS}, fmp4.WriterOptions{})
@@ -42,7 +41,18 @@ func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start ti
 		}
 	}
 	if !finish {
+		// As the recorder does after each sync: the row says how much of
+		// the file is synced.
 		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		st := w.Stats()
+		seg.Bytes, seg.Frames, seg.Keyframes = st.Bytes, st.Frames, st.Keyframes
+		seg.EndNS = seg.StartNS + (st.EndDTS-st.FirstDTS)*int64(time.Second)/90000
+		if err := stor.UpdateSegment(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 		return seg
@@ -53,23 +63,31 @@ func recordSegment(t *testing.T, st *storage.Store, clip *testcam.Clip, start ti
 	}
 	seg.EndNS = seg.StartNS + end*int64(time.Second)/90000
 	seg.Frames = int64(to - from)
-	if err := st.FinishSegment(ctx, seg); err != nil {
+	if err := stor.FinishSegment(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	return seg
 }
 
+// storeAndClip opens a new data dir (closed at the end of the test) and
+// loads the test clip name.
+func storeAndClip(t *testing.T, name string) (*storage.Store, *testcam.Clip) {
+	t.Helper()
+	st, err := storage.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clip, err := testcam.LoadClip(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, clip
+}
+
 func TestPlan(t *testing.T) {
 	ctx := context.Background()
-	st, err := storage.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	clip, err := testcam.LoadClip(testcam.ClipMain720)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clip := storeAndClip(t, testcam.ClipMain720)
 	// Two abutting 2 s segments, a 10 s gap, a deleted segment, and one
 	// still being recorded.
 	s1 := recordSegment(t, st, clip, t0, 0, 50, true)
@@ -86,8 +104,8 @@ func TestPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if len(c.files) != 3 {
-		t.Errorf("clip reads %d files, want 3 (the deleted one skipped)", len(c.files))
+	if len(c.segs) != 3 {
+		t.Errorf("clip reads %d files, want 3 (the deleted one skipped)", len(c.segs))
 	}
 	// 3.5 s of the first run + 2 s of the live segment (all of it complete
 	// after Flush but the held-back last frame).
@@ -107,14 +125,14 @@ func TestPlan(t *testing.T) {
 	}
 
 	// A range with nothing in it.
-	if _, err := e.Export(ctx, "cam", t0.Add(-time.Hour).UnixNano(), t0.Add(-time.Minute).UnixNano(), false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "cam", t0.Add(-time.Hour).UnixNano(), t0.Add(-time.Minute).UnixNano(), false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("empty range: %v, want ErrNoFootage", err)
 	}
-	if _, err := e.Export(ctx, "other", t0.UnixNano(), t0.Add(time.Hour).UnixNano(), false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "other", t0.UnixNano(), t0.Add(time.Hour).UnixNano(), false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("unknown camera: %v, want ErrNoFootage", err)
 	}
 	// Only the deleted segment overlaps: no footage, not an error.
-	if _, err := e.Export(ctx, "cam", gone.StartNS, gone.EndNS, false); !errors.Is(err, api.ErrNoFootage) {
+	if _, err := e.Export(ctx, "cam", gone.StartNS, gone.EndNS, false); !errors.Is(err, ErrNoFootage) {
 		t.Errorf("deleted segment: %v, want ErrNoFootage", err)
 	}
 	// Cancelled before planning.
