@@ -83,6 +83,8 @@ type Options struct {
 	Exporter Exporter
 	// Events feeds GET /api/events; nil answers 404 there.
 	Events Events
+	// Live finds the live pictures of GET /api/cameras/{id}/live.
+	Live LiveStreams
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Registerer, when set, receives the API's own metrics (export requests
@@ -176,6 +178,8 @@ type handler struct {
 	ui                                      *ui.Handler
 	eventSrc                                Events
 	streams                                 atomic.Int64 // open event streams
+	lives                                   LiveStreams
+	liveViewers                             atomic.Int64
 }
 
 // New returns the API handler. It fails on missing dependencies, a negative
@@ -220,6 +224,7 @@ func New(opts Options) (http.Handler, error) {
 		auth:      auth,
 		sessions:  sessions,
 		eventSrc:  opts.Events,
+		lives:     opts.Live,
 		cursorKey: make([]byte, 32),
 
 		writeTimeout: ResponseWriteTimeout,
@@ -276,6 +281,7 @@ func (h *handler) routes() {
 	mux.Handle("/api/cameras/{id}/segments", h.json(h.listSegments))
 	mux.Handle("/api/cameras/{id}/timeline", h.json(h.timeline))
 	mux.Handle("/api/cameras/{id}/export", h.stream(h.export))
+	mux.Handle("/api/cameras/{id}/live", h.json(h.live))
 	mux.Handle("/api/segments/{id}", h.stream(h.segmentFile))
 	mux.HandleFunc("/healthz", h.healthz)
 	mux.HandleFunc("/metrics", h.serveMetrics)

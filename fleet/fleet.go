@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/live"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/schedule"
 	"github.com/nvr-project/nvr/storage"
@@ -106,6 +107,10 @@ type camera struct {
 
 	shown     view // what was last published
 	published bool
+
+	// live is the camera's live picture, fed by its jobs; it lives as long
+	// as the camera is in the config.
+	live *live.Stream
 }
 
 // jobRun is one job of a camera, from its start to the end of its Run.
@@ -309,6 +314,11 @@ func (f *Fleet) Close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("fleet: some camera jobs did not stop in time: %w", ctx.Err()))
 		}
 		f.hub.close()
+		f.mu.Lock()
+		for _, c := range f.cams {
+			c.live.Close()
+		}
+		f.mu.Unlock()
 		<-f.logDone
 		if err := f.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing index: %w", err))
@@ -316,6 +326,17 @@ func (f *Fleet) Close(ctx context.Context) error {
 		f.closeErr = errors.Join(errs...)
 	})
 	return f.closeErr
+}
+
+// Live returns the live picture of camera id, or nil for an unknown one.
+// A camera's picture flows while its job records.
+func (f *Fleet) Live(id string) *live.Stream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.cams[id]; c != nil && !c.removed {
+		return c.live
+	}
+	return nil
 }
 
 // poke wakes the owner.
@@ -406,7 +427,7 @@ func (f *Fleet) apply(req applyReq) {
 		c := f.cams[cc.ID]
 		switch {
 		case c == nil:
-			c = &camera{}
+			c = &camera{live: live.NewStream(nil)}
 			f.cams[cc.ID] = c
 		case c.removed:
 			// Added back while the job of its removal may still be
@@ -442,6 +463,7 @@ func (f *Fleet) reconcile() []logLine {
 			c.run = nil
 		}
 		if c.removed && c.run == nil {
+			c.live.Close()
 			delete(f.cams, id)
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/live"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
@@ -34,18 +35,18 @@ func (f *Fleet) launch(id string, c *camera) {
 	ctx, cancel := context.WithCancel(f.jobCtx)
 	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}}
 	c.run = r
-	rc, sdp := c.rec, c.cfg.SDP
+	rc, sdp, lv := c.rec, c.cfg.SDP, c.live
 	f.jobs.Add(1)
 	go func() {
 		defer f.jobs.Done()
-		f.runJob(ctx, id, r, rc, sdp)
+		f.runJob(ctx, id, r, rc, sdp, lv)
 	}()
 }
 
 // runJob loads the camera's out-of-band SDP, if any, and records until
 // ctx is cancelled. It runs on the job's own goroutine: an SDP server
 // that takes its time delays only this camera.
-func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string) {
+func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string, lv *live.Stream) {
 	var job *recorder.Job
 	defer func() { f.jobEnded(id, r, job) }()
 	if sdpSrc != "" {
@@ -59,7 +60,7 @@ func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Co
 			rc.RTSP.SDP = sdp
 		}
 	}
-	deps := recorder.Deps{Store: segmentEvents{Store: f.store, hub: &f.hub}}
+	deps := recorder.Deps{Store: segmentEvents{Store: f.store, hub: &f.hub}, Live: lv}
 	if f.opts.PrepareJob != nil {
 		f.opts.PrepareJob(&rc, &deps)
 	}

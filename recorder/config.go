@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -173,6 +174,16 @@ type Deps struct {
 	// error or run (see Change). It is called on the job's goroutines and
 	// must return at once: recording waits for it.
 	OnChange func(Change)
+	// Live, if set, gets every access unit as it arrives, for live view.
+	Live LiveSink
+}
+
+// LiveSink takes the access units of a camera for its viewers
+// (*live.Stream). Frame is called on the session's reading goroutine with
+// buffers that are reused afterwards: it copies what it keeps and returns
+// at once, never waiting for a viewer.
+type LiveSink interface {
+	Frame(au *h264.AccessUnit, arrivalNS int64)
 }
 
 func (d Deps) withDefaults() Deps {

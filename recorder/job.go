@@ -333,6 +333,9 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
 		q.push(au, now)
+		if j.deps.Live != nil {
+			j.deps.Live.Frame(au, now)
+		}
 	}
 	readErr := sess.ReadPackets(sctx, func(pkt *rtp.Packet) error {
 		j.bytesReceived.Add(uint64(len(pkt.Payload)))

@@ -49,6 +49,7 @@ func (w *wiring) apply(ctx context.Context, cfg *config.Config) error {
 		Cameras:    apiCameras{w.fl},
 		Exporter:   w.exporter,
 		Events:     apiEvents{w.fl},
+		Live:       w.fl,
 		Metrics:    promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}),
 		Registerer: replacingRegisterer{w.registry},
 		Tokens:     apiTokens(cfg),

@@ -33,6 +33,8 @@ const state = {
   playing: false,
   rate: 1,
   lastSeek: null,
+  live: false,            // the tiles show the live picture
+  liveLatency: [],        // ms from a frame's arrival at nvr to the screen
   events: 0,              // live events received (the browser tests read it)
   signIn: false,          // the server needs users to sign in
   in: null, out: null,    // export range, ms
@@ -318,6 +320,11 @@ class Player {
     const v = this.video;
     if (!v.requestVideoFrameCallback) return;
     const cb = (_now, meta) => {
+      if (this.mode === 'live') {
+        this.liveFrame(meta.mediaTime);
+        v.requestVideoFrameCallback(cb);
+        return;
+      }
       const w = this.wallAt(meta.mediaTime);
       if (w != null) this.frameWall = w;
       if (this === leader()) onFrame(w);
@@ -401,6 +408,7 @@ class Player {
   }
 
   async seekNow(wall) {
+    if (this.mode === 'live') this.stopLive();
     if (!this.covers(wall)) {
       if (!(await this.load(wall))) return;
     }
@@ -446,16 +454,171 @@ class Player {
   }
 }
 
+// ---------- live view ----------
+// A live tile reads /api/cameras/{id}/live, a WebSocket of fragmented MP4
+// (see api/live.go), into Media Source Extensions, keeps close to the live
+// edge and reconnects by itself.
+
+// LIVE_EDGE_S: more buffered than this ahead of the picture and it jumps
+// to the edge; LIVE_KEEP_S of played picture stays buffered.
+const LIVE_EDGE_S = 0.8, LIVE_KEEP_S = 20, LIVE_MAX_PENDING = 120;
+
+Object.assign(Player.prototype, {
+  startLive() {
+    this.stopLive();
+    this.mode = 'live';
+    this.pieces = [];
+    this.liveGen = (this.liveGen || 0) + 1;
+    const gen = this.liveGen;
+    this.arrivals = [];
+    this.pending = [];
+    this.sb = null;
+    const cam = camera(this.id);
+    // The live picture flows while the camera records (its recording
+    // session carries it); watching outside a window is not there yet.
+    this.showOverlay(cam && cam.state !== 'recording' ? 'no live picture: the camera is ' + cam.state : 'connecting…');
+    const ms = new MediaSource();
+    this.ms = ms;
+    this.video.src = URL.createObjectURL(ms);
+    ms.addEventListener('sourceopen', () => {
+      if (gen !== this.liveGen) return;
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/cameras/' + enc(this.id) + '/live');
+      ws.binaryType = 'arraybuffer';
+      this.ws = ws;
+      ws.onmessage = (m) => this.liveMessage(m.data);
+      ws.onclose = () => {
+        if (gen !== this.liveGen) return;
+        this.showOverlay('reconnecting…');
+        this.retry = setTimeout(() => { if (gen === this.liveGen) this.startLive(); }, 1000);
+      };
+    }, { once: true });
+    this.edgeTimer = setInterval(() => this.keepLive(), 250);
+  },
+
+  stopLive() {
+    this.liveGen = (this.liveGen || 0) + 1;
+    clearTimeout(this.retry);
+    clearInterval(this.edgeTimer);
+    if (this.ws) { this.ws.onclose = null; this.ws.close(); this.ws = null; }
+    if (this.ms) { URL.revokeObjectURL(this.video.src); this.ms = null; }
+    this.sb = null;
+    this.mode = 'playback';
+  },
+
+  liveMessage(data) {
+    if (typeof data === 'string') {
+      let m;
+      try { m = JSON.parse(data); } catch (_) { return; }
+      if (m.type !== 'init') return;
+      const mime = 'video/mp4; codecs="' + m.codec + '"';
+      if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
+        this.showOverlay('this browser cannot play ' + m.codec);
+        this.unplayable = true;
+        return;
+      }
+      this.unplayable = false;
+      if (!this.sb) {
+        this.sb = this.ms.addSourceBuffer(mime);
+        this.sb.mode = 'segments';
+        this.sb.addEventListener('updateend', () => this.appendNext());
+      } else {
+        // A new decoder configuration, whose timeline starts at zero again:
+        // it goes on where the buffered picture ends.
+        this.pending.push({ change: mime });
+      }
+      return;
+    }
+    if (this.unplayable || !this.sb) return;
+    const dv = new DataView(data);
+    const item = { data: new Uint8Array(data, 17), frame: dv.getUint8(0) === 1,
+      arrivalMs: Number(dv.getBigUint64(1)) / 1e6, pts: Number(dv.getBigUint64(9)) / 90000 };
+    if (this.pending.length > LIVE_MAX_PENDING) this.pending.length = 0; // the next init or keyframe restarts
+    this.pending.push(item);
+    this.appendNext();
+  },
+
+  appendNext() {
+    const sb = this.sb;
+    if (!sb || sb.updating || !this.pending.length) return;
+    const next = this.pending.shift();
+    try {
+      if (next.change) {
+        if (sb.changeType) sb.changeType(next.change);
+        const b = this.video.buffered;
+        sb.timestampOffset = b.length ? b.end(b.length - 1) : 0;
+        this.appendNext();
+        return;
+      }
+      if (next.frame) {
+        // The media time the frame will show at names it for the latency.
+        this.arrivals.push([next.pts + sb.timestampOffset, next.arrivalMs]);
+        if (this.arrivals.length > 600) this.arrivals.splice(0, 300);
+      }
+      sb.appendBuffer(next.data);
+    } catch (e) {
+      // A full buffer or a stale one: drop the played part and go on.
+      this.pending.length = 0;
+      this.trimLive(true);
+    }
+  },
+
+  keepLive() {
+    const v = this.video, b = v.buffered;
+    if (!b.length) return;
+    const end = b.end(b.length - 1);
+    if (end - v.currentTime > LIVE_EDGE_S || v.currentTime < b.start(0)) v.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
+    if (v.paused && state.playing) v.play().catch(() => {});
+    this.trimLive(false);
+  },
+
+  trimLive(all) {
+    const sb = this.sb, v = this.video;
+    if (!sb || sb.updating || !v.buffered.length) return;
+    const keepFrom = all ? v.currentTime - 1 : v.currentTime - LIVE_KEEP_S;
+    if (keepFrom > v.buffered.start(0) + 1) sb.remove(v.buffered.start(0), keepFrom);
+  },
+
+  liveFrame(mediaTime) {
+    // The frame's arrival at nvr: its presentation time names it.
+    let best = null;
+    for (let i = this.arrivals.length - 1; i >= 0; i--) {
+      if (Math.abs(this.arrivals[i][0] - mediaTime) < 0.002) { best = this.arrivals[i][1]; break; }
+    }
+    this.showOverlay('');
+    if (best == null) return;
+    const latency = Date.now() - best;
+    state.liveLatency.push(latency);
+    if (state.liveLatency.length > 500) state.liveLatency.splice(0, 250);
+    this.frameWall = best;
+    if (this === players.get(state.selected[0])) $('clock').textContent = fmtTime(best, true) + ' · live';
+  },
+});
+
+function goLive() {
+  state.live = true;
+  state.playing = true;
+  $('play').textContent = 'Pause';
+  state.playhead = null;
+  state.lastSeek = null;
+  $('live').classList.add('on');
+  for (const p of players.values()) p.startLive();
+  updateURL();
+}
+
 const players = new Map();
 
 function syncPlayers() {
   const box = $('videos');
-  for (const [id, p] of players) if (!state.selected.includes(id)) { p.video.removeAttribute('src'); p.video.load(); players.delete(id); }
+  for (const [id, p] of players) if (!state.selected.includes(id)) { p.stopLive(); p.video.removeAttribute('src'); p.video.load(); players.delete(id); }
   box.textContent = '';
   for (const id of state.selected) {
     const c = camera(id);
     if (!c) continue;
-    if (!players.has(id)) players.set(id, new Player(c));
+    if (!players.has(id)) {
+      const p = new Player(c);
+      players.set(id, p);
+      if (state.live) p.startLive();
+    }
     box.append(players.get(id).tile);
   }
 }
@@ -463,6 +626,7 @@ function syncPlayers() {
 // leader is the player whose frames set the clock: the first selected one
 // with footage loaded.
 function leader() {
+  if (state.live) return null;
   for (const id of state.selected) {
     const p = players.get(id);
     if (p && p.pieces.length && p.video.readyState >= 1) return p;
@@ -479,6 +643,7 @@ function onFrame(wall) {
 }
 
 async function seek(wall) {
+  if (state.live) { state.live = false; $('live').classList.remove('on'); }
   // lastSeek.frame becomes the wall time of the first frame shown after
   // it: what a deep link or a click shows (the browser tests read it).
   state.lastSeek = { target: wall, frame: null, armed: false };
@@ -759,7 +924,7 @@ function updateExport() {
 function updateURL() {
   const q = new URLSearchParams();
   for (const id of state.selected) q.append('camera', id);
-  if (state.playhead != null) q.set('t', iso(Math.round(state.playhead)));
+  if (state.playhead != null && !state.live) q.set('t', iso(Math.round(state.playhead)));
   history.replaceState(null, '', '/?' + q.toString());
 }
 
@@ -767,6 +932,7 @@ function updateURL() {
 
 function bind() {
   $('play').onclick = () => setPlaying(!state.playing);
+  $('live').onclick = () => goLive();
   $('step-back').onclick = () => step(-1);
   $('step-fwd').onclick = () => step(1);
   $('speed').onchange = (e) => { state.rate = Number(e.target.value); for (const p of players.values()) p.video.playbackRate = state.rate; };
@@ -849,10 +1015,12 @@ async function main() {
   renderCameras();
   syncPlayers();
   if (state.selected[0]) await estimateFPS(state.selected[0]);
-  let t = q.has('t') ? Date.parse(q.get('t')) : NaN;
-  const c0 = camera(state.selected[0]);
-  if (Number.isNaN(t) && c0?.last) t = Date.parse(c0.last) - 30 * SEC; // the latest footage
-  if (!Number.isNaN(t)) {
+  const t = q.has('t') ? Date.parse(q.get('t')) : NaN;
+  if (Number.isNaN(t)) {
+    // No moment asked for: the live picture, the last half hour in view.
+    state.view.start = Date.now() - 30 * MIN; state.view.end = Date.now() + 2 * MIN;
+    goLive();
+  } else {
     state.view.start = t - 30 * MIN; state.view.end = t + 30 * MIN;
     state.playing = true;
     $('play').textContent = 'Pause';
@@ -864,6 +1032,6 @@ async function main() {
 }
 
 // For the browser tests and for curious users in the console.
-window.nvr = { state, players, spans };
+window.nvr = { state, players, spans, goLive };
 
 main();

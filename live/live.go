@@ -1,0 +1,422 @@
+// Package live serves a camera's live picture to viewers. It takes the
+// access units the recorder already receives, muxes them once into
+// fragmented MP4 — one frame a fragment, so a frame leaves as soon as the
+// next one tells its duration — and hands every viewer the same bytes.
+// The picture since the last keyframe is kept, so a new viewer starts at
+// once instead of waiting for the next keyframe.
+//
+// Recording never pays for a viewer: Publish copies the frame and returns
+// without waiting (a full input queue drops frames up to the next
+// keyframe, of the live picture only). Each viewer has a bounded queue; one
+// that falls behind skips to the next keyframe, one that stays behind for
+// MaxBehind is cut off.
+//
+// It does not own the RTSP session, the transport to the browser or who may
+// watch: the recorder feeds it, the API carries its messages.
+package live
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/storage/fmp4"
+)
+
+// Bounds of a stream and its viewers.
+const (
+	// inputFrames is the queue between Publish and the muxer: two seconds
+	// of 30 fps. The muxer does little work a frame; when it still falls
+	// behind, the live picture skips, the recording does not.
+	inputFrames = 64
+	// MaxViewers bounds the viewers of one stream.
+	MaxViewers = 64
+	// MaxViewerBytes bounds what waits for one viewer: about 8 s of a
+	// 4 Mbit/s camera.
+	MaxViewerBytes = 4 << 20
+	// maxViewerMessages bounds the count of waiting messages (one a frame).
+	maxViewerMessages = 512
+	// MaxBehind is how long a viewer may keep its queue full before it is
+	// cut off.
+	MaxBehind = 10 * time.Second
+	// maxGOPBytes bounds the picture kept since the last keyframe for new
+	// viewers; a longer GOP makes them wait for the next keyframe instead.
+	maxGOPBytes = 8 << 20
+)
+
+// Errors of a viewer.
+var (
+	ErrTooManyViewers = errors.New("live: too many viewers of this camera")
+	ErrCutOff         = errors.New("live: viewer too far behind, cut off")
+	ErrClosed         = errors.New("live: stream closed")
+)
+
+// Message is what a viewer receives: an init segment (Init, with the codec
+// and size it describes; the decoder starts over with it) or one frame's
+// moof+mdat. Data is shared between viewers: never modify it.
+type Message struct {
+	Init          bool
+	Codec         string // RFC 6381, Init only
+	Width, Height int    // Init only
+	Data          []byte
+	Keyframe      bool
+	// PTS is the frame's presentation time, 90 kHz, on the timeline of its
+	// init segment (which starts at its first frame's decode time): the
+	// media time a decoder shows the frame at.
+	PTS       int64
+	ArrivalNS int64 // local wall clock when the frame reached nvr
+}
+
+// Stats counts what a stream did.
+type Stats struct {
+	Frames, Dropped uint64 // frames muxed; frames dropped before the muxer
+	Viewers         int
+	CutOff          uint64 // viewers cut off for being too far behind
+}
+
+type frame struct {
+	sps, pps  []byte
+	dts, pts  int64
+	key       bool
+	nalus     [][]byte // slices of one buffer
+	arrivalNS int64
+}
+
+// Stream is one camera's live picture.
+type Stream struct {
+	in  chan frame
+	now func() time.Time
+
+	mu       sync.Mutex
+	dropping bool // the input overflowed: drop up to the next keyframe
+	closed   bool
+	viewers  map[*Viewer]struct{}
+	init     *Message
+	gop      []*Message
+	gopBytes int
+	gopValid bool
+	st       Stats
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewStream starts a stream's muxer; Close stops it. now is the clock for
+// MaxBehind (nil: time.Now).
+func NewStream(now func() time.Time) *Stream {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Stream{in: make(chan frame, inputFrames), now: now, viewers: map[*Viewer]struct{}{}, done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.run()
+	return s
+}
+
+// Frame publishes an access unit as it arrived; the stream copies what it
+// keeps, so au may be reused when Frame returns. It never blocks.
+func (s *Stream) Frame(au *h264.AccessUnit, arrivalNS int64) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.dropping && !au.Keyframe {
+		s.st.Dropped++
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	size := 0
+	for _, n := range au.NALUs {
+		size += len(n)
+	}
+	buf := make([]byte, 0, size)
+	nalus := make([][]byte, len(au.NALUs))
+	for i, n := range au.NALUs {
+		buf = append(buf, n...)
+		nalus[i] = buf[len(buf)-len(n):]
+	}
+	f := frame{sps: au.SPS, pps: au.PPS, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
+	select {
+	case s.in <- f:
+		s.mu.Lock()
+		s.dropping = false
+		s.mu.Unlock()
+	default:
+		s.mu.Lock()
+		s.dropping = true
+		s.st.Dropped++
+		s.mu.Unlock()
+	}
+}
+
+// Close stops the muxer, waits for it and ends every viewer.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	for v := range s.viewers {
+		v.end(ErrClosed)
+	}
+	s.viewers = map[*Viewer]struct{}{}
+	s.mu.Unlock()
+	close(s.done)
+	s.wg.Wait()
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	st.Viewers = len(s.viewers)
+	return st
+}
+
+// Watch adds a viewer. Its queue starts with the init segment and the
+// picture since the last keyframe, when the stream has them.
+func (s *Stream) Watch() (*Viewer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if len(s.viewers) >= MaxViewers {
+		return nil, ErrTooManyViewers
+	}
+	v := &Viewer{s: s, signal: make(chan struct{}, 1), skipping: true}
+	if s.gopValid {
+		// Start at the last keyframe (offer sends the init before it).
+		for _, m := range s.gop {
+			v.offer(m, s.now())
+		}
+	}
+	s.viewers[v] = struct{}{}
+	return v, nil
+}
+
+// run is the muxer: one fmp4.Writer for the current parameter sets,
+// writing one fragment per frame into a sink that turns the bytes into
+// messages.
+func (s *Stream) run() {
+	defer s.wg.Done()
+	var (
+		w        *fmp4.Writer
+		sink     collector
+		sps, pps []byte
+		prev     frame // the frame whose fragment the next write emits
+		have     bool
+		base     int64 // the writer's first DTS: its timeline's zero
+	)
+	emit := func(m *Message) { s.broadcast(m) }
+	for {
+		var f frame
+		select {
+		case <-s.done:
+			return
+		case f = <-s.in:
+		}
+		if w == nil || !bytes.Equal(f.sps, sps) || !bytes.Equal(f.pps, pps) {
+			if !f.key {
+				continue // a new decoder configuration starts at a keyframe
+			}
+			if w != nil && have {
+				_ = w.Close(f.dts)
+				if b := sink.take(); len(b) > 0 {
+					emit(&Message{Data: b, Keyframe: prev.key, PTS: prev.pts - base, ArrivalNS: prev.arrivalNS})
+				}
+			}
+			p, err := h264.ParseParams(f.sps, f.pps)
+			if err != nil {
+				w = nil
+				continue
+			}
+			nw, err := fmp4.NewWriter(&sink, fmp4.TrackParams{SPS: f.sps, PPS: f.pps, SARWidth: p.SARWidth, SARHeight: p.SARHeight},
+				fmp4.WriterOptions{FragmentDuration: 1})
+			if err != nil {
+				w = nil
+				continue
+			}
+			w, sps, pps, have, base = nw, bytes.Clone(f.sps), bytes.Clone(f.pps), false, f.dts
+			emit(&Message{Init: true, Codec: p.Codec, Width: p.Width, Height: p.Height, Data: sink.take()})
+		}
+		if err := w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {
+			w = nil // a bad frame: start again at the next keyframe
+			continue
+		}
+		if b := sink.take(); len(b) > 0 && have {
+			emit(&Message{Data: b, Keyframe: prev.key, PTS: prev.pts - base, ArrivalNS: prev.arrivalNS})
+		}
+		prev, have = f, true
+		s.mu.Lock()
+		s.st.Frames++
+		s.mu.Unlock()
+	}
+}
+
+// broadcast keeps m for new viewers and offers it to every viewer.
+func (s *Stream) broadcast(m *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case m.Init:
+		s.init, s.gop, s.gopBytes, s.gopValid = m, nil, 0, false
+	case m.Keyframe:
+		s.gop, s.gopBytes, s.gopValid = []*Message{m}, len(m.Data), true
+	case s.gopValid:
+		s.gop = append(s.gop, m)
+		s.gopBytes += len(m.Data)
+		if s.gopBytes > maxGOPBytes {
+			s.gop, s.gopBytes, s.gopValid = nil, 0, false
+		}
+	}
+	now := s.now()
+	for v := range s.viewers {
+		if !v.offer(m, now) {
+			s.st.CutOff++
+			delete(s.viewers, v)
+		}
+	}
+}
+
+// collector gathers what the fmp4 writer writes between two takes.
+type collector struct{ buf []byte }
+
+func (c *collector) Write(p []byte) (int, error) {
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+func (c *collector) take() []byte {
+	b := c.buf
+	c.buf = nil
+	return b
+}
+
+// Viewer is one viewer's queue.
+type Viewer struct {
+	s      *Stream
+	signal chan struct{}
+
+	// Under s.mu.
+	queue       []*Message
+	bytes       int
+	init        *Message // the init segment this viewer was given
+	skipping    bool     // waiting for a keyframe to (re)start at
+	behindSince time.Time
+	err         error
+}
+
+// offer queues m for v, or drops it while v is behind; it reports false
+// when v has been cut off. The caller holds s.mu.
+func (v *Viewer) offer(m *Message, now time.Time) bool {
+	if v.err != nil {
+		return false
+	}
+	if m.Init {
+		// A new decoder configuration: it starts at its first keyframe.
+		v.skipping = true
+		return v.push(m, now)
+	}
+	if v.skipping {
+		if !m.Keyframe {
+			return v.checkBehind(now)
+		}
+		if cur := v.s.init; cur != nil && v.init != cur {
+			if !v.push(cur, now) {
+				return v.checkBehind(now)
+			}
+		}
+		v.skipping = false
+	}
+	if !v.push(m, now) {
+		v.skipping = true
+		return v.checkBehind(now)
+	}
+	return true
+}
+
+// push appends m to the queue if it fits; the caller holds s.mu.
+func (v *Viewer) push(m *Message, now time.Time) bool {
+	if len(v.queue) >= maxViewerMessages || v.bytes+len(m.Data) > MaxViewerBytes {
+		if v.behindSince.IsZero() {
+			v.behindSince = now
+		}
+		return false
+	}
+	v.queue = append(v.queue, m)
+	v.bytes += len(m.Data)
+	if m.Init {
+		v.init = m
+	} else {
+		v.behindSince = time.Time{}
+	}
+	select {
+	case v.signal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (v *Viewer) checkBehind(now time.Time) bool {
+	if !v.behindSince.IsZero() && now.Sub(v.behindSince) > MaxBehind {
+		v.end(ErrCutOff)
+		return false
+	}
+	return true
+}
+
+// end closes v with err; the caller holds s.mu.
+func (v *Viewer) end(err error) {
+	if v.err == nil {
+		v.err = err
+		v.queue, v.bytes = nil, 0
+		select {
+		case v.signal <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Next returns the next message, waiting until there is one, done closes,
+// or the viewer ends (ErrCutOff, ErrClosed).
+func (v *Viewer) Next(done <-chan struct{}) (*Message, error) {
+	for {
+		v.s.mu.Lock()
+		if len(v.queue) > 0 {
+			m := v.queue[0]
+			v.queue[0] = nil
+			v.queue = v.queue[1:]
+			v.bytes -= len(m.Data)
+			v.s.mu.Unlock()
+			return m, nil
+		}
+		if v.err != nil {
+			err := v.err
+			v.s.mu.Unlock()
+			return nil, err
+		}
+		v.s.mu.Unlock()
+		select {
+		case <-v.signal:
+		case <-done:
+			return nil, errDone
+		}
+	}
+}
+
+var errDone = errors.New("live: done")
+
+// Close removes the viewer from its stream and frees its queue.
+func (v *Viewer) Close() {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	delete(v.s.viewers, v)
+	v.end(ErrClosed)
+}
