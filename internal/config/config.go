@@ -17,7 +17,9 @@
 //	cameras:
 //	  - id: front-door            # [a-z0-9_-], 1-64 chars, unique: a folder name
 //	    name: Front door          # default: the id
-//	    url: rtsp://admin:${PW}@192.0.2.10:554/path   # rtsp or rtsps, host required
+//	    url: rtsp://192.0.2.10:554/path   # rtsp or rtsps, host required
+//	    username: admin           # credentials, any characters; or in the
+//	    password: ${PW}           #   url (rtsp://admin:${PW}@…), percent-encoded
 //	    transport: tcp            # tcp (default) or udp
 //	    sdp: /etc/nvr/cam.sdp     # optional: a file or an http(s) URL instead of DESCRIBE
 //	    enabled: true             # default true
@@ -141,7 +143,15 @@ type Camera struct {
 	// Name is for people; default the ID.
 	Name string `yaml:"name"`
 	// URL is the RTSP URL (rtsp:// or rtsps://), credentials included.
+	// Parse folds Username and Password into it (percent-encoded), so
+	// that the URL is the one place a loaded camera's credentials are.
 	URL string `yaml:"url"`
+	// Username and Password are the camera's credentials as they are, any
+	// characters allowed: the alternative to a URL's user-info, where '#',
+	// '?', '/', '@' and '%' must be percent-encoded. Set by Parse's input
+	// only; Parse moves them into URL and leaves them empty.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 	// Transport is "tcp" (default, interleaved) or "udp".
 	Transport string `yaml:"transport"`
 	// SDP optionally replaces DESCRIBE: a file path or an http(s) URL.
@@ -254,7 +264,7 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc, extra yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, &Error{Problems: []Problem{syntaxProblem(err)}}
+		return nil, &Error{Problems: []Problem{tabProblem(data, syntaxProblem(err))}}
 	}
 	// A second document would be ignored silently; say so instead.
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -275,6 +285,9 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].URL)...)
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].SDP)...)
+		if pw := cfg.Cameras[i].Password; pw != "" {
+			cfg.secrets = append(cfg.secrets, pw, url.PathEscape(pw), url.QueryEscape(pw))
+		}
 	}
 	cfg.ApplyDefaults()
 	problems := d.problems
@@ -298,7 +311,30 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, cfg.newError(problems)
 	}
+	for i := range cfg.Cameras {
+		cfg.Cameras[i].foldCredentials()
+	}
 	return cfg, nil
+}
+
+// foldCredentials moves Username and Password into URL's user-info,
+// percent-encoded by net/url. The URL was validated: it parses and has no
+// user-info of its own.
+func (c *Camera) foldCredentials() {
+	if c.Username == "" && c.Password == "" {
+		return
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return // not reached: validated
+	}
+	if c.Password != "" {
+		u.User = url.UserPassword(c.Username, c.Password)
+	} else {
+		u.User = url.User(c.Username)
+	}
+	c.URL = u.String()
+	c.Username, c.Password = "", ""
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -313,6 +349,24 @@ func syntaxProblem(err error) Problem {
 		}
 	}
 	return Problem{Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// tabProblem points a YAML syntax error that a tab in the indentation
+// caused at the first line indented with one: the parser's own message
+// does not say "tab" in every case and may name a line before it.
+func tabProblem(data []byte, p Problem) Problem {
+	if !strings.Contains(p.Msg, "tab") && !strings.Contains(p.Msg, "cannot start any token") {
+		return p
+	}
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			p.Line = i + 1
+			p.Msg += fmt.Sprintf(": tabs are not allowed for indentation (line %d); indent with spaces", i+1)
+			return p
+		}
+	}
+	return p
 }
 
 // fieldSet holds the fields that failed to decode.
@@ -633,8 +687,25 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	} else if hasControl(cam.Name) {
 		bad(p+".name", "contains control characters")
 	}
-	if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
+	if c, cut := rtsp.UserinfoCut(cam.URL); cut {
+		// Checked before parsing: such a URL often parses, with part of
+		// the password taken for the host.
+		bad(p+".url", "the user name or password holds %q as is, which would end it early and send nvr to the wrong host; %s, or give the camera username and password fields, which take any characters", c, rtsp.UserinfoHint)
+	} else if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
 		bad(p+".url", "%s", msg)
+	} else if cam.Username != "" || cam.Password != "" {
+		if u, _ := url.Parse(cam.URL); u != nil && u.User != nil {
+			bad(p+".url", "has a user name or password, and so does the camera's username/password: give them in one place")
+		}
+	}
+	if cam.Password != "" && cam.Username == "" {
+		bad(p+".username", "is required with password")
+	}
+	if hasControl(cam.Username) {
+		bad(p+".username", "contains control characters")
+	}
+	if hasControl(cam.Password) {
+		bad(p+".password", "contains control characters")
 	}
 	if !slices.Contains(transports, cam.Transport) {
 		bad(p+".transport", "%q is not one of %s", cam.Transport, strings.Join(transports, ", "))
@@ -724,7 +795,7 @@ func checkURL(raw string, schemes []string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40)"
+		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40 and % as %25, or give the camera username and password fields)"
 	}
 	if !slices.Contains(schemes, u.Scheme) {
 		if u.Scheme == "" {

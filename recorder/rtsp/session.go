@@ -115,7 +115,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	u, err := parseCameraURL(c.URL)
-	if err != nil {
+	if cerr := checkUserinfo(c.URL); cerr != nil {
+		errs = append(errs, fmt.Errorf("URL: %w", cerr))
+	} else if err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
 	switch strings.ToLower(c.Transport) {
