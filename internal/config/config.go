@@ -223,12 +223,26 @@ type Log struct {
 // references from the process environment (an unset variable is an error; one
 // set to "" expands to "", as docker compose's ${VAR:-} produces), decodes,
 // fills defaults and validates it.
+//
+// Only a regular file is read: opening a FIFO would wait for a writer
+// forever, and a device would never end.
 func Load(path string) (*Config, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
+	// Checked again on what was opened: the path may have been replaced.
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: reading %s: %w", path, err)
@@ -239,6 +253,21 @@ func Load(path string) (*Config, error) {
 		cerr.File = path
 	}
 	return cfg, err
+}
+
+// fileKind names what a non-regular file is, for the error.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // Parse decodes a config from data, expanding ${NAME} references in values
