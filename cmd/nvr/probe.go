@@ -60,7 +60,7 @@ type probeTrack struct {
 }
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("probe", probeHelp, stderr)
+	fs := newFlagSet("probe", probeHelp, stdout, stderr)
 	transport := fs.String("transport", "tcp", "RTP transport: tcp (interleaved) or udp")
 	duration := fs.Duration("duration", 5*time.Second, "how long to read the stream")
 	sdpSrc := fs.String("sdp", "", "out-of-band SDP (file or http URL) used instead of DESCRIBE")
@@ -72,6 +72,11 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if fs.NArg() != 1 {
+		if fs.NArg() == 0 {
+			fmt.Fprint(fs.Output(), "a camera URL is required\n\n")
+		} else {
+			fmt.Fprintf(fs.Output(), "want one camera URL, got %d arguments (flags go before the URL)\n\n", fs.NArg())
+		}
 		fs.Usage()
 		return errUsage
 	}

@@ -21,7 +21,7 @@ refuse a data_dir without nvr's marker (an unmounted disk, say). SIGHUP reloads 
 old one stays in force); SIGINT or SIGTERM finalises every segment and exits.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", serveHelp, stderr)
+	fs := newFlagSet("serve", serveHelp, stdout, stderr)
 	path := fs.String("config", "nvr.yaml", "config file (YAML)")
 	initData := fs.Bool("init", false, "initialise data_dir if it is new (first start); without it nvr refuses a data_dir without its marker, e.g. an unmounted disk")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: the config's log.format, else text)")
@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*logFormat = cfg.Log.Format
 	}
 	log := newLeveledLogger(stderr, *logFormat, cfg.Log.Level)
+	log.Info("nvr starting", slog.String("version", version()), slog.String("config", *path))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -77,6 +78,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, initData b
 			return fmt.Errorf("listen %s is not a loopback address and the API has no token: set api.token and api.allow_remote", cfg.Listen)
 		}
 		log.Info("API has no token: serving on loopback only", slog.String("listen", cfg.Listen))
+	}
+	if err := checkListen(cfg.Listen); err != nil {
+		return err
 	}
 	svc, err := newService(ctx, cfg, log, initData)
 	if err != nil {
