@@ -37,6 +37,7 @@
 //	    - {name: porch, token: "${T2}", cameras: [front-door]}   # quote ${} inside {...}
 //	  max_export: 24h             # default; at most 31 days
 //	  allow_remote: false         # true to listen beyond loopback (needs a token)
+//	  allowed_hosts: [nvr.example.org]   # Host names besides loopback's (a proxy, a tunnel)
 //	log: {level: info, format: text}   # debug|info|warn|error, text|json
 //
 // Durations are Go durations with optional leading whole days ("90s",
@@ -202,6 +203,12 @@ type API struct {
 	// AllowRemote must be true for Listen to be reachable from other
 	// machines, and then a token is required.
 	AllowRemote bool `yaml:"allow_remote"`
+	// AllowedHosts are further names (or addresses) the API answers to in
+	// the Host header, besides localhost, 127.0.0.1, ::1 and listen's host:
+	// the name of a reverse proxy or an SSH tunnel in front of a
+	// token-less, loopback API. With a token the API answers any Host
+	// unless this is set.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Token is one API token.
@@ -579,6 +586,7 @@ func Diff(old, cur *Config) Changes {
 
 func apiEqual(a, b API) bool {
 	return a.Token == b.Token && a.MaxExport == b.MaxExport && a.AllowRemote == b.AllowRemote &&
+		slices.Equal(a.AllowedHosts, b.AllowedHosts) &&
 		slices.EqualFunc(a.Tokens, b.Tokens, func(x, y Token) bool {
 			return x.Name == y.Name && x.Token == y.Token && slices.Equal(x.Cameras, y.Cameras)
 		})
@@ -589,7 +597,19 @@ var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 	transports = []string{"tcp", "udp"}
+	// hostNameRe is a DNS name of RFC 1123 labels (which covers IPv4
+	// addresses); IPv6 addresses are checked with net.ParseIP.
+	hostNameRe = regexp.MustCompile(`^(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?)$`)
 )
+
+// clip bounds a value quoted in an error.
+func clip(s string) string {
+	const maxShown = 64
+	if len(s) > maxShown {
+		return s[:maxShown] + "…"
+	}
+	return s
+}
 
 // Validate checks the config and returns an *Error listing every problem,
 // each naming the field and, for a parsed config, its line. It expects
@@ -805,6 +825,11 @@ func (c *Config) validateAPI(ids map[string]int, bad func(string, string, ...any
 			if _, ok := ids[id]; !ok {
 				bad(fmt.Sprintf("%s.cameras[%d]", p, j), "no camera has id %q", id)
 			}
+		}
+	}
+	for i, h := range c.API.AllowedHosts {
+		if !hostNameRe.MatchString(h) && (net.ParseIP(h) == nil || !strings.Contains(h, ":")) {
+			bad(fmt.Sprintf("api.allowed_hosts[%d]", i), "%q is not a host name or address (no scheme, port or wildcard: nvr.example.org, 192.0.2.5, ::1)", clip(h))
 		}
 	}
 	if d := time.Duration(c.API.MaxExport); d <= 0 || d > MaxExportLimit {

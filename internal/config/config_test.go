@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,10 @@ var badCases = []badCase{
 	{"short token", base + "api:\n  token: secret\n", []string{"line 3: api.token: must be at least 16 characters"}},
 	{"duplicate token", base + "api:\n  token: ${NVR_TOKEN}\n  tokens:\n    - token: ${NVR_TOKEN}\n", []string{"line 5: api.tokens[0].token: is the same as another token"}},
 	{"token for unknown camera", base + "api:\n  tokens:\n    - token: 0123456789abcdef0\n      cameras: [nope]\n", []string{`line 5: api.tokens[0].cameras[0]: no camera has id "nope"`}},
+	{"allowed host with port", base + "api:\n  allowed_hosts: [nvr.example.org:443]\n", []string{`line 3: api.allowed_hosts[0]: "nvr.example.org:443" is not a host name or address`}},
+	{"allowed host hex-like with port", base + "api:\n  allowed_hosts: [cafe.de:443, \"::1\", 192.0.2.5]\n", []string{`api.allowed_hosts[0]: "cafe.de:443" is not`}},
+	{"allowed host wildcard", base + "api:\n  allowed_hosts:\n    - ok.example\n    - \"*\"\n", []string{`line 5: api.allowed_hosts[1]: "*" is not a host name`}},
+	{"allowed host url", base + "api:\n  allowed_hosts: [https://nvr.example.org]\n", []string{`api.allowed_hosts[0]: "https://nvr.example.org" is not a host name`}},
 	{"zero max_export", base + "api:\n  max_export: 0s\n", []string{"line 3: api.max_export: 0s must be greater than zero"}},
 	{"bad log level", base + "log:\n  level: loud\n", []string{`line 3: log.level: "loud" is not one of debug, info, warn, error`}},
 	{"bad bool", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    enabled: maybe\n", []string{"line 5: cameras[0].enabled: expected true or false"}},
@@ -802,5 +807,20 @@ func TestParseRTSPSCamera(t *testing.T) {
 	}
 	if s := cam.String(); strings.Contains(s, secretPW) {
 		t.Fatalf("String() = %q", s)
+	}
+}
+
+func TestAllowedHostsAccepted(t *testing.T) {
+	cfg, err := Parse([]byte("data_dir: /d\napi:\n  allowed_hosts: [nvr.example.org, NVR-Tunnel, \"::1\", 192.0.2.5, fe80::1]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.API.AllowedHosts) != 5 {
+		t.Errorf("allowed_hosts %v", cfg.API.AllowedHosts)
+	}
+	other := *cfg
+	other.API.AllowedHosts = []string{"nvr.example.org"}
+	if ch := Diff(cfg, &other); !slices.Contains(ch.Settings, "api") {
+		t.Errorf("a change of allowed_hosts is not an api change: %+v", ch)
 	}
 }
