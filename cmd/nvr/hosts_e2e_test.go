@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,19 @@ func TestServeAllowedHosts(t *testing.T) {
 		if tc.want == 403 && (jerr != nil || body.Error != "host not allowed") {
 			t.Errorf("Host %s: error body %+v (%v)", tc.host, body, jerr)
 		}
+	}
+	// Headers too big for the server: 431, as JSON like every API error.
+	req, _ := http.NewRequest("GET", p.base+"/api/cameras", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Error string }
+	jerr := json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || jerr != nil || body.Error != "request header fields too large" {
+		t.Errorf("oversized headers: %d %s %+v (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, jerr)
 	}
 	if code := p.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
 		t.Errorf("exit %d", code)

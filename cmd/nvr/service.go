@@ -408,6 +408,7 @@ func (s *service) run(ctx context.Context, reload <-chan struct{}, reloadFn func
 		s.store.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = api.WrapListener(ln) // net/http's own 400 and 431 answers in JSON too
 	s.log.Info("API listening", slog.String("addr", ln.Addr().String()))
 	srv := api.NewServer(listen, &s.apiH)
 
