@@ -125,3 +125,26 @@ func TestServePortInUse(t *testing.T) {
 		t.Errorf("data dir touched before the listen failed: %v", err)
 	}
 }
+
+// probe -camera connects as serve would: the config's username and
+// password (here with every character a URL's user-info cannot hold).
+func TestProbeConfiguredCamera(t *testing.T) {
+	const pw = "p@ss#w/rd?%1"
+	cam := startCam(t, testcam.Options{Username: "admin", Password: pw, Auth: testcam.AuthDigest, Speed: 2})
+	u, _ := url.Parse(cam.URL())
+	u.User = nil
+	cfgPath := filepath.Join(t.TempDir(), "nvr.yaml")
+	writeConfig(t, cfgPath, fmt.Sprintf("data_dir: /nonexistent\ncameras:\n  - id: cam\n    url: %s\n    username: admin\n    password: ${CAM_PW}\n    transport: udp\n", u))
+	env := []string{"CAM_PW=" + pw}
+	code, out, errOut := runBin(t, env, "probe", "-duration", "1s", "-config", cfgPath, "-camera", "cam")
+	if code != 0 || !strings.Contains(out, `"transport":"udp"`) || !strings.Contains(out, `"width":1280`) {
+		t.Fatalf("exit %d, stdout %s, stderr %s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "w/rd") || strings.Contains(out, url.PathEscape(pw)) {
+		t.Errorf("password shown: %s %s", out, errOut)
+	}
+	code, _, errOut = runBin(t, env, "probe", "-config", cfgPath, "-camera", "nope")
+	if code != 1 || !strings.Contains(errOut, `camera "nope" is not in the config; its cameras are: cam`) {
+		t.Errorf("unknown camera: exit %d, %q", code, errOut)
+	}
+}
