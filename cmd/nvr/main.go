@@ -73,13 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		// The first SIGINT/SIGTERM asks the command to finish cleanly; it
-		// also gives the signals back their default action, so that a second
-		// Ctrl-C ends nvr even if something does not return.
-		context.AfterFunc(ctx, stop)
-		err := c.run(ctx, args[1:], stdout, stderr)
+		err := withSignals(func(ctx context.Context) error { return c.run(ctx, args[1:], stdout, stderr) })
 		switch {
 		case err == nil:
 			return 0
@@ -95,6 +89,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "nvr: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// withSignals runs fn with a context that the first SIGINT or SIGTERM
+// cancels, asking it to finish cleanly. That first signal also gives both
+// their default action back, so a second Ctrl-C ends nvr even if something
+// does not return.
+func withSignals(fn func(ctx context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	return fn(ctx)
 }
 
 // flagSet is a command's flags with where requested help goes.
