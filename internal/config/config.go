@@ -57,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -234,7 +235,9 @@ type Log struct {
 // Only a regular file is read: opening a FIFO would wait for a writer
 // forever, and a device would never end.
 func Load(path string) (*Config, error) {
-	if st, err := os.Stat(path); err != nil {
+	if st, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s does not exist (name the file with -config): %w", path, fs.ErrNotExist)
+	} else if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	} else if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("config: %s is not a regular file (%s)", path, fileKind(st.Mode()))
