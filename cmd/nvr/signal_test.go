@@ -62,14 +62,25 @@ func TestSecondInterruptEndsNvr(t *testing.T) {
 	expect("ready")
 	_ = cmd.Process.Signal(os.Interrupt)
 	expect("interrupted")
-	_ = cmd.Process.Signal(os.Interrupt)
 	go func() { exited <- cmd.Wait() }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Fatal("a second SIGINT did not end the process")
+	// The default action comes back just after the first signal is
+	// handled, on another goroutine: interrupt again until it ends, as a
+	// user pressing Ctrl-C a second time would.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+			break wait
+		case <-tick.C:
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatal("further SIGINTs did not end the process")
+		}
 	}
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
