@@ -96,6 +96,13 @@ var errorCases = []errorCase{
 	{"foreign origin", "GET", "/api/cameras", []string{"Origin", "https://attacker.example"}, 403, "cross-site"},
 	{"null origin", "GET", "/api/cameras", []string{"Origin", "null"}, 403, "cross-site"},
 	{"same origin", "GET", "/api/cameras", []string{"Origin", "http://nvr.test", "Sec-Fetch-Site", "same-origin"}, 0, ""},
+	// Another port on localhost is the same site: beyond a plain read (a
+	// link followed), it is refused like cross-site.
+	{"same-site fetch", "GET", "/api/cameras", []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "no-cors"}, 403, "cross-site"},
+	{"same-site video", "GET", "/api/cameras/front-door/export" + rangeQ, []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "no-cors", "Sec-Fetch-Dest", "video"}, 403, "cross-site"},
+	{"same-site navigation to export", "GET", "/api/cameras/front-door/export" + rangeQ, []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "navigate"}, 403, "cross-site"},
+	{"same-site metrics cors", "GET", "/metrics", []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "cors"}, 403, "cross-site"},
+	{"same-site navigation", "GET", "/api/cameras", []string{"Sec-Fetch-Site", "same-site", "Sec-Fetch-Mode", "navigate"}, 0, ""},
 	{"range unsatisfiable", "GET", "/api/cameras/front-door/export" + rangeQ, []string{"Range", "bytes=100003-"}, 416, "range not satisfiable"},
 	{"range garbage", "GET", "/api/segments/1", []string{"Range", "bytes=zz-"}, 416, "range not satisfiable"},
 }

@@ -41,7 +41,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// browsers without Fetch Metadata still send Origin on cross-origin
 	// fetches, and the API sends no CORS headers, so a foreign Origin is
 	// refused too.
-	if protected && (r.Header.Get("Sec-Fetch-Site") == "cross-site" || foreignOrigin(r)) {
+	if protected && (crossSite(r) || foreignOrigin(r)) {
 		h.writeError(w, r, errCrossSite)
 		return
 	}
@@ -338,6 +338,26 @@ func hostName(host string) string {
 		host = h
 	}
 	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+}
+
+// crossSite reports whether Fetch Metadata marks r as coming from another
+// site's page. "same-site" counts as well, beyond a plain read: on
+// localhost every other port (a dev server, another web app the user runs)
+// is the same site, and such a page must not probe the API or start
+// exports through the browser. A plain read is a top-level navigation
+// (Sec-Fetch-Mode: navigate, the user following a link) to anything but an
+// export.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site":
+		return true
+	case "same-site":
+		plainRead := r.Header.Get("Sec-Fetch-Mode") == "navigate" &&
+			(r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+			!strings.HasSuffix(r.URL.Path, "/export")
+		return !plainRead
+	}
+	return false
 }
 
 // foreignOrigin reports whether r carries an Origin header (RFC 6454 §7)

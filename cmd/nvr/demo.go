@@ -20,13 +20,16 @@ by default) and serves the API, so nvr can be tried with nothing but Go.
 Stop it with Ctrl-C; the recordings stay in the data directory.`
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", demoHelp, stderr)
+	fs := newFlagSet("demo", demoHelp, stdout, stderr)
 	dataDir := fs.String("data", "demo", "data directory for the demo's index and recordings")
 	listen := fs.String("listen", "127.0.0.1:8080", "API address (loopback: the demo has no token)")
 	segment := fs.Duration("segment", 10*time.Second, "segment duration (short, so segments appear quickly)")
 	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("test clip, one of %v", testcam.ClipNames))
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkDemoListen(*listen); err != nil {
 		return err
 	}
 	log := newLogger(stderr, *logFormat)

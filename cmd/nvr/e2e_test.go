@@ -23,6 +23,9 @@ import (
 var nvrBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(signalHelperEnv) != "" {
+		signalHelper() // a child process of TestSecondInterruptEndsNvr
+	}
 	dir, err := os.MkdirTemp("", "nvr-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -25,7 +25,7 @@ the config:
       password_hash: "$argon2id$v=19$m=65536,t=3,p=2$…"`
 
 func runHashPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("hash-password", hashPasswordHelp, stderr)
+	fs := newFlagSet("hash-password", hashPasswordHelp, stdout, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ func commands() []command {
 		{"demo", "record a built-in test camera and serve the API", runDemo},
 		{"probe", "connect to a camera and describe its stream as JSON", runProbe},
 		{"export", "export a time range of a camera as one MP4 file", runExport},
+		{"check", "validate a config file (and its data_dir) without recording", runCheck},
 		{"testcam", "serve a built-in test clip as an RTSP camera", runTestcam},
 		{"hash-password", "print the hash of a password (from standard input) for a user in the config", runHashPassword},
 	}
@@ -38,7 +39,8 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'nvr <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "  version  print nvr's version")
+	fmt.Fprintln(w, "\nRun 'nvr help <command>' or 'nvr <command> -h' for a command's flags.")
 }
 
 // errUsage marks an error whose message was already printed with usage.
@@ -49,20 +51,30 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "help":
+		// "nvr help serve" is "nvr serve -h".
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
 		}
+		args = []string{args[1], "-h"}
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "nvr", version())
 		return 0
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		err := c.run(ctx, args[1:], stdout, stderr)
+		err := withSignals(func(ctx context.Context) error { return c.run(ctx, args[1:], stdout, stderr) })
 		switch {
 		case err == nil:
 			return 0
@@ -80,24 +92,72 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// withSignals runs fn with a context that the first SIGINT or SIGTERM
+// cancels, asking it to finish cleanly. That first signal also gives both
+// their default action back, so a second Ctrl-C ends nvr even if something
+// does not return.
+func withSignals(fn func(ctx context.Context) error) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	return fn(ctx)
+}
+
+// flagSet is a command's flags with where requested help goes.
+type flagSet struct {
+	*flag.FlagSet
+	stdout io.Writer
+}
+
 // newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name, help string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("nvr "+name, flag.ContinueOnError)
+// Help that was asked for (-h) goes to stdout; usage after a mistake goes to
+// stderr, after the message naming the mistake.
+func newFlagSet(name, help string, stdout, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet("nvr "+name, flag.ContinueOnError), stdout: stdout}
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nflags:\n", help)
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", help)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses args, mapping flag errors to errUsage (already printed).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+// parseFlags parses args, mapping flag errors to errUsage (already printed,
+// with usage, on stderr) and printing requested help on stdout.
+func parseFlags(fs *flagSet, args []string) error {
+	usage := fs.Usage
+	called := false
+	// flag calls Usage for -h as well as after an error; which one it was
+	// is known only once Parse returns.
+	fs.Usage = func() { called = true }
+	err := fs.Parse(args)
+	fs.Usage = usage
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		stderr := fs.Output()
+		fs.SetOutput(fs.stdout)
+		fs.Usage()
+		fs.SetOutput(stderr)
+		return err
+	default:
+		if called {
+			fs.Usage()
 		}
 		return errUsage
+	}
+}
+
+// required names the first of the flags (name, value pairs) whose value is
+// empty as missing, with usage after it.
+func required(fs *flagSet, flags ...string) error {
+	for i := 0; i+1 < len(flags); i += 2 {
+		if flags[i+1] == "" {
+			fmt.Fprintf(fs.Output(), "-%s is required\n\n", flags[i])
+			fs.Usage()
+			return errUsage
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -11,17 +12,22 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 )
 
 const probeHelp = `usage: nvr probe [flags] rtsp[s]://[user:pass@]host[:port]/path
+       nvr probe [flags] -config nvr.yaml -camera ID
 
 Connects to a camera, reads its H.264 stream for a while and prints one JSON
 object describing it. On failure it prints one line saying what went wrong
 (and during which step) and exits non-zero. Passwords are never printed.
 For rtsps:// an untrusted certificate fails with its fingerprint, which
--tls-fingerprint (and a camera's tls_fingerprint in the config) pins.`
+-tls-fingerprint (and a camera's tls_fingerprint in the config) pins.
+With -camera, the camera of the config is probed as nvr serve connects to
+it: its URL with username and password, transport, auth, tls_fingerprint
+and sdp (flags given as well override them).`
 
 // probeExtraWait bounds how long probe reads beyond -duration while it
 // waits for the first keyframe and for a second one to measure the GOP.
@@ -60,7 +66,7 @@ type probeTrack struct {
 }
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("probe", probeHelp, stderr)
+	fs := newFlagSet("probe", probeHelp, stdout, stderr)
 	transport := fs.String("transport", "tcp", "RTP transport: tcp (interleaved) or udp")
 	duration := fs.Duration("duration", 5*time.Second, "how long to read the stream")
 	sdpSrc := fs.String("sdp", "", "out-of-band SDP (file or http URL) used instead of DESCRIBE")
@@ -68,10 +74,43 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	skipOptions := fs.Bool("skip-options", false, "do not send OPTIONS")
 	fingerprint := fs.String("tls-fingerprint", "", "rtsps: accept only the certificate with this SHA-256 fingerprint (sha256:…)")
 	auth := fs.String("auth", rtsp.AuthAny, "authentication: any (strongest offered) or digest (refuse Basic)")
+	cfgPath := fs.String("config", "nvr.yaml", "config file, with -camera")
+	camera := fs.String("camera", "", "probe this camera of the config instead of a URL")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	rawURL := fs.Arg(0)
+	if *camera != "" {
+		if fs.NArg() != 0 {
+			fmt.Fprint(fs.Output(), "give a camera URL or -camera, not both\n\n")
+			fs.Usage()
+			return errUsage
+		}
+		cc, err := configuredCamera(*cfgPath, *camera)
+		if err != nil {
+			return err
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		rawURL = cc.URL
+		if !set["transport"] {
+			*transport = cc.Transport
+		}
+		if !set["auth"] && cc.Auth != "" {
+			*auth = cc.Auth
+		}
+		if !set["tls-fingerprint"] {
+			*fingerprint = cc.TLSFingerprint
+		}
+		if !set["sdp"] {
+			*sdpSrc = cc.SDP
+		}
+	} else if fs.NArg() != 1 {
+		if fs.NArg() == 0 {
+			fmt.Fprint(fs.Output(), "a camera URL is required\n\n")
+		} else {
+			fmt.Fprintf(fs.Output(), "want one camera URL, got %d arguments (flags go before the URL)\n\n", fs.NArg())
+		}
 		fs.Usage()
 		return errUsage
 	}
@@ -79,7 +118,7 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("-duration must be between 0 and 24h")
 	}
 	cfg := rtsp.Config{
-		URL:             fs.Arg(0),
+		URL:             rawURL,
 		Transport:       *transport,
 		SkipOptions:     *skipOptions,
 		DialTimeout:     *timeout,
@@ -101,6 +140,19 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(res)
+}
+
+// configuredCamera returns the camera id of the config at path.
+func configuredCamera(path, id string) (config.Camera, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return config.Camera{}, err
+	}
+	cc, ok := cfg.Camera(id)
+	if !ok {
+		return config.Camera{}, unknownCamera(id, cfg)
+	}
+	return cc, nil
 }
 
 // probe opens a session, reads it for d and summarises what it saw.

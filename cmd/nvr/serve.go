@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -26,7 +25,7 @@ refuse a data_dir without nvr's marker (an unmounted disk, say). SIGHUP reloads 
 old one stays in force); SIGINT or SIGTERM finalises every segment and exits.`
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", serveHelp, stderr)
+	fs := newFlagSet("serve", serveHelp, stdout, stderr)
 	path := fs.String("config", "nvr.yaml", "config file (YAML)")
 	initData := fs.Bool("init", false, "initialise data_dir if it is new (first start); without it nvr refuses a data_dir without its marker, e.g. an unmounted disk")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: the config's log.format, else text)")
@@ -41,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*logFormat = cfg.Log.Format
 	}
 	log := newLeveledLogger(stderr, *logFormat, cfg.Log.Level)
+	log.Info("nvr starting", slog.String("version", version()), slog.String("config", *path))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -92,9 +92,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, initData b
 		log.Info("API has no token: serving on loopback only", slog.String("listen", cfg.Listen))
 	}
 	// Listen first: an address in use must not cost a camera a session.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listenAPI(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	fl, err := fleet.Open(ctx, cfg, fleet.Options{Logger: log, InitData: initData})
 	if err != nil {

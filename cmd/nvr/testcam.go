@@ -17,7 +17,7 @@ Serves a built-in H.264 test clip as an RTSP camera, for trying nvr (and other
 RTSP clients) without a real camera. Runs until interrupted.`
 
 func runTestcam(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("testcam", testcamHelp, stderr)
+	fs := newFlagSet("testcam", testcamHelp, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:8554", "address to listen on")
 	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("clip to serve, one of %v", testcam.ClipNames))
 	path := fs.String("path", "/cam", "stream path")

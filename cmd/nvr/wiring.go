@@ -103,16 +103,18 @@ func apiUsers(cfg *config.Config) []api.User {
 	return out
 }
 
-// loopbackHosts lists the Host names a token-less API answers to.
+// loopbackHosts lists the Host names a token-less API answers to, with
+// api.allowed_hosts; with tokens or users, nil (any Host) unless
+// allowed_hosts is set.
 func loopbackHosts(cfg *config.Config) []string {
-	if len(apiTokens(cfg)) > 0 || len(cfg.Users) > 0 {
+	if (len(apiTokens(cfg)) > 0 || len(cfg.Users) > 0) && len(cfg.API.AllowedHosts) == 0 {
 		return nil
 	}
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil && h != "" {
 		hosts = append(hosts, h)
 	}
-	return hosts
+	return append(hosts, cfg.API.AllowedHosts...)
 }
 
 // swapHandler lets a reload replace the API handler atomically.

@@ -17,7 +17,9 @@
 //	cameras:
 //	  - id: front-door            # [a-z0-9_-], 1-64 chars, unique: a folder name
 //	    name: Front door          # default: the id
-//	    url: rtsp://admin:${PW}@192.0.2.10:554/path   # rtsp or rtsps, host required
+//	    url: rtsp://192.0.2.10:554/path   # rtsp or rtsps, host required
+//	    username: admin           # credentials, any characters; or in the
+//	    password: ${PW}           #   url (rtsp://admin:${PW}@…), percent-encoded
 //	    transport: tcp            # tcp (default) or udp
 //	    sdp: /etc/nvr/cam.sdp     # optional: a file or an http(s) URL instead of DESCRIBE
 //	    enabled: true             # default true
@@ -35,6 +37,7 @@
 //	    - {name: porch, token: "${T2}", cameras: [front-door]}   # quote ${} inside {...}
 //	  max_export: 24h             # default; at most 31 days
 //	  allow_remote: false         # true to listen beyond loopback (needs a token)
+//	  allowed_hosts: [nvr.example.org]   # Host names besides loopback's (a proxy, a tunnel)
 //	log: {level: info, format: text}   # debug|info|warn|error, text|json
 //
 // Durations are Go durations with optional leading whole days ("90s",
@@ -54,6 +57,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -144,7 +148,15 @@ type Camera struct {
 	// Name is for people; default the ID.
 	Name string `yaml:"name"`
 	// URL is the RTSP URL (rtsp:// or rtsps://), credentials included.
+	// Parse folds Username and Password into it (percent-encoded), so
+	// that the URL is the one place a loaded camera's credentials are.
 	URL string `yaml:"url"`
+	// Username and Password are the camera's credentials as they are, any
+	// characters allowed: the alternative to a URL's user-info, where '#',
+	// '?', '/', '@' and '%' must be percent-encoded. Set by Parse's input
+	// only; Parse moves them into URL and leaves them empty.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 	// Transport is "tcp" (default, interleaved) or "udp".
 	Transport string `yaml:"transport"`
 	// SDP optionally replaces DESCRIBE: a file path or an http(s) URL.
@@ -195,6 +207,12 @@ type API struct {
 	// AllowRemote must be true for Listen to be reachable from other
 	// machines, and then a token is required.
 	AllowRemote bool `yaml:"allow_remote"`
+	// AllowedHosts are further names (or addresses) the API answers to in
+	// the Host header, besides localhost, 127.0.0.1, ::1 and listen's host:
+	// the name of a reverse proxy or an SSH tunnel in front of a
+	// token-less, loopback API. With a token the API answers any Host
+	// unless this is set.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Token is one API token.
@@ -225,12 +243,28 @@ type Log struct {
 // references from the process environment (an unset variable is an error; one
 // set to "" expands to "", as docker compose's ${VAR:-} produces), decodes,
 // fills defaults and validates it.
+//
+// Only a regular file is read: opening a FIFO would wait for a writer
+// forever, and a device would never end.
 func Load(path string) (*Config, error) {
+	if st, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config: %s does not exist (name the file with -config): %w", path, fs.ErrNotExist)
+	} else if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
+	// Checked again on what was opened: the path may have been replaced.
+	if st, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("config: %s is not a regular file (%s)", path, fileKind(st.Mode()))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("config: reading %s: %w", path, err)
@@ -241,6 +275,21 @@ func Load(path string) (*Config, error) {
 		cerr.File = path
 	}
 	return cfg, err
+}
+
+// fileKind names what a non-regular file is, for the error.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // Parse decodes a config from data, expanding ${NAME} references in values
@@ -266,7 +315,7 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc, extra yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, &Error{Problems: []Problem{syntaxProblem(err)}}
+		return nil, &Error{Problems: []Problem{tabProblem(data, syntaxProblem(err))}}
 	}
 	// A second document would be ignored silently; say so instead.
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -287,6 +336,9 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].URL)...)
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].SDP)...)
+		if pw := cfg.Cameras[i].Password; pw != "" {
+			cfg.secrets = append(cfg.secrets, pw, url.PathEscape(pw), url.QueryEscape(pw))
+		}
 	}
 	cfg.ApplyDefaults()
 	problems := d.problems
@@ -310,7 +362,30 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, cfg.newError(problems)
 	}
+	for i := range cfg.Cameras {
+		cfg.Cameras[i].foldCredentials()
+	}
 	return cfg, nil
+}
+
+// foldCredentials moves Username and Password into URL's user-info,
+// percent-encoded by net/url. The URL was validated: it parses and has no
+// user-info of its own.
+func (c *Camera) foldCredentials() {
+	if c.Username == "" && c.Password == "" {
+		return
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return // not reached: validated
+	}
+	if c.Password != "" {
+		u.User = url.UserPassword(c.Username, c.Password)
+	} else {
+		u.User = url.User(c.Username)
+	}
+	c.URL = u.String()
+	c.Username, c.Password = "", ""
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -325,6 +400,24 @@ func syntaxProblem(err error) Problem {
 		}
 	}
 	return Problem{Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// tabProblem points a YAML syntax error that a tab in the indentation
+// caused at the first line indented with one: the parser's own message
+// does not say "tab" in every case and may name a line before it.
+func tabProblem(data []byte, p Problem) Problem {
+	if !strings.Contains(p.Msg, "tab") && !strings.Contains(p.Msg, "cannot start any token") {
+		return p
+	}
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		indent := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			p.Line = i + 1
+			p.Msg += fmt.Sprintf(": tabs are not allowed for indentation (line %d); indent with spaces", i+1)
+			return p
+		}
+	}
+	return p
 }
 
 // fieldSet holds the fields that failed to decode.
@@ -523,6 +616,7 @@ func Diff(old, cur *Config) Changes {
 
 func apiEqual(a, b API) bool {
 	return a.Token == b.Token && a.MaxExport == b.MaxExport && a.AllowRemote == b.AllowRemote &&
+		slices.Equal(a.AllowedHosts, b.AllowedHosts) &&
 		slices.EqualFunc(a.Tokens, b.Tokens, func(x, y Token) bool {
 			return x.Name == y.Name && x.Token == y.Token && slices.Equal(x.Cameras, y.Cameras)
 		})
@@ -533,7 +627,19 @@ var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 	transports = []string{"tcp", "udp"}
+	// hostNameRe is a DNS name of RFC 1123 labels (which covers IPv4
+	// addresses); IPv6 addresses are checked with net.ParseIP.
+	hostNameRe = regexp.MustCompile(`^(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?)$`)
 )
+
+// clip bounds a value quoted in an error.
+func clip(s string) string {
+	const maxShown = 64
+	if len(s) > maxShown {
+		return s[:maxShown] + "…"
+	}
+	return s
+}
 
 // Validate checks the config and returns an *Error listing every problem,
 // each naming the field and, for a parsed config, its line. It expects
@@ -661,8 +767,25 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	} else if hasControl(cam.Name) {
 		bad(p+".name", "contains control characters")
 	}
-	if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
+	if c, cut := rtsp.UserinfoCut(cam.URL); cut {
+		// Checked before parsing: such a URL often parses, with part of
+		// the password taken for the host.
+		bad(p+".url", "the user name or password holds %q as is, which would end it early and send nvr to the wrong host; %s, or give the camera username and password fields, which take any characters", c, rtsp.UserinfoHint)
+	} else if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
 		bad(p+".url", "%s", msg)
+	} else if cam.Username != "" || cam.Password != "" {
+		if u, _ := url.Parse(cam.URL); u != nil && u.User != nil {
+			bad(p+".url", "has a user name or password, and so does the camera's username/password: give them in one place")
+		}
+	}
+	if cam.Password != "" && cam.Username == "" {
+		bad(p+".username", "is required with password")
+	}
+	if hasControl(cam.Username) {
+		bad(p+".username", "contains control characters")
+	}
+	if hasControl(cam.Password) {
+		bad(p+".password", "contains control characters")
 	}
 	if !slices.Contains(transports, cam.Transport) {
 		bad(p+".transport", "%q is not one of %s", cam.Transport, strings.Join(transports, ", "))
@@ -735,6 +858,11 @@ func (c *Config) validateAPI(ids map[string]int, bad func(string, string, ...any
 			}
 		}
 	}
+	for i, h := range c.API.AllowedHosts {
+		if !hostNameRe.MatchString(h) && (net.ParseIP(h) == nil || !strings.Contains(h, ":")) {
+			bad(fmt.Sprintf("api.allowed_hosts[%d]", i), "%q is not a host name or address (no scheme, port or wildcard: nvr.example.org, 192.0.2.5, ::1)", clip(h))
+		}
+	}
 	if d := time.Duration(c.API.MaxExport); d <= 0 || d > MaxExportLimit {
 		bad("api.max_export", "%v must be greater than zero and at most %v", d, MaxExportLimit)
 	}
@@ -781,7 +909,7 @@ func checkURL(raw string, schemes []string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40)"
+		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40 and % as %25, or give the camera username and password fields)"
 	}
 	if !slices.Contains(schemes, u.Scheme) {
 		if u.Scheme == "" {

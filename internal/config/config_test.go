@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -233,6 +234,10 @@ var badCases = []badCase{
 	{"short token", base + "api:\n  token: secret\n", []string{"line 3: api.token: must be at least 16 characters"}},
 	{"duplicate token", base + "api:\n  token: ${NVR_TOKEN}\n  tokens:\n    - token: ${NVR_TOKEN}\n", []string{"line 5: api.tokens[0].token: is the same as another token"}},
 	{"token for unknown camera", base + "api:\n  tokens:\n    - token: 0123456789abcdef0\n      cameras: [nope]\n", []string{`line 5: api.tokens[0].cameras[0]: no camera has id "nope"`}},
+	{"allowed host with port", base + "api:\n  allowed_hosts: [nvr.example.org:443]\n", []string{`line 3: api.allowed_hosts[0]: "nvr.example.org:443" is not a host name or address`}},
+	{"allowed host hex-like with port", base + "api:\n  allowed_hosts: [cafe.de:443, \"::1\", 192.0.2.5]\n", []string{`api.allowed_hosts[0]: "cafe.de:443" is not`}},
+	{"allowed host wildcard", base + "api:\n  allowed_hosts:\n    - ok.example\n    - \"*\"\n", []string{`line 5: api.allowed_hosts[1]: "*" is not a host name`}},
+	{"allowed host url", base + "api:\n  allowed_hosts: [https://nvr.example.org]\n", []string{`api.allowed_hosts[0]: "https://nvr.example.org" is not a host name`}},
 	{"zero max_export", base + "api:\n  max_export: 0s\n", []string{"line 3: api.max_export: 0s must be greater than zero"}},
 	{"bad log level", base + "log:\n  level: loud\n", []string{`line 3: log.level: "loud" is not one of debug, info, warn, error`}},
 	{"bad bool", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    enabled: maybe\n", []string{"line 5: cameras[0].enabled: expected true or false"}},
@@ -240,13 +245,74 @@ var badCases = []badCase{
 	{"camera not a mapping", base + "cameras:\n  - rtsp://h/\n", []string{"line 3: cameras[0]: expected a mapping of keys to values, got a single value"}},
 	{"url is a mapping", base + "cameras:\n  - id: a\n    url: {x: 1}\n", []string{"line 4: cameras[0].url: expected a single value, got a mapping"}},
 	{"syntax error", base + "cameras: [\n", []string{"config: line 2: did not find expected node content"}},
-	{"tab indentation", base + "cameras:\n\t- id: a\n", []string{"config: line 3: found character that cannot start any token"}},
+	{"tab indentation", base + "cameras:\n\t- id: a\n", []string{"config: line 3: found character that cannot start any token", "tabs are not allowed for indentation"}},
+	{"tab indentation deeper", base + "cameras:\n  - id: a\n\t  url: rtsp://h/\n", []string{"config: line 4:", "tabs are not allowed for indentation"}},
+	{"password with # in url", base + "cameras:\n  - id: a\n    url: rtsp://admin:p@ss#" + secretPW + "@192.0.2.1/cam\n", []string{"line 4: cameras[0].url: the user name or password holds '#' as is", "# as %23", "username and password fields"}},
+	{"password with / in url", base + "cameras:\n  - id: a\n    url: rtsp://admin:12/" + secretPW + "@192.0.2.1/cam\n", []string{"line 4: cameras[0].url: the user name or password holds '/' as is"}},
+	{"credentials twice", base + "cameras:\n  - id: a\n    url: rtsp://admin:${FRONT_DOOR_PASSWORD}@h/\n    username: admin\n", []string{"line 4: cameras[0].url: has a user name or password, and so does the camera's username/password"}},
+	{"password without username", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    password: ${FRONT_DOOR_PASSWORD}\n", []string{"cameras[0].username: is required with password"}},
 	{"two documents", base + "---\ndata_dir: /e\n", []string{"config: line 2: only one YAML document is allowed"}},
 	{"broken second document", base + "---\n[\n", []string{"config: line 3: did not find expected node content"}},
 	{"missing data_dir", "listen: 127.0.0.1:1\n", []string{"config: data_dir: is required"}},
 	{"empty file", "", []string{"data_dir: is required"}},
 	{"not a mapping", "- a\n- b\n", []string{"line 1: expected a mapping"}},
 	{"several problems", "data_dir: /d\nsegment_duration: 1x\ncameras:\n  - id: A\n    url: ftp://h/\n", []string{"3 problems:", "\n  line 2: segment_duration", "\n  line 4: cameras[0].id", "\n  line 5: cameras[0].url"}},
+}
+
+// A '#' in a password that reaches the URL through ${ENV} is caught as
+// well, at the url's line, and the password is never shown.
+func TestHashPasswordFromEnv(t *testing.T) {
+	const pw = "S3cr@t#1"
+	yml := "data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://admin:${PW}@127.0.0.1:18810/cam\n"
+	_, err := Parse([]byte(yml), func(string) string { return pw })
+	if err == nil {
+		t.Fatal("a URL whose user-info '#' cuts was accepted")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "line 4: cameras[0].url:") || !strings.Contains(msg, "%23") ||
+		strings.Contains(msg, pw) || strings.Contains(msg, "S3cr") {
+		t.Errorf("error %q: want the line and the hint, and no password", msg)
+	}
+}
+
+// username and password take any characters and end up in the URL that the
+// recorder and probe read, percent-encoded; the password never shows in an
+// error, in String or in a log line.
+func TestCameraCredentialFields(t *testing.T) {
+	const pw = "p@ss#w/rd?%1"
+	yml := "data_dir: /d\ncameras:\n  - id: a\n    url: rtsps://192.0.2.1:7441/cam?ch=1\n    username: ad:min\n    password: ${PW}\n  - id: b\n    url: rtsp://192.0.2.2/x\n    username: viewer\n"
+	cfg, err := Parse([]byte(yml), func(string) string { return pw })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Cameras[0], cfg.Cameras[1]
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		t.Fatalf("folded URL does not parse: %v", err)
+	}
+	if got, _ := u.User.Password(); u.User.Username() != "ad:min" || got != pw || u.Host != "192.0.2.1:7441" || u.Path != "/cam" || u.RawQuery != "ch=1" {
+		t.Errorf("folded URL %q: user %q password %q host %q", a.URL, u.User.Username(), got, u.Host)
+	}
+	if a.Username != "" || a.Password != "" {
+		t.Error("username/password left beside the URL")
+	}
+	if b.URL != "rtsp://viewer@192.0.2.2/x" {
+		t.Errorf("user only: %q", b.URL)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a loaded config no longer validates: %v", err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", slog.Any("camera", a), slog.Any("config", *cfg))
+	for _, s := range []string{a.String(), fmt.Sprint(*cfg), logged.String(), a.RedactedURL()} {
+		if strings.Contains(s, "w/rd") || strings.Contains(s, url.PathEscape(pw)) || strings.Contains(s, "p%40ss") {
+			t.Errorf("password shown: %s", s)
+		}
+	}
+	// A problem elsewhere in the file never quotes the password either.
+	_, err = Parse([]byte(yml+"    transport: "+pw+"\n"), func(string) string { return pw })
+	if err == nil || strings.Contains(err.Error(), "w/rd") {
+		t.Errorf("error %v: want one, without the password", err)
+	}
 }
 
 func TestParseErrors(t *testing.T) {
@@ -787,5 +853,20 @@ func TestUsers(t *testing.T) {
 	// Remote access with users and no token is allowed.
 	if _, err := Parse([]byte(good+"listen: 0.0.0.0:8080\napi:\n  allow_remote: true\n"), getenv); err != nil {
 		t.Fatalf("remote with users: %v", err)
+	}
+}
+
+func TestAllowedHostsAccepted(t *testing.T) {
+	cfg, err := Parse([]byte("data_dir: /d\napi:\n  allowed_hosts: [nvr.example.org, NVR-Tunnel, \"::1\", 192.0.2.5, fe80::1]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.API.AllowedHosts) != 5 {
+		t.Errorf("allowed_hosts %v", cfg.API.AllowedHosts)
+	}
+	other := *cfg
+	other.API.AllowedHosts = []string{"nvr.example.org"}
+	if ch := Diff(cfg, &other); !slices.Contains(ch.Settings, "api") {
+		t.Errorf("a change of allowed_hosts is not an api change: %+v", ch)
 	}
 }

@@ -115,7 +115,9 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	u, err := parseCameraURL(c.URL)
-	if err != nil {
+	if cerr := checkUserinfo(c.URL); cerr != nil {
+		errs = append(errs, fmt.Errorf("URL: %w", cerr))
+	} else if err != nil {
 		errs = append(errs, fmt.Errorf("URL: %w", err))
 	}
 	switch strings.ToLower(c.Transport) {
@@ -556,7 +558,7 @@ func (s *Session) do(ctx context.Context, step string, req *rtspmsg.Request) (*r
 			return nil, e
 		}
 		if resp.HTTP {
-			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server (HTTP %d %s)", resp.Status, clip(resp.Reason))}
+			return nil, &Error{Step: step, Kind: ErrProtocol, Err: fmt.Errorf("not an RTSP server: %w (HTTP %d %s); is this the camera's web port? RTSP is usually on port 554", rtspmsg.ErrHTTP, resp.Status, clip(resp.Reason))}
 		}
 		if resp.Status != 401 {
 			return resp, nil

@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -166,4 +167,43 @@ func resolveControl(req cameraURL, base, control string) string {
 		return base + control
 	}
 	return base + "/" + control
+}
+
+// UserinfoCut reports whether rawURL's user-info is cut short by a '#', '?'
+// or '/' typed as is in the password (rtsp://admin:p@ss#1@cam/), and by
+// which: net/url ends the authority at the first of them, so part of the
+// password becomes the host and the request goes to another machine. It
+// looks for an '@' after the first such character and before the next '/';
+// a camera path or query holding '@' trips it too, and is fixed the same way
+// (percent-encoding, %40).
+func UserinfoCut(rawURL string) (byte, bool) {
+	i := strings.Index(rawURL, "://")
+	if i < 0 {
+		return 0, false
+	}
+	rest := rawURL[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		return 0, false
+	}
+	after := rest[end+1:]
+	if slash := strings.IndexByte(after, '/'); slash >= 0 {
+		after = after[:slash]
+	}
+	if !strings.Contains(after, "@") {
+		return 0, false
+	}
+	return rest[end], true
+}
+
+// UserinfoHint is how to write the characters that cut a user-info.
+const UserinfoHint = "percent-encode them in the user name and password: # as %23, ? as %3F, / as %2F, @ as %40, % as %25"
+
+// checkUserinfo returns an error naming the character that cuts rawURL's
+// user-info, or nil. It never quotes the URL.
+func checkUserinfo(rawURL string) error {
+	if c, cut := UserinfoCut(rawURL); cut {
+		return fmt.Errorf("the user name or password holds an unescaped %q, which would end it early and send the credentials to the wrong host; %s", c, UserinfoHint)
+	}
+	return nil
 }

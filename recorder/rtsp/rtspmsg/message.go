@@ -19,6 +19,10 @@ import (
 // what was wrong.
 var ErrMalformed = errors.New("malformed message")
 
+// ErrHTTP marks an answer from an HTTP server: a URL pointing at a camera's
+// web port, or at a web server that is not the camera.
+var ErrHTTP = errors.New("the server answered HTTP, not RTSP")
+
 // Bounds on what a server may send in one RTSP message (R1, R2).
 const (
 	// MaxLineLen bounds a status, request or header line. Real headers are

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 )
 
@@ -107,6 +108,11 @@ func (r *Reader) Next() (Item, error) {
 			}
 			return Item{Msg: m}, nil
 		}
+		if skipped == 0 && b[0] == '<' && r.isHTML() {
+			// An HTTP/0.9-style answer (Python's http.server to a request
+			// line it cannot parse): a page without a status line.
+			return Item{}, fmt.Errorf("%w (an HTML page without a status line)", ErrHTTP)
+		}
 		if _, err := r.br.Discard(1); err != nil {
 			return Item{}, err
 		}
@@ -123,6 +129,19 @@ func (r *Reader) Next() (Item, error) {
 func (r *Reader) hasPrefix(p []byte) bool {
 	b, err := r.br.Peek(len(p))
 	return err == nil && bytes.Equal(b, p)
+}
+
+// htmlPrefixes start an HTML page, lower-cased.
+var htmlPrefixes = []string{"<!doctype", "<html", "<head", "<body", "<?xml"}
+
+// isHTML reports whether the buffered bytes start an HTML page.
+func (r *Reader) isHTML() bool {
+	for _, p := range htmlPrefixes {
+		if b, err := r.br.Peek(len(p)); err == nil && strings.EqualFold(string(b), p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Reader) isRequest() bool {
