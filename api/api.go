@@ -282,6 +282,7 @@ func (h *handler) routes() {
 	mux.Handle("/api/cameras/{id}/timeline", h.json(h.timeline))
 	mux.Handle("/api/cameras/{id}/export", h.stream(h.export))
 	mux.Handle("/api/cameras/{id}/live", h.json(h.live))
+	mux.Handle("/api/cameras/{id}/preview", h.stream(h.preview))
 	mux.Handle("/api/segments/{id}", h.stream(h.segmentFile))
 	mux.HandleFunc("/healthz", h.healthz)
 	mux.HandleFunc("/metrics", h.serveMetrics)

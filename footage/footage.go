@@ -265,13 +265,7 @@ func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options)
 		if info == nil {
 			continue
 		}
-		end := seg.EndNS
-		if seg.State == storage.StateRecording || end <= seg.StartNS {
-			// The row's end lags behind the file while recording: use what
-			// the synced part holds.
-			end = seg.StartNS + ticksToNS(info.Duration)
-		}
-		inputs = append(inputs, export.Input{Info: info, StartNS: seg.StartNS, EndNS: end})
+		inputs = append(inputs, inputOf(seg, info))
 		p.segs = append(p.segs, seg)
 	}
 	if p.clip, err = export.New(inputs, opts); err != nil {
@@ -281,6 +275,49 @@ func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options)
 		return nil, fmt.Errorf("planning export: %w", err)
 	}
 	return p, nil
+}
+
+// inputOf is a segment as an export input. The row's end lags behind the
+// file while recording: then the span is what the synced part holds.
+func inputOf(seg storage.Segment, info *fmp4.SegmentInfo) export.Input {
+	end := seg.EndNS
+	if seg.State == storage.StateRecording || end <= seg.StartNS {
+		end = seg.StartNS + ticksToNS(info.Duration)
+	}
+	return export.Input{Info: info, StartNS: seg.StartNS, EndNS: end}
+}
+
+// KeyframeAt returns the wall-clock span of the keyframe that shows the
+// moment ns of camera (export.KeyframeAt), from the index alone for a
+// complete segment. It returns (a wrap of) ErrNoFootage when no segment
+// holds ns.
+func (e *Exporter) KeyframeAt(ctx context.Context, camera string, ns int64) (startNS, endNS int64, err error) {
+	// A millisecond of room: a client's times have millisecond precision,
+	// the index's nanoseconds.
+	segs, _, err := e.store.ListSegments(ctx, camera, ns, ns+int64(time.Millisecond), 1, "")
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing segments: %w", err)
+	}
+	if len(segs) == 0 {
+		return 0, 0, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
+	}
+	seg := segs[0]
+	indexes, err := e.store.SampleIndexes(ctx, camera, seg.StartNS, seg.StartNS+1)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading sample indexes: %w", err)
+	}
+	info, err := e.samples(ctx, seg, indexes[seg.ID], nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if info == nil {
+		return 0, 0, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
+	}
+	s, end, ok := export.KeyframeAt(inputOf(seg, info), ns)
+	if !ok {
+		return 0, 0, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
+	}
+	return s, end, nil
 }
 
 // samples returns the sample table of one segment: from its stored index,

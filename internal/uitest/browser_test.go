@@ -403,6 +403,49 @@ func TestUI(t *testing.T) {
 		b.noErrors(t)
 	})
 
+	t.Run("scrub preview", func(t *testing.T) {
+		js := fmt.Sprintf(`(() => {
+			const c = document.getElementById('timeline'), r = c.getBoundingClientRect(), v = nvr.state.view;
+			const x = (%d - v.start) / (v.end - v.start) * c.clientWidth;
+			c.dispatchEvent(new PointerEvent('pointermove', {clientX: r.left + x, clientY: r.top + 40, bubbles: true}));
+			return true; })()`, segs[2].Start.Add(segs[2].End.Sub(segs[2].Start)/2).UnixMilli())
+		b.poll(t, 10*time.Second, "the spans drawn", `(nvr.spans.get('cam')?.list.length || 0) > 0`)
+		deadline := time.Now().Add(10 * time.Second)
+		for !eval[bool](t, b, js+` && nvr.state.previews > 0 && !document.getElementById('preview').hidden`) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no scrub preview: %s", eval[string](t, b, `JSON.stringify({p: nvr.preview(), view: nvr.state.view, spans: nvr.spans.get('cam')?.list})`))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The test clip is colour bars: a drawn preview has many colours.
+		b.poll(t, 5*time.Second, "a picture in the preview", `(() => { const d = document.getElementById('preview-canvas').getContext('2d').getImageData(0, 0, 192, 108).data;
+			const s = new Set(); for (let i = 0; i < d.length; i += 16) s.add(d[i] >> 4 << 8 | d[i+1] >> 4 << 4 | d[i+2] >> 4); return s.size >= 8; })()`)
+		// What the preview sends is one frame, the keyframe that shows the
+		// moment.
+		q := segs[2].Start.Add(300 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+		resp, err := http.Get(s.base + "/api/cameras/cam/preview?t=" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		kf, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Nvr-Keyframe"))
+		if resp.StatusCode != 200 || err != nil || kf.After(segs[2].Start.Add(300*time.Millisecond)) {
+			t.Fatalf("preview: %d, keyframe %q", resp.StatusCode, resp.Header.Get("X-Nvr-Keyframe"))
+		}
+		f := filepath.Join(t.TempDir(), "preview.mp4")
+		if err := os.WriteFile(f, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(need(t, "ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+			"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", f).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			t.Fatalf("preview frames: %v %q (%d bytes)", err, out, len(body))
+		}
+		b.screenshot(t, "ui-preview.png")
+		b.noErrors(t)
+	})
+
 	t.Run("plays across segment boundaries without a stall", func(t *testing.T) {
 		c0 := eval[string](t, b, `document.getElementById('clock').textContent`)
 		start := time.Now()

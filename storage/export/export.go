@@ -285,6 +285,34 @@ func mediaAt(in *Input, ns int64) int64 {
 	return mulDiv(ns-in.StartNS, in.Info.Duration, in.EndNS-in.StartNS)
 }
 
+// KeyframeAt returns the wall-clock span of the keyframe a picture of the
+// moment ns shows without decoding anything else: the last keyframe shown
+// at or before ns, or the input's first keyframe when ns is before it. A
+// scrub preview is a clip of exactly that span.
+func KeyframeAt(in Input, ns int64) (startNS, endNS int64, ok bool) {
+	s := in.Info.Samples
+	if len(s) == 0 || in.Info.Duration <= 0 || in.EndNS <= in.StartNS {
+		return 0, 0, false
+	}
+	sh := shift(&in)
+	t := mediaAt(&in, ns) + sh // as a segment presentation time
+	k := -1
+	for i := range s {
+		if !s[i].Keyframe {
+			continue
+		}
+		if k >= 0 && s[i].DTS+int64(s[i].CTO) > t {
+			break
+		}
+		k = i
+	}
+	if k < 0 {
+		return 0, 0, false
+	}
+	pts := s[k].DTS + int64(s[k].CTO) - sh
+	return wallAt(&in, pts), wallAt(&in, pts+int64(s[k].Duration)), true
+}
+
 // wallAt is the inverse of mediaAt.
 func wallAt(in *Input, t int64) int64 {
 	if t <= 0 {

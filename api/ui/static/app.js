@@ -36,6 +36,7 @@ const state = {
   live: false,            // the tiles show the live picture
   liveLatency: [],        // ms from a frame's arrival at nvr to the screen
   events: 0,              // live events received (the browser tests read it)
+  previews: 0,            // scrub previews drawn
   signIn: false,          // the server needs users to sign in
   in: null, out: null,    // export range, ms
   fps: 25,
@@ -817,6 +818,7 @@ canvas.addEventListener('pointerdown', (e) => {
 });
 canvas.addEventListener('pointermove', (e) => {
   $('hover').textContent = fmtTime(tOf(e.offsetX));
+  schedulePreview(e);
   if (!drag) return;
   const dx = e.offsetX - drag.x;
   if (Math.abs(dx) > 3) drag.moved = true;
@@ -835,11 +837,89 @@ canvas.addEventListener('pointerup', (e) => {
   if (drag && !drag.moved) seek(tOf(e.offsetX));
   drag = null;
 });
-canvas.addEventListener('pointerleave', () => { $('hover').textContent = ''; });
+canvas.addEventListener('pointerleave', () => { $('hover').textContent = ''; hidePreview(); });
 canvas.addEventListener('wheel', (e) => {
   e.preventDefault();
   zoom(Math.pow(1.2, e.deltaY / 100), tOf(e.offsetX));
 }, { passive: false });
+
+// ---------- scrub previews ----------
+// Hovering or dragging over the timeline shows the picture of that moment:
+// the keyframe that shows it, fetched as a one-frame MP4
+// (/api/cameras/{id}/preview) and decoded by the browser into a canvas.
+// Requests are spaced PREVIEW_EVERY_MS apart and rounded to a step that
+// depends on the zoom, so the browser's cache answers most of them.
+
+const PREVIEW_EVERY_MS = 150;
+let previewTimer = null, previewWant = null, previewBusy = false;
+const previewVideo = document.createElement('video');
+previewVideo.muted = true;
+previewVideo.preload = 'auto';
+
+function schedulePreview(e) {
+  const rows = Math.max(1, state.selected.length);
+  const row = Math.min(rows - 1, Math.max(0, Math.floor((e.offsetY - 18) / ((canvas.clientHeight - 20) / rows))));
+  const id = state.selected[row];
+  if (!id) return;
+  const raw = tOf(e.offsetX);
+  const span = (spans.get(id)?.list || []).find(([s, x]) => raw >= s && raw < x);
+  if (!span) { hidePreview(); return; }
+  // Rounded to a few pixels' worth (at least a second), within the span.
+  const step = Math.max(SEC, (state.view.end - state.view.start) / canvas.clientWidth * 4);
+  const t = Math.min(span[1] - 1, Math.max(span[0] + 1, Math.round(raw / step) * step));
+  previewWant = { id, t, x: e.offsetX };
+  const box = $('preview');
+  box.style.left = Math.min(canvas.clientWidth - 100, Math.max(100, e.offsetX)) + 'px';
+  if (!previewTimer) previewTimer = setTimeout(loadPreview, PREVIEW_EVERY_MS);
+}
+
+function hidePreview() {
+  previewWant = null;
+  $('preview').hidden = true;
+}
+
+async function loadPreview() {
+  previewTimer = null;
+  const want = previewWant;
+  if (!want || previewBusy) return;
+  previewBusy = true;
+  try {
+    await new Promise((resolve, reject) => {
+      // Loaded, then sought to its frame: only then is the picture decoded
+      // and ready to be drawn.
+      const loaded = () => { previewVideo.currentTime = 0; };
+      const ok = () => { cleanup(); resolve(); };
+      const bad = () => { cleanup(); reject(new Error('no preview')); };
+      const timer = setTimeout(bad, 3000);
+      const cleanup = () => {
+        clearTimeout(timer);
+        previewVideo.removeEventListener('loadeddata', loaded);
+        previewVideo.removeEventListener('seeked', ok);
+        previewVideo.removeEventListener('error', bad);
+      };
+      previewVideo.addEventListener('loadeddata', loaded);
+      previewVideo.addEventListener('seeked', ok);
+      previewVideo.addEventListener('error', bad);
+      previewVideo.src = `/api/cameras/${enc(want.id)}/preview?t=${iso(want.t)}`;
+    });
+    if (previewWant) {
+      const c = $('preview-canvas'), g = c.getContext('2d');
+      const vw = previewVideo.videoWidth || 16, vh = previewVideo.videoHeight || 9;
+      const k = Math.min(c.width / vw, c.height / vh);
+      g.fillStyle = '#000';
+      g.fillRect(0, 0, c.width, c.height);
+      g.drawImage(previewVideo, (c.width - vw * k) / 2, (c.height - vh * k) / 2, vw * k, vh * k);
+      $('preview-time').textContent = fmtTime(want.t);
+      $('preview').hidden = false;
+      state.previews++;
+    }
+  } catch (_) {
+    // No picture there (a gap, a deleted segment): show none.
+  } finally {
+    previewBusy = false;
+  }
+  if (previewWant && previewWant !== want) previewTimer = setTimeout(loadPreview, PREVIEW_EVERY_MS);
+}
 
 // ---------- calendar ----------
 // The days of the month around the view, marked where any selected camera
@@ -1032,6 +1112,9 @@ async function main() {
 }
 
 // For the browser tests and for curious users in the console.
-window.nvr = { state, players, spans, goLive };
+window.nvr = {
+  state, players, spans, goLive,
+  preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState }),
+};
 
 main();
