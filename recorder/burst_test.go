@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // TestBufferedFramesAtSessionStart (QUIRKS: "frames buffered before
@@ -28,7 +29,7 @@ func TestBufferedFramesAtSessionStart(t *testing.T) {
 	for l := range 20 { // 80 s of media
 		off := -first + int64(l)*c.Duration
 		for _, f := range c.Frames {
-			media := time.Duration(ticksToNS(f.DTS + off))
+			media := time.Duration(ticks.ToNS(f.DTS + off))
 			// Frames of the first 2 s all arrive at t0, the rest live.
 			arrival := t0.Add(max(media-burst, 0))
 			lastArrival = arrival

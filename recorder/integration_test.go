@@ -18,6 +18,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // requireFFmpeg returns ffmpeg's and ffprobe's paths; tests skip without
@@ -89,7 +90,7 @@ func checkRowMatchesFile(t *testing.T, r storage.Segment, path string) {
 	if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
 		t.Errorf("segment %d does not start with a keyframe", r.ID)
 	}
-	media := ticksToNS(info.Duration)
+	media := ticks.ToNS(info.Duration)
 	if d := r.EndNS - r.StartNS - media; d > media/slewDivisor+1 || -d > media/slewDivisor+1 {
 		t.Errorf("segment %d: wall %v, media %v", r.ID, time.Duration(r.EndNS-r.StartNS), time.Duration(media))
 	}
@@ -134,7 +135,7 @@ func TestRealSegmentFiles(t *testing.T) {
 			var next int64
 			for _, name := range tc.clips {
 				c := loadClip(t, name)
-				k, nx := feedClip(t, s, c, tc.loops, next, t0.Add(time.Duration(ticksToNS(next))))
+				k, nx := feedClip(t, s, c, tc.loops, next, t0.Add(time.Duration(ticks.ToNS(next))))
 				n += k
 				next = nx
 			}
@@ -366,7 +367,7 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fragment := int(nsToTicks(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+			fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
 			if lost := stopAt - len(info.Samples); lost > fragment+1 || lost < 0 {
 				t.Errorf("killed after %d frames: file holds %d (lost %d, at most %d allowed)", stopAt, len(info.Samples), lost, fragment+1)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // Sentinel errors, reported (redacted) in Status.LastError and usable with
@@ -48,7 +49,7 @@ const (
 	// healthyMedia90k: a session that recorded this much media resets the
 	// backoff, so a camera that accepts and drops every session after a
 	// few seconds is not reconnected every second forever.
-	healthyMedia90k = 10 * clockRate90k
+	healthyMedia90k = 10 * ticks.PerSecond
 
 	// watchdogTicks is how many times per FrameTimeout the stall
 	// watchdog looks at the frame counter: a stall is detected between

@@ -12,6 +12,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // storeTimeout bounds each call to the index: finalising a segment must
@@ -80,9 +81,9 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 func newSegmenter(j *Job) *segmenter {
 	return &segmenter{
 		j:        j,
-		segDur:   nsToTicks(int64(j.cfg.SegmentDuration)),
-		fsyncDur: nsToTicks(int64(j.cfg.FsyncInterval)),
-		fragDur:  nsToTicks(int64(j.cfg.FragmentDuration)),
+		segDur:   ticks.FromNS(int64(j.cfg.SegmentDuration)),
+		fsyncDur: ticks.FromNS(int64(j.cfg.FsyncInterval)),
+		fragDur:  ticks.FromNS(int64(j.cfg.FragmentDuration)),
 	}
 }
 
@@ -225,7 +226,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	var startNS int64
 	if s.inRun {
-		startNS = s.runEndNS + ticksToNS(it.dts-s.runEndDTS)
+		startNS = s.runEndNS + ticks.ToNS(it.dts-s.runEndDTS)
 	} else {
 		// Anchor at the first frame's arrival, but never before the
 		// previous segment's end: no overlap even after a clock step.
@@ -284,7 +285,7 @@ func (s *segmenter) syncSegment(dts int64) error {
 		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
 	}
 	row := seg.row
-	row.EndNS = row.StartNS + ticksToNS(dts-seg.startDTS)
+	row.EndNS = row.StartNS + ticks.ToNS(dts-seg.startDTS)
 	row.Bytes = seg.out.good
 	row.Frames = seg.frames - 1 // the held-back sample is not on disk yet
 	row.Keyframes = seg.keyframes
@@ -315,7 +316,7 @@ func (s *segmenter) endRun() error {
 		if pe := s.seg.maxPTS + delta - s.seg.startCTO; pe > end {
 			end = pe
 		}
-		err = s.closeSegment(end, s.lastArrival+ticksToNS(end-s.lastDTS))
+		err = s.closeSegment(end, s.lastArrival+ticks.ToNS(end-s.lastDTS))
 	}
 	s.inRun = false
 	s.haveLast = false
@@ -391,7 +392,7 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 		row.Bytes = info.ValidSize
 		row.Frames = int64(len(info.Samples))
 		row.Keyframes = int64(info.Keyframes)
-		row.EndNS = row.StartNS + ticksToNS(info.Duration)
+		row.EndNS = row.StartNS + ticks.ToNS(info.Duration)
 		if info.ValidSize < valid {
 			if err := seg.file.Truncate(info.ValidSize); err != nil {
 				cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
@@ -429,7 +430,7 @@ func (s *segmenter) abandonAfterSyncError(cause error) error {
 	end := seg.synced.EndNS
 	if s.haveLast {
 		delta := max(s.lastDelta, defaultFrame90k)
-		end = max(end, seg.row.StartNS+ticksToNS(s.lastDTS+delta-seg.startDTS))
+		end = max(end, seg.row.StartNS+ticks.ToNS(s.lastDTS+delta-seg.startDTS))
 	}
 	s.j.prevEndNS = max(s.j.prevEndNS, slewCeiling(end, seg.row.StartNS))
 	s.inRun = false

@@ -11,6 +11,7 @@ import (
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // feedClip pushes a clip (looped) into s with a perfect local clock: each
@@ -24,7 +25,7 @@ func feedClip(t *testing.T, s *segmenter, c *testcam.Clip, loops int, dtsBase in
 	for l := 0; l < loops; l++ {
 		off := dtsBase - first + int64(l)*c.Duration
 		for _, f := range c.Frames {
-			it := item(f, ps, off, wallBase.Add(time.Duration(ticksToNS(f.DTS+off-dtsBase))))
+			it := item(f, ps, off, wallBase.Add(time.Duration(ticks.ToNS(f.DTS+off-dtsBase))))
 			if err := s.handle(it); err != nil {
 				t.Fatalf("frame %d: %v", n, err)
 			}
@@ -83,8 +84,8 @@ func checkSegments(t *testing.T, env *testEnv, wantFrames int) {
 			t.Errorf("segment %d: file duration %d, media %d", i, info.Duration, media)
 		}
 		wall := r.EndNS - r.StartNS
-		if d := wall - ticksToNS(media); d > ticksToNS(media)/slewDivisor || -d > ticksToNS(media)/slewDivisor {
-			t.Errorf("segment %d: wall %d ns vs media %d ns: slew beyond 0.5%%", i, wall, ticksToNS(media))
+		if d := wall - ticks.ToNS(media); d > ticks.ToNS(media)/slewDivisor || -d > ticks.ToNS(media)/slewDivisor {
+			t.Errorf("segment %d: wall %d ns vs media %d ns: slew beyond 0.5%%", i, wall, ticks.ToNS(media))
 		}
 		if i > 0 {
 			if segs[i][0].dts == ends[i-1] && r.StartNS != rows[i-1].EndNS {
@@ -130,7 +131,7 @@ func TestSegmentsFromClips(t *testing.T) {
 			}
 			checkSegments(t, env, n)
 			segs, ends := env.log.all()
-			segDur := nsToTicks(int64(tc.segDur))
+			segDur := ticks.FromNS(int64(tc.segDur))
 			for i := range segs {
 				d := ends[i] - segs[i][0].dts
 				if i < len(segs)-1 && (d < segDur || d >= segDur+tc.gop) {
@@ -162,7 +163,7 @@ func TestParamsChangeStartsSegment(t *testing.T) {
 	main := loadClip(t, testcam.ClipMain720)
 	base := loadClip(t, testcam.ClipBase240)
 	n1, next := feedClip(t, s, main, 1, 0, t0)
-	n2, _ := feedClip(t, s, base, 1, next, t0.Add(time.Duration(ticksToNS(next))))
+	n2, _ := feedClip(t, s, base, 1, next, t0.Add(time.Duration(ticks.ToNS(next))))
 	if err := s.endRun(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestTimeJumpStartsNewRun(t *testing.T) {
 			s := newSegmenter(env.job)
 			c := loadClip(t, testcam.ClipBase240)
 			n1, next := feedClip(t, s, c, 1, 0, t0)
-			wall2 := t0.Add(time.Duration(ticksToNS(next))).Add(max(tc.gap, 0))
+			wall2 := t0.Add(time.Duration(ticks.ToNS(next))).Add(max(tc.gap, 0))
 			n2, _ := feedClip(t, s, c, 1, next+tc.jump, wall2)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
@@ -312,7 +313,7 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 			if fi.Size() != info.ValidSize || r.Bytes != fi.Size() {
 				t.Errorf("file %d bytes, valid %d, row %d: torn tail not cut", fi.Size(), info.ValidSize, r.Bytes)
 			}
-			if r.Frames != int64(len(info.Samples)) || r.EndNS != r.StartNS+ticksToNS(info.Duration) {
+			if r.Frames != int64(len(info.Samples)) || r.EndNS != r.StartNS+ticks.ToNS(info.Duration) {
 				t.Errorf("row frames %d end %d; file has %d samples, %d ticks", r.Frames, r.EndNS-r.StartNS, len(info.Samples), info.Duration)
 			}
 			if failWrite > 1 && r.Frames == 0 {
@@ -374,7 +375,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 				t.Fatal(err)
 			}
 			rows = env.store.segments()
-			written := rows[0].StartNS + ticksToNS(handed+3600-c.Frames[0].DTS)
+			written := rows[0].StartNS + ticks.ToNS(handed+3600-c.Frames[0].DTS)
 			if rows[1].StartNS < written {
 				t.Errorf("next run starts at %d, before the abandoned frames end at %d", rows[1].StartNS, written)
 			}
@@ -429,13 +430,13 @@ func TestSparseKeyframes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("key%d/seg%d", tc.keyEvery90k/90000, tc.segDur90k/90000), func(t *testing.T) {
-			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticksToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
+			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticks.ToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
 			env.store.devNull = true
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
 			s := newSegmenter(env.job)
 			nal := []byte{0x41, 1, 2, 3}
 			for dts := int64(0); dts < 6*tc.wantSeg90k; dts += 3600 {
-				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticksToNS(dts))).UnixNano()}
+				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticks.ToNS(dts))).UnixNano()}
 				if err := s.handle(it); err != nil {
 					t.Fatal(err)
 				}
@@ -528,7 +529,7 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	ps := &paramSet{sps: c.SPS, pps: c.PPS}
 	var maxPTS int64
 	for _, f := range c.Frames[:cut+1] {
-		it := item(f, ps, 0, t0.Add(time.Duration(ticksToNS(f.DTS-c.Frames[0].DTS))))
+		it := item(f, ps, 0, t0.Add(time.Duration(ticks.ToNS(f.DTS-c.Frames[0].DTS))))
 		if err := s.handle(it); err != nil {
 			t.Fatal(err)
 		}
@@ -541,7 +542,7 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	rows := env.store.segments()
 	first := c.Frames[0]
 	// Shown from the first frame's PTS to the end of the latest one.
-	shown := ticksToNS(maxPTS + 3600 - first.PTS)
+	shown := ticks.ToNS(maxPTS + 3600 - first.PTS)
 	if span := rows[0].EndNS - rows[0].StartNS; span < shown-shown/slewDivisor {
 		t.Errorf("segment spans %d ns but shows frames until %d ns", span, shown)
 	}

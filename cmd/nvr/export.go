@@ -12,6 +12,7 @@ import (
 	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 const exportHelp = `usage: nvr export -config nvr.yaml -camera ID -start T -end T -o clip.mp4
@@ -103,7 +104,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: %d bytes, %.1f s", *out, clip.Size(), float64(clip.Duration())/90000)
+	fmt.Fprintf(stdout, "%s: %d bytes, %.1f s", *out, clip.Size(), ticks.Duration(clip.Duration()).Seconds())
 	if g := clip.Gaps(); len(g) > 0 {
 		fmt.Fprintf(stdout, ", %d gap(s) closed up", len(g))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 const probeHelp = `usage: nvr probe [flags] rtsp[s]://[user:pass@]host[:port]/path
@@ -120,7 +121,7 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	// keyframe shows the GOP length, within a hard wall-clock bound.
 	readCtx, cancel := context.WithTimeout(ctx, d+probeExtraWait)
 	defer cancel()
-	want := d.Nanoseconds() * 90000 / int64(time.Second)
+	want := ticks.FromDuration(d)
 	err = sess.ReadPackets(readCtx, func(p *rtp.Packet) error {
 		_ = dep.Push(p, st.add) // damaged packets are counted by the depacketizer
 		if st.frames > 0 && st.lastDTS-st.firstDTS >= want && st.keyframes >= 2 {
