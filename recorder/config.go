@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/pion/rtp"
@@ -28,15 +27,10 @@ const (
 	DefaultMaxBackoff       = 30 * time.Second
 )
 
-// maxCameraIDLen bounds a camera id: it becomes a folder name (issue 3).
-const maxCameraIDLen = 64
-
-var cameraIDPattern = regexp.MustCompile(`^[a-z0-9_-]+$`)
-
 // Config is one camera's recording job. Zero durations take the defaults
 // above; Validate reports every problem.
 type Config struct {
-	Camera           string        // camera id (also the folder name): [a-z0-9_-], at most 64 characters
+	Camera           string        // camera id (also the folder name): see storage.ValidCameraID
 	RTSP             rtsp.Config   // URL, transport, out-of-band SDP, timeouts
 	SegmentDuration  time.Duration // default 60s: close at the first keyframe after this much media time
 	FragmentDuration time.Duration // default 1s: MP4 fragment length (what a crash can lose)
@@ -72,9 +66,9 @@ func (c Config) Validate() error {
 	switch {
 	case c.Camera == "":
 		bad("Camera", "empty")
-	case len(c.Camera) > maxCameraIDLen:
-		bad("Camera", "longer than %d characters", maxCameraIDLen)
-	case !cameraIDPattern.MatchString(c.Camera):
+	case len(c.Camera) > storage.MaxCameraIDLen:
+		bad("Camera", "longer than %d characters", storage.MaxCameraIDLen)
+	case storage.ValidCameraID(c.Camera) != nil:
 		bad("Camera", "%q: only a-z, 0-9, '_' and '-' are allowed", c.Camera)
 	}
 	if c.RTSP.URL == "" {

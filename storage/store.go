@@ -367,8 +367,8 @@ func isConstraint(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
-// EnsureCamera creates the camera row or updates its name. The id must be a
-// valid camera id ([a-z0-9_-], 1 to 64 characters): it becomes a folder name.
+// EnsureCamera creates the camera row or updates its name. The id must pass
+// ValidCameraID: it becomes a folder name.
 func (s *Store) EnsureCamera(ctx context.Context, id, name string) error {
 	if err := ValidCameraID(id); err != nil {
 		return err
@@ -402,11 +402,18 @@ func (s *Store) Cameras(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// ValidCameraID checks a camera id: [a-z0-9_-], 1 to 64 characters (it is a
-// folder name and appears in file names and URLs).
+// MaxCameraIDLen bounds a camera id: it is a folder name and appears in
+// file names and URLs.
+const MaxCameraIDLen = 64
+
+// ValidCameraID is the camera-id rule, the one every package applies (the
+// config file, the recorder, the index and the API): 1 to MaxCameraIDLen
+// characters from [a-z0-9_-], because the id names the camera's folder
+// under recordings/ and appears in file names and URLs. The schema's CHECK
+// on cameras.id states the same rule as the database's own guard.
 func ValidCameraID(id string) error {
-	if len(id) == 0 || len(id) > maxCameraIDLen {
-		return fmt.Errorf("%w: camera id must be 1 to %d characters", ErrInvalid, maxCameraIDLen)
+	if len(id) == 0 || len(id) > MaxCameraIDLen {
+		return fmt.Errorf("%w: camera id must be 1 to %d characters", ErrInvalid, MaxCameraIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -416,6 +423,3 @@ func ValidCameraID(id string) error {
 	}
 	return nil
 }
-
-// maxCameraIDLen matches config validation and the schema's CHECK.
-const maxCameraIDLen = 64

@@ -70,6 +70,7 @@ import (
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"
+	"github.com/nvr-project/nvr/storage"
 )
 
 // Limits on the file and its values.
@@ -78,7 +79,7 @@ const (
 	// cameras is a few hundred KiB; anything bigger is not a config.
 	MaxFileSize = 1 << 20
 	// MaxCameraIDLen bounds a camera id: ids become folder names.
-	MaxCameraIDLen = 64
+	MaxCameraIDLen = storage.MaxCameraIDLen
 	// MaxNameLen bounds a camera's display name.
 	MaxNameLen = 200
 	// MinTokenLength is the shortest API token accepted: shorter ones can
@@ -139,7 +140,8 @@ type Config struct {
 
 // Camera is one camera.
 type Camera struct {
-	// ID names the camera in the API and on disk: [a-z0-9_-], 1-64 chars.
+	// ID names the camera in the API and on disk: [a-z0-9_-], 1-64 chars
+	// (storage.ValidCameraID).
 	ID string `yaml:"id"`
 	// Name is for people; default the ID.
 	Name string `yaml:"name"`
@@ -529,7 +531,6 @@ func apiEqual(a, b API) bool {
 }
 
 var (
-	cameraIDRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 	transports = []string{"tcp", "udp"}
@@ -639,7 +640,7 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	switch {
 	case cam.ID == "":
 		bad(p+".id", "is required")
-	case !cameraIDRe.MatchString(cam.ID):
+	case storage.ValidCameraID(cam.ID) != nil:
 		if len(cam.ID) > MaxCameraIDLen {
 			bad(p+".id", "is longer than %d characters", MaxCameraIDLen)
 		} else {
