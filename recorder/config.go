@@ -91,16 +91,11 @@ func (c Config) Validate() error {
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("MinBackoff", "%v is longer than MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
 	}
-	if c.SegmentDuration > maxSegmentDuration {
-		bad("SegmentDuration", "%v is longer than the %v limit", c.SegmentDuration, maxSegmentDuration)
+	if c.SegmentDuration > storage.MaxSegmentTarget {
+		bad("SegmentDuration", "%v is longer than the %v limit", c.SegmentDuration, storage.MaxSegmentTarget)
 	}
 	return errors.Join(errs...)
 }
-
-// maxSegmentDuration bounds SegmentDuration: storage finds overlapping
-// segments by assuming a maximum segment length, and a smaller file loses
-// less when a disk fails.
-const maxSegmentDuration = time.Hour
 
 // Session is what the job needs of an RTSP session (*rtsp.Session has it).
 type Session interface {

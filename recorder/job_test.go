@@ -445,6 +445,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no url", func(c *Config) { c.RTSP.URL = "" }, "RTSP.URL"},
 		{"negative segment", func(c *Config) { c.SegmentDuration = -time.Second }, "SegmentDuration"},
 		{"huge segment", func(c *Config) { c.SegmentDuration = 2 * time.Hour }, "SegmentDuration"},
+		{"longest segment", func(c *Config) { c.SegmentDuration = storage.MaxSegmentTarget }, ""},
+		{"segment past the target limit", func(c *Config) { c.SegmentDuration = storage.MaxSegmentTarget + 1 }, "SegmentDuration"},
 		{"fragment longer than segment", func(c *Config) { c.SegmentDuration = time.Second; c.FragmentDuration = 2 * time.Second }, "FragmentDuration"},
 		{"negative fsync", func(c *Config) { c.FsyncInterval = -1 }, "FsyncInterval"},
 		{"negative frame timeout", func(c *Config) { c.FrameTimeout = -1 }, "FrameTimeout"},

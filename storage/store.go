@@ -59,11 +59,19 @@ const (
 	// RecordingsDirName holds the segment files inside DATA_DIR.
 	RecordingsDirName = "recordings"
 
-	// MaxSegmentDuration bounds end-start of every segment; the overlap query
-	// relies on it (see the schema) and the schema's CHECK repeats it. The
-	// recorder cuts at about a minute; two hours leaves room for long
-	// configured segments and sparse keyframes.
+	// MaxSegmentDuration is the longest segment: it bounds end-start of
+	// every row. The overlap query relies on it and the schema's CHECK
+	// repeats it (7200e9 ns), so changing it takes a migration.
 	MaxSegmentDuration = 2 * time.Hour
+
+	// MaxSegmentTarget is the longest segment length a recorder may be
+	// configured with (segment_duration). A segment closes only at the
+	// first keyframe after its target and its wall length is slewed by up
+	// to 0.5 %, so a segment is longer than its target: half of
+	// MaxSegmentDuration leaves an hour for a long GOP before a row would
+	// break the bound above. Longer segments would also lose more when a
+	// disk fails and make exports read more than they send.
+	MaxSegmentTarget = MaxSegmentDuration / 2
 
 	// busyTimeout is how long SQLite waits on a lock held by another process
 	// (an offline `nvr export`, the sqlite3 shell) before SQLITE_BUSY.

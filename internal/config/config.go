@@ -85,11 +85,9 @@ const (
 	// MinTokenLength is the shortest API token accepted: shorter ones can
 	// be guessed by an attacker that the rate limiter only slows down.
 	MinTokenLength = 16
-	// MinSegmentDuration and MaxSegmentDuration bound segment_duration:
-	// shorter segments bloat the index, longer ones lose more in a crash of
-	// the disk and make exports read more than they send.
+	// MinSegmentDuration bounds segment_duration from below: shorter
+	// segments bloat the index. The upper bound is storage.MaxSegmentTarget.
 	MinSegmentDuration = time.Second
-	MaxSegmentDuration = time.Hour
 	// MaxFsyncInterval bounds fsync_interval: the data at risk in a power
 	// cut is at most this much.
 	MaxFsyncInterval = 10 * time.Minute
@@ -553,8 +551,8 @@ func (c *Config) Validate() error {
 		bad("data_dir", "contains a NUL byte")
 	}
 	c.validateListen(bad)
-	if d := time.Duration(c.SegmentDuration); d < MinSegmentDuration || d > MaxSegmentDuration {
-		bad("segment_duration", "%v is outside %v..%v", d, MinSegmentDuration, MaxSegmentDuration)
+	if d := time.Duration(c.SegmentDuration); d < MinSegmentDuration || d > storage.MaxSegmentTarget {
+		bad("segment_duration", "%v is outside %v..%v", d, MinSegmentDuration, storage.MaxSegmentTarget)
 	}
 	if d := time.Duration(c.FsyncInterval); d <= 0 || d > MaxFsyncInterval {
 		bad("fsync_interval", "%v must be greater than zero and at most %v", d, MaxFsyncInterval)
