@@ -1,8 +1,7 @@
 package fleet
 
 import (
-	"fmt"
-
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -21,8 +20,10 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		Width:       info.Params.Width,
 		Height:      info.Params.Height,
 	}
-	if len(info.Params.SPS) >= 4 {
-		rf.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.Params.SPS[1], info.Params.SPS[2], info.Params.SPS[3])
+	// The codec string from the parsed SPS, as the recorder writes it
+	// (recorder/h264 explains why not from the raw bytes).
+	if p, err := h264.ParseParams(info.Params.SPS, info.Params.PPS); err == nil {
+		rf.Codec = p.Codec
 	}
 	return rf, nil
 }
