@@ -22,7 +22,7 @@ func TestBufferedFramesAtSessionStart(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: 10 * time.Second, FsyncInterval: time.Hour}, nil)
 	s := newSegmenter(env.job)
 	c := loadClip(t, testcam.ClipMain720) // 4 s, GOP 2 s
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	first := c.Frames[0].DTS
 	n := 0
 	var lastArrival time.Time

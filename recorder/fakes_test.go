@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -507,4 +508,15 @@ func item(f testcam.Frame, ps *paramSet, dtsOff int64, arrival time.Time) *auIte
 	}
 	it.nalus = f.NALUs
 	return it
+}
+
+// clipParams is a clip's parameter sets as the queue carries them: the
+// bytes and their parse, as the depacketizer hands them out.
+func clipParams(t testing.TB, c *testcam.Clip) *paramSet {
+	t.Helper()
+	p, err := h264.ParseParams(c.SPS, c.PPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &paramSet{sps: c.SPS, pps: c.PPS, parsed: &p}
 }

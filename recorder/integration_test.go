@@ -179,7 +179,7 @@ func TestRealWriterDiskFull(t *testing.T) {
 	c := loadClip(t, testcam.ClipMain720)
 	var err error
 	for i, f := range c.Frames {
-		if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+		if err = s.handle(item(f, clipParams(t, c), 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 			break
 		}
 	}
@@ -347,7 +347,7 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 		t.Run(strconv.Itoa(stopAt), func(t *testing.T) {
 			env := realEnv(t, Config{FsyncInterval: time.Hour})
 			s := newSegmenter(env.job)
-			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			ps := clipParams(t, c)
 			for i, f := range c.Frames[:stopAt] {
 				if err := s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 					t.Fatal(err)

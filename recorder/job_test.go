@@ -485,8 +485,9 @@ func TestQueueBounded(t *testing.T) {
 	c := loadClip(t, testcam.ClipMain720)
 	var dropped atomic.Uint64
 	q := newQueue(&dropped)
+	params := clipParams(t, c).parsed
 	au := func(f testcam.Frame) *h264.AccessUnit {
-		return &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS}
+		return &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 	}
 	for i := 0; i < 3*len(c.Frames); i++ {
 		q.push(au(c.Frames[i%len(c.Frames)]), 0)
@@ -518,7 +519,7 @@ func TestQueueBounded(t *testing.T) {
 		q.release(<-q.ch)
 	}
 	// An access unit bigger than the whole bound passes when empty.
-	big := &h264.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS}
+	big := &h264.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS, Params: params}
 	q.push(big, 0)
 	if len(q.ch) != 1 {
 		t.Error("oversize keyframe refused on an empty queue")

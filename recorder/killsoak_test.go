@@ -25,7 +25,7 @@ func TestKillAtEveryFrame(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240) // 50 frames, 25 fps, small
 	env := realEnv(t, Config{SegmentDuration: time.Hour, FsyncInterval: time.Hour})
 	s := newSegmenter(env.job)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
 	r := rand.New(rand.NewPCG(9, 9))
 

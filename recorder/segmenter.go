@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/ticks"
@@ -219,11 +218,11 @@ var errBadParams = errors.New("unusable SPS/PPS")
 // openSegment starts a segment at keyframe it: its wall start follows the
 // run's timeline, or anchors a new run (docs/time.md).
 func (s *segmenter) openSegment(it *auItem) error {
-	p, err := h264.ParseParams(it.params.sps, it.params.pps)
-	if err != nil {
-		s.j.setLastError(fmt.Errorf("%w: %w", errBadParams, err))
+	if it.params.parsed == nil {
+		s.j.setLastError(errBadParams)
 		return errBadParams
 	}
+	p := *it.params.parsed
 	var startNS int64
 	if s.inRun {
 		startNS = s.runEndNS + ticks.ToNS(it.dts-s.runEndDTS)

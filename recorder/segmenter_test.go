@@ -19,7 +19,7 @@ import (
 // DTS after the last one.
 func feedClip(t *testing.T, s *segmenter, c *testcam.Clip, loops int, dtsBase int64, wallBase time.Time) (int, int64) {
 	t.Helper()
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	n := 0
 	first := c.Frames[0].DTS
 	for l := 0; l < loops; l++ {
@@ -291,7 +291,7 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 			c := loadClip(t, testcam.ClipMain720)
 			var err error
 			for i, f := range c.Frames {
-				if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+				if err = s.handle(item(f, clipParams(t, c), 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 					break
 				}
 			}
@@ -338,7 +338,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 			env.job.deps.SyncFile = sc.sync
 			s := newSegmenter(env.job)
 			c := loadClip(t, testcam.ClipMain720)
-			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			ps := clipParams(t, c)
 			var err error
 			handed := c.Frames[0].DTS
 			for i, f := range c.Frames {
@@ -389,7 +389,7 @@ func TestWaitsForKeyframe(t *testing.T) {
 	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
 	s := newSegmenter(env.job)
 	c := loadClip(t, testcam.ClipMain720)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	skip := 5
 	for i, f := range c.Frames[skip:] {
 		if i == 0 && f.Keyframe {
@@ -420,7 +420,7 @@ func TestWaitsForKeyframe(t *testing.T) {
 // run to the first keyframe after SegmentDuration, never cut mid-GOP.
 func TestSparseKeyframes(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	cases := []struct {
 		keyEvery90k, segDur90k int64
 		wantSeg90k             int64
@@ -466,13 +466,14 @@ func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240)
 	q := newQueue(&env.job.droppedFrames)
 	var want []int // sample sizes
+	params := clipParams(t, c).parsed
 	for i, f := range c.Frames {
 		size := 0
 		for _, n := range f.NALUs {
 			size += len(n)
 		}
 		want = append(want, size)
-		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS}
+		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 		if i%3 == 0 && len(f.NALUs) > 1 {
 			// Split into one access unit per NAL unit, keyframe flag on
 			// the last part only, as a slice-per-packet encoder would.
@@ -526,7 +527,7 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	if cut < 0 {
 		t.Fatal("clip has no B-frames")
 	}
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	var maxPTS int64
 	for _, f := range c.Frames[:cut+1] {
 		it := item(f, ps, 0, t0.Add(time.Duration(ticks.ToNS(f.DTS-c.Frames[0].DTS))))

@@ -85,7 +85,7 @@ func TestDrift24h(t *testing.T) {
 		t.Skip("24 h simulation")
 	}
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	for _, drift := range []float64{0.001, -0.001} {
 		t.Run(fmt.Sprintf("%+.1f%%", drift*100), func(t *testing.T) {
 			t.Parallel()
@@ -137,7 +137,7 @@ func TestDrift24h(t *testing.T) {
 // backward step never starts before the previous segment ended.
 func TestClockStep(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	for _, step := range []time.Duration{time.Hour, -time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
