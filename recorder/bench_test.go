@@ -90,7 +90,7 @@ func BenchmarkIngest(b *testing.B) {
 			}
 			dep := h264.NewDepacketizer(c.SPS, c.PPS)
 			q := newQueue(&j.droppedFrames)
-			seg := newSegmenter(j)
+			seg := newSegmenter(j.segmenterDeps())
 			var herr error
 			emit := func(au *h264.AccessUnit) {
 				q.push(au, j.deps.Now().UnixNano())

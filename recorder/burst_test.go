@@ -20,7 +20,7 @@ import (
 func TestBufferedFramesAtSessionStart(t *testing.T) {
 	const burst = 2 * time.Second
 	env := newTestEnv(t, Config{SegmentDuration: 10 * time.Second, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s, GOP 2 s
 	ps := clipParams(t, c)
 	first := c.Frames[0].DTS

@@ -130,7 +130,7 @@ func TestRealSegmentFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			requireFFmpeg(t)
 			env := realEnv(t, Config{SegmentDuration: tc.segDur, FsyncInterval: time.Second})
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			var n int
 			var next int64
 			for _, name := range tc.clips {
@@ -175,7 +175,7 @@ func TestRealWriterDiskFull(t *testing.T) {
 		}
 		return f.Write(p)
 	}
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720)
 	var err error
 	for i, f := range c.Frames {
@@ -346,7 +346,7 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 	for _, stopAt := range []int{30, 57, 99} {
 		t.Run(strconv.Itoa(stopAt), func(t *testing.T) {
 			env := realEnv(t, Config{FsyncInterval: time.Hour})
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			ps := clipParams(t, c)
 			for i, f := range c.Frames[:stopAt] {
 				if err := s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {

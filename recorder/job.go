@@ -112,8 +112,9 @@ type Job struct {
 	lastFrameNS                                    atomic.Int64
 	auCount                                        atomic.Uint64 // every AU that arrived, for the watchdog
 
-	// prevEndNS is the wall end of the last finalised segment; owned by
-	// whichever goroutine runs the segmenter (one at a time).
+	// prevEndNS is the latest wall end the camera's footage may reach
+	// (segmenterReport.footageUntil); owned by whichever goroutine runs
+	// the segmenter (one at a time).
 	prevEndNS int64
 
 	mu     sync.Mutex
@@ -226,6 +227,41 @@ func (j *Job) setLastError(err error) {
 	j.changed(err)
 }
 
+// segmenterDeps hands a new segmenter the job's settings, collaborators
+// and the job itself as the receiver of its reports.
+func (j *Job) segmenterDeps() segmenterDeps {
+	return segmenterDeps{
+		Camera:           j.cfg.Camera,
+		SegmentDuration:  j.cfg.SegmentDuration,
+		FragmentDuration: j.cfg.FragmentDuration,
+		FsyncInterval:    j.cfg.FsyncInterval,
+		Store:            j.deps.Store,
+		NewWriter:        j.deps.NewWriter,
+		Scan:             j.deps.Scan,
+		SyncFile:         j.deps.SyncFile,
+		SyncDir:          j.deps.SyncDir,
+		FileWrite:        j.fileWrite,
+		PrevEndNS:        j.prevEndNS,
+		Report:           j,
+	}
+}
+
+// The segmenter's reports (segmenterReport), on the writer goroutine.
+
+func (j *Job) frameDropped() { j.droppedFrames.Add(1) }
+func (j *Job) timeJump()     { j.timeJumps.Add(1) }
+
+func (j *Job) frameWritten(keyframe bool) {
+	j.frames.Add(1)
+	if keyframe {
+		j.keyframes.Add(1)
+	}
+}
+
+func (j *Job) paramsRejected(err error) { j.setLastError(err) }
+func (j *Job) segmentFinished()         { j.segmentsWritten.Add(1) }
+func (j *Job) footageUntil(endNS int64) { j.prevEndNS = max(j.prevEndNS, endNS) }
+
 // runStarted: the segmenter anchored a run at startNS.
 func (j *Job) runStarted(startNS int64) {
 	j.mu.Lock()
@@ -314,7 +350,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	dep := h264.NewDepacketizer(sps, pps)
 
 	q := newQueue(&j.droppedFrames)
-	seg := newSegmenter(j)
+	seg := newSegmenter(j.segmenterDeps())
 	var wg sync.WaitGroup
 	var writeErr error
 	wg.Go(func() {

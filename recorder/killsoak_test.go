@@ -24,7 +24,7 @@ func TestKillAtEveryFrame(t *testing.T) {
 	const kills = 1000
 	c := loadClip(t, testcam.ClipBase240) // 50 frames, 25 fps, small
 	env := realEnv(t, Config{SegmentDuration: time.Hour, FsyncInterval: time.Hour})
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	ps := clipParams(t, c)
 	fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
 	r := rand.New(rand.NewPCG(9, 9))

@@ -124,7 +124,7 @@ func TestSegmentsFromClips(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%v", tc.clip, tc.segDur), func(t *testing.T) {
 			c := loadClip(t, tc.clip)
 			env := newTestEnv(t, Config{SegmentDuration: tc.segDur, FsyncInterval: time.Hour}, nil)
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			n, _ := feedClip(t, s, c, tc.loops, 0, t0)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
@@ -159,7 +159,7 @@ func TestSegmentsFromClips(t *testing.T) {
 // parameters, abutting the previous one.
 func TestParamsChangeStartsSegment(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	main := loadClip(t, testcam.ClipMain720)
 	base := loadClip(t, testcam.ClipBase240)
 	n1, next := feedClip(t, s, main, 1, 0, t0)
@@ -196,7 +196,7 @@ func TestTimeJumpStartsNewRun(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipBase240)
 			n1, next := feedClip(t, s, c, 1, 0, t0)
 			wall2 := t0.Add(time.Duration(ticks.ToNS(next))).Add(max(tc.gap, 0))
@@ -244,7 +244,7 @@ func TestPeriodicSync(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 	sc := &syncCounter{}
 	env.job.deps.SyncFile = sc.sync
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s
 	n, _ := feedClip(t, s, c, 1, 0, t0)
 	ups := env.store.updates
@@ -287,7 +287,7 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 				}
 				return f.Write(p)
 			}
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipMain720)
 			var err error
 			for i, f := range c.Frames {
@@ -336,7 +336,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 			sc := &syncCounter{failAt: failAt}
 			env.job.deps.SyncFile = sc.sync
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipMain720)
 			ps := clipParams(t, c)
 			var err error
@@ -369,7 +369,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 			}
 			// A new session whose clock reads earlier than the abandoned
 			// frames still starts after them.
-			s2 := newSegmenter(env.job)
+			s2 := newSegmenter(env.job.segmenterDeps())
 			feedClip(t, s2, c, 1, 0, t0)
 			if err := s2.endRun(); err != nil {
 				t.Fatal(err)
@@ -387,7 +387,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 // counted as dropped, not written.
 func TestWaitsForKeyframe(t *testing.T) {
 	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720)
 	ps := clipParams(t, c)
 	skip := 5
@@ -433,7 +433,7 @@ func TestSparseKeyframes(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticks.ToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
 			env.store.devNull = true
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			nal := []byte{0x41, 1, 2, 3}
 			for dts := int64(0); dts < 6*tc.wantSeg90k; dts += 3600 {
 				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticks.ToNS(dts))).UnixNano()}
@@ -462,7 +462,7 @@ func TestSparseKeyframes(t *testing.T) {
 // not count as a timeline break.
 func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipBase240)
 	q := newQueue(&env.job.droppedFrames)
 	var want []int // sample sizes
@@ -513,7 +513,7 @@ func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 // exports across such a cut showed the footage after the gap late).
 func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipHigh360BFrame)
 	// The first reference frame after the keyframe that is followed, in
 	// decode order, by a B-frame shown before it.
@@ -550,5 +550,64 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	_, ends := env.log.all()
 	if want := maxPTS + 3600 - (first.PTS - first.DTS); ends[0] != want {
 		t.Errorf("segment ends at DTS %d, want %d (latest PTS + a frame - the B-frame delay)", ends[0], want)
+	}
+}
+
+// reportLog is a segmenterReport that remembers what it was told.
+type reportLog struct {
+	dropped, written, keyframes, jumps, finished int
+	runs                                         []int64
+	opened                                       []h264.Params
+	until                                        int64
+	rejected                                     []error
+}
+
+func (r *reportLog) frameDropped() { r.dropped++ }
+func (r *reportLog) frameWritten(key bool) {
+	r.written++
+	if key {
+		r.keyframes++
+	}
+}
+func (r *reportLog) timeJump()                   { r.jumps++ }
+func (r *reportLog) paramsRejected(err error)    { r.rejected = append(r.rejected, err) }
+func (r *reportLog) runStarted(ns int64)         { r.runs = append(r.runs, ns) }
+func (r *reportLog) segmentOpened(p h264.Params) { r.opened = append(r.opened, p) }
+func (r *reportLog) segmentFinished()            { r.finished++ }
+func (r *reportLog) footageUntil(ns int64)       { r.until = max(r.until, ns) }
+
+// The segmenter is built and driven without a Job: its deps are all it
+// uses, and what happens comes back through its report.
+func TestSegmenterAlone(t *testing.T) {
+	c := loadClip(t, testcam.ClipHigh360BFrame)
+	store, log, rep := newFakeStore(t), &writerLog{}, &reportLog{}
+	prev := t0.Add(time.Hour).UnixNano() // a previous segment ends after the local clock
+	s := newSegmenter(segmenterDeps{
+		Camera: "alone", SegmentDuration: 2 * time.Second, FragmentDuration: time.Second, FsyncInterval: time.Hour,
+		Store: store, NewWriter: log.newWriter, Scan: fakeScan,
+		SyncFile: func(*os.File) error { return nil }, SyncDir: func(string) error { return nil },
+		FileWrite: (*os.File).Write, PrevEndNS: prev, Report: rep,
+	})
+	n, _ := feedClip(t, s, c, 2, 0, t0)
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	rows := store.segments()
+	if len(rows) < 2 || rep.finished != len(rows) || len(rep.opened) != len(rows) {
+		t.Fatalf("%d rows, %d finished, %d opened", len(rows), rep.finished, len(rep.opened))
+	}
+	if rep.written != n || rep.dropped != 0 || rep.jumps != 0 || len(rep.rejected) != 0 {
+		t.Errorf("report %+v, want %d frames written and nothing else", rep, n)
+	}
+	if len(rep.runs) != 1 || rep.runs[0] != prev || rows[0].StartNS != prev {
+		t.Errorf("run anchored at %v (row %d), want the previous end %d", rep.runs, rows[0].StartNS, prev)
+	}
+	if last := rows[len(rows)-1]; rep.until != last.EndNS || s.prevEndNS != last.EndNS {
+		t.Errorf("footage until %d, segmenter %d, want the last end %d", rep.until, s.prevEndNS, last.EndNS)
+	}
+	for _, r := range rows {
+		if r.Camera != "alone" || r.Codec != rep.opened[0].Codec || r.Codec == "" {
+			t.Errorf("row %+v", r)
+		}
 	}
 }

@@ -92,7 +92,7 @@ func TestDrift24h(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
 			env.store.devNull = true
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			const day = 86400
 			// The camera's clock runs (1+drift) times as fast as ours:
 			// media time m arrives at local time m/(1+drift), plus a
@@ -143,7 +143,7 @@ func TestClockStep(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
 			env.store.devNull = true
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			// 20 minutes; the local clock steps at minute 7 and steps
 			// back at minute 13.
 			arrival := func(i int, mediaNS int64) time.Time {
