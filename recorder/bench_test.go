@@ -93,7 +93,7 @@ func BenchmarkIngest(b *testing.B) {
 			seg := newSegmenter(j.segmenterDeps())
 			var herr error
 			emit := func(au *h264.AccessUnit) {
-				q.push(au, j.deps.Now().UnixNano())
+				q.push(au, j.deps.Clock.Now().UnixNano())
 				it := <-q.ch
 				if err := seg.handle(it); err != nil && herr == nil {
 					herr = err

@@ -10,10 +10,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -70,10 +70,9 @@ type Deps struct {
 	Open      OpenFunc
 	NewWriter NewWriterFunc
 	Scan      ScanFunc
-	// Now reads the local wall clock (anchors, Status times).
-	Now func() time.Time
-	// After waits on a monotonic timer (backoff, frame watchdog).
-	After func(time.Duration) <-chan time.Time
+	// Clock reads the local wall clock (anchors, Status times) and makes
+	// the timers that count elapsed time (backoff, frame watchdog).
+	Clock clock.Clock
 	// Rand returns a number in [0, 1) for backoff jitter.
 	Rand func() float64
 	// SyncFile and SyncDir make a file's data and a directory entry
@@ -109,11 +108,8 @@ func (d Deps) withDefaults() Deps {
 	if d.Scan == nil {
 		d.Scan = fmp4.Scan
 	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.After == nil {
-		d.After = time.After
+	if d.Clock == nil {
+		d.Clock = clock.System()
 	}
 	if d.Rand == nil {
 		d.Rand = rand.Float64

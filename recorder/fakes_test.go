@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
@@ -27,18 +28,33 @@ import (
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // fakeClock is an injected clock: Now is the wall clock (which a test may
-// step), After fires when Advance moves the monotonic clock past it.
+// step), a timer fires when Advance moves the monotonic clock past it.
 type fakeClock struct {
 	mu      sync.Mutex
 	wall    time.Time
 	mono    time.Duration
-	waiters []fakeWaiter
-	afters  chan time.Duration // every After call, for tests that wait on timers
+	waiters []*fakeWaiter
+	afters  chan time.Duration // every timer made, for tests that wait on timers
 }
 
 type fakeWaiter struct {
+	c  *fakeClock
 	at time.Duration
 	ch chan time.Time
+}
+
+func (w *fakeWaiter) C() <-chan time.Time { return w.ch }
+
+func (w *fakeWaiter) Stop() bool {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	for i, o := range w.c.waiters {
+		if o == w {
+			w.c.waiters = append(w.c.waiters[:i], w.c.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 func newFakeClock() *fakeClock {
@@ -51,16 +67,16 @@ func (c *fakeClock) Now() time.Time {
 	return c.wall
 }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+func (c *fakeClock) NewTimer(d time.Duration) clock.Timer {
 	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, fakeWaiter{at: c.mono + d, ch: ch})
+	w := &fakeWaiter{c: c, at: c.mono + d, ch: make(chan time.Time, 1)}
+	c.waiters = append(c.waiters, w)
 	c.mu.Unlock()
 	select {
 	case c.afters <- d:
 	default:
 	}
-	return ch
+	return w
 }
 
 // Advance moves both clocks by d and fires due timers.
@@ -87,7 +103,7 @@ func (c *fakeClock) Step(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// waitAfter waits for the next After call with a duration accepted by ok.
+// waitAfter waits for the next timer made with a duration accepted by ok.
 func (c *fakeClock) waitAfter(t *testing.T, ok func(time.Duration) bool) time.Duration {
 	t.Helper()
 	timeout := time.After(10 * time.Second) // real time: a broken job must not hang the test
@@ -476,8 +492,7 @@ func newTestEnv(t *testing.T, cfg Config, open OpenFunc) *testEnv {
 		Open:      open,
 		NewWriter: env.log.newWriter,
 		Scan:      fakeScan,
-		Now:       env.clock.Now,
-		After:     env.clock.After,
+		Clock:     env.clock,
 		Rand:      func() float64 { return 0.5 },
 	})
 	if err != nil {

@@ -105,7 +105,7 @@ func realEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	env := &testEnv{clock: newFakeClock(), store: newFakeStore(t), log: &writerLog{}}
 	cfg.Camera, cfg.RTSP.URL = "cam-1", "rtsp://127.0.0.1:1/x"
-	j, err := NewJob(cfg, Deps{Store: env.store, Now: env.clock.Now, After: env.clock.After, Rand: func() float64 { return 0.5 }})
+	j, err := NewJob(cfg, Deps{Store: env.store, Clock: env.clock, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 		cfg.RTSP.AuthMemory = rtsp.NewAuthMemory()
 	}
 	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), fileWrite: (*os.File).Write}
-	j.status = Status{State: StateStopped, Since: j.deps.Now()}
+	j.status = Status{State: StateStopped, Since: j.deps.Clock.Now()}
 	return j, nil
 }
 
@@ -174,7 +174,7 @@ func (j *Job) setState(s State, next time.Time) {
 // enter sets the state; the caller holds j.mu.
 func (j *Job) enter(s State, next time.Time) {
 	if j.status.State != s {
-		j.status.Since = j.deps.Now()
+		j.status.Since = j.deps.Clock.Now()
 	}
 	j.status.State = s
 	j.status.NextRetry = next
@@ -212,7 +212,7 @@ func (j *Job) startAttempt(reconnect bool) {
 	if reconnect {
 		j.reconnects.Add(1)
 	}
-	j.status.Since = j.deps.Now()
+	j.status.Since = j.deps.Clock.Now()
 	j.status.State = StateStarting
 	j.status.NextRetry = time.Time{}
 	j.status.RecordingSince = time.Time{}
@@ -266,7 +266,7 @@ func (j *Job) footageUntil(endNS int64) { j.prevEndNS = max(j.prevEndNS, endNS) 
 func (j *Job) runStarted(startNS int64) {
 	j.mu.Lock()
 	if j.status.State != StateRecording {
-		j.status.Since = j.deps.Now()
+		j.status.Since = j.deps.Clock.Now()
 	}
 	j.status.State = StateRecording
 	j.status.RecordingSince = time.Unix(0, startNS)
@@ -313,11 +313,13 @@ func (j *Job) Run(ctx context.Context) error {
 		}
 		delay := j.backoff(failures)
 		failures++
-		j.fail(err, j.deps.Now().Add(delay))
+		j.fail(err, j.deps.Clock.Now().Add(delay))
+		timer := j.deps.Clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-j.deps.After(delay):
+		case <-timer.C():
 		}
 	}
 }
@@ -366,7 +368,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 
 	lostBase := j.packetsLost.Load()
 	emit := func(au *h264.AccessUnit) {
-		now := j.deps.Now().UnixNano()
+		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
 		q.push(au, now)
@@ -424,12 +426,15 @@ func (j *Job) watchdog(ctx context.Context, cancel context.CancelCauseFunc, done
 	last := j.auCount.Load()
 	idle := time.Duration(0)
 	for {
+		timer := j.deps.Clock.NewTimer(tick)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-done:
+			timer.Stop()
 			return
-		case <-j.deps.After(tick):
+		case <-timer.C():
 		}
 		if n := j.auCount.Load(); n != last {
 			last, idle = n, 0

@@ -18,6 +18,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/migrations"
 )
 
@@ -86,8 +87,8 @@ const (
 // Options adjusts a Store for tests and special deployments. The zero value
 // is the production behaviour.
 type Options struct {
-	// Now returns the current time (default time.Now).
-	Now func() time.Time
+	// Clock gives the current time (default clock.System()).
+	Clock clock.Clock
 	// FreeSpace returns the bytes available to nvr on the filesystem holding
 	// path (default: statfs). Tests inject a fake to simulate a full disk.
 	FreeSpace func(path string) (int64, error)
@@ -158,8 +159,8 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 
 // OpenWithOptions is Open with test and deployment options.
 func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, error) {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System()
 	}
 	if o.FreeSpace == nil {
 		o.FreeSpace = statfsFree
@@ -175,7 +176,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 	s := &Store{
 		dataDir: abs,
 		recDir:  filepath.Join(abs, RecordingsDirName),
-		now:     o.Now,
+		now:     o.Clock.Now,
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
 	}
