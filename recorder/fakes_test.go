@@ -27,81 +27,29 @@ import (
 // t0 is a fixed start for the fake clock.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is an injected clock: Now is the wall clock (which a test may
-// step), a timer fires when Advance moves the monotonic clock past it.
+// fakeClock is clock.Fake (Now is the wall clock, which a test may step;
+// a timer fires when Advance moves elapsed time past it) that also
+// announces every timer made, for tests that wait until the job waits.
 type fakeClock struct {
-	mu      sync.Mutex
-	wall    time.Time
-	mono    time.Duration
-	waiters []*fakeWaiter
-	afters  chan time.Duration // every timer made, for tests that wait on timers
-}
-
-type fakeWaiter struct {
-	c  *fakeClock
-	at time.Duration
-	ch chan time.Time
-}
-
-func (w *fakeWaiter) C() <-chan time.Time { return w.ch }
-
-func (w *fakeWaiter) Stop() bool {
-	w.c.mu.Lock()
-	defer w.c.mu.Unlock()
-	for i, o := range w.c.waiters {
-		if o == w {
-			w.c.waiters = append(w.c.waiters[:i], w.c.waiters[i+1:]...)
-			return true
-		}
-	}
-	return false
+	*clock.Fake
+	afters chan time.Duration // every timer made
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{wall: t0, afters: make(chan time.Duration, 1<<16)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.wall
+	return &fakeClock{Fake: clock.NewFake(t0), afters: make(chan time.Duration, 1<<16)}
 }
 
 func (c *fakeClock) NewTimer(d time.Duration) clock.Timer {
-	c.mu.Lock()
-	w := &fakeWaiter{c: c, at: c.mono + d, ch: make(chan time.Time, 1)}
-	c.waiters = append(c.waiters, w)
-	c.mu.Unlock()
+	t := c.Fake.NewTimer(d)
 	select {
 	case c.afters <- d:
 	default:
 	}
-	return w
+	return t
 }
 
-// Advance moves both clocks by d and fires due timers.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.mono += d
-	c.wall = c.wall.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at <= c.mono {
-			w.ch <- c.wall
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-	c.mu.Unlock()
-}
-
-// Step moves only the wall clock (an NTP step, F12).
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	c.wall = c.wall.Add(d)
-	c.mu.Unlock()
-}
+// Step moves only the wall clock, by d (an NTP step, F12).
+func (c *fakeClock) Step(d time.Duration) { c.Fake.Step(c.Now().Add(d)) }
 
 // waitAfter waits for the next timer made with a duration accepted by ok.
 func (c *fakeClock) waitAfter(t *testing.T, ok func(time.Duration) bool) time.Duration {
