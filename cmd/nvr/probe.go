@@ -206,13 +206,13 @@ func (s *probeStats) add(au *h264.AccessUnit) {
 // timing derives duration, frame rate and GOP length from 90 kHz decode
 // times, never from arrival times.
 func (s *probeStats) timing() (durationS, fps, gopS float64) {
-	span := float64(s.lastDTS-s.firstDTS) / 90000
+	span := float64(s.lastDTS-s.firstDTS) / ticks.PerSecond
 	if s.frames > 1 && span > 0 {
 		fps = float64(s.frames-1) / span
 		durationS = span + 1/fps // the last frame lasts one frame interval too
 	}
 	if s.keyframes > 1 {
-		gopS = float64(s.lastKey-s.firstKey) / 90000 / float64(s.keyframes-1)
+		gopS = float64(s.lastKey-s.firstKey) / ticks.PerSecond / float64(s.keyframes-1)
 	}
 	return round3(durationS), round3(fps), round3(gopS)
 }
