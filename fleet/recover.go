@@ -4,6 +4,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // recoverSegment adapts fmp4.Recover to the index's recovery.
@@ -16,7 +17,7 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		Bytes:       info.ValidSize,
 		Frames:      int64(len(info.Samples)),
 		Keyframes:   int64(info.Keyframes),
-		Duration90k: to90k(info.Duration, info.Timescale),
+		Duration90k: ticks.FromTimescale(info.Duration, info.Timescale),
 		Width:       info.Params.Width,
 		Height:      info.Params.Height,
 	}
@@ -26,13 +27,4 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		rf.Codec = p.Codec
 	}
 	return rf, nil
-}
-
-// to90k converts a duration in timescale units to 90 kHz ticks (nvr's own
-// segments are 90 kHz already; an orphan file from elsewhere may not be).
-func to90k(d int64, timescale uint32) int64 {
-	if timescale == 0 || timescale == 90000 {
-		return d
-	}
-	return d/int64(timescale)*90000 + d%int64(timescale)*90000/int64(timescale)
 }

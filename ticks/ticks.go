@@ -52,3 +52,33 @@ func FromDuration(d time.Duration) int64 { return FromNS(int64(d)) }
 
 // Duration is ToNS as a time.Duration.
 func Duration(t int64) time.Duration { return time.Duration(ToNS(t)) }
+
+// FromTimescale converts a duration counted in units of 1/timescale s (an
+// MP4 track's timescale) to ticks, rounding toward zero and saturating
+// like ToNS. A timescale of 0 or PerSecond means d is in ticks already
+// (nvr's own segments; an orphan file from elsewhere may differ).
+func FromTimescale(d int64, timescale uint32) int64 {
+	if timescale == 0 || timescale == PerSecond {
+		return d
+	}
+	ts := int64(timescale)
+	q, r := d/ts, d%ts
+	switch {
+	case q > math.MaxInt64/PerSecond:
+		return math.MaxInt64
+	case q < math.MinInt64/PerSecond:
+		return math.MinInt64
+	}
+	// |r*PerSecond/ts| < PerSecond, and q*PerSecond is at most
+	// MaxInt64/PerSecond*PerSecond, so the sum can pass the int64 range
+	// only by less than PerSecond: check as in ToNS.
+	hi, lo := q*PerSecond, r*PerSecond/ts
+	s := hi + lo
+	switch {
+	case lo > 0 && s < hi:
+		return math.MaxInt64
+	case lo < 0 && s > hi:
+		return math.MinInt64
+	}
+	return s
+}

@@ -130,3 +130,27 @@ func FuzzTicksToNS(f *testing.F) {
 		}
 	})
 }
+
+func TestFromTimescale(t *testing.T) {
+	for _, ts := range []uint32{0, 1, 1000, 25, 30000, PerSecond, 1e9, math.MaxUint32} {
+		for _, e := range append(edges, 59, 1001, 123456789) {
+			for _, d := range []int64{e, -e} {
+				got := FromTimescale(d, ts)
+				if ts == 0 || ts == PerSecond {
+					if got != d {
+						t.Errorf("FromTimescale(%d, %d) = %d, want it unchanged", d, ts, got)
+					}
+					continue
+				}
+				v := new(big.Int).Mul(big.NewInt(d), big.NewInt(PerSecond))
+				v.Quo(v, big.NewInt(int64(ts)))
+				switch {
+				case v.IsInt64() && got != v.Int64():
+					t.Errorf("FromTimescale(%d, %d) = %d, want %d", d, ts, got, v.Int64())
+				case !v.IsInt64() && (d > 0) != (got == math.MaxInt64):
+					t.Errorf("FromTimescale(%d, %d) = %d: not saturated", d, ts, got)
+				}
+			}
+		}
+	}
+}
