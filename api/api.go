@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/api/ui"
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,8 +115,8 @@ type Options struct {
 	// Logger receives server-side failures (5xx) and lockouts; default
 	// discards. Tokens, camera URLs and query strings are never logged.
 	Logger *slog.Logger
-	// Now is the clock for the brute-force limiter; default time.Now.
-	Now func() time.Time
+	// Clock is the clock of the brute-force limiter; default clock.System().
+	Clock clock.Clock
 }
 
 // Limits and defaults. Each is a bound on what a client can make the server do.
@@ -198,15 +199,15 @@ func New(opts Options) (http.Handler, error) {
 	if opts.MaxExport < 0 {
 		problems = append(problems, fmt.Errorf("MaxExport %v is negative", opts.MaxExport))
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	clk := opts.Clock
+	if clk == nil {
+		clk = clock.System()
 	}
-	auth, err := newAuthenticator(opts.Tokens, opts.TrustedProxies, now)
+	auth, err := newAuthenticator(opts.Tokens, opts.TrustedProxies, clk.Now)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	sessions, err := newSessionStore(opts.Users, now)
+	sessions, err := newSessionStore(opts.Users, clk.Now)
 	if err != nil {
 		problems = append(problems, err)
 	}

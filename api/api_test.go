@@ -428,3 +428,18 @@ func TestIndexRefusalIs400(t *testing.T) {
 		t.Fatalf("error %q", msg)
 	}
 }
+
+// The API applies the camera-id rule (storage.ValidCameraID): an id that
+// breaks it is unknown, even if a camera list were to hold it, so it
+// never reaches the store.
+func TestCameraIDRule(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.Cameras = append(o.Cameras.(fakeCameras), CameraStatus{ID: "Front_Door", Name: "not a valid id"})
+	})
+	if w := f.do(t, "GET", "/api/cameras/Front_Door"); w.Code != 404 || !strings.Contains(w.Body.String(), "unknown camera") {
+		t.Errorf("invalid id: %d %s, want 404 unknown camera", w.Code, w.Body)
+	}
+	if w := f.do(t, "GET", "/api/cameras/front-door"); w.Code != 200 {
+		t.Errorf("valid id: %d %s", w.Code, w.Body)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/clock"
 )
 
 const (
@@ -16,23 +18,18 @@ const (
 	tokFront = "front-door-only-token-0123456"
 )
 
-func authFixture(t *testing.T, clock *fakeClock, mod func(*Options)) *fixture {
+func authFixture(t *testing.T, clk *clock.Fake, mod func(*Options)) *fixture {
 	return newFixture(t, func(o *Options) {
 		o.Tokens = []Token{{Value: tokAll}, {Value: tokFront, Cameras: []string{"front-door"}}}
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("nvr_up 1\n")) })
-		if clock != nil {
-			o.Now = clock.Now
+		if clk != nil {
+			o.Clock = clk
 		}
 		if mod != nil {
 			mod(o)
 		}
 	})
 }
-
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
@@ -127,7 +124,7 @@ func TestAuthOff(t *testing.T) {
 // right token, so the lockout is no oracle); forged X-Forwarded-For does not
 // give a fresh identity; the lockout ends.
 func TestBruteForceLockout(t *testing.T) {
-	clock := &fakeClock{t: t0}
+	clock := clock.NewFake(t0)
 	var logs bytes.Buffer
 	f := authFixture(t, clock, func(o *Options) { o.Logger = newTextLogger(&logs) })
 	attacker := "203.0.113.9:5555"
@@ -168,7 +165,7 @@ func TestBruteForceLockout(t *testing.T) {
 }
 
 func TestFailuresOutsideTheWindowDoNotLockOut(t *testing.T) {
-	clock := &fakeClock{t: t0}
+	clock := clock.NewFake(t0)
 	f := authFixture(t, clock, nil)
 	for i := range 3 * MaxAuthFailures {
 		if w := f.do(t, "GET", "/api/cameras"); w.Code != 401 {
@@ -179,7 +176,7 @@ func TestFailuresOutsideTheWindowDoNotLockOut(t *testing.T) {
 }
 
 func TestSuccessResetsFailures(t *testing.T) {
-	f := authFixture(t, &fakeClock{t: t0}, nil)
+	f := authFixture(t, clock.NewFake(t0), nil)
 	for range 3 {
 		for range MaxAuthFailures - 1 {
 			f.do(t, "GET", "/api/cameras")
@@ -191,7 +188,7 @@ func TestSuccessResetsFailures(t *testing.T) {
 }
 
 func TestXForwardedForFromTrustedProxyOnly(t *testing.T) {
-	clock := &fakeClock{t: t0}
+	clock := clock.NewFake(t0)
 	f := authFixture(t, clock, func(o *Options) {
 		o.TrustedProxies = mustPrefixes(t, "10.0.0.0/8")
 	})
@@ -211,7 +208,7 @@ func TestXForwardedForFromTrustedProxyOnly(t *testing.T) {
 }
 
 func TestLimiterMemoryIsBounded(t *testing.T) {
-	clock := &fakeClock{t: t0}
+	clock := clock.NewFake(t0)
 	a, err := newAuthenticator([]Token{{Value: tokAll}}, nil, clock.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -93,6 +93,11 @@ func (h *handler) camera(r *http.Request) (CameraStatus, error) {
 	if !principalFrom(r.Context()).mayView(id) {
 		return CameraStatus{}, errForbidden
 	}
+	if storage.ValidCameraID(id) != nil {
+		// No configured camera can have this id (config applies the same
+		// rule), so it is unknown without a look at the list.
+		return CameraStatus{}, errUnknownCamera
+	}
 	for _, c := range h.cameras.Cameras() {
 		if c.ID == id {
 			return c, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/internal/passwd"
 )
 
@@ -33,24 +34,12 @@ func testHashes(t *testing.T) (string, string) {
 	return aliceHash, bobHash
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func sessionFixture(t *testing.T, withToken bool) (*fixture, *clock) {
+func sessionFixture(t *testing.T, withToken bool) (*fixture, *clock.Fake) {
 	a, b := testHashes(t)
-	clk := &clock{t: t0}
+	clk := clock.NewFake(t0)
 	f := newFixture(t, func(o *Options) {
 		o.Users = []User{{Name: "alice", PasswordHash: a}, {Name: "bob", PasswordHash: b, Cameras: []string{"back-yard"}}}
-		o.Now = clk.now
+		o.Clock = clk
 		if withToken {
 			o.Tokens = []Token{{Value: "api-token-0123456789"}}
 		}
@@ -161,7 +150,7 @@ func TestSignIn(t *testing.T) {
 
 	// Expiry.
 	c3 := signIn(t, f, "alice", "alice-pass")
-	clk.add(SessionTTL)
+	clk.Advance(SessionTTL)
 	if w := f.do(t, "GET", "/api/cameras", cookieHdr(c3)...); w.Code != http.StatusUnauthorized {
 		t.Fatalf("expired session: %d", w.Code)
 	}

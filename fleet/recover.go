@@ -1,10 +1,10 @@
 package fleet
 
 import (
-	"fmt"
-
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // recoverSegment adapts fmp4.Recover to the index's recovery.
@@ -17,21 +17,14 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 		Bytes:       info.ValidSize,
 		Frames:      int64(len(info.Samples)),
 		Keyframes:   int64(info.Keyframes),
-		Duration90k: to90k(info.Duration, info.Timescale),
+		Duration90k: ticks.FromTimescale(info.Duration, info.Timescale),
 		Width:       info.Params.Width,
 		Height:      info.Params.Height,
 	}
-	if len(info.Params.SPS) >= 4 {
-		rf.Codec = fmt.Sprintf("avc1.%02x%02x%02x", info.Params.SPS[1], info.Params.SPS[2], info.Params.SPS[3])
+	// The codec string from the parsed SPS, as the recorder writes it
+	// (recorder/h264 explains why not from the raw bytes).
+	if p, err := h264.ParseParams(info.Params.SPS, info.Params.PPS); err == nil {
+		rf.Codec = p.Codec
 	}
 	return rf, nil
-}
-
-// to90k converts a duration in timescale units to 90 kHz ticks (nvr's own
-// segments are 90 kHz already; an orphan file from elsewhere may not be).
-func to90k(d int64, timescale uint32) int64 {
-	if timescale == 0 || timescale == 90000 {
-		return d
-	}
-	return d/int64(timescale)*90000 + d%int64(timescale)*90000/int64(timescale)
 }

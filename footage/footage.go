@@ -22,6 +22,7 @@ import (
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/export"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // ErrNoFootage means an export range holds no recorded frames.
@@ -282,7 +283,7 @@ func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options)
 func inputOf(seg storage.Segment, info *fmp4.SegmentInfo) export.Input {
 	end := seg.EndNS
 	if seg.State == storage.StateRecording || end <= seg.StartNS {
-		end = seg.StartNS + ticksToNS(info.Duration)
+		end = seg.StartNS + ticks.ToNS(info.Duration)
 	}
 	return export.Input{Info: info, StartNS: seg.StartNS, EndNS: end}
 }
@@ -386,11 +387,5 @@ func getSampleBuf(n int) *[]fmp4.SampleInfo {
 }
 
 func putSampleBuf(b *[]fmp4.SampleInfo) { sampleBufs.Put(b) }
-
-// ticksToNS converts 90 kHz ticks to nanoseconds without overflowing for
-// any duration a segment can have (seconds and remainder apart).
-func ticksToNS(t int64) int64 {
-	return t/90000*int64(time.Second) + t%90000*int64(time.Second)/90000
-}
 
 var _ Clip = (*ClipFiles)(nil)

@@ -8,8 +8,10 @@
 -- One row per camera that has ever recorded. Rows are never deleted by nvr:
 -- a camera removed from the config keeps its footage until retention ends it.
 CREATE TABLE cameras (
-    -- The id from the config; also the folder name under recordings/, hence
-    -- the same alphabet as config validation: [a-z0-9_-], 1 to 64 characters.
+    -- The id from the config; also the folder name under recordings/. The
+    -- CHECK is the database's own guard and states the same rule as
+    -- storage.ValidCameraID, which config, recorder and API apply:
+    -- [a-z0-9_-], 1 to 64 characters (storage.MaxCameraIDLen).
     id TEXT PRIMARY KEY
         CHECK (length(id) BETWEEN 1 AND 64 AND id NOT GLOB '*[^a-z0-9_-]*'),
     -- A human-readable name (free text, may be empty).

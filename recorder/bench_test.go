@@ -16,6 +16,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // benchStore writes real files and deletes each one when it is finished,
@@ -89,10 +90,10 @@ func BenchmarkIngest(b *testing.B) {
 			}
 			dep := h264.NewDepacketizer(c.SPS, c.PPS)
 			q := newQueue(&j.droppedFrames)
-			seg := newSegmenter(j)
+			seg := newSegmenter(j.segmenterDeps())
 			var herr error
 			emit := func(au *h264.AccessUnit) {
-				q.push(au, j.deps.Now().UnixNano())
+				q.push(au, j.deps.Clock.Now().UnixNano())
 				it := <-q.ch
 				if err := seg.handle(it); err != nil && herr == nil {
 					herr = err
@@ -162,7 +163,7 @@ func (s *pacedSession) ReadPackets(ctx context.Context, fn func(*rtp.Packet) err
 	for loop := int64(0); ; loop++ {
 		for _, p := range s.packets {
 			ts := p.Timestamp + uint32(loop*s.clip.Duration)
-			due := start.Add(time.Duration(ticksToNS(int64(ts - first))))
+			due := start.Add(time.Duration(ticks.ToNS(int64(ts - first))))
 			if d := time.Until(due); d > 0 {
 				timer.Reset(d)
 				select {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // TestBufferedFramesAtSessionStart (QUIRKS: "frames buffered before
@@ -19,16 +20,16 @@ import (
 func TestBufferedFramesAtSessionStart(t *testing.T) {
 	const burst = 2 * time.Second
 	env := newTestEnv(t, Config{SegmentDuration: 10 * time.Second, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s, GOP 2 s
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	first := c.Frames[0].DTS
 	n := 0
 	var lastArrival time.Time
 	for l := range 20 { // 80 s of media
 		off := -first + int64(l)*c.Duration
 		for _, f := range c.Frames {
-			media := time.Duration(ticksToNS(f.DTS + off))
+			media := time.Duration(ticks.ToNS(f.DTS + off))
 			// Frames of the first 2 s all arrive at t0, the rest live.
 			arrival := t0.Add(max(media-burst, 0))
 			lastArrival = arrival

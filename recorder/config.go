@@ -1,22 +1,12 @@
 package recorder
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"regexp"
 	"time"
 
-	"github.com/pion/rtp"
-
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
-	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
 // Defaults for Config fields left zero.
@@ -29,15 +19,10 @@ const (
 	DefaultMaxBackoff       = 30 * time.Second
 )
 
-// maxCameraIDLen bounds a camera id: it becomes a folder name (issue 3).
-const maxCameraIDLen = 64
-
-var cameraIDPattern = regexp.MustCompile(`^[a-z0-9_-]+$`)
-
 // Config is one camera's recording job. Zero durations take the defaults
 // above; Validate reports every problem.
 type Config struct {
-	Camera           string        // camera id (also the folder name): [a-z0-9_-], at most 64 characters
+	Camera           string        // camera id (also the folder name): see storage.ValidCameraID
 	RTSP             rtsp.Config   // URL, transport, out-of-band SDP, timeouts
 	SegmentDuration  time.Duration // default 60s: close at the first keyframe after this much media time
 	FragmentDuration time.Duration // default 1s: MP4 fragment length (what a crash can lose)
@@ -73,9 +58,9 @@ func (c Config) Validate() error {
 	switch {
 	case c.Camera == "":
 		bad("Camera", "empty")
-	case len(c.Camera) > maxCameraIDLen:
-		bad("Camera", "longer than %d characters", maxCameraIDLen)
-	case !cameraIDPattern.MatchString(c.Camera):
+	case len(c.Camera) > storage.MaxCameraIDLen:
+		bad("Camera", "longer than %d characters", storage.MaxCameraIDLen)
+	case storage.ValidCameraID(c.Camera) != nil:
 		bad("Camera", "%q: only a-z, 0-9, '_' and '-' are allowed", c.Camera)
 	}
 	if c.RTSP.URL == "" {
@@ -98,147 +83,8 @@ func (c Config) Validate() error {
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("MinBackoff", "%v is longer than MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
 	}
-	if c.SegmentDuration > maxSegmentDuration {
-		bad("SegmentDuration", "%v is longer than the %v limit", c.SegmentDuration, maxSegmentDuration)
+	if c.SegmentDuration > storage.MaxSegmentTarget {
+		bad("SegmentDuration", "%v is longer than the %v limit", c.SegmentDuration, storage.MaxSegmentTarget)
 	}
 	return errors.Join(errs...)
-}
-
-// maxSegmentDuration bounds SegmentDuration: storage finds overlapping
-// segments by assuming a maximum segment length, and a smaller file loses
-// less when a disk fails.
-const maxSegmentDuration = time.Hour
-
-// Session is what the job needs of an RTSP session (*rtsp.Session has it).
-type Session interface {
-	Info() rtsp.Info
-	ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error
-	Stats() rtsp.Stats
-	Close() error
-}
-
-// The real implementations satisfy the interfaces the job declares.
-var (
-	_ Session       = (*rtsp.Session)(nil)
-	_ SegmentStore  = (*storage.Store)(nil)
-	_ SegmentWriter = (*fmp4.Writer)(nil)
-)
-
-// OpenFunc opens an RTSP session; the default wraps rtsp.Open.
-type OpenFunc func(ctx context.Context, cfg rtsp.Config) (Session, error)
-
-// SegmentStore is what the job needs of the index (*storage.Store has it).
-type SegmentStore interface {
-	// CreateSegment creates the segment's file and its row in state recording.
-	CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error)
-	// UpdateSegment records the progress of an open segment.
-	UpdateSegment(ctx context.Context, seg storage.Segment) error
-	// FinishSegment marks the segment complete; the job has synced the
-	// file and its directory before calling it.
-	FinishSegment(ctx context.Context, seg storage.Segment) error
-}
-
-// SegmentWriter writes one fragmented MP4 segment (*fmp4.Writer has it).
-type SegmentWriter interface {
-	WriteSample(fmp4.Sample) error
-	Flush() error
-	Close(endDTS int64) error
-	Stats() fmp4.WriterStats
-}
-
-// NewWriterFunc starts a segment on w; the default wraps fmp4.NewWriter.
-type NewWriterFunc func(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterOptions) (SegmentWriter, error)
-
-// ScanFunc reads back a segment file to find its last complete fragment
-// after a write error; the default is fmp4.Scan.
-type ScanFunc func(r io.ReaderAt, size int64) (*fmp4.SegmentInfo, error)
-
-// Deps are the job's collaborators. Store is required; every other nil
-// field gets the real implementation. Tests inject fakes and a fake clock.
-type Deps struct {
-	Store     SegmentStore
-	Open      OpenFunc
-	NewWriter NewWriterFunc
-	Scan      ScanFunc
-	// Now reads the local wall clock (anchors, Status times).
-	Now func() time.Time
-	// After waits on a monotonic timer (backoff, frame watchdog).
-	After func(time.Duration) <-chan time.Time
-	// Rand returns a number in [0, 1) for backoff jitter.
-	Rand func() float64
-	// SyncFile and SyncDir make a file's data and a directory entry
-	// durable (fsync); injectable to test fsync failures (F7).
-	SyncFile func(*os.File) error
-	SyncDir  func(dir string) error
-	// OnChange, if set, is told of every change of the job's state, last
-	// error or run (see Change). It is called on the job's goroutines and
-	// must return at once: recording waits for it.
-	OnChange func(Change)
-	// Live, if set, gets every access unit as it arrives, for live view.
-	Live LiveSink
-}
-
-// LiveSink takes the access units of a camera for its viewers
-// (*live.Stream). Frame is called on the session's reading goroutine with
-// buffers that are reused afterwards: it copies what it keeps and returns
-// at once, never waiting for a viewer.
-type LiveSink interface {
-	Frame(au *h264.AccessUnit, arrivalNS int64)
-}
-
-func (d Deps) withDefaults() Deps {
-	if d.Open == nil {
-		d.Open = func(ctx context.Context, cfg rtsp.Config) (Session, error) {
-			s, err := rtsp.Open(ctx, cfg)
-			if err != nil {
-				// Never return a typed nil pointer inside the interface.
-				return nil, err
-			}
-			return s, nil
-		}
-	}
-	if d.NewWriter == nil {
-		d.NewWriter = func(w io.Writer, p fmp4.TrackParams, opts fmp4.WriterOptions) (SegmentWriter, error) {
-			fw, err := fmp4.NewWriter(w, p, opts)
-			if err != nil {
-				return nil, err
-			}
-			return fw, nil
-		}
-	}
-	if d.Scan == nil {
-		d.Scan = fmp4.Scan
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.After == nil {
-		d.After = time.After
-	}
-	if d.Rand == nil {
-		d.Rand = rand.Float64
-	}
-	if d.SyncFile == nil {
-		d.SyncFile = (*os.File).Sync
-	}
-	if d.SyncDir == nil {
-		d.SyncDir = SyncDir
-	}
-	return d
-}
-
-// SyncDir fsyncs a directory so a newly created file's entry survives a
-// power cut (the file's own fsync does not cover its name). It is the
-// default Deps.SyncDir.
-func SyncDir(dir string) error {
-	d, err := os.Open(filepath.Clean(dir))
-	if err != nil {
-		return err
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
 }

@@ -83,7 +83,7 @@ func TestRowsNeverAheadOfSyncedData(t *testing.T) {
 	pc := &powerCutStore{fakeStore: env.store, t: t, durable: map[string][]byte{}}
 	env.job.deps.Store = pc
 	env.job.deps.SyncFile = pc.sync
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s, GOP 2 s
 	n, _ := feedClip(t, s, c, 3, 0, t0)
 	if err := s.endRun(); err != nil {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -25,68 +27,31 @@ import (
 // t0 is a fixed start for the fake clock.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is an injected clock: Now is the wall clock (which a test may
-// step), After fires when Advance moves the monotonic clock past it.
+// fakeClock is clock.Fake (Now is the wall clock, which a test may step;
+// a timer fires when Advance moves elapsed time past it) that also
+// announces every timer made, for tests that wait until the job waits.
 type fakeClock struct {
-	mu      sync.Mutex
-	wall    time.Time
-	mono    time.Duration
-	waiters []fakeWaiter
-	afters  chan time.Duration // every After call, for tests that wait on timers
-}
-
-type fakeWaiter struct {
-	at time.Duration
-	ch chan time.Time
+	*clock.Fake
+	afters chan time.Duration // every timer made
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{wall: t0, afters: make(chan time.Duration, 1<<16)}
+	return &fakeClock{Fake: clock.NewFake(t0), afters: make(chan time.Duration, 1<<16)}
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.wall
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, fakeWaiter{at: c.mono + d, ch: ch})
-	c.mu.Unlock()
+func (c *fakeClock) NewTimer(d time.Duration) clock.Timer {
+	t := c.Fake.NewTimer(d)
 	select {
 	case c.afters <- d:
 	default:
 	}
-	return ch
+	return t
 }
 
-// Advance moves both clocks by d and fires due timers.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.mono += d
-	c.wall = c.wall.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at <= c.mono {
-			w.ch <- c.wall
-		} else {
-			keep = append(keep, w)
-		}
-	}
-	c.waiters = keep
-	c.mu.Unlock()
-}
+// Step moves only the wall clock, by d (an NTP step, F12).
+func (c *fakeClock) Step(d time.Duration) { c.Fake.Step(c.Now().Add(d)) }
 
-// Step moves only the wall clock (an NTP step, F12).
-func (c *fakeClock) Step(d time.Duration) {
-	c.mu.Lock()
-	c.wall = c.wall.Add(d)
-	c.mu.Unlock()
-}
-
-// waitAfter waits for the next After call with a duration accepted by ok.
+// waitAfter waits for the next timer made with a duration accepted by ok.
 func (c *fakeClock) waitAfter(t *testing.T, ok func(time.Duration) bool) time.Duration {
 	t.Helper()
 	timeout := time.After(10 * time.Second) // real time: a broken job must not hang the test
@@ -475,8 +440,7 @@ func newTestEnv(t *testing.T, cfg Config, open OpenFunc) *testEnv {
 		Open:      open,
 		NewWriter: env.log.newWriter,
 		Scan:      fakeScan,
-		Now:       env.clock.Now,
-		After:     env.clock.After,
+		Clock:     env.clock,
 		Rand:      func() float64 { return 0.5 },
 	})
 	if err != nil {
@@ -507,4 +471,15 @@ func item(f testcam.Frame, ps *paramSet, dtsOff int64, arrival time.Time) *auIte
 	}
 	it.nalus = f.NALUs
 	return it
+}
+
+// clipParams is a clip's parameter sets as the queue carries them: the
+// bytes and their parse, as the depacketizer hands them out.
+func clipParams(t testing.TB, c *testcam.Clip) *paramSet {
+	t.Helper()
+	p, err := h264.ParseParams(c.SPS, c.PPS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &paramSet{sps: c.SPS, pps: c.PPS, parsed: &p}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // requireFFmpeg returns ffmpeg's and ffprobe's paths; tests skip without
@@ -89,7 +90,7 @@ func checkRowMatchesFile(t *testing.T, r storage.Segment, path string) {
 	if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
 		t.Errorf("segment %d does not start with a keyframe", r.ID)
 	}
-	media := ticksToNS(info.Duration)
+	media := ticks.ToNS(info.Duration)
 	if d := r.EndNS - r.StartNS - media; d > media/slewDivisor+1 || -d > media/slewDivisor+1 {
 		t.Errorf("segment %d: wall %v, media %v", r.ID, time.Duration(r.EndNS-r.StartNS), time.Duration(media))
 	}
@@ -104,7 +105,7 @@ func realEnv(t *testing.T, cfg Config) *testEnv {
 	t.Helper()
 	env := &testEnv{clock: newFakeClock(), store: newFakeStore(t), log: &writerLog{}}
 	cfg.Camera, cfg.RTSP.URL = "cam-1", "rtsp://127.0.0.1:1/x"
-	j, err := NewJob(cfg, Deps{Store: env.store, Now: env.clock.Now, After: env.clock.After, Rand: func() float64 { return 0.5 }})
+	j, err := NewJob(cfg, Deps{Store: env.store, Clock: env.clock, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +130,12 @@ func TestRealSegmentFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			requireFFmpeg(t)
 			env := realEnv(t, Config{SegmentDuration: tc.segDur, FsyncInterval: time.Second})
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			var n int
 			var next int64
 			for _, name := range tc.clips {
 				c := loadClip(t, name)
-				k, nx := feedClip(t, s, c, tc.loops, next, t0.Add(time.Duration(ticksToNS(next))))
+				k, nx := feedClip(t, s, c, tc.loops, next, t0.Add(time.Duration(ticks.ToNS(next))))
 				n += k
 				next = nx
 			}
@@ -174,11 +175,11 @@ func TestRealWriterDiskFull(t *testing.T) {
 		}
 		return f.Write(p)
 	}
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720)
 	var err error
 	for i, f := range c.Frames {
-		if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+		if err = s.handle(item(f, clipParams(t, c), 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 			break
 		}
 	}
@@ -345,8 +346,8 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 	for _, stopAt := range []int{30, 57, 99} {
 		t.Run(strconv.Itoa(stopAt), func(t *testing.T) {
 			env := realEnv(t, Config{FsyncInterval: time.Hour})
-			s := newSegmenter(env.job)
-			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			s := newSegmenter(env.job.segmenterDeps())
+			ps := clipParams(t, c)
 			for i, f := range c.Frames[:stopAt] {
 				if err := s.handle(item(f, ps, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 					t.Fatal(err)
@@ -366,7 +367,7 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fragment := int(nsToTicks(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+			fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
 			if lost := stopAt - len(info.Samples); lost > fragment+1 || lost < 0 {
 				t.Errorf("killed after %d frames: file holds %d (lost %d, at most %d allowed)", stopAt, len(info.Samples), lost, fragment+1)
 			}

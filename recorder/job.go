@@ -24,6 +24,7 @@ import (
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // Sentinel errors, reported (redacted) in Status.LastError and usable with
@@ -48,7 +49,7 @@ const (
 	// healthyMedia90k: a session that recorded this much media resets the
 	// backoff, so a camera that accepts and drops every session after a
 	// few seconds is not reconnected every second forever.
-	healthyMedia90k = 10 * clockRate90k
+	healthyMedia90k = 10 * ticks.PerSecond
 
 	// watchdogTicks is how many times per FrameTimeout the stall
 	// watchdog looks at the frame counter: a stall is detected between
@@ -111,8 +112,9 @@ type Job struct {
 	lastFrameNS                                    atomic.Int64
 	auCount                                        atomic.Uint64 // every AU that arrived, for the watchdog
 
-	// prevEndNS is the wall end of the last finalised segment; owned by
-	// whichever goroutine runs the segmenter (one at a time).
+	// prevEndNS is the latest wall end the camera's footage may reach
+	// (segmenterReport.footageUntil); owned by whichever goroutine runs
+	// the segmenter (one at a time).
 	prevEndNS int64
 
 	mu     sync.Mutex
@@ -135,7 +137,7 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 		cfg.RTSP.AuthMemory = rtsp.NewAuthMemory()
 	}
 	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), fileWrite: (*os.File).Write}
-	j.status = Status{State: StateStopped, Since: j.deps.Now()}
+	j.status = Status{State: StateStopped, Since: j.deps.Clock.Now()}
 	return j, nil
 }
 
@@ -172,7 +174,7 @@ func (j *Job) setState(s State, next time.Time) {
 // enter sets the state; the caller holds j.mu.
 func (j *Job) enter(s State, next time.Time) {
 	if j.status.State != s {
-		j.status.Since = j.deps.Now()
+		j.status.Since = j.deps.Clock.Now()
 	}
 	j.status.State = s
 	j.status.NextRetry = next
@@ -210,7 +212,7 @@ func (j *Job) startAttempt(reconnect bool) {
 	if reconnect {
 		j.reconnects.Add(1)
 	}
-	j.status.Since = j.deps.Now()
+	j.status.Since = j.deps.Clock.Now()
 	j.status.State = StateStarting
 	j.status.NextRetry = time.Time{}
 	j.status.RecordingSince = time.Time{}
@@ -225,11 +227,46 @@ func (j *Job) setLastError(err error) {
 	j.changed(err)
 }
 
+// segmenterDeps hands a new segmenter the job's settings, collaborators
+// and the job itself as the receiver of its reports.
+func (j *Job) segmenterDeps() segmenterDeps {
+	return segmenterDeps{
+		Camera:           j.cfg.Camera,
+		SegmentDuration:  j.cfg.SegmentDuration,
+		FragmentDuration: j.cfg.FragmentDuration,
+		FsyncInterval:    j.cfg.FsyncInterval,
+		Store:            j.deps.Store,
+		NewWriter:        j.deps.NewWriter,
+		Scan:             j.deps.Scan,
+		SyncFile:         j.deps.SyncFile,
+		SyncDir:          j.deps.SyncDir,
+		FileWrite:        j.fileWrite,
+		PrevEndNS:        j.prevEndNS,
+		Report:           j,
+	}
+}
+
+// The segmenter's reports (segmenterReport), on the writer goroutine.
+
+func (j *Job) frameDropped() { j.droppedFrames.Add(1) }
+func (j *Job) timeJump()     { j.timeJumps.Add(1) }
+
+func (j *Job) frameWritten(keyframe bool) {
+	j.frames.Add(1)
+	if keyframe {
+		j.keyframes.Add(1)
+	}
+}
+
+func (j *Job) paramsRejected(err error) { j.setLastError(err) }
+func (j *Job) segmentFinished()         { j.segmentsWritten.Add(1) }
+func (j *Job) footageUntil(endNS int64) { j.prevEndNS = max(j.prevEndNS, endNS) }
+
 // runStarted: the segmenter anchored a run at startNS.
 func (j *Job) runStarted(startNS int64) {
 	j.mu.Lock()
 	if j.status.State != StateRecording {
-		j.status.Since = j.deps.Now()
+		j.status.Since = j.deps.Clock.Now()
 	}
 	j.status.State = StateRecording
 	j.status.RecordingSince = time.Unix(0, startNS)
@@ -276,11 +313,13 @@ func (j *Job) Run(ctx context.Context) error {
 		}
 		delay := j.backoff(failures)
 		failures++
-		j.fail(err, j.deps.Now().Add(delay))
+		j.fail(err, j.deps.Clock.Now().Add(delay))
+		timer := j.deps.Clock.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-j.deps.After(delay):
+		case <-timer.C():
 		}
 	}
 }
@@ -313,7 +352,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	dep := h264.NewDepacketizer(sps, pps)
 
 	q := newQueue(&j.droppedFrames)
-	seg := newSegmenter(j)
+	seg := newSegmenter(j.segmenterDeps())
 	var wg sync.WaitGroup
 	var writeErr error
 	wg.Go(func() {
@@ -329,7 +368,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 
 	lostBase := j.packetsLost.Load()
 	emit := func(au *h264.AccessUnit) {
-		now := j.deps.Now().UnixNano()
+		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
 		q.push(au, now)
@@ -390,12 +429,15 @@ func (j *Job) watchdog(ctx context.Context, cancel context.CancelCauseFunc, done
 	last := j.auCount.Load()
 	idle := time.Duration(0)
 	for {
+		timer := j.deps.Clock.NewTimer(tick)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
 		case <-done:
+			timer.Stop()
 			return
-		case <-j.deps.After(tick):
+		case <-timer.C():
 		}
 		if n := j.auCount.Load(); n != last {
 			last, idle = n, 0

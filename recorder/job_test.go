@@ -445,6 +445,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no url", func(c *Config) { c.RTSP.URL = "" }, "RTSP.URL"},
 		{"negative segment", func(c *Config) { c.SegmentDuration = -time.Second }, "SegmentDuration"},
 		{"huge segment", func(c *Config) { c.SegmentDuration = 2 * time.Hour }, "SegmentDuration"},
+		{"longest segment", func(c *Config) { c.SegmentDuration = storage.MaxSegmentTarget }, ""},
+		{"segment past the target limit", func(c *Config) { c.SegmentDuration = storage.MaxSegmentTarget + 1 }, "SegmentDuration"},
 		{"fragment longer than segment", func(c *Config) { c.SegmentDuration = time.Second; c.FragmentDuration = 2 * time.Second }, "FragmentDuration"},
 		{"negative fsync", func(c *Config) { c.FsyncInterval = -1 }, "FsyncInterval"},
 		{"negative frame timeout", func(c *Config) { c.FrameTimeout = -1 }, "FrameTimeout"},
@@ -483,8 +485,9 @@ func TestQueueBounded(t *testing.T) {
 	c := loadClip(t, testcam.ClipMain720)
 	var dropped atomic.Uint64
 	q := newQueue(&dropped)
+	params := clipParams(t, c).parsed
 	au := func(f testcam.Frame) *h264.AccessUnit {
-		return &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS}
+		return &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 	}
 	for i := 0; i < 3*len(c.Frames); i++ {
 		q.push(au(c.Frames[i%len(c.Frames)]), 0)
@@ -516,7 +519,7 @@ func TestQueueBounded(t *testing.T) {
 		q.release(<-q.ch)
 	}
 	// An access unit bigger than the whole bound passes when empty.
-	big := &h264.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS}
+	big := &h264.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS, Params: params}
 	q.push(big, 0)
 	if len(q.ch) != 1 {
 		t.Error("oversize keyframe refused on an empty queue")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // TestKillAtEveryFrame (RELIABILITY F9, "kill-9 ×1000"): a kill -9 keeps
@@ -23,9 +24,9 @@ func TestKillAtEveryFrame(t *testing.T) {
 	const kills = 1000
 	c := loadClip(t, testcam.ClipBase240) // 50 frames, 25 fps, small
 	env := realEnv(t, Config{SegmentDuration: time.Hour, FsyncInterval: time.Hour})
-	s := newSegmenter(env.job)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
-	fragment := int(nsToTicks(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+	s := newSegmenter(env.job.segmenterDeps())
+	ps := clipParams(t, c)
+	fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
 	r := rand.New(rand.NewPCG(9, 9))
 
 	sizeOf := func(f testcam.Frame) uint32 {
@@ -63,7 +64,7 @@ func TestKillAtEveryFrame(t *testing.T) {
 		loop, k := i/len(c.Frames), i%len(c.Frames)
 		f := c.Frames[k]
 		off := int64(loop) * c.Duration
-		if err := s.handle(item(f, ps, off, t0.Add(time.Duration(ticksToNS(f.DTS+off))))); err != nil {
+		if err := s.handle(item(f, ps, off, t0.Add(time.Duration(ticks.ToNS(f.DTS+off))))); err != nil {
 			t.Fatal(err)
 		}
 		cur, err := os.ReadFile(env.store.path(1))

@@ -32,7 +32,7 @@ func TestPixelAspectReachesWriter(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := *base
 			c.SPS = tc.sps // the fake writer does not decode the slices
 			n, _ := feedClip(t, s, &c, 1, 0, t0)

@@ -27,9 +27,13 @@ const (
 )
 
 // paramSet is an immutable pair of parameter sets shared by every queued
-// access unit that uses it, so only a change costs an allocation.
+// access unit that uses it, so only a change costs an allocation. parsed
+// is the depacketizer's parse of them (h264.AccessUnit.Params), carried
+// along so the segmenter never parses them again; nil when they did not
+// parse.
 type paramSet struct {
 	sps, pps []byte
+	parsed   *h264.Params
 }
 
 // auItem is an access unit copied out of the depacketizer's buffers (they
@@ -114,8 +118,8 @@ func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
 	}
 	q.dropping = false
 
-	if q.params == nil || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) {
-		q.params = &paramSet{sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS)}
+	if q.params == nil || q.params.parsed != au.Params || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) {
+		q.params = &paramSet{sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS), parsed: au.Params}
 	}
 	it := q.get()
 	it.dts, it.pts, it.keyframe, it.arrivalNS = au.DTS, au.PTS, au.Keyframe, arrivalNS

@@ -12,6 +12,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // storeTimeout bounds each call to the index: finalising a segment must
@@ -20,12 +21,18 @@ import (
 const storeTimeout = 10 * time.Second
 
 // segmenter is the disk side of a session: it owns the open segment and
-// the run's timeline, and is driven by one goroutine (segmenter.run).
+// the run's timeline, and is driven by one goroutine (segmenter.run). All
+// it needs from outside is in its segmenterDeps, so it can be built and
+// tested without a Job.
 type segmenter struct {
-	j        *Job
+	d        segmenterDeps
 	segDur   int64 // 90 kHz
 	fsyncDur int64 // 90 kHz
 	fragDur  int64 // 90 kHz
+
+	// prevEndNS is the latest wall end the camera's footage may reach:
+	// no run is anchored before it.
+	prevEndNS int64
 
 	// The run (docs/time.md): continuous media time with one anchor.
 	inRun       bool
@@ -39,6 +46,41 @@ type segmenter struct {
 	written90k  int64 // media written in this session, for "healthy"
 
 	seg *openSegment
+}
+
+// segmenterDeps are a segmenter's settings, its collaborators and where
+// it reports what happens. The job fills them from its Config and Deps
+// (Job.segmenterDeps).
+type segmenterDeps struct {
+	Camera                                           string
+	SegmentDuration, FragmentDuration, FsyncInterval time.Duration
+
+	Store     SegmentStore
+	NewWriter NewWriterFunc
+	Scan      ScanFunc
+	SyncFile  func(*os.File) error
+	SyncDir   func(dir string) error
+	// FileWrite writes to a segment file; tests replace it to tear a
+	// write the way a full disk does (F5).
+	FileWrite func(*os.File, []byte) (int, error)
+
+	// PrevEndNS is the wall end of the camera's last segment: the first
+	// run is anchored no earlier.
+	PrevEndNS int64
+	Report    segmenterReport
+}
+
+// segmenterReport receives what happens in a segmenter, on its goroutine
+// (*Job implements it: counters and Status).
+type segmenterReport interface {
+	frameDropped()               // an access unit was not written
+	frameWritten(keyframe bool)  // an access unit was written
+	timeJump()                   // the camera's timeline broke (R15)
+	paramsRejected(err error)    // a keyframe's parameter sets are unusable
+	runStarted(startNS int64)    // a run was anchored at startNS
+	segmentOpened(p h264.Params) // a segment with parameter sets p began
+	segmentFinished()            // a segment was finalised in the index
+	footageUntil(endNS int64)    // footage may now reach endNS: never anchor before it
 }
 
 // openSegment is the segment being written.
@@ -77,12 +119,13 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newSegmenter(j *Job) *segmenter {
+func newSegmenter(d segmenterDeps) *segmenter {
 	return &segmenter{
-		j:        j,
-		segDur:   nsToTicks(int64(j.cfg.SegmentDuration)),
-		fsyncDur: nsToTicks(int64(j.cfg.FsyncInterval)),
-		fragDur:  nsToTicks(int64(j.cfg.FragmentDuration)),
+		d:         d,
+		segDur:    ticks.FromDuration(d.SegmentDuration),
+		fsyncDur:  ticks.FromDuration(d.FsyncInterval),
+		fragDur:   ticks.FromDuration(d.FragmentDuration),
+		prevEndNS: d.PrevEndNS,
 	}
 }
 
@@ -114,7 +157,7 @@ func (s *segmenter) run(q *auQueue) error {
 	for it := range q.ch {
 		if held != nil && it.dts == held.dts && it.params == held.params {
 			if !held.absorb(it) {
-				s.j.droppedFrames.Add(1)
+				s.d.Report.frameDropped()
 			}
 			q.release(it)
 			continue
@@ -138,7 +181,7 @@ func (s *segmenter) handle(it *auItem) error {
 		if delta <= 0 || delta > maxForwardJump90k {
 			// R15: the camera's timeline broke (clock reset, backward
 			// step): close what we have, and re-anchor a new run.
-			s.j.timeJumps.Add(1)
+			s.d.Report.timeJump()
 			if err := s.endRun(); err != nil {
 				return err
 			}
@@ -161,13 +204,13 @@ func (s *segmenter) handle(it *auItem) error {
 		if !it.keyframe {
 			// A segment starts on a keyframe; what comes before it
 			// cannot be decoded on its own.
-			s.j.droppedFrames.Add(1)
+			s.d.Report.frameDropped()
 			s.noteFrame(it)
 			return nil
 		}
 		if err := s.openSegment(it); err != nil {
 			if errors.Is(err, errBadParams) {
-				s.j.droppedFrames.Add(1)
+				s.d.Report.frameDropped()
 				s.noteFrame(it)
 				return nil
 			}
@@ -180,10 +223,9 @@ func (s *segmenter) handle(it *auItem) error {
 	}
 	seg.frames++
 	seg.maxPTS = max(seg.maxPTS, it.pts)
-	s.j.frames.Add(1)
+	s.d.Report.frameWritten(it.keyframe)
 	if it.keyframe {
 		seg.keyframes++
-		s.j.keyframes.Add(1)
 	}
 	if s.haveLast && it.dts > s.lastDTS {
 		s.written90k += it.dts - s.lastDTS
@@ -218,53 +260,53 @@ var errBadParams = errors.New("unusable SPS/PPS")
 // openSegment starts a segment at keyframe it: its wall start follows the
 // run's timeline, or anchors a new run (docs/time.md).
 func (s *segmenter) openSegment(it *auItem) error {
-	p, err := h264.ParseParams(it.params.sps, it.params.pps)
-	if err != nil {
-		s.j.setLastError(fmt.Errorf("%w: %w", errBadParams, err))
+	if it.params.parsed == nil {
+		s.d.Report.paramsRejected(errBadParams)
 		return errBadParams
 	}
+	p := *it.params.parsed
 	var startNS int64
 	if s.inRun {
-		startNS = s.runEndNS + ticksToNS(it.dts-s.runEndDTS)
+		startNS = s.runEndNS + ticks.ToNS(it.dts-s.runEndDTS)
 	} else {
 		// Anchor at the first frame's arrival, but never before the
 		// previous segment's end: no overlap even after a clock step.
-		startNS = max(it.arrivalNS, s.j.prevEndNS)
+		startNS = max(it.arrivalNS, s.prevEndNS)
 		s.inRun = true
 		s.runID = startNS
 		s.runEndDTS, s.runEndNS = it.dts, startNS
-		s.j.runStarted(startNS)
+		s.d.Report.runStarted(startNS)
 	}
 	row := storage.Segment{
-		Camera:  s.j.cfg.Camera,
+		Camera:  s.d.Camera,
 		RunID:   s.runID,
 		StartNS: startNS,
 		EndNS:   startNS,
-		Path:    storage.SegmentPath(s.j.cfg.Camera, time.Unix(0, startNS).UTC()),
+		Path:    storage.SegmentPath(s.d.Camera, time.Unix(0, startNS).UTC()),
 		Codec:   p.Codec,
 		Width:   p.Width,
 		Height:  p.Height,
 		State:   storage.StateRecording,
 	}
 	ctx, cancel := storeCtx()
-	id, f, err := s.j.deps.Store.CreateSegment(ctx, row)
+	id, f, err := s.d.Store.CreateSegment(ctx, row)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
 	row.ID = id
 	seg := &openSegment{
-		row: row, file: f, out: &fileWriter{f: f, write: s.j.fileWrite}, params: it.params,
+		row: row, file: f, out: &fileWriter{f: f, write: s.d.FileWrite}, params: it.params,
 		startDTS: it.dts, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg
-	s.j.segmentOpened(p)
+	s.d.Report.segmentOpened(p)
 	// The pixel aspect ratio goes into the file too: anamorphic sub
 	// streams without one in their SPS (Hikvision DS-2CD2032-I) would
 	// otherwise play stretched.
 	sarW, sarH := p.DisplaySAR()
 	tp := fmp4.TrackParams{SPS: it.params.sps, PPS: it.params.pps, Width: p.Width, Height: p.Height, SARWidth: sarW, SARHeight: sarH}
-	w, err := s.j.deps.NewWriter(seg.out, tp, fmp4.WriterOptions{FragmentDuration: s.fragDur})
+	w, err := s.d.NewWriter(seg.out, tp, fmp4.WriterOptions{FragmentDuration: s.fragDur})
 	if err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))
 	}
@@ -280,17 +322,17 @@ func (s *segmenter) syncSegment(dts int64) error {
 	if err := seg.w.Flush(); err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("flush: %w", err))
 	}
-	if err := s.j.deps.SyncFile(seg.file); err != nil {
+	if err := s.d.SyncFile(seg.file); err != nil {
 		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
 	}
 	row := seg.row
-	row.EndNS = row.StartNS + ticksToNS(dts-seg.startDTS)
+	row.EndNS = row.StartNS + ticks.ToNS(dts-seg.startDTS)
 	row.Bytes = seg.out.good
 	row.Frames = seg.frames - 1 // the held-back sample is not on disk yet
 	row.Keyframes = seg.keyframes
 	seg.synced = row
 	ctx, cancel := storeCtx()
-	err := s.j.deps.Store.UpdateSegment(ctx, row)
+	err := s.d.Store.UpdateSegment(ctx, row)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("update segment: %w", err)
@@ -315,7 +357,7 @@ func (s *segmenter) endRun() error {
 		if pe := s.seg.maxPTS + delta - s.seg.startCTO; pe > end {
 			end = pe
 		}
-		err = s.closeSegment(end, s.lastArrival+ticksToNS(end-s.lastDTS))
+		err = s.closeSegment(end, s.lastArrival+ticks.ToNS(end-s.lastDTS))
 	}
 	s.inRun = false
 	s.haveLast = false
@@ -332,10 +374,10 @@ func (s *segmenter) closeSegment(endDTS, observedNS int64) error {
 	if err := seg.w.Close(endDTS); err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("close segment: %w", err))
 	}
-	if err := s.j.deps.SyncFile(seg.file); err != nil {
+	if err := s.d.SyncFile(seg.file); err != nil {
 		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
 	}
-	if err := s.j.deps.SyncDir(filepath.Dir(seg.file.Name())); err != nil {
+	if err := s.d.SyncDir(filepath.Dir(seg.file.Name())); err != nil {
 		return s.abandonAfterSyncError(fmt.Errorf("fsync directory of %s: %w", seg.row.Path, err))
 	}
 	row := seg.row
@@ -363,13 +405,13 @@ func (s *segmenter) finish(row storage.Segment, cause error) error {
 		errs = append(errs, fmt.Errorf("close %s: %w", row.Path, err))
 	}
 	ctx, cancel := storeCtx()
-	err := s.j.deps.Store.FinishSegment(ctx, row)
+	err := s.d.Store.FinishSegment(ctx, row)
 	cancel()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("finish segment: %w", err))
 	}
-	s.j.prevEndNS = max(s.j.prevEndNS, row.EndNS)
-	s.j.segmentsWritten.Add(1)
+	s.noRunBefore(row.EndNS)
+	s.d.Report.segmentFinished()
 	return errors.Join(errs...)
 }
 
@@ -387,18 +429,18 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 	if err := seg.file.Truncate(valid); err != nil {
 		cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
 	}
-	if info, err := s.j.deps.Scan(seg.file, valid); err == nil && info != nil {
+	if info, err := s.d.Scan(seg.file, valid); err == nil && info != nil {
 		row.Bytes = info.ValidSize
 		row.Frames = int64(len(info.Samples))
 		row.Keyframes = int64(info.Keyframes)
-		row.EndNS = row.StartNS + ticksToNS(info.Duration)
+		row.EndNS = row.StartNS + ticks.ToNS(info.Duration)
 		if info.ValidSize < valid {
 			if err := seg.file.Truncate(info.ValidSize); err != nil {
 				cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
 			}
 		}
 	}
-	if err := s.j.deps.SyncFile(seg.file); err != nil {
+	if err := s.d.SyncFile(seg.file); err != nil {
 		return s.abandonAfterSyncError(errors.Join(cause, fmt.Errorf("fsync %s: %w", row.Path, err)))
 	}
 	s.inRun = false
@@ -429,12 +471,19 @@ func (s *segmenter) abandonAfterSyncError(cause error) error {
 	end := seg.synced.EndNS
 	if s.haveLast {
 		delta := max(s.lastDelta, defaultFrame90k)
-		end = max(end, seg.row.StartNS+ticksToNS(s.lastDTS+delta-seg.startDTS))
+		end = max(end, seg.row.StartNS+ticks.ToNS(s.lastDTS+delta-seg.startDTS))
 	}
-	s.j.prevEndNS = max(s.j.prevEndNS, slewCeiling(end, seg.row.StartNS))
+	s.noRunBefore(slewCeiling(end, seg.row.StartNS))
 	s.inRun = false
 	s.haveLast = false
 	return cause
+}
+
+// noRunBefore records that the camera's footage may reach endNS, so no
+// later run is anchored before it.
+func (s *segmenter) noRunBefore(endNS int64) {
+	s.prevEndNS = max(s.prevEndNS, endNS)
+	s.d.Report.footageUntil(endNS)
 }
 
 // slewCeiling widens a wall end by the most the slew could have added to

@@ -11,6 +11,7 @@ import (
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // feedClip pushes a clip (looped) into s with a perfect local clock: each
@@ -18,13 +19,13 @@ import (
 // DTS after the last one.
 func feedClip(t *testing.T, s *segmenter, c *testcam.Clip, loops int, dtsBase int64, wallBase time.Time) (int, int64) {
 	t.Helper()
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	n := 0
 	first := c.Frames[0].DTS
 	for l := 0; l < loops; l++ {
 		off := dtsBase - first + int64(l)*c.Duration
 		for _, f := range c.Frames {
-			it := item(f, ps, off, wallBase.Add(time.Duration(ticksToNS(f.DTS+off-dtsBase))))
+			it := item(f, ps, off, wallBase.Add(time.Duration(ticks.ToNS(f.DTS+off-dtsBase))))
 			if err := s.handle(it); err != nil {
 				t.Fatalf("frame %d: %v", n, err)
 			}
@@ -83,8 +84,8 @@ func checkSegments(t *testing.T, env *testEnv, wantFrames int) {
 			t.Errorf("segment %d: file duration %d, media %d", i, info.Duration, media)
 		}
 		wall := r.EndNS - r.StartNS
-		if d := wall - ticksToNS(media); d > ticksToNS(media)/slewDivisor || -d > ticksToNS(media)/slewDivisor {
-			t.Errorf("segment %d: wall %d ns vs media %d ns: slew beyond 0.5%%", i, wall, ticksToNS(media))
+		if d := wall - ticks.ToNS(media); d > ticks.ToNS(media)/slewDivisor || -d > ticks.ToNS(media)/slewDivisor {
+			t.Errorf("segment %d: wall %d ns vs media %d ns: slew beyond 0.5%%", i, wall, ticks.ToNS(media))
 		}
 		if i > 0 {
 			if segs[i][0].dts == ends[i-1] && r.StartNS != rows[i-1].EndNS {
@@ -123,14 +124,14 @@ func TestSegmentsFromClips(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%v", tc.clip, tc.segDur), func(t *testing.T) {
 			c := loadClip(t, tc.clip)
 			env := newTestEnv(t, Config{SegmentDuration: tc.segDur, FsyncInterval: time.Hour}, nil)
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			n, _ := feedClip(t, s, c, tc.loops, 0, t0)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
 			}
 			checkSegments(t, env, n)
 			segs, ends := env.log.all()
-			segDur := nsToTicks(int64(tc.segDur))
+			segDur := ticks.FromNS(int64(tc.segDur))
 			for i := range segs {
 				d := ends[i] - segs[i][0].dts
 				if i < len(segs)-1 && (d < segDur || d >= segDur+tc.gop) {
@@ -158,11 +159,11 @@ func TestSegmentsFromClips(t *testing.T) {
 // parameters, abutting the previous one.
 func TestParamsChangeStartsSegment(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	main := loadClip(t, testcam.ClipMain720)
 	base := loadClip(t, testcam.ClipBase240)
 	n1, next := feedClip(t, s, main, 1, 0, t0)
-	n2, _ := feedClip(t, s, base, 1, next, t0.Add(time.Duration(ticksToNS(next))))
+	n2, _ := feedClip(t, s, base, 1, next, t0.Add(time.Duration(ticks.ToNS(next))))
 	if err := s.endRun(); err != nil {
 		t.Fatal(err)
 	}
@@ -195,10 +196,10 @@ func TestTimeJumpStartsNewRun(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipBase240)
 			n1, next := feedClip(t, s, c, 1, 0, t0)
-			wall2 := t0.Add(time.Duration(ticksToNS(next))).Add(max(tc.gap, 0))
+			wall2 := t0.Add(time.Duration(ticks.ToNS(next))).Add(max(tc.gap, 0))
 			n2, _ := feedClip(t, s, c, 1, next+tc.jump, wall2)
 			if err := s.endRun(); err != nil {
 				t.Fatal(err)
@@ -243,7 +244,7 @@ func TestPeriodicSync(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 	sc := &syncCounter{}
 	env.job.deps.SyncFile = sc.sync
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s
 	n, _ := feedClip(t, s, c, 1, 0, t0)
 	ups := env.store.updates
@@ -286,11 +287,11 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 				}
 				return f.Write(p)
 			}
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipMain720)
 			var err error
 			for i, f := range c.Frames {
-				if err = s.handle(item(f, &paramSet{sps: c.SPS, pps: c.PPS}, 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
+				if err = s.handle(item(f, clipParams(t, c), 0, t0.Add(time.Duration(i)*40*time.Millisecond))); err != nil {
 					break
 				}
 			}
@@ -312,7 +313,7 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 			if fi.Size() != info.ValidSize || r.Bytes != fi.Size() {
 				t.Errorf("file %d bytes, valid %d, row %d: torn tail not cut", fi.Size(), info.ValidSize, r.Bytes)
 			}
-			if r.Frames != int64(len(info.Samples)) || r.EndNS != r.StartNS+ticksToNS(info.Duration) {
+			if r.Frames != int64(len(info.Samples)) || r.EndNS != r.StartNS+ticks.ToNS(info.Duration) {
 				t.Errorf("row frames %d end %d; file has %d samples, %d ticks", r.Frames, r.EndNS-r.StartNS, len(info.Samples), info.Duration)
 			}
 			if failWrite > 1 && r.Frames == 0 {
@@ -335,9 +336,9 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 			sc := &syncCounter{failAt: failAt}
 			env.job.deps.SyncFile = sc.sync
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipMain720)
-			ps := &paramSet{sps: c.SPS, pps: c.PPS}
+			ps := clipParams(t, c)
 			var err error
 			handed := c.Frames[0].DTS
 			for i, f := range c.Frames {
@@ -368,13 +369,13 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 			}
 			// A new session whose clock reads earlier than the abandoned
 			// frames still starts after them.
-			s2 := newSegmenter(env.job)
+			s2 := newSegmenter(env.job.segmenterDeps())
 			feedClip(t, s2, c, 1, 0, t0)
 			if err := s2.endRun(); err != nil {
 				t.Fatal(err)
 			}
 			rows = env.store.segments()
-			written := rows[0].StartNS + ticksToNS(handed+3600-c.Frames[0].DTS)
+			written := rows[0].StartNS + ticks.ToNS(handed+3600-c.Frames[0].DTS)
 			if rows[1].StartNS < written {
 				t.Errorf("next run starts at %d, before the abandoned frames end at %d", rows[1].StartNS, written)
 			}
@@ -386,9 +387,9 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 // counted as dropped, not written.
 func TestWaitsForKeyframe(t *testing.T) {
 	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	skip := 5
 	for i, f := range c.Frames[skip:] {
 		if i == 0 && f.Keyframe {
@@ -419,7 +420,7 @@ func TestWaitsForKeyframe(t *testing.T) {
 // run to the first keyframe after SegmentDuration, never cut mid-GOP.
 func TestSparseKeyframes(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	cases := []struct {
 		keyEvery90k, segDur90k int64
 		wantSeg90k             int64
@@ -429,13 +430,13 @@ func TestSparseKeyframes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("key%d/seg%d", tc.keyEvery90k/90000, tc.segDur90k/90000), func(t *testing.T) {
-			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticksToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
+			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticks.ToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
 			env.store.devNull = true
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			nal := []byte{0x41, 1, 2, 3}
 			for dts := int64(0); dts < 6*tc.wantSeg90k; dts += 3600 {
-				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticksToNS(dts))).UnixNano()}
+				it := &auItem{dts: dts, pts: dts, keyframe: dts%tc.keyEvery90k == 0, params: ps, nalus: [][]byte{nal}, size: len(nal), arrivalNS: t0.Add(time.Duration(ticks.ToNS(dts))).UnixNano()}
 				if err := s.handle(it); err != nil {
 					t.Fatal(err)
 				}
@@ -461,17 +462,18 @@ func TestSparseKeyframes(t *testing.T) {
 // not count as a timeline break.
 func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 	env := newTestEnv(t, Config{FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipBase240)
 	q := newQueue(&env.job.droppedFrames)
 	var want []int // sample sizes
+	params := clipParams(t, c).parsed
 	for i, f := range c.Frames {
 		size := 0
 		for _, n := range f.NALUs {
 			size += len(n)
 		}
 		want = append(want, size)
-		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS}
+		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 		if i%3 == 0 && len(f.NALUs) > 1 {
 			// Split into one access unit per NAL unit, keyframe flag on
 			// the last part only, as a slice-per-packet encoder would.
@@ -511,7 +513,7 @@ func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 // exports across such a cut showed the footage after the gap late).
 func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-	s := newSegmenter(env.job)
+	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipHigh360BFrame)
 	// The first reference frame after the keyframe that is followed, in
 	// decode order, by a B-frame shown before it.
@@ -525,10 +527,10 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	if cut < 0 {
 		t.Fatal("clip has no B-frames")
 	}
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	var maxPTS int64
 	for _, f := range c.Frames[:cut+1] {
-		it := item(f, ps, 0, t0.Add(time.Duration(ticksToNS(f.DTS-c.Frames[0].DTS))))
+		it := item(f, ps, 0, t0.Add(time.Duration(ticks.ToNS(f.DTS-c.Frames[0].DTS))))
 		if err := s.handle(it); err != nil {
 			t.Fatal(err)
 		}
@@ -541,12 +543,71 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 	rows := env.store.segments()
 	first := c.Frames[0]
 	// Shown from the first frame's PTS to the end of the latest one.
-	shown := ticksToNS(maxPTS + 3600 - first.PTS)
+	shown := ticks.ToNS(maxPTS + 3600 - first.PTS)
 	if span := rows[0].EndNS - rows[0].StartNS; span < shown-shown/slewDivisor {
 		t.Errorf("segment spans %d ns but shows frames until %d ns", span, shown)
 	}
 	_, ends := env.log.all()
 	if want := maxPTS + 3600 - (first.PTS - first.DTS); ends[0] != want {
 		t.Errorf("segment ends at DTS %d, want %d (latest PTS + a frame - the B-frame delay)", ends[0], want)
+	}
+}
+
+// reportLog is a segmenterReport that remembers what it was told.
+type reportLog struct {
+	dropped, written, keyframes, jumps, finished int
+	runs                                         []int64
+	opened                                       []h264.Params
+	until                                        int64
+	rejected                                     []error
+}
+
+func (r *reportLog) frameDropped() { r.dropped++ }
+func (r *reportLog) frameWritten(key bool) {
+	r.written++
+	if key {
+		r.keyframes++
+	}
+}
+func (r *reportLog) timeJump()                   { r.jumps++ }
+func (r *reportLog) paramsRejected(err error)    { r.rejected = append(r.rejected, err) }
+func (r *reportLog) runStarted(ns int64)         { r.runs = append(r.runs, ns) }
+func (r *reportLog) segmentOpened(p h264.Params) { r.opened = append(r.opened, p) }
+func (r *reportLog) segmentFinished()            { r.finished++ }
+func (r *reportLog) footageUntil(ns int64)       { r.until = max(r.until, ns) }
+
+// The segmenter is built and driven without a Job: its deps are all it
+// uses, and what happens comes back through its report.
+func TestSegmenterAlone(t *testing.T) {
+	c := loadClip(t, testcam.ClipHigh360BFrame)
+	store, log, rep := newFakeStore(t), &writerLog{}, &reportLog{}
+	prev := t0.Add(time.Hour).UnixNano() // a previous segment ends after the local clock
+	s := newSegmenter(segmenterDeps{
+		Camera: "alone", SegmentDuration: 2 * time.Second, FragmentDuration: time.Second, FsyncInterval: time.Hour,
+		Store: store, NewWriter: log.newWriter, Scan: fakeScan,
+		SyncFile: func(*os.File) error { return nil }, SyncDir: func(string) error { return nil },
+		FileWrite: (*os.File).Write, PrevEndNS: prev, Report: rep,
+	})
+	n, _ := feedClip(t, s, c, 2, 0, t0)
+	if err := s.endRun(); err != nil {
+		t.Fatal(err)
+	}
+	rows := store.segments()
+	if len(rows) < 2 || rep.finished != len(rows) || len(rep.opened) != len(rows) {
+		t.Fatalf("%d rows, %d finished, %d opened", len(rows), rep.finished, len(rep.opened))
+	}
+	if rep.written != n || rep.dropped != 0 || rep.jumps != 0 || len(rep.rejected) != 0 {
+		t.Errorf("report %+v, want %d frames written and nothing else", rep, n)
+	}
+	if len(rep.runs) != 1 || rep.runs[0] != prev || rows[0].StartNS != prev {
+		t.Errorf("run anchored at %v (row %d), want the previous end %d", rep.runs, rows[0].StartNS, prev)
+	}
+	if last := rows[len(rows)-1]; rep.until != last.EndNS || s.prevEndNS != last.EndNS {
+		t.Errorf("footage until %d, segmenter %d, want the last end %d", rep.until, s.prevEndNS, last.EndNS)
+	}
+	for _, r := range rows {
+		if r.Camera != "alone" || r.Codec != rep.opened[0].Codec || r.Codec == "" {
+			t.Errorf("row %+v", r)
+		}
 	}
 }

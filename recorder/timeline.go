@@ -1,11 +1,10 @@
 package recorder
 
+import "github.com/nvr-project/nvr/ticks"
+
 // The time model is described in docs/time.md; this file is its arithmetic.
 
 const (
-	// clockRate90k is the H.264 RTP clock rate (RFC 6184 §5.1).
-	clockRate90k = 90000
-
 	// slewDivisor limits the wall-clock correction of a segment to
 	// 1/200 = 0.5 % of its media duration: five times the 0.1 % camera
 	// clock drift we promise to follow, small enough that jitter and
@@ -15,32 +14,19 @@ const (
 	// maxForwardJump90k is the largest forward DTS step accepted inside a
 	// run; a bigger one (a camera clock reset, R15) starts a new run, as
 	// retina's timeline and mediamtx's recorder do.
-	maxForwardJump90k = 10 * clockRate90k
+	maxForwardJump90k = 10 * ticks.PerSecond
 
 	// defaultFrame90k is the duration given to the last frame of a run
 	// when there was no earlier frame to measure one (1/30 s).
 	defaultFrame90k = 3000
 )
 
-// ticksToNS converts 90 kHz ticks to nanoseconds without the int64
-// overflow of ticks*1e9/90000 (which fails past ~28 h of ticks): exact for
-// every result that fits in int64.
-func ticksToNS(ticks int64) int64 {
-	return (ticks/9)*100000 + (ticks%9)*100000/9
-}
-
-// nsToTicks converts a (non-negative, Config-sized) duration in
-// nanoseconds to 90 kHz ticks, rounding down.
-func nsToTicks(ns int64) int64 {
-	return (ns/100000)*9 + (ns%100000)*9/100000
-}
-
 // slewedEnd returns a segment's wall-clock end: its start plus its exact
 // media duration, moved toward the observed local time of its end by at
 // most 0.5 % of the duration. The result is never before startNS for a
 // non-negative duration.
 func slewedEnd(startNS, dur90k, observedNS int64) int64 {
-	durNS := ticksToNS(dur90k)
+	durNS := ticks.ToNS(dur90k)
 	predicted := startNS + durNS
 	limit := max(durNS/slewDivisor, 0)
 	// Differences are taken as uint64 so that absurd clocks (far past or

@@ -3,62 +3,13 @@ package recorder
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/ticks"
 )
-
-// bigTicksToNS is the reference conversion in arbitrary precision.
-func bigTicksToNS(ticks int64) (int64, bool) {
-	v := new(big.Int).Mul(big.NewInt(ticks), big.NewInt(1e9))
-	v.Quo(v, big.NewInt(90000))
-	return v.Int64(), v.IsInt64()
-}
-
-var ticksCases = []int64{0, 1, 8, 9, 3000, 3600, 90000, -1, -3600, 9_300_000_000 /* past the naive overflow */, 1 << 40, math.MaxInt64 / 11112}
-
-func TestTicksToNS(t *testing.T) {
-	for _, ticks := range ticksCases {
-		want, ok := bigTicksToNS(ticks)
-		if !ok {
-			t.Fatalf("case %d out of range", ticks)
-		}
-		if got := ticksToNS(ticks); got != want {
-			t.Errorf("ticksToNS(%d) = %d, want %d", ticks, got, want)
-		}
-	}
-	// The naive formula really does overflow at the case above: the test
-	// would prove nothing otherwise.
-	if n := int64(9_300_000_000); n*int64(time.Second)/90000 == ticksToNS(n) {
-		t.Error("naive conversion did not overflow; pick a larger case")
-	}
-}
-
-func FuzzTicksToNS(f *testing.F) {
-	for _, c := range ticksCases {
-		f.Add(c)
-	}
-	f.Fuzz(func(t *testing.T, ticks int64) {
-		want, ok := bigTicksToNS(ticks)
-		if !ok {
-			return
-		}
-		if got := ticksToNS(ticks); got != want {
-			t.Fatalf("ticksToNS(%d) = %d, want %d", ticks, got, want)
-		}
-		if ticks >= 0 && ticks < math.MaxInt64/100000 {
-			// ticksToNS rounds down to whole nanoseconds, so the way back
-			// may lose one tick, and none when the conversion was exact.
-			back := nsToTicks(want)
-			if back != ticks && (back != ticks-1 || ticks%9 == 0) {
-				t.Fatalf("nsToTicks(ticksToNS(%d)) = %d", ticks, back)
-			}
-		}
-	})
-}
 
 var slewCases = []struct {
 	name                      string
@@ -96,7 +47,7 @@ func FuzzSlewedEnd(f *testing.F) {
 			return
 		}
 		end := slewedEnd(start, dur90k, observed)
-		durNS := ticksToNS(dur90k)
+		durNS := ticks.ToNS(dur90k)
 		if d := end - start - durNS; d > durNS/slewDivisor || -d > durNS/slewDivisor {
 			t.Fatalf("slewedEnd(%d, %d, %d) = %d: %d ns off the media duration %d", start, dur90k, observed, end, d, durNS)
 		}
@@ -115,7 +66,7 @@ func feedSynthetic(t *testing.T, s *segmenter, ps *paramSet, dtsStart int64, sec
 	for i := 0; i < seconds/every; i++ {
 		it.dts, it.pts = dts, dts
 		it.keyframe = i%2 == 0
-		it.arrivalNS = arrival(i, ticksToNS(dts-dtsStart)).UnixNano()
+		it.arrivalNS = arrival(i, ticks.ToNS(dts-dtsStart)).UnixNano()
 		if err := s.handle(it); err != nil {
 			t.Fatalf("second %d: %v", i, err)
 		}
@@ -134,14 +85,14 @@ func TestDrift24h(t *testing.T) {
 		t.Skip("24 h simulation")
 	}
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	for _, drift := range []float64{0.001, -0.001} {
 		t.Run(fmt.Sprintf("%+.1f%%", drift*100), func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
 			env.store.devNull = true
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			const day = 86400
 			// The camera's clock runs (1+drift) times as fast as ours:
 			// media time m arrives at local time m/(1+drift), plus a
@@ -163,13 +114,13 @@ func TestDrift24h(t *testing.T) {
 			worst := time.Duration(0)
 			for i, r := range rows {
 				media := ends[i] - segs[i][0].dts
-				local := arrival(0, ticksToNS(ends[i]-12345)).UnixNano()
+				local := arrival(0, ticks.ToNS(ends[i]-12345)).UnixNano()
 				off := time.Duration(r.EndNS - local)
 				worst = max(worst, off, -off)
 				if i > 0 && r.StartNS != rows[i-1].EndNS {
 					t.Fatalf("segment %d does not abut", i)
 				}
-				if d := r.EndNS - r.StartNS - ticksToNS(media); d > ticksToNS(media)/slewDivisor || -d > ticksToNS(media)/slewDivisor {
+				if d := r.EndNS - r.StartNS - ticks.ToNS(media); d > ticks.ToNS(media)/slewDivisor || -d > ticks.ToNS(media)/slewDivisor {
 					t.Fatalf("segment %d slewed by %d ns", i, d)
 				}
 			}
@@ -186,13 +137,13 @@ func TestDrift24h(t *testing.T) {
 // backward step never starts before the previous segment ended.
 func TestClockStep(t *testing.T) {
 	c := loadClip(t, testcam.ClipBase240)
-	ps := &paramSet{sps: c.SPS, pps: c.PPS}
+	ps := clipParams(t, c)
 	for _, step := range []time.Duration{time.Hour, -time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
 			env.store.devNull = true
-			s := newSegmenter(env.job)
+			s := newSegmenter(env.job.segmenterDeps())
 			// 20 minutes; the local clock steps at minute 7 and steps
 			// back at minute 13.
 			arrival := func(i int, mediaNS int64) time.Time {
@@ -218,7 +169,7 @@ func TestClockStep(t *testing.T) {
 			rows := env.store.segments()
 			segs, ends := env.log.all()
 			for i, r := range rows {
-				media := ticksToNS(ends[i] - segs[i][0].dts)
+				media := ticks.ToNS(ends[i] - segs[i][0].dts)
 				if d := r.EndNS - r.StartNS - media; r.EndNS <= r.StartNS || d > media/slewDivisor || -d > media/slewDivisor {
 					t.Errorf("segment %d: wall %v for media %v", i, time.Duration(r.EndNS-r.StartNS), time.Duration(media))
 				}

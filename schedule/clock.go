@@ -1,126 +1,21 @@
 package schedule
 
 import (
-	"sync"
 	"time"
+
+	"github.com/nvr-project/nvr/clock"
 )
 
-// Clock is the source of time for a Runner. SystemClock is the real one;
-// FakeClock lets tests move time by hand.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
+// The Runner's clock is clock.Clock, nvr's one abstraction of time. These
+// aliases keep callers that still name it through schedule compiling.
+type (
+	Clock     = clock.Clock
+	Timer     = clock.Timer
+	FakeClock = clock.Fake
+)
 
-// Timer is the part of *time.Timer a Runner needs.
-type Timer interface {
-	// C delivers the time once the timer fires.
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
+// SystemClock is clock.System.
+func SystemClock() Clock { return clock.System() }
 
-// SystemClock returns the real clock.
-func SystemClock() Clock { return systemClock{} }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
-func (systemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTimer(d)} }
-
-type sysTimer struct{ t *time.Timer }
-
-func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
-
-// FakeClock is a Clock for tests. Its wall time moves only by Advance (which
-// also runs timers, like real elapsed time) and Step (a wall-clock jump such
-// as an NTP correction, which does not run timers: real timers count elapsed
-// time, not wall time).
-type FakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	mono   time.Duration // elapsed time, moved only by Advance
-	timers []*fakeTimer
-}
-
-// NewFakeClock returns a FakeClock reading now.
-func NewFakeClock(now time.Time) *FakeClock { return &FakeClock{now: now} }
-
-// Now returns the fake wall time.
-func (c *FakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// NewTimer returns a timer that fires once Advance has moved the clock d
-// further.
-func (c *FakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, ch: make(chan time.Time, 1), at: c.mono + d}
-	if d <= 0 {
-		t.ch <- c.now
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves the clock forward by d, fires every timer that is due and
-// returns how many fired.
-func (c *FakeClock) Advance(d time.Duration) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.mono += d
-	kept := c.timers[:0]
-	fired := 0
-	for _, t := range c.timers {
-		if t.at <= c.mono {
-			t.ch <- c.now // buffered, and each timer fires once
-			fired++
-			continue
-		}
-		kept = append(kept, t)
-	}
-	c.timers = kept
-	return fired
-}
-
-// Step sets the wall time to now without running timers, as when NTP steps
-// the system clock.
-func (c *FakeClock) Step(now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-}
-
-// Pending returns the number of timers that have not fired or been stopped.
-func (c *FakeClock) Pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
-type fakeTimer struct {
-	c  *FakeClock
-	ch chan time.Time
-	at time.Duration
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	for i, o := range t.c.timers {
-		if o == t {
-			t.c.timers = append(t.c.timers[:i], t.c.timers[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
+// NewFakeClock is clock.NewFake.
+func NewFakeClock(now time.Time) *FakeClock { return clock.NewFake(now) }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/nvr-project/nvr/clock"
 )
 
 // maxSleep bounds how long the Runner waits between checks. Timers count
@@ -33,7 +35,7 @@ type Hooks struct {
 // Runner drives a set of cameras through their schedules. It starts no
 // goroutine of its own: Run is its only goroutine, and the caller owns it.
 type Runner struct {
-	clock Clock
+	clock clock.Clock
 	hooks Hooks
 	wake  chan struct{}
 
@@ -56,9 +58,9 @@ type camState struct {
 	evalAt  time.Time
 }
 
-// NewRunner returns a Runner using clock (SystemClock() in production) and
+// NewRunner returns a Runner using clk (clock.System() in production) and
 // hooks. Nil hooks are treated as no-ops.
-func NewRunner(clock Clock, hooks Hooks) *Runner {
+func NewRunner(clk clock.Clock, hooks Hooks) *Runner {
 	if hooks.Start == nil {
 		hooks.Start = func(string) {}
 	}
@@ -66,7 +68,7 @@ func NewRunner(clock Clock, hooks Hooks) *Runner {
 		hooks.Stop = func(string) {}
 	}
 	return &Runner{
-		clock: clock,
+		clock: clk,
 		hooks: hooks,
 		wake:  make(chan struct{}, 1),
 		cams:  make(map[string]*camState),

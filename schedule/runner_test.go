@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/clock"
 )
 
 // harness runs a Runner on a FakeClock and records hook calls with the fake
@@ -16,7 +18,7 @@ import (
 type harness struct {
 	t      *testing.T
 	loc    *time.Location
-	clk    *FakeClock
+	clk    *clock.Fake
 	r      *Runner
 	mu     sync.Mutex
 	events []string
@@ -26,7 +28,7 @@ type harness struct {
 
 func newHarness(t *testing.T, start string) *harness {
 	t.Helper()
-	h := &harness{t: t, loc: berlin(t), clk: NewFakeClock(at(t, start))}
+	h := &harness{t: t, loc: berlin(t), clk: clock.NewFake(at(t, start))}
 	rec := func(kind string) func(string) {
 		return func(cam string) {
 			h.mu.Lock()
@@ -255,7 +257,7 @@ func TestRunnerReload(t *testing.T) {
 // Remove then Set before the runner gets to it (a reload that replaces a
 // camera): the camera never stops.
 func TestRunnerRemoveThenSet(t *testing.T) {
-	clk := NewFakeClock(time.Date(2026, 3, 10, 23, 0, 0, 0, time.UTC))
+	clk := clock.NewFake(time.Date(2026, 3, 10, 23, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
 	var events []string
 	inHook, release := make(chan struct{}), make(chan struct{})
@@ -317,7 +319,7 @@ func TestRunnerClockStep(t *testing.T) {
 }
 
 func TestRunnerHookPanic(t *testing.T) {
-	clk := NewFakeClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	clk := clock.NewFake(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
 	var stopped []string
 	r := NewRunner(clk, Hooks{
 		Start: func(cam string) {
@@ -354,7 +356,7 @@ func TestRunnerRunTwice(t *testing.T) {
 func TestRunnerNoLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 3 {
-		r := NewRunner(SystemClock(), Hooks{})
+		r := NewRunner(clock.System(), Hooks{})
 		r.Set("a", nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
@@ -372,38 +374,6 @@ func TestRunnerNoLeak(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left behind", n-before)
-	}
-}
-
-func TestFakeClock(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := NewFakeClock(t0)
-	a, b := c.NewTimer(time.Second), c.NewTimer(time.Hour)
-	if !b.Stop() || b.Stop() {
-		t.Fatal("Stop should report true once")
-	}
-	c.Step(t0.Add(time.Hour)) // wall step: no timer fires
-	select {
-	case <-a.C():
-		t.Fatal("fired on a wall step")
-	default:
-	}
-	c.Advance(time.Second)
-	select {
-	case got := <-a.C():
-		if !got.Equal(t0.Add(time.Hour + time.Second)) {
-			t.Errorf("fired with %v", got)
-		}
-	default:
-		t.Fatal("did not fire")
-	}
-	if a.Stop() || c.Pending() != 0 {
-		t.Fatal("fired timer still pending")
-	}
-	select {
-	case <-c.NewTimer(0).C():
-	default:
-		t.Fatal("zero timer did not fire at once")
 	}
 }
 

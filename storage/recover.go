@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // RecoverFunc scans the segment file at path (an absolute path inside the
@@ -106,7 +108,7 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 			rep.Removed = append(rep.Removed, seg.Path)
 			continue
 		}
-		seg.EndNS = seg.StartNS + ticksToNS(rf.Duration90k)
+		seg.EndNS = seg.StartNS + ticks.ToNS(rf.Duration90k)
 		if err := s.completeRow(ctx, seg, rf); err != nil {
 			return rep, err
 		}
@@ -120,12 +122,8 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 	return rep, nil
 }
 
-// ticksToNS converts 90 kHz ticks to ns without overflow for any duration
-// recoverFile accepts (at most MaxSegmentDuration).
-func ticksToNS(t int64) int64 { return t/9*100_000 + t%9*100_000/9 }
-
 // maxDuration90k is MaxSegmentDuration in 90 kHz ticks.
-const maxDuration90k = int64(MaxSegmentDuration / time.Second * 90_000)
+var maxDuration90k = ticks.FromDuration(MaxSegmentDuration)
 
 // recoverFile runs fn on the file at relative path p, then makes the file's
 // length equal to what fn says is valid and syncs it. A file with no
@@ -262,7 +260,7 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
 			return nil
 		}
-		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticksToNS(rf.Duration90k), Bytes: rf.Bytes,
+		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticks.ToNS(rf.Duration90k), Bytes: rf.Bytes,
 			Frames: rf.Frames, Keyframes: rf.Keyframes, Codec: rf.Codec, Width: rf.Width, Height: rf.Height}
 		id, err := s.insertSegment(ctx, seg, rel, StateComplete)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 
+	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/migrations"
 )
 
@@ -59,11 +60,19 @@ const (
 	// RecordingsDirName holds the segment files inside DATA_DIR.
 	RecordingsDirName = "recordings"
 
-	// MaxSegmentDuration bounds end-start of every segment; the overlap query
-	// relies on it (see the schema) and the schema's CHECK repeats it. The
-	// recorder cuts at about a minute; two hours leaves room for long
-	// configured segments and sparse keyframes.
+	// MaxSegmentDuration is the longest segment: it bounds end-start of
+	// every row. The overlap query relies on it and the schema's CHECK
+	// repeats it (7200e9 ns), so changing it takes a migration.
 	MaxSegmentDuration = 2 * time.Hour
+
+	// MaxSegmentTarget is the longest segment length a recorder may be
+	// configured with (segment_duration). A segment closes only at the
+	// first keyframe after its target and its wall length is slewed by up
+	// to 0.5 %, so a segment is longer than its target: half of
+	// MaxSegmentDuration leaves an hour for a long GOP before a row would
+	// break the bound above. Longer segments would also lose more when a
+	// disk fails and make exports read more than they send.
+	MaxSegmentTarget = MaxSegmentDuration / 2
 
 	// busyTimeout is how long SQLite waits on a lock held by another process
 	// (an offline `nvr export`, the sqlite3 shell) before SQLITE_BUSY.
@@ -78,8 +87,8 @@ const (
 // Options adjusts a Store for tests and special deployments. The zero value
 // is the production behaviour.
 type Options struct {
-	// Now returns the current time (default time.Now).
-	Now func() time.Time
+	// Clock gives the current time (default clock.System()).
+	Clock clock.Clock
 	// FreeSpace returns the bytes available to nvr on the filesystem holding
 	// path (default: statfs). Tests inject a fake to simulate a full disk.
 	FreeSpace func(path string) (int64, error)
@@ -150,8 +159,8 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 
 // OpenWithOptions is Open with test and deployment options.
 func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, error) {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.System()
 	}
 	if o.FreeSpace == nil {
 		o.FreeSpace = statfsFree
@@ -167,7 +176,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 	s := &Store{
 		dataDir: abs,
 		recDir:  filepath.Join(abs, RecordingsDirName),
-		now:     o.Now,
+		now:     o.Clock.Now,
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
 	}
@@ -367,8 +376,8 @@ func isConstraint(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
-// EnsureCamera creates the camera row or updates its name. The id must be a
-// valid camera id ([a-z0-9_-], 1 to 64 characters): it becomes a folder name.
+// EnsureCamera creates the camera row or updates its name. The id must pass
+// ValidCameraID: it becomes a folder name.
 func (s *Store) EnsureCamera(ctx context.Context, id, name string) error {
 	if err := ValidCameraID(id); err != nil {
 		return err
@@ -402,11 +411,18 @@ func (s *Store) Cameras(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// ValidCameraID checks a camera id: [a-z0-9_-], 1 to 64 characters (it is a
-// folder name and appears in file names and URLs).
+// MaxCameraIDLen bounds a camera id: it is a folder name and appears in
+// file names and URLs.
+const MaxCameraIDLen = 64
+
+// ValidCameraID is the camera-id rule, the one every package applies (the
+// config file, the recorder, the index and the API): 1 to MaxCameraIDLen
+// characters from [a-z0-9_-], because the id names the camera's folder
+// under recordings/ and appears in file names and URLs. The schema's CHECK
+// on cameras.id states the same rule as the database's own guard.
 func ValidCameraID(id string) error {
-	if len(id) == 0 || len(id) > maxCameraIDLen {
-		return fmt.Errorf("%w: camera id must be 1 to %d characters", ErrInvalid, maxCameraIDLen)
+	if len(id) == 0 || len(id) > MaxCameraIDLen {
+		return fmt.Errorf("%w: camera id must be 1 to %d characters", ErrInvalid, MaxCameraIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -416,6 +432,3 @@ func ValidCameraID(id string) error {
 	}
 	return nil
 }
-
-// maxCameraIDLen matches config validation and the schema's CHECK.
-const maxCameraIDLen = 64

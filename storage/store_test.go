@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nvr-project/nvr/clock"
 )
 
 // t0 is the fixed date every test starts from.
@@ -17,7 +19,7 @@ const sec = int64(time.Second)
 func newStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := OpenWithOptions(context.Background(), dir, Options{Now: func() time.Time { return t0 }})
+	s, err := OpenWithOptions(context.Background(), dir, Options{Clock: clock.NewFake(t0)})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

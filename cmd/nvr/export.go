@@ -15,6 +15,7 @@ import (
 	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 const exportHelp = `usage: nvr export -config nvr.yaml -camera ID -start T -end T -o clip.mp4
@@ -107,7 +108,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if dst.toStdout {
 		report = stderr
 	}
-	fmt.Fprintf(report, "%s: %d bytes, %.1f s", dst.name, clip.Size(), float64(clip.Duration())/90000)
+	fmt.Fprintf(report, "%s: %d bytes, %.1f s", dst.name, clip.Size(), ticks.Duration(clip.Duration()).Seconds())
 	if g := clip.Gaps(); len(g) > 0 {
 		fmt.Fprintf(report, ", %d gap(s) closed up", len(g))
 	}

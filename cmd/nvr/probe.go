@@ -15,6 +15,7 @@ import (
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 const probeHelp = `usage: nvr probe [flags] rtsp[s]://[user:pass@]host[:port]/path
@@ -172,7 +173,7 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	// keyframe shows the GOP length, within a hard wall-clock bound.
 	readCtx, cancel := context.WithTimeout(ctx, d+probeExtraWait)
 	defer cancel()
-	want := d.Nanoseconds() * 90000 / int64(time.Second)
+	want := ticks.FromDuration(d)
 	err = sess.ReadPackets(readCtx, func(p *rtp.Packet) error {
 		_ = dep.Push(p, st.add) // damaged packets are counted by the depacketizer
 		if st.frames > 0 && st.lastDTS-st.firstDTS >= want && st.keyframes >= 2 {
@@ -257,13 +258,13 @@ func (s *probeStats) add(au *h264.AccessUnit) {
 // timing derives duration, frame rate and GOP length from 90 kHz decode
 // times, never from arrival times.
 func (s *probeStats) timing() (durationS, fps, gopS float64) {
-	span := float64(s.lastDTS-s.firstDTS) / 90000
+	span := float64(s.lastDTS-s.firstDTS) / ticks.PerSecond
 	if s.frames > 1 && span > 0 {
 		fps = float64(s.frames-1) / span
 		durationS = span + 1/fps // the last frame lasts one frame interval too
 	}
 	if s.keyframes > 1 {
-		gopS = float64(s.lastKey-s.firstKey) / 90000 / float64(s.keyframes-1)
+		gopS = float64(s.lastKey-s.firstKey) / ticks.PerSecond / float64(s.keyframes-1)
 	}
 	return round3(durationS), round3(fps), round3(gopS)
 }

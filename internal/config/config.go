@@ -74,6 +74,7 @@ import (
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"
+	"github.com/nvr-project/nvr/storage"
 )
 
 // Limits on the file and its values.
@@ -82,17 +83,15 @@ const (
 	// cameras is a few hundred KiB; anything bigger is not a config.
 	MaxFileSize = 1 << 20
 	// MaxCameraIDLen bounds a camera id: ids become folder names.
-	MaxCameraIDLen = 64
+	MaxCameraIDLen = storage.MaxCameraIDLen
 	// MaxNameLen bounds a camera's display name.
 	MaxNameLen = 200
 	// MinTokenLength is the shortest API token accepted: shorter ones can
 	// be guessed by an attacker that the rate limiter only slows down.
 	MinTokenLength = 16
-	// MinSegmentDuration and MaxSegmentDuration bound segment_duration:
-	// shorter segments bloat the index, longer ones lose more in a crash of
-	// the disk and make exports read more than they send.
+	// MinSegmentDuration bounds segment_duration from below: shorter
+	// segments bloat the index. The upper bound is storage.MaxSegmentTarget.
 	MinSegmentDuration = time.Second
-	MaxSegmentDuration = time.Hour
 	// MaxFsyncInterval bounds fsync_interval: the data at risk in a power
 	// cut is at most this much.
 	MaxFsyncInterval = 10 * time.Minute
@@ -143,7 +142,8 @@ type Config struct {
 
 // Camera is one camera.
 type Camera struct {
-	// ID names the camera in the API and on disk: [a-z0-9_-], 1-64 chars.
+	// ID names the camera in the API and on disk: [a-z0-9_-], 1-64 chars
+	// (storage.ValidCameraID).
 	ID string `yaml:"id"`
 	// Name is for people; default the ID.
 	Name string `yaml:"name"`
@@ -623,7 +623,6 @@ func apiEqual(a, b API) bool {
 }
 
 var (
-	cameraIDRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 	transports = []string{"tcp", "udp"}
@@ -658,8 +657,8 @@ func (c *Config) Validate() error {
 		bad("data_dir", "contains a NUL byte")
 	}
 	c.validateListen(bad)
-	if d := time.Duration(c.SegmentDuration); d < MinSegmentDuration || d > MaxSegmentDuration {
-		bad("segment_duration", "%v is outside %v..%v", d, MinSegmentDuration, MaxSegmentDuration)
+	if d := time.Duration(c.SegmentDuration); d < MinSegmentDuration || d > storage.MaxSegmentTarget {
+		bad("segment_duration", "%v is outside %v..%v", d, MinSegmentDuration, storage.MaxSegmentTarget)
 	}
 	if d := time.Duration(c.FsyncInterval); d <= 0 || d > MaxFsyncInterval {
 		bad("fsync_interval", "%v must be greater than zero and at most %v", d, MaxFsyncInterval)
@@ -745,7 +744,7 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	switch {
 	case cam.ID == "":
 		bad(p+".id", "is required")
-	case !cameraIDRe.MatchString(cam.ID):
+	case storage.ValidCameraID(cam.ID) != nil:
 		if len(cam.ID) > MaxCameraIDLen {
 			bad(p+".id", "is longer than %d characters", MaxCameraIDLen)
 		} else {

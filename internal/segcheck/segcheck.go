@@ -10,6 +10,7 @@ import (
 
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // Index verifies every segment of camera against its file: complete,
@@ -63,7 +64,7 @@ func Index(t testing.TB, dataDir, camera string) []storage.Segment {
 		if int64(len(info.Samples)) != s.Frames {
 			t.Errorf("segment %s: %d frames in file, %d in index", s.Path, len(info.Samples), s.Frames)
 		}
-		mediaNS := info.Duration * 1e9 / 90000
+		mediaNS := ticks.ToNS(info.Duration)
 		if d := (s.EndNS - s.StartNS) - mediaNS; d > mediaNS/100+int64(time.Millisecond) || -d > mediaNS/100+int64(time.Millisecond) {
 			t.Errorf("segment %s: index duration %d ns, media %d ns", s.Path, s.EndNS-s.StartNS, mediaNS)
 		}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/nvr-project/nvr/ticks"
 )
 
 const (
@@ -82,8 +84,7 @@ func newStreamer(c *conn, sess *session) *streamer {
 // due returns when a frame with the given decode time (clip time plus
 // offset) is to be sent.
 func (st *streamer) due(start time.Time, dts int64) time.Time {
-	ticks := float64(dts - st.dts0)
-	return start.Add(time.Duration(ticks * (1e9 / 90000) / st.s.opts.Speed))
+	return start.Add(time.Duration(float64(ticks.ToNS(dts-st.dts0)) / st.s.opts.Speed))
 }
 
 func (st *streamer) run(ctx context.Context) {

@@ -2,6 +2,7 @@ package h264
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/nvr-project/nvr/internal/testcam"
@@ -74,6 +75,14 @@ func TestClipsRoundTrip(t *testing.T) {
 				if au.ParamsChanged != (i == 0) {
 					t.Errorf("AU %d: ParamsChanged %v", i, au.ParamsChanged)
 				}
+				// The parsed parameter sets travel with every AU, parsed
+				// once: one pointer for the whole clip.
+				if au.Params == nil || au.Params != got[0].Params {
+					t.Errorf("AU %d: Params %p, want the first AU's %p", i, au.Params, got[0].Params)
+				}
+			}
+			if want, err := ParseParams(clip.SPS, clip.PPS); err != nil || got[0].Params == nil || !reflect.DeepEqual(*got[0].Params, want) {
+				t.Errorf("Params %+v, want ParseParams' %+v (%v)", got[0].Params, want, err)
 			}
 			if !got[0].Keyframe {
 				t.Error("first AU is not a keyframe")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 )
 
@@ -40,6 +41,8 @@ type Depacketizer struct {
 	// Parameter sets in force. Replaced, never modified, when they change,
 	// so slices handed out in AccessUnit stay valid.
 	sps, pps []byte
+	spsInfo  *mch264.SPS // sps parsed
+	params   *Params     // sps and pps parsed, built when either changes
 
 	// The access unit being assembled: NAL units are copied into buf and
 	// located by ranges.
@@ -538,6 +541,8 @@ func (d *Depacketizer) setSPS(b []byte) bool {
 		return false
 	}
 	d.sps = bytes.Clone(b)
+	d.spsInfo = info
+	d.params = nil
 	d.dts.setSPS(info)
 	return true
 }
@@ -548,6 +553,7 @@ func (d *Depacketizer) setPPS(b []byte) bool {
 	}
 	if !bytes.Equal(b, d.pps) {
 		d.pps = bytes.Clone(b)
+		d.params = nil
 	}
 	return true
 }
@@ -602,6 +608,10 @@ func (d *Depacketizer) completeAU(emit func(*AccessUnit)) {
 	changed := !d.emitted || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
 	d.emitted = true
 	d.lastSPS, d.lastPPS = d.sps, d.pps
+	if d.params == nil && d.spsInfo != nil && d.pps != nil {
+		p := paramsOf(d.spsInfo, d.sps, d.pps)
+		d.params = &p
+	}
 	d.out = AccessUnit{
 		NALUs:         d.nalus,
 		PTS:           pts,
@@ -609,6 +619,7 @@ func (d *Depacketizer) completeAU(emit func(*AccessUnit)) {
 		Keyframe:      keyframe,
 		SPS:           d.sps,
 		PPS:           d.pps,
+		Params:        d.params,
 		ParamsChanged: changed,
 	}
 	d.stats.AccessUnits++

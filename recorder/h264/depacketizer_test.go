@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -503,5 +504,39 @@ func TestResetAndFlush(t *testing.T) {
 	want := Stats{Packets: 6, AccessUnits: 2, Keyframes: 2, SkippedAUs: 1, DroppedAUs: 1}
 	if st := d.Stats(); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}
+
+// A change of parameter sets (R18) brings a newly parsed Params; until
+// then every access unit shares the one parsed before.
+func TestParamsFollowChange(t *testing.T) {
+	var c depCase
+	for _, dc := range depCases() {
+		if dc.name == "R18 SPS change sets ParamsChanged" {
+			c = dc
+		}
+	}
+	d := c.depacketizer()
+	var got []collected
+	for _, s := range c.steps {
+		if err := d.Push(s.packet(), collector(&got)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d AUs", len(got))
+	}
+	if got[0].Params == nil || got[1].Params != got[0].Params {
+		t.Errorf("AUs before the change: Params %p, %p, want one shared pointer", got[0].Params, got[1].Params)
+	}
+	if got[2].Params == got[0].Params {
+		t.Fatal("Params not rebuilt after the SPS changed")
+	}
+	for i, w := range [][2][]byte{{spsA, ppsA}, {spsB, ppsB}} {
+		au := got[2*i]
+		want, err := ParseParams(w[0], w[1])
+		if err != nil || au.Params == nil || !reflect.DeepEqual(*au.Params, want) {
+			t.Errorf("AU %d: Params %+v, want %+v (%v)", 2*i, au.Params, want, err)
+		}
 	}
 }

@@ -67,6 +67,10 @@ type AccessUnit struct {
 	DTS      int64 // 90 kHz decode time; == PTS when the stream has no B-frames; DTS <= PTS
 	Keyframe bool  // contains an IDR slice (and the decoder has SPS+PPS for it)
 	SPS, PPS []byte
+	// Params is SPS and PPS parsed, once per change: every access unit
+	// until the next change shares the same pointer, so a consumer need
+	// never parse them again. Nil only when SPS or PPS is missing.
+	Params *Params
 	// ParamsChanged is true on the first AU and whenever SPS or PPS bytes
 	// differ from the previous AU's.
 	ParamsChanged bool

@@ -92,6 +92,12 @@ func ParseParams(sps, pps []byte) (Params, error) {
 	if err := checkPPS(pps); err != nil {
 		return Params{}, err
 	}
+	return paramsOf(s, sps, pps), nil
+}
+
+// paramsOf builds Params from an SPS parsed (and checked) by parseSPS and
+// a checked PPS.
+func paramsOf(s *mch264.SPS, sps, pps []byte) Params {
 	p := Params{
 		SPS:        sps,
 		PPS:        pps,
@@ -119,7 +125,7 @@ func ParseParams(sps, pps []byte) (Params, error) {
 			p.SARSignalled = true
 		}
 	}
-	return p, nil
+	return p
 }
 
 // parseSPS parses and sanity-checks an SPS NAL unit.
