@@ -67,6 +67,9 @@ type Depacketizer struct {
 	// waitKey holds back everything until the next keyframe: after loss a
 	// P-frame would decode against a missing reference.
 	waitKey bool
+	// markers: the stream ends its access units with the marker bit
+	// (RFC 6184 §5.1), so one still open when the stream ends was cut.
+	markers bool
 
 	haveSeq  bool
 	nextSeq  uint16
@@ -127,7 +130,16 @@ func (d *Depacketizer) Flush(emit func(*AccessUnit)) {
 	case d.fuActive:
 		d.stats.DroppedAUs++
 		d.resetAU()
+	case d.auActive && d.markers:
+		// A camera that marks the end of each picture and stops before the
+		// mark of this one was cut off mid-picture (a multi-slice frame
+		// missing its last slices): recording it would store a damaged
+		// picture that decoders patch over.
+		d.stats.DroppedAUs++
+		d.resetAU()
 	case d.auActive:
+		// No marker bits in this stream (FLIR M400): the last access unit
+		// may well be whole.
 		d.completeAU(emit)
 	}
 }
@@ -217,6 +229,7 @@ func (d *Depacketizer) Push(pkt *rtp.Packet, emit func(*AccessUnit)) error {
 		case d.hasVCL:
 			// H264DVR sets the marker on SPS/PPS/SEI packets that share the
 			// slice's timestamp: the marker only ends an AU that has a slice.
+			d.markers = true
 			d.completeAU(emit)
 		}
 	}

@@ -540,3 +540,30 @@ func TestParamsFollowChange(t *testing.T) {
 		}
 	}
 }
+
+// A stream that marks the end of each picture and stops before the mark of
+// the last one was cut mid-picture (two of four slices arrived): Flush drops
+// that picture instead of handing out a damaged one. A stream without
+// marker bits keeps its last picture (the FLIR case in the table).
+func TestFlushDropsPictureCutBeforeItsMarker(t *testing.T) {
+	d := NewDepacketizer(nil, nil)
+	var got []collected
+	emit := collector(&got)
+	for _, s := range []step{
+		{seq: 10, ts: 1000, p: stap(spsA, ppsA)},
+		{seq: 11, ts: 1000, m: true, p: idr},
+		{seq: 12, ts: 4600, p: p1}, // first slice of the next picture
+		{seq: 13, ts: 4600, p: p1}, // second; the rest never come
+	} {
+		if err := d.Push(s.packet(), emit); err != nil {
+			t.Fatalf("seq %d: %v", s.seq, err)
+		}
+	}
+	d.Flush(emit)
+	if len(got) != 1 || got[0].PTS != 1000 {
+		t.Fatalf("got %d AUs: %+v", len(got), got)
+	}
+	if st := d.Stats(); st.DroppedAUs != 1 || st.AccessUnits != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
