@@ -111,7 +111,7 @@ func TestProbePerlRelay(t *testing.T) {
 	t.Parallel() // mostly waiting on real-time streams
 	r := startPerlRelay(t, 720, 576, 25, 50)
 	t.Run("udp", func(t *testing.T) {
-		err, out, errOut := runProbe(t, "-transport", "udp", "-duration", "4500ms", r.URL())
+		out, errOut, err := runProbe(t, "-transport", "udp", "-duration", "4500ms", r.URL())
 		if err != nil {
 			t.Fatalf("nvr probe: %v: %s", err, errOut)
 		}
@@ -128,7 +128,7 @@ func TestProbePerlRelay(t *testing.T) {
 	})
 	t.Run("tcp refused", func(t *testing.T) {
 		start := time.Now()
-		err, out, errOut := runProbe(t, "-transport", "tcp", "-duration", "2s", "-timeout", "5s", r.URL())
+		out, errOut, err := runProbe(t, "-transport", "tcp", "-duration", "2s", "-timeout", "5s", r.URL())
 		if err == nil {
 			t.Fatalf("probe over TCP succeeded against a UDP-only server: %s", out)
 		}

@@ -29,14 +29,14 @@ type probeJSON struct {
 	Lost      uint64  `json:"lost_packets"`
 }
 
-// runProbe runs `nvr probe` and returns its exit error, stdout and stderr.
-func runProbe(t *testing.T, args ...string) (error, string, string) {
+// runProbe runs `nvr probe` and returns its stdout, stderr and exit error.
+func runProbe(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := exec.Command(nvrBin, append([]string{"probe"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	return err, out.String(), errb.String()
+	err = cmd.Run()
+	return out.String(), errb.String(), err
 }
 
 // streamWant is what a stream really is.
@@ -116,7 +116,7 @@ func TestProbeIndependentServers(t *testing.T) {
 		t.Run(tc.name+" "+tc.transport, func(t *testing.T) {
 			t.Parallel()
 			url := tc.srv(t)
-			err, out, errOut := runProbe(t, "-transport", tc.transport, "-duration", tc.duration.String(), url)
+			out, errOut, err := runProbe(t, "-transport", tc.transport, "-duration", tc.duration.String(), url)
 			if err != nil {
 				t.Fatalf("nvr probe: %v: %s", err, errOut)
 			}
@@ -190,7 +190,7 @@ func TestProbeOneLineErrors(t *testing.T) {
 			t.Run(fmt.Sprintf("%s %s", tc.name, transport), func(t *testing.T) {
 				t.Parallel()
 				url := tc.url(t)
-				err, out, errOut := runProbe(t, "-transport", transport, "-duration", "2s", url)
+				out, errOut, err := runProbe(t, "-transport", transport, "-duration", "2s", url)
 				if err == nil {
 					t.Fatalf("probe succeeded: %s", out)
 				}

@@ -32,12 +32,12 @@ func TestServeRTSPS(t *testing.T) {
 	port := freePort(t)
 	gort := startGort(t, c, gortOptions{Port: port, User: user, Password: pass, TLS: serving(certA)})
 
-	err, _, errOut := runProbe(t, "-duration", "1s", gort.URL())
+	_, errOut, err := runProbe(t, "-duration", "1s", gort.URL())
 	if line := strings.TrimSpace(errOut); err == nil || strings.Contains(line, "\n") ||
 		!strings.Contains(line, "tls_fingerprint: "+fpA) || strings.Contains(line, "s3cr") {
 		t.Fatalf("probe without a pin: %v, stderr %q", err, errOut)
 	}
-	err, out, errOut := runProbe(t, "-duration", "2s", "-tls-fingerprint", fpA, gort.URL())
+	out, errOut, err := runProbe(t, "-duration", "2s", "-tls-fingerprint", fpA, gort.URL())
 	var res struct {
 		URL            string `json:"url"`
 		TLSFingerprint string `json:"tls_fingerprint"`

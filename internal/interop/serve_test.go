@@ -245,8 +245,8 @@ cameras:
 	gort.Cut(t, cutClean)
 	gst.Kill()
 	time.Sleep(1500 * time.Millisecond)
-	gort = startGort(t, clipB, gortOptions{Port: gortPort, User: user, Password: pass})
-	gst = startGst(t, gstAfter)
+	startGort(t, clipB, gortOptions{Port: gortPort, User: user, Password: pass}) // closed by the test's cleanup
+	startGst(t, gstAfter)
 	restarted := time.Now()
 	p.waitFor(30*time.Second, "two segments of each camera after the reconnect", func() bool {
 		for _, id := range cams {
