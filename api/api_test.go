@@ -443,3 +443,32 @@ func TestCameraIDRule(t *testing.T) {
 		t.Errorf("valid id: %d %s", w.Code, w.Body)
 	}
 }
+
+// At a resolution coarser than a gap the gap is merged away (it would be
+// under a pixel); at a finer one it stays.
+func TestTimelineResolution(t *testing.T) {
+	f := newFixture(t, nil)
+	q := "/api/cameras/front-door/timeline?start=" + url.QueryEscape(ts(0)) + "&end=" + url.QueryEscape(ts(2*time.Hour))
+	for _, tc := range []struct {
+		res   string
+		spans int
+	}{{"", 2}, {"5m", 2}, {"10m1s", 1}, {"1h", 1}} {
+		p := q
+		if tc.res != "" {
+			p += "&resolution=" + tc.res
+		}
+		w := f.do(t, "GET", p)
+		var body struct{ Spans []struct{ Start, End string } }
+		if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &body) != nil || len(body.Spans) != tc.spans {
+			t.Fatalf("resolution %q: %d %s", tc.res, w.Code, w.Body)
+		}
+		if body.Spans[0].Start != "2026-03-29T00:00:00Z" || body.Spans[len(body.Spans)-1].End != "2026-03-29T01:10:00Z" {
+			t.Fatalf("resolution %q: %s", tc.res, w.Body)
+		}
+	}
+	for _, bad := range []string{"0s", "-1m", "soon", "3h"} {
+		if w := f.do(t, "GET", q+"&resolution="+bad); w.Code != 400 {
+			t.Fatalf("resolution %q: %d", bad, w.Code)
+		}
+	}
+}

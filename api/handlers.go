@@ -281,6 +281,12 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var resolution time.Duration
+	if s := q.Get("resolution"); s != "" {
+		if resolution, err = time.ParseDuration(s); err != nil || resolution <= 0 || resolution > tr.duration() {
+			return badRequest("resolution must be a duration such as 60s, greater than zero and at most the range")
+		}
+	}
 	c, err := h.camera(r)
 	if err != nil {
 		return err
@@ -294,6 +300,7 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("timeline: %w", err)
 	}
+	spans = mergeGaps(spans, int64(resolution))
 	out := struct {
 		Spans []spanJSON `json:"spans"`
 	}{Spans: make([]spanJSON, 0, len(spans))}
@@ -396,4 +403,23 @@ func (h *handler) authenticate(r *http.Request) (*principal, error) {
 		return nil, errUnauthorized
 	}
 	return h.auth.authenticate(r)
+}
+
+// mergeGaps joins spans separated by less than res nanoseconds: a timeline
+// drawn at one pixel per res cannot show such a gap, and 30 days of a camera
+// that reconnects often need not be thousands of rows. res 0 keeps every gap.
+func mergeGaps(spans []storage.Span, res int64) []storage.Span {
+	if res <= 0 || len(spans) < 2 {
+		return spans
+	}
+	out := spans[:1]
+	for _, s := range spans[1:] {
+		last := &out[len(out)-1]
+		if s.StartNS-last.EndNS < res {
+			last.EndNS = max(last.EndNS, s.EndNS)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }

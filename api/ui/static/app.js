@@ -139,7 +139,10 @@ async function loadSpans(id, force) {
   const have = spans.get(id);
   if (!force && have && have.start <= v.start && have.end >= v.end) return;
   const start = Math.floor(v.start - w), end = Math.min(Math.ceil(v.end + w), start + 366 * DAY);
-  const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}`);
+  // Gaps narrower than a pixel are merged by the server: 30 days of a
+  // camera that reconnects often stay a few hundred spans.
+  const res = Math.max(1, Math.floor(w / Math.max(1, canvas.clientWidth)));
+  const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}&resolution=${res}ms`);
   spans.set(id, { start, end, at: Date.now(), list: r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]) });
 }
 
@@ -224,6 +227,7 @@ async function loadCameras() {
 function camera(id) { return state.cameras.find((c) => c.id === id); }
 
 function renderCameras() {
+  if (state.firstRender == null) state.firstRender = performance.now();
   const ul = $('camera-list');
   const keep = new Map([...ul.children].map((li) => [li.dataset.id, li]));
   ul.textContent = '';
@@ -264,7 +268,7 @@ async function drawStrip(id, canvas) {
   const day0 = startOfDay(Date.now()), day1 = nextDay(day0);
   let list = [];
   try {
-    const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(day0)}&end=${iso(day1)}`);
+    const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(day0)}&end=${iso(day1)}&resolution=60s`);
     list = r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
   } catch (_) { /* the list shows the camera's error */ }
   const g = canvas.getContext('2d');
@@ -433,8 +437,12 @@ class Player {
       });
     }
     if (this === leader() && state.lastSeek && state.lastSeek.frame == null) {
-      if (this.frameWall != null) state.lastSeek.frame = this.frameWall;
-      else state.lastSeek.armed = true; // take the next frame shown
+      if (this.frameWall != null) {
+        state.lastSeek.frame = this.frameWall;
+        state.lastSeek.frameAt = performance.now();
+      } else {
+        state.lastSeek.armed = true; // take the next frame shown
+      }
     }
     this.video.playbackRate = state.rate;
     if (state.playing) await this.video.play().catch(() => {});
@@ -637,7 +645,10 @@ function leader() {
 
 function onFrame(wall) {
   if (wall == null) return;
-  if (state.lastSeek && state.lastSeek.armed && state.lastSeek.frame == null) state.lastSeek.frame = wall;
+  if (state.lastSeek && state.lastSeek.armed && state.lastSeek.frame == null) {
+    state.lastSeek.frame = wall;
+    state.lastSeek.frameAt = performance.now();
+  }
   state.playhead = wall;
   $('clock').textContent = fmtTime(wall, true);
   drawTimeline();
@@ -647,7 +658,7 @@ async function seek(wall) {
   if (state.live) { state.live = false; $('live').classList.remove('on'); }
   // lastSeek.frame becomes the wall time of the first frame shown after
   // it: what a deep link or a click shows (the browser tests read it).
-  state.lastSeek = { target: wall, frame: null, armed: false };
+  state.lastSeek = { target: wall, frame: null, armed: false, startedAt: performance.now(), frameAt: null };
   state.playhead = wall;
   $('clock').textContent = fmtTime(wall, true);
   updateURL();
@@ -758,11 +769,17 @@ function drawTimeline() {
     g.fillStyle = '#2b323c';
     g.fillRect(0, y + 1, W, rh - 2);
     g.fillStyle = '#3fb950';
+    // Spans that touch within a pixel are drawn as one rectangle: a
+    // row costs at most one fillRect a pixel however many spans it has.
+    let run0 = -1, run1 = -1;
     for (const [s, e] of spans.get(id)?.list || []) {
       if (e < state.view.start || s > state.view.end) continue;
-      const x0 = Math.max(0, xOf(s)), x1 = Math.min(W, xOf(e));
-      g.fillRect(x0, y + 1, Math.max(1, x1 - x0), rh - 2);
+      const x0 = Math.max(0, xOf(s)), x1 = Math.max(x0 + 1, Math.min(W, xOf(e)));
+      if (run1 >= 0 && x0 <= run1 + 1) { run1 = Math.max(run1, x1); continue; }
+      if (run1 >= 0) g.fillRect(run0, y + 1, run1 - run0, rh - 2);
+      run0 = x0; run1 = x1;
     }
+    if (run1 >= 0) g.fillRect(run0, y + 1, run1 - run0, rh - 2);
   });
   g.font = '11px system-ui, sans-serif';
   for (const [t, label, major] of ticks()) {
@@ -935,7 +952,7 @@ async function renderCalendar() {
   const lists = [];
   for (const id of state.selected) {
     try {
-      const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(first)}&end=${iso(last)}`);
+      const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(first)}&end=${iso(last)}&resolution=60s`);
       lists.push(r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
     } catch (_) { /* shown in the status line by refreshView */ }
   }
@@ -1113,7 +1130,7 @@ async function main() {
 
 // For the browser tests and for curious users in the console.
 window.nvr = {
-  state, players, spans, goLive,
+  state, players, spans, goLive, drawTimeline,
   preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState }),
 };
 
