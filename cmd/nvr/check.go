@@ -46,6 +46,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				f.Close()
 			}
 		}
+		if cfg.API.TLS() {
+			if err := (&certHolder{}).load(cfg); err != nil {
+				problems = append(problems, err.Error())
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: %s", *path, strings.Join(problems, "; "))

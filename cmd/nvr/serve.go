@@ -92,7 +92,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, initData b
 		log.Info("API has no token: serving on loopback only", slog.String("listen", cfg.Listen))
 	}
 	// Listen first: an address in use must not cost a camera a session.
-	ln, err := listenAPI(cfg.Listen)
+	var certs *certHolder
+	if cfg.API.TLS() {
+		certs = &certHolder{}
+		if err := certs.load(cfg); err != nil {
+			return err
+		}
+	}
+	ln, err := listenAPI(cfg.Listen, certs)
 	if err != nil {
 		return err
 	}
@@ -130,6 +137,12 @@ loop:
 			next, err := reloadFn()
 			if err == nil && next.Listen != cfg.Listen {
 				err = fmt.Errorf("listen cannot change without a restart")
+			}
+			if err == nil && next.API.TLS() != cfg.API.TLS() {
+				err = fmt.Errorf("turning TLS on or off needs a restart")
+			}
+			if err == nil && certs != nil {
+				err = certs.load(next) // a renewed certificate takes effect now
 			}
 			if err == nil {
 				err = w.apply(ctx, next)

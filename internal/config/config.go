@@ -213,7 +213,15 @@ type API struct {
 	// token-less, loopback API. With a token the API answers any Host
 	// unless this is set.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// TLSCert and TLSKey, both set, make the API and the UI HTTPS with
+	// this certificate chain and key (PEM files, read again on SIGHUP);
+	// the session cookie is then Secure.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
+
+// TLS reports whether the API serves HTTPS.
+func (a API) TLS() bool { return a.TLSCert != "" }
 
 // Token is one API token.
 type Token struct {
@@ -616,7 +624,7 @@ func Diff(old, cur *Config) Changes {
 
 func apiEqual(a, b API) bool {
 	return a.Token == b.Token && a.MaxExport == b.MaxExport && a.AllowRemote == b.AllowRemote &&
-		slices.Equal(a.AllowedHosts, b.AllowedHosts) &&
+		slices.Equal(a.AllowedHosts, b.AllowedHosts) && a.TLSCert == b.TLSCert && a.TLSKey == b.TLSKey &&
 		slices.EqualFunc(a.Tokens, b.Tokens, func(x, y Token) bool {
 			return x.Name == y.Name && x.Token == y.Token && slices.Equal(x.Cameras, y.Cameras)
 		})
@@ -864,6 +872,12 @@ func (c *Config) validateAPI(ids map[string]int, bad func(string, string, ...any
 	}
 	if d := time.Duration(c.API.MaxExport); d <= 0 || d > MaxExportLimit {
 		bad("api.max_export", "%v must be greater than zero and at most %v", d, MaxExportLimit)
+	}
+	switch {
+	case c.API.TLSCert != "" && c.API.TLSKey == "":
+		bad("api.tls_key", "is required with api.tls_cert")
+	case c.API.TLSKey != "" && c.API.TLSCert == "":
+		bad("api.tls_cert", "is required with api.tls_key")
 	}
 }
 

@@ -203,6 +203,8 @@ var badCases = []badCase{
 	{"url from env, bad port", base + "cameras:\n  - id: a\n    url: ${CAM_URL}\n", []string{"line 4: cameras[0].url: has a port that is not a number from 1 to 65535"}},
 	{"url with space", base + "cameras:\n  - id: a\n    url: rtsp://h/live stream\n", []string{"line 4: cameras[0].url: contains spaces"}},
 	{"bad transport", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    transport: http\n", []string{`line 5: cameras[0].transport: "http" is not one of tcp, udp`}},
+	{"tls cert without key", base + "api:\n  tls_cert: /etc/nvr/cert.pem\n", []string{"api.tls_key: is required with api.tls_cert"}},
+	{"tls key without cert", base + "api:\n  tls_key: /etc/nvr/key.pem\n", []string{"api.tls_cert: is required with api.tls_key"}},
 	{"bad auth", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    auth: ntlm\n", []string{`line 5: cameras[0].auth: "ntlm" is not any or digest`}},
 	{"fingerprint without rtsps", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    tls_fingerprint: sha256:" + strings.Repeat("ab", 32) + "\n", []string{"line 5: cameras[0].tls_fingerprint: is set, but the url is not rtsps://"}},
 	{"fingerprint not sha256", base + "cameras:\n  - id: a\n    url: rtsps://h/\n    tls_fingerprint: 12:34:56\n", []string{`line 5: cameras[0].tls_fingerprint: want "sha256:" and 64 hex digits`}},

@@ -11,9 +11,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -97,4 +100,22 @@ func issue(parent *Cert, isCA bool, hosts []string) (*Cert, error) {
 		return nil, fmt.Errorf("testcert: parse: %w", err)
 	}
 	return &Cert{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: parsed}, X509: parsed, key: key}, nil
+}
+
+// WritePEM writes the certificate and its key as PEM files into dir and
+// returns their paths, for a server configured with files.
+func (c *Cert) WritePEM(tb testing.TB, dir string) (certPath, keyPath string) {
+	tb.Helper()
+	der, err := x509.MarshalECPrivateKey(c.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.X509.Raw}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certPath, keyPath
 }
