@@ -111,10 +111,15 @@ type camera struct {
 	// live is the camera's live picture, fed by its jobs; it lives as long
 	// as the camera is in the config.
 	live *live.Stream
+	// viewers is live's viewer count; lingerUntil is when a camera
+	// connected only for viewers may disconnect after the last one left.
+	viewers     int
+	lingerUntil time.Time
 }
 
 // jobRun is one job of a camera, from its start to the end of its Run.
 type jobRun struct {
+	liveOnly  bool // records nothing: connected for live viewers outside a window
 	cancel    context.CancelFunc
 	job       *recorder.Job   // nil until created (after the SDP is loaded)
 	last      recorder.Status // as of its last change
@@ -339,6 +344,28 @@ func (f *Fleet) Live(id string) *live.Stream {
 	return nil
 }
 
+// viewersChanged notes a camera's live viewer count; when the last viewer
+// leaves, the camera may stay connected for live_linger. It returns at
+// once (live.Stream.OnViewers).
+func (f *Fleet) viewersChanged(c *camera, n int) {
+	f.mu.Lock()
+	if n == 0 && c.viewers > 0 {
+		linger := time.Duration(0)
+		if f.cfg != nil {
+			linger = f.cfg.LiveLinger.D()
+		}
+		c.lingerUntil = time.Now().Add(linger)
+		if linger > 0 {
+			// Wake the owner when the linger ends; a poke after Close is
+			// harmless (it never blocks).
+			time.AfterFunc(linger+10*time.Millisecond, f.poke)
+		}
+	}
+	c.viewers = n
+	f.mu.Unlock()
+	f.poke()
+}
+
 // poke wakes the owner.
 func (f *Fleet) poke() {
 	select {
@@ -428,6 +455,8 @@ func (f *Fleet) apply(req applyReq) {
 		switch {
 		case c == nil:
 			c = &camera{live: live.NewStream(nil)}
+			cam := c
+			c.live.OnViewers(func(n int) { f.viewersChanged(cam, n) })
 			f.cams[cc.ID] = c
 		case c.removed:
 			// Added back while the job of its removal may still be
@@ -467,15 +496,23 @@ func (f *Fleet) reconcile() []logLine {
 			delete(f.cams, id)
 			continue
 		}
-		should := c.want && c.cfg.IsEnabled() && !c.removed && !f.closing
-		if r := c.run; r != nil && !r.stopping && (!should || c.restart) {
+		on := c.cfg.IsEnabled() && !c.removed && !f.closing
+		record := c.want && on
+		// Outside its windows a camera is connected, recording nothing,
+		// while someone watches it live and a little while after.
+		watch := !record && on && (c.viewers > 0 || time.Now().Before(c.lingerUntil))
+		if r := c.run; r != nil && !r.stopping && (c.restart || (r.liveOnly && !watch) || (!r.liveOnly && !record)) {
 			f.stop(id, r)
 		}
 		if c.run == nil {
 			c.restart = false
-			if should {
-				f.launch(id, c)
+			switch {
+			case record:
+				f.launch(id, c, false)
 				lines = append(lines, logLine{slog.LevelInfo, "recording window open", id})
+			case watch:
+				f.launch(id, c, true)
+				lines = append(lines, logLine{slog.LevelInfo, "connecting for live viewers outside the recording window", id})
 			}
 		}
 		f.updateView(id, c)

@@ -31,11 +31,12 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 
 // launch starts a job for camera id on a goroutine of its own; the caller
 // holds f.mu.
-func (f *Fleet) launch(id string, c *camera) {
+func (f *Fleet) launch(id string, c *camera, liveOnly bool) {
 	ctx, cancel := context.WithCancel(f.jobCtx)
-	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}}
+	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: liveOnly}
 	c.run = r
 	rc, sdp, lv := c.rec, c.cfg.SDP, c.live
+	rc.LiveOnly = liveOnly
 	f.jobs.Add(1)
 	go func() {
 		defer f.jobs.Done()
@@ -93,7 +94,11 @@ func (f *Fleet) jobEnded(id string, r *jobRun, job *recorder.Job) {
 	}
 	f.mu.Unlock()
 	if job != nil {
-		f.log.Info("recording stopped", slog.String("camera", id))
+		msg := "recording stopped"
+		if r.liveOnly {
+			msg = "live connection closed"
+		}
+		f.log.Info(msg, slog.String("camera", id))
 	}
 	f.poke()
 }

@@ -60,6 +60,9 @@ func (c *camera) currentView() view {
 	switch {
 	case !c.cfg.IsEnabled():
 		v.state = StateDisabled
+	case c.run != nil && c.run.liveOnly:
+		// Connected for live viewers: the camera is not recording.
+		v.state = StateIdle
 	case c.run != nil && !c.run.stopping:
 		st := c.run.last
 		v.job, v.lastError, v.nextRetry, v.recordingSince = st.State, st.LastError, st.NextRetry, st.RecordingSince
@@ -100,7 +103,7 @@ func (f *Fleet) Cameras() []CameraStatus {
 		}
 		st := CameraStatus{ID: cc.ID, Name: cc.Name, State: c.shown.state,
 			LastError: c.shown.lastError, RecordingSince: c.shown.recordingSince}
-		if st.State == StateIdle && (c.run == nil || c.run.stopping) {
+		if st.State == StateIdle && (c.run == nil || c.run.stopping || c.run.liveOnly) {
 			_, st.NextWindow = f.runner.State(cc.ID)
 		}
 		out = append(out, st)

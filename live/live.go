@@ -88,11 +88,15 @@ type frame struct {
 type Stream struct {
 	in  chan frame
 	now func() time.Time
+	// onViewers, when set, is told the number of viewers after each
+	// change, outside the stream's lock.
+	onViewers func(n int)
 
 	mu       sync.Mutex
 	dropping bool // the input overflowed: drop up to the next keyframe
 	closed   bool
 	viewers  map[*Viewer]struct{}
+	cut      bool // a viewer was cut off since the muxer last told onViewers
 	init     *Message
 	gop      []*Message
 	gopBytes int
@@ -113,6 +117,32 @@ func NewStream(now func() time.Time) *Stream {
 	s.wg.Add(1)
 	go s.run()
 	return s
+}
+
+// OnViewers sets a function told the number of viewers whenever it
+// changes (the fleet connects a camera outside its recording windows while
+// someone watches). It must return at once. Call it before the first Watch.
+func (s *Stream) OnViewers(fn func(n int)) {
+	s.mu.Lock()
+	s.onViewers = fn
+	s.mu.Unlock()
+}
+
+// Viewers returns the number of viewers.
+func (s *Stream) Viewers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.viewers)
+}
+
+// notify tells onViewers the count; the caller does not hold s.mu.
+func (s *Stream) notify() {
+	s.mu.Lock()
+	fn, n := s.onViewers, len(s.viewers)
+	s.mu.Unlock()
+	if fn != nil {
+		fn(n)
+	}
 }
 
 // Frame publishes an access unit as it arrived; the stream copies what it
@@ -182,6 +212,14 @@ func (s *Stream) Stats() Stats {
 // Watch adds a viewer. Its queue starts with the init segment and the
 // picture since the last keyframe, when the stream has them.
 func (s *Stream) Watch() (*Viewer, error) {
+	v, err := s.watch()
+	if err == nil {
+		s.notify()
+	}
+	return v, err
+}
+
+func (s *Stream) watch() (*Viewer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -256,7 +294,12 @@ func (s *Stream) run() {
 		prev, have = f, true
 		s.mu.Lock()
 		s.st.Frames++
+		cut := s.cut
+		s.cut = false
 		s.mu.Unlock()
+		if cut {
+			s.notify()
+		}
 	}
 }
 
@@ -281,6 +324,7 @@ func (s *Stream) broadcast(m *Message) {
 		if !v.offer(m, now) {
 			s.st.CutOff++
 			delete(s.viewers, v)
+			s.cut = true
 		}
 	}
 }
@@ -416,7 +460,11 @@ var errDone = errors.New("live: done")
 // Close removes the viewer from its stream and frees its queue.
 func (v *Viewer) Close() {
 	v.s.mu.Lock()
-	defer v.s.mu.Unlock()
+	_, was := v.s.viewers[v]
 	delete(v.s.viewers, v)
 	v.end(ErrClosed)
+	v.s.mu.Unlock()
+	if was {
+		v.s.notify()
+	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	FrameTimeout     time.Duration // default 10s: no access unit for this long while connected => reconnect
 	MinBackoff       time.Duration // default 1s: first pause after a failure
 	MaxBackoff       time.Duration // default 30s: the pause doubles up to this
+	// LiveOnly feeds Deps.Live and records nothing: live view of a camera
+	// outside its recording windows.
+	LiveOnly bool
 }
 
 // WithDefaults returns c with zero durations replaced by their defaults.

@@ -50,6 +50,9 @@ const (
 	// backoff, so a camera that accepts and drops every session after a
 	// few seconds is not reconnected every second forever.
 	healthyMedia90k = 10 * ticks.PerSecond
+	// healthyLiveFrames is the same for a live-only session, which counts
+	// frames instead: ten seconds at 25 fps.
+	healthyLiveFrames = 250
 
 	// watchdogTicks is how many times per FrameTimeout the stall
 	// watchdog looks at the frame counter: a stall is detected between
@@ -351,16 +354,23 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
 	dep := h264.NewDepacketizer(sps, pps)
 
-	q := newQueue(&j.droppedFrames)
-	seg := newSegmenter(j.segmenterDeps())
-	var wg sync.WaitGroup
-	var writeErr error
-	wg.Go(func() {
-		writeErr = seg.run(q)
-		if writeErr != nil {
-			cancel(writeErr)
-		}
-	})
+	var (
+		q        *auQueue
+		seg      *segmenter
+		wg       sync.WaitGroup
+		writeErr error
+	)
+	if !j.cfg.LiveOnly {
+		q = newQueue(&j.droppedFrames)
+		seg = newSegmenter(j.segmenterDeps())
+		wg.Go(func() {
+			writeErr = seg.run(q)
+			if writeErr != nil {
+				cancel(writeErr)
+			}
+		})
+	}
+	au0 := j.auCount.Load()
 	watchdogDone := make(chan struct{})
 	wg.Go(func() {
 		j.watchdog(sctx, cancel, watchdogDone)
@@ -371,7 +381,9 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
-		q.push(au, now)
+		if q != nil {
+			q.push(au, now)
+		}
 		if j.deps.Live != nil {
 			j.deps.Live.Frame(au, now)
 		}
@@ -392,12 +404,18 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		dep.Flush(emit)
 	}
 	cause := context.Cause(sctx)
-	q.close()
+	if q != nil {
+		q.close()
+	}
 	close(watchdogDone)
 	wg.Wait()
 	closeErr := sess.Close()
 
-	healthy = seg.written90k >= healthyMedia90k
+	if seg != nil {
+		healthy = seg.written90k >= healthyMedia90k
+	} else {
+		healthy = j.auCount.Load()-au0 >= healthyLiveFrames
+	}
 	switch {
 	case ctx.Err() != nil:
 		if err := errors.Join(writeErr, closeErr); err != nil {

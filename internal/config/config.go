@@ -98,6 +98,8 @@ const (
 	// MaxExportLimit bounds api.max_export: one export builds its sample
 	// tables in memory.
 	MaxExportLimit = 31 * 24 * time.Hour
+	// MaxLiveLinger bounds live_linger: a camera connected for nobody.
+	MaxLiveLinger = time.Hour
 )
 
 // Defaults for settings left out of the file.
@@ -105,6 +107,7 @@ const (
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultSegmentDuration = 60 * time.Second
 	DefaultFsyncInterval   = 10 * time.Second
+	DefaultLiveLinger      = 30 * time.Second
 	DefaultMaxExport       = 24 * time.Hour
 	DefaultTransport       = "tcp"
 	DefaultLogLevel        = "info"
@@ -125,6 +128,10 @@ type Config struct {
 	SegmentDuration Duration `yaml:"segment_duration"`
 	// FsyncInterval is how often a segment in progress is synced; default 10s.
 	FsyncInterval Duration `yaml:"fsync_interval"`
+	// LiveLinger is how long a camera outside its recording windows stays
+	// connected after its last live viewer left (so a viewer who comes
+	// back sees it at once); default 30s, 0 disconnects at once.
+	LiveLinger Duration `yaml:"live_linger"`
 	// Timezone names the zone schedules are read in (IANA name, e.g.
 	// "Europe/Berlin"); empty or "Local" means the machine's zone.
 	Timezone  string    `yaml:"timezone"`
@@ -469,6 +476,9 @@ func (c *Config) ApplyDefaults() {
 	if c.FsyncInterval == 0 && !set("fsync_interval") {
 		c.FsyncInterval = Duration(DefaultFsyncInterval)
 	}
+	if c.LiveLinger == 0 && !set("live_linger") {
+		c.LiveLinger = Duration(DefaultLiveLinger)
+	}
 	if c.API.MaxExport == 0 && !set("api.max_export") {
 		c.API.MaxExport = Duration(DefaultMaxExport)
 	}
@@ -612,6 +622,7 @@ func Diff(old, cur *Config) Changes {
 	add("listen", old.Listen != cur.Listen)
 	add("segment_duration", old.SegmentDuration != cur.SegmentDuration)
 	add("fsync_interval", old.FsyncInterval != cur.FsyncInterval)
+	add("live_linger", old.LiveLinger != cur.LiveLinger)
 	add("timezone", old.Location().String() != cur.Location().String())
 	add("retention", old.Retention != cur.Retention)
 	add("api", !apiEqual(old.API, cur.API))
@@ -670,6 +681,9 @@ func (c *Config) Validate() error {
 	}
 	if d := time.Duration(c.FsyncInterval); d <= 0 || d > MaxFsyncInterval {
 		bad("fsync_interval", "%v must be greater than zero and at most %v", d, MaxFsyncInterval)
+	}
+	if d := time.Duration(c.LiveLinger); d < 0 || d > MaxLiveLinger {
+		bad("live_linger", "%v must be from 0 to %v", d, MaxLiveLinger)
 	}
 	c.loc = nil
 	if loc, err := loadLocation(c.Timezone); err != nil {

@@ -133,7 +133,7 @@ func TestDefaults(t *testing.T) {
 	}
 	want := &Config{
 		DataDir: "./data", Listen: DefaultListen,
-		SegmentDuration: Duration(DefaultSegmentDuration), FsyncInterval: Duration(DefaultFsyncInterval),
+		SegmentDuration: Duration(DefaultSegmentDuration), FsyncInterval: Duration(DefaultFsyncInterval), LiveLinger: Duration(DefaultLiveLinger),
 		Cameras: []Camera{{ID: "a", Name: "a", URL: "rtsp://cam.local/", Transport: "tcp", line: 3}},
 		API:     API{MaxExport: Duration(DefaultMaxExport)},
 		Log:     Log{DefaultLogLevel, DefaultLogFormat},

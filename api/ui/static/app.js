@@ -483,9 +483,9 @@ Object.assign(Player.prototype, {
     this.pending = [];
     this.sb = null;
     const cam = camera(this.id);
-    // The live picture flows while the camera records (its recording
-    // session carries it); watching outside a window is not there yet.
-    this.showOverlay(cam && cam.state !== 'recording' ? 'no live picture: the camera is ' + cam.state : 'connecting…');
+    // A recording camera's session carries the picture; outside its
+    // windows nvr connects for as long as someone watches.
+    this.showOverlay(cam && cam.state === 'disabled' ? 'no live picture: the camera is disabled' : 'connecting…');
     const ms = new MediaSource();
     this.ms = ms;
     this.video.src = URL.createObjectURL(ms);
