@@ -588,10 +588,15 @@ func TestUI(t *testing.T) {
 		end0 := eval[float64](t, b, `Math.max(...nvr.spans.get('cam').list.map(s => s[1]))`)
 		b.poll(t, 15*time.Second, "the timeline growing from live events",
 			`window.notReloaded && nvr.state.events > 0 && Math.max(...nvr.spans.get('cam').list.map(s => s[1])) > `+fmt.Sprint(end0+1500))
-		// The camera goes away: its state changes on the page.
+		// The camera goes away: its state changes on the page, and a live
+		// tile of it says it waits for the camera.
+		b.eval0(t, `nvr.goLive()`)
+		b.poll(t, 10*time.Second, "the live tile playing", `nvr.players.get('cam').mode === 'live' && nvr.players.get('cam').video.currentTime > 0.3`)
 		s.cam.Close()
 		b.poll(t, 30*time.Second, "the camera shown as retrying",
 			`window.notReloaded && document.querySelector('#camera-list .state').textContent.startsWith('retrying')`)
+		b.poll(t, 10*time.Second, "the live tile waiting for the camera",
+			`nvr.players.get('cam').overlay.textContent.startsWith('waiting for the camera') && !nvr.players.get('cam').overlay.hidden`)
 		b.noErrors(t)
 	})
 }

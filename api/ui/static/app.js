@@ -471,6 +471,8 @@ class Player {
 // LIVE_EDGE_S: more buffered than this ahead of the picture and it jumps
 // to the edge; LIVE_KEEP_S of played picture stays buffered.
 const LIVE_EDGE_S = 0.8, LIVE_KEEP_S = 20, LIVE_MAX_PENDING = 120;
+// LIVE_STALL_MS without a frame and the tile says it is waiting.
+const LIVE_STALL_MS = 3000;
 
 Object.assign(Player.prototype, {
   startLive() {
@@ -541,6 +543,7 @@ Object.assign(Player.prototype, {
     const dv = new DataView(data);
     const item = { data: new Uint8Array(data, 17), frame: dv.getUint8(0) === 1,
       arrivalMs: Number(dv.getBigUint64(1)) / 1e6, pts: Number(dv.getBigUint64(9)) / 90000 };
+    this.lastArrival = Date.now();
     if (this.pending.length > LIVE_MAX_PENDING) this.pending.length = 0; // the next init or keyframe restarts
     this.pending.push(item);
     this.appendNext();
@@ -573,6 +576,8 @@ Object.assign(Player.prototype, {
 
   keepLive() {
     const v = this.video, b = v.buffered;
+    // No frame for a while: the camera reconnects (nvr does it) — say so.
+    if (this.lastArrival && Date.now() - this.lastArrival > LIVE_STALL_MS) this.showOverlay('waiting for the camera…');
     if (!b.length) return;
     const end = b.end(b.length - 1);
     if (end - v.currentTime > LIVE_EDGE_S || v.currentTime < b.start(0)) v.currentTime = Math.max(b.start(b.length - 1), end - 0.1);
