@@ -86,7 +86,10 @@ type site struct {
 	cam  *testcam.Server
 }
 
-func startSite(t *testing.T, extra string) *site {
+// startSite runs nvr serve on two cameras of one test camera (cam, named
+// xssName, and cam2); extra is appended to the config, moreCameras to its
+// camera list, where %CAM% stands for the test camera's URL.
+func startSite(t *testing.T, extra string, moreCameras ...string) *site {
 	t.Helper()
 	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipBase240})
 	if err != nil {
@@ -107,7 +110,7 @@ cameras:
   - id: cam2
     name: Second camera
     url: '%s'
-%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), extra)
+%s%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), strings.ReplaceAll(strings.Join(moreCameras, ""), "%CAM%", cam.URL()), extra)
 	cfgPath := filepath.Join(dir, "nvr.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -655,5 +658,36 @@ func TestSignInUI(t *testing.T) {
 	b.do(t, chromedp.Click(chromedp.CSS(`#signout button`)))
 	b.poll(t, 10*time.Second, "the sign-in page after sign-out", `location.pathname === '/login'`)
 	b.poll(t, 5*time.Second, "the session ended", `(async () => (await fetch('/api/cameras')).status === 401)()`)
+	b.noErrors(t)
+}
+
+// TestLiveGrid: sixteen live tiles in one tab play together (one WebSocket
+// each: the browser's six-connections-per-host limit does not apply).
+func TestLiveGrid(t *testing.T) {
+	var extra strings.Builder
+	var ids []string
+	for i := range 14 {
+		id := fmt.Sprintf("grid%02d", i)
+		ids = append(ids, id)
+		fmt.Fprintf(&extra, "  - id: %s\n    url: '%%CAM%%'\n", id)
+	}
+	s := startSite(t, "", extra.String())
+	b := newBrowser(t)
+	q := "/?camera=cam&camera=cam2"
+	for _, id := range ids {
+		q += "&camera=" + id
+	}
+	b.do(t, chromedp.Navigate(s.base+q))
+	b.poll(t, 30*time.Second, "sixteen live tiles playing",
+		`nvr.players.size === 16 && [...nvr.players.values()].every(p => p.mode === 'live' && p.video.currentTime > 0.5)`)
+	before := eval[[]float64](t, b, `[...nvr.players.values()].map(p => p.video.currentTime)`)
+	time.Sleep(2 * time.Second)
+	after := eval[[]float64](t, b, `[...nvr.players.values()].map(p => p.video.currentTime)`)
+	for i := range before {
+		if after[i] <= before[i] {
+			t.Fatalf("tile %d stopped: %v then %v", i, before[i], after[i])
+		}
+	}
+	b.screenshot(t, "ui-grid.png")
 	b.noErrors(t)
 }
