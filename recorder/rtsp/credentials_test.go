@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/pion/rtp"
 )
 
 // The credential rules of issue 14: a camera's password goes only to the
@@ -346,4 +349,34 @@ func TestLoadSDPCredentials(t *testing.T) {
 			t.Fatalf("LoadSDP = %q, %v (sent %q)", b, err, *seen)
 		}
 	})
+}
+
+// A keepalive challenged with Basic only, on a session that authenticated
+// with Digest, is not answered with Basic: the handshake's rule holds for
+// the whole session.
+func TestKeepaliveNoDowngradeToBasic(t *testing.T) {
+	stream := streamer(script{replies: map[string]string{
+		"GET_PARAMETER": "RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Basic realm=\"x\"\r\n\r\n",
+		"SETUP":         "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 77;timeout=1\r\n\r\n",
+	}}, 20*time.Millisecond, func(i int) string { return rtpFrame(0, uint16(i), 1) })
+	h := func(c *fakeConn, r *fakeReq) bool {
+		if r.method != "GET_PARAMETER" && !strings.HasPrefix(r.header.Get("Authorization"), "Digest ") {
+			c.send("RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\", qop=\"auth\"\r\n\r\n")
+			return true
+		}
+		return stream(c, r)
+	}
+	srv := startFake(t, h)
+	s, err := Open(context.Background(), Config{URL: "rtsp://admin:" + credsPass + "@" + srv.addr + "/cam", MediaTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 1600*time.Millisecond)
+	defer cancel()
+	_ = s.ReadPackets(ctx, func(*rtp.Packet) error { return nil })
+	if k := len(srv.find("GET_PARAMETER")); k < 2 {
+		t.Fatalf("%d keepalives: the test saw no answer to a challenge", k)
+	}
+	noBasic(t, srv)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -156,19 +155,8 @@ func parseHTTPURL(raw string) (cameraURL, error) {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return cameraURL{}, errors.New("invalid URL")
 	}
-	var c cameraURL
-	if u.User != nil {
-		c.user = u.User.Username()
-		c.pass, _ = u.User.Password()
-		c.hasCreds = true
-		u.User = nil
-	}
-	u.Fragment, u.RawFragment = "", ""
-	c.reqURL = u.String()
-	c.serverName = u.Hostname()
-	c.hostPort = net.JoinHostPort(c.serverName, port)
-	c.origin = u.Scheme + "://" + strings.ToLower(c.hostPort)
-	c.tls = u.Scheme == "https"
+	c := cameraURL{tls: u.Scheme == "https"}
+	c.split(u, port)
 	return c, nil
 }
 

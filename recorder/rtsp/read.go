@@ -197,7 +197,12 @@ func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Pac
 // Digest nonce for the next keepalive; a Session header may carry a new id.
 func (s *Session) handleLateResponse(m *rtspmsg.Message) {
 	if m.Status == 401 {
-		if a := newAuthenticator(s.u.user, s.u.pass, parseChallenges(m.Header.Values("WWW-Authenticate"))); a != nil && s.u.hasCreds {
+		// The same policy as the handshake: a keepalive challenged with
+		// Basic after Digest (or under auth: digest) is not answered.
+		if !s.u.hasCreds {
+			return
+		}
+		if a, err := s.mem.choose(s.u, s.cfg.Auth, parseChallenges(m.Header.Values("WWW-Authenticate"))); err == nil {
 			s.wmu.Lock()
 			s.auth = a
 			s.wmu.Unlock()

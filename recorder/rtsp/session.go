@@ -360,6 +360,7 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		rrInterval: rrInterval,
 		adoptAfter: adoptAfter,
 		localSSRC:  rand.Uint32(),
+		mem:        NewAuthMemory(), // Open gives it the camera's
 	}
 	s.closeCtx, s.closeCancel = context.WithCancel(context.Background())
 	s.info = Info{URL: redact.URL(cfg.URL), Transport: cfg.Transport, SessionTimeout: defaultSessionTimeout, TLSFingerprint: fingerprint}

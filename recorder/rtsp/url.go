@@ -60,6 +60,14 @@ func parseCameraURL(raw string) (cameraURL, error) {
 	default:
 		return cameraURL{}, errBadURL
 	}
+	c.split(u, port)
+	return c, nil
+}
+
+// split fills c from a parsed URL whose scheme is lower case, with port
+// the explicit or default port: credentials out of the URL, the request
+// URL without them, where to dial and the origin credentials may go to.
+func (c *cameraURL) split(u *url.URL, port string) {
 	if u.User != nil {
 		c.user = u.User.Username() // already percent-decoded by net/url
 		c.pass, _ = u.User.Password()
@@ -73,7 +81,6 @@ func parseCameraURL(raw string) (cameraURL, error) {
 	c.hostPort = net.JoinHostPort(c.serverName, port)
 	c.host = u.Scheme + "://" + u.Host
 	c.origin = u.Scheme + "://" + strings.ToLower(c.hostPort)
-	return c, nil
 }
 
 // fixDoubleScheme repairs "rtsp://rtsp://host/..." (seen in Content-Base of
