@@ -71,13 +71,15 @@ type Message struct {
 
 // Stats counts what a stream did.
 type Stats struct {
-	Frames, Dropped uint64 // frames muxed; frames dropped before the muxer
+	Frames, Dropped uint64 // frames the muxer took (muxed, or kept while nobody watches); frames dropped before it
 	Viewers         int
 	CutOff          uint64 // viewers cut off for being too far behind
 }
 
 type frame struct {
 	sps, pps  []byte
+	params    *h264.Params // parsed by the depacketizer, nil if it could not
+	size      int          // bytes of the NAL units
 	dts, pts  int64
 	key       bool
 	nalus     [][]byte // slices of one buffer
@@ -86,8 +88,9 @@ type frame struct {
 
 // Stream is one camera's live picture.
 type Stream struct {
-	in  chan frame
-	now func() time.Time
+	in   chan frame
+	wake chan struct{} // a viewer came: mux the kept picture now
+	now  func() time.Time
 	// onViewers, when set, is told the number of viewers after each
 	// change, outside the stream's lock.
 	onViewers func(n int)
@@ -113,7 +116,7 @@ func NewStream(now func() time.Time) *Stream {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Stream{in: make(chan frame, inputFrames), now: now, viewers: map[*Viewer]struct{}{}, done: make(chan struct{})}
+	s := &Stream{in: make(chan frame, inputFrames), wake: make(chan struct{}, 1), now: now, viewers: map[*Viewer]struct{}{}, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.run()
 	return s
@@ -169,7 +172,7 @@ func (s *Stream) Frame(au *h264.AccessUnit, arrivalNS int64) {
 		buf = append(buf, n...)
 		nalus[i] = buf[len(buf)-len(n):]
 	}
-	f := frame{sps: au.SPS, pps: au.PPS, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
+	f := frame{sps: au.SPS, pps: au.PPS, params: au.Params, size: size, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
 	select {
 	case s.in <- f:
 		s.mu.Lock()
@@ -214,6 +217,10 @@ func (s *Stream) Stats() Stats {
 func (s *Stream) Watch() (*Viewer, error) {
 	v, err := s.watch()
 	if err == nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 		s.notify()
 	}
 	return v, err
@@ -239,67 +246,141 @@ func (s *Stream) watch() (*Viewer, error) {
 	return v, nil
 }
 
-// run is the muxer: one fmp4.Writer for the current parameter sets,
-// writing one fragment per frame into a sink that turns the bytes into
-// messages.
+// run is the muxer. While nobody watches it only keeps the frames since
+// the last keyframe, unmuxed; when a viewer comes it muxes those (so the
+// picture starts at once) and then every frame as it arrives: one
+// fmp4.Writer per decoder configuration, one fragment per frame, into a
+// sink that turns the bytes into messages.
 func (s *Stream) run() {
 	defer s.wg.Done()
+	var m muxer
+	m.s = s
 	var (
-		w        *fmp4.Writer
-		sink     collector
-		sps, pps []byte
-		prev     frame // the frame whose fragment the next write emits
-		have     bool
-		base     int64 // the writer's first DTS: its timeline's zero
+		gop      []frame // the frames since the last keyframe
+		gopBytes int
 	)
-	emit := func(m *Message) { s.broadcast(m) }
 	for {
-		var f frame
 		select {
 		case <-s.done:
 			return
-		case f = <-s.in:
-		}
-		if w == nil || !bytes.Equal(f.sps, sps) || !bytes.Equal(f.pps, pps) {
-			if !f.key {
-				continue // a new decoder configuration starts at a keyframe
+		case <-s.wake:
+			if s.Viewers() > 0 && !m.on {
+				m.start(gop)
 			}
-			if w != nil && have {
-				_ = w.Close(f.dts)
-				if b := sink.take(); len(b) > 0 {
-					emit(&Message{Data: b, Keyframe: prev.key, PTS: prev.pts - base, ArrivalNS: prev.arrivalNS})
-				}
-			}
-			p, err := h264.ParseParams(f.sps, f.pps)
-			if err != nil {
-				w = nil
-				continue
-			}
-			nw, err := fmp4.NewWriter(&sink, fmp4.TrackParams{SPS: f.sps, PPS: f.pps, SARWidth: p.SARWidth, SARHeight: p.SARHeight},
-				fmp4.WriterOptions{FragmentDuration: 1})
-			if err != nil {
-				w = nil
-				continue
-			}
-			w, sps, pps, have, base = nw, bytes.Clone(f.sps), bytes.Clone(f.pps), false, f.dts
-			emit(&Message{Init: true, Codec: p.Codec, Width: p.Width, Height: p.Height, Data: sink.take()})
-		}
-		if err := w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {
-			w = nil // a bad frame: start again at the next keyframe
 			continue
+		case f := <-s.in:
+			if f.key {
+				gop, gopBytes = gop[:0], 0
+			}
+			if (len(gop) > 0 || f.key) && gopBytes+f.size <= maxGOPBytes {
+				gop = append(gop, f)
+				gopBytes += f.size
+			} else {
+				gop, gopBytes = gop[:0], 0 // too long to keep: new viewers wait for a keyframe
+			}
+			switch {
+			case s.Viewers() == 0:
+				m.stop()
+			case !m.on:
+				m.start(gop)
+			default:
+				m.mux(f)
+			}
+			s.mu.Lock()
+			s.st.Frames++
+			cut := s.cut
+			s.cut = false
+			s.mu.Unlock()
+			if cut {
+				s.notify()
+			}
 		}
-		if b := sink.take(); len(b) > 0 && have {
-			emit(&Message{Data: b, Keyframe: prev.key, PTS: prev.pts - base, ArrivalNS: prev.arrivalNS})
+	}
+}
+
+// muxer is the run loop's fMP4 state while someone watches.
+type muxer struct {
+	s        *Stream
+	on       bool
+	w        *fmp4.Writer
+	sink     collector
+	sps, pps []byte
+	params   *h264.Params
+	prev     frame // the frame whose fragment the next write emits
+	have     bool
+	base     int64 // the writer's first DTS: its timeline's zero
+}
+
+// start begins muxing at the kept picture.
+func (m *muxer) start(gop []frame) {
+	m.on, m.w = true, nil
+	for _, f := range gop {
+		m.mux(f)
+	}
+}
+
+// stop ends muxing: nobody watches. What new viewers would start from is
+// rebuilt when one comes.
+func (m *muxer) stop() {
+	if !m.on {
+		return
+	}
+	m.on, m.w, m.have = false, nil, false
+	m.s.mu.Lock()
+	m.s.init, m.s.gop, m.s.gopBytes, m.s.gopValid = nil, nil, 0, false
+	m.s.mu.Unlock()
+}
+
+func (m *muxer) mux(f frame) {
+	changed := m.w == nil
+	if !changed {
+		if f.params != nil && m.params != nil {
+			changed = f.params != m.params // replaced, never modified, when SPS or PPS change
+		} else {
+			changed = !bytes.Equal(f.sps, m.sps) || !bytes.Equal(f.pps, m.pps)
 		}
-		prev, have = f, true
-		s.mu.Lock()
-		s.st.Frames++
-		cut := s.cut
-		s.cut = false
-		s.mu.Unlock()
-		if cut {
-			s.notify()
+	}
+	if changed {
+		if !f.key {
+			m.w = nil
+			return // a new decoder configuration starts at a keyframe
 		}
+		if m.w != nil && m.have {
+			_ = m.w.Close(f.dts)
+			m.emitPrev()
+		}
+		p := f.params
+		if p == nil {
+			pp, err := h264.ParseParams(f.sps, f.pps)
+			if err != nil {
+				m.w = nil
+				return
+			}
+			p = &pp
+		}
+		nw, err := fmp4.NewWriter(&m.sink, fmp4.TrackParams{SPS: f.sps, PPS: f.pps, SARWidth: p.SARWidth, SARHeight: p.SARHeight},
+			fmp4.WriterOptions{FragmentDuration: 1})
+		if err != nil {
+			m.w = nil
+			return
+		}
+		m.w, m.sps, m.pps, m.params, m.have, m.base = nw, f.sps, f.pps, f.params, false, f.dts
+		m.s.broadcast(&Message{Init: true, Codec: p.Codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
+	}
+	if err := m.w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {
+		m.w = nil // a bad frame: start again at the next keyframe
+		return
+	}
+	if m.have {
+		m.emitPrev()
+	}
+	m.prev, m.have = f, true
+}
+
+// emitPrev sends the fragment the writer just wrote: the previous frame's.
+func (m *muxer) emitPrev() {
+	if b := m.sink.take(); len(b) > 0 {
+		m.s.broadcast(&Message{Data: b, Keyframe: m.prev.key, PTS: m.prev.pts - m.base, ArrivalNS: m.prev.arrivalNS})
 	}
 }
 

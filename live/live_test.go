@@ -309,3 +309,33 @@ func BenchmarkFanOut(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(cpu.Seconds()/(float64(bytesIn)/1e9), "cpu-s/GB")
 }
+
+// BenchmarkNoViewers: what every recording camera pays for live view while
+// nobody watches — a copy of each frame kept until the next keyframe.
+func BenchmarkNoViewers(b *testing.B) {
+	s := NewStream(nil)
+	defer s.Close()
+	f := newFeeder(b, testcam.ClipMain720)
+	aus := make([]*h264.AccessUnit, 500)
+	for i := range aus {
+		aus[i] = f.next()
+	}
+	var bytesIn int64
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for i := range b.N {
+		au := aus[i%len(aus)]
+		for _, n := range au.NALUs {
+			bytesIn += int64(len(n))
+		}
+		for len(s.in) > cap(s.in)/2 {
+			time.Sleep(20 * time.Microsecond)
+		}
+		s.Frame(au, 1)
+	}
+	for s.Stats().Frames+s.Stats().Dropped < uint64(b.N) {
+		time.Sleep(20 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric((cpuTime() - cpu0).Seconds()/(float64(bytesIn)/1e9), "cpu-s/GB")
+}
