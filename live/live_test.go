@@ -337,5 +337,5 @@ func BenchmarkNoViewers(b *testing.B) {
 		time.Sleep(20 * time.Microsecond)
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime() - cpu0).Seconds()/(float64(bytesIn)/1e9), "cpu-s/GB")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/(float64(bytesIn)/1e9), "cpu-s/GB")
 }
