@@ -134,6 +134,13 @@ function fmtBytes(n) {
 
 const spans = new Map(); // camera id -> { start, end, list: [[s, e], ...], at }
 
+// fetchSpans returns a camera's recorded spans over [start, end) as
+// [[startMs, endMs], …]; res (ms, optional) merges gaps narrower than it.
+async function fetchSpans(id, start, end, res) {
+  const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}` + (res ? `&resolution=${res}ms` : ''));
+  return r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
+}
+
 async function loadSpans(id, force) {
   const v = state.view, w = v.end - v.start;
   const have = spans.get(id);
@@ -142,8 +149,7 @@ async function loadSpans(id, force) {
   // Gaps narrower than a pixel are merged by the server: 30 days of a
   // camera that reconnects often stay a few hundred spans.
   const res = Math.max(1, Math.floor(w / Math.max(1, canvas.clientWidth)));
-  const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(start)}&end=${iso(end)}&resolution=${res}ms`);
-  spans.set(id, { start, end, at: Date.now(), list: r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]) });
+  spans.set(id, { start, end, at: Date.now(), list: await fetchSpans(id, start, end, res) });
 }
 
 // addSpan merges [s, e) into a camera's cached spans (a segment recorded).
@@ -268,8 +274,7 @@ async function drawStrip(id, canvas) {
   const day0 = startOfDay(Date.now()), day1 = nextDay(day0);
   let list = [];
   try {
-    const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(day0)}&end=${iso(day1)}&resolution=60s`);
-    list = r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]);
+    list = await fetchSpans(id, day0, day1, MIN);
   } catch (_) { /* the list shows the camera's error */ }
   const g = canvas.getContext('2d');
   g.fillStyle = '#2b323c';
@@ -370,12 +375,12 @@ class Player {
   async load(wall) {
     const token = {};
     this.loading = token;
-    const r = await api(`/api/cameras/${enc(this.id)}/timeline?start=${iso(wall)}&end=${iso(wall + WINDOW)}`);
+    const list = await fetchSpans(this.id, wall, wall + WINDOW); // exact: the media map needs every gap
     if (this.loading !== token) return false;
     const pieces = [];
     let media = 0;
-    for (const s of r.spans) {
-      const a = Math.max(Date.parse(s.start), wall), b = Math.min(Date.parse(s.end), wall + WINDOW);
+    for (const [s, e] of list) {
+      const a = Math.max(s, wall), b = Math.min(e, wall + WINDOW);
       if (b <= a) continue;
       pieces.push({ wall: a, media, dur: (b - a) / 1000 });
       media += (b - a) / 1000;
@@ -957,8 +962,7 @@ async function renderCalendar() {
   const lists = [];
   for (const id of state.selected) {
     try {
-      const r = await api(`/api/cameras/${enc(id)}/timeline?start=${iso(first)}&end=${iso(last)}&resolution=60s`);
-      lists.push(r.spans.map((s) => [Date.parse(s.start), Date.parse(s.end)]));
+      lists.push(await fetchSpans(id, first, last, MIN));
     } catch (_) { /* shown in the status line by refreshView */ }
   }
   box.textContent = '';
