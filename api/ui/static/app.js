@@ -12,11 +12,11 @@ const SEC = 1000, MIN = 60 * SEC, HOUR = 60 * MIN, DAY = 24 * HOUR;
 // when it gets near the end of the current one.
 const WINDOW = HOUR;
 // Multi-camera sync: a follower within SYNC_SEEK_S of the leader is pulled
-// in by playing up to SYNC_MAX_NUDGE faster or slower (no stall); one
-// farther away seeks. Drift under SYNC_DEADBAND_S is left alone.
+// in by playing faster or slower in proportion (its drift in about a
+// second, no stall); one farther away seeks, a short stall of that camera
+// alone. Drift under SYNC_DEADBAND_S is left alone.
 const SYNC_DEADBAND_S = 0.03;
-const SYNC_SEEK_S = 1;
-const SYNC_MAX_NUDGE = 0.1;
+const SYNC_SEEK_S = 0.3;
 const SYNC_EVERY_MS = 200;
 // Zoom bounds of the timeline: a few seconds to 30 days.
 const MIN_VIEW = 5 * SEC, MAX_VIEW = 31 * DAY;
@@ -701,8 +701,9 @@ setInterval(() => {
       if (Math.abs(drift) > SYNC_DEADBAND_S) p.video.currentTime = m.t;
       p.video.playbackRate = state.rate;
     } else {
-      // Close the gap over about a second, within ±SYNC_MAX_NUDGE.
-      const nudge = Math.abs(drift) > SYNC_DEADBAND_S ? Math.max(-SYNC_MAX_NUDGE, Math.min(SYNC_MAX_NUDGE, -drift)) : 0;
+      // Close the gap over about a second: |drift| <= SYNC_SEEK_S here, so
+      // the rate stays within ±30 %.
+      const nudge = Math.abs(drift) > SYNC_DEADBAND_S ? -drift : 0;
       p.video.playbackRate = state.rate * (1 + nudge);
     }
     if (state.playing && p.video.paused) p.video.play().catch(() => {});
