@@ -180,6 +180,7 @@ type handler struct {
 	eventSrc                                Events
 	streams                                 atomic.Int64 // open event streams
 	lives                                   LiveStreams
+	zone                                    string // IANA name of loc, for /api/info
 	liveViewers                             atomic.Int64
 }
 
@@ -244,6 +245,7 @@ func New(opts Options) (http.Handler, error) {
 	if h.loc == nil {
 		h.loc = time.UTC
 	}
+	h.zone = zoneName(h.loc) // may read TZ and /etc: once, not per request
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}

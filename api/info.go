@@ -22,7 +22,7 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryParams(r.URL.RawQuery); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, infoJSON{Timezone: zoneName(h.loc), SignIn: h.sessions.enabled()})
+	writeJSON(w, http.StatusOK, infoJSON{Timezone: h.zone, SignIn: h.sessions.enabled()})
 	return nil
 }
 
