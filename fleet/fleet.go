@@ -115,6 +115,7 @@ type camera struct {
 	// connected only for viewers may disconnect after the last one left.
 	viewers     int
 	lingerUntil time.Time
+	lingerTimer *time.Timer // wakes the owner when the linger ends
 }
 
 // jobRun is one job of a camera, from its start to the end of its Run.
@@ -322,6 +323,9 @@ func (f *Fleet) Close(ctx context.Context) error {
 		f.mu.Lock()
 		for _, c := range f.cams {
 			c.live.Close()
+			if c.lingerTimer != nil {
+				c.lingerTimer.Stop()
+			}
 		}
 		f.mu.Unlock()
 		<-f.logDone
@@ -355,10 +359,12 @@ func (f *Fleet) viewersChanged(c *camera, n int) {
 			linger = f.cfg.LiveLinger.D()
 		}
 		c.lingerUntil = time.Now().Add(linger)
+		if c.lingerTimer != nil {
+			c.lingerTimer.Stop()
+		}
 		if linger > 0 {
-			// Wake the owner when the linger ends; a poke after Close is
-			// harmless (it never blocks).
-			time.AfterFunc(linger+10*time.Millisecond, f.poke)
+			// Wake the owner when the linger ends (Close stops it).
+			c.lingerTimer = time.AfterFunc(linger+10*time.Millisecond, f.poke)
 		}
 	}
 	c.viewers = n
