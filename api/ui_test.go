@@ -31,6 +31,13 @@ func TestUIServed(t *testing.T) {
 	if w := f.do(t, "GET", "/ui/nope.js"); w.Code != http.StatusNotFound {
 		t.Fatalf("/ui/nope.js: %d", w.Code)
 	}
+	// A Range on a UI file (unsatisfiable or not) gets the whole file, never
+	// a plain-text 416.
+	for _, rng := range []string{"0", "bytes=999999-", "bytes=0-3"} {
+		if w := f.do(t, "GET", "/", "Range", rng); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "<html") {
+			t.Fatalf("Range %q: %d %q", rng, w.Code, w.Header().Get("Content-Type"))
+		}
+	}
 	// The page carries no inline script: every <script> has a src.
 	page := f.do(t, "GET", "/").Body.String()
 	if strings.Contains(page, "<script>") || strings.Count(page, "<script") != strings.Count(page, `<script type="module" src=`) {

@@ -97,6 +97,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// and a new binary is never hidden behind a cached old script.
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("ETag", f.etag)
+	// The files are a few kilobytes: answer a Range with the whole file
+	// (RFC 9110 allows ignoring it) rather than ServeContent's plain-text
+	// 416, which no API error may be.
+	r.Header.Del("Range")
+	r.Header.Del("If-Range")
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 }
 
