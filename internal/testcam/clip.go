@@ -23,10 +23,24 @@ const (
 	ClipMain720       = "main720"         // 1280x720 Main, 25 fps, GOP 2 s, no B-frames, ~4 Mbit/s, 4 s
 	ClipHigh360BFrame = "high360_bframes" // 640x360 High, 25 fps, GOP 1 s, 2 B-frames, ~1 Mbit/s, 4 s
 	ClipBase240       = "base240"         // 320x240 Baseline, 25 fps, GOP 1 s, ~300 kbit/s, 2 s
+	// ClipNumbered240 shows each frame's number in its picture, so a test
+	// can tell from pixels alone which frame is on screen: NumberedBits
+	// blocks of NumberedBlock×NumberedBlockHeight pixels across the top,
+	// bit i (least significant first) of the frame number white (luma 235)
+	// or black (16). 320x240 Baseline, 25 fps, GOP 1 s, 4 s (100 frames),
+	// made with ffmpeg's color source, a geq filter and libx264.
+	ClipNumbered240 = "numbered240"
+)
+
+// The layout of ClipNumbered240's frame numbers.
+const (
+	NumberedBits        = 7
+	NumberedBlock       = 40 // pixels wide
+	NumberedBlockHeight = 96
 )
 
 // ClipNames lists every embedded clip.
-var ClipNames = []string{ClipMain720, ClipHigh360BFrame, ClipBase240}
+var ClipNames = []string{ClipMain720, ClipHigh360BFrame, ClipBase240, ClipNumbered240}
 
 // Frame is one access unit of a clip.
 type Frame struct {
@@ -134,4 +148,25 @@ func SplitAnnexB(b []byte) [][]byte {
 		out = append(out, b[start:len(b):len(b)])
 	}
 	return out
+}
+
+// FrameNumber reads the frame number from a decoded picture of
+// ClipNumbered240: luma, one byte a pixel, rows of stride bytes. It samples
+// the middle of each block and fails when a block is neither clearly white
+// nor clearly black (not this clip, or a damaged picture).
+func FrameNumber(luma []byte, stride int) (int, error) {
+	n := 0
+	for bit := range NumberedBits {
+		x, y := bit*NumberedBlock+NumberedBlock/2, NumberedBlockHeight/2
+		if y*stride+x >= len(luma) {
+			return 0, fmt.Errorf("testcam: picture too small for %d number blocks", NumberedBits)
+		}
+		switch v := luma[y*stride+x]; {
+		case v >= 180:
+			n |= 1 << bit
+		case v > 70:
+			return 0, fmt.Errorf("testcam: number block %d has luma %d, neither white nor black", bit, v)
+		}
+	}
+	return n, nil
 }

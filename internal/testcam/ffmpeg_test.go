@@ -84,3 +84,34 @@ func TestFFmpegDecodes(t *testing.T) {
 		})
 	}
 }
+
+// TestNumberedClip: ffmpeg decodes the numbered clip to pictures whose
+// blocks read as 0, 1, 2, … in order, and a picture of another clip is
+// refused rather than read as a number.
+func TestNumberedClip(t *testing.T) {
+	ffmpeg := needTool(t, "ffmpeg")
+	gray := func(clip string) []byte {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-v", "error", "-i", "clips/"+clip+".h264",
+			"-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
+		if err != nil {
+			t.Fatalf("ffmpeg: %v", err)
+		}
+		return out
+	}
+	const w, h = 320, 240
+	pics := gray(ClipNumbered240)
+	if len(pics) != 100*w*h {
+		t.Fatalf("%d bytes of pictures, want 100 of %dx%d", len(pics), w, h)
+	}
+	for i := range 100 {
+		n, err := FrameNumber(pics[i*w*h:(i+1)*w*h], w)
+		if err != nil || n != i {
+			t.Fatalf("picture %d reads as %d (%v)", i, n, err)
+		}
+	}
+	if n, err := FrameNumber(gray(ClipBase240)[:w*h], w); err == nil {
+		t.Fatalf("a testsrc picture read as frame number %d", n)
+	}
+}

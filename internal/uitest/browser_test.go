@@ -2,6 +2,7 @@ package uitest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,7 +92,7 @@ type site struct {
 // camera list, where %CAM% stands for the test camera's URL.
 func startSite(t *testing.T, extra string, moreCameras ...string) *site {
 	t.Helper()
-	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipBase240})
+	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +333,44 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 }
 
+// exportedFrameNumber exports one frame's worth of camera id from at and
+// reads the number of the first picture ffmpeg decodes from it.
+func exportedFrameNumber(t *testing.T, s *site, id string, at time.Time, frame time.Duration) int {
+	t.Helper()
+	u := fmt.Sprintf("%s/api/cameras/%s/export?start=%s&end=%s", s.base, id,
+		at.UTC().Format(time.RFC3339Nano), at.Add(frame).UTC().Format(time.RFC3339Nano))
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+siteToken) // ignored without tokens
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export at %s: %d %s", at.Format(time.RFC3339Nano), resp.StatusCode, body)
+	}
+	f := filepath.Join(t.TempDir(), "frame.mp4")
+	if err := os.WriteFile(f, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, need(t, "ffmpeg"), "-nostdin", "-v", "error", "-i", f,
+		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
+	if err != nil || len(out) < 320*testcam.NumberedBlockHeight {
+		t.Fatalf("ffmpeg decoding the export at %s: %v (%d bytes)", at.Format(time.RFC3339Nano), err, len(out))
+	}
+	n, err := testcam.FrameNumber(out, 320)
+	if err != nil {
+		t.Fatalf("the exported picture at %s: %v", at.Format(time.RFC3339Nano), err)
+	}
+	return n
+}
+
 // frameStart returns the wall time of the frame the index holds at t: the
 // test camera's frames are evenly spaced within a segment.
 func frameStart(segs []segment, at time.Time) (time.Time, time.Duration, bool) {
@@ -413,6 +452,57 @@ func TestUI(t *testing.T) {
 		if !strings.Contains(url, "camera=cam") || !strings.Contains(url, "t=") {
 			t.Fatalf("URL %q does not name the camera and moment", url)
 		}
+		b.noErrors(t)
+	})
+
+	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) {
+		// The test camera draws each frame's number into its picture. Paused
+		// after playing, and after a step of one frame, the number on
+		// screen must be the number ffmpeg decodes from an export that
+		// starts at the wall time the UI shows: the index's frame at that
+		// time. Pixels against pixels, so the UI's own bookkeeping is not
+		// what is checked.
+		b.poll(t, 10*time.Second, "playing", `nvr.state.playing && nvr.players.get('cam').frameWall != null`)
+		time.Sleep(700 * time.Millisecond)
+		for _, action := range []struct{ name, key string }{{"paused", " "}, {"stepped a frame", "."}} {
+			b.do(t, chromedp.KeyEvent(action.key))
+			b.poll(t, 10*time.Second, "paused on a frame", `!nvr.state.playing && nvr.players.get('cam').video.paused &&
+				!nvr.players.get('cam').video.seeking && nvr.players.get('cam').frameWall != null`)
+			time.Sleep(500 * time.Millisecond) // let a step's seek land
+			type picture struct {
+				Wall  float64 `json:"wall"`
+				Clock string  `json:"clock"`
+				R     string  `json:"r"`
+				W     int     `json:"w"`
+			}
+			shot := eval[picture](t, b, `(() => {
+				const p = nvr.players.get('cam'), v = p.video;
+				const c = document.createElement('canvas');
+				c.width = v.videoWidth; c.height = v.videoHeight;
+				const g = c.getContext('2d');
+				g.drawImage(v, 0, 0);
+				const px = g.getImageData(0, 0, c.width, c.height).data;
+				let r = '';
+				for (let i = 0; i < px.length; i += 4) r += String.fromCharCode(px[i]);
+				return { wall: p.frameWall, clock: document.getElementById('clock').textContent, r: btoa(r), w: c.width };
+			})()`)
+			red, err := base64.StdEncoding.DecodeString(shot.R)
+			if err != nil || shot.W == 0 {
+				t.Fatalf("%s: no picture read (%v, width %d)", action.name, err, shot.W)
+			}
+			onScreen, err := testcam.FrameNumber(red, shot.W)
+			if err != nil {
+				t.Fatalf("%s: the picture on screen: %v", action.name, err)
+			}
+			wall := time.UnixMilli(int64(shot.Wall))
+			inIndex := exportedFrameNumber(t, s, "cam", wall, frame)
+			if onScreen != inIndex {
+				t.Fatalf("%s: frame %d on screen, the clock shows %q (%s), where the index holds frame %d",
+					action.name, onScreen, shot.Clock, wall.Format(time.RFC3339Nano), inIndex)
+			}
+			t.Logf("%s: frame %d on screen at %s, as the index holds", action.name, onScreen, wall.Format(time.RFC3339Nano))
+		}
+		b.do(t, chromedp.KeyEvent(" ")) // play on for what follows
 		b.noErrors(t)
 	})
 
