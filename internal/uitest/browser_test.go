@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -316,6 +317,24 @@ func (b *browser) noErrors(t *testing.T) {
 	}
 }
 
+// latency makes every request of the page wait ms before its answer (0:
+// none), as a remote viewer's would.
+func (b *browser) latency(t *testing.T, ms float64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	rules := []*network.Conditions{}
+	if ms > 0 {
+		rules = append(rules, &network.Conditions{Latency: ms, DownloadThroughput: -1, UploadThroughput: -1})
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: rules}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
@@ -585,6 +604,35 @@ func TestUI(t *testing.T) {
 			t.Fatalf("clock advanced %s in %s of playing", advanced, elapsed)
 		}
 		b.screenshot(t, "ui-playback.png")
+		b.noErrors(t)
+	})
+
+	t.Run("plays from one export window into the next without a pause", func(t *testing.T) {
+		// Windows of 4 s instead of an hour, over a network with 300 ms of
+		// latency: nine seconds of playing cross two hand-overs. A window
+		// loaded when the one before ends waits two round trips (its span
+		// list, then its MP4 header); one loaded ahead is swapped in at once.
+		b.latency(t, 300)
+		defer b.latency(t, 0)
+		// (The loaded hour is forgotten, so the seek plans 4 s windows.)
+		b.eval0(t, `(async () => { nvr.state.window = 4000; nvr.state.handovers = 0; nvr.players.forEach((p) => { p.pieces = []; });
+			nvr.setPlaying(true); await nvr.seek(`+fmt.Sprint(at.UnixMilli())+`); })()`)
+		b.poll(t, 10*time.Second, "playing", `nvr.state.playing && nvr.state.lastFrameAt != null`)
+		time.Sleep(300 * time.Millisecond)
+		b.eval0(t, `nvr.state.maxFrameGap = 0`)
+		time.Sleep(9 * time.Second)
+		handovers := eval[float64](t, b, `nvr.state.handovers`)
+		gap := eval[float64](t, b, `nvr.state.maxFrameGap`)
+		t.Logf("%.0f hand-overs; longest wait for a frame %.0f ms (300 ms network latency)", handovers, gap)
+		if handovers < 2 {
+			t.Fatalf("%.0f windows swapped in preloaded in 9 s of 4 s windows", handovers)
+		}
+		// At its end, the next window cannot come sooner than one round
+		// trip: a wait that long means it was not loaded ahead.
+		if gap >= 300 {
+			t.Fatalf("a %.0f ms wait for a frame while playing across windows", gap)
+		}
+		b.eval0(t, `nvr.state.window = 3600000`)
 		b.noErrors(t)
 	})
 

@@ -8,9 +8,12 @@
 const $ = (id) => document.getElementById(id);
 const SEC = 1000, MIN = 60 * SEC, HOUR = 60 * MIN, DAY = 24 * HOUR;
 
-// How much footage one export covers; the player loads the next window
-// when it gets near the end of the current one.
+// How much footage one export covers (state.window, which the browser tests
+// shorten). HANDOVER_S of playing before a window's end, the player loads
+// the next one into a second, hidden <video> and swaps it in when the first
+// ends, so an hour of continuous footage runs into the next without a pause.
 const WINDOW = HOUR;
+const HANDOVER_S = 20;
 // Multi-camera sync: a follower within SYNC_SEEK_S of the leader is pulled
 // in by playing faster or slower in proportion (its drift in about a
 // second, no stall); one farther away seeks, a short stall of that camera
@@ -38,6 +41,10 @@ const state = {
   events: 0,              // live events received (the browser tests read it)
   previews: 0,            // scrub previews drawn
   signIn: false,          // the server needs users to sign in
+  window: WINDOW,         // footage per export
+  handovers: 0,           // windows swapped in preloaded (the tests read it)
+  lastFrameAt: null,      // performance.now() of the last frame shown, and the
+  maxFrameGap: 0,         // longest wait for a frame since the last seek
   in: null, out: null,    // export range, ms
   fps: 25,
 };
@@ -297,7 +304,7 @@ function selectCamera(id, add) {
 }
 
 // ---------- players ----------
-// One <video> per selected camera, playing an export of up to WINDOW from
+// One <video> per selected camera, playing an export of up to state.window from
 // the moment asked. pieces maps the export's media time to wall time: the
 // export closes gaps up, so media time runs on where wall time jumps.
 
@@ -306,23 +313,44 @@ class Player {
     this.id = cam.id;
     this.tile = document.createElement('div');
     this.tile.className = 'tile';
-    this.video = document.createElement('video');
-    this.video.muted = true;
-    this.video.playsInline = true;
-    this.video.preload = 'auto';
     this.label = document.createElement('div');
     this.label.className = 'label';
     this.label.textContent = cam.name || cam.id;
     this.overlay = document.createElement('div');
     this.overlay.className = 'overlay';
     this.overlay.hidden = true;
-    this.tile.append(this.video, this.label, this.overlay);
+    this.tile.append(this.label, this.overlay);
     this.pieces = [];
     this.frameWall = null; // wall time of the frame on screen
     this.loading = null;
     this.windowEnd = 0;
-    this.video.addEventListener('ended', () => this.onEnded());
-    this.video.addEventListener('error', () => this.showOverlay('cannot play this footage'));
+    this.windowFull = false; // the window was cut at state.window: more may follow
+    this.next = null;        // the next window, preloaded (see HANDOVER_S)
+    this.attach(Player.newVideo());
+  }
+
+  static newVideo() {
+    const v = document.createElement('video');
+    v.muted = true;
+    v.playsInline = true;
+    v.preload = 'auto';
+    return v;
+  }
+
+  // attach makes v the player's shown <video>, in place of the one before.
+  attach(v) {
+    const old = this.video;
+    this.video = v;
+    if (old) {
+      old.replaceWith(v);
+      old.removeAttribute('src');
+      old.load();
+    } else {
+      this.tile.prepend(v);
+    }
+    v.classList.remove('standby');
+    v.addEventListener('ended', () => { if (v === this.video) this.onEnded(); });
+    v.addEventListener('error', () => { if (v === this.video) this.showOverlay('cannot play this footage'); });
     this.watchFrames();
   }
 
@@ -330,6 +358,7 @@ class Player {
     const v = this.video;
     if (!v.requestVideoFrameCallback) return;
     const cb = (_now, meta) => {
+      if (v !== this.video) return; // replaced by the next window
       if (this.mode === 'live') {
         this.liveFrame(meta.mediaTime);
         v.requestVideoFrameCallback(cb);
@@ -338,6 +367,8 @@ class Player {
       const w = this.wallAt(meta.mediaTime);
       if (w != null) this.frameWall = w;
       if (this === leader()) onFrame(w);
+      if (w != null && this.windowFull && !this.next && state.playing &&
+          this.windowEnd - w < HANDOVER_S * SEC * Math.max(1, state.rate)) this.preloadNext();
       v.requestVideoFrameCallback(cb);
     };
     v.requestVideoFrameCallback(cb);
@@ -372,40 +403,83 @@ class Player {
     return null;
   }
 
-  async load(wall) {
-    const token = {};
-    this.loading = token;
-    const list = await fetchSpans(this.id, wall, wall + WINDOW); // exact: the media map needs every gap
-    if (this.loading !== token) return false;
+  // windowAt plans the export window that starts at wall: its pieces
+  // (media time to wall time), where it ends, and its URL; null when there
+  // is no footage in it.
+  async windowAt(wall) {
+    const size = state.window;
+    const list = await fetchSpans(this.id, wall, wall + size); // exact: the media map needs every gap
     const pieces = [];
     let media = 0;
     for (const [s, e] of list) {
-      const a = Math.max(s, wall), b = Math.min(e, wall + WINDOW);
+      const a = Math.max(s, wall), b = Math.min(e, wall + size);
       if (b <= a) continue;
       pieces.push({ wall: a, media, dur: (b - a) / 1000 });
       media += (b - a) / 1000;
     }
-    this.windowEnd = wall + WINDOW;
-    if (!pieces.length) {
+    if (!pieces.length) return null;
+    const last = pieces[pieces.length - 1];
+    const end = last.wall + last.dur * 1000;
+    return {
+      from: wall, pieces, end, full: end >= wall + size,
+      src: `/api/cameras/${enc(this.id)}/export?start=${iso(pieces[0].wall)}&end=${iso(end)}`,
+    };
+  }
+
+  // use makes w the loaded window.
+  use(w) {
+    this.pieces = w.pieces;
+    this.windowEnd = w.end;
+    this.windowFull = w.full;
+  }
+
+  dropNext() {
+    if (!this.next) return;
+    if (this.next.video) { this.next.video.removeAttribute('src'); this.next.video.load(); }
+    this.next = null;
+  }
+
+  async load(wall) {
+    const token = {};
+    this.loading = token;
+    this.dropNext();
+    const w = await this.windowAt(wall);
+    if (this.loading !== token) return false;
+    if (!w) {
       this.pieces = [];
+      this.windowEnd = wall + state.window;
+      this.windowFull = false;
       this.video.removeAttribute('src');
       this.video.load();
       this.showOverlay('no footage at this time');
       return false;
     }
-    this.pieces = pieces;
-    const last = pieces[pieces.length - 1];
-    const end = last.wall + last.dur * 1000;
-    this.windowEnd = Math.min(this.windowEnd, end);
-    this.showOverlay(pieces[0].wall > wall ? 'gap: footage resumes ' + fmtTime(pieces[0].wall) : '');
-    const src = `/api/cameras/${enc(this.id)}/export?start=${iso(pieces[0].wall)}&end=${iso(end)}`;
-    await new Promise((resolve) => {
-      const done = () => { this.video.removeEventListener('loadedmetadata', done); this.video.removeEventListener('error', done); resolve(); };
-      this.video.addEventListener('loadedmetadata', done);
-      this.video.addEventListener('error', done);
-      this.video.src = src;
-    });
+    this.use(w);
+    this.showOverlay(w.pieces[0].wall > wall ? 'gap: footage resumes ' + fmtTime(w.pieces[0].wall) : '');
+    await loaded(this.video, w.src);
     return this.loading === token;
+  }
+
+  // preloadNext loads the window after this one into a hidden <video>,
+  // for onEnded to swap in.
+  async preloadNext() {
+    const from = this.windowEnd, token = this.loading;
+    const next = { from, ready: false };
+    this.next = next;
+    const w = await this.windowAt(from).catch(() => null);
+    if (this.next !== next || this.loading !== token) return;
+    if (!w || w.pieces[0].wall !== from) { this.next = null; return; } // a gap or nothing yet: onEnded loads it
+    // Rendered but transparent, under the shown one: the browser buffers
+    // it and decodes its first frame, which display:none would not.
+    const v = Player.newVideo();
+    v.classList.add('standby');
+    this.video.before(v);
+    next.video = v;
+    await loaded(v, w.src);
+    if (this.next !== next) return;
+    if (v.error) { this.dropNext(); return; }
+    next.window = w;
+    next.ready = true;
   }
 
   async seek(wall) {
@@ -458,6 +532,16 @@ class Player {
     // after a gap, or what has been recorded since).
     if (!state.playing || !this.pieces.length) return;
     const from = this.windowEnd;
+    const next = this.next;
+    if (next && next.ready && next.from === from) {
+      this.next = null;
+      this.use(next.window);
+      this.attach(next.video);
+      this.video.playbackRate = state.rate;
+      state.handovers++;
+      await this.video.play().catch(() => {});
+      return;
+    }
     if (await this.load(from)) {
       this.video.playbackRate = state.rate;
       await this.video.play().catch(() => {});
@@ -466,6 +550,16 @@ class Player {
       setTimeout(() => this.onEnded(), 1000);
     }
   }
+}
+
+// loaded sets v's source and waits for its metadata (or an error).
+function loaded(v, src) {
+  return new Promise((resolve) => {
+    const done = () => { v.removeEventListener('loadedmetadata', done); v.removeEventListener('error', done); resolve(); };
+    v.addEventListener('loadedmetadata', done);
+    v.addEventListener('error', done);
+    v.src = src;
+  });
 }
 
 // ---------- live view ----------
@@ -482,6 +576,7 @@ const LIVE_STALL_MS = 3000;
 Object.assign(Player.prototype, {
   startLive() {
     this.stopLive();
+    this.dropNext();
     this.mode = 'live';
     this.pieces = [];
     this.liveGen = (this.liveGen || 0) + 1;
@@ -655,6 +750,9 @@ function leader() {
 
 function onFrame(wall) {
   if (wall == null) return;
+  const now = performance.now();
+  if (state.lastFrameAt != null) state.maxFrameGap = Math.max(state.maxFrameGap, now - state.lastFrameAt);
+  state.lastFrameAt = now;
   if (state.lastSeek && state.lastSeek.armed && state.lastSeek.frame == null) {
     state.lastSeek.frame = wall;
     state.lastSeek.frameAt = performance.now();
@@ -669,6 +767,8 @@ async function seek(wall) {
   // lastSeek.frame becomes the wall time of the first frame shown after
   // it: what a deep link or a click shows (the browser tests read it).
   state.lastSeek = { target: wall, frame: null, armed: false, startedAt: performance.now(), frameAt: null };
+  state.lastFrameAt = null;
+  state.maxFrameGap = 0;
   state.playhead = wall;
   $('clock').textContent = fmtTime(wall, true);
   updateURL();
@@ -1140,7 +1240,7 @@ async function main() {
 
 // For the browser tests and for curious users in the console.
 window.nvr = {
-  state, players, spans, goLive, drawTimeline,
+  state, players, spans, goLive, drawTimeline, seek, setPlaying,
   preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState }),
 };
 
