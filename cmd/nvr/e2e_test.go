@@ -57,7 +57,7 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +69,7 @@ func freeAddr(t *testing.T) string {
 
 // nvrProc is a running `nvr serve`.
 type nvrProc struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	base   string
 	log    *os.File
@@ -77,7 +77,7 @@ type nvrProc struct {
 	exited chan error
 }
 
-func startServe(t *testing.T, cfgPath, listen string) *nvrProc {
+func startServe(t testing.TB, cfgPath, listen string) *nvrProc {
 	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "nvr-log-*.txt")
 	if err != nil {
@@ -174,7 +174,7 @@ func (p *nvrProc) camera(id string) cameraJSON {
 	return c
 }
 
-func writeConfig(t *testing.T, path, body string) {
+func writeConfig(t testing.TB, path, body string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
