@@ -32,9 +32,17 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 	if len(segs) == 0 {
 		return nil
 	}
-	if err := s.setState(ctx, segs, StateDeleting); err != nil {
+	err := s.setState(ctx, segs, StateDeleting)
+	if err != nil && isFull(err) && s.releaseReserve() {
+		// The disk is full: give the index the reserved space to commit
+		// the marks that free it.
+		err = s.setState(ctx, segs, StateDeleting)
+	}
+	if err != nil {
 		return err
 	}
+	// Written back after the files are gone (or kept, when it is there).
+	defer func() { _ = s.ensureReserve() }()
 	// Once marked, finish even if ctx is cancelled: the marks would
 	// otherwise wait for the next start.
 	ctx = context.WithoutCancel(ctx)

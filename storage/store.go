@@ -219,6 +219,8 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		s.closeAll()
 		return nil, fmt.Errorf("storage: open index readers: %w", err)
 	}
+	// Without space for it now, the next deletion writes it.
+	_ = s.ensureReserve()
 	return s, nil
 }
 

@@ -11,30 +11,15 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/internal/testdisk"
 )
-
-// smallDisk mounts a tmpfs of the given size (it needs root); without it
-// the test skips on a developer machine and fails in CI.
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mounting a tmpfs (needed in CI): %v %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
 
 // TestServeDiskFull fills a small filesystem (RELIABILITY F5): the segment
 // in progress is closed cleanly at its last complete fragment, the state
 // and the log say the disk is full, and once a reload sets min_free_bytes
 // retention frees space and recording resumes. Every file left decodes.
 func TestServeDiskFull(t *testing.T) {
-	disk := smallDisk(t, "6m")
+	disk := testdisk.Small(t, "6m")
 	cam := startCam(t, testcam.Options{}) // ~0.5 MB/s
 	listen := freeAddr(t)
 	cfgPath := filepath.Join(t.TempDir(), "nvr.yaml")
