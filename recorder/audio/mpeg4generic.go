@@ -66,7 +66,8 @@ type MPEG4Generic struct {
 	clk       rtpClock
 	st        Stats
 	frag      []byte // AU being reassembled
-	fragSize  int    // its announced size; 0 when none is open
+	fragOpen  bool
+	fragFull  int // the whole AU's size when fragments announce it, else 0
 	fragTS    int64
 	fragRTPTS uint32
 	out       Frame
@@ -105,11 +106,52 @@ func (d *MPEG4Generic) Reset() {
 }
 
 func (d *MPEG4Generic) dropFrag() {
-	if d.fragSize > 0 {
+	if d.fragOpen {
 		d.st.Dropped++
 	}
 	d.frag = d.frag[:0]
-	d.fragSize = 0
+	d.fragOpen = false
+}
+
+func (d *MPEG4Generic) completeFrag(emit func(*Frame)) {
+	d.fragOpen = false
+	d.emitAU(d.frag, d.fragTS, emit)
+	d.frag = d.frag[:0]
+}
+
+// continueFrag adds a packet of the open fragment's timestamp.
+func (d *MPEG4Generic) continueFrag(pkt *rtp.Packet, n int, data []byte, emit func(*Frame)) error {
+	size := d.sizes[0]
+	switch {
+	case n != 1:
+		d.dropFrag()
+		d.reject()
+		return fmt.Errorf("%w: %d AU-headers inside a fragmented AU (seq %d)", ErrMalformed, n, pkt.SequenceNumber)
+	case d.fragFull > 0 && size != d.fragFull:
+		d.dropFrag()
+		d.reject()
+		return fmt.Errorf("%w: AU fragment of an AU of %d bytes says %d (seq %d)", ErrMalformed, d.fragFull, size, pkt.SequenceNumber)
+	case d.fragFull == 0 && size < len(data):
+		data = data[:size]
+	}
+	limit := d.fragFull
+	if limit == 0 {
+		limit = MaxFrameSize
+	}
+	if len(d.frag)+len(data) > limit {
+		d.dropFrag()
+		d.st.Dropped++
+		return fmt.Errorf("%w: AU fragments over %d bytes (seq %d)", ErrTooLarge, limit, pkt.SequenceNumber)
+	}
+	d.frag = append(d.frag, data...)
+	switch {
+	case d.fragFull > 0 && len(d.frag) == d.fragFull, d.fragFull == 0 && pkt.Marker:
+		d.completeFrag(emit)
+	case pkt.Marker:
+		d.dropFrag()
+		return fmt.Errorf("%w: AU fragment ends short of its size (seq %d)", ErrMalformed, pkt.SequenceNumber)
+	}
+	return nil
 }
 
 // Push implements Depacketizer.
@@ -167,43 +209,42 @@ func (d *MPEG4Generic) depacketize(pkt *rtp.Packet, ts int64, emit func(*Frame))
 		data = data[skip:]
 	}
 
-	// A fragment in progress continues only in a packet of the same
-	// timestamp holding a single AU-header of the same size (§3.2.3).
-	if d.fragSize > 0 {
-		if pkt.Timestamp != d.fragRTPTS || n != 1 || d.sizes[0] != d.fragSize {
-			d.dropFrag()
-			err = fmt.Errorf("%w: AU fragment without its end before seq %d", ErrPacketLoss, pkt.SequenceNumber)
+	// A fragment in progress continues in a packet of the same timestamp
+	// with a single AU-header (§3.2.3). Two conventions exist: the AU-size
+	// of every fragment is the whole AU's (RFC 3640, ffmpeg, GStreamer),
+	// or it is the fragment's own, the marker ending the AU (gortsplib).
+	if d.fragOpen {
+		if pkt.Timestamp != d.fragRTPTS {
+			if d.fragFull == 0 {
+				// Fragment-sized headers and no marker: a camera that
+				// never sets it sends one AU per timestamp.
+				d.completeFrag(emit)
+			} else {
+				d.dropFrag()
+				err = fmt.Errorf("%w: AU fragment without its end before seq %d", ErrPacketLoss, pkt.SequenceNumber)
+			}
 		} else {
-			if len(d.frag)+len(data) > d.fragSize {
-				d.dropFrag()
-				d.reject()
-				return fmt.Errorf("%w: AU fragments exceed the AU size %d (seq %d)", ErrMalformed, d.sizes[0], pkt.SequenceNumber)
-			}
-			d.frag = append(d.frag, data...)
-			if len(d.frag) == d.fragSize {
-				d.fragSize = 0
-				d.emitAU(d.frag, d.fragTS, emit)
-				d.frag = d.frag[:0]
-			} else if pkt.Marker {
-				d.dropFrag()
-				return fmt.Errorf("%w: AU fragment ends short of its size (seq %d)", ErrMalformed, pkt.SequenceNumber)
-			}
-			return nil
+			return d.continueFrag(pkt, n, data, emit)
 		}
 	}
 
-	if n == 1 && d.sizes[0] > len(data) {
-		// The first fragment of an AU larger than the packet.
+	if n == 1 && (d.sizes[0] > len(data) || (d.sizes[0] == len(data) && !pkt.Marker)) {
+		// The first fragment of an AU: larger than the packet, or a
+		// single AU without the marker that would say it is complete.
+		full := 0
+		if d.sizes[0] > len(data) {
+			full = d.sizes[0]
+			if pkt.Marker {
+				d.reject()
+				return fmt.Errorf("%w: AU of %d bytes in a last packet of %d (seq %d)", ErrMalformed, d.sizes[0], len(data), pkt.SequenceNumber)
+			}
+		}
 		if d.sizes[0] > MaxFrameSize {
 			d.st.Dropped++
 			return fmt.Errorf("%w: AU of %d bytes (seq %d)", ErrTooLarge, d.sizes[0], pkt.SequenceNumber)
 		}
-		if pkt.Marker {
-			d.reject()
-			return fmt.Errorf("%w: AU of %d bytes in a last packet of %d (seq %d)", ErrMalformed, d.sizes[0], len(data), pkt.SequenceNumber)
-		}
-		d.frag = append(d.frag[:0], data...)
-		d.fragSize, d.fragTS, d.fragRTPTS = d.sizes[0], ts, pkt.Timestamp
+		d.frag = append(d.frag[:0], data[:min(len(data), d.sizes[0])]...)
+		d.fragOpen, d.fragFull, d.fragTS, d.fragRTPTS = true, full, ts, pkt.Timestamp
 		return err
 	}
 
