@@ -326,7 +326,7 @@ func latmConfig(t testing.TB) *mpeg4audio.StreamMuxConfig {
 	t.Helper()
 	return &mpeg4audio.StreamMuxConfig{
 		Programs: []*mpeg4audio.StreamMuxConfigProgram{{Layers: []*mpeg4audio.StreamMuxConfigLayer{{
-			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 44100, ChannelConfig: 2, ChannelCount: 2},
+			AudioSpecificConfig: &mpeg4audio.AudioSpecificConfig{Type: 2, SampleRate: 44100, ChannelConfig: 2},
 			LatmBufferFullness:  255,
 		}}}},
 	}
@@ -452,7 +452,10 @@ func TestG711Tables(t *testing.T) {
 	for _, tc := range []struct {
 		codec string
 		ref   func([]byte) []byte
-	}{{"PCMU", g711.DecodeMulaw}, {"PCMA", g711.DecodeAlaw}} {
+	}{
+		{"PCMU", func(b []byte) []byte { var m g711.Mulaw; m.Unmarshal(b); return m }},
+		{"PCMA", func(b []byte) []byte { var a g711.Alaw; a.Unmarshal(b); return a }},
+	} {
 		d, err := NewG711(tc.codec, 1)
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,17 @@ type FLACInfo struct {
 	BitsPerSample int
 }
 
+// flacInfo is the stream nvr writes for 16-bit PCM: 20 ms blocks, as
+// fine a grain as the packets cameras send, so a frame's time is never
+// more than one packet from its RTP time.
+func flacInfo(sampleRate, channels int) FLACInfo {
+	i := FLACInfo{BlockSize: sampleRate / 50, SampleRate: sampleRate, Channels: channels, BitsPerSample: 16}
+	if i.BlockSize < 16 {
+		i.BlockSize = 16 // FLAC's smallest block
+	}
+	return i
+}
+
 // FLACEncoder turns timed 16-bit PCM into timed FLAC frames of
 // Info().BlockSize samples.
 type FLACEncoder struct {
@@ -49,12 +60,7 @@ func NewFLACEncoder(sampleRate, channels int) (*FLACEncoder, error) {
 	if sampleRate < 1000 || sampleRate > 192000 || channels < 1 || channels > 2 {
 		return nil, fmt.Errorf("%w: FLAC of %d Hz, %d channels", ErrUnsupported, sampleRate, channels)
 	}
-	e := &FLACEncoder{info: FLACInfo{
-		BlockSize: sampleRate / 50, SampleRate: sampleRate, Channels: channels, BitsPerSample: 16,
-	}}
-	if e.info.BlockSize < 16 {
-		e.info.BlockSize = 16 // FLAC's smallest block
-	}
+	e := &FLACEncoder{info: flacInfo(sampleRate, channels)}
 	si := &meta.StreamInfo{
 		BlockSizeMin:  uint16(e.info.BlockSize),
 		BlockSizeMax:  uint16(e.info.BlockSize),

@@ -1,6 +1,5 @@
 package bmff
 
-
 // Audio sample entries: AAC (mp4a + esds, ISO/IEC 14496-14 §5.6 and
 // 14496-1 §7.2.6), Opus (Opus + dOps, "Encapsulation of Opus in ISO Base
 // Media File Format" §4.3) and FLAC (fLaC + dfLa, "Encapsulation of FLAC

@@ -380,4 +380,3 @@ func int16le(s []int16) []byte {
 	}
 	return b
 }
-

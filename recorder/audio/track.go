@@ -1,0 +1,101 @@
+package audio
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Format is how a track is recorded: the MP4 form its samples take and
+// the facts its sample entry needs.
+type Format struct {
+	Codec      string // RFC 6381: "mp4a.40.2", "opus", "flac"
+	ClockRate  int    // RTP clock, the track's MP4 timescale
+	SampleRate int    // decoded audio, Hz
+	Channels   int
+	// AAC is the AudioSpecificConfig of an AAC track; nil otherwise.
+	AAC *AACConfig
+	// FLAC is set for G.711, recorded as FLAC: the frames come from a
+	// FLACEncoder fed with G711.Decode.
+	FLAC *FLACInfo
+	// Opus is true for an Opus track.
+	Opus bool
+}
+
+// Track is one audio track's depacketizer with its Format. Format is nil
+// for MP4A-LATM with the config in band until the first packet carrying
+// it (LATM.Config).
+type Track struct {
+	Depacketizer Depacketizer
+	Format       *Format
+}
+
+// NewTrack picks the depacketizer for an SDP media: the rtpmap encoding
+// name (upper case), clock rate and channel count (0 when the rtpmap has
+// none) and the fmtp (keys lower case). An error wrapping ErrUnsupported
+// means a valid track nvr does not record; the video records regardless.
+func NewTrack(codec string, clockRate, channels int, fmtp map[string]string) (*Track, error) {
+	if clockRate <= 0 {
+		return nil, fmt.Errorf("%w: %s clock rate %d", ErrMalformed, truncate(codec), clockRate)
+	}
+	switch strings.ToUpper(codec) {
+	case "MPEG4-GENERIC":
+		if m := strings.ToLower(fmtp["mode"]); m != "" && m != "aac-hbr" && m != "aac-lbr" {
+			return nil, fmt.Errorf("%w: MPEG4-GENERIC mode %q", ErrUnsupported, truncate(m))
+		}
+		cfg, err := ParseAACConfigHex(fmtp["config"])
+		if err != nil {
+			return nil, fmt.Errorf("MPEG4-GENERIC config: %w", err)
+		}
+		p, err := ParseGenericParams(fmtp)
+		if err != nil {
+			return nil, err
+		}
+		d, err := NewMPEG4Generic(p, cfg, clockRate)
+		if err != nil {
+			return nil, err
+		}
+		return &Track{Depacketizer: d, Format: aacFormat(cfg, clockRate)}, nil
+	case "MP4A-LATM":
+		d, err := NewLATM(clockRate, fmtp)
+		if err != nil {
+			return nil, err
+		}
+		t := &Track{Depacketizer: d}
+		if cfg, ok := d.Config(); ok {
+			t.Format = aacFormat(cfg, clockRate)
+		}
+		return t, nil
+	case "PCMU", "PCMA":
+		if channels == 0 {
+			channels = 1
+		}
+		if clockRate != 8000 {
+			// RFC 3551 §4.5.14: 8000 Hz. Other rates exist in theory; the
+			// FLAC timeline takes its rate from the clock, so say so.
+			return nil, fmt.Errorf("%w: %s at %d Hz", ErrUnsupported, codec, clockRate)
+		}
+		d, err := NewG711(strings.ToUpper(codec), channels)
+		if err != nil {
+			return nil, err
+		}
+		info := flacInfo(clockRate, channels)
+		return &Track{Depacketizer: d, Format: &Format{Codec: CodecFLAC, ClockRate: clockRate, SampleRate: clockRate, Channels: channels, FLAC: &info}}, nil
+	case "OPUS":
+		d, err := NewOpus(clockRate)
+		if err != nil {
+			return nil, err
+		}
+		// RFC 7587 §7.1: sprop-stereo says whether the sender may send
+		// stereo; mono is the default. The rtpmap always says /2.
+		ch := 1
+		if fmtp["sprop-stereo"] == "1" {
+			ch = 2
+		}
+		return &Track{Depacketizer: d, Format: &Format{Codec: CodecOpus, ClockRate: OpusClockRate, SampleRate: OpusClockRate, Channels: ch, Opus: true}}, nil
+	}
+	return nil, fmt.Errorf("%w: audio codec %q", ErrUnsupported, truncate(codec))
+}
+
+func aacFormat(cfg AACConfig, clockRate int) *Format {
+	return &Format{Codec: cfg.Codec(), ClockRate: clockRate, SampleRate: cfg.OutputRate, Channels: cfg.Channels, AAC: &cfg}
+}
