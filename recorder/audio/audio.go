@@ -150,6 +150,27 @@ func (c *rtpClock) advance(pkt *rtp.Packet, st *Stats) step {
 	return s
 }
 
+// stream is what every depacketizer keeps of its RTP stream.
+type stream struct {
+	clk rtpClock
+	st  Stats
+}
+
+// Stats returns the counters so far.
+func (s *stream) Stats() Stats { return s.st }
+
+// begin counts pkt and follows its sequence and timestamp. When ok is
+// false the packet is to be discarded and lossErr says why.
+func (s *stream) begin(pkt *rtp.Packet) (st step, ok bool) {
+	if pkt == nil {
+		s.st.Rejected++
+		return step{lossErr: fmt.Errorf("%w: nil packet", ErrMalformed)}, false
+	}
+	s.st.Packets++
+	st = s.clk.advance(pkt, &s.st)
+	return st, !st.late
+}
+
 // reset forgets sequence continuity (reconnect) but keeps the timestamp
 // extension.
 func (c *rtpClock) reset() {

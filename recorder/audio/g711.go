@@ -55,9 +55,8 @@ func alawDecode(b byte) int16 {
 type G711 struct {
 	table    *[256]int16
 	channels int
-	clk      rtpClock
-	st       Stats
-	out      Frame
+	stream
+	out Frame
 }
 
 // NewG711 makes a depacketizer for codec "PCMU" or "PCMA" with the
@@ -89,9 +88,6 @@ func (d *G711) Decode(pcm []int16, b []byte) []int16 {
 	return pcm
 }
 
-// Stats returns the counters so far.
-func (d *G711) Stats() Stats { return d.st }
-
 // Reset forgets sequence continuity.
 func (d *G711) Reset() { d.clk.reset() }
 
@@ -99,13 +95,8 @@ func (d *G711) Reset() { d.clk.reset() }
 // RTP timestamp: a lost packet leaves its slot empty for the consumer to
 // fill with silence.
 func (d *G711) Push(pkt *rtp.Packet, emit func(*Frame)) error {
-	if pkt == nil {
-		d.st.Rejected++
-		return fmt.Errorf("%w: nil packet", ErrMalformed)
-	}
-	d.st.Packets++
-	s := d.clk.advance(pkt, &d.st)
-	if s.late {
+	s, ok := d.begin(pkt)
+	if !ok {
 		return s.lossErr
 	}
 	n := len(pkt.Payload)

@@ -177,8 +177,7 @@ type LATM struct {
 	mc        muxConfig
 	haveMC    bool
 	frameDur  int64
-	clk       rtpClock
-	st        Stats
+	stream
 	elem      []byte // AudioMuxElement bytes gathered so far
 	elemTS    int64
 	elemRTPTS uint32
@@ -225,9 +224,6 @@ func (d *LATM) setConfig(mc muxConfig) error {
 // Config returns the AudioSpecificConfig in force, once one is known.
 func (d *LATM) Config() (AACConfig, bool) { return d.mc.aac, d.haveMC }
 
-// Stats returns the counters so far.
-func (d *LATM) Stats() Stats { return d.st }
-
 // Reset forgets a partial element and sequence continuity.
 func (d *LATM) Reset() {
 	d.dropElem()
@@ -243,13 +239,8 @@ func (d *LATM) dropElem() {
 
 // Push implements Depacketizer.
 func (d *LATM) Push(pkt *rtp.Packet, emit func(*Frame)) error {
-	if pkt == nil {
-		d.st.Rejected++
-		return fmt.Errorf("%w: nil packet", ErrMalformed)
-	}
-	d.st.Packets++
-	s := d.clk.advance(pkt, &d.st)
-	if s.late {
+	s, ok := d.begin(pkt)
+	if !ok {
 		return s.lossErr
 	}
 	if s.gap {

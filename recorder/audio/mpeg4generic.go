@@ -61,10 +61,9 @@ func ParseGenericParams(fmtp map[string]string) (GenericParams, error) {
 // generic with the same fields): several AUs per packet, or one AU
 // fragmented over packets sharing a timestamp.
 type MPEG4Generic struct {
-	p         GenericParams
-	frameDur  int64 // RTP clock units per AU
-	clk       rtpClock
-	st        Stats
+	p        GenericParams
+	frameDur int64 // RTP clock units per AU
+	stream
 	frag      []byte // AU being reassembled
 	fragOpen  bool
 	fragFull  int // the whole AU's size when fragments announce it, else 0
@@ -95,9 +94,6 @@ func aacFrameDuration(cfg AACConfig, clockRate int) (int64, error) {
 	}
 	return d, nil
 }
-
-// Stats returns the counters so far.
-func (d *MPEG4Generic) Stats() Stats { return d.st }
 
 // Reset forgets a partial AU and sequence continuity.
 func (d *MPEG4Generic) Reset() {
@@ -156,13 +152,8 @@ func (d *MPEG4Generic) continueFrag(pkt *rtp.Packet, n int, data []byte, emit fu
 
 // Push implements Depacketizer.
 func (d *MPEG4Generic) Push(pkt *rtp.Packet, emit func(*Frame)) error {
-	if pkt == nil {
-		d.st.Rejected++
-		return fmt.Errorf("%w: nil packet", ErrMalformed)
-	}
-	d.st.Packets++
-	s := d.clk.advance(pkt, &d.st)
-	if s.late {
+	s, ok := d.begin(pkt)
+	if !ok {
 		return s.lossErr
 	}
 	if s.gap {

@@ -76,8 +76,7 @@ func OpusDuration(p []byte) (int64, error) {
 
 // Opus depacketizes RFC 7587 Opus: one RTP payload is one Opus packet.
 type Opus struct {
-	clk rtpClock
-	st  Stats
+	stream
 	out Frame
 }
 
@@ -90,21 +89,13 @@ func NewOpus(clockRate int) (*Opus, error) {
 	return &Opus{}, nil
 }
 
-// Stats returns the counters so far.
-func (d *Opus) Stats() Stats { return d.st }
-
 // Reset forgets sequence continuity.
 func (d *Opus) Reset() { d.clk.reset() }
 
 // Push implements Depacketizer.
 func (d *Opus) Push(pkt *rtp.Packet, emit func(*Frame)) error {
-	if pkt == nil {
-		d.st.Rejected++
-		return fmt.Errorf("%w: nil packet", ErrMalformed)
-	}
-	d.st.Packets++
-	s := d.clk.advance(pkt, &d.st)
-	if s.late {
+	s, ok := d.begin(pkt)
+	if !ok {
 		return s.lossErr
 	}
 	if len(pkt.Payload) > MaxFrameSize {
