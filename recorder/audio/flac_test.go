@@ -4,26 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/mewkiz/flac"
 	"github.com/mewkiz/flac/meta"
+
+	"github.com/nvr-project/nvr/internal/testaudio"
 )
 
 // ffmpegFLAC decodes a native FLAC stream (header + frames) with ffmpeg,
 // the independent decoder, to 16-bit samples.
 func ffmpegFLAC(t *testing.T, info FLACInfo, frames [][]byte) []int16 {
 	t.Helper()
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ffmpeg not found (required under CI): %v", err)
-		}
-		t.Skipf("ffmpeg not found: %v", err)
-	}
+	ff := testaudio.Tool(t, "ffmpeg")
 	var stream bytes.Buffer
 	if _, err := flac.NewEncoder(&stream, &meta.StreamInfo{
 		BlockSizeMin: uint16(info.BlockSize), BlockSizeMax: uint16(info.BlockSize),

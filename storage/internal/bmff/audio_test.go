@@ -2,46 +2,17 @@ package bmff
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
+	"github.com/nvr-project/nvr/internal/testaudio"
 	"github.com/nvr-project/nvr/recorder/audio"
 )
-
-// requireTool skips when an external tool is missing, except under CI
-// where a missing tool is a broken environment.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found (required under CI): %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
-
-func run(t testing.TB, name string, args ...string) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, requireTool(t, name), args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
-	}
-	return stdout.Bytes()
-}
 
 // audioMP4 writes a progressive audio-only MP4 with one track of entry:
 // the smallest file that puts a sample entry in front of a real decoder.
@@ -172,81 +143,22 @@ type probed struct {
 func probe(t *testing.T, path string) (codec string, rate, channels int, dur float64) {
 	t.Helper()
 	var p probed
-	out := run(t, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,duration", "-of", "json", path)
+	out := testaudio.Run(t, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,sample_rate,channels,duration", "-of", "json", path)
 	if err := json.Unmarshal(out, &p); err != nil || len(p.Streams) != 1 {
 		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
 	}
 	s := p.Streams[0]
 	rate, _ = strconv.Atoi(s.SampleRate)
 	dur, _ = strconv.ParseFloat(s.Duration, 64)
-	if msg := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-"); len(msg) > 0 {
+	if msg := testaudio.Run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-"); len(msg) > 0 {
 		t.Fatalf("ffmpeg decode: %s", msg)
 	}
 	return s.CodecName, rate, s.Channels, dur
 }
 
-// adtsFrames splits an ADTS stream into raw frames and builds the
-// AudioSpecificConfig from the first header (profile, rate index,
-// channels).
-func adtsFrames(t *testing.T, b []byte) (asc []byte, frames [][]byte) {
-	t.Helper()
-	for len(b) >= 7 {
-		if b[0] != 0xff || b[1]&0xf0 != 0xf0 {
-			t.Fatalf("lost ADTS sync")
-		}
-		n := int(b[3]&3)<<11 | int(b[4])<<3 | int(b[5])>>5
-		hdr := 7
-		if b[1]&1 == 0 {
-			hdr = 9
-		}
-		if asc == nil {
-			aot := b[2]>>6 + 1
-			sfi := b[2] >> 2 & 0xf
-			ch := (b[2]&1)<<2 | b[3]>>6
-			asc = []byte{aot<<3 | sfi>>1, sfi<<7 | ch<<3}
-		}
-		frames = append(frames, b[hdr:n])
-		b = b[n:]
-	}
-	return asc, frames
-}
-
-// oggPackets returns the packets of an Ogg stream (RFC 3533 §6: lacing
-// values of 255 continue a packet).
-func oggPackets(t *testing.T, b []byte) [][]byte {
-	t.Helper()
-	var pkts [][]byte
-	var cur []byte
-	for len(b) > 27 {
-		if string(b[:4]) != "OggS" {
-			t.Fatalf("lost Ogg sync")
-		}
-		nseg := int(b[26])
-		lace := b[27 : 27+nseg]
-		body := b[27+nseg:]
-		for _, l := range lace {
-			cur = append(cur, body[:l]...)
-			body = body[l:]
-			if l < 255 {
-				pkts = append(pkts, cur)
-				cur = nil
-			}
-		}
-		b = body
-	}
-	return pkts
-}
-
 func TestMP4AWithFFmpeg(t *testing.T) {
 	dir := t.TempDir()
-	src := filepath.Join(dir, "in.aac")
-	run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
-		"-ac", "2", "-c:a", "aac", "-b:a", "96k", "-f", "adts", src)
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asc, frames := adtsFrames(t, b)
+	asc, frames := testaudio.AAC(t, 44100, 2, 2)
 	cfg, err := audio.ParseAACConfig(asc)
 	if err != nil {
 		t.Fatal(err)
@@ -271,18 +183,7 @@ func TestMP4AWithFFmpeg(t *testing.T) {
 
 func TestOpusWithFFmpeg(t *testing.T) {
 	dir := t.TempDir()
-	src := filepath.Join(dir, "in.ogg")
-	run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
-		"-ac", "1", "-c:a", "libopus", "-frame_duration", "20", "-f", "ogg", src)
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkts := oggPackets(t, b)
-	if len(pkts) < 3 || !bytes.HasPrefix(pkts[0], []byte("OpusHead")) {
-		t.Fatalf("no Opus in Ogg (%d packets)", len(pkts))
-	}
-	pkts = pkts[2:] // OpusHead, OpusTags
+	pkts := testaudio.Opus(t, 1, 2)
 	durs := make([]uint32, len(pkts))
 	var total int64
 	for i, p := range pkts {
@@ -314,14 +215,12 @@ func TestFLACFromG711WithFFmpeg(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			dir := t.TempDir()
 			fmtName := map[string]string{"PCMU": "mulaw", "PCMA": "alaw"}[codec]
+			g711 := testaudio.G711(t, fmtName, 2)
 			src := filepath.Join(dir, "in.g711")
-			run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=8000:duration=2",
-				"-af", "volume=0.8", "-ac", "1", "-f", fmtName, src)
-			g711, err := os.ReadFile(src)
-			if err != nil {
+			if err := os.WriteFile(src, g711, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			want := run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", fmtName, "-ar", "8000", "-ac", "1", "-i", src, "-f", "s16le", "-")
+			want := testaudio.Run(t, "ffmpeg", "-nostdin", "-v", "error", "-f", fmtName, "-ar", "8000", "-ac", "1", "-i", src, "-f", "s16le", "-")
 
 			dec, err := audio.NewG711(codec, 1)
 			if err != nil {
@@ -360,7 +259,7 @@ func TestFLACFromG711WithFFmpeg(t *testing.T) {
 			if c != "flac" || rate != 8000 || ch != 1 || math.Abs(dur-2) > 0.001 {
 				t.Fatalf("ffprobe: %s %d Hz %d ch %.3f s; want flac 8000 Hz 1 ch 2 s", c, rate, ch, dur)
 			}
-			got := run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-f", "s16le", "-")
+			got := testaudio.Run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-f", "s16le", "-")
 			if !bytes.Equal(got, want) {
 				t.Fatalf("FLAC in MP4 decodes to %d bytes differing from the µ-law's %d", len(got), len(want))
 			}
