@@ -1,8 +1,11 @@
 package audio
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/pion/rtp"
 )
 
 // Format is how a track is recorded: the MP4 form its samples take and
@@ -21,12 +24,61 @@ type Format struct {
 	Opus bool
 }
 
-// Track is one audio track's depacketizer with its Format. Format is nil
-// for MP4A-LATM with the config in band until the first packet carrying
-// it (LATM.Config).
+// Track turns one audio track's RTP packets into the frames nvr stores:
+// AAC access units, Opus packets, or FLAC frames of decoded G.711. It is
+// not safe for concurrent use.
 type Track struct {
-	Depacketizer Depacketizer
-	Format       *Format
+	dep    Depacketizer
+	format *Format
+	// G.711 only: the decoder and the FLAC encoder after it.
+	g711 *G711
+	flac *FLACEncoder
+	pcm  []int16
+}
+
+// Format returns how the track is stored, or nil while it is not known
+// yet (MP4A-LATM with its config in band, before the first packet that
+// carries it). The pointer changes only when the format does (an in-band
+// LATM config that changes), so a consumer compares pointers to notice.
+func (t *Track) Format() *Format { return t.format }
+
+// Stats returns the depacketizer's counters.
+func (t *Track) Stats() Stats { return t.dep.Stats() }
+
+// Reset forgets partial frames and sequence state (reconnect); a G.711
+// track's pending FLAC block is padded and emitted through emit.
+func (t *Track) Reset(emit func(*Frame)) error {
+	t.dep.Reset()
+	if t.flac != nil {
+		return t.flac.Flush(emit)
+	}
+	return nil
+}
+
+// Push takes one RTP packet and emits the frames it completes, with PTS in
+// Format().ClockRate units. Errors are those of the depacketizer: none is
+// fatal to the track.
+func (t *Track) Push(pkt *rtp.Packet, emit func(*Frame)) error {
+	var encErr error
+	out := emit
+	if t.g711 != nil {
+		out = func(f *Frame) {
+			t.pcm = t.g711.Decode(t.pcm[:0], f.Data)
+			if err := t.flac.Push(f.PTS, t.pcm, emit); err != nil && encErr == nil {
+				encErr = err
+			}
+		}
+	}
+	err := t.dep.Push(pkt, out)
+	if l, ok := t.dep.(*LATM); ok {
+		if cfg, ok := l.Config(); ok && (t.format == nil || !bytes.Equal(t.format.AAC.Raw, cfg.Raw)) {
+			t.format = aacFormat(cfg, l.clockRate)
+		}
+	}
+	if err == nil {
+		err = encErr
+	}
+	return err
 }
 
 // NewTrack picks the depacketizer for an SDP media: the rtpmap encoding
@@ -54,15 +106,15 @@ func NewTrack(codec string, clockRate, channels int, fmtp map[string]string) (*T
 		if err != nil {
 			return nil, err
 		}
-		return &Track{Depacketizer: d, Format: aacFormat(cfg, clockRate)}, nil
+		return &Track{dep: d, format: aacFormat(cfg, clockRate)}, nil
 	case "MP4A-LATM":
 		d, err := NewLATM(clockRate, fmtp)
 		if err != nil {
 			return nil, err
 		}
-		t := &Track{Depacketizer: d}
+		t := &Track{dep: d}
 		if cfg, ok := d.Config(); ok {
-			t.Format = aacFormat(cfg, clockRate)
+			t.format = aacFormat(cfg, clockRate)
 		}
 		return t, nil
 	case "PCMU", "PCMA":
@@ -78,8 +130,12 @@ func NewTrack(codec string, clockRate, channels int, fmtp map[string]string) (*T
 		if err != nil {
 			return nil, err
 		}
-		info := flacInfo(clockRate, channels)
-		return &Track{Depacketizer: d, Format: &Format{Codec: CodecFLAC, ClockRate: clockRate, SampleRate: clockRate, Channels: channels, FLAC: &info}}, nil
+		enc, err := NewFLACEncoder(clockRate, channels)
+		if err != nil {
+			return nil, err
+		}
+		info := enc.Info()
+		return &Track{dep: d, g711: d, flac: enc, format: &Format{Codec: CodecFLAC, ClockRate: clockRate, SampleRate: clockRate, Channels: channels, FLAC: &info}}, nil
 	case "OPUS":
 		d, err := NewOpus(clockRate)
 		if err != nil {
@@ -91,7 +147,7 @@ func NewTrack(codec string, clockRate, channels int, fmtp map[string]string) (*T
 		if fmtp["sprop-stereo"] == "1" {
 			ch = 2
 		}
-		return &Track{Depacketizer: d, Format: &Format{Codec: CodecOpus, ClockRate: OpusClockRate, SampleRate: OpusClockRate, Channels: ch, Opus: true}}, nil
+		return &Track{dep: d, format: &Format{Codec: CodecOpus, ClockRate: OpusClockRate, SampleRate: OpusClockRate, Channels: ch, Opus: true}}, nil
 	}
 	return nil, fmt.Errorf("%w: audio codec %q", ErrUnsupported, truncate(codec))
 }
