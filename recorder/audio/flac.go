@@ -1,18 +1,10 @@
 package audio
 
-import (
-	"bytes"
-	"fmt"
-
-	"github.com/mewkiz/flac"
-	"github.com/mewkiz/flac/frame"
-	"github.com/mewkiz/flac/meta"
-)
+import "fmt"
 
 // G.711 is recorded as FLAC (docs/audio.md says why): the 16-bit PCM it
-// decodes to, losslessly, in frames of a fixed block size. mewkiz/flac
-// writes the frames (fixed predictors of order 0-4 with Rice-coded
-// residuals); this file owns the timeline: blocks, silence for lost
+// decodes to, losslessly, in frames of a fixed block size (flacframe.go
+// writes them); this file owns the timeline: blocks, silence for lost
 // packets, restarts.
 
 // MaxSilence bounds the silence written for a gap, one second: beyond it
@@ -43,14 +35,13 @@ func flacInfo(sampleRate, channels int) FLACInfo {
 // Info().BlockSize samples.
 type FLACEncoder struct {
 	info    FLACInfo
-	enc     *flac.Encoder
-	w       bytes.Buffer
+	num     uint64 // next frame number
+	buf     []byte
+	res     []int32 // scratch: a channel's samples and residuals
 	pending []int16 // interleaved samples not yet in a frame
 	start   int64   // PTS of pending[0]
 	next    int64   // PTS just after the last sample taken
 	started bool
-	frame   frame.Frame
-	chans   []int32
 	out     Frame
 }
 
@@ -61,35 +52,7 @@ func NewFLACEncoder(sampleRate, channels int) (*FLACEncoder, error) {
 		return nil, fmt.Errorf("%w: FLAC of %d Hz, %d channels", ErrUnsupported, sampleRate, channels)
 	}
 	e := &FLACEncoder{info: flacInfo(sampleRate, channels)}
-	si := &meta.StreamInfo{
-		BlockSizeMin:  uint16(e.info.BlockSize),
-		BlockSizeMax:  uint16(e.info.BlockSize),
-		SampleRate:    uint32(sampleRate),
-		NChannels:     uint8(channels),
-		BitsPerSample: 16,
-	}
-	enc, err := flac.NewEncoder(&e.w, si)
-	if err != nil {
-		return nil, fmt.Errorf("audio: FLAC encoder: %w", err)
-	}
-	e.enc = enc
-	e.w.Reset() // the "fLaC" header: MP4 carries STREAMINFO in dfLa
-	ch := frame.ChannelsMono
-	if channels == 2 {
-		ch = frame.ChannelsLR
-	}
-	e.frame.Header = frame.Header{
-		HasFixedBlockSize: true,
-		BlockSize:         uint16(e.info.BlockSize),
-		SampleRate:        uint32(sampleRate),
-		Channels:          ch,
-		BitsPerSample:     16,
-	}
-	e.frame.Subframes = make([]*frame.Subframe, channels)
-	for i := range e.frame.Subframes {
-		e.frame.Subframes[i] = &frame.Subframe{}
-	}
-	e.chans = make([]int32, e.info.BlockSize*channels)
+	e.res = make([]int32, 2*e.info.BlockSize)
 	return e, nil
 }
 
@@ -164,23 +127,10 @@ func (e *FLACEncoder) drain(emit func(*Frame)) error {
 	if len(e.pending) < bs*ch {
 		return nil
 	}
-	for c := 0; c < ch; c++ {
-		s := e.chans[c*bs : (c+1)*bs]
-		for i := range s {
-			s[i] = int32(e.pending[i*ch+c])
-		}
-		sf := e.frame.Subframes[c]
-		// Verbatim asks the encoder to pick the best predictor itself.
-		sf.SubHeader = frame.SubHeader{Pred: frame.PredVerbatim}
-		sf.Samples = s
-		sf.NSamples = bs
-	}
-	e.w.Reset()
-	if err := e.enc.WriteFrame(&e.frame); err != nil {
-		return fmt.Errorf("audio: FLAC frame: %w", err)
-	}
+	e.buf = flacFrame(e.buf[:0], e.pending, ch, bs, e.info.SampleRate, e.num, e.res)
+	e.num++
 	e.pending = e.pending[:0]
-	e.out = Frame{PTS: e.start, Duration: int64(bs), Data: e.w.Bytes()}
+	e.out = Frame{PTS: e.start, Duration: int64(bs), Data: e.buf}
 	e.start += int64(bs)
 	emit(&e.out)
 	return nil

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mewkiz/flac"
-	"github.com/mewkiz/flac/meta"
-
 	"github.com/nvr-project/nvr/internal/testaudio"
 )
 
@@ -19,19 +16,22 @@ import (
 func ffmpegFLAC(t *testing.T, info FLACInfo, frames [][]byte) []int16 {
 	t.Helper()
 	ff := testaudio.Tool(t, "ffmpeg")
+	// "fLaC", then STREAMINFO as the last metadata block (RFC 9639 §8.2):
+	// block sizes, unknown frame sizes, rate, channels, 16 bits, unknown
+	// length and MD5.
 	var stream bytes.Buffer
-	if _, err := flac.NewEncoder(&stream, &meta.StreamInfo{
-		BlockSizeMin: uint16(info.BlockSize), BlockSizeMax: uint16(info.BlockSize),
-		SampleRate: uint32(info.SampleRate), NChannels: uint8(info.Channels), BitsPerSample: 16,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	stream.WriteString("fLaC")
+	stream.Write([]byte{0x80, 0, 0, 34})
+	binary.Write(&stream, binary.BigEndian, [2]uint16{uint16(info.BlockSize), uint16(info.BlockSize)})
+	stream.Write(make([]byte, 6))
+	binary.Write(&stream, binary.BigEndian, uint64(info.SampleRate)<<44|uint64(info.Channels-1)<<41|15<<36)
+	stream.Write(make([]byte, 16))
 	for _, f := range frames {
 		stream.Write(f)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ff, "-nostdin", "-v", "error", "-f", "flac", "-i", "-", "-f", "s16le", "-")
+	cmd := exec.CommandContext(ctx, ff, "-nostdin", "-v", "error", "-err_detect", "crccheck+explode", "-f", "flac", "-i", "-", "-f", "s16le", "-")
 	cmd.Stdin = &stream
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr

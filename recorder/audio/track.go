@@ -31,9 +31,20 @@ type Track struct {
 	dep    Depacketizer
 	format *Format
 	// G.711 only: the decoder and the FLAC encoder after it.
-	g711 *G711
-	flac *FLACEncoder
-	pcm  []int16
+	g711   *G711
+	flac   *FLACEncoder
+	pcm    []int16
+	toFLAC func(*Frame) // made once: a closure per packet would allocate
+	emit   func(*Frame) // Push's emit, for toFLAC
+	encErr error
+}
+
+// decodeG711 decodes a G.711 frame and feeds the FLAC encoder.
+func (t *Track) decodeG711(f *Frame) {
+	t.pcm = t.g711.Decode(t.pcm[:0], f.Data)
+	if err := t.flac.Push(f.PTS, t.pcm, t.emit); err != nil && t.encErr == nil {
+		t.encErr = err
+	}
 }
 
 // Format returns how the track is stored, or nil while it is not known
@@ -59,15 +70,9 @@ func (t *Track) Reset(emit func(*Frame)) error {
 // Format().ClockRate units. Errors are those of the depacketizer: none is
 // fatal to the track.
 func (t *Track) Push(pkt *rtp.Packet, emit func(*Frame)) error {
-	var encErr error
 	out := emit
 	if t.g711 != nil {
-		out = func(f *Frame) {
-			t.pcm = t.g711.Decode(t.pcm[:0], f.Data)
-			if err := t.flac.Push(f.PTS, t.pcm, emit); err != nil && encErr == nil {
-				encErr = err
-			}
-		}
+		t.emit, t.encErr, out = emit, nil, t.toFLAC
 	}
 	err := t.dep.Push(pkt, out)
 	if l, ok := t.dep.(*LATM); ok {
@@ -76,7 +81,7 @@ func (t *Track) Push(pkt *rtp.Packet, emit func(*Frame)) error {
 		}
 	}
 	if err == nil {
-		err = encErr
+		err = t.encErr
 	}
 	return err
 }
@@ -135,7 +140,9 @@ func NewTrack(codec string, clockRate, channels int, fmtp map[string]string) (*T
 			return nil, err
 		}
 		info := enc.Info()
-		return &Track{dep: d, g711: d, flac: enc, format: &Format{Codec: CodecFLAC, ClockRate: clockRate, SampleRate: clockRate, Channels: channels, FLAC: &info}}, nil
+		t := &Track{dep: d, g711: d, flac: enc, format: &Format{Codec: CodecFLAC, ClockRate: clockRate, SampleRate: clockRate, Channels: channels, FLAC: &info}}
+		t.toFLAC = t.decodeG711
+		return t, nil
 	case "OPUS":
 		d, err := NewOpus(clockRate)
 		if err != nil {

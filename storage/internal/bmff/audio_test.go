@@ -259,7 +259,7 @@ func TestFLACFromG711WithFFmpeg(t *testing.T) {
 			if c != "flac" || rate != 8000 || ch != 1 || math.Abs(dur-2) > 0.001 {
 				t.Fatalf("ffprobe: %s %d Hz %d ch %.3f s; want flac 8000 Hz 1 ch 2 s", c, rate, ch, dur)
 			}
-			got := testaudio.Run(t, "ffmpeg", "-nostdin", "-v", "error", "-i", out, "-f", "s16le", "-")
+			got := testaudio.Run(t, "ffmpeg", "-nostdin", "-v", "error", "-err_detect", "crccheck+explode", "-i", out, "-f", "s16le", "-")
 			if !bytes.Equal(got, want) {
 				t.Fatalf("FLAC in MP4 decodes to %d bytes differing from the µ-law's %d", len(got), len(want))
 			}
