@@ -130,3 +130,65 @@ func TestFLACLossLeavesSilence(t *testing.T) {
 		t.Fatal("odd stereo accepted")
 	}
 }
+
+// TestFLACExtremeSignals: signals that push each subframe choice to its
+// edge (constant, full-scale noise that only verbatim holds, alternating
+// extremes whose order-4 residuals pass 2^20, a slow ramp) decode in
+// ffmpeg to exactly what went in, mono and stereo.
+func TestFLACExtremeSignals(t *testing.T) {
+	const n = 160 * 8
+	gen := map[string]func(i int) int16{
+		"silence":     func(int) int16 { return 0 },
+		"constant":    func(int) int16 { return -1234 },
+		"noise":       func(i int) int16 { return int16(uint32(i)*2654435761>>13) },
+		"alternating": func(i int) int16 { return []int16{32767, -32768}[i%2] },
+		"ramp":        func(i int) int16 { return int16(i*3 - 2000) },
+		"square":      func(i int) int16 { return []int16{20000, -20000}[i/37%2] },
+	}
+	for name, g := range gen {
+		for _, ch := range []int{1, 2} {
+			e, err := NewFLACEncoder(8000, ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Hours into a stream, frame numbers take several UTF-8
+			// bytes (§9.1.5).
+			e.num = map[string]uint64{"ramp": 0x7ff, "square": 1 << 30}[name]
+			pcm := make([]int16, n*ch)
+			for i := range pcm {
+				pcm[i] = g(i + i%ch*7)
+			}
+			var frames [][]byte
+			if err := e.Push(0, pcm, func(f *Frame) { frames = append(frames, append([]byte(nil), f.Data...)) }); err != nil {
+				t.Fatal(err)
+			}
+			got := ffmpegFLAC(t, e.Info(), frames)
+			if len(got) != len(pcm) {
+				t.Fatalf("%s/%d: %d samples, want %d", name, ch, len(got), len(pcm))
+			}
+			for i := range pcm {
+				if got[i] != pcm[i] {
+					t.Fatalf("%s/%d: sample %d is %d, want %d", name, ch, i, got[i], pcm[i])
+				}
+			}
+		}
+	}
+	if v := writeUTF8Bytes(0x7f); len(v) != 1 {
+		t.Fatalf("UTF-8 of 0x7f: % x", v)
+	}
+	for _, c := range []struct {
+		v    uint64
+		want []byte
+	}{{0x80, []byte{0xc2, 0x80}}, {0x7ff, []byte{0xdf, 0xbf}}, {0x800, []byte{0xe0, 0xa0, 0x80}}, {0xfffff, []byte{0xf3, 0xbf, 0xbf, 0xbf}}} {
+		if got := writeUTF8Bytes(c.v); !bytes.Equal(got, c.want) {
+			t.Fatalf("UTF-8 of %#x: % x, want % x", c.v, got, c.want)
+		}
+	}
+}
+
+func writeUTF8Bytes(v uint64) []byte {
+	var w bitWriter
+	writeUTF8(&w, v)
+	w.flushBytes()
+	return w.b
+}
