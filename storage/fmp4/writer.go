@@ -161,7 +161,8 @@ type Writer struct {
 
 	// Audio track, when there is one: samples held for the next fragment
 	// (their bytes in abuf), the audio time of the segment's first video
-	// DTS, and a scratch buffer where a fragment with audio is assembled.
+	// DTS, and a scratch buffer for the held video while a fragment's
+	// audio is written after its video.
 	audio     *AudioParams
 	apend     []audioPending
 	abuf      []byte
@@ -482,15 +483,20 @@ func (w *Writer) writeFragment(n int, nextDTS int64) error {
 	}
 	putHeader(h[moofSize:], mdatHeaderSize+dataLen+aLen, "mdat")
 
-	out := w.buf[w.head-hdrLen : w.head+dataLen]
 	if na > 0 {
-		// One Write per fragment still: video and audio data assembled.
-		w.frag = append(append(w.frag[:0], out...), w.abuf[:aLen]...)
-		out = w.frag
+		// The held-back video samples follow this fragment's data in buf:
+		// set them aside (usually one frame) and put the audio there, so
+		// the fragment stays one Write without copying its video again.
+		w.frag = append(w.frag[:0], w.buf[w.head+dataLen:]...)
+		w.buf = append(w.buf[:w.head+dataLen], w.abuf[:aLen]...)
 	}
+	out := w.buf[w.head-hdrLen : w.head+dataLen+aLen]
 	nw, err := w.w.Write(out)
 	if err == nil && nw != len(out) {
 		err = io.ErrShortWrite
+	}
+	if na > 0 {
+		w.buf = append(w.buf[:w.head+dataLen], w.frag...)
 	}
 	if err != nil {
 		w.err = fmt.Errorf("fmp4: write fragment %d: %w", w.seq, err)
