@@ -140,7 +140,7 @@ func TestFLACExtremeSignals(t *testing.T) {
 	gen := map[string]func(i int) int16{
 		"silence":     func(int) int16 { return 0 },
 		"constant":    func(int) int16 { return -1234 },
-		"noise":       func(i int) int16 { return int16(uint32(i)*2654435761>>13) },
+		"noise":       func(i int) int16 { return int16(uint32(i) * 2654435761 >> 13) },
 		"alternating": func(i int) int16 { return []int16{32767, -32768}[i%2] },
 		"ramp":        func(i int) int16 { return int16(i*3 - 2000) },
 		"square":      func(i int) int16 { return []int16{20000, -20000}[i/37%2] },
