@@ -419,8 +419,23 @@ func TestLATMHostile(t *testing.T) {
 	if _, err := NewLATM(44100, map[string]string{"cpresent": "0"}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("cpresent=0 without config: %v", err)
 	}
-	// A StreamMuxConfig cut before frameLengthType.
-	if _, err := NewLATM(44100, map[string]string{"cpresent": "0", "config": "40002410"}); !errors.Is(err, ErrMalformed) {
+	// Configs that end inside frameLengthType, as GStreamer's rtpmp4apay
+	// and RFC 6416's example write them, read as frameLengthType 0.
+	for _, c := range []struct {
+		cfg  string
+		rate int
+		asc  []byte
+	}{{"40002410", 44100, []byte{0x12, 0x08}}, {"40002810", 16000, []byte{0x14, 0x08}}} {
+		d, err := NewLATM(c.rate, map[string]string{"cpresent": "0", "config": c.cfg})
+		if err != nil {
+			t.Fatalf("config %s: %v", c.cfg, err)
+		}
+		if got, _ := d.Config(); got.SampleRate != c.rate || got.Channels != 1 || !bytes.Equal(got.Raw, c.asc) {
+			t.Fatalf("config %s: %+v", c.cfg, got)
+		}
+	}
+	// One cut inside the AudioSpecificConfig is still refused.
+	if _, err := NewLATM(44100, map[string]string{"cpresent": "0", "config": "4000"}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("truncated config: %v", err)
 	}
 	// An in-band stream whose first element says "same config as before".

@@ -113,21 +113,24 @@ func readMuxConfig(r *bitReader) (muxConfig, error) {
 		r.pos = start + int(ascLen) // fillBits
 	}
 	mc.aac.Raw = copyBits(r.b, start, r.pos)
-	flt, err := r.read(3)
-	if err != nil {
-		return mc, err
+	// The fields after the AudioSpecificConfig may be missing from an
+	// out-of-band config: GStreamer's rtpmp4apay writes "40002810" and
+	// RFC 6416's own example is "40002410", both ending inside
+	// frameLengthType. Missing bits read as zero, as ffmpeg reads them:
+	// frameLengthType 0, no other data, no CRC.
+	tail := func(n int) uint32 {
+		if r.left() < n {
+			r.pos = len(r.b) * 8
+			return 0
+		}
+		v, _ := r.read(n)
+		return v
 	}
-	if flt != 0 {
+	if flt := tail(3); flt != 0 {
 		return mc, fmt.Errorf("%w: LATM frameLengthType %d", ErrUnsupported, flt)
 	}
-	if _, err := r.read(8); err != nil { // latmBufferFullness
-		return mc, err
-	}
-	other, err := r.read(1)
-	if err != nil {
-		return mc, err
-	}
-	if other == 1 {
+	tail(8) // latmBufferFullness
+	if tail(1) == 1 {
 		mc.otherPresent = true
 		if v == 1 {
 			n, err := latmValue(r)
@@ -155,14 +158,8 @@ func readMuxConfig(r *bitReader) (muxConfig, error) {
 			}
 		}
 	}
-	crc, err := r.read(1)
-	if err != nil {
-		return mc, err
-	}
-	if crc == 1 {
-		if _, err := r.read(8); err != nil {
-			return mc, err
-		}
+	if tail(1) == 1 { // crcCheckPresent
+		tail(8)
 	}
 	return mc, nil
 }
