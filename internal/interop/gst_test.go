@@ -25,6 +25,7 @@ type gstOptions struct {
 	Profile        string // x264enc output profile: baseline, main, high
 	Auth           string // none, basic, digest
 	User, Password string
+	Audio          string // none (default), aac, aac-latm, pcmu, pcma, opus
 }
 
 // gstServer is a running GStreamer RTSP server process serving
@@ -66,10 +67,13 @@ func startGst(t testing.TB, o gstOptions) *gstServer {
 	if o.Profile == "" {
 		o.Profile = "main"
 	}
+	if o.Audio == "" {
+		o.Audio = "none"
+	}
 	cmd := exec.Command(py, "testdata/gst_rtsp_server.py",
 		"--port", fmt.Sprint(o.Port), "--width", fmt.Sprint(o.Width), "--height", fmt.Sprint(o.Height),
 		"--fps", fmt.Sprintf("%d/1", o.FPS), "--keyint", fmt.Sprint(o.Keyint), "--bframes", fmt.Sprint(o.BFrames),
-		"--profile", o.Profile, "--auth", o.Auth, "--user", o.User, "--password", o.Password)
+		"--profile", o.Profile, "--auth", o.Auth, "--user", o.User, "--password", o.Password, "--audio", o.Audio)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

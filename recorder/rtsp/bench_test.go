@@ -41,7 +41,7 @@ func BenchmarkInterleavedRTP(b *testing.B) {
 	s := &Session{rd: rtspmsg.NewReader(&loopReader{data: stream.Bytes()}), rtpCh: 0, rtcpCh: 1}
 	s.info.Video.PayloadType = 96
 	var pkt rtp.Packet
-	fn := func(*rtp.Packet) error { return nil }
+	fn := func(TrackKind, *rtp.Packet) error { return nil }
 	b.ReportAllocs()
 	b.SetBytes(1400)
 	b.ResetTimer()

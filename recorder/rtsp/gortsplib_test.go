@@ -28,18 +28,20 @@ import (
 // refServer is gortsplib's RTSP server (an independent implementation)
 // serving a testcam clip as H.264 RTP.
 type refServer struct {
-	t        *testing.T
-	srv      *gortsplib.Server
-	stream   *gortsplib.ServerStream
-	media    *description.Media
-	user     string
-	pass     string
-	addr     string
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	torndown atomic.Int32
-	closed   atomic.Int32
-	methods  sync.Map // method -> count
+	t           *testing.T
+	srv         *gortsplib.Server
+	stream      *gortsplib.ServerStream
+	media       *description.Media
+	user        string
+	pass        string
+	addr        string
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	audio       *description.Media // a PCMA track after the video, when refOptions.audio
+	refuseAudio bool
+	torndown    atomic.Int32
+	closed      atomic.Int32
+	methods     sync.Map // method -> count
 }
 
 func (h *refServer) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
@@ -81,6 +83,9 @@ func (h *refServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respo
 	if !h.check(ctx.Conn, ctx.Request) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
+	if h.refuseAudio && strings.HasSuffix(ctx.Request.URL.String(), "trackID=1") {
+		return &base.Response{StatusCode: base.StatusUnsupportedTransport}, nil, nil
+	}
 	return &base.Response{StatusCode: base.StatusOK}, h.stream, nil
 }
 
@@ -99,11 +104,13 @@ func startRefServer(t *testing.T, user, pass string, methods []auth.VerifyMethod
 
 // refOptions configure a refServer beyond credentials.
 type refOptions struct {
-	user, pass string
-	methods    []auth.VerifyMethod
-	idle       time.Duration
-	tls        *tls.Config // RTSPS (TCP only)
-	addr       string      // listen address, default 127.0.0.1:0
+	user, pass  string
+	methods     []auth.VerifyMethod
+	idle        time.Duration
+	tls         *tls.Config // RTSPS (TCP only)
+	addr        string      // listen address, default 127.0.0.1:0
+	audio       bool        // add a G.711 A-law track, 20 ms packets
+	refuseAudio bool        // answer the audio track's SETUP with 461
 }
 
 func startRefServerWith(t *testing.T, o refOptions) *refServer {
@@ -112,7 +119,7 @@ func startRefServerWith(t *testing.T, o refOptions) *refServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &refServer{t: t, user: o.user, pass: o.pass, stop: make(chan struct{})}
+	h := &refServer{t: t, user: o.user, pass: o.pass, stop: make(chan struct{}), refuseAudio: o.refuseAudio}
 	h.srv = &gortsplib.Server{
 		Handler:     h,
 		RTSPAddress: cmp.Or(o.addr, "127.0.0.1:0"),
@@ -131,11 +138,21 @@ func startRefServerWith(t *testing.T, o refOptions) *refServer {
 	h.addr = h.srv.NetListener().Addr().String()
 	forma := &format.H264{PayloadTyp: 96, SPS: clip.SPS, PPS: clip.PPS, PacketizationMode: 1}
 	h.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	h.stream = &gortsplib.ServerStream{Server: h.srv, Desc: &description.Session{Medias: []*description.Media{h.media}}}
+	medias := []*description.Media{h.media}
+	alaw := &format.G711{PayloadTyp: 8, MULaw: false, SampleRate: 8000, ChannelCount: 1}
+	if o.audio {
+		h.audio = &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{alaw}}
+		medias = append(medias, h.audio)
+	}
+	h.stream = &gortsplib.ServerStream{Server: h.srv, Desc: &description.Session{Medias: medias}}
 	if err := h.stream.Initialize(); err != nil {
 		t.Fatal(err)
 	}
 	enc, err := forma.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	aenc, err := alaw.CreateEncoder()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +179,15 @@ func startRefServerWith(t *testing.T, o refOptions) *refServer {
 			for _, p := range pkts {
 				p.Timestamp = uint32(base + f.PTS)
 				_ = h.stream.WritePacketRTP(h.media, p)
+			}
+			if h.audio != nil && i%2 == 0 {
+				aps, err := aenc.Encode(make([]byte, 160))
+				if err == nil {
+					for _, p := range aps {
+						p.Timestamp = uint32(i / 2 * 160)
+						_ = h.stream.WritePacketRTP(h.audio, p)
+					}
+				}
 			}
 		}
 	}()

@@ -32,6 +32,27 @@ var errBusy = errors.New("ReadPackets is already running")
 // most every 5s. Returns ctx.Err() on cancellation (also when Close is
 // called meanwhile).
 func (s *Session) ReadPackets(ctx context.Context, fn func(*rtp.Packet) error) error {
+	return s.ReadTracks(ctx, func(t TrackKind, p *rtp.Packet) error {
+		if t != TrackVideo {
+			return nil
+		}
+		return fn(p)
+	})
+}
+
+// TrackKind says which set-up track a packet belongs to.
+type TrackKind int
+
+// The tracks a session sets up.
+const (
+	TrackVideo TrackKind = iota
+	TrackAudio           // Info.Audio, when Config.AudioTrack picked one
+)
+
+// ReadTracks is ReadPackets for every track set up: video and, when
+// Info.Audio is set, audio. Only video keeps MediaTimeout at bay, so a
+// camera whose video stalls while audio flows still times out.
+func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet) error) error {
 	if s.closeCtx.Err() != nil {
 		return context.Canceled // closed (or closing)
 	}
@@ -159,7 +180,7 @@ func (d *mediaDeadline) refresh(now time.Time) {
 	_ = d.set(d.at)
 }
 
-func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Packet) error) error {
+func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) error {
 	dl := mediaDeadline{set: s.conn.SetReadDeadline, timeout: s.cfg.MediaTimeout}
 	dl.refresh(time.Now())
 	for {
@@ -187,6 +208,14 @@ func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Pac
 			}
 		case it.Channel == s.rtcpCh:
 			s.handleRTCP(it.Payload)
+		case s.audioSet && it.Channel == s.audioCh:
+			if err := s.handleAudio(it.Payload, pkt, fn); err != nil {
+				return err
+			}
+		case s.audioSet && it.Channel == s.audioCh+1:
+			// The audio track's RTCP: nothing uses it yet (lip sync
+			// from its sender reports is still to come).
+			s.st.rtcp.Add(1)
 		default:
 			s.st.unknownCh.Add(1)
 		}
@@ -222,7 +251,7 @@ func (s *Session) handleLateResponse(m *rtspmsg.Message) {
 // malformed; another SSRC than the announced one (stale data of an earlier
 // session on old live555, F4); or another payload type (Geovision's extra
 // pt=50 packets). It reports whether the packet was accepted.
-func (s *Session) handleRTP(b []byte, pkt *rtp.Packet, fn func(*rtp.Packet) error) (bool, error) {
+func (s *Session) handleRTP(b []byte, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) (bool, error) {
 	if err := pkt.Unmarshal(b); err != nil {
 		s.st.malformed.Add(1)
 		return false, nil
@@ -249,7 +278,20 @@ func (s *Session) handleRTP(b []byte, pkt *rtp.Packet, fn func(*rtp.Packet) erro
 	s.st.packets.Add(1)
 	s.st.bytes.Add(uint64(len(b)))
 	s.rr.received(pkt.SSRC, pkt.SequenceNumber)
-	return true, fn(pkt)
+	return true, fn(TrackVideo, pkt)
+}
+
+// handleAudio parses one RTP packet of the audio track and hands it to
+// fn; malformed packets and other payload types are dropped and counted.
+// Audio is not part of the receiver reports or the SSRC adoption: those
+// keep the video alive, and audio must never decide that.
+func (s *Session) handleAudio(b []byte, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) error {
+	if err := pkt.Unmarshal(b); err != nil || pkt.PayloadType != s.info.Audio.PayloadType {
+		s.st.audioDropped.Add(1)
+		return nil
+	}
+	s.st.audio.Add(1)
+	return fn(TrackAudio, pkt)
 }
 
 // mismatchTooLong reports whether only mismatching packets have arrived
@@ -410,7 +452,7 @@ func (s *Session) fromServer(a netip.AddrPort, port uint16) bool {
 	return slices.Contains(s.srcIPs, a.Addr().Unmap())
 }
 
-func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(*rtp.Packet) error) error {
+func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) error {
 	buf := make([]byte, maxUDPPacket+1)
 	dl := mediaDeadline{set: s.udpRTP.SetReadDeadline, timeout: s.cfg.MediaTimeout}
 	dl.refresh(time.Now())

@@ -283,6 +283,7 @@ func mediaTrack(md *sdp.MediaDescription) (Track, VideoTrack) {
 	t.PayloadType = chosen
 	if m, ok := rtpmaps[chosen]; ok {
 		t.Codec, t.ClockRate = parseRtpmap(m)
+		t.Channels = rtpmapChannels(m)
 	} else if st, ok := staticPayloadTypes[chosen]; ok {
 		t.Codec, t.ClockRate = st.codec, st.clock
 	}
@@ -331,6 +332,20 @@ func parseRtpmap(v string) (string, int) {
 		rate = 0
 	}
 	return strings.ToUpper(strings.TrimSpace(name)), rate
+}
+
+// rtpmapChannels is the encoding parameters of an audio rtpmap, the
+// channel count (RFC 4566 §6); 0 when absent or not a small number.
+func rtpmapChannels(v string) int {
+	parts := strings.Split(v, "/")
+	if len(parts) < 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(parts[2]))
+	if err != nil || n < 1 || n > 8 {
+		return 0
+	}
+	return n
 }
 
 // parseFmtp parses "k=v;k=v" with keys lower-cased. Values keep their '='

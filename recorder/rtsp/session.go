@@ -81,6 +81,12 @@ type Config struct {
 	TLSFingerprint string
 	// RootCAs verifies unpinned certificates; nil means the system roots.
 	RootCAs *x509.CertPool
+
+	// AudioTrack, when set, picks an audio track to set up besides the
+	// video: the first of the SDP's tracks for which it returns true.
+	// Audio never fails Open: a refused or broken audio SETUP leaves the
+	// session with its video, and Info.AudioErr says why.
+	AudioTrack func(Track) bool
 }
 
 func (c Config) withDefaults() Config {
@@ -162,6 +168,7 @@ type Track struct {
 	PayloadType uint8             // RTP payload type
 	Control     string            // resolved absolute control URL (credentials stripped)
 	Fmtp        map[string]string // fmtp parameters, keys lower-cased
+	Channels    int               // from the rtpmap ("opus/48000/2"); 0 when absent
 }
 
 // VideoTrack is the H.264 track with its RFC 6184 §8.1 parameters.
@@ -180,6 +187,8 @@ type Info struct {
 	Transport      string        // "tcp" or "udp"
 	Tracks         []Track       // every track of the SDP
 	Video          VideoTrack    // the H.264 track that was set up
+	Audio          *Track        // the audio track that was set up, if any (Config.AudioTrack)
+	AudioErr       string        // why no audio track was set up although one was wanted and offered
 	SessionTimeout time.Duration // from the Session header, default 60s
 	TLSFingerprint string        // rtsps: the certificate connected to (Fingerprint), else ""
 }
@@ -197,11 +206,13 @@ type Stats struct {
 	DroppedPayloadType    uint64 // another payload type on the video channel (Geovision pt=50)
 	DroppedEarly          uint64 // RTP before the PLAY reply beyond the early buffer
 	JunkBytes             uint64 // bytes skipped resynchronising the interleaved stream
+	AudioPackets          uint64 // RTP packets of the audio track handed to the caller
+	DroppedAudio          uint64 // audio packets dropped: malformed, or another payload type
 }
 
 type counters struct {
 	packets, bytes, rtcp, wrongSSRC, unknownCh, wrongSrc, keepalives,
-	malformed, wrongPT, early atomic.Uint64
+	malformed, wrongPT, early, audio, audioDropped atomic.Uint64
 }
 
 // Session is an open RTSP session playing one H.264 video track.
@@ -229,6 +240,8 @@ type Session struct {
 	tcp            bool
 	channelsSet    bool
 	rtpCh, rtcpCh  uint8
+	audioSet       bool  // an audio track was set up (interleaved only)
+	audioCh        uint8 // its RTP channel; RTCP on the next one is ignored
 	udpRTP         *net.UDPConn
 	udpRTCP        *net.UDPConn
 	srcIPs         []netip.Addr
@@ -445,6 +458,11 @@ func (s *Session) start(ctx context.Context) (redirect string, err error) {
 	}
 	if err := s.setup(ctx); err != nil {
 		return "", err
+	}
+	if s.cfg.AudioTrack != nil {
+		if err := s.setupAudio(ctx, d.tracks); err != nil {
+			return "", err
+		}
 	}
 	return "", s.play(ctx)
 }
@@ -712,6 +730,10 @@ func (s *Session) handleEarlyFrame(it rtspmsg.Item) {
 		s.earlyBytes += len(it.Payload)
 	case s.channelsSet && it.Channel == s.rtcpCh:
 		s.handleRTCP(it.Payload)
+	case s.audioSet && (it.Channel == s.audioCh || it.Channel == s.audioCh+1):
+		// Audio before the PLAY reply is not kept: the buffer is the
+		// video's, and a few lost audio frames leave only a short gap.
+		s.st.audioDropped.Add(1)
 	default:
 		s.st.unknownCh.Add(1)
 	}
@@ -739,6 +761,8 @@ func (s *Session) Stats() Stats {
 		DroppedPayloadType:    s.st.wrongPT.Load(),
 		DroppedEarly:          s.st.early.Load(),
 		JunkBytes:             s.rd.Junk(),
+		AudioPackets:          s.st.audio.Load(),
+		DroppedAudio:          s.st.audioDropped.Load(),
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mp4 "github.com/abema/go-mp4"
+	"github.com/nvr-project/nvr/internal/testaudio"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -81,17 +82,8 @@ func loadClip(t testing.TB, name string) *testcam.Clip {
 	return c
 }
 
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found (required under CI): %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
+// requireTool skips when an external tool is missing, except under CI.
+func requireTool(t testing.TB, name string) string { return testaudio.Tool(t, name) }
 
 // saveClip reads the whole clip through ReadAt into a file.
 func saveClip(t testing.TB, c *Clip, path string) []byte {

@@ -29,6 +29,30 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 		seeds = append(seeds, b[:e-1], b[:e-7], b[:e+20])
 	}
 	seeds = append(seeds, append(bytes.Clone(b), 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 9))
+
+	// The same with an Opus track: fragments with a second traf and audio
+	// after the video in each mdat.
+	buf.Reset()
+	w, err = NewWriter(&buf, p, WriterOptions{FragmentDuration: 12000, Audio: &AudioParams{Codec: "opus", Timescale: 48000, SampleRate: 48000, Channels: 1}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ai := int64(0)
+	for _, s := range samples {
+		for ; ai*960*Timescale/48000 <= s.DTS; ai++ {
+			if err := w.WriteAudio(AudioSample{DTS: ai * 960, Duration: 960, Data: []byte{0xfc, byte(ai)}}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := w.WriteSample(s); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := w.Close(24000); err != nil {
+		tb.Fatal(err)
+	}
+	a := bytes.Clone(buf.Bytes())
+	seeds = append(seeds, a, a[:fragmentEnds(tb, a)[0]-3])
 	return seeds
 }
 

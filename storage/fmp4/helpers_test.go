@@ -9,22 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nvr-project/nvr/internal/testaudio"
 	"github.com/nvr-project/nvr/internal/testcam"
 )
 
 // requireTool skips when an external tool is missing, except under CI
 // where a missing tool is a broken environment.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found (required under CI): %v", name, err)
-		}
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return p
-}
+func requireTool(t testing.TB, name string) string { return testaudio.Tool(t, name) }
 
 // ffmpegDecode decodes every frame of path and fails on any decoder message
 // at level error.

@@ -103,10 +103,11 @@ func resolveParams(p TrackParams) (TrackParams, error) {
 // segmentCompressor is the compressorname of a segment's sample entry.
 const segmentCompressor = "nvr H.264"
 
-// buildInit returns ftyp+moov for one H.264 track. It uses go-mp4's box
+// buildInit returns ftyp+moov for one H.264 track and, when a is not
+// nil, an audio track after it. It uses go-mp4's box
 // writer for the boxes around the sample entry: this part is written once
 // per segment, so clarity beats speed.
-func buildInit(p TrackParams) ([]byte, error) {
+func buildInit(p TrackParams, a *AudioParams) ([]byte, error) {
 	sb := &seekBuffer{buf: make([]byte, 0, 1024)}
 	w := mp4.NewWriter(sb)
 	var firstErr error
@@ -142,11 +143,15 @@ func buildInit(p TrackParams) ([]byte, error) {
 		{CompatibleBrand: [4]byte{'a', 'v', 'c', '1'}},
 		{CompatibleBrand: [4]byte{'m', 'p', '4', '1'}},
 	}
+	nextTrack := uint32(trackID + 1)
+	if a != nil {
+		nextTrack = audioTrackID + 1
+	}
 	box(&mp4.Ftyp{MajorBrand: [4]byte{'i', 's', 'o', '5'}, MinorVersion: 512, CompatibleBrands: brands})
 
 	box(&mp4.Moov{},
 		func() {
-			box(&mp4.Mvhd{Timescale: Timescale, Rate: 0x00010000, Volume: 0x0100, Matrix: unity, NextTrackID: trackID + 1})
+			box(&mp4.Mvhd{Timescale: Timescale, Rate: 0x00010000, Volume: 0x0100, Matrix: unity, NextTrackID: nextTrack})
 		},
 		func() {
 			box(&mp4.Trak{},
@@ -166,44 +171,27 @@ func buildInit(p TrackParams) ([]byte, error) {
 							box(&mp4.Hdlr{HandlerType: [4]byte{'v', 'i', 'd', 'e'}, Name: "VideoHandler"})
 						},
 						func() {
-							box(&mp4.Minf{},
+							// The sample entry comes from the box writer the
+							// export shares, so both describe the stream alike.
+							box(&mp4.Minf{}, append([]func(){
 								func() { box(&mp4.Vmhd{FullBox: mp4.FullBox{Flags: [3]byte{0, 0, 1}}}) },
-								func() {
-									box(&mp4.Dinf{}, func() {
-										box(&mp4.Dref{EntryCount: 1}, func() {
-											box(&mp4.Url{FullBox: mp4.FullBox{Flags: [3]byte{0, 0, 1}}})
-										})
-									})
-								},
-								func() {
-									box(&mp4.Stbl{},
-										func() {
-											box(&mp4.Stsd{EntryCount: 1}, func() {
-												// The sample entry comes from the box
-												// writer the export shares, so both
-												// describe the stream alike.
-												var e bmff.Writer
-												p.SampleEntry(segmentCompressor).Append(&e)
-												if _, err := w.Write(e.B); err != nil && firstErr == nil {
-													firstErr = err
-												}
-											})
-										},
-										func() { box(&mp4.Stts{}) },
-										func() { box(&mp4.Stsc{}) },
-										func() { box(&mp4.Stsz{}) },
-										func() { box(&mp4.Stco{}) },
-									)
-								},
-							)
+							}, sampleTables(box, w, p.SampleEntry(segmentCompressor), &firstErr)...)...)
 						},
 					)
 				},
 			)
 		},
 		func() {
+			if a != nil {
+				audioTrak(box, w, a, unity, &firstErr)
+			}
+		},
+		func() {
 			box(&mp4.Mvex{}, func() {
 				box(&mp4.Trex{TrackID: trackID, DefaultSampleDescriptionIndex: 1})
+				if a != nil {
+					box(&mp4.Trex{TrackID: audioTrackID, DefaultSampleDescriptionIndex: 1})
+				}
 			})
 		},
 	)
@@ -211,4 +199,61 @@ func buildInit(p TrackParams) ([]byte, error) {
 		return nil, fmt.Errorf("fmp4: build init segment: %w", firstErr)
 	}
 	return bytes.Clone(sb.buf), nil
+}
+
+// audioTrak writes the trak of a segment's audio track: timescale the RTP
+// clock, a sound handler, and the sample entry bmff writes for exports too.
+func audioTrak(box func(mp4.IImmutableBox, ...func()), w *mp4.Writer, a *AudioParams, unity [9]int32, firstErr *error) {
+	box(&mp4.Trak{},
+		func() {
+			box(&mp4.Tkhd{
+				FullBox: mp4.FullBox{Flags: [3]byte{0, 0, 3}}, // enabled, in movie
+				TrackID: audioTrackID, AlternateGroup: 1, Volume: 0x0100, Matrix: unity,
+			})
+		},
+		func() {
+			box(&mp4.Mdia{},
+				func() {
+					box(&mp4.Mdhd{Timescale: uint32(a.Timescale), Language: [3]byte{'u' - 0x60, 'n' - 0x60, 'd' - 0x60}})
+				},
+				func() { box(&mp4.Hdlr{HandlerType: [4]byte{'s', 'o', 'u', 'n'}, Name: "SoundHandler"}) },
+				func() {
+					box(&mp4.Minf{}, append([]func(){
+						func() { box(&mp4.Smhd{}) },
+					}, sampleTables(box, w, a.sampleEntry(), firstErr)...)...)
+				},
+			)
+		},
+	)
+}
+
+// sampleTables returns the writers of a trak's dinf and of its stbl: the
+// one sample entry and empty tables (the samples are in the fragments).
+func sampleTables(box func(mp4.IImmutableBox, ...func()), w *mp4.Writer, entry bmff.SampleEntry, firstErr *error) []func() {
+	return []func(){
+		func() {
+			box(&mp4.Dinf{}, func() {
+				box(&mp4.Dref{EntryCount: 1}, func() {
+					box(&mp4.Url{FullBox: mp4.FullBox{Flags: [3]byte{0, 0, 1}}})
+				})
+			})
+		},
+		func() {
+			box(&mp4.Stbl{},
+				func() {
+					box(&mp4.Stsd{EntryCount: 1}, func() {
+						var e bmff.Writer
+						entry.Append(&e)
+						if _, err := w.Write(e.B); err != nil && *firstErr == nil {
+							*firstErr = err
+						}
+					})
+				},
+				func() { box(&mp4.Stts{}) },
+				func() { box(&mp4.Stsc{}) },
+				func() { box(&mp4.Stsz{}) },
+				func() { box(&mp4.Stco{}) },
+			)
+		},
+	}
 }

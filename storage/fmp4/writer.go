@@ -114,6 +114,9 @@ type WriterOptions struct {
 	// FragmentDuration is the fragment length in 90 kHz units; zero means
 	// DefaultFragmentDuration.
 	FragmentDuration int64
+	// Audio, when set, adds an audio track (ID 2) whose samples
+	// WriteAudio takes; each fragment carries the audio of its time.
+	Audio *AudioParams
 }
 
 // WriterStats counts what has been written to the underlying io.Writer, so
@@ -123,6 +126,8 @@ type WriterStats struct {
 	Frames, Keyframes int64 // samples written in fragments
 	FirstDTS, EndDTS  int64 // 90 kHz, caller's timeline: first sample's DTS, end of the last written sample
 	Fragments         int64
+	AudioFrames       int64 // audio samples written in fragments
+	AudioDropped      int64 // audio samples dropped: before the segment's start, after its end, or over the holding bound
 }
 
 type pendingSample struct {
@@ -153,6 +158,23 @@ type Writer struct {
 	err      error // sticky write error: after it the file is torn
 	stats    WriterStats
 	maxCount int
+
+	// Audio track, when there is one: samples held for the next fragment
+	// (their bytes in abuf), the audio time of the segment's first video
+	// DTS, and a scratch buffer for the held video while a fragment's
+	// audio is written after its video.
+	audio     *AudioParams
+	apend     []audioPending
+	abuf      []byte
+	audioBase int64
+	lastADTS  int64
+	haveADTS  bool
+	frag      []byte
+}
+
+type audioPending struct {
+	dts, dur int64
+	size     int
 }
 
 // NewWriter writes ftyp + moov for one avc1 track (timescale 90000, mvex
@@ -172,7 +194,14 @@ func NewWriter(w io.Writer, p TrackParams, opts WriterOptions) (*Writer, error) 
 	if err != nil {
 		return nil, err
 	}
-	init, err := buildInit(p)
+	if opts.Audio != nil {
+		if err := checkAudio(*opts.Audio); err != nil {
+			return nil, err
+		}
+		a := *opts.Audio
+		opts.Audio = &a
+	}
+	init, err := buildInit(p, opts.Audio)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +217,7 @@ func NewWriter(w io.Writer, p TrackParams, opts WriterOptions) (*Writer, error) 
 		pend:     make([]pendingSample, 0, 64),
 		stats:    WriterStats{Bytes: int64(len(init))},
 		maxCount: MaxSamplesPerFragment,
+		audio:    opts.Audio,
 	}, nil
 }
 
@@ -225,6 +255,9 @@ func (w *Writer) WriteSample(s Sample) error {
 		}
 		w.started = true
 		w.stats.FirstDTS, w.stats.EndDTS = s.DTS, s.DTS
+		if w.audio != nil {
+			w.startAudio()
+		}
 	} else {
 		if s.DTS <= w.lastDTS {
 			return fmt.Errorf("%w: %d after %d", ErrNonMonotonicDTS, s.DTS, w.lastDTS)
@@ -278,6 +311,9 @@ func (w *Writer) Close(endDTS int64) error {
 	if w.err != nil {
 		return w.err
 	}
+	// Audio left after the last fragment plays past the segment's end:
+	// it belongs to the next segment, which the caller feeds it to.
+	defer func() { w.stats.AudioDropped += int64(len(w.apend)) }()
 	if len(w.pend) == 0 {
 		return nil
 	}
@@ -291,6 +327,86 @@ func (w *Writer) Close(endDTS int64) error {
 	return w.writeFragment(len(w.pend), w.lastDTS+d)
 }
 
+// WriteAudio appends an audio sample; it goes out with the fragment of
+// the video it plays with. Its duration is the next audio sample's DTS
+// minus its own, so a lost frame leaves a gap of its length and never
+// shifts what follows. Audio before the segment's first video sample is
+// held until that sample says where the segment starts.
+func (w *Writer) WriteAudio(s AudioSample) error {
+	if w.closed {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if w.audio == nil {
+		return fmt.Errorf("%w: segment has no audio track", ErrBadSample)
+	}
+	if len(s.Data) == 0 || len(s.Data) > maxAudioSample || s.Duration <= 0 || s.Duration > maxSampleDuration {
+		return fmt.Errorf("%w: audio sample of %d bytes, duration %d", ErrBadSample, len(s.Data), s.Duration)
+	}
+	if s.DTS < 0 || s.DTS > maxDTS/Timescale {
+		return fmt.Errorf("%w: audio DTS %d", ErrBadSample, s.DTS)
+	}
+	if w.haveADTS {
+		if s.DTS <= w.lastADTS {
+			return fmt.Errorf("%w: audio %d after %d", ErrNonMonotonicDTS, s.DTS, w.lastADTS)
+		}
+		if s.DTS-w.lastADTS > maxSampleDuration {
+			return fmt.Errorf("%w: audio DTS jumps %d", ErrBadSample, s.DTS-w.lastADTS)
+		}
+	}
+	if w.started && s.DTS < w.audioBase {
+		w.stats.AudioDropped++
+		return nil
+	}
+	if len(w.apend) >= maxAudioPending {
+		w.stats.AudioDropped++
+		return nil
+	}
+	w.haveADTS, w.lastADTS = true, s.DTS
+	w.apend = append(w.apend, audioPending{dts: s.DTS, dur: s.Duration, size: len(s.Data)})
+	w.abuf = append(w.abuf, s.Data...)
+	return nil
+}
+
+// startAudio fixes the audio time of the segment start and drops the
+// held audio from before it.
+func (w *Writer) startAudio() {
+	w.audioBase = w.stats.FirstDTS * int64(w.audio.Timescale) / Timescale
+	drop, bytes := 0, 0
+	for drop < len(w.apend) && w.apend[drop].dts < w.audioBase {
+		bytes += w.apend[drop].size
+		drop++
+	}
+	w.shiftAudio(drop, bytes)
+	w.stats.AudioDropped += int64(drop)
+}
+
+// shiftAudio forgets the first n held audio samples, of size bytes.
+func (w *Writer) shiftAudio(n, bytes int) {
+	w.apend = w.apend[:copy(w.apend, w.apend[n:])]
+	w.abuf = w.abuf[:copy(w.abuf, w.abuf[bytes:])]
+}
+
+// audioFor returns how many held audio samples go with a fragment whose
+// video ends at end90 (90 kHz), and their bytes. The last held sample
+// stays back unless the segment closes, since its duration needs its
+// successor.
+func (w *Writer) audioFor(end90 int64, closing bool) (n, bytes int) {
+	ts := int64(w.audio.Timescale)
+	for n < len(w.apend) && w.apend[n].dts*Timescale/ts < end90 {
+		n++
+	}
+	if n == len(w.apend) && !closing && n > 0 {
+		n--
+	}
+	for i := 0; i < n; i++ {
+		bytes += w.apend[i].size
+	}
+	return n, bytes
+}
+
 // Stats returns what has been written so far.
 func (w *Writer) Stats() WriterStats { return w.stats }
 
@@ -301,7 +417,19 @@ func (w *Writer) writeFragment(n int, nextDTS int64) error {
 	for i := 0; i < n; i++ {
 		dataLen += int(w.pend[i].size)
 	}
+	end := nextDTS
+	if n < len(w.pend) {
+		end = w.pend[n].dts
+	}
+	na, aLen := 0, 0
+	if w.audio != nil {
+		na, aLen = w.audioFor(end, w.closed)
+	}
+	videoTraf := moofFixedSize - 24 + trunEntrySize*n
 	moofSize := moofFixedSize + trunEntrySize*n
+	if na > 0 {
+		moofSize += audioTrafFixed + audioEntrySize*na
+	}
 	hdrLen := moofSize + mdatHeaderSize
 	if hdrLen > w.head {
 		// More samples than the headroom was sized for: widen it once.
@@ -320,7 +448,7 @@ func (w *Writer) writeFragment(n int, nextDTS int64) error {
 	be.PutUint32(h[16:], 0) // version 0, flags 0
 	w.seq++
 	be.PutUint32(h[20:], w.seq)
-	putHeader(h[24:], moofSize-24, "traf")
+	putHeader(h[24:], videoTraf, "traf")
 	putHeader(h[32:], 16, "tfhd")
 	be.PutUint32(h[40:], tfhdDefaultBaseIsMoof)
 	be.PutUint32(h[44:], trackID)
@@ -350,29 +478,81 @@ func (w *Writer) writeFragment(n int, nextDTS int64) error {
 		be.PutUint32(e[12:], uint32(ps.cto))
 		e = e[trunEntrySize:]
 	}
-	putHeader(h[moofSize:], mdatHeaderSize+dataLen, "mdat")
+	if na > 0 {
+		w.putAudioTraf(e, na, hdrLen+dataLen)
+	}
+	putHeader(h[moofSize:], mdatHeaderSize+dataLen+aLen, "mdat")
 
-	out := w.buf[w.head-hdrLen : w.head+dataLen]
+	if na > 0 {
+		// The held-back video samples follow this fragment's data in buf:
+		// set them aside (usually one frame) and put the audio there, so
+		// the fragment stays one Write without copying its video again.
+		w.frag = append(w.frag[:0], w.buf[w.head+dataLen:]...)
+		w.buf = append(w.buf[:w.head+dataLen], w.abuf[:aLen]...)
+	}
+	out := w.buf[w.head-hdrLen : w.head+dataLen+aLen]
 	nw, err := w.w.Write(out)
 	if err == nil && nw != len(out) {
 		err = io.ErrShortWrite
 	}
+	if na > 0 {
+		w.buf = append(w.buf[:w.head+dataLen], w.frag...)
+	}
 	if err != nil {
 		w.err = fmt.Errorf("fmp4: write fragment %d: %w", w.seq, err)
 		return w.err
-	}
-	end := nextDTS
-	if n < len(w.pend) {
-		end = w.pend[n].dts
 	}
 	w.stats.Bytes += int64(len(out))
 	w.stats.Frames += int64(n)
 	w.stats.Keyframes += int64(keys)
 	w.stats.Fragments++
 	w.stats.EndDTS = end
+	if na > 0 {
+		w.stats.AudioFrames += int64(na)
+		w.shiftAudio(na, aLen)
+	}
 
 	rest := copy(w.buf[w.head:], w.buf[w.head+dataLen:])
 	w.buf = w.buf[:w.head+rest]
 	w.pend = w.pend[:copy(w.pend, w.pend[n:])]
 	return nil
+}
+
+// Sizes of the audio traf: traf, tfhd (track ID only), tfdt v1, trun
+// header with data offset; each trun entry has a duration and a size.
+const (
+	audioTrafFixed = 8 + 16 + 20 + 20
+	audioEntrySize = 8
+	audioTrunFlags = 0x000001 | 0x000100 | 0x000200
+)
+
+// putAudioTraf encodes the traf of the first na held audio samples into
+// b; their data starts dataOffset bytes after the moof's start.
+func (w *Writer) putAudioTraf(b []byte, na, dataOffset int) {
+	be := binary.BigEndian
+	put := func(b []byte, size int, typ string) {
+		be.PutUint32(b, uint32(size))
+		copy(b[4:8], typ)
+	}
+	put(b[0:], audioTrafFixed+audioEntrySize*na, "traf")
+	put(b[8:], 16, "tfhd")
+	be.PutUint32(b[16:], tfhdDefaultBaseIsMoof)
+	be.PutUint32(b[20:], audioTrackID)
+	put(b[24:], 20, "tfdt")
+	be.PutUint32(b[32:], 1<<24)
+	be.PutUint64(b[36:], uint64(w.apend[0].dts-w.audioBase))
+	put(b[44:], 20+audioEntrySize*na, "trun")
+	be.PutUint32(b[52:], audioTrunFlags)
+	be.PutUint32(b[56:], uint32(na))
+	be.PutUint32(b[60:], uint32(dataOffset))
+	e := b[audioTrafFixed:]
+	for i := 0; i < na; i++ {
+		d := w.apend[i].dur
+		if i+1 < len(w.apend) {
+			d = w.apend[i+1].dts - w.apend[i].dts
+		}
+		be.PutUint32(e[0:], uint32(d))
+		be.PutUint32(e[4:], uint32(w.apend[i].size))
+		e = e[audioEntrySize:]
+	}
 }

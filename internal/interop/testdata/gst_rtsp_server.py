@@ -2,8 +2,10 @@
 """A tiny GStreamer RTSP server for nvr's interoperability tests.
 
 It serves one live H.264 stream (videotestsrc -> x264enc -> rtph264pay) at
-rtsp://127.0.0.1:PORT/stream, optionally behind Basic or Digest auth, and
-prints "READY" on stdout once it listens. It runs until killed.
+rtsp://127.0.0.1:PORT/stream, optionally with an audio track (a 440 Hz tone
+through GStreamer's AAC, LATM, G.711 or Opus payloader) and behind Basic or
+Digest auth, and prints "READY" on stdout once it listens. It runs until
+killed.
 """
 import argparse
 import sys
@@ -14,6 +16,18 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+
+# The audio branches: encoder and payloader for each --audio.
+TONE = "audiotestsrc is-live=true wave=sine freq=440 ! audio/x-raw,rate={rate},channels=1 "
+AUDIO = {
+    "none": "",
+    "aac": TONE.format(rate=16000) + "! voaacenc bitrate=32000 ! rtpmp4gpay name=pay1 pt=97",
+    "aac-latm": TONE.format(rate=16000) + "! voaacenc bitrate=32000 ! rtpmp4apay name=pay1 pt=97",
+    "pcmu": TONE.format(rate=8000) + "! mulawenc ! rtppcmupay name=pay1",
+    "pcma": TONE.format(rate=8000) + "! alawenc ! rtppcmapay name=pay1",
+    "opus": TONE.format(rate=48000) + "! opusenc ! rtpopuspay name=pay1 pt=98",
+}
 
 
 def main():
@@ -28,6 +42,7 @@ def main():
     ap.add_argument("--auth", choices=["none", "basic", "digest"], default="none")
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
+    ap.add_argument("--audio", choices=sorted(AUDIO), default="none")
     a = ap.parse_args()
 
     Gst.init(None)
@@ -43,7 +58,8 @@ def main():
         f"! video/x-raw,width={a.width},height={a.height},framerate={a.fps} "
         f"! x264enc key-int-max={a.keyint} bframes={a.bframes} {tune} speed-preset=veryfast bitrate=1500 "
         f"! video/x-h264,profile={a.profile} "
-        "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        "! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        f"{AUDIO[a.audio]} )"
     )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)

@@ -1,0 +1,317 @@
+package audio
+
+import "math/bits"
+
+// A FLAC frame writer for 16-bit PCM (RFC 9639 §9): fixed blocking,
+// independent channels, and per subframe the smallest of constant,
+// verbatim and fixed-predictor (orders 0-4) subframes with one Rice
+// partition. That is what 8 kHz G.711 needs: the measured cost of a
+// general encoder (mewkiz/flac, 2.8 ms of CPU per second of audio, more
+// than the whole video ingest of a camera) is what made nvr write its own;
+// docs/audio.md has the figures.
+
+// bitWriter appends bits to b, most significant first.
+type bitWriter struct {
+	b    []byte
+	acc  uint64
+	nacc uint // bits in acc
+}
+
+func (w *bitWriter) write(v uint32, n uint) {
+	if n == 0 {
+		return
+	}
+	w.acc = w.acc<<n | uint64(v)&(1<<n-1)
+	w.nacc += n
+	if w.nacc >= 32 {
+		// Four bytes at a time: acc never holds more than 31+32 bits.
+		w.nacc -= 32
+		x := uint32(w.acc >> w.nacc)
+		w.b = append(w.b, byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
+	}
+}
+
+// flushBytes moves the whole bytes still in acc to b.
+func (w *bitWriter) flushBytes() {
+	for w.nacc >= 8 {
+		w.nacc -= 8
+		w.b = append(w.b, byte(w.acc>>w.nacc))
+	}
+}
+
+// rice writes u as a Rice code with parameter k (§9.2.7.2): the quotient
+// in unary (zeros, then a one) and the k low bits.
+func (w *bitWriter) rice(u uint32, k uint) {
+	q := uint(u >> k)
+	if q+1+k <= 32 {
+		w.write(1<<k|u&(1<<k-1), q+1+k)
+		return
+	}
+	w.unary(uint32(q))
+	w.write(u, k)
+}
+
+// unary writes q zero bits and a one (Rice quotient, §9.2.7.2).
+func (w *bitWriter) unary(q uint32) {
+	for q >= 32 {
+		w.write(0, 32)
+		q -= 32
+	}
+	w.write(1, uint(q)+1)
+}
+
+// align pads with zero bits to a byte boundary.
+func (w *bitWriter) align() {
+	w.flushBytes()
+	if w.nacc > 0 {
+		w.write(0, 8-w.nacc)
+		w.flushBytes()
+	}
+}
+
+// CRC-8 (x^8+x^2+x+1) of the frame header and CRC-16 (x^16+x^15+x^2+1)
+// of the whole frame (§9.1.8, §9.3), both initialised to 0.
+var crc8Table, crc16Table = func() (t8 [256]uint8, t16 [256]uint16) {
+	for i := range 256 {
+		c8 := uint8(i)
+		for range 8 {
+			if c8&0x80 != 0 {
+				c8 = c8<<1 ^ 0x07
+			} else {
+				c8 <<= 1
+			}
+		}
+		t8[i] = c8
+		c16 := uint16(i) << 8
+		for range 8 {
+			if c16&0x8000 != 0 {
+				c16 = c16<<1 ^ 0x8005
+			} else {
+				c16 <<= 1
+			}
+		}
+		t16[i] = c16
+	}
+	return
+}()
+
+func crc8(b []byte) uint8 {
+	var c uint8
+	for _, v := range b {
+		c = crc8Table[c^v]
+	}
+	return c
+}
+
+func crc16(b []byte) uint16 {
+	var c uint16
+	for _, v := range b {
+		c = c<<8 ^ crc16Table[byte(c>>8)^v]
+	}
+	return c
+}
+
+// sampleRateCode is the frame header's code for a rate, 0 ("as in
+// STREAMINFO") for the others (§9.1.2).
+func sampleRateCode(rate int) uint32 {
+	switch rate {
+	case 8000:
+		return 4
+	case 16000:
+		return 5
+	case 22050:
+		return 6
+	case 24000:
+		return 7
+	case 32000:
+		return 8
+	case 44100:
+		return 9
+	case 48000:
+		return 10
+	case 96000:
+		return 11
+	}
+	return 0
+}
+
+// flacFrame encodes one block of channels×n interleaved samples as frame
+// number num, appending to out. scratch holds one channel's residuals.
+func flacFrame(out []byte, pcm []int16, channels, n int, rate int, num uint64, scratch []int32) []byte {
+	w := bitWriter{b: out}
+	start := len(out)
+	w.write(0xfff8>>2, 14) // sync code (§9.1)
+	w.write(0, 1)          // reserved
+	w.write(0, 1)          // fixed block size
+	bsCode, bsExtra := uint32(6), uint(8)
+	if n > 256 {
+		bsCode, bsExtra = 7, 16
+	}
+	w.write(bsCode, 4)
+	w.write(sampleRateCode(rate), 4)
+	w.write(uint32(channels-1), 4) // independent channels
+	w.write(4, 3)                  // 16 bits per sample
+	w.write(0, 1)
+	writeUTF8(&w, num)
+	w.write(uint32(n-1), bsExtra)
+	w.flushBytes() // the header is whole bytes
+	w.b = append(w.b, crc8(w.b[start:]))
+
+	ch := scratch[:n]
+	for c := 0; c < channels; c++ {
+		for i := range ch {
+			ch[i] = int32(pcm[i*channels+c])
+		}
+		subframe(&w, ch, scratch[n:2*n])
+	}
+	w.align()
+	crc := crc16(w.b[start:])
+	return append(w.b, byte(crc>>8), byte(crc))
+}
+
+// writeUTF8 writes the frame number coded as in UTF-8, extended to 36
+// bits (§9.1.5).
+func writeUTF8(w *bitWriter, v uint64) {
+	if v < 0x80 {
+		w.write(uint32(v), 8)
+		return
+	}
+	n := 2 // bytes
+	for v >= 1<<(5*n+1) && n < 7 {
+		n++
+	}
+	first := uint32(0xff00>>n) & 0xff
+	w.write(first|uint32(v>>(6*(n-1))), 8)
+	for i := n - 2; i >= 0; i-- {
+		w.write(0x80|uint32(v>>(6*i))&0x3f, 8)
+	}
+}
+
+// subframe writes the smallest subframe for samples x; res is scratch of
+// len(x).
+func subframe(w *bitWriter, x, res []int32) {
+	n := len(x)
+	constant := true
+	for _, v := range x[1:] {
+		if v != x[0] {
+			constant = false
+			break
+		}
+	}
+	if constant {
+		w.write(0, 8) // padding bit, type 000000, no wasted bits
+		w.write(uint32(x[0]), 16)
+		return
+	}
+	order := bestFixedOrder(x)
+	fixedResiduals(x, order, res[:n-order])
+	k, riceBits := riceParam(res[:n-order])
+	// 6 bits of method, partition order and parameter after the header.
+	fixedBits := 8 + 16*order + 2 + 4 + 4 + riceBits
+	if k > 14 || fixedBits >= 8+16*n {
+		w.write(1<<1, 8) // verbatim, type 000001
+		for _, v := range x {
+			w.write(uint32(v), 16)
+		}
+		return
+	}
+	w.write(uint32(0x08|order)<<1, 8) // fixed, type 001xxx
+	for _, v := range x[:order] {
+		w.write(uint32(v), 16)
+	}
+	w.write(0, 2) // Rice with 4-bit parameters
+	w.write(0, 4) // partition order 0
+	w.write(uint32(k), 4)
+	for _, r := range res[:n-order] {
+		w.rice(zigzag(r), uint(k))
+	}
+}
+
+func zigzag(r int32) uint32 { return uint32(r<<1) ^ uint32(r>>31) }
+
+// bestFixedOrder picks the fixed predictor order (0-4, §9.2.5) with the
+// smallest sum of absolute residuals, all five computed in one pass (the
+// differences of successive orders).
+func bestFixedOrder(x []int32) int {
+	if len(x) <= 4 {
+		return 0
+	}
+	var sum [5]uint64
+	d1, d2, d3 := x[3]-x[2], x[3]-2*x[2]+x[1], x[3]-3*x[2]+3*x[1]-x[0]
+	for i := 4; i < len(x); i++ {
+		e0 := x[i]
+		e1 := e0 - x[i-1]
+		e2 := e1 - d1
+		e3 := e2 - d2
+		e4 := e3 - d3
+		sum[0] += uint64(abs32(e0))
+		sum[1] += uint64(abs32(e1))
+		sum[2] += uint64(abs32(e2))
+		sum[3] += uint64(abs32(e3))
+		sum[4] += uint64(abs32(e4))
+		d1, d2, d3 = e1, e2, e3
+	}
+	best := 0
+	for o := 1; o < 5; o++ {
+		if sum[o] < sum[best] {
+			best = o
+		}
+	}
+	return best
+}
+
+func abs32(v int32) uint32 {
+	if v < 0 {
+		return uint32(-v)
+	}
+	return uint32(v)
+}
+
+// fixedResiduals writes the residuals of x after the first order samples.
+func fixedResiduals(x []int32, order int, res []int32) {
+	for i := order; i < len(x); i++ {
+		var p int32
+		switch order {
+		case 1:
+			p = x[i-1]
+		case 2:
+			p = 2*x[i-1] - x[i-2]
+		case 3:
+			p = 3*x[i-1] - 3*x[i-2] + x[i-3]
+		case 4:
+			p = 4*x[i-1] - 6*x[i-2] + 4*x[i-3] - x[i-4]
+		}
+		res[i-order] = x[i] - p
+	}
+}
+
+// riceParam returns the Rice parameter that codes res in the fewest bits,
+// and that count, trying the neighbours of the estimate from the mean.
+func riceParam(res []int32) (k uint32, nbits int) {
+	var sum uint64
+	for _, r := range res {
+		sum += uint64(zigzag(r))
+	}
+	n := uint64(len(res))
+	est := uint32(0)
+	if n > 0 && sum > n {
+		est = uint32(bits.Len64(sum/n)) - 1
+	}
+	// The cost of est-1, est and est+1 in one pass.
+	lo := uint(max(int(est)-1, 0))
+	var q [3]int
+	for _, r := range res {
+		u := zigzag(r) >> lo
+		q[0] += int(u)
+		q[1] += int(u >> 1)
+		q[2] += int(u >> 2)
+	}
+	best, bestBits := uint32(0), -1
+	for i, qs := range q {
+		b := qs + len(res)*(1+int(lo)+i)
+		if bestBits < 0 || b < bestBits {
+			best, bestBits = uint32(int(lo)+i), b
+		}
+	}
+	return best, bestBits
+}
