@@ -5,143 +5,73 @@ import (
 	"fmt"
 
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp"
 	"github.com/pion/rtp"
 )
 
-// Sequence number windows, as in RFC 3550 Appendix A.1.
-const (
-	// maxDropout is the largest forward jump of the sequence number still
-	// counted as lost packets; a larger jump is a restarted sequence, not
-	// 60,000 lost packets.
-	maxDropout = 3000
-	// maxMisorder is how far back a packet may be and still count as late
-	// (reordered or duplicated) rather than as a restarted sequence.
-	maxMisorder = 100
-)
-
-// minBufSize is the first allocation of the access unit buffer: enough for
-// a typical P-frame of a sub-stream, so small streams grow it rarely.
-const minBufSize = 64 << 10
-
-// Bits of the FU indicator and header (RFC 6184 §5.8).
-const (
-	fuStartBit = 0x80
-	fuEndBit   = 0x40
-	nalHdrFNRI = 0xe0 // forbidden_zero_bit and nal_ref_idc of the FU indicator
-)
-
-// naluRange locates one NAL unit inside Depacketizer.buf. Offsets rather
-// than slices, since buf may move while an access unit grows.
-type naluRange struct{ start, end int }
+// nalHdrFNRI is forbidden_zero_bit and nal_ref_idc of an FU indicator
+// (RFC 6184 §5.8): with the FU header's type they make the NAL header.
+const nalHdrFNRI = 0xe0
 
 // Depacketizer turns RTP packets of one H.264 stream into access units
 // (RFC 6184 packetization-mode 0 and 1). It is not safe for concurrent use;
 // one goroutine (the camera's reader) owns it.
+//
+// The RTP state machine (loss, timestamps, bounds, keyframe gating, DTS)
+// is recorder/internal/nalrtp's, shared with H.265; this type supplies the
+// H.264 NAL header rules and parameter sets.
 type Depacketizer struct {
+	e *nalrtp.Depacketizer
+
 	// Parameter sets in force. Replaced, never modified, when they change,
 	// so slices handed out in AccessUnit stay valid.
 	sps, pps []byte
 	spsInfo  *mch264.SPS // sps parsed
 	params   *Params     // sps and pps parsed, built when either changes
 
-	// The access unit being assembled: NAL units are copied into buf and
-	// located by ranges.
-	buf      []byte
-	ranges   []naluRange
-	auActive bool
-	auTS     uint32 // RTP timestamp of the access unit
-	auPTS    int64  // the same, extended
-	hasVCL   bool   // a slice (types 1-5) is present
-	hasIDR   bool
-	auSPS    int // index in ranges of the last SPS of the AU, or -1
-	auPPS    int // same for PPS
-
-	// FU-A reassembly: the NAL unit being rebuilt starts at buf[fuStart].
-	fuActive bool
-	fuStart  int
-
-	// After damage, every packet with skipTS is discarded: the rest of a
-	// broken access unit must not come out as a picture of its own.
-	skipActive bool
-	skipTS     uint32
-	// waitKey holds back everything until the next keyframe: after loss a
-	// P-frame would decode against a missing reference.
-	waitKey bool
-	// markers: the stream ends its access units with the marker bit
-	// (RFC 6184 §5.1), so one still open when the stream ends was cut.
-	markers bool
-
-	haveSeq  bool
-	nextSeq  uint16
-	haveSSRC bool
-	ssrc     uint32
-
-	haveTS bool
-	lastTS uint32
-	extTS  int64
-
-	dts dtsTracker
-
-	out      AccessUnit
-	nalus    [][]byte
-	emitted  bool
-	lastSPS  []byte
-	lastPPS  []byte
-	stats    Stats
-	firstErr error
+	out     AccessUnit
+	emit    func(*AccessUnit)   // the caller's callback during Push and Flush
+	onFrame func(*nalrtp.Frame) // d.frame, bound once: a method value made per Push would allocate
+	emitted bool
+	lastSPS []byte
+	lastPPS []byte
 }
 
 // NewDepacketizer starts with parameter sets from the SDP (may be nil: wait
 // for in-band). A parameter set that does not parse is ignored (R12), so a
 // broken sprop-parameter-sets only delays recording until in-band ones come.
 func NewDepacketizer(sps, pps []byte) *Depacketizer {
-	d := &Depacketizer{
-		ranges:  make([]naluRange, 0, MaxNALUsPerAccessUnit),
-		nalus:   make([][]byte, 0, MaxNALUsPerAccessUnit),
-		waitKey: true,
-		auSPS:   -1,
-		auPPS:   -1,
-	}
+	d := &Depacketizer{}
+	d.onFrame = d.frame
+	d.e = nalrtp.New(nalrtp.Config{
+		Codec:     (*codec)(d),
+		Errors:    nalrtp.Errors{PacketLoss: ErrPacketLoss, Malformed: ErrMalformed, TooLarge: ErrTooLarge, NoParams: ErrNoParams, Timing: ErrTiming},
+		HeaderLen: 1,
+		MaxNALUs:  MaxNALUsPerAccessUnit,
+		AggName:   "STAP-A",
+		FUName:    "FU-A",
+	})
 	d.setSPS(sps)
 	d.setPPS(pps)
 	return d
 }
 
 // Stats returns the counters so far.
-func (d *Depacketizer) Stats() Stats { return d.stats }
+func (d *Depacketizer) Stats() Stats { return d.e.Stats() }
 
 // Reset forgets the partial access unit and the sequence state (used on
 // SSRC change or reconnect) but keeps the parameter sets and the timestamp
 // extension. Output resumes at the next keyframe, since nothing proves the
 // packets before and after the reset join up.
-func (d *Depacketizer) Reset() {
-	d.resetAU()
-	d.skipActive = false
-	d.haveSeq = false
-	d.haveSSRC = false
-	d.waitKey = true
-}
+func (d *Depacketizer) Reset() { d.e.Reset() }
 
 // Flush emits a pending access unit (end of stream). An access unit with an
-// unfinished FU-A is dropped.
+// unfinished FU-A is dropped, and so is one still waiting for its marker
+// bit in a stream that sets them (cut mid-picture).
 func (d *Depacketizer) Flush(emit func(*AccessUnit)) {
-	d.firstErr = nil
-	switch {
-	case d.fuActive:
-		d.stats.DroppedAUs++
-		d.resetAU()
-	case d.auActive && d.markers:
-		// A camera that marks the end of each picture and stops before the
-		// mark of this one was cut off mid-picture (a multi-slice frame
-		// missing its last slices): recording it would store a damaged
-		// picture that decoders patch over.
-		d.stats.DroppedAUs++
-		d.resetAU()
-	case d.auActive:
-		// No marker bits in this stream (FLIR M400): the last access unit
-		// may well be whole.
-		d.completeAU(emit)
-	}
+	d.emit = emit
+	d.e.Flush(d.onFrame)
+	d.emit = nil
 }
 
 // Push feeds one RTP packet (already parsed by pion/rtp, payload valid only
@@ -150,394 +80,35 @@ func (d *Depacketizer) Flush(emit func(*AccessUnit)) {
 // dropped AU (callers count/log it and keep going); it is never fatal. It
 // wraps ErrPacketLoss, ErrMalformed, ErrTooLarge, ErrNoParams or ErrTiming.
 func (d *Depacketizer) Push(pkt *rtp.Packet, emit func(*AccessUnit)) error {
-	d.firstErr = nil
-	if pkt == nil {
-		d.stats.Rejected++
-		return fmt.Errorf("%w: nil packet", ErrMalformed)
-	}
-	d.stats.Packets++
-	seq, ts := pkt.SequenceNumber, pkt.Timestamp
-
-	// R17: some cameras start a new SSRC every GOP. The RTSP layer drops
-	// stale SSRCs when one was announced, so a change reaching us is
-	// accepted: finish what can be finished and start sequence tracking
-	// afresh, without counting the jump as loss.
-	if d.haveSSRC && pkt.SSRC != d.ssrc {
-		if d.auActive && !d.fuActive && !d.skipActive {
-			d.completeAU(emit)
-		}
-		d.Reset()
-	}
-	d.haveSSRC, d.ssrc = true, pkt.SSRC
-
-	if d.haveSeq {
-		// uint16 arithmetic makes 65535→0 a step of one (R16).
-		switch delta := seq - d.nextSeq; {
-		case delta == 0:
-		case delta < maxDropout:
-			d.stats.Lost += uint64(delta)
-			d.note(fmt.Errorf("%w: %d packets missing before seq %d (ts %d)", ErrPacketLoss, delta, seq, ts))
-			d.afterGap(pkt)
-		case delta >= 1<<16-maxMisorder:
-			// Late or duplicate: its slot was already counted lost and its
-			// access unit dropped, so it can only do harm now.
-			d.stats.Late++
-			return fmt.Errorf("%w: late packet seq %d (ts %d), expected %d", ErrPacketLoss, seq, ts, d.nextSeq)
-		default:
-			// The sequence restarted (RFC 3550 A.1's "very large jump"):
-			// not loss we can count, but continuity is gone all the same.
-			d.note(fmt.Errorf("%w: sequence jumped from %d to %d (ts %d)", ErrPacketLoss, d.nextSeq, seq, ts))
-			d.afterGap(pkt)
-		}
-	}
-	d.haveSeq, d.nextSeq = true, seq+1
-
-	// Extend the timestamp per packet, so even hours without an emitted
-	// access unit keep each step within ±2^31 (R14).
-	if d.haveTS {
-		d.extTS += int64(int32(ts - d.lastTS))
-	} else {
-		d.extTS = int64(ts)
-		d.haveTS = true
-	}
-	d.lastTS = ts
-
-	if d.skipActive {
-		if ts == d.skipTS {
-			return d.firstErr
-		}
-		d.skipActive = false
-	}
-
-	// A new timestamp ends the previous access unit even without a marker
-	// bit (FLIR M400 never sets it; RFC 6184 §5.1 says all packets of an AU
-	// share one timestamp).
-	if d.auActive && ts != d.auTS {
-		if d.fuActive {
-			d.damagePending(fmt.Errorf("%w: FU-A without end before ts %d (seq %d)", ErrPacketLoss, ts, seq))
-		} else {
-			d.completeAU(emit)
-		}
-	}
-
-	d.depacketize(pkt.Payload, seq, ts)
-
-	if pkt.Marker && d.auActive && !d.skipActive {
-		switch {
-		case d.fuActive:
-			d.damage(ts, fmt.Errorf("%w: marker bit inside FU-A (seq %d, ts %d)", ErrMalformed, seq, ts))
-		case d.hasVCL:
-			// H264DVR sets the marker on SPS/PPS/SEI packets that share the
-			// slice's timestamp: the marker only ends an AU that has a slice.
-			d.markers = true
-			d.completeAU(emit)
-		}
-	}
-	return d.firstErr
+	d.emit = emit
+	err := d.e.Push(pkt, d.onFrame)
+	d.emit = nil
+	return err
 }
 
-// note keeps the first error of this Push for its return value.
-func (d *Depacketizer) note(err error) {
-	if d.firstErr == nil {
-		d.firstErr = err
-	}
-}
-
-// afterGap handles lost packets before pkt: the pending access unit may miss
-// its tail and pkt's access unit its head. Only an access unit that visibly
-// starts in pkt (an AUD or SPS first, which come before any slice) is kept.
-func (d *Depacketizer) afterGap(pkt *rtp.Packet) {
-	// The access unit at pkt's timestamp may already be pending, or already
-	// damaged and skipped: either way it is counted once.
-	sameAU := (d.auActive && d.auTS == pkt.Timestamp) || (d.skipActive && d.skipTS == pkt.Timestamp)
-	if d.auActive {
-		d.stats.DroppedAUs++
-	}
-	d.resetAU()
-	d.waitKey = true
-	if sameAU || !startsAccessUnit(pkt.Payload) {
-		if !sameAU {
-			d.stats.DroppedAUs++ // pkt's own access unit, counted once
+// frame turns the shared Frame into an H.264 access unit with the parameter
+// sets in force and hands it to the caller.
+func (d *Depacketizer) frame(f *nalrtp.Frame) {
+	{
+		changed := !d.emitted || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
+		d.emitted = true
+		d.lastSPS, d.lastPPS = d.sps, d.pps
+		if d.params == nil && d.spsInfo != nil && d.pps != nil {
+			p := paramsOf(d.spsInfo, d.sps, d.pps)
+			d.params = &p
 		}
-		d.skipActive, d.skipTS = true, pkt.Timestamp
-	}
-}
-
-// startsAccessUnit reports whether an RTP payload begins with a NAL unit
-// that may only open an access unit (ITU-T H.264 7.4.1.2.3).
-func startsAccessUnit(p []byte) bool {
-	if len(p) == 0 {
-		return false
-	}
-	switch {
-	case bytes.HasPrefix(p, startCode4) && len(p) > 4:
-		p = p[4:]
-	case bytes.HasPrefix(p, startCode3) && len(p) > 3:
-		p = p[3:]
-	case p[0]&naluTypeMask == naluSTAPA && len(p) >= 4:
-		p = p[3:]
-	}
-	t := p[0] & naluTypeMask
-	return t == naluAUD || t == naluSPS
-}
-
-// damage drops the access unit with timestamp ts (and anything pending) and
-// discards its remaining packets.
-func (d *Depacketizer) damage(ts uint32, err error) {
-	d.note(err)
-	if d.auActive && d.auTS != ts {
-		d.stats.DroppedAUs++
-	}
-	d.stats.DroppedAUs++
-	d.resetAU()
-	d.waitKey = true
-	d.skipActive, d.skipTS = true, ts
-}
-
-// damagePending drops the pending access unit only.
-func (d *Depacketizer) damagePending(err error) {
-	d.note(err)
-	d.stats.DroppedAUs++
-	d.resetAU()
-	d.waitKey = true
-}
-
-func (d *Depacketizer) resetAU() {
-	d.buf = d.buf[:0]
-	d.ranges = d.ranges[:0]
-	d.auActive = false
-	d.hasVCL, d.hasIDR = false, false
-	d.auSPS, d.auPPS = -1, -1
-	d.fuActive = false
-}
-
-func (d *Depacketizer) reject(ts uint32, err error) {
-	d.stats.Rejected++
-	d.damage(ts, err)
-}
-
-// depacketize adds the NAL units of one payload (RFC 6184 §5.6-5.8) to the
-// access unit.
-func (d *Depacketizer) depacketize(p []byte, seq uint16, ts uint32) {
-	if len(p) == 0 {
-		// Nothing was carried, so nothing was lost: reject only the packet.
-		d.stats.Rejected++
-		d.note(fmt.Errorf("%w: empty payload (seq %d, ts %d)", ErrMalformed, seq, ts))
-		return
-	}
-	if p[0] == 0 && (bytes.HasPrefix(p, startCode3) || bytes.HasPrefix(p, startCode4)) {
-		// Some cameras send Annex B byte stream (start codes) as the
-		// payload instead of a NAL unit.
-		if d.fuActive {
-			d.damage(ts, fmt.Errorf("%w: FU-A interrupted (seq %d, ts %d)", ErrPacketLoss, seq, ts))
-			return
+		d.out = AccessUnit{
+			NALUs:         f.NALUs,
+			PTS:           f.PTS,
+			DTS:           f.DTS,
+			Keyframe:      f.Keyframe,
+			SPS:           d.sps,
+			PPS:           d.pps,
+			Params:        d.params,
+			ParamsChanged: changed,
 		}
-		d.addNALU(p, seq, ts)
-		return
+		d.emit(&d.out)
 	}
-
-	switch typ := p[0] & naluTypeMask; typ {
-	case naluSTAPA:
-		d.stapA(p, seq, ts)
-	case naluFUA:
-		d.fuA(p, seq, ts)
-	case naluSTAPB, naluMTAP16, naluMTAP24, naluFUB:
-		d.reject(ts, fmt.Errorf("%w: NAL type %d is interleaved mode only, unsupported (seq %d, ts %d)", ErrMalformed, typ, seq, ts))
-	case 0, 30, 31:
-		// Undefined in RFC 6184 Table 3; §5.2 lets receivers ignore them.
-		d.stats.Rejected++
-		d.note(fmt.Errorf("%w: undefined NAL type %d ignored (seq %d, ts %d)", ErrMalformed, typ, seq, ts))
-	default:
-		if d.fuActive {
-			d.damage(ts, fmt.Errorf("%w: FU-A interrupted by NAL type %d (seq %d, ts %d)", ErrPacketLoss, typ, seq, ts))
-			return
-		}
-		d.addNALU(p, seq, ts)
-	}
-}
-
-// stapA splits a single-time aggregation packet (RFC 6184 §5.7.1). The whole
-// packet is checked before any unit is taken, so a bad length never leaves
-// half a packet in the access unit (R10).
-func (d *Depacketizer) stapA(p []byte, seq uint16, ts uint32) {
-	if d.fuActive {
-		d.damage(ts, fmt.Errorf("%w: FU-A interrupted by STAP-A (seq %d, ts %d)", ErrPacketLoss, seq, ts))
-		return
-	}
-	body, n, err := checkSTAPA(p[1:])
-	if err != nil {
-		d.reject(ts, fmt.Errorf("%w: STAP-A %w (seq %d, ts %d)", ErrMalformed, err, seq, ts))
-		return
-	}
-	if n == 0 {
-		d.reject(ts, fmt.Errorf("%w: STAP-A without NAL units (seq %d, ts %d)", ErrMalformed, seq, ts))
-		return
-	}
-	for len(body) > 0 {
-		size := int(body[0])<<8 | int(body[1])
-		if size == 0 {
-			break // zero padding, see checkSTAPA
-		}
-		if !d.addNALU(body[2:2+size], seq, ts) {
-			return
-		}
-		body = body[2+size:]
-	}
-}
-
-// checkSTAPA validates the aggregation units of a STAP-A body and counts
-// them. A length of zero followed only by zero bytes is padding (seen from
-// some encoders, and tolerated by gortsplib); otherwise zero, a length past
-// the end, or a lone trailing byte make the packet invalid.
-func checkSTAPA(b []byte) ([]byte, int, error) {
-	n := 0
-	for rest := b; len(rest) > 0; {
-		if len(rest) < 2 {
-			return nil, 0, fmt.Errorf("has %d stray trailing byte", len(rest))
-		}
-		size := int(rest[0])<<8 | int(rest[1])
-		if size == 0 {
-			if allZero(rest[2:]) {
-				return b, n, nil
-			}
-			return nil, 0, fmt.Errorf("has a zero-length unit")
-		}
-		if size > len(rest)-2 {
-			return nil, 0, fmt.Errorf("unit length %d exceeds the %d bytes left", size, len(rest)-2)
-		}
-		n++
-		rest = rest[2+size:]
-	}
-	return b, n, nil
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// fuA reassembles a fragmented NAL unit (RFC 6184 §5.8) directly in buf.
-func (d *Depacketizer) fuA(p []byte, seq uint16, ts uint32) {
-	if len(p) < 2 {
-		d.reject(ts, fmt.Errorf("%w: FU-A without FU header (seq %d, ts %d)", ErrMalformed, seq, ts))
-		return
-	}
-	hdr := p[1]
-	frag := p[2:] // may be empty: accepted (R8, retina 0.4.14)
-	if hdr&fuStartBit != 0 {
-		if d.fuActive {
-			d.damage(ts, fmt.Errorf("%w: FU-A start before the previous FU-A ended (seq %d, ts %d)", ErrPacketLoss, seq, ts))
-			return
-		}
-		if len(d.ranges) >= MaxNALUsPerAccessUnit {
-			d.damage(ts, fmt.Errorf("%w: more than %d NAL units (seq %d, ts %d)", ErrTooLarge, MaxNALUsPerAccessUnit, seq, ts))
-			return
-		}
-		d.begin(ts)
-		d.fuActive = true
-		d.fuStart = len(d.buf)
-		// The reserved bit (Longse sets it) is ignored; the type comes from
-		// the first fragment only (R8: some cameras change it mid-FU).
-		d.buf = append(d.buf, p[0]&nalHdrFNRI|hdr&naluTypeMask)
-	} else if !d.fuActive {
-		// R6: a middle or end fragment whose start we never saw (joined
-		// mid-NAL, or the start was lost): the NAL unit cannot be rebuilt.
-		d.damage(ts, fmt.Errorf("%w: FU-A fragment without start (seq %d, ts %d)", ErrPacketLoss, seq, ts))
-		return
-	}
-	if len(d.buf)+len(frag) > MaxAccessUnitSize {
-		d.damage(ts, fmt.Errorf("%w: over %d bytes (seq %d, ts %d)", ErrTooLarge, MaxAccessUnitSize, seq, ts))
-		return
-	}
-	d.grow(len(frag))
-	d.buf = append(d.buf, frag...)
-	// CostarHD sets start and end on one fragment (RFC 6184 forbids it):
-	// then the unit is complete at once.
-	if hdr&fuEndBit != 0 {
-		d.fuActive = false
-		d.closeNALU(d.fuStart, seq, ts)
-	}
-}
-
-// grow makes room for n more bytes in buf without letting its capacity pass
-// MaxAccessUnitSize (callers check len(buf)+n against it first), so a
-// runaway FU-A cannot make append over-allocate past the bound.
-func (d *Depacketizer) grow(n int) {
-	if cap(d.buf)-len(d.buf) >= n {
-		return
-	}
-	c := min(max(2*cap(d.buf), len(d.buf)+n, minBufSize), MaxAccessUnitSize)
-	nb := make([]byte, len(d.buf), c)
-	copy(nb, d.buf)
-	d.buf = nb
-}
-
-// begin opens an access unit at ts if none is open.
-func (d *Depacketizer) begin(ts uint32) {
-	if !d.auActive {
-		d.auActive = true
-		d.auTS = ts
-		d.auPTS = d.extTS
-	}
-}
-
-// addNALU copies one NAL unit (or an Annex B run of them) into the access
-// unit. It reports false when the access unit was dropped.
-func (d *Depacketizer) addNALU(b []byte, seq uint16, ts uint32) bool {
-	if len(d.buf)+len(b) > MaxAccessUnitSize {
-		d.damage(ts, fmt.Errorf("%w: over %d bytes (seq %d, ts %d)", ErrTooLarge, MaxAccessUnitSize, seq, ts))
-		return false
-	}
-	d.begin(ts)
-	start := len(d.buf)
-	d.grow(len(b))
-	d.buf = append(d.buf, b...)
-	return d.closeNALU(start, seq, ts)
-}
-
-// closeNALU records the NAL unit(s) in buf[start:], splitting at Annex B
-// start codes, which some cameras put inside RTP payloads.
-func (d *Depacketizer) closeNALU(start int, seq uint16, ts uint32) bool {
-	region := d.buf[start:]
-	if indexStartCode(region) < 0 {
-		return d.record(start, len(d.buf), seq, ts)
-	}
-	ok := true
-	forEachStartCodePiece(region, func(s, e int) {
-		if ok {
-			ok = d.record(start+s, start+e, seq, ts)
-		}
-	})
-	return ok
-}
-
-// record adds buf[start:end] as one NAL unit of the access unit.
-func (d *Depacketizer) record(start, end int, seq uint16, ts uint32) bool {
-	typ := d.buf[start] & naluTypeMask
-	if typ == naluFiller {
-		return true // filler data (CBR stuffing) carries no picture
-	}
-	if len(d.ranges) >= MaxNALUsPerAccessUnit {
-		d.damage(ts, fmt.Errorf("%w: more than %d NAL units (seq %d, ts %d)", ErrTooLarge, MaxNALUsPerAccessUnit, seq, ts))
-		return false
-	}
-	switch {
-	case typ >= naluNonIDR && typ <= naluIDR:
-		d.hasVCL = true
-		if typ == naluIDR {
-			d.hasIDR = true
-		}
-	case typ == naluSPS:
-		d.auSPS = len(d.ranges)
-	case typ == naluPPS:
-		d.auPPS = len(d.ranges)
-	}
-	d.ranges = append(d.ranges, naluRange{start, end})
-	return true
 }
 
 // setSPS installs a new SPS if it differs and parses; it reports whether
@@ -556,7 +127,7 @@ func (d *Depacketizer) setSPS(b []byte) bool {
 	d.sps = bytes.Clone(b)
 	d.spsInfo = info
 	d.params = nil
-	d.dts.setSPS(info)
+	d.e.SetTiming(timingOf(info))
 	return true
 }
 
@@ -571,73 +142,79 @@ func (d *Depacketizer) setPPS(b []byte) bool {
 	return true
 }
 
-// completeAU finishes the pending access unit: it takes in-band parameter
-// sets, gates on keyframes, derives the decode time and emits it.
-func (d *Depacketizer) completeAU(emit func(*AccessUnit)) {
-	defer d.resetAU()
-	// In-band parameter sets override the SDP's; the latest wins. One that
-	// does not parse is ignored, like a bad sprop (R12).
-	if d.auSPS >= 0 {
-		r := d.ranges[d.auSPS]
-		if !d.setSPS(d.buf[r.start:r.end]) {
-			d.note(fmt.Errorf("%w: in-band SPS ignored (ts %d)", ErrMalformed, d.auTS))
-		}
+// timingOf is the reorder depth and frame duration an SPS signals for the
+// decode-time tracker. Without bitstream_restriction the depth starts at 0
+// and is learned from the first picture displayed early.
+func timingOf(s *mch264.SPS) (reorder int, step int64) {
+	v := s.VUI
+	if v == nil {
+		return 0, 1
 	}
-	if d.auPPS >= 0 {
-		r := d.ranges[d.auPPS]
-		if !d.setPPS(d.buf[r.start:r.end]) {
-			d.note(fmt.Errorf("%w: in-band PPS ignored (ts %d)", ErrMalformed, d.auTS))
-		}
+	if r := v.BitstreamRestriction; r != nil {
+		reorder = int(min(r.MaxNumReorderFrames, 1<<16))
 	}
-	if !d.hasVCL {
-		return // parameter sets or SEI alone (H264DVR, see Push): no picture
+	step = 1
+	if ti := v.TimingInfo; ti != nil && ti.TimeScale > 0 && ti.NumUnitsInTick > 0 {
+		// Two ticks per frame (E.2.1).
+		step = int64(90000) * 2 * int64(ti.NumUnitsInTick) / int64(ti.TimeScale)
 	}
-	keyframe := d.hasIDR && d.sps != nil && d.pps != nil
-	if d.hasIDR && !keyframe {
-		d.stats.SkippedAUs++
-		d.waitKey = true
-		d.note(fmt.Errorf("%w: keyframe at ts %d dropped", ErrNoParams, d.auTS))
-		return
-	}
-	if d.waitKey && !keyframe {
-		d.stats.SkippedAUs++
-		return
-	}
-
-	d.nalus = d.nalus[:0]
-	for _, r := range d.ranges {
-		d.nalus = append(d.nalus, d.buf[r.start:r.end:r.end])
-	}
-	pts := d.auPTS
-	dts, err := d.dts.next(pts, keyframe)
-	if err != nil {
-		d.stats.DroppedAUs++
-		d.waitKey = true
-		d.note(fmt.Errorf("%w: ts %d: %w", ErrTiming, d.auTS, err))
-		return
-	}
-	d.waitKey = false
-
-	changed := !d.emitted || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
-	d.emitted = true
-	d.lastSPS, d.lastPPS = d.sps, d.pps
-	if d.params == nil && d.spsInfo != nil && d.pps != nil {
-		p := paramsOf(d.spsInfo, d.sps, d.pps)
-		d.params = &p
-	}
-	d.out = AccessUnit{
-		NALUs:         d.nalus,
-		PTS:           pts,
-		DTS:           dts,
-		Keyframe:      keyframe,
-		SPS:           d.sps,
-		PPS:           d.pps,
-		Params:        d.params,
-		ParamsChanged: changed,
-	}
-	d.stats.AccessUnits++
-	if keyframe {
-		d.stats.Keyframes++
-	}
-	emit(&d.out)
+	return reorder, step
 }
+
+// codec is the Depacketizer seen by nalrtp: the H.264 rules of RFC 6184.
+type codec Depacketizer
+
+func (c *codec) Payload(p []byte) (nalrtp.PayloadKind, int) {
+	typ := int(p[0] & naluTypeMask)
+	switch typ {
+	case naluSTAPA:
+		return nalrtp.Aggregation, typ
+	case naluFUA:
+		return nalrtp.Fragment, typ
+	case naluSTAPB, naluMTAP16, naluMTAP24, naluFUB:
+		return nalrtp.Unsupported, typ // interleaved mode only
+	case 0, 30, 31:
+		return nalrtp.Undefined, typ // RFC 6184 Table 3
+	}
+	return nalrtp.Single, typ
+}
+
+func (c *codec) FUHeader(p []byte) [2]byte {
+	// The reserved bit of the FU header (Longse sets it) is dropped.
+	return [2]byte{p[0]&nalHdrFNRI | p[1]&naluTypeMask}
+}
+
+func (c *codec) Classify(n []byte) nalrtp.Class {
+	switch typ := n[0] & naluTypeMask; {
+	case typ == naluFiller:
+		return nalrtp.Class{Filler: true}
+	case typ >= naluNonIDR && typ <= naluIDR:
+		return nalrtp.Class{VCL: true, Key: typ == naluIDR}
+	case typ == naluSPS:
+		return nalrtp.Class{Param: 1}
+	case typ == naluPPS:
+		return nalrtp.Class{Param: 2}
+	}
+	return nalrtp.Class{}
+}
+
+// StartsAU reports whether a payload begins with a NAL unit that may only
+// open an access unit (ITU-T H.264 7.4.1.2.3): an AUD or an SPS.
+func (c *codec) StartsAU(p []byte) bool {
+	p = nalrtp.TrimStartCode(p)
+	if p[0]&naluTypeMask == naluSTAPA && len(p) >= 4 {
+		p = p[3:]
+	}
+	t := p[0] & naluTypeMask
+	return t == naluAUD || t == naluSPS
+}
+
+func (c *codec) SetParam(slot int, b []byte) error {
+	d := (*Depacketizer)(c)
+	if (slot == 0 && !d.setSPS(b)) || (slot == 1 && !d.setPPS(b)) {
+		return fmt.Errorf("%s", [...]string{"SPS", "PPS"}[slot])
+	}
+	return nil
+}
+
+func (c *codec) HaveParams() bool { return c.sps != nil && c.pps != nil }

@@ -16,16 +16,18 @@
 // errors and Stats.
 package h264
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp"
+)
 
 // Limits on what one access unit may hold. They bound the memory a hostile
 // or broken camera can make us hold per stream.
 const (
-	// MaxAccessUnitSize bounds the bytes of one access unit: a 50 Mbit/s
-	// 2160p60 stream stays below 8 MiB per picture (same bound as
-	// mediacommon's h264.MaxAccessUnitSize), so a larger one is a runaway
-	// FU-A or garbage.
-	MaxAccessUnitSize = 8 << 20
+	// MaxAccessUnitSize bounds the bytes of one access unit (the bound
+	// nalrtp applies to H.264 and H.265 alike).
+	MaxAccessUnitSize = nalrtp.MaxAccessUnitSize
 
 	// MaxNALUsPerAccessUnit bounds the NAL units kept per access unit. x264
 	// with sliced threads at 4K stays below 25, and cameras that slice a
@@ -78,11 +80,4 @@ type AccessUnit struct {
 
 // Stats counts what a Depacketizer has seen since it was made. Reset does
 // not clear it.
-type Stats struct {
-	Packets, Lost          uint64 // RTP packets seen; sequence numbers missing (no false loss at 65535→0, R16)
-	AccessUnits, Keyframes uint64 // access units emitted, of which keyframes
-	DroppedAUs             uint64 // damaged AUs discarded (gaps, broken FU-A, oversize, malformed packet, no DTS)
-	Rejected               uint64 // malformed packets rejected
-	Late                   uint64 // packets older than one already seen (reordered or duplicate), discarded
-	SkippedAUs             uint64 // whole AUs discarded while waiting for a keyframe or for SPS/PPS
-}
+type Stats = nalrtp.Stats

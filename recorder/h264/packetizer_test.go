@@ -81,10 +81,10 @@ func (p *packetizer) fuA(n []byte, ts uint32) []*rtp.Packet {
 		k := min(len(body), p.mtu-2)
 		hdr := typ
 		if first {
-			hdr |= fuStartBit
+			hdr |= 0x80 // S (RFC 6184 §5.8)
 		}
 		if k == len(body) {
-			hdr |= fuEndBit
+			hdr |= 0x40 // E
 		}
 		b := append([]byte{ind, hdr}, body[:k]...)
 		body = body[k:]

@@ -1,16 +1,16 @@
-package h264
+package nalrtp
 
-import (
-	"fmt"
-
-	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-)
+import "fmt"
 
 // maxReorder is the deepest B-frame reordering we model: H.264 allows at
-// most 16 frames in the decoded picture buffer (A.3.1, MaxDpbFrames).
+// most 16 frames in the decoded picture buffer (A.3.1, MaxDpbFrames), and
+// H.265 as many (A.4.2, MaxDpbSize).
 const maxReorder = 16
 
 // dtsTracker derives decode times from presentation times.
+//
+// The tracker is codec-independent: the codec tells it the reorder depth
+// and frame duration its sequence parameter set signals (SetTiming).
 //
 // Why not mediacommon's DTSExtractor: on our B-frame clip it restarts at
 // every IDR with DTS = PTS, which gives two access units the same DTS in
@@ -23,8 +23,9 @@ const maxReorder = 16
 // Using it as DTS is strictly increasing, never above the picture's own
 // PTS, and a constant N frames behind the true display clock (the way
 // ffmpeg guesses DTS for reordered streams). N comes from the SPS
-// (bitstream_restriction max_num_reorder_frames, E.2.1) or is learned when a
-// picture shows deeper reordering.
+// (H.264 bitstream_restriction max_num_reorder_frames, E.2.1; H.265
+// sps_max_num_reorder_pics, 7.4.3.2.1) or is learned when a picture shows
+// deeper reordering.
 type dtsTracker struct {
 	reorder  int                   // N
 	top      [maxReorder + 1]int64 // largest PTS values since start, descending
@@ -36,24 +37,13 @@ type dtsTracker struct {
 	have     bool
 }
 
-// setSPS takes the reorder depth and frame duration an SPS signals.
-func (t *dtsTracker) setSPS(s *mch264.SPS) {
-	t.reorder, t.step = 0, 1
-	if s == nil {
-		return
-	}
-	if v := s.VUI; v != nil {
-		// Without bitstream_restriction the depth starts at 0 and is
-		// learned from the first picture displayed early (see next).
-		if r := v.BitstreamRestriction; r != nil {
-			t.reorder = int(min(r.MaxNumReorderFrames, maxReorder))
-		}
-		if ti := v.TimingInfo; ti != nil && ti.TimeScale > 0 && ti.NumUnitsInTick > 0 {
-			// Two ticks per frame (E.2.1); keep only sane durations.
-			if d := int64(90000) * 2 * int64(ti.NumUnitsInTick) / int64(ti.TimeScale); d >= 1 && d <= 90000 {
-				t.step = d
-			}
-		}
+// setTiming takes the reorder depth and frame duration (90 kHz ticks) a
+// sequence parameter set signals; out-of-range values fall back to "learn
+// the depth" and a duration of one tick.
+func (t *dtsTracker) setTiming(reorder int, step int64) {
+	t.reorder, t.step = min(max(reorder, 0), maxReorder), 1
+	if step >= 1 && step <= 90000 {
+		t.step = step
 	}
 }
 
