@@ -13,9 +13,10 @@ import (
 // (access unit delimiters on, fixed GOP). Each NAME.h264 is an Annex B
 // elementary stream; NAME.frames lists its access units in decode order with
 // their size and their 90 kHz presentation and decode times, so no H.264
-// parsing is needed to replay them with correct RTP timing.
+// parsing is needed to replay them with correct RTP timing. The H.265 clips
+// (NAME.h265, same index) were made with libx265 by clips/gen_NAME.sh.
 //
-//go:embed clips/*.h264 clips/*.frames
+//go:embed clips/*.h264 clips/*.h265 clips/*.frames
 var clipFS embed.FS
 
 // Clip names.
@@ -39,8 +40,16 @@ const (
 	NumberedBlockHeight = 96
 )
 
-// ClipNames lists every embedded clip.
+// ClipHEVC270 is the H.265 clip: 480x270 Main (coded 480x272 with a
+// conformance window), 25 fps, closed GOP 1 s, 3 B-frames, VPS/SPS/PPS before
+// every IDR, ~240 kbit/s, 4 s.
+const ClipHEVC270 = "hevc270"
+
+// ClipNames lists every embedded H.264 clip.
 var ClipNames = []string{ClipMain720, ClipHigh360BFrame, ClipBase240, ClipNumbered240}
+
+// H265ClipNames lists every embedded H.265 clip.
+var H265ClipNames = []string{ClipHEVC270}
 
 // Frame is one access unit of a clip.
 type Frame struct {
@@ -56,13 +65,23 @@ type Frame struct {
 type Clip struct {
 	Name     string
 	Frames   []Frame
-	Duration int64 // 90 kHz; the clip loops after this long
+	Duration int64  // 90 kHz; the clip loops after this long
+	H265     bool   // an H.265 clip (else H.264)
+	VPS      []byte // H.265 only
 	SPS, PPS []byte
 }
 
 // LoadClip returns the embedded clip with the given name.
 func LoadClip(name string) (*Clip, error) {
-	data, err := clipFS.ReadFile("clips/" + name + ".h264")
+	h265 := false
+	for _, n := range H265ClipNames {
+		h265 = h265 || n == name
+	}
+	ext := ".h264"
+	if h265 {
+		ext = ".h265"
+	}
+	data, err := clipFS.ReadFile("clips/" + name + ext)
 	if err != nil {
 		return nil, fmt.Errorf("testcam: clip %q: %w", name, err)
 	}
@@ -70,7 +89,7 @@ func LoadClip(name string) (*Clip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcam: clip %q: %w", name, err)
 	}
-	c := &Clip{Name: name}
+	c := &Clip{Name: name, H265: h265}
 	off := 0
 	sc := bufio.NewScanner(bytes.NewReader(index))
 	for line := 1; sc.Scan(); line++ {
@@ -96,16 +115,7 @@ func LoadClip(name string) (*Clip, error) {
 		off += size
 		f := Frame{AnnexB: au, NALUs: SplitAnnexB(au), PTS: v[1], DTS: v[2], Keyframe: v[3] == 1}
 		for _, n := range f.NALUs {
-			switch n[0] & 0x1f {
-			case 7:
-				if c.SPS == nil {
-					c.SPS = n
-				}
-			case 8:
-				if c.PPS == nil {
-					c.PPS = n
-				}
-			}
+			c.noteParam(n)
 		}
 		c.Frames = append(c.Frames, f)
 	}
@@ -119,6 +129,27 @@ func LoadClip(name string) (*Clip, error) {
 	// the spacing of the first two decode times.
 	c.Duration = int64(len(c.Frames)) * (c.Frames[1].DTS - c.Frames[0].DTS)
 	return c, nil
+}
+
+// noteParam keeps the first of each parameter set: NAL types 7 and 8 in
+// H.264, 32, 33 and 34 in H.265 (whose type sits one bit lower).
+func (c *Clip) noteParam(n []byte) {
+	var p *[]byte
+	switch {
+	case !c.H265 && n[0]&0x1f == 7:
+		p = &c.SPS
+	case !c.H265 && n[0]&0x1f == 8:
+		p = &c.PPS
+	case c.H265 && n[0]>>1&0x3f == 32:
+		p = &c.VPS
+	case c.H265 && n[0]>>1&0x3f == 33:
+		p = &c.SPS
+	case c.H265 && n[0]>>1&0x3f == 34:
+		p = &c.PPS
+	}
+	if p != nil && *p == nil {
+		*p = n
+	}
 }
 
 // SplitAnnexB splits an Annex B byte stream into NAL units (without start

@@ -36,3 +36,27 @@ func TestLoadClips(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadH265Clips(t *testing.T) {
+	for _, name := range H265ClipNames {
+		c, err := LoadClip(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.H265 || c.VPS == nil || c.SPS == nil || c.PPS == nil {
+			t.Fatalf("%s: H265 %v, VPS %x SPS %x PPS %x", name, c.H265, c.VPS, c.SPS, c.PPS)
+		}
+		if c.VPS[0]>>1 != 32 || c.SPS[0]>>1 != 33 || c.PPS[0]>>1 != 34 {
+			t.Errorf("%s: parameter sets of the wrong NAL types", name)
+		}
+		keys := 0
+		for _, f := range c.Frames {
+			if f.Keyframe {
+				keys++
+			}
+		}
+		if len(c.Frames) != 100 || keys != 4 || c.Duration != 100*3600 || !c.Frames[0].Keyframe {
+			t.Errorf("%s: %d frames, %d keyframes, duration %d", name, len(c.Frames), keys, c.Duration)
+		}
+	}
+}
