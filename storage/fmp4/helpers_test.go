@@ -63,7 +63,7 @@ const frameDuration = 3600
 func writeClip(t testing.TB, c *testcam.Clip, opts WriterOptions) ([]byte, WriterStats) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, TrackParams{SPS: c.SPS, PPS: c.PPS}, opts)
+	w, err := NewWriter(&buf, TrackParams{VPS: c.VPS, SPS: c.SPS, PPS: c.PPS}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

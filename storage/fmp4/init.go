@@ -9,6 +9,7 @@ import (
 	mp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
+	"github.com/nvr-project/nvr/internal/h265ps"
 	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
 
@@ -19,8 +20,9 @@ const Timescale = 90000
 // trackID is the ID of the single video track in a segment.
 const trackID = 1
 
-// maxParamSetSize bounds SPS and PPS: avcC stores each length in 16 bits
-// (ISO/IEC 14496-15 §5.3.3.1), and a real one is a few dozen bytes.
+// maxParamSetSize bounds parameter sets: avcC and hvcC store each length
+// in 16 bits (ISO/IEC 14496-15 §5.3.3.1, §8.3.3.1), and a real one is a few
+// dozen bytes.
 const maxParamSetSize = 0xffff
 
 // maxDimension bounds width and height: tkhd and avc1 hold them in 16 bits.
@@ -72,6 +74,9 @@ func (s *seekBuffer) Seek(offset int64, whence int) (int64, error) {
 // resolveParams checks p and fills Width/Height from the SPS when they are
 // zero.
 func resolveParams(p TrackParams) (TrackParams, error) {
+	if p.H265() {
+		return resolveH265(p)
+	}
 	if len(p.SPS) < 4 || len(p.SPS) > maxParamSetSize {
 		return p, fmt.Errorf("%w: SPS of %d bytes", ErrBadParams, len(p.SPS))
 	}
@@ -91,6 +96,36 @@ func resolveParams(p TrackParams) (TrackParams, error) {
 		}
 		p.Width, p.Height = sps.Width(), sps.Height()
 	}
+	return checkSize(p)
+}
+
+// resolveH265 is resolveParams for an H.265 track: hvcC needs the SPS
+// parsed, so one that does not parse is refused.
+func resolveH265(p TrackParams) (TrackParams, error) {
+	for _, ps := range []struct {
+		name string
+		b    []byte
+		typ  int
+	}{{"VPS", p.VPS, h265ps.TypeVPS}, {"SPS", p.SPS, h265ps.TypeSPS}, {"PPS", p.PPS, h265ps.TypePPS}} {
+		if len(ps.b) < 3 || len(ps.b) > maxParamSetSize {
+			return p, fmt.Errorf("%w: %s of %d bytes", ErrBadParams, ps.name, len(ps.b))
+		}
+		if t := h265ps.Type(ps.b); t != ps.typ {
+			return p, fmt.Errorf("%w: %s has NAL type %d", ErrBadParams, ps.name, t)
+		}
+	}
+	s, err := h265ps.ParseSPS(p.SPS)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", ErrBadParams, err)
+	}
+	if p.Width == 0 || p.Height == 0 {
+		p.Width, p.Height = s.Width, s.Height
+	}
+	return checkSize(p)
+}
+
+// checkSize checks the displayed size and the pixel aspect ratio.
+func checkSize(p TrackParams) (TrackParams, error) {
 	if p.Width <= 0 || p.Height <= 0 || p.Width > maxDimension || p.Height > maxDimension {
 		return p, fmt.Errorf("%w: size %dx%d", ErrBadParams, p.Width, p.Height)
 	}
@@ -101,10 +136,15 @@ func resolveParams(p TrackParams) (TrackParams, error) {
 }
 
 // segmentCompressor is the compressorname of a segment's sample entry.
-const segmentCompressor = "nvr H.264"
+func segmentCompressor(p TrackParams) string {
+	if p.H265() {
+		return "nvr H.265"
+	}
+	return "nvr H.264"
+}
 
-// buildInit returns ftyp+moov for one H.264 track and, when a is not
-// nil, an audio track after it. It uses go-mp4's box
+// buildInit returns ftyp+moov for one H.264 or H.265 track and, when a is
+// not nil, an audio track after it. It uses go-mp4's box
 // writer for the boxes around the sample entry: this part is written once
 // per segment, so clarity beats speed.
 func buildInit(p TrackParams, a *AudioParams) ([]byte, error) {
@@ -143,6 +183,11 @@ func buildInit(p TrackParams, a *AudioParams) ([]byte, error) {
 		{CompatibleBrand: [4]byte{'a', 'v', 'c', '1'}},
 		{CompatibleBrand: [4]byte{'m', 'p', '4', '1'}},
 	}
+	if p.H265() {
+		// avc1 is the brand of AVC files (ISO/IEC 14496-15 §6); HEVC has
+		// no brand a player needs.
+		brands = append(brands[:3], brands[4])
+	}
 	nextTrack := uint32(trackID + 1)
 	if a != nil {
 		nextTrack = audioTrackID + 1
@@ -175,7 +220,7 @@ func buildInit(p TrackParams, a *AudioParams) ([]byte, error) {
 							// export shares, so both describe the stream alike.
 							box(&mp4.Minf{}, append([]func(){
 								func() { box(&mp4.Vmhd{FullBox: mp4.FullBox{Flags: [3]byte{0, 0, 1}}}) },
-							}, sampleTables(box, w, p.SampleEntry(segmentCompressor), &firstErr)...)...)
+							}, sampleTables(box, w, p.SampleEntry(segmentCompressor(p)), &firstErr)...)...)
 						},
 					)
 				},

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/nvr-project/nvr/internal/h265ps"
 )
 
 // Bounds applied by Scan to untrusted files.
@@ -296,7 +298,7 @@ func parseMoov(b []byte) (*initInfo, error) {
 		return nil, fmt.Errorf("%w: bad box in moov", ErrMalformed)
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: no H.264 video track with avcC", ErrMalformed)
+		return nil, fmt.Errorf("%w: no H.264 or H.265 video track with avcC or hvcC", ErrMalformed)
 	}
 	return ii, nil
 }
@@ -307,8 +309,8 @@ type trakInfo struct {
 	trackID   uint32
 }
 
-// parseTrak reads one trak; ok only for an H.264 video track with a
-// usable avcC and a non-zero timescale.
+// parseTrak reads one trak; ok only for an H.264 or H.265 video track with
+// a usable avcC or hvcC and a non-zero timescale.
 func parseTrak(b []byte) (trakInfo, bool) {
 	var ti trakInfo
 	var isVideo, haveAvcC bool
@@ -366,7 +368,8 @@ func parseTrak(b []byte) (trakInfo, bool) {
 				if !ok || h.size > int64(len(rd.b)) {
 					return false
 				}
-				if !typeIs(h.typ, "avc1") && !typeIs(h.typ, "avc3") {
+				hevc := typeIs(h.typ, "hvc1") || typeIs(h.typ, "hev1")
+				if !typeIs(h.typ, "avc1") && !typeIs(h.typ, "avc3") && !hevc {
 					return true
 				}
 				e := reader{b: rd.b[h.hdrLen:h.size]}
@@ -377,10 +380,16 @@ func parseTrak(b []byte) (trakInfo, bool) {
 					return false
 				}
 				children(e.b, func(t [4]byte, _, p []byte) bool {
-					if typeIs(t, "avcC") && !haveAvcC {
+					if typeIs(t, "avcC") && !hevc && !haveAvcC {
 						sps, pps, ok := parseAvcC(p)
 						if ok {
 							ti.params.SPS, ti.params.PPS, haveAvcC = sps, pps, true
+						}
+					}
+					if typeIs(t, "hvcC") && hevc && !haveAvcC {
+						vps, sps, pps, ok := parseHvcC(p)
+						if ok {
+							ti.params.VPS, ti.params.SPS, ti.params.PPS, haveAvcC = vps, sps, pps, true
 						}
 					}
 					if typeIs(t, "pasp") {
@@ -603,4 +612,41 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 	info.Fragments++
 	*nextDTS = dts
 	return dataEnd, nil
+}
+
+// parseHvcC returns the first VPS, SPS and PPS of an
+// HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1). Only 4-byte
+// NAL lengths are accepted, as for avcC.
+func parseHvcC(p []byte) (vps, sps, pps []byte, ok bool) {
+	rd := reader{b: p}
+	if rd.u8() != 1 {
+		return nil, nil, nil, false
+	}
+	rd.take(20) // profile_tier_level through avgFrameRate
+	if rd.u8()&3 != 3 {
+		return nil, nil, nil, false
+	}
+	n := int(rd.u8())
+	for i := 0; i < n && !rd.bad; i++ {
+		typ := int(rd.u8() & 0x3f)
+		count := int(rd.u16())
+		for j := 0; j < count && !rd.bad; j++ {
+			b := rd.take(int(rd.u16()))
+			if rd.bad || len(b) == 0 {
+				break
+			}
+			switch {
+			case typ == h265ps.TypeVPS && vps == nil:
+				vps = bytes.Clone(b)
+			case typ == h265ps.TypeSPS && sps == nil:
+				sps = bytes.Clone(b)
+			case typ == h265ps.TypePPS && pps == nil:
+				pps = bytes.Clone(b)
+			}
+		}
+	}
+	if rd.bad || vps == nil || sps == nil || pps == nil {
+		return nil, nil, nil, false
+	}
+	return vps, sps, pps, true
 }

@@ -70,11 +70,12 @@ var (
 	ErrNotKeyframe     = errors.New("fmp4: segment must start with a keyframe")
 )
 
-// TrackParams describes the video track. SPS and PPS are NAL units without
-// start codes; Width and Height are the displayed size in pixels (taken
-// from the SPS when zero).
+// TrackParams describes the video track. VPS, SPS and PPS are NAL units
+// without start codes: a VPS makes the track H.265 (hvc1), none H.264
+// (avc1). Width and Height are the displayed size in pixels (taken from the
+// SPS when zero).
 type TrackParams struct {
-	SPS, PPS      []byte
+	VPS, SPS, PPS []byte
 	Width, Height int
 	// SARWidth:SARHeight is the pixel aspect ratio, written as a pasp box
 	// (ISO/IEC 14496-12 §12.1.4) when it is not square. It matters for
@@ -86,20 +87,27 @@ type TrackParams struct {
 
 // HasPasp reports whether p's pixels are not square, so a sample entry
 // for it carries a pasp box.
-func (p TrackParams) HasPasp() bool { return p.avc1("").HasPasp() }
+func (p TrackParams) HasPasp() bool {
+	return p.SARWidth > 0 && p.SARHeight > 0 && p.SARWidth != p.SARHeight
+}
 
-func (p TrackParams) avc1(compressor string) bmff.AVC1 {
+// H265 reports whether the track is H.265.
+func (p TrackParams) H265() bool { return p.VPS != nil }
+
+// SampleEntry returns the stsd entry (avc1 with avcC, or hvc1 with hvcC,
+// and for non-square pixels pasp) of a track with these parameters, as
+// segments and exports write it; compressor names the writer. p must have
+// passed NewWriter's checks (Scan's parameters have).
+func (p TrackParams) SampleEntry(compressor string) bmff.SampleEntry {
+	if p.H265() {
+		return bmff.HVC1{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS, Width: p.Width, Height: p.Height,
+			SARWidth: p.SARWidth, SARHeight: p.SARHeight, Compressor: compressor}
+	}
 	return bmff.AVC1{SPS: p.SPS, PPS: p.PPS, Width: p.Width, Height: p.Height,
 		SARWidth: p.SARWidth, SARHeight: p.SARHeight, Compressor: compressor}
 }
 
-// SampleEntry returns the stsd entry (avc1 with avcC and, for non-square
-// pixels, pasp) of a track with these parameters, as segments and exports
-// write it; compressor names the writer. p must have passed NewWriter's
-// checks (Scan's parameters have).
-func (p TrackParams) SampleEntry(compressor string) bmff.SampleEntry { return p.avc1(compressor) }
-
-// Sample is one H.264 access unit.
+// Sample is one H.264 or H.265 access unit.
 type Sample struct {
 	// NALUs are without start codes; they are written 4-byte length
 	// prefixed (AVCC) and copied, so the caller may reuse the memory.
@@ -177,9 +185,9 @@ type audioPending struct {
 	size     int
 }
 
-// NewWriter writes ftyp + moov for one avc1 track (timescale 90000, mvex
-// for fragments, the true width and height, avcC from p's SPS and PPS) to w
-// immediately.
+// NewWriter writes ftyp + moov for one avc1 or hvc1 track (timescale
+// 90000, mvex for fragments, the true width and height, avcC or hvcC from
+// p's parameter sets) to w immediately.
 func NewWriter(w io.Writer, p TrackParams, opts WriterOptions) (*Writer, error) {
 	if w == nil {
 		return nil, errors.New("fmp4: nil io.Writer")

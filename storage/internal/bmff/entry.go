@@ -25,34 +25,48 @@ type AVC1 struct {
 }
 
 // HasPasp reports whether the entry carries a pasp box.
-func (e AVC1) HasPasp() bool {
-	return e.SARWidth > 0 && e.SARHeight > 0 && e.SARWidth != e.SARHeight
-}
+func (e AVC1) HasPasp() bool { return hasPasp(e.SARWidth, e.SARHeight) }
 
 // Append writes the avc1 box.
 func (e AVC1) Append(w *Writer) {
-	w.Start("avc1")
+	startVisual(w, "avc1", e.Width, e.Height, e.Compressor)
+	e.appendAvcC(w)
+	appendPasp(w, e.SARWidth, e.SARHeight)
+	w.End()
+}
+
+// startVisual opens a visual sample entry and writes its fixed fields
+// (ISO/IEC 14496-12 §12.1.3): the codec's configuration box follows.
+func startVisual(w *Writer, typ string, width, height int, compressor string) {
+	w.Start(typ)
 	w.Zeros(6)
 	w.U16(1) // data_reference_index
 	w.Zeros(16)
-	w.U16(uint16(e.Width))
-	w.U16(uint16(e.Height))
+	w.U16(uint16(width))
+	w.U16(uint16(height))
 	w.U32(0x00480000) // 72 dpi, the template value
 	w.U32(0x00480000)
 	w.U32(0)
 	w.U16(1) // frame_count
 	var name [32]byte
-	name[0] = byte(copy(name[1:], e.Compressor))
+	name[0] = byte(copy(name[1:], compressor))
 	w.Bytes(name[:])
 	w.U16(0x0018)
 	w.U16(0xffff) // pre_defined = -1
-	e.appendAvcC(w)
-	if e.HasPasp() {
-		w.Start("pasp")
-		w.U32(uint32(e.SARWidth))
-		w.U32(uint32(e.SARHeight))
-		w.End()
+}
+
+// hasPasp reports whether a pixel aspect ratio needs a pasp box.
+func hasPasp(sarW, sarH int) bool { return sarW > 0 && sarH > 0 && sarW != sarH }
+
+// appendPasp writes a pasp box (ISO/IEC 14496-12 §12.1.4) for non-square
+// pixels, nothing otherwise.
+func appendPasp(w *Writer, sarW, sarH int) {
+	if !hasPasp(sarW, sarH) {
+		return
 	}
+	w.Start("pasp")
+	w.U32(uint32(sarW))
+	w.U32(uint32(sarH))
 	w.End()
 }
 

@@ -4,10 +4,10 @@
 // entries both put in their stsd, so a segment and an export of it describe
 // the stream with the same bytes.
 //
-// It owns box framing and the sample entry of each codec nvr stores (today
-// H.264's avc1 with avcC and pasp; an H.265 hvc1 or an audio entry is one
-// more SampleEntry). It does not decide the layout of a file, does no I/O
-// and starts no goroutines.
+// It owns box framing and the sample entry of each codec nvr stores
+// (H.264's avc1 with avcC, H.265's hvc1 with hvcC, both with pasp for
+// non-square pixels; an audio entry is one more SampleEntry). It does not
+// decide the layout of a file, does no I/O and starts no goroutines.
 package bmff
 
 import (
