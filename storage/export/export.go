@@ -342,8 +342,9 @@ func validate(inputs []Input, opts Options) (unordered []bool, err error) {
 			return nil, fmt.Errorf("%w: input %d ends at %d, not after its start %d", ErrBadInput, i, in.EndNS, in.StartNS)
 		case i > 0 && in.StartNS < inputs[i-1].StartNS:
 			return nil, fmt.Errorf("%w: input %d starts before input %d", ErrBadInput, i, i-1)
-		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff:
-			return nil, fmt.Errorf("%w: input %d has no usable SPS/PPS", ErrBadInput, i)
+		case len(in.Info.Params.SPS) < 4 || len(in.Info.Params.PPS) == 0 || len(in.Info.Params.SPS) > 0xffff || len(in.Info.Params.PPS) > 0xffff ||
+			in.Info.Params.H265() && len(in.Info.Params.VPS) > 0xffff:
+			return nil, fmt.Errorf("%w: input %d has no usable parameter sets", ErrBadInput, i)
 		case !saneTimes(in.Info.Samples, &unordered[i]):
 			return nil, fmt.Errorf("%w: input %d has decode times out of order or composition offsets out of range", ErrBadInput, i)
 		case in.Info.Params.Width <= 0 || in.Info.Params.Height <= 0 || in.Info.Params.Width > 0xffff || in.Info.Params.Height > 0xffff:
@@ -546,7 +547,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 }
 
 func sameParams(a, b fmp4.TrackParams) bool {
-	return bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && a.Width == b.Width && a.Height == b.Height &&
+	return bytes.Equal(a.VPS, b.VPS) && a.H265() == b.H265() && bytes.Equal(a.SPS, b.SPS) && bytes.Equal(a.PPS, b.PPS) && a.Width == b.Width && a.Height == b.Height &&
 		a.HasPasp() == b.HasPasp() && (!a.HasPasp() || a.SARWidth == b.SARWidth && a.SARHeight == b.SARHeight)
 }
 
@@ -578,7 +579,7 @@ func (p *plan) build() (*Clip, error) {
 		c.samples += r.last - r.first
 	}
 	w := &boxWriter{Writer: bmff.Writer{B: make([]byte, 0, 8192+c.samples*5)}, extents: &c.extents}
-	appendFtyp(w)
+	appendFtyp(w, p.entries)
 	ftypLen := len(w.B)
 	tables := p.appendMoov(w, false)
 	var payload int64
@@ -628,10 +629,20 @@ func (p *plan) build() (*Clip, error) {
 	return c, nil
 }
 
-func appendFtyp(w *boxWriter) {
+// appendFtyp writes the file type; the avc1 brand (ISO/IEC 14496-15 §6) is
+// listed only when an H.264 sample entry is present.
+func appendFtyp(w *boxWriter, entries []sampleEntry) {
+	avc := false
+	for _, e := range entries {
+		avc = avc || !e.params.H265()
+	}
 	w.Start("ftyp")
 	w.Str("isom")
 	w.U32(0x200)
-	w.Str("isomiso2avc1mp41")
+	if avc {
+		w.Str("isomiso2avc1mp41")
+	} else {
+		w.Str("isomiso2mp41")
+	}
 	w.End()
 }

@@ -31,7 +31,7 @@ const (
 // starting at wall time startNS.
 func segment(t testing.TB, dir string, c *testcam.Clip, startNS int64) Input {
 	t.Helper()
-	return segmentWith(t, dir, c, startNS, fmp4.TrackParams{SPS: c.SPS, PPS: c.PPS})
+	return segmentWith(t, dir, c, startNS, fmp4.TrackParams{VPS: c.VPS, SPS: c.SPS, PPS: c.PPS})
 }
 
 // segmentWith is segment with explicit track parameters.
