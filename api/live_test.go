@@ -14,7 +14,7 @@ import (
 
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/live"
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 )
 
 type fakeLives map[string]*live.Stream
@@ -79,7 +79,7 @@ func TestLiveView(t *testing.T) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.Frame(&h264.AccessUnit{NALUs: fr.NALUs, DTS: fr.DTS + 9000, PTS: fr.PTS + 9000, Keyframe: fr.Keyframe, SPS: clip.SPS, PPS: clip.PPS}, int64(i+1))
+			s.Frame(&video.AccessUnit{NALUs: fr.NALUs, DTS: fr.DTS + 9000, PTS: fr.PTS + 9000, Keyframe: fr.Keyframe, SPS: clip.SPS, PPS: clip.PPS}, int64(i+1))
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()

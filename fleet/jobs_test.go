@@ -73,7 +73,9 @@ type silentSession struct {
 	id string
 }
 
-func (s *silentSession) Info() rtsp.Info   { return rtsp.Info{} }
+func (s *silentSession) Info() rtsp.Info {
+	return rtsp.Info{Video: rtsp.VideoTrack{Track: rtsp.Track{Codec: "H264"}}}
+}
 func (s *silentSession) Stats() rtsp.Stats { return rtsp.Stats{} }
 func (s *silentSession) ReadPackets(ctx context.Context, _ func(*rtp.Packet) error) error {
 	<-ctx.Done()

@@ -1,7 +1,7 @@
 package fleet
 
 import (
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/ticks"
@@ -23,7 +23,7 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 	}
 	// The codec string from the parsed SPS, as the recorder writes it
 	// (recorder/h264 explains why not from the raw bytes).
-	if p, err := h264.ParseParams(info.Params.SPS, info.Params.PPS); err == nil {
+	if p, err := video.ParseParams(info.Params.VPS, info.Params.SPS, info.Params.PPS); err == nil {
 		rf.Codec = p.Codec
 	}
 	return rf, nil

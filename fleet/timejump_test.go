@@ -28,7 +28,7 @@ type jumpSession struct {
 
 func (s *jumpSession) Info() rtsp.Info {
 	sprop := base64.StdEncoding.EncodeToString(s.clip.SPS) + "," + base64.StdEncoding.EncodeToString(s.clip.PPS)
-	return rtsp.Info{Video: rtsp.VideoTrack{SpropParameterSets: sprop}}
+	return rtsp.Info{Video: rtsp.VideoTrack{Track: rtsp.Track{Codec: "H264"}, SpropParameterSets: sprop}}
 }
 func (s *jumpSession) Stats() rtsp.Stats { return rtsp.Stats{} }
 func (s *jumpSession) Close() error      { return nil }

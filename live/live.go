@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
@@ -77,8 +77,8 @@ type Stats struct {
 }
 
 type frame struct {
-	sps, pps  []byte
-	params    *h264.Params // parsed by the depacketizer, nil if it could not
+	vps, sps, pps []byte
+	params        *video.Params // parsed by the depacketizer, nil if it could not
 	size      int          // bytes of the NAL units
 	dts, pts  int64
 	key       bool
@@ -150,7 +150,7 @@ func (s *Stream) notify() {
 
 // Frame publishes an access unit as it arrived; the stream copies what it
 // keeps, so au may be reused when Frame returns. It never blocks.
-func (s *Stream) Frame(au *h264.AccessUnit, arrivalNS int64) {
+func (s *Stream) Frame(au *video.AccessUnit, arrivalNS int64) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -172,7 +172,7 @@ func (s *Stream) Frame(au *h264.AccessUnit, arrivalNS int64) {
 		buf = append(buf, n...)
 		nalus[i] = buf[len(buf)-len(n):]
 	}
-	f := frame{sps: au.SPS, pps: au.PPS, params: au.Params, size: size, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
+	f := frame{vps: au.VPS, sps: au.SPS, pps: au.PPS, params: au.Params, size: size, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
 	select {
 	case s.in <- f:
 		s.mu.Lock()
@@ -304,8 +304,8 @@ type muxer struct {
 	on       bool
 	w        *fmp4.Writer
 	sink     collector
-	sps, pps []byte
-	params   *h264.Params
+	vps, sps, pps []byte
+	params        *video.Params
 	prev     frame // the frame whose fragment the next write emits
 	have     bool
 	base     int64 // the writer's first DTS: its timeline's zero
@@ -337,7 +337,7 @@ func (m *muxer) mux(f frame) {
 		if f.params != nil && m.params != nil {
 			changed = f.params != m.params // replaced, never modified, when SPS or PPS change
 		} else {
-			changed = !bytes.Equal(f.sps, m.sps) || !bytes.Equal(f.pps, m.pps)
+			changed = !bytes.Equal(f.sps, m.sps) || !bytes.Equal(f.pps, m.pps) || !bytes.Equal(f.vps, m.vps)
 		}
 	}
 	if changed {
@@ -351,20 +351,22 @@ func (m *muxer) mux(f frame) {
 		}
 		p := f.params
 		if p == nil {
-			pp, err := h264.ParseParams(f.sps, f.pps)
+			pp, err := video.ParseParams(f.vps, f.sps, f.pps)
 			if err != nil {
 				m.w = nil
 				return
 			}
 			p = &pp
 		}
-		nw, err := fmp4.NewWriter(&m.sink, fmp4.TrackParams{SPS: f.sps, PPS: f.pps, SARWidth: p.SARWidth, SARHeight: p.SARHeight},
+		tp := p.Track()
+		tp.VPS, tp.SPS, tp.PPS = f.vps, f.sps, f.pps
+		nw, err := fmp4.NewWriter(&m.sink, tp,
 			fmp4.WriterOptions{FragmentDuration: 1})
 		if err != nil {
 			m.w = nil
 			return
 		}
-		m.w, m.sps, m.pps, m.params, m.have, m.base = nw, f.sps, f.pps, f.params, false, f.dts
+		m.w, m.vps, m.sps, m.pps, m.params, m.have, m.base = nw, f.vps, f.sps, f.pps, f.params, false, f.dts
 		m.s.broadcast(&Message{Init: true, Codec: p.Codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
 	}
 	if err := m.w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {

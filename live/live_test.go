@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
@@ -30,7 +30,7 @@ func newFeeder(t testing.TB, name string) *feeder {
 
 // next returns the next access unit (a fresh copy each time, as the
 // depacketizer reuses its buffers).
-func (f *feeder) next() *h264.AccessUnit {
+func (f *feeder) next() *video.AccessUnit {
 	c := f.clip
 	fr := c.Frames[f.n%len(c.Frames)]
 	off := int64(f.n/len(c.Frames)) * c.Duration
@@ -39,7 +39,7 @@ func (f *feeder) next() *h264.AccessUnit {
 	for i, n := range fr.NALUs {
 		nalus[i] = bytes.Clone(n)
 	}
-	return &h264.AccessUnit{NALUs: nalus, DTS: fr.DTS + off + 90000, PTS: fr.PTS + off + 90000, Keyframe: fr.Keyframe, SPS: c.SPS, PPS: c.PPS}
+	return &video.AccessUnit{NALUs: nalus, DTS: fr.DTS + off + 90000, PTS: fr.PTS + off + 90000, Keyframe: fr.Keyframe, SPS: c.SPS, PPS: c.PPS}
 }
 
 // publish sends n frames, waiting for the muxer to take each (a real
@@ -273,7 +273,7 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 		}()
 	}
-	aus := make([]*h264.AccessUnit, 500)
+	aus := make([]*video.AccessUnit, 500)
 	var bytesIn int64
 	for i := range aus {
 		aus[i] = f.next()
@@ -316,7 +316,7 @@ func BenchmarkNoViewers(b *testing.B) {
 	s := NewStream(nil)
 	defer s.Close()
 	f := newFeeder(b, testcam.ClipMain720)
-	aus := make([]*h264.AccessUnit, 500)
+	aus := make([]*video.AccessUnit, 500)
 	for i := range aus {
 		aus[i] = f.next()
 	}

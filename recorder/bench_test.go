@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/ticks"
 )
@@ -63,16 +64,32 @@ func cpuTimes(b *testing.B) (user, sys int64) {
 }
 
 // BenchmarkIngest measures the ingest path on one core: RTP packets (the
-// main720 clip, ~4 Mbit/s, 1400-byte FU-A) → h264 depacketizer → the
-// bounded queue's copy → segmenter → fmp4 writer → file. One op is one
+// main720 clip, ~4 Mbit/s, 1400-byte FU-A; or the H.265 hevc270 clip,
+// 1400-byte FU) → h264 or h265 depacketizer → the bounded queue's copy →
+// segmenter → fmp4 writer → file. The user-ns/B of h265 and base240
+// compare the two codecs' CPU per GB. One op is one
 // loop of the clip (100 frames, 4 s). "user-ns/B" is user-space
 // CPU-seconds per GB (issue 3's target: <= 0.5), "sys-ns/B" the kernel's
 // share (writes, fsync), "wall-ns/B" includes waiting for the disk and
 // for a busy machine.
 func BenchmarkIngest(b *testing.B) {
-	for _, sink := range []string{"file", "devnull"} {
-		b.Run(sink, func(b *testing.B) {
-			c := loadClip(b, testcam.ClipMain720)
+	for _, run := range []struct{ name, clip, codec string }{
+		{"file", testcam.ClipMain720, video.CodecH264},
+		{"devnull", testcam.ClipMain720, video.CodecH264},
+		// H.265 against the H.264 clip of the nearest bit rate (hevc270
+		// ~240 kbit/s, base240 ~160 kbit/s): per-frame costs weigh more
+		// per byte at a low bit rate, so only these two compare.
+		{"base240/file", testcam.ClipBase240, video.CodecH264},
+		{"base240/devnull", testcam.ClipBase240, video.CodecH264},
+		{"h265/file", testcam.ClipHEVC270, video.CodecH265},
+		{"h265/devnull", testcam.ClipHEVC270, video.CodecH265},
+	} {
+		_, sink, ok := strings.Cut(run.name, "/")
+		if !ok {
+			sink = run.name
+		}
+		b.Run(run.name, func(b *testing.B) {
+			c := loadClip(b, run.clip)
 			packets := packetize(c, 1, 1400)
 			var payload int64
 			for _, p := range packets {
@@ -88,11 +105,14 @@ func BenchmarkIngest(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			dep := h264.NewDepacketizer(c.SPS, c.PPS)
+			dep, err := video.NewDepacketizer(rtsp.VideoTrack{Track: rtsp.Track{Codec: run.codec}})
+			if err != nil {
+				b.Fatal(err)
+			}
 			q := newQueue(&j.droppedFrames)
 			seg := newSegmenter(j.segmenterDeps())
 			var herr error
-			emit := func(au *h264.AccessUnit) {
+			emit := func(au *video.AccessUnit) {
 				q.push(au, j.deps.Clock.Now().UnixNano())
 				it := <-q.ch
 				if err := seg.handle(it); err != nil && herr == nil {
@@ -149,7 +169,9 @@ type pacedSession struct {
 	clip    *testcam.Clip
 }
 
-func (s *pacedSession) Info() rtsp.Info   { return rtsp.Info{} }
+func (s *pacedSession) Info() rtsp.Info {
+	return rtsp.Info{Video: rtsp.VideoTrack{Track: rtsp.Track{Codec: "H264"}}}
+}
 func (s *pacedSession) Stats() rtsp.Stats { return rtsp.Stats{} }
 func (s *pacedSession) Close() error      { return nil }
 

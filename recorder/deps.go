@@ -14,8 +14,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/clock"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -93,7 +93,7 @@ type Deps struct {
 // buffers that are reused afterwards: it copies what it keeps and returns
 // at once, never waiting for a viewer.
 type LiveSink interface {
-	Frame(au *h264.AccessUnit, arrivalNS int64)
+	Frame(au *video.AccessUnit, arrivalNS int64)
 }
 
 func (d Deps) withDefaults() Deps {

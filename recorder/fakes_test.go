@@ -18,8 +18,8 @@ import (
 
 	"github.com/nvr-project/nvr/clock"
 	"github.com/nvr-project/nvr/internal/testcam"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -334,7 +334,15 @@ type fakeSession struct {
 	once    sync.Once
 }
 
-func (s *fakeSession) Info() rtsp.Info { return s.info }
+// Info is the session's info; an H.264 track unless the test set one, as
+// recorder/rtsp never opens a session without a video track.
+func (s *fakeSession) Info() rtsp.Info {
+	info := s.info
+	if info.Video.Codec == "" {
+		info.Video.Codec = "H264"
+	}
+	return info
+}
 func (s *fakeSession) Stats() rtsp.Stats {
 	return rtsp.Stats{Packets: uint64(len(s.packets))}
 }
@@ -385,13 +393,23 @@ func packetize(c *testcam.Clip, loops int, mtu int) []*rtp.Packet {
 					add(ts, last, n)
 					continue
 				}
+				// FU-A (RFC 6184 §5.8) or, for an H.265 clip, FU (RFC
+				// 7798 §4.4.3): the unit's header becomes the FU's
+				// indicator and header.
 				hdr := n[0]
 				body := n[1:]
+				fuHdr := []byte{hdr&0xe0 | 28}
+				h0 := hdr & 0x1f
+				if c.H265 {
+					body = n[2:]
+					fuHdr = []byte{hdr&0x81 | 49<<1, n[1]}
+					h0 = hdr >> 1 & 0x3f
+				}
 				for start := true; len(body) > 0; start = false {
-					k := min(len(body), mtu-2)
-					fu := make([]byte, 0, k+2)
-					fu = append(fu, hdr&0xe0|28)
-					h := hdr & 0x1f
+					k := min(len(body), mtu-len(fuHdr)-1)
+					fu := make([]byte, 0, k+len(fuHdr)+1)
+					fu = append(fu, fuHdr...)
+					h := h0
 					if start {
 						h |= 0x80
 					}
@@ -477,9 +495,9 @@ func item(f testcam.Frame, ps *paramSet, dtsOff int64, arrival time.Time) *auIte
 // bytes and their parse, as the depacketizer hands them out.
 func clipParams(t testing.TB, c *testcam.Clip) *paramSet {
 	t.Helper()
-	p, err := h264.ParseParams(c.SPS, c.PPS)
+	p, err := video.ParseParams(c.VPS, c.SPS, c.PPS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &paramSet{sps: c.SPS, pps: c.PPS, parsed: &p}
+	return &paramSet{vps: c.VPS, sps: c.SPS, pps: c.PPS, parsed: &p}
 }

@@ -22,8 +22,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/redact"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/ticks"
 )
 
@@ -278,7 +278,7 @@ func (j *Job) runStarted(startNS int64) {
 }
 
 // segmentOpened: the segmenter opened a segment with params p.
-func (j *Job) segmentOpened(p h264.Params) {
+func (j *Job) segmentOpened(p video.Params) {
 	j.mu.Lock()
 	j.status.Width, j.status.Height, j.status.Codec = p.Width, p.Height, p.Codec
 	j.mu.Unlock()
@@ -351,8 +351,11 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		return false, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
 	}
 	info := sess.Info()
-	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
-	dep := h264.NewDepacketizer(sps, pps)
+	dep, err := video.NewDepacketizer(info.Video)
+	if err != nil {
+		_ = sess.Close()
+		return false, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
+	}
 
 	var (
 		q        *auQueue
@@ -377,7 +380,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	})
 
 	lostBase := j.packetsLost.Load()
-	emit := func(au *h264.AccessUnit) {
+	emit := func(au *video.AccessUnit) {
 		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)

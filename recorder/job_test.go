@@ -15,8 +15,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -64,7 +64,7 @@ func (o *opener) session(i int) *fakeSession {
 func clipSession(c *testcam.Clip, loops int, end error) *fakeSession {
 	sprop := base64.StdEncoding.EncodeToString(c.SPS) + "," + base64.StdEncoding.EncodeToString(c.PPS)
 	return &fakeSession{
-		info:    rtsp.Info{Video: rtsp.VideoTrack{SpropParameterSets: sprop}},
+		info:    rtsp.Info{Video: rtsp.VideoTrack{Track: rtsp.Track{Codec: "H264"}, SpropParameterSets: sprop}},
 		packets: packetize(c, loops, 1400),
 		end:     end,
 	}
@@ -486,8 +486,8 @@ func TestQueueBounded(t *testing.T) {
 	var dropped atomic.Uint64
 	q := newQueue(&dropped)
 	params := clipParams(t, c).parsed
-	au := func(f testcam.Frame) *h264.AccessUnit {
-		return &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
+	au := func(f testcam.Frame) *video.AccessUnit {
+		return &video.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 	}
 	for i := 0; i < 3*len(c.Frames); i++ {
 		q.push(au(c.Frames[i%len(c.Frames)]), 0)
@@ -519,7 +519,7 @@ func TestQueueBounded(t *testing.T) {
 		q.release(<-q.ch)
 	}
 	// An access unit bigger than the whole bound passes when empty.
-	big := &h264.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS, Params: params}
+	big := &video.AccessUnit{NALUs: [][]byte{make([]byte, maxQueueBytes+1)}, Keyframe: true, SPS: c.SPS, PPS: c.PPS, Params: params}
 	q.push(big, 0)
 	if len(q.ch) != 1 {
 		t.Error("oversize keyframe refused on an empty queue")

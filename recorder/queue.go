@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 )
 
 const (
@@ -26,14 +26,14 @@ const (
 	maxFreeBytes = 1 << 20
 )
 
-// paramSet is an immutable pair of parameter sets shared by every queued
+// paramSet is an immutable set of parameter sets shared by every queued
 // access unit that uses it, so only a change costs an allocation. parsed
-// is the depacketizer's parse of them (h264.AccessUnit.Params), carried
+// is the depacketizer's parse of them (video.AccessUnit.Params), carried
 // along so the segmenter never parses them again; nil when they did not
 // parse.
 type paramSet struct {
-	sps, pps []byte
-	parsed   *h264.Params
+	vps, sps, pps []byte
+	parsed        *video.Params
 }
 
 // auItem is an access unit copied out of the depacketizer's buffers (they
@@ -50,10 +50,10 @@ type auItem struct {
 
 // absorb appends o's NAL units to it: the two are parts of one picture
 // (same timestamp). It refuses, returning false, when the result would
-// pass the limits recorder/h264 puts on one access unit. it's queue size
+// pass the limits the depacketizers put on one access unit. it's queue size
 // is unchanged: o's bytes are accounted for when o is released.
 func (it *auItem) absorb(o *auItem) bool {
-	if len(it.data)+len(o.data) > h264.MaxAccessUnitSize || len(it.nalus)+len(o.nalus) > h264.MaxNALUsPerAccessUnit {
+	if len(it.data)+len(o.data) > video.MaxAccessUnitSize || len(it.nalus)+len(o.nalus) > video.MaxNALUsPerAccessUnit {
 		return false
 	}
 	it.data = append(it.data, o.data...)
@@ -98,7 +98,7 @@ func newQueue(dropped *atomic.Uint64) *auQueue {
 }
 
 // push copies au into the queue, or counts it as dropped. Reader only.
-func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
+func (q *auQueue) push(au *video.AccessUnit, arrivalNS int64) {
 	size := 0
 	for _, n := range au.NALUs {
 		size += len(n)
@@ -109,7 +109,7 @@ func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
 	}
 	queued := q.bytes.Load()
 	// A single access unit larger than the bound is let in when the
-	// queue is empty (its size is already capped by h264.MaxAccessUnitSize)
+	// queue is empty (its size is already capped by video.MaxAccessUnitSize)
 	// so a camera with huge keyframes still records.
 	if len(q.ch) == cap(q.ch) || (queued > 0 && queued+int64(size) > maxQueueBytes) {
 		q.dropping = true
@@ -118,8 +118,8 @@ func (q *auQueue) push(au *h264.AccessUnit, arrivalNS int64) {
 	}
 	q.dropping = false
 
-	if q.params == nil || q.params.parsed != au.Params || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) {
-		q.params = &paramSet{sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS), parsed: au.Params}
+	if q.params == nil || q.params.parsed != au.Params || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) || !bytes.Equal(q.params.vps, au.VPS) {
+		q.params = &paramSet{vps: bytes.Clone(au.VPS), sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS), parsed: au.Params}
 	}
 	it := q.get()
 	it.dts, it.pts, it.keyframe, it.arrivalNS = au.DTS, au.PTS, au.Keyframe, arrivalNS

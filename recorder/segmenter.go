@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/ticks"
@@ -73,14 +73,14 @@ type segmenterDeps struct {
 // segmenterReport receives what happens in a segmenter, on its goroutine
 // (*Job implements it: counters and Status).
 type segmenterReport interface {
-	frameDropped()               // an access unit was not written
-	frameWritten(keyframe bool)  // an access unit was written
-	timeJump()                   // the camera's timeline broke (R15)
-	paramsRejected(err error)    // a keyframe's parameter sets are unusable
-	runStarted(startNS int64)    // a run was anchored at startNS
-	segmentOpened(p h264.Params) // a segment with parameter sets p began
-	segmentFinished()            // a segment was finalised in the index
-	footageUntil(endNS int64)    // footage may now reach endNS: never anchor before it
+	frameDropped()                // an access unit was not written
+	frameWritten(keyframe bool)   // an access unit was written
+	timeJump()                    // the camera's timeline broke (R15)
+	paramsRejected(err error)     // a keyframe's parameter sets are unusable
+	runStarted(startNS int64)     // a run was anchored at startNS
+	segmentOpened(p video.Params) // a segment with parameter sets p began
+	segmentFinished()             // a segment was finalised in the index
+	footageUntil(endNS int64)     // footage may now reach endNS: never anchor before it
 }
 
 // openSegment is the segment being written.
@@ -250,12 +250,12 @@ func (s *segmenter) noteFrame(it *auItem) {
 }
 
 func sameParams(a, b *paramSet) bool {
-	return a != nil && b != nil && bytes.Equal(a.sps, b.sps) && bytes.Equal(a.pps, b.pps)
+	return a != nil && b != nil && bytes.Equal(a.vps, b.vps) && bytes.Equal(a.sps, b.sps) && bytes.Equal(a.pps, b.pps)
 }
 
 // errBadParams: the parameter sets cannot describe a track; the frame is
 // dropped and the next keyframe tried.
-var errBadParams = errors.New("unusable SPS/PPS")
+var errBadParams = errors.New("unusable parameter sets")
 
 // openSegment starts a segment at keyframe it: its wall start follows the
 // run's timeline, or anchors a new run (docs/time.md).
@@ -304,8 +304,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	// The pixel aspect ratio goes into the file too: anamorphic sub
 	// streams without one in their SPS (Hikvision DS-2CD2032-I) would
 	// otherwise play stretched.
-	sarW, sarH := p.DisplaySAR()
-	tp := fmp4.TrackParams{SPS: it.params.sps, PPS: it.params.pps, Width: p.Width, Height: p.Height, SARWidth: sarW, SARHeight: sarH}
+	tp := p.Track()
 	w, err := s.d.NewWriter(seg.out, tp, fmp4.WriterOptions{FragmentDuration: s.fragDur})
 	if err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/internal/testcam"
-	"github.com/nvr-project/nvr/recorder/h264"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/ticks"
 )
@@ -473,7 +473,7 @@ func TestSameTimestampAccessUnitsMerged(t *testing.T) {
 			size += len(n)
 		}
 		want = append(want, size)
-		au := &h264.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
+		au := &video.AccessUnit{NALUs: f.NALUs, DTS: f.DTS, PTS: f.PTS, Keyframe: f.Keyframe, SPS: c.SPS, PPS: c.PPS, Params: params}
 		if i%3 == 0 && len(f.NALUs) > 1 {
 			// Split into one access unit per NAL unit, keyframe flag on
 			// the last part only, as a slice-per-packet encoder would.
@@ -557,7 +557,7 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 type reportLog struct {
 	dropped, written, keyframes, jumps, finished int
 	runs                                         []int64
-	opened                                       []h264.Params
+	opened                                       []video.Params
 	until                                        int64
 	rejected                                     []error
 }
@@ -569,12 +569,12 @@ func (r *reportLog) frameWritten(key bool) {
 		r.keyframes++
 	}
 }
-func (r *reportLog) timeJump()                   { r.jumps++ }
-func (r *reportLog) paramsRejected(err error)    { r.rejected = append(r.rejected, err) }
-func (r *reportLog) runStarted(ns int64)         { r.runs = append(r.runs, ns) }
-func (r *reportLog) segmentOpened(p h264.Params) { r.opened = append(r.opened, p) }
-func (r *reportLog) segmentFinished()            { r.finished++ }
-func (r *reportLog) footageUntil(ns int64)       { r.until = max(r.until, ns) }
+func (r *reportLog) timeJump()                    { r.jumps++ }
+func (r *reportLog) paramsRejected(err error)     { r.rejected = append(r.rejected, err) }
+func (r *reportLog) runStarted(ns int64)          { r.runs = append(r.runs, ns) }
+func (r *reportLog) segmentOpened(p video.Params) { r.opened = append(r.opened, p) }
+func (r *reportLog) segmentFinished()             { r.finished++ }
+func (r *reportLog) footageUntil(ns int64)        { r.until = max(r.until, ns) }
 
 // The segmenter is built and driven without a Job: its deps are all it
 // uses, and what happens comes back through its report.

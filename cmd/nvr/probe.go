@@ -13,8 +13,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/config"
-	"github.com/nvr-project/nvr/recorder/h264"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/ticks"
 )
 
@@ -59,6 +59,7 @@ type probeTrack struct {
 	Type      string `json:"type"`
 	Codec     string `json:"codec"`
 	Profile   string `json:"profile,omitempty"`
+	Tier      string `json:"tier,omitempty"` // H.265 only
 	Level     string `json:"level,omitempty"`
 	Width     int    `json:"width,omitempty"`
 	Height    int    `json:"height,omitempty"`
@@ -165,8 +166,10 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	defer sess.Close()
 	info := sess.Info()
 
-	sps, pps := h264.ParseSprop(info.Video.SpropParameterSets)
-	dep := h264.NewDepacketizer(sps, pps)
+	dep, err := video.NewDepacketizer(info.Video)
+	if err != nil {
+		return nil, err
+	}
 	var st probeStats
 	// Read d of media counted from the first keyframe (a camera with a long
 	// GOP would otherwise leave little to measure), and on until a second
@@ -187,12 +190,12 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 		// The bound ran out: report what was seen.
 	default:
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d+probeExtraWait)
+			return nil, fmt.Errorf("read: no decodable %s frames in %s", info.Video.Codec, d+probeExtraWait)
 		}
 		return nil, err
 	}
 	if st.frames == 0 {
-		return nil, fmt.Errorf("read: no decodable H.264 frames in %s", d+probeExtraWait)
+		return nil, fmt.Errorf("read: no decodable %s frames in %s", info.Video.Codec, d+probeExtraWait)
 	}
 
 	res := &probeResult{
@@ -204,13 +207,12 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 	}
 	for _, t := range info.Tracks {
 		pt := probeTrack{Type: t.Type, Codec: t.Codec, Control: t.Control}
-		if t.Type != "video" || t.Codec != "H264" {
+		if t.Type != "video" || (t.Codec != video.CodecH264 && t.Codec != video.CodecH265) {
 			pt.ClockRate = t.ClockRate
 		}
-		if t.Control == info.Video.Control && t.Codec == "H264" {
-			if p, err := h264.ParseParams(st.sps, st.pps); err == nil {
-				pt.Profile, pt.Level, pt.Width, pt.Height = p.Profile, p.Level, p.Width, p.Height
-			}
+		if t.Control == info.Video.Control && t.Codec == info.Video.Codec && st.params != nil {
+			p := st.params
+			pt.Profile, pt.Tier, pt.Level, pt.Width, pt.Height = p.Profile, p.Tier, p.Level, p.Width, p.Height
 		}
 		res.Tracks = append(res.Tracks, pt)
 	}
@@ -230,10 +232,10 @@ type probeStats struct {
 	bytes             uint64
 	firstDTS, lastDTS int64
 	firstKey, lastKey int64
-	sps, pps          []byte
+	params            *video.Params // the latest parsed parameter sets
 }
 
-func (s *probeStats) add(au *h264.AccessUnit) {
+func (s *probeStats) add(au *video.AccessUnit) {
 	if s.frames == 0 {
 		s.firstDTS = au.DTS
 	}
@@ -249,9 +251,8 @@ func (s *probeStats) add(au *h264.AccessUnit) {
 		s.keyframes++
 		s.lastKey = au.DTS
 	}
-	if s.sps == nil || au.ParamsChanged {
-		s.sps = append([]byte(nil), au.SPS...)
-		s.pps = append([]byte(nil), au.PPS...)
+	if au.Params != nil {
+		s.params = au.Params // never modified: safe to keep
 	}
 }
 

@@ -19,7 +19,7 @@ var (
 	ErrTimeout      = errors.New("timed out")
 	ErrAuth         = errors.New("authentication failed")
 	ErrNotFound     = errors.New("stream not found")
-	ErrNoH264       = errors.New("no H.264 video track")
+	ErrNoH264       = errors.New("no H.264 or H.265 video track")
 	ErrProtocol     = errors.New("protocol error")
 	ErrMediaTimeout = errors.New("no media")
 	ErrClosed       = errors.New("server closed the connection")
@@ -45,7 +45,7 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		if errors.Is(e.Kind, ErrNoH264) {
-			// Reads as "no H.264 video track (stream has: video H265)".
+			// Reads as "no H.264 or H.265 video track (stream has: video MP4V-ES)".
 			b.WriteString(" (")
 			b.WriteString(e.Err.Error())
 			b.WriteString(")")

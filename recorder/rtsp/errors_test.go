@@ -11,8 +11,8 @@ import (
 )
 
 func TestOpenErrors(t *testing.T) {
-	h265SDP := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\n" +
-		"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\na=control:trackID=1\r\n" +
+	mp4vSDP := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\n" +
+		"m=video 0 RTP/AVP 96\r\na=rtpmap:96 MP4V-ES/90000\r\na=control:trackID=1\r\n" +
 		"m=audio 0 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=control:trackID=2\r\n"
 	clock0SDP := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=cam\r\nt=0 0\r\n" +
 		"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/0\r\na=control:trackID=1\r\n"
@@ -32,8 +32,8 @@ func TestOpenErrors(t *testing.T) {
 			wantStep: "DESCRIBE", wantKind: ErrAuth},
 		{name: "403", sc: script{replies: map[string]string{"DESCRIBE": "RTSP/1.0 403 Forbidden\r\nCSeq: {cseq}\r\n\r\n"}},
 			wantStep: "DESCRIBE", wantKind: ErrAuth},
-		{name: "no H.264 track", sc: script{replies: map[string]string{"DESCRIBE": describeReply(h265SDP, "")}},
-			wantStep: "DESCRIBE", wantKind: ErrNoH264, wantText: "no H.264 video track (stream has: video H265, audio PCMA)"},
+		{name: "no H.264 or H.265 track", sc: script{replies: map[string]string{"DESCRIBE": describeReply(mp4vSDP, "")}},
+			wantStep: "DESCRIBE", wantKind: ErrNoH264, wantText: "no H.264 or H.265 video track (stream has: video MP4V-ES, audio PCMA)"},
 		{name: "H264/0 clock rate (R13)", sc: script{replies: map[string]string{"DESCRIBE": describeReply(clock0SDP, "")}},
 			wantStep: "DESCRIBE", wantKind: ErrNoH264, wantText: "clock rate 0"},
 		{name: "empty SDP", sc: script{replies: map[string]string{"DESCRIBE": "RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n\r\n"}},

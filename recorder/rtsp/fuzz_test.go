@@ -19,7 +19,7 @@ func FuzzSDP(f *testing.F) {
 		}
 		if d.video >= 0 {
 			v := d.videoTrack
-			if v.Codec != "H264" || v.ClockRate <= 0 || v.Type != "video" {
+			if !isVideoCodec(v.Codec) || v.ClockRate <= 0 || v.Type != "video" {
 				t.Fatalf("bad video track %+v", v)
 			}
 		}

@@ -21,10 +21,10 @@ const (
 type sdpDescription struct {
 	control string // session-level a=control, "" when absent
 	tracks  []Track
-	// video is the index in tracks of the first usable H.264 video track,
-	// -1 when there is none.
+	// video is the index in tracks of the first usable H.264 or H.265
+	// video track, -1 when there is none.
 	video int
-	// videoMedia holds the H.264 specific fmtp fields of that track.
+	// videoMedia holds the codec specific fmtp fields of that track.
 	videoTrack VideoTrack
 }
 
@@ -226,7 +226,7 @@ func parseSDP(raw []byte, req cameraURL, base string) (*sdpDescription, error) {
 		t.Control = resolveControl(req, base, ctl)
 		vt.Track = t
 		d.tracks = append(d.tracks, t)
-		if d.video < 0 && t.Type == "video" && t.Codec == "H264" && t.ClockRate > 0 {
+		if d.video < 0 && t.Type == "video" && isVideoCodec(t.Codec) && t.ClockRate > 0 {
 			d.video = len(d.tracks) - 1
 			d.videoTrack = vt
 		}
@@ -234,9 +234,13 @@ func parseSDP(raw []byte, req cameraURL, base string) (*sdpDescription, error) {
 	return d, nil
 }
 
+// isVideoCodec reports whether nvr records video of this rtpmap encoding
+// name: H.264 (RFC 6184) or H.265 (RFC 7798).
+func isVideoCodec(c string) bool { return c == "H264" || c == "H265" }
+
 // mediaTrack extracts one track. For a media section with several formats
-// it prefers an H.264 one, so a video section listing "96 97" with H.264 on
-// 97 is still found.
+// it prefers an H.264 one, then an H.265 one, so a video section listing
+// "96 97" with H.264 on 97 is still found.
 func mediaTrack(md *sdp.MediaDescription) (Track, VideoTrack) {
 	rtpmaps := map[uint8]string{}
 	fmtps := map[uint8]string{}
@@ -267,11 +271,11 @@ func mediaTrack(md *sdp.MediaDescription) (Track, VideoTrack) {
 		}
 	}
 	chosen, found := uint8(0), false
-	for _, pt := range pts {
-		codec, _ := parseRtpmap(rtpmaps[pt])
-		if codec == "H264" {
-			chosen, found = pt, true
-			break
+	for _, want := range []string{"H264", "H265"} {
+		for _, pt := range pts {
+			if codec, _ := parseRtpmap(rtpmaps[pt]); codec == want && !found {
+				chosen, found = pt, true
+			}
 		}
 	}
 	if !found && len(pts) > 0 {
@@ -375,8 +379,8 @@ func describeTracks(ts []Track) string {
 		if c == "" {
 			c = "unknown codec"
 		}
-		if c == "H264" && t.ClockRate == 0 {
-			c = "H264 with clock rate 0"
+		if isVideoCodec(c) && t.ClockRate == 0 {
+			c += " with clock rate 0"
 		}
 		parts = append(parts, t.Type+" "+c)
 	}

@@ -9,7 +9,8 @@ import (
 var sdpCases = []struct {
 	name     string
 	sdp      string
-	video    bool   // an H.264 track is found
+	video    bool   // an H.264 or H.265 track is found
+	codec    string // its codec when not H264
 	control  string // its resolved control
 	pt       uint8
 	sprop    string
@@ -80,10 +81,20 @@ var sdpCases = []struct {
 		video: true, control: "rtsp://cam/base/x", pt: 96, tracks: 1,
 	},
 	{
-		name:     "H.265 and G.711 only",
-		sdp:      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\nm=audio 0 RTP/AVP 8\r\n",
+		name:  "H.265 and G.711",
+		sdp:   "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\nm=audio 0 RTP/AVP 8\r\n",
+		video: true, control: "rtsp://cam/base", pt: 96, tracks: 2, codec: "H265",
+	},
+	{
+		name:  "H.265 listed before H.264 in one section: H.264 is chosen",
+		sdp:   "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96 97\r\na=rtpmap:96 H265/90000\r\na=rtpmap:97 H264/90000\r\n",
+		video: true, control: "rtsp://cam/base", pt: 97, tracks: 1,
+	},
+	{
+		name:     "MPEG-4 part 2 and G.711 only",
+		sdp:      "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=x\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 MP4V-ES/90000\r\nm=audio 0 RTP/AVP 8\r\n",
 		tracks:   2,
-		describe: "stream has: video H265, audio PCMA",
+		describe: "stream has: video MP4V-ES, audio PCMA",
 	},
 	{
 		name:     "H264/0 clock rate (R13)",
@@ -118,7 +129,7 @@ func TestSDP(t *testing.T) {
 			}
 			v := d.videoTrack
 			if v.Control != tc.control || v.PayloadType != tc.pt || v.SpropParameterSets != tc.sprop ||
-				v.PacketizationMode != tc.pmode || v.Codec != "H264" || v.ClockRate != 90000 {
+				v.PacketizationMode != tc.pmode || v.Codec != codecOr(tc.codec, "H264") || v.ClockRate != 90000 {
 				t.Errorf("video = %+v", v)
 			}
 			if strings.Contains(tc.name, "clean") && v.ProfileLevelID != "640028" {
@@ -126,4 +137,11 @@ func TestSDP(t *testing.T) {
 			}
 		})
 	}
+}
+
+func codecOr(c, def string) string {
+	if c == "" {
+		return def
+	}
+	return c
 }

@@ -171,12 +171,14 @@ type Track struct {
 	Channels    int               // from the rtpmap ("opus/48000/2"); 0 when absent
 }
 
-// VideoTrack is the H.264 track with its RFC 6184 §8.1 parameters.
+// VideoTrack is the H.264 or H.265 track (Codec "H264" or "H265"), with
+// H.264's RFC 6184 §8.1 parameters; H.265's sprop-vps/sps/pps and DONL
+// parameters (RFC 7798 §7.1) are in Fmtp, which recorder/video reads.
 type VideoTrack struct {
 	Track
 	PacketizationMode  int
 	ProfileLevelID     string
-	SpropParameterSets string // raw value; recorder/h264.ParseSprop decodes it
+	SpropParameterSets string // raw value (H.264); recorder/h264.ParseSprop decodes it
 }
 
 // Info describes an open session.
