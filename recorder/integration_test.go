@@ -113,8 +113,9 @@ func realEnv(t *testing.T, cfg Config) *testEnv {
 	return env
 }
 
-// Real fMP4 files from every clip (B-frames included) and across an SPS
-// change: each checked by fmp4.Scan and ffmpeg against its row.
+// Real fMP4 files from every clip (B-frames and H.265 included) and across
+// an SPS change and a codec change: each checked by fmp4.Scan and ffmpeg
+// against its row.
 func TestRealSegmentFiles(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -125,6 +126,8 @@ func TestRealSegmentFiles(t *testing.T) {
 		{"main720", []string{testcam.ClipMain720}, 1, time.Second},
 		{"bframes", []string{testcam.ClipHigh360BFrame}, 2, 2 * time.Second},
 		{"sps change", []string{testcam.ClipBase240, testcam.ClipHigh360BFrame}, 1, time.Minute},
+		{"h265", []string{testcam.ClipHEVC270}, 2, 2 * time.Second},
+		{"h264 to h265 starts a new segment", []string{testcam.ClipBase240, testcam.ClipHEVC270}, 1, time.Minute},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,6 +159,18 @@ func TestRealSegmentFiles(t *testing.T) {
 			}
 			if total != int64(n) {
 				t.Errorf("files hold %d frames, fed %d", total, n)
+			}
+			// The rows name each segment's codec: the first clip's at the
+			// start, the last clip's at the end.
+			for i, name := range []string{tc.clips[0], tc.clips[len(tc.clips)-1]} {
+				r := rows[i*(len(rows)-1)]
+				want := "avc1."
+				if loadClip(t, name).H265 {
+					want = "hvc1.1.6.L63.90"
+				}
+				if !strings.HasPrefix(r.Codec, want) {
+					t.Errorf("segment %d: codec %q, want %s", r.ID, r.Codec, want)
+				}
 			}
 		})
 	}
