@@ -70,6 +70,10 @@ type clip struct {
 	AUs      []accessUnit
 	Duration int64 // 90 kHz, one loop
 	SPS, PPS []byte
+	// H265 marks an H.265 clip (served as H265/90000 with sprop-vps,
+	// sprop-sps and sprop-pps); VPS is its video parameter set.
+	H265 bool
+	VPS  []byte
 }
 
 // clipCache encodes each spec once per test binary run.
@@ -309,9 +313,19 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 		opts.Port = freePort(t)
 	}
 	g := &gortServer{opts: opts, done: make(chan struct{}), cut: make(chan cutMode, 1)}
-	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
-	if !opts.NoSprop {
-		f.SPS, f.PPS = c.SPS, c.PPS
+	var f format.Format
+	if c.H265 {
+		h := &format.H265{PayloadTyp: 96}
+		if !opts.NoSprop {
+			h.VPS, h.SPS, h.PPS = c.VPS, c.SPS, c.PPS
+		}
+		f = h
+	} else {
+		h := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+		if !opts.NoSprop {
+			h.SPS, h.PPS = c.SPS, c.PPS
+		}
+		f = h
 	}
 	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{f}}}}
 	var err error
@@ -342,9 +356,20 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 		g.srv.Close()
 		t.Fatal(err)
 	}
-	enc, err := f.CreateEncoder()
-	if err != nil {
-		t.Fatal(err)
+	var encode func([][]byte) ([]*rtp.Packet, error)
+	switch h := f.(type) {
+	case *format.H264:
+		enc, err := h.CreateEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		encode = enc.Encode
+	case *format.H265:
+		enc, err := h.CreateEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		encode = enc.Encode
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
@@ -352,7 +377,7 @@ func startGort(t testing.TB, c *clip, opts gortOptions) *gortServer {
 	if opts.Then != nil {
 		seq = append(seq, opts.Then)
 	}
-	go g.play(ctx, stream, seq, enc.Encode)
+	go g.play(ctx, stream, seq, encode)
 	t.Cleanup(g.Close)
 	return g
 }

@@ -114,3 +114,37 @@ func TestWriterH265BadParams(t *testing.T) {
 		}
 	}
 }
+
+// The sample index keeps an H.265 segment's VPS, so an export planned from
+// the index (no file read) still describes the track as hvc1.
+func TestIndexH265(t *testing.T) {
+	c := loadClip(t, testcam.ClipHEVC270)
+	b, _ := writeClip(t, c, WriterOptions{})
+	info, err := Scan(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := info.MarshalIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseIndex(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Params.H265() || !bytes.Equal(got.Params.VPS, c.VPS) || !bytes.Equal(got.Params.SPS, c.SPS) ||
+		!bytes.Equal(got.Params.PPS, c.PPS) || len(got.Samples) != len(info.Samples) {
+		t.Fatalf("index round trip: params %+v, %d samples", got.Params, len(got.Samples))
+	}
+	// An H.264 segment's index is unchanged: no VPS, no flag.
+	h := loadClip(t, testcam.ClipBase240)
+	hb, _ := writeClip(t, h, WriterOptions{})
+	hi, err := Scan(bytes.NewReader(hb), int64(len(hb)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidx, _ := hi.MarshalIndex()
+	if hidx[1]&indexHasVPS != 0 {
+		t.Error("H.264 index has the VPS flag")
+	}
+}

@@ -15,9 +15,11 @@ import (
 // differences, about two bytes a frame for a camera's regular stream:
 //
 //	u8       version (indexVersion)
-//	u8       flags (indexHasCTO: composition offsets follow each sample)
+//	u8       flags (indexHasCTO: composition offsets follow each sample;
+//	         indexHasVPS: an H.265 track, whose VPS follows the PPS)
 //	uvarint  timescale, width, height, SAR width, SAR height
 //	uvarint  len(SPS), SPS, len(PPS), PPS
+//	uvarint  len(VPS), VPS (if indexHasVPS)
 //	uvarint  fragments, valid size, samples
 //	uvarint  chunks; per chunk (a run of samples contiguous in the file
 //	         and in decode time):
@@ -34,6 +36,7 @@ import (
 const (
 	indexVersion = 1
 	indexHasCTO  = 1
+	indexHasVPS  = 2
 )
 
 // MaxIndexSamples bounds the samples of one sample index: two hours (the
@@ -46,7 +49,7 @@ var ErrBadIndex = errors.New("fmp4: bad sample index")
 // MarshalIndex encodes info as a sample index (see the layout above).
 func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 	p := info.Params
-	if len(info.Samples) > MaxIndexSamples || len(p.SPS) > maxParamSetSize || len(p.PPS) > maxParamSetSize ||
+	if len(info.Samples) > MaxIndexSamples || len(p.SPS) > maxParamSetSize || len(p.PPS) > maxParamSetSize || len(p.VPS) > maxParamSetSize ||
 		p.Width < 0 || p.Height < 0 || p.SARWidth < 0 || p.SARHeight < 0 {
 		return nil, fmt.Errorf("%w: segment cannot be indexed", ErrBadIndex)
 	}
@@ -57,7 +60,10 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 			break
 		}
 	}
-	b := make([]byte, 0, 64+len(p.SPS)+len(p.PPS)+3*len(info.Samples))
+	if p.H265() {
+		flags |= indexHasVPS
+	}
+	b := make([]byte, 0, 64+len(p.VPS)+len(p.SPS)+len(p.PPS)+3*len(info.Samples))
 	b = append(b, indexVersion, flags)
 	for _, v := range []uint64{uint64(info.Timescale), uint64(p.Width), uint64(p.Height), uint64(p.SARWidth), uint64(p.SARHeight)} {
 		b = binary.AppendUvarint(b, v)
@@ -66,6 +72,10 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 	b = append(b, p.SPS...)
 	b = binary.AppendUvarint(b, uint64(len(p.PPS)))
 	b = append(b, p.PPS...)
+	if p.H265() {
+		b = binary.AppendUvarint(b, uint64(len(p.VPS)))
+		b = append(b, p.VPS...)
+	}
 	b = binary.AppendUvarint(b, uint64(info.Fragments))
 	b = binary.AppendUvarint(b, uint64(max(info.ValidSize, 0)))
 	b = binary.AppendUvarint(b, uint64(len(info.Samples)))
@@ -208,6 +218,11 @@ func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 	p.SARHeight = r.small("SAR height", maxSARTerm)
 	p.SPS = r.bytes("SPS")
 	p.PPS = r.bytes("PPS")
+	if flags&indexHasVPS != 0 {
+		if p.VPS = r.bytes("VPS"); p.VPS == nil && r.err == nil {
+			p.VPS = []byte{} // present though empty: still H.265
+		}
+	}
 	info.Fragments = r.small("fragments", MaxIndexSamples)
 	info.ValidSize = int64(r.small("valid size", maxDTS))
 	total := r.small("samples", MaxIndexSamples)
