@@ -79,11 +79,11 @@ type Stats struct {
 type frame struct {
 	vps, sps, pps []byte
 	params        *video.Params // parsed by the depacketizer, nil if it could not
-	size      int          // bytes of the NAL units
-	dts, pts  int64
-	key       bool
-	nalus     [][]byte // slices of one buffer
-	arrivalNS int64
+	size          int           // bytes of the NAL units
+	dts, pts      int64
+	key           bool
+	nalus         [][]byte // slices of one buffer
+	arrivalNS     int64
 }
 
 // Stream is one camera's live picture.
@@ -300,15 +300,15 @@ func (s *Stream) run() {
 
 // muxer is the run loop's fMP4 state while someone watches.
 type muxer struct {
-	s        *Stream
-	on       bool
-	w        *fmp4.Writer
-	sink     collector
+	s             *Stream
+	on            bool
+	w             *fmp4.Writer
+	sink          collector
 	vps, sps, pps []byte
 	params        *video.Params
-	prev     frame // the frame whose fragment the next write emits
-	have     bool
-	base     int64 // the writer's first DTS: its timeline's zero
+	prev          frame // the frame whose fragment the next write emits
+	have          bool
+	base          int64 // the writer's first DTS: its timeline's zero
 }
 
 // start begins muxing at the kept picture.
