@@ -203,15 +203,16 @@ func sortStrings(s []string) {
 
 type segmentsPage struct {
 	Segments []struct {
-		ID     int64   `json:"id"`
-		Start  string  `json:"start"`
-		End    *string `json:"end"`
-		Bytes  int64   `json:"bytes"`
-		Frames int64   `json:"frames"`
-		Codec  string  `json:"codec"`
-		Width  int     `json:"width"`
-		Height int     `json:"height"`
-		State  string  `json:"state"`
+		ID     int64    `json:"id"`
+		Start  string   `json:"start"`
+		End    *string  `json:"end"`
+		Bytes  int64    `json:"bytes"`
+		Frames int64    `json:"frames"`
+		Codec  string   `json:"codec"`
+		Codecs []string `json:"codecs"`
+		Width  int      `json:"width"`
+		Height int      `json:"height"`
+		State  string   `json:"state"`
 	} `json:"segments"`
 	NextCursor *string `json:"next_cursor"`
 }
@@ -245,7 +246,7 @@ func TestPaginationReturnsEverySegmentOnce(t *testing.T) {
 		for _, s := range p.Segments {
 			seen[s.ID]++
 			order = append(order, s.ID)
-			if s.End == nil || s.Codec != "avc1.4d401f" || s.Width != 1280 || s.State != "complete" || s.Bytes != 1000 {
+			if s.End == nil || s.Codec != "avc1.4d401f" || len(s.Codecs) != 1 || s.Codecs[0] != "avc1.4d401f" || s.Width != 1280 || s.State != "complete" || s.Bytes != 1000 {
 				t.Fatalf("segment %+v lost fields", s)
 			}
 		}

@@ -49,7 +49,7 @@ func BenchmarkListSegmentsPage(b *testing.B) {
 	for i := range 2 * MaxLimit {
 		s := t0.Add(time.Duration(i) * time.Minute).UnixNano()
 		st.segs = append(st.segs, storage.Segment{ID: int64(i + 1), Camera: "front-door", StartNS: s, EndNS: s + int64(time.Minute),
-			Bytes: 30 << 20, Frames: 1500, Codec: "avc1.4d401f", Width: 1920, Height: 1080, State: storage.StateComplete})
+			Bytes: 30 << 20, Frames: 1500, Codecs: "avc1.4d401f", Width: 1920, Height: 1080, State: storage.StateComplete})
 	}
 	h, err := New(Options{Store: st, Cameras: fakeCameras{{ID: "front-door"}}, Exporter: &fakeExporter{}})
 	if err != nil {

@@ -211,7 +211,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 		p := fmt.Sprintf("%s-%d.mp4", cam, id)
 		st.segs = append(st.segs, storage.Segment{
 			ID: id, Camera: cam, StartNS: t0.Add(start).UnixNano(), EndNS: t0.Add(start + time.Minute).UnixNano(),
-			Path: p, Bytes: 1000, Frames: 1500, Keyframes: 30, Codec: "avc1.4d401f", Width: 1280, Height: 720,
+			Path: p, Bytes: 1000, Frames: 1500, Keyframes: 30, Codecs: "avc1.4d401f", Width: 1280, Height: 720,
 			State: storage.StateComplete,
 		})
 	}

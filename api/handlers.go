@@ -199,10 +199,13 @@ type segmentJSON struct {
 	End    *string `json:"end"` // null while the segment is being recorded and has no end yet
 	Bytes  int64   `json:"bytes"`
 	Frames int64   `json:"frames"`
-	Codec  string  `json:"codec"`
-	Width  int     `json:"width"`
-	Height int     `json:"height"`
-	State  string  `json:"state"`
+	Codec  string  `json:"codec"` // the video track's, as codecs[0] ("" when unknown)
+	// Codecs are the RFC 6381 strings of the segment's tracks, video
+	// first: ["hvc1.1.6.L93.B0"]; audio tracks will follow the video.
+	Codecs []string `json:"codecs"`
+	Width  int      `json:"width"`
+	Height int      `json:"height"`
+	State  string   `json:"state"`
 }
 
 type segmentsJSON struct {
@@ -245,7 +248,7 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
 	for _, s := range segs {
 		out.Segments = append(out.Segments, segmentJSON{
 			ID: s.ID, Start: formatNS(s.StartNS), End: optEnd(s), Bytes: s.Bytes, Frames: s.Frames,
-			Codec: s.Codec, Width: s.Width, Height: s.Height, State: s.State,
+			Codec: firstCodec(s), Codecs: s.CodecList(), Width: s.Width, Height: s.Height, State: s.State,
 		})
 	}
 	if sealed := h.sealCursor(c.ID, tr, next); sealed != "" {
@@ -253,6 +256,12 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// firstCodec is the video codec of s.
+func firstCodec(s storage.Segment) string {
+	c, _, _ := strings.Cut(s.Codecs, ",")
+	return c
 }
 
 func optEnd(s storage.Segment) *string {

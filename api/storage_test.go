@@ -35,7 +35,7 @@ func TestWithRealIndex(t *testing.T) {
 		if i >= 12 {
 			start = start.Add(5 * time.Minute) // a reconnect gap
 		}
-		seg := storage.Segment{Camera: "front-door", StartNS: start.UnixNano(), Codec: "avc1.4d401f", Width: 1280, Height: 720}
+		seg := storage.Segment{Camera: "front-door", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 1280, Height: 720}
 		id, f, err := st.CreateSegment(ctx, seg)
 		if err != nil {
 			t.Fatal(err)

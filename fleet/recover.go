@@ -24,7 +24,7 @@ func recoverSegment(path string) (storage.RecoveredFile, error) {
 	// The codec string from the parsed SPS, as the recorder writes it
 	// (recorder/h264 explains why not from the raw bytes).
 	if p, err := video.ParseParams(info.Params.VPS, info.Params.SPS, info.Params.PPS); err == nil {
-		rf.Codec = p.Codec
+		rf.Codecs = p.Codec
 	}
 	return rf, nil
 }

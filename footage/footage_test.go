@@ -21,7 +21,7 @@ var t0 = time.Date(2026, 3, 29, 0, 59, 0, 0, time.UTC)
 func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start time.Time, from, to int, finish bool) storage.Segment {
 	t.Helper()
 	ctx := context.Background()
-	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codec: "avc1.4d401f", Width: 1280, Height: 720}
+	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 1280, Height: 720}
 	id, f, err := stor.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)

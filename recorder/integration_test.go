@@ -168,8 +168,8 @@ func TestRealSegmentFiles(t *testing.T) {
 				if loadClip(t, name).H265 {
 					want = "hvc1.1.6.L63.90"
 				}
-				if !strings.HasPrefix(r.Codec, want) {
-					t.Errorf("segment %d: codec %q, want %s", r.ID, r.Codec, want)
+				if !strings.HasPrefix(r.Codecs, want) || strings.Contains(r.Codecs, ",") {
+					t.Errorf("segment %d: codecs %q, want the one video codec %s", r.ID, r.Codecs, want)
 				}
 			}
 		})

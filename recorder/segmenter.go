@@ -283,7 +283,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 		StartNS: startNS,
 		EndNS:   startNS,
 		Path:    storage.SegmentPath(s.d.Camera, time.Unix(0, startNS).UTC()),
-		Codec:   p.Codec,
+		Codecs:  p.Codec, // the one track today; audio will follow the video
 		Width:   p.Width,
 		Height:  p.Height,
 		State:   storage.StateRecording,

@@ -145,8 +145,8 @@ func TestSegmentsFromClips(t *testing.T) {
 			if rows[0].StartNS != t0.UnixNano() {
 				t.Errorf("first segment starts %d, want the first frame's arrival %d", rows[0].StartNS, t0.UnixNano())
 			}
-			if rows[0].Width != tc.width || rows[0].Codec == "" {
-				t.Errorf("row params %dx%d %q", rows[0].Width, rows[0].Height, rows[0].Codec)
+			if rows[0].Width != tc.width || rows[0].Codecs == "" {
+				t.Errorf("row params %dx%d %q", rows[0].Width, rows[0].Height, rows[0].Codecs)
 			}
 			if st := env.job.Status(); st.Width != tc.width {
 				t.Errorf("Status.Width %d", st.Width)
@@ -606,7 +606,7 @@ func TestSegmenterAlone(t *testing.T) {
 		t.Errorf("footage until %d, segmenter %d, want the last end %d", rep.until, s.prevEndNS, last.EndNS)
 	}
 	for _, r := range rows {
-		if r.Camera != "alone" || r.Codec != rep.opened[0].Codec || r.Codec == "" {
+		if r.Camera != "alone" || r.Codecs != rep.opened[0].Codec || r.Codecs == "" {
 			t.Errorf("row %+v", r)
 		}
 	}

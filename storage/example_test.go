@@ -21,7 +21,7 @@ func Example() {
 	}
 	defer s.Close()
 	start := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC).UnixNano()
-	id, f, err := s.CreateSegment(ctx, storage.Segment{Camera: "front-door", StartNS: start, Codec: "avc1.640028", Width: 1280, Height: 720})
+	id, f, err := s.CreateSegment(ctx, storage.Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
 	if err != nil {
 		fmt.Println(err)
 		return

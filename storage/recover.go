@@ -26,8 +26,8 @@ type RecoverFunc func(path string) (RecoveredFile, error)
 type RecoveredFile struct {
 	Bytes             int64 // valid length of the file (after truncation)
 	Frames, Keyframes int64
-	Duration90k       int64 // media duration in 90 kHz ticks
-	Codec             string
+	Duration90k       int64  // media duration in 90 kHz ticks
+	Codecs            string // as Segment.Codecs
 	Width, Height     int
 }
 
@@ -183,9 +183,9 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 // completeRow finalises a recording row from a recovered file.
 func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
-		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codec, rf.Width, rf.Height, seg.ID)
+		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codecs, rf.Width, rf.Height, seg.ID)
 	if err != nil {
 		return fmt.Errorf("storage: recover: finalise segment %d: %w", seg.ID, err)
 	}
@@ -261,7 +261,7 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			return nil
 		}
 		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticks.ToNS(rf.Duration90k), Bytes: rf.Bytes,
-			Frames: rf.Frames, Keyframes: rf.Keyframes, Codec: rf.Codec, Width: rf.Width, Height: rf.Height}
+			Frames: rf.Frames, Keyframes: rf.Keyframes, Codecs: rf.Codecs, Width: rf.Width, Height: rf.Height}
 		id, err := s.insertSegment(ctx, seg, rel, StateComplete)
 		if err != nil {
 			if errors.Is(err, ErrInvalid) {

@@ -28,7 +28,7 @@ func fakeScanner(path string) (RecoveredFile, error) {
 	frames := int64(valid / 10)
 	kf := min(frames, 1)
 	return RecoveredFile{Bytes: int64(valid), Frames: frames, Keyframes: kf, Duration90k: frames * 3600,
-		Codec: "avc1.42c01e", Width: 320, Height: 240}, nil
+		Codecs: "avc1.42c01e", Width: 320, Height: 240}, nil
 }
 
 // writeRel writes a file under the recordings dir.
@@ -129,7 +129,7 @@ func TestRecover(t *testing.T) {
 	want := torn
 	want.State, want.Bytes, want.Frames, want.Keyframes = StateComplete, 100, 10, 1
 	want.EndNS = base + 400_000_000 // 10 frames of 40 ms
-	want.Codec, want.Width, want.Height = "avc1.42c01e", 320, 240
+	want.Codecs, want.Width, want.Height = "avc1.42c01e", 320, 240
 	if got != want {
 		t.Errorf("torn segment:\n got %+v\nwant %+v", got, want)
 	}
@@ -164,7 +164,7 @@ func TestRecover(t *testing.T) {
 	}
 	for p, w := range wantYard {
 		w.ID, w.Camera, w.StartNS, w.Path, w.Keyframes, w.State = byPath[p].ID, "yard", orphanStart, p, 1, StateComplete
-		w.Codec, w.Width, w.Height = "avc1.42c01e", 320, 240
+		w.Codecs, w.Width, w.Height = "avc1.42c01e", 320, 240
 		if byPath[p] != w {
 			t.Errorf("orphan row\n got %+v\nwant %+v", byPath[p], w)
 		}

@@ -21,11 +21,20 @@ type Segment struct {
 	Path              string // relative to the recordings dir, '/'-separated
 	Bytes             int64
 	Frames, Keyframes int64
-	Codec             string // RFC 6381, e.g. "avc1.640028"
+	Codecs            string // the tracks' RFC 6381 strings, video first, comma-separated: "avc1.640028" (see CodecList)
 	Width, Height     int
 	State             string // StateRecording or StateComplete
 	// RunID groups the segments of one recording session (0: unknown).
 	RunID int64
+}
+
+// CodecList splits Codecs into its RFC 6381 strings (none for an empty
+// value): the first is the video track's.
+func (s Segment) CodecList() []string {
+	if s.Codecs == "" {
+		return []string{}
+	}
+	return strings.Split(s.Codecs, ",")
 }
 
 const (
@@ -36,7 +45,7 @@ const (
 	// maxPathLen bounds a stored path; ours are about 100 bytes.
 	maxPathLen = 1024
 	// segmentColumns is the SELECT list matching scanSegment.
-	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state, coalesce(run_id, 0)`
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0)`
 )
 
 // SegmentPath returns the relative path for a segment of camera starting at
@@ -195,9 +204,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		runID = seg.RunID
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codec, width, height, state)
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, state)
+		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state)
 	if err != nil {
 		if isConstraint(err) {
 			return 0, fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
@@ -211,14 +220,14 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 }
 
 // UpdateSegment records the progress of a segment being written: EndNS,
-// Bytes, Frames, Keyframes (and Codec, Width, Height when set), so listings
+// Bytes, Frames, Keyframes (and Codecs, Width, Height when set), so listings
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
-		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
+		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
 		if isConstraint(err) {
 			return fmt.Errorf("%w: update segment %d: %v", ErrInvalid, seg.ID, err)
@@ -236,7 +245,7 @@ func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 // FinishSegment finalises a segment: it fsyncs the file and its directory
 // (here, so the order cannot be got wrong by a caller; the caller may close
 // its handle before or after), then commits the row as complete with EndNS,
-// Frames, Keyframes (and Codec, Width, Height when set) from seg and Bytes
+// Frames, Keyframes (and Codecs, Width, Height when set) from seg and Bytes
 // from the file's synced size, so the row always matches the file.
 //
 // A segment with no frames is useless: its file and row are removed instead,
@@ -269,9 +278,9 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
-		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codec, seg.Width, seg.Height, seg.ID)
+		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
 		if isConstraint(err) {
 			return fmt.Errorf("%w: finish segment %d: %v", ErrInvalid, seg.ID, err)
@@ -355,7 +364,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanSegment(r scanner) (Segment, error) {
 	var s Segment
 	err := r.Scan(&s.ID, &s.Camera, &s.StartNS, &s.EndNS, &s.Path, &s.Bytes, &s.Frames, &s.Keyframes,
-		&s.Codec, &s.Width, &s.Height, &s.State, &s.RunID)
+		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID)
 	return s, err
 }
 

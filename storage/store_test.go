@@ -32,7 +32,7 @@ func newStore(t *testing.T) (*Store, string) {
 func record(t *testing.T, s *Store, camera string, startNS, durNS int64, n int) Segment {
 	t.Helper()
 	ctx := context.Background()
-	seg := Segment{Camera: camera, StartNS: startNS, Codec: "avc1.640028", Width: 1280, Height: 720}
+	seg := Segment{Camera: camera, StartNS: startNS, Codecs: "avc1.640028", Width: 1280, Height: 720}
 	id, f, err := s.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatalf("CreateSegment: %v", err)
@@ -61,7 +61,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := t0.UnixNano()
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "front-door", StartNS: start, Codec: "avc1.640028", Width: 1280, Height: 720})
+	id, f, err := s.CreateSegment(ctx, Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	seg, _ = s.Segment(ctx, id)
 	want := Segment{ID: id, Camera: "front-door", StartNS: start, EndNS: start + 3*sec, Path: wantPath, Bytes: 1500,
-		Frames: 75, Keyframes: 2, Codec: "avc1.640028", Width: 1280, Height: 720, State: StateComplete}
+		Frames: 75, Keyframes: 2, Codecs: "avc1.640028", Width: 1280, Height: 720, State: StateComplete}
 	if seg != want {
 		t.Fatalf("after finish:\n got %+v\nwant %+v", seg, want)
 	}

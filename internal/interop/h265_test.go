@@ -101,6 +101,19 @@ func TestServeH265(t *testing.T) {
 			t.Errorf("segment %s: %dx%d at %.1f fps", s.Start.Format(time.RFC3339Nano), s.Width, s.Height, s.fps())
 		}
 	}
+	// The API names each segment's codecs: the one H.265 track.
+	var list struct {
+		Segments []struct {
+			Codec  string   `json:"codec"`
+			Codecs []string `json:"codecs"`
+		} `json:"segments"`
+	}
+	p.getJSON("/api/cameras/cam/segments?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z", &list)
+	for _, s := range list.Segments {
+		if s.Codec != "hvc1.1.6.L63.90" || len(s.Codecs) != 1 || s.Codecs[0] != s.Codec {
+			t.Errorf("segment codec %q codecs %q, want hvc1.1.6.L63.90 alone", s.Codec, s.Codecs)
+		}
+	}
 	var files []string
 	_ = filepath.Walk(data, func(path string, info os.FileInfo, err error) error {
 		if err == nil && strings.HasSuffix(path, ".mp4") {
