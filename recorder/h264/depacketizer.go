@@ -6,7 +6,6 @@ import (
 
 	mch264 "github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/nvr-project/nvr/recorder/internal/nalrtp"
-	"github.com/pion/rtp"
 )
 
 // nalHdrFNRI is forbidden_zero_bit and nal_ref_idc of an FU indicator
@@ -21,7 +20,8 @@ const nalHdrFNRI = 0xe0
 // is recorder/internal/nalrtp's, shared with H.265; this type supplies the
 // H.264 NAL header rules and parameter sets.
 type Depacketizer struct {
-	e *nalrtp.Depacketizer
+	nalrtp.Front[AccessUnit] // Push, Flush, Reset, Stats
+	e                        *nalrtp.Depacketizer
 
 	// Parameter sets in force. Replaced, never modified, when they change,
 	// so slices handed out in AccessUnit stay valid.
@@ -30,8 +30,6 @@ type Depacketizer struct {
 	params   *Params     // sps and pps parsed, built when either changes
 
 	out     AccessUnit
-	emit    func(*AccessUnit)   // the caller's callback during Push and Flush
-	onFrame func(*nalrtp.Frame) // d.frame, bound once: a method value made per Push would allocate
 	emitted bool
 	lastSPS []byte
 	lastPPS []byte
@@ -42,7 +40,6 @@ type Depacketizer struct {
 // broken sprop-parameter-sets only delays recording until in-band ones come.
 func NewDepacketizer(sps, pps []byte) *Depacketizer {
 	d := &Depacketizer{}
-	d.onFrame = d.frame
 	d.e = nalrtp.New(nalrtp.Config{
 		Codec:     (*codec)(d),
 		Errors:    nalrtp.Errors{PacketLoss: ErrPacketLoss, Malformed: ErrMalformed, TooLarge: ErrTooLarge, NoParams: ErrNoParams, Timing: ErrTiming},
@@ -51,64 +48,33 @@ func NewDepacketizer(sps, pps []byte) *Depacketizer {
 		AggName:   "STAP-A",
 		FUName:    "FU-A",
 	})
+	d.Init(d.e, d.frame)
 	d.setSPS(sps)
 	d.setPPS(pps)
 	return d
 }
 
-// Stats returns the counters so far.
-func (d *Depacketizer) Stats() Stats { return d.e.Stats() }
-
-// Reset forgets the partial access unit and the sequence state (used on
-// SSRC change or reconnect) but keeps the parameter sets and the timestamp
-// extension. Output resumes at the next keyframe, since nothing proves the
-// packets before and after the reset join up.
-func (d *Depacketizer) Reset() { d.e.Reset() }
-
-// Flush emits a pending access unit (end of stream). An access unit with an
-// unfinished FU-A is dropped, and so is one still waiting for its marker
-// bit in a stream that sets them (cut mid-picture).
-func (d *Depacketizer) Flush(emit func(*AccessUnit)) {
-	d.emit = emit
-	d.e.Flush(d.onFrame)
-	d.emit = nil
-}
-
-// Push feeds one RTP packet (already parsed by pion/rtp, payload valid only
-// during the call) and calls emit for every access unit it completes (zero,
-// one, or occasionally two). An error return describes a rejected packet or
-// dropped AU (callers count/log it and keep going); it is never fatal. It
-// wraps ErrPacketLoss, ErrMalformed, ErrTooLarge, ErrNoParams or ErrTiming.
-func (d *Depacketizer) Push(pkt *rtp.Packet, emit func(*AccessUnit)) error {
-	d.emit = emit
-	err := d.e.Push(pkt, d.onFrame)
-	d.emit = nil
-	return err
-}
-
 // frame turns the shared Frame into an H.264 access unit with the parameter
-// sets in force and hands it to the caller.
-func (d *Depacketizer) frame(f *nalrtp.Frame) {
-	{
-		changed := !d.emitted || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
-		d.emitted = true
-		d.lastSPS, d.lastPPS = d.sps, d.pps
-		if d.params == nil && d.spsInfo != nil && d.pps != nil {
-			p := paramsOf(d.spsInfo, d.sps, d.pps)
-			d.params = &p
-		}
-		d.out = AccessUnit{
-			NALUs:         f.NALUs,
-			PTS:           f.PTS,
-			DTS:           f.DTS,
-			Keyframe:      f.Keyframe,
-			SPS:           d.sps,
-			PPS:           d.pps,
-			Params:        d.params,
-			ParamsChanged: changed,
-		}
-		d.emit(&d.out)
+// sets in force.
+func (d *Depacketizer) frame(f *nalrtp.Frame) *AccessUnit {
+	changed := !d.emitted || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
+	d.emitted = true
+	d.lastSPS, d.lastPPS = d.sps, d.pps
+	if d.params == nil && d.spsInfo != nil && d.pps != nil {
+		p := paramsOf(d.spsInfo, d.sps, d.pps)
+		d.params = &p
 	}
+	d.out = AccessUnit{
+		NALUs:         f.NALUs,
+		PTS:           f.PTS,
+		DTS:           f.DTS,
+		Keyframe:      f.Keyframe,
+		SPS:           d.sps,
+		PPS:           d.pps,
+		Params:        d.params,
+		ParamsChanged: changed,
+	}
+	return &d.out
 }
 
 // setSPS installs a new SPS if it differs and parses; it reports whether

@@ -6,7 +6,6 @@ import (
 
 	"github.com/nvr-project/nvr/internal/h265ps"
 	"github.com/nvr-project/nvr/recorder/internal/nalrtp"
-	"github.com/pion/rtp"
 )
 
 // Bits of the 2-byte NAL unit header (RFC 7798 §1.1.4): forbidden_zero_bit
@@ -17,7 +16,8 @@ const hdrFLayer = 0x81
 // (RFC 7798 without DONL). It is not safe for concurrent use; one
 // goroutine (the camera's reader) owns it.
 type Depacketizer struct {
-	e *nalrtp.Depacketizer
+	nalrtp.Front[AccessUnit] // Push, Flush, Reset, Stats
+	e                        *nalrtp.Depacketizer
 
 	// Parameter sets in force. Replaced, never modified, when they change,
 	// so slices handed out in AccessUnit stay valid.
@@ -26,8 +26,6 @@ type Depacketizer struct {
 	params        *Params     // all three parsed, built when one changes
 
 	out     AccessUnit
-	emit    func(*AccessUnit)   // the caller's callback during Push and Flush
-	onFrame func(*nalrtp.Frame) // d.frame, bound once so Push does not allocate
 	emitted bool
 	lastVPS []byte
 	lastSPS []byte
@@ -39,7 +37,6 @@ type Depacketizer struct {
 // so a broken sprop only delays recording until in-band ones come.
 func NewDepacketizer(vps, sps, pps []byte) *Depacketizer {
 	d := &Depacketizer{}
-	d.onFrame = d.frame
 	d.e = nalrtp.New(nalrtp.Config{
 		Codec:     (*codec)(d),
 		Errors:    nalrtp.Errors{PacketLoss: ErrPacketLoss, Malformed: ErrMalformed, TooLarge: ErrTooLarge, NoParams: ErrNoParams, Timing: ErrTiming},
@@ -48,44 +45,16 @@ func NewDepacketizer(vps, sps, pps []byte) *Depacketizer {
 		AggName:   "AP",
 		FUName:    "FU",
 	})
+	d.Init(d.e, d.frame)
 	d.setVPS(vps)
 	d.setSPS(sps)
 	d.setPPS(pps)
 	return d
 }
 
-// Stats returns the counters so far.
-func (d *Depacketizer) Stats() Stats { return d.e.Stats() }
-
-// Reset forgets the partial access unit and the sequence state (used on
-// SSRC change or reconnect) but keeps the parameter sets and the timestamp
-// extension. Output resumes at the next keyframe.
-func (d *Depacketizer) Reset() { d.e.Reset() }
-
-// Flush emits a pending access unit (end of stream). An access unit with an
-// unfinished FU is dropped, and so is one still waiting for its marker bit
-// in a stream that sets them (cut mid-picture).
-func (d *Depacketizer) Flush(emit func(*AccessUnit)) {
-	d.emit = emit
-	d.e.Flush(d.onFrame)
-	d.emit = nil
-}
-
-// Push feeds one RTP packet (already parsed by pion/rtp, payload valid only
-// during the call) and calls emit for every access unit it completes (zero,
-// one, or occasionally two). An error return describes a rejected packet or
-// dropped AU (callers count/log it and keep going); it is never fatal. It
-// wraps ErrPacketLoss, ErrMalformed, ErrTooLarge, ErrNoParams or ErrTiming.
-func (d *Depacketizer) Push(pkt *rtp.Packet, emit func(*AccessUnit)) error {
-	d.emit = emit
-	err := d.e.Push(pkt, d.onFrame)
-	d.emit = nil
-	return err
-}
-
 // frame turns the shared Frame into an H.265 access unit with the parameter
-// sets in force and hands it to the caller.
-func (d *Depacketizer) frame(f *nalrtp.Frame) {
+// sets in force.
+func (d *Depacketizer) frame(f *nalrtp.Frame) *AccessUnit {
 	changed := !d.emitted || !bytes.Equal(d.vps, d.lastVPS) || !bytes.Equal(d.sps, d.lastSPS) || !bytes.Equal(d.pps, d.lastPPS)
 	d.emitted = true
 	d.lastVPS, d.lastSPS, d.lastPPS = d.vps, d.sps, d.pps
@@ -104,7 +73,7 @@ func (d *Depacketizer) frame(f *nalrtp.Frame) {
 		Params:        d.params,
 		ParamsChanged: changed,
 	}
-	d.emit(&d.out)
+	return &d.out
 }
 
 func (d *Depacketizer) setVPS(b []byte) error {
