@@ -3,11 +3,11 @@ package h264
 import (
 	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp/nalrtptest"
 	"github.com/pion/rtp"
 )
 
@@ -50,15 +50,7 @@ func fu(ind, hdr byte, data ...byte) []byte { return append([]byte{ind, hdr}, da
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // step is one packet of a table case and what its Push must do.
-type step struct {
-	seq   uint16
-	ts    uint32
-	m     bool
-	p     []byte
-	ssrc  uint32 // 0 means 1
-	err   error  // sentinel the Push error must wrap, or nil
-	emits int    // access units emitted by this Push
-}
+type step = nalrtptest.Step
 
 type wantAU struct {
 	pts     int64
@@ -94,123 +86,123 @@ func depCases() []depCase {
 	}
 	tooMany := make([]step, 0, 28)
 	for i := range MaxNALUsPerAccessUnit {
-		tooMany = append(tooMany, step{seq: uint16(i + 1), ts: 1000, p: sei})
+		tooMany = append(tooMany, step{Seq: uint16(i + 1), TS: 1000, P: sei})
 	}
 	tooMany = append(tooMany,
-		step{seq: 26, ts: 1000, p: sei, err: ErrTooLarge},
-		step{seq: 27, ts: 1000, m: true, p: idr},
-		step{seq: 28, ts: 4600, m: true, p: idr, emits: 1})
+		step{Seq: 26, TS: 1000, P: sei, Err: ErrTooLarge},
+		step{Seq: 27, TS: 1000, M: true, P: idr},
+		step{Seq: 28, TS: 4600, M: true, P: idr, Emits: 1})
 
 	return []depCase{
 		{name: "single NAL IDR with SDP params", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "STAP-A params in-band then IDR",
-			steps: []step{{seq: 1, ts: 1000, p: stap(spsA, ppsA)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: stap(spsA, ppsA)}, {Seq: 2, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "in-band params override SDP", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: stap(spsB, ppsB)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: stap(spsB, ppsB)}, {Seq: 2, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsB, true, spsB, ppsB, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "FU-A reassembly", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 2, ts: 1000, p: fu(indIDR, 0x05, 0x21)},
-				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 2, TS: 1000, P: fu(indIDR, 0x05, 0x21)},
+				{Seq: 3, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
 		{name: "R6 FU-A middle fragment first is dropped until next start", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
-				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0)},
-				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x05, 0x21), Err: ErrPacketLoss},
+				{Seq: 2, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0)},
+				{Seq: 3, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R6 FU-A end fragment first", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
-				{seq: 2, ts: 4600, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 3, ts: 4600, p: fu(indIDR, 0x05, 0x21)},
-				{seq: 4, ts: 4600, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0), Err: ErrPacketLoss},
+				{Seq: 2, TS: 4600, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 3, TS: 4600, P: fu(indIDR, 0x05, 0x21)},
+				{Seq: 4, TS: 4600, M: true, P: fu(indIDR, 0x45, 0xa0), Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 4, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R7 sequence gap inside FU-A drops the AU and waits for a keyframe", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 3, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
-				{seq: 4, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0)},
-				{seq: 5, ts: 4600, m: true, p: p1},
-				{seq: 6, ts: 8200, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 3, TS: 1000, P: fu(indIDR, 0x05, 0x21), Err: ErrPacketLoss},
+				{Seq: 4, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0)},
+				{Seq: 5, TS: 4600, M: true, P: p1},
+				{Seq: 6, TS: 8200, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(8200, spsA, true, idr)},
 			stats: Stats{Packets: 5, Lost: 1, DroppedAUs: 1, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R7 reordered FU-A fragments drop the AU", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
-				{seq: 2, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
-				{seq: 4, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 3, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0), Err: ErrPacketLoss},
+				{Seq: 2, TS: 1000, P: fu(indIDR, 0x05, 0x21), Err: ErrPacketLoss},
+				{Seq: 4, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 4, Lost: 1, Late: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R7 loss between pictures resyncs at the next keyframe", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 4600, m: true, p: p1, emits: 1},
-				{seq: 4, ts: 8200, m: true, p: p1, err: ErrPacketLoss},
-				{seq: 5, ts: 11800, m: true, p: p1},
-				{seq: 6, ts: 15400, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 4600, M: true, P: p1, Emits: 1},
+				{Seq: 4, TS: 8200, M: true, P: p1, Err: ErrPacketLoss},
+				{Seq: 5, TS: 11800, M: true, P: p1},
+				{Seq: 6, TS: 15400, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(15400, spsA, false, idr)},
 			stats: Stats{Packets: 5, Lost: 1, DroppedAUs: 1, SkippedAUs: 1, AccessUnits: 3, Keyframes: 2}},
 		{name: "R7 loss then an AU that visibly starts (SPS first) is kept", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 3, ts: 4600, p: stap(spsA, ppsA), err: ErrPacketLoss},
-				{seq: 4, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 3, TS: 4600, P: stap(spsA, ppsA), Err: ErrPacketLoss},
+				{Seq: 4, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, spsA, ppsA, idr)},
 			stats: Stats{Packets: 3, Lost: 1, AccessUnits: 2, Keyframes: 2}},
 		{name: "R8 FU-A with start and end bits (CostarHD)", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0xc5, 0x88, 0x84, 0x21, 0xa0), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: fu(indIDR, 0xc5, 0x88, 0x84, 0x21, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R8 FU-A reserved bit set (Longse)", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0xa5, 0x88, 0x84)},
-				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x65, 0x21, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0xa5, 0x88, 0x84)},
+				{Seq: 2, TS: 1000, M: true, P: fu(indIDR, 0x65, 0x21, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "R8 FU-A type changes mid-unit", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 2, ts: 1000, p: fu(indIDR, 0x01, 0x21)},
-				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x41, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 2, TS: 1000, P: fu(indIDR, 0x01, 0x21)},
+				{Seq: 3, TS: 1000, M: true, P: fu(indIDR, 0x41, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
 		{name: "R8 empty FU-A fragment", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84, 0x21)},
-				{seq: 2, ts: 1000, p: fu(indIDR, 0x05)},
-				{seq: 3, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84, 0x21)},
+				{Seq: 2, TS: 1000, P: fu(indIDR, 0x05)},
+				{Seq: 3, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
 		{name: "R7 second gap inside an already damaged AU counts it once", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 3, ts: 1000, p: fu(indIDR, 0x05, 0x21), err: ErrPacketLoss},
-				{seq: 5, ts: 1000, m: true, p: fu(indIDR, 0x45, 0xa0), err: ErrPacketLoss},
-				{seq: 6, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 3, TS: 1000, P: fu(indIDR, 0x05, 0x21), Err: ErrPacketLoss},
+				{Seq: 5, TS: 1000, M: true, P: fu(indIDR, 0x45, 0xa0), Err: ErrPacketLoss},
+				{Seq: 6, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 4, Lost: 2, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R7 loss then an Annex B payload that starts the AU is kept", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 3, ts: 4600, m: true, p: cat([]byte{0, 0, 0, 1}, aud, []byte{0, 0, 0, 1}, idr), err: ErrPacketLoss, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 3, TS: 4600, M: true, P: cat([]byte{0, 0, 0, 1}, aud, []byte{0, 0, 0, 1}, idr), Err: ErrPacketLoss, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, aud, idr)},
 			stats: Stats{Packets: 2, Lost: 1, AccessUnits: 2, Keyframes: 2}},
 		{name: "R9 FU-A that never ends is dropped at the next timestamp", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indIDR, 0x85, 0x88, 0x84)},
-				{seq: 2, ts: 4600, m: true, p: idr, err: ErrPacketLoss, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indIDR, 0x85, 0x88, 0x84)},
+				{Seq: 2, TS: 4600, M: true, P: idr, Err: ErrPacketLoss, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R9 more than 25 NAL units", sdp: true, steps: tooMany,
@@ -218,191 +210,191 @@ func depCases() []depCase {
 			stats: Stats{Packets: 28, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R9 marker bit inside FU-A", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: fu(indIDR, 0x85, 0x88, 0x84), err: ErrMalformed},
-				{seq: 2, ts: 1000, m: true, p: fu(indIDR, 0x45, 0x21, 0xa0)},
-				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: fu(indIDR, 0x85, 0x88, 0x84), Err: ErrMalformed},
+				{Seq: 2, TS: 1000, M: true, P: fu(indIDR, 0x45, 0x21, 0xa0)},
+				{Seq: 3, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R10 STAP-A length past the end", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x78, 0x00, 0x10, 0x65, 0x88}, err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x78, 0x00, 0x10, 0x65, 0x88}, Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R10 STAP-A zero length before data", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x78, 0x00, 0x00, 0x00, 0x05, 0x65, 0x88, 0x84, 0x21, 0xa0}, err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x78, 0x00, 0x00, 0x00, 0x05, 0x65, 0x88, 0x84, 0x21, 0xa0}, Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R10 STAP-A odd tail byte", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: cat(stap(idr), []byte{0x00}), err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: cat(stap(idr), []byte{0x00}), Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R10 STAP-A without units", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x78}, err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x78}, Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "STAP-A trailing zero padding accepted", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: cat(stap(aud, idr), []byte{0, 0, 0, 0}), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: cat(stap(aud, idr), []byte{0, 0, 0, 0}), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, aud, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "FU-A without FU header", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{indIDR}, err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{indIDR}, Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "STAP-B (interleaved mode) rejected", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x79, 0x00, 0x01, 0x00, 0x02, 0x65, 0x88}, err: ErrMalformed},
-				{seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x79, 0x00, 0x01, 0x00, 0x02, 0x65, 0x88}, Err: ErrMalformed},
+				{Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, Rejected: 1, DroppedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "undefined NAL type ignored without harming the AU", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: idr},
-				{seq: 2, ts: 1000, p: []byte{0x1e, 0x01}, err: ErrMalformed},
-				{seq: 3, ts: 1000, m: true, p: idr2, emits: 1}},
+				{Seq: 1, TS: 1000, P: idr},
+				{Seq: 2, TS: 1000, P: []byte{0x1e, 0x01}, Err: ErrMalformed},
+				{Seq: 3, TS: 1000, M: true, P: idr2, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr, idr2)},
 			stats: Stats{Packets: 3, Rejected: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "empty payload rejected without harming the AU", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: idr},
-				{seq: 2, ts: 1000, p: []byte{}, err: ErrMalformed},
-				{seq: 3, ts: 1000, m: true, p: idr2, emits: 1}},
+				{Seq: 1, TS: 1000, P: idr},
+				{Seq: 2, TS: 1000, P: []byte{}, Err: ErrMalformed},
+				{Seq: 3, TS: 1000, M: true, P: idr2, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr, idr2)},
 			stats: Stats{Packets: 3, Rejected: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "no marker bit: a new timestamp ends the AU (FLIR M400)", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: idr}, {seq: 2, ts: 4600, p: p1, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: idr}, {Seq: 2, TS: 4600, P: p1, Emits: 1}},
 			flush: 1,
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "two AUs completed by one packet", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: idr}, {seq: 2, ts: 4600, m: true, p: p1, emits: 2}},
+			steps: []step{{Seq: 1, TS: 1000, P: idr}, {Seq: 2, TS: 4600, M: true, P: p1, Emits: 2}},
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "marker bit on SPS and PPS does not split the AU (H264DVR)",
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: spsA},
-				{seq: 2, ts: 1000, m: true, p: ppsA},
-				{seq: 3, ts: 1000, m: true, p: sei},
-				{seq: 4, ts: 1000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: spsA},
+				{Seq: 2, TS: 1000, M: true, P: ppsA},
+				{Seq: 3, TS: 1000, M: true, P: sei},
+				{Seq: 4, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, sei, idr)},
 			stats: Stats{Packets: 4, AccessUnits: 1, Keyframes: 1}},
 		{name: "parameter sets under their own timestamp are kept for the next IDR",
-			steps: []step{{seq: 1, ts: 1000, m: true, p: stap(spsA, ppsA)}, {seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: stap(spsA, ppsA)}, {Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "Annex B start codes inside a single NAL payload",
-			steps: []step{{seq: 1, ts: 1000, m: true, p: cat([]byte{0, 0, 0, 1}, spsA, []byte{0, 0, 0, 1}, ppsA, []byte{0, 0, 1}, idr), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: cat([]byte{0, 0, 0, 1}, spsA, []byte{0, 0, 0, 1}, ppsA, []byte{0, 0, 1}, idr), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, spsA, ppsA, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "Annex B start code inside a reassembled FU-A", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(indAUD, 0x89, 0xf0, 0, 0, 1)},
-				{seq: 2, ts: 1000, m: true, p: fu(indAUD, 0x49, 0x65, 0x88, 0x84, 0x21, 0xa0), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(indAUD, 0x89, 0xf0, 0, 0, 1)},
+				{Seq: 2, TS: 1000, M: true, P: fu(indAUD, 0x49, 0x65, 0x88, 0x84, 0x21, 0xa0), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, aud, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "filler data is dropped", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: stap(idr, []byte{0x0c, 0xff, 0xff, 0x80}), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: stap(idr, []byte{0x0c, 0xff, 0xff, 0x80}), Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R12 keyframe without params waits for in-band ones",
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
-				{seq: 2, ts: 4600, m: true, p: p1},
-				{seq: 3, ts: 8200, p: stap(spsA, ppsA)},
-				{seq: 4, ts: 8200, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams},
+				{Seq: 2, TS: 4600, M: true, P: p1},
+				{Seq: 3, TS: 8200, P: stap(spsA, ppsA)},
+				{Seq: 4, TS: 8200, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(8200, spsA, true, spsA, ppsA, idr)},
 			stats: Stats{Packets: 4, SkippedAUs: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "R12 garbage SDP params are ignored", sps: []byte{0x67, 0xff}, pps: []byte{0x68},
-			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams}},
 			stats: Stats{Packets: 1, SkippedAUs: 1}},
 		{name: "SDP SPS with a stray trailing byte (Reolink) is usable", sps: cat(spsA, []byte{0x00}), pps: ppsA,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, cat(spsA, []byte{0x00}), true, idr)},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "params only in the SDP, never in-band (Axis): every keyframe is emitted", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 4600, m: true, p: p1, emits: 1},
-				{seq: 3, ts: 8200, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 4600, M: true, P: p1, Emits: 1},
+				{Seq: 3, TS: 8200, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1), key(8200, spsA, false, idr)},
 			stats: Stats{Packets: 3, AccessUnits: 3, Keyframes: 2}},
 		{name: "R12 SDP with SPS only (Hikvision) waits for in-band PPS", sps: spsA,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
-				{seq: 2, ts: 4600, p: ppsA},
-				{seq: 3, ts: 4600, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams},
+				{Seq: 2, TS: 4600, P: ppsA},
+				{Seq: 3, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, ppsA, idr)},
 			stats: Stats{Packets: 3, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "first AU that is not a keyframe is skipped", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: p1}, {seq: 2, ts: 4600, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: p1}, {Seq: 2, TS: 4600, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(4600, spsA, true, idr)},
 			stats: Stats{Packets: 2, SkippedAUs: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R14 RTP timestamp wrap keeps PTS continuous", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 0xfffff000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 0x00000c20, m: true, p: p1, emits: 1}},
+				{Seq: 1, TS: 0xfffff000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 0x00000c20, M: true, P: p1, Emits: 1}},
 			want:  []wantAU{key(0xfffff000, spsA, true, idr), delta(0xfffff000+7200, spsA, p1)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2 - 1}},
 		{name: "backward timestamp jump at a keyframe stays signed", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 100, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 0xffffff00, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 100, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 0xffffff00, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(100, spsA, true, idr), key(-256, spsA, false, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
 		{name: "R16 sequence wrap 65535 to 0 is no loss", sdp: true,
 			steps: []step{
-				{seq: 65535, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 0, ts: 4600, m: true, p: p1, emits: 1}},
+				{Seq: 65535, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 0, TS: 4600, M: true, P: p1, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "R17 SSRC change is accepted without false loss", sdp: true,
 			steps: []step{
-				{seq: 100, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 5000, ts: 4600, m: true, p: idr, ssrc: 2, emits: 1}},
+				{Seq: 100, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 5000, TS: 4600, M: true, P: idr, SSRC: 2, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
 		{name: "R17 SSRC change completes an unmarked AU", sdp: true,
 			steps: []step{
-				{seq: 100, ts: 1000, p: idr},
-				{seq: 7, ts: 4600, m: true, p: idr, ssrc: 2, emits: 2}},
+				{Seq: 100, TS: 1000, P: idr},
+				{Seq: 7, TS: 4600, M: true, P: idr, SSRC: 2, Emits: 2}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(4600, spsA, false, idr)},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 2}},
 		{name: "R17 after an SSRC change output resumes at a keyframe", sdp: true,
 			steps: []step{
-				{seq: 100, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 7, ts: 4600, m: true, p: p1, ssrc: 2},
-				{seq: 8, ts: 8200, m: true, p: idr, ssrc: 2, emits: 1}},
+				{Seq: 100, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 7, TS: 4600, M: true, P: p1, SSRC: 2},
+				{Seq: 8, TS: 8200, M: true, P: idr, SSRC: 2, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(8200, spsA, false, idr)},
 			stats: Stats{Packets: 3, SkippedAUs: 1, AccessUnits: 2, Keyframes: 2}},
 		{name: "restarted sequence numbers are not counted as loss", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 40000, ts: 4600, m: true, p: p1, err: ErrPacketLoss},
-				{seq: 40001, ts: 8200, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 40000, TS: 4600, M: true, P: p1, Err: ErrPacketLoss},
+				{Seq: 40001, TS: 8200, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), key(8200, spsA, false, idr)},
 			stats: Stats{Packets: 3, DroppedAUs: 1, AccessUnits: 2, Keyframes: 2}},
 		{name: "duplicate packet is discarded", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrPacketLoss},
-				{seq: 2, ts: 4600, m: true, p: p1, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrPacketLoss},
+				{Seq: 2, TS: 4600, M: true, P: p1, Emits: 1}},
 			want:  []wantAU{key(1000, spsA, true, idr), delta(4600, spsA, p1)},
 			stats: Stats{Packets: 3, Late: 1, AccessUnits: 2, Keyframes: 1}},
 		{name: "R18 SPS change sets ParamsChanged",
 			steps: []step{
-				{seq: 1, ts: 1000, p: stap(spsA, ppsA)},
-				{seq: 2, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 3, ts: 4600, m: true, p: p1, emits: 1},
-				{seq: 4, ts: 8200, p: stap(spsB, ppsB)},
-				{seq: 5, ts: 8200, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: stap(spsA, ppsA)},
+				{Seq: 2, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 3, TS: 4600, M: true, P: p1, Emits: 1},
+				{Seq: 4, TS: 8200, P: stap(spsB, ppsB)},
+				{Seq: 5, TS: 8200, M: true, P: idr, Emits: 1}},
 			want: []wantAU{
 				key(1000, spsA, true, spsA, ppsA, idr),
 				delta(4600, spsA, p1),
@@ -418,38 +410,13 @@ func (c depCase) depacketizer() *Depacketizer {
 	return NewDepacketizer(c.sps, c.pps)
 }
 
-func (s step) packet() *rtp.Packet {
-	ssrc := s.ssrc
-	if ssrc == 0 {
-		ssrc = 1
-	}
-	return &rtp.Packet{
-		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: ssrc, Marker: s.m},
-		Payload: bytes.Clone(s.p), // the depacketizer must not keep it
-	}
-}
-
 func TestDepacketizer(t *testing.T) {
 	for _, c := range depCases() {
 		t.Run(c.name, func(t *testing.T) {
 			d := c.depacketizer()
 			var got []collected
 			emit := collector(&got)
-			for i, s := range c.steps {
-				before := len(got)
-				pkt := s.packet()
-				err := d.Push(pkt, emit)
-				clear(pkt.Payload) // anything kept from the payload now reads as zeros
-				switch {
-				case s.err == nil && err != nil:
-					t.Errorf("step %d (seq %d): unexpected error %v", i, s.seq, err)
-				case s.err != nil && !errors.Is(err, s.err):
-					t.Errorf("step %d (seq %d): error %v, want %v", i, s.seq, err, s.err)
-				}
-				if n := len(got) - before; n != s.emits {
-					t.Errorf("step %d (seq %d): emitted %d AUs, want %d", i, s.seq, n, s.emits)
-				}
-			}
+			nalrtptest.RunSteps(t, c.steps, func(p *rtp.Packet) error { return d.Push(p, emit) }, func() int { return len(got) })
 			before := len(got)
 			d.Flush(emit)
 			if n := len(got) - before; n != c.flush {
@@ -486,17 +453,17 @@ func TestResetAndFlush(t *testing.T) {
 	emit := collector(&got)
 	push := func(s step) {
 		t.Helper()
-		if err := d.Push(s.packet(), emit); err != nil {
-			t.Fatalf("seq %d: %v", s.seq, err)
+		if err := d.Push(s.Packet(), emit); err != nil {
+			t.Fatalf("seq %d: %v", s.Seq, err)
 		}
 	}
-	push(step{seq: 10, ts: 1000, p: stap(spsA, ppsA)})
-	push(step{seq: 11, ts: 1000, m: true, p: idr})
-	push(step{seq: 12, ts: 4600, p: fu(indIDR, 0x81, 0x9a)}) // P-frame, unfinished
+	push(step{Seq: 10, TS: 1000, P: stap(spsA, ppsA)})
+	push(step{Seq: 11, TS: 1000, M: true, P: idr})
+	push(step{Seq: 12, TS: 4600, P: fu(indIDR, 0x81, 0x9a)}) // P-frame, unfinished
 	d.Reset()
-	push(step{seq: 500, ts: 8200, m: true, p: p1})   // no loss counted, but no keyframe yet
-	push(step{seq: 501, ts: 11800, m: true, p: idr}) // params survived the reset
-	push(step{seq: 502, ts: 15400, p: fu(indIDR, 0x85, 0x88)})
+	push(step{Seq: 500, TS: 8200, M: true, P: p1})   // no loss counted, but no keyframe yet
+	push(step{Seq: 501, TS: 11800, M: true, P: idr}) // params survived the reset
+	push(step{Seq: 502, TS: 15400, P: fu(indIDR, 0x85, 0x88)})
 	d.Flush(emit)
 	if len(got) != 2 || got[1].PTS != 11800 || !got[1].Keyframe || !bytes.Equal(got[1].SPS, spsA) {
 		t.Fatalf("got %d AUs: %+v", len(got), got)
@@ -519,7 +486,7 @@ func TestParamsFollowChange(t *testing.T) {
 	d := c.depacketizer()
 	var got []collected
 	for _, s := range c.steps {
-		if err := d.Push(s.packet(), collector(&got)); err != nil {
+		if err := d.Push(s.Packet(), collector(&got)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -550,13 +517,13 @@ func TestFlushDropsPictureCutBeforeItsMarker(t *testing.T) {
 	var got []collected
 	emit := collector(&got)
 	for _, s := range []step{
-		{seq: 10, ts: 1000, p: stap(spsA, ppsA)},
-		{seq: 11, ts: 1000, m: true, p: idr},
-		{seq: 12, ts: 4600, p: p1}, // first slice of the next picture
-		{seq: 13, ts: 4600, p: p1}, // second; the rest never come
+		{Seq: 10, TS: 1000, P: stap(spsA, ppsA)},
+		{Seq: 11, TS: 1000, M: true, P: idr},
+		{Seq: 12, TS: 4600, P: p1}, // first slice of the next picture
+		{Seq: 13, TS: 4600, P: p1}, // second; the rest never come
 	} {
-		if err := d.Push(s.packet(), emit); err != nil {
-			t.Fatalf("seq %d: %v", s.seq, err)
+		if err := d.Push(s.Packet(), emit); err != nil {
+			t.Fatalf("seq %d: %v", s.Seq, err)
 		}
 	}
 	d.Flush(emit)

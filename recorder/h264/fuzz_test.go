@@ -1,54 +1,23 @@
 package h264
 
 import (
-	"encoding/binary"
 	"testing"
 
-	"github.com/pion/rtp"
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp/nalrtptest"
 )
 
-// Fuzz input format: one byte of options (bit 0: SDP params), then records
-// of flags (bit 0 marker, bit 1 second SSRC), sequence number (2 bytes),
-// timestamp (4), payload length (2) and payload.
-const fuzzRecordHeader = 9
-
-func encodeFuzz(c depCase) []byte {
-	var b []byte
-	if c.sdp {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	for _, s := range c.steps {
-		var flags byte
-		if s.m {
-			flags |= 1
-		}
-		if s.ssrc > 1 {
-			flags |= 2
-		}
-		b = append(b, flags)
-		b = binary.BigEndian.AppendUint16(b, s.seq)
-		b = binary.BigEndian.AppendUint32(b, s.ts)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(s.p)))
-		b = append(b, s.p...)
-	}
-	return b
-}
-
+// FuzzDepacketizer decodes its input as nalrtptest.DecodeFuzz does; the
+// table cases seed it.
 func FuzzDepacketizer(f *testing.F) {
 	for _, c := range depCases() {
-		f.Add(encodeFuzz(c))
+		f.Add(nalrtptest.EncodeFuzz(c.sdp, c.steps))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
-			return
-		}
+		sdp, pkts := nalrtptest.DecodeFuzz(data)
 		d := NewDepacketizer(nil, nil)
-		if data[0]&1 != 0 {
+		if sdp {
 			d = NewDepacketizer(spsA, ppsA)
 		}
-		data = data[1:]
 		var emitted uint64
 		var prevDTS int64
 		emit := func(au *AccessUnit) {
@@ -76,18 +45,7 @@ func FuzzDepacketizer(f *testing.F) {
 			prevDTS = au.DTS
 			emitted++
 		}
-		for len(data) >= fuzzRecordHeader {
-			flags := data[0]
-			n := int(binary.BigEndian.Uint16(data[7:9]))
-			pkt := &rtp.Packet{Header: rtp.Header{
-				Marker:         flags&1 != 0,
-				SequenceNumber: binary.BigEndian.Uint16(data[1:3]),
-				Timestamp:      binary.BigEndian.Uint32(data[3:7]),
-				SSRC:           1 + uint32(flags>>1&1),
-			}}
-			data = data[fuzzRecordHeader:]
-			pkt.Payload = data[:min(n, len(data))]
-			data = data[len(pkt.Payload):]
+		for _, pkt := range pkts {
 			_ = d.Push(pkt, emit)
 		}
 		d.Flush(emit)

@@ -3,11 +3,11 @@ package h265
 import (
 	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"reflect"
 	"testing"
 
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp/nalrtptest"
 	"github.com/pion/rtp"
 )
 
@@ -61,15 +61,7 @@ func fu(se, typ byte, data ...byte) []byte {
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // step is one packet of a table case and what its Push must do.
-type step struct {
-	seq   uint16
-	ts    uint32
-	m     bool
-	p     []byte
-	ssrc  uint32 // 0 means 1
-	err   error  // sentinel the Push error must wrap, or nil
-	emits int    // access units emitted by this Push
-}
+type step = nalrtptest.Step
 
 type wantAU struct {
 	pts     int64
@@ -96,98 +88,87 @@ func (c depCase) depacketizer() *Depacketizer {
 	return NewDepacketizer(c.vps, c.sps, c.pps)
 }
 
-func (s step) packet() *rtp.Packet {
-	ssrc := s.ssrc
-	if ssrc == 0 {
-		ssrc = 1
-	}
-	return &rtp.Packet{
-		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: ssrc, Marker: s.m},
-		Payload: bytes.Clone(s.p), // the depacketizer must not keep it
-	}
-}
-
 func nl(n ...[]byte) [][]byte { return n }
 
 func depCases() []depCase {
 	// Three parameter sets and 22 slices fill the access unit; the 23rd
 	// slice is one too many.
-	tooMany := []step{{seq: 1, ts: 100, p: ap(vpsA, spsA, ppsA)}}
+	tooMany := []step{{Seq: 1, TS: 100, P: ap(vpsA, spsA, ppsA)}}
 	for i := 0; i < MaxNALUsPerAccessUnit-2; i++ {
-		tooMany = append(tooMany, step{seq: uint16(2 + i), ts: 100, p: idr2})
+		tooMany = append(tooMany, step{Seq: uint16(2 + i), TS: 100, P: idr2})
 	}
-	tooMany[len(tooMany)-1].err = ErrTooLarge
-	tooMany = append(tooMany, step{seq: uint16(len(tooMany) + 1), ts: 3100, m: true, p: ap(vpsA, spsA, ppsA, idr), emits: 1})
+	tooMany[len(tooMany)-1].Err = ErrTooLarge
+	tooMany = append(tooMany, step{Seq: uint16(len(tooMany) + 1), TS: 3100, M: true, P: ap(vpsA, spsA, ppsA, idr), Emits: 1})
 	return []depCase{
 		{name: "single NAL IDR with SDP params", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "AP with VPS, SPS, PPS in-band then IDR",
-			steps: []step{{seq: 1, ts: 1000, p: ap(vpsA, spsA, ppsA)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: ap(vpsA, spsA, ppsA)}, {Seq: 2, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(vpsA, spsA, ppsA, idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "in-band params override SDP", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: ap(vpsA, spsB, ppsA)}, {seq: 2, ts: 1000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: ap(vpsA, spsB, ppsA)}, {Seq: 2, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(vpsA, spsB, ppsA, idr), spsB, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "FU reassembly", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(0x80, 19, 0xaf, 0x21)},
-				{seq: 2, ts: 1000, p: fu(0x00, 19, 0xa0)},
-				{seq: 3, ts: 1000, m: true, p: fu(0x40, 19, 0x01), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(0x80, 19, 0xaf, 0x21)},
+				{Seq: 2, TS: 1000, P: fu(0x00, 19, 0xa0)},
+				{Seq: 3, TS: 1000, M: true, P: fu(0x40, 19, 0x01), Emits: 1}},
 			want:  []wantAU{{1000, true, nl([]byte{0x26, 1, 0xaf, 0x21, 0xa0, 0x01}), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
 		{name: "R6 FU middle fragment first is dropped until the next start", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(0x00, 19, 0xa0), err: ErrPacketLoss},
-				{seq: 2, ts: 1000, m: true, p: fu(0x40, 19, 0x01)},
-				{seq: 3, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(0x00, 19, 0xa0), Err: ErrPacketLoss},
+				{Seq: 2, TS: 1000, M: true, P: fu(0x40, 19, 0x01)},
+				{Seq: 3, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1}},
 		{name: "R6 FU end fragment first", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: fu(0x40, 19, 0x01), err: ErrPacketLoss},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: fu(0x40, 19, 0x01), Err: ErrPacketLoss},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1}},
 		{name: "R7 sequence gap inside an FU drops the AU and waits for a keyframe", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 4000, p: fu(0x80, 1, 0xd0)},
-				{seq: 4, ts: 4000, m: true, p: fu(0x40, 1, 0x03), err: ErrPacketLoss},
-				{seq: 5, ts: 7000, m: true, p: trail},
-				{seq: 6, ts: 10000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 4000, P: fu(0x80, 1, 0xd0)},
+				{Seq: 4, TS: 4000, M: true, P: fu(0x40, 1, 0x03), Err: ErrPacketLoss},
+				{Seq: 5, TS: 7000, M: true, P: trail},
+				{Seq: 6, TS: 10000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {10000, true, nl(idr), spsA, false}},
 			stats: Stats{Packets: 5, Lost: 1, AccessUnits: 2, Keyframes: 2, DroppedAUs: 1, SkippedAUs: 1}},
 		{name: "R7 loss then an AU that visibly starts (VPS first) is kept", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 5, ts: 7000, p: ap(vpsA, spsA, ppsA), err: ErrPacketLoss},
-				{seq: 6, ts: 7000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 5, TS: 7000, P: ap(vpsA, spsA, ppsA), Err: ErrPacketLoss},
+				{Seq: 6, TS: 7000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {7000, true, nl(vpsA, spsA, ppsA, idr), spsA, false}},
 			stats: Stats{Packets: 3, Lost: 3, AccessUnits: 2, Keyframes: 2}},
 		{name: "R8 FU with start and end bits (CostarHD)", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: fu(0xc0, 19, 0xaf, 0x21), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: fu(0xc0, 19, 0xaf, 0x21), Emits: 1}},
 			want:  []wantAU{{1000, true, nl([]byte{0x26, 1, 0xaf, 0x21}), spsA, true}},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "R8 FU type changes mid-unit: the first fragment's wins", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(0x80, 19, 0xaf)},
-				{seq: 2, ts: 1000, m: true, p: fu(0x40, 1, 0x21), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(0x80, 19, 0xaf)},
+				{Seq: 2, TS: 1000, M: true, P: fu(0x40, 1, 0x21), Emits: 1}},
 			want:  []wantAU{{1000, true, nl([]byte{0x26, 1, 0xaf, 0x21}), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "R8 empty FU fragment", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(0x80, 19, 0xaf, 0x21)},
-				{seq: 2, ts: 1000, p: fu(0x00, 19)},
-				{seq: 3, ts: 1000, m: true, p: fu(0x40, 19, 0x05), emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(0x80, 19, 0xaf, 0x21)},
+				{Seq: 2, TS: 1000, P: fu(0x00, 19)},
+				{Seq: 3, TS: 1000, M: true, P: fu(0x40, 19, 0x05), Emits: 1}},
 			want:  []wantAU{{1000, true, nl([]byte{0x26, 1, 0xaf, 0x21, 0x05}), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1}},
 		{name: "R9 FU that never ends is dropped at the next timestamp", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: fu(0x80, 19, 0xaf)},
-				{seq: 2, ts: 4000, m: true, p: idr, err: ErrPacketLoss, emits: 1}},
+				{Seq: 1, TS: 1000, P: fu(0x80, 19, 0xaf)},
+				{Seq: 2, TS: 4000, M: true, P: idr, Err: ErrPacketLoss, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1}},
 		{name: "R9 more than 25 NAL units", steps: tooMany,
@@ -195,101 +176,101 @@ func depCases() []depCase {
 			stats: Stats{Packets: 25, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1}},
 		{name: "R9 marker bit inside an FU", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: fu(0x80, 19, 0xaf), err: ErrMalformed},
-				{seq: 2, ts: 1000, m: true, p: fu(0x40, 19, 0x01)},
-				{seq: 3, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: fu(0x80, 19, 0xaf), Err: ErrMalformed},
+				{Seq: 2, TS: 1000, M: true, P: fu(0x40, 19, 0x01)},
+				{Seq: 3, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1}},
 		{name: "R10 AP length past the end", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x60, 1, 0, 9, 0x26, 1, 0xaf}, err: ErrMalformed},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x60, 1, 0, 9, 0x26, 1, 0xaf}, Err: ErrMalformed},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1, Rejected: 1}},
 		{name: "R10 AP without units", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x60, 1}, err: ErrMalformed},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x60, 1}, Err: ErrMalformed},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1, Rejected: 1}},
 		{name: "FU without FU header", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x62, 1}, err: ErrMalformed},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x62, 1}, Err: ErrMalformed},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1, Rejected: 1}},
 		{name: "payload shorter than the 2-byte header", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: []byte{0x26}, err: ErrMalformed},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: []byte{0x26}, Err: ErrMalformed},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1, Rejected: 1}},
 		{name: "PACI rejected", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: paci, err: ErrMalformed},
-				{seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: paci, Err: ErrMalformed},
+				{Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, DroppedAUs: 1, Rejected: 1}},
 		{name: "unspecified NAL type ignored without harming the AU", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, p: idr},
-				{seq: 2, ts: 1000, p: unspc, err: ErrMalformed},
-				{seq: 3, ts: 1000, m: true, p: idr2, emits: 1}},
+				{Seq: 1, TS: 1000, P: idr},
+				{Seq: 2, TS: 1000, P: unspc, Err: ErrMalformed},
+				{Seq: 3, TS: 1000, M: true, P: idr2, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr, idr2), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1, Rejected: 1}},
 		{name: "no marker bit: a new timestamp ends the AU (FLIR M400)", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: idr}, {seq: 2, ts: 4000, p: trail, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: idr}, {Seq: 2, TS: 4000, P: trail, Emits: 1}},
 			flush: 1,
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {4000, false, nl(trail), spsA, false}},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "marker bit on VPS, SPS and PPS does not split the AU (H264DVR)",
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: vpsA},
-				{seq: 2, ts: 1000, m: true, p: spsA},
-				{seq: 3, ts: 1000, m: true, p: ppsA},
-				{seq: 4, ts: 1000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: vpsA},
+				{Seq: 2, TS: 1000, M: true, P: spsA},
+				{Seq: 3, TS: 1000, M: true, P: ppsA},
+				{Seq: 4, TS: 1000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(vpsA, spsA, ppsA, idr), spsA, true}},
 			stats: Stats{Packets: 4, AccessUnits: 1, Keyframes: 1}},
 		{name: "Annex B start codes inside a single NAL payload",
-			steps: []step{{seq: 1, ts: 1000, m: true, p: cat([]byte{0, 0, 0, 1}, vpsA, []byte{0, 0, 1}, spsA, []byte{0, 0, 1}, ppsA, []byte{0, 0, 1}, idr), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: cat([]byte{0, 0, 0, 1}, vpsA, []byte{0, 0, 1}, spsA, []byte{0, 0, 1}, ppsA, []byte{0, 0, 1}, idr), Emits: 1}},
 			want:  []wantAU{{1000, true, nl(vpsA, spsA, ppsA, idr), spsA, true}},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 		{name: "filler data is dropped", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, p: ap(aud, idr)}, {seq: 2, ts: 1000, m: true, p: fill, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, P: ap(aud, idr)}, {Seq: 2, TS: 1000, M: true, P: fill, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(aud, idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1}},
 		{name: "R12 keyframe without params waits for in-band ones",
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
-				{seq: 2, ts: 4000, m: true, p: trail},
-				{seq: 3, ts: 7000, p: ap(vpsA, spsA, ppsA)},
-				{seq: 4, ts: 7000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams},
+				{Seq: 2, TS: 4000, M: true, P: trail},
+				{Seq: 3, TS: 7000, P: ap(vpsA, spsA, ppsA)},
+				{Seq: 4, TS: 7000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{7000, true, nl(vpsA, spsA, ppsA, idr), spsA, true}},
 			stats: Stats{Packets: 4, AccessUnits: 1, Keyframes: 1, SkippedAUs: 2}},
 		{name: "R12 broken sprop is ignored and in-band params are used",
 			vps: []byte{0x40, 0x01}, sps: []byte{0x42, 0x01, 0xff}, pps: []byte{0x44},
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
-				{seq: 2, ts: 4000, p: ap(vpsA, spsA, ppsA)},
-				{seq: 3, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams},
+				{Seq: 2, TS: 4000, P: ap(vpsA, spsA, ppsA)},
+				{Seq: 3, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(vpsA, spsA, ppsA, idr), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1, SkippedAUs: 1}},
 		{name: "params only in the SDP, never in-band (Axis): every keyframe is emitted", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 4000, m: true, p: trail, emits: 1},
-				{seq: 3, ts: 7000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 4000, M: true, P: trail, Emits: 1},
+				{Seq: 3, TS: 7000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {4000, false, nl(trail), spsA, false}, {7000, true, nl(idr), spsA, false}},
 			stats: Stats{Packets: 3, AccessUnits: 3, Keyframes: 2}},
 		{name: "SDP without VPS waits for an in-band VPS", sps: spsA, pps: ppsA,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrNoParams},
-				{seq: 2, ts: 4000, p: vpsA},
-				{seq: 3, ts: 4000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrNoParams},
+				{Seq: 2, TS: 4000, P: vpsA},
+				{Seq: 3, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(vpsA, idr), spsA, true}},
 			stats: Stats{Packets: 3, AccessUnits: 1, Keyframes: 1, SkippedAUs: 1}},
 		{name: "first AU that is not a keyframe is skipped", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: trail}, {seq: 2, ts: 4000, m: true, p: idr, emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: trail}, {Seq: 2, TS: 4000, M: true, P: idr, Emits: 1}},
 			want:  []wantAU{{4000, true, nl(idr), spsA, true}},
 			stats: Stats{Packets: 2, AccessUnits: 1, Keyframes: 1, SkippedAUs: 1}},
 		// The SPS of a stream with leading pictures signals reordering
@@ -297,48 +278,48 @@ func depCases() []depCase {
 		{name: "RASL pictures of the CRA output starts at are dropped, later ones kept",
 			vps: vpsA, sps: spsR, pps: ppsA,
 			steps: []step{
-				{seq: 1, ts: 7000, m: true, p: cra, emits: 1},
-				{seq: 2, ts: 1000, m: true, p: rasl},
-				{seq: 3, ts: 4000, m: true, p: rasl},
-				{seq: 4, ts: 10000, m: true, p: trail, emits: 1},
-				{seq: 5, ts: 19000, m: true, p: cra, emits: 1},
-				{seq: 6, ts: 13000, m: true, p: rasl, emits: 1}},
+				{Seq: 1, TS: 7000, M: true, P: cra, Emits: 1},
+				{Seq: 2, TS: 1000, M: true, P: rasl},
+				{Seq: 3, TS: 4000, M: true, P: rasl},
+				{Seq: 4, TS: 10000, M: true, P: trail, Emits: 1},
+				{Seq: 5, TS: 19000, M: true, P: cra, Emits: 1},
+				{Seq: 6, TS: 13000, M: true, P: rasl, Emits: 1}},
 			want: []wantAU{{7000, true, nl(cra), spsR, true}, {10000, false, nl(trail), spsR, false},
 				{19000, true, nl(cra), spsR, false}, {13000, false, nl(rasl), spsR, false}},
 			stats: Stats{Packets: 6, AccessUnits: 4, Keyframes: 2, SkippedAUs: 2}},
 		{name: "R14 RTP timestamp wrap keeps PTS continuous", sdp: true,
-			steps: []step{{seq: 1, ts: 0xffffff00, m: true, p: idr, emits: 1}, {seq: 2, ts: 0x00000e00, m: true, p: trail, emits: 1}},
+			steps: []step{{Seq: 1, TS: 0xffffff00, M: true, P: idr, Emits: 1}, {Seq: 2, TS: 0x00000e00, M: true, P: trail, Emits: 1}},
 			want:  []wantAU{{0xffffff00, true, nl(idr), spsA, true}, {0x100000e00, false, nl(trail), spsA, false}},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "R16 sequence wrap 65535 to 0 is no loss", sdp: true,
-			steps: []step{{seq: 65535, ts: 1000, m: true, p: idr, emits: 1}, {seq: 0, ts: 4000, m: true, p: trail, emits: 1}},
+			steps: []step{{Seq: 65535, TS: 1000, M: true, P: idr, Emits: 1}, {Seq: 0, TS: 4000, M: true, P: trail, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {4000, false, nl(trail), spsA, false}},
 			stats: Stats{Packets: 2, AccessUnits: 2, Keyframes: 1}},
 		{name: "R17 SSRC change: no false loss, output resumes at a keyframe", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 900, ts: 4000, m: true, p: trail, ssrc: 2},
-				{seq: 901, ts: 7000, m: true, p: idr, ssrc: 2, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 900, TS: 4000, M: true, P: trail, SSRC: 2},
+				{Seq: 901, TS: 7000, M: true, P: idr, SSRC: 2, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {7000, true, nl(idr), spsA, false}},
 			stats: Stats{Packets: 3, AccessUnits: 2, Keyframes: 2, SkippedAUs: 1}},
 		{name: "R18 SPS change sets ParamsChanged", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 2, ts: 4000, m: true, p: trail, emits: 1},
-				{seq: 3, ts: 7000, p: ap(vpsA, spsB, ppsA)},
-				{seq: 4, ts: 7000, m: true, p: idr, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 2, TS: 4000, M: true, P: trail, Emits: 1},
+				{Seq: 3, TS: 7000, P: ap(vpsA, spsB, ppsA)},
+				{Seq: 4, TS: 7000, M: true, P: idr, Emits: 1}},
 			want: []wantAU{{1000, true, nl(idr), spsA, true}, {4000, false, nl(trail), spsA, false},
 				{7000, true, nl(vpsA, spsB, ppsA, idr), spsB, true}},
 			stats: Stats{Packets: 4, AccessUnits: 3, Keyframes: 2}},
 		{name: "duplicate packet is discarded", sdp: true,
 			steps: []step{
-				{seq: 1, ts: 1000, m: true, p: idr, emits: 1},
-				{seq: 1, ts: 1000, m: true, p: idr, err: ErrPacketLoss},
-				{seq: 2, ts: 4000, m: true, p: trail, emits: 1}},
+				{Seq: 1, TS: 1000, M: true, P: idr, Emits: 1},
+				{Seq: 1, TS: 1000, M: true, P: idr, Err: ErrPacketLoss},
+				{Seq: 2, TS: 4000, M: true, P: trail, Emits: 1}},
 			want:  []wantAU{{1000, true, nl(idr), spsA, true}, {4000, false, nl(trail), spsA, false}},
 			stats: Stats{Packets: 3, AccessUnits: 2, Keyframes: 1, Late: 1}},
 		{name: "prefix SEI before the slice stays in the AU", sdp: true,
-			steps: []step{{seq: 1, ts: 1000, m: true, p: ap(sei, idr, idr2), emits: 1}},
+			steps: []step{{Seq: 1, TS: 1000, M: true, P: ap(sei, idr, idr2), Emits: 1}},
 			want:  []wantAU{{1000, true, nl(sei, idr, idr2), spsA, true}},
 			stats: Stats{Packets: 1, AccessUnits: 1, Keyframes: 1}},
 	}
@@ -350,21 +331,7 @@ func TestDepacketizer(t *testing.T) {
 			d := c.depacketizer()
 			var got []collected
 			emit := collector(&got)
-			for i, s := range c.steps {
-				before := len(got)
-				pkt := s.packet()
-				err := d.Push(pkt, emit)
-				clear(pkt.Payload) // anything kept from the payload now reads as zeros
-				switch {
-				case s.err == nil && err != nil:
-					t.Errorf("step %d (seq %d): unexpected error %v", i, s.seq, err)
-				case s.err != nil && !errors.Is(err, s.err):
-					t.Errorf("step %d (seq %d): error %v, want %v", i, s.seq, err, s.err)
-				}
-				if n := len(got) - before; n != s.emits {
-					t.Errorf("step %d (seq %d): emitted %d AUs, want %d", i, s.seq, n, s.emits)
-				}
-			}
+			nalrtptest.RunSteps(t, c.steps, func(p *rtp.Packet) error { return d.Push(p, emit) }, func() int { return len(got) })
 			before := len(got)
 			d.Flush(emit)
 			if n := len(got) - before; n != c.flush {
@@ -404,7 +371,7 @@ func TestParamsFollowChange(t *testing.T) {
 	d := c.depacketizer()
 	var got []collected
 	for _, s := range c.steps {
-		if err := d.Push(s.packet(), collector(&got)); err != nil {
+		if err := d.Push(s.Packet(), collector(&got)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -431,20 +398,20 @@ func TestResetAndFlush(t *testing.T) {
 	emit := collector(&got)
 	push := func(s step) {
 		t.Helper()
-		if err := d.Push(s.packet(), emit); err != nil {
-			t.Fatalf("seq %d: %v", s.seq, err)
+		if err := d.Push(s.Packet(), emit); err != nil {
+			t.Fatalf("seq %d: %v", s.Seq, err)
 		}
 	}
-	push(step{seq: 10, ts: 1000, p: ap(vpsA, spsA, ppsA)})
-	push(step{seq: 11, ts: 1000, m: true, p: idr})
-	push(step{seq: 12, ts: 4000, p: fu(0x80, 1, 0xd0)}) // P-frame, unfinished
+	push(step{Seq: 10, TS: 1000, P: ap(vpsA, spsA, ppsA)})
+	push(step{Seq: 11, TS: 1000, M: true, P: idr})
+	push(step{Seq: 12, TS: 4000, P: fu(0x80, 1, 0xd0)}) // P-frame, unfinished
 	d.Reset()
-	push(step{seq: 500, ts: 7000, m: true, p: trail}) // no loss counted, but no keyframe yet
-	push(step{seq: 501, ts: 10000, m: true, p: idr})  // params survived the reset
-	push(step{seq: 502, ts: 13000, p: fu(0x80, 19, 0xaf)})
+	push(step{Seq: 500, TS: 7000, M: true, P: trail}) // no loss counted, but no keyframe yet
+	push(step{Seq: 501, TS: 10000, M: true, P: idr})  // params survived the reset
+	push(step{Seq: 502, TS: 13000, P: fu(0x80, 19, 0xaf)})
 	d.Flush(emit)
-	push(step{seq: 503, ts: 16000, m: true, p: idr})
-	push(step{seq: 504, ts: 19000, p: trail}) // first slice; its marker never comes
+	push(step{Seq: 503, TS: 16000, M: true, P: idr})
+	push(step{Seq: 504, TS: 19000, P: trail}) // first slice; its marker never comes
 	d.Flush(emit)
 	if len(got) != 3 || got[1].PTS != 10000 || !got[1].Keyframe || got[2].PTS != 16000 {
 		t.Fatalf("got %d AUs: %+v", len(got), got)
