@@ -39,7 +39,7 @@ func (f *feeder) next() *video.AccessUnit {
 	for i, n := range fr.NALUs {
 		nalus[i] = bytes.Clone(n)
 	}
-	return &video.AccessUnit{NALUs: nalus, DTS: fr.DTS + off + 90000, PTS: fr.PTS + off + 90000, Keyframe: fr.Keyframe, SPS: c.SPS, PPS: c.PPS}
+	return &video.AccessUnit{NALUs: nalus, DTS: fr.DTS + off + 90000, PTS: fr.PTS + off + 90000, Keyframe: fr.Keyframe, VPS: c.VPS, SPS: c.SPS, PPS: c.PPS}
 }
 
 // publish sends n frames, waiting for the muxer to take each (a real
@@ -103,6 +103,35 @@ func TestViewerGetsPlayableFMP4(t *testing.T) {
 		if m.ArrivalNS == 0 {
 			t.Fatal("a fragment without its arrival time")
 		}
+	}
+}
+
+// An H.265 camera's live view is hvc1: the init message names the hvc1
+// codec string the browser checks with MediaSource.isTypeSupported, and
+// the fragments read back as the H.265 track with its VPS, SPS and PPS.
+func TestViewerGetsH265(t *testing.T) {
+	s := NewStream(nil)
+	defer s.Close()
+	f := newFeeder(t, testcam.ClipHEVC270)
+	v, err := s.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(s, f, 30)
+	msgs := drain(t, v, 29)
+	if len(msgs) < 20 || !msgs[0].Init || msgs[0].Codec != "hvc1.1.6.L63.90" || msgs[0].Width != 480 || msgs[0].Height != 270 {
+		t.Fatalf("%d messages; first %+v", len(msgs), msgs[0])
+	}
+	var file []byte
+	for _, m := range msgs {
+		file = append(file, m.Data...)
+	}
+	info, err := fmp4.Scan(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Params.H265() || !bytes.Equal(info.Params.VPS, f.clip.VPS) || len(info.Samples) != len(msgs)-1 || !info.Samples[0].Keyframe {
+		t.Fatalf("scan: H265 %v, %d samples for %d messages", info.Params.H265(), len(info.Samples), len(msgs))
 	}
 }
 
