@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp/nalrtptest"
 	"github.com/pion/rtp"
 )
 
@@ -35,28 +36,14 @@ func TestLargeNALU(t *testing.T) {
 // error, and the buffer never grows past the bound.
 func TestFUABomb(t *testing.T) {
 	d := NewDepacketizer(spsA, ppsA)
-	frag := make([]byte, 1400)
-	frag[0], frag[1] = indIDR, 0x85
-	emit := func(*AccessUnit) { t.Fatal("nothing may be emitted") }
-	var tooLarge int
-	seq := uint16(0)
-	for sent := 0; sent < MaxAccessUnitSize+(1<<20); sent += len(frag) - 2 {
-		pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: 1000, SSRC: 1}, Payload: frag}
-		err := d.Push(pkt, emit)
-		if errors.Is(err, ErrTooLarge) {
-			tooLarge++
-		} else if err != nil {
-			t.Fatalf("seq %d: %v", seq, err)
-		}
-		frag[1] = 0x05 // middle fragments from now on
-		seq++
-	}
-	if tooLarge != 1 {
-		t.Errorf("%d ErrTooLarge, want 1", tooLarge)
-	}
-	if c := d.e.BufCap(); c > MaxAccessUnitSize {
-		t.Errorf("buffer capacity %d passed the %d bound", c, MaxAccessUnitSize)
-	}
+	first, middle := make([]byte, 1400), make([]byte, 1400)
+	first[0], first[1] = indIDR, 0x85
+	middle[0], middle[1] = indIDR, 0x05
+	nalrtptest.FUBomb(t, first, middle, func(p *rtp.Packet) (bool, error) {
+		n := 0
+		err := d.Push(p, func(*AccessUnit) { n++ })
+		return n > 0, err
+	}, ErrTooLarge, d.e.BufCap)
 	if st := d.Stats(); st.DroppedAUs != 1 || st.AccessUnits != 0 {
 		t.Errorf("stats %+v, want 1 dropped AU", st)
 	}

@@ -2,11 +2,11 @@ package h265
 
 import (
 	"bytes"
-	"errors"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp/nalrtptest"
 	"github.com/pion/rtp"
 )
 
@@ -34,28 +34,14 @@ func TestLargeNALU(t *testing.T) {
 // error, and the buffer never grows past the bound.
 func TestFUBomb(t *testing.T) {
 	d := NewDepacketizer(vpsA, spsA, ppsA)
-	frag := make([]byte, 1400)
-	copy(frag, fu(0x80, 19))
-	emit := func(*AccessUnit) { t.Fatal("nothing may be emitted") }
-	var tooLarge int
-	seq := uint16(0)
-	for sent := 0; sent < MaxAccessUnitSize+(1<<20); sent += len(frag) - 3 {
-		pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: 1000, SSRC: 1}, Payload: frag}
-		err := d.Push(pkt, emit)
-		if errors.Is(err, ErrTooLarge) {
-			tooLarge++
-		} else if err != nil {
-			t.Fatalf("seq %d: %v", seq, err)
-		}
-		frag[2] = 19 // middle fragments from now on
-		seq++
-	}
-	if tooLarge != 1 {
-		t.Errorf("%d ErrTooLarge, want 1", tooLarge)
-	}
-	if c := d.e.BufCap(); c > MaxAccessUnitSize {
-		t.Errorf("buffer capacity %d passed the %d bound", c, MaxAccessUnitSize)
-	}
+	first, middle := make([]byte, 1400), make([]byte, 1400)
+	copy(first, fu(0x80, 19))
+	copy(middle, fu(0x00, 19))
+	nalrtptest.FUBomb(t, first, middle, func(p *rtp.Packet) (bool, error) {
+		n := 0
+		err := d.Push(p, func(*AccessUnit) { n++ })
+		return n > 0, err
+	}, ErrTooLarge, d.e.BufCap)
 	if st := d.Stats(); st.DroppedAUs != 1 || st.AccessUnits != 0 {
 		t.Errorf("stats %+v, want 1 dropped AU", st)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/nvr-project/nvr/recorder/internal/nalrtp"
 	"github.com/pion/rtp"
 )
 
@@ -114,4 +115,64 @@ func DecodeFuzz(data []byte) (sdp bool, pkts []*rtp.Packet) {
 		pkts = append(pkts, pkt)
 	}
 	return sdp, pkts
+}
+
+// FUBomb sends fragments of one never-ending fragmented unit (first, then
+// middle over and over) until 1 MiB past nalrtp.MaxAccessUnitSize, and
+// checks R9: exactly one push reports tooLarge, nothing is emitted (push
+// reports emits), and the buffer never grows past the bound.
+func FUBomb(t *testing.T, first, middle []byte, push func(*rtp.Packet) (emitted bool, err error), tooLarge error, bufCap func() int) {
+	t.Helper()
+	var n int
+	seq := uint16(0)
+	frag := first
+	for sent := 0; sent < nalrtp.MaxAccessUnitSize+(1<<20); sent += len(middle) {
+		pkt := &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: 1000, SSRC: 1}, Payload: frag}
+		emitted, err := push(pkt)
+		if emitted {
+			t.Fatal("nothing may be emitted")
+		}
+		if errors.Is(err, tooLarge) {
+			n++
+		} else if err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		frag = middle
+		seq++
+	}
+	if n != 1 {
+		t.Errorf("%d errors wrapping %v, want 1", n, tooLarge)
+	}
+	if c := bufCap(); c > nalrtp.MaxAccessUnitSize {
+		t.Errorf("buffer capacity %d passed the %d bound", c, nalrtp.MaxAccessUnitSize)
+	}
+}
+
+// BenchPush pushes pkts (one loop of a clip lasting clipDuration 90 kHz
+// ticks) b.N times with continuous sequence numbers and timestamps, and
+// reports packets/s; MB/s is the payload bytes. It fails if a push errs.
+func BenchPush(b *testing.B, pkts []*rtp.Packet, clipDuration int64, push func(*rtp.Packet) error) {
+	var bytes int64
+	for _, p := range pkts {
+		bytes += int64(len(p.Payload))
+	}
+	b.SetBytes(bytes / int64(len(pkts)))
+	// One packet reused: push is a func value, so a packet made in the
+	// loop would escape and count as an allocation per packet.
+	pkt := new(rtp.Packet)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pkts[i%len(pkts)]
+		loop := uint32(i / len(pkts))
+		// Work on a copy of the header so the loop stays continuous.
+		*pkt = rtp.Packet{Header: p.Header, Payload: p.Payload}
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp += loop * uint32(clipDuration)
+		if err := push(pkt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
 }
