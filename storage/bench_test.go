@@ -47,7 +47,7 @@ func benchStore(b *testing.B) *Store {
 			INSERT INTO cameras (id, name, created_ns)
 				WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < ? - 1)
 				SELECT 'cam' || i, '', 0 FROM c;
-			INSERT INTO segments (camera_id, start_ns, id, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+			INSERT INTO segments (camera_id, start_ns, id, end_ns, path, bytes, frames, keyframes, codecs, width, height, state)
 				WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
 				SELECT 'cam' || (i / ?), ? + (i % ?) * 60000000000, i + 1, ? + (i % ? + 1) * 60000000000,
 					'cam' || (i / ?) || '/' || (i % ?) || '.mp4', 30000000, 1500, 30, 'avc1.640028', 1280, 720, 'complete'

@@ -4,33 +4,44 @@ import (
 	"context"
 	"reflect"
 	"testing"
+
+	"github.com/nvr-project/nvr/migrations"
+	"github.com/pressly/goose/v3"
 )
 
-// A segment's codec column holds the list of its tracks' codecs, video
-// first: a row written with one codec reads back as a list of one, a row
-// with several (audio to come) as all of them in order, and CodecList
-// splits it.
-func TestSegmentCodecs(t *testing.T) {
+// Migration 3 turns the one codec of a segment into its list of codecs: a
+// row written before it keeps its video codec, and rows written after it
+// carry a list (video first), which CodecList splits.
+func TestSegmentCodecsMigration(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	for i, codecs := range []string{"avc1.640028", "hvc1.1.6.L93.B0,mp4a.40.2"} {
-		seg := Segment{Camera: "cam", StartNS: t0.UnixNano() + int64(i)*2e9, Codecs: codecs, Width: 480, Height: 270}
-		id, f, err := s.CreateSegment(ctx, seg)
-		must(t, err)
-		f.Close()
-		seg.ID, seg.EndNS, seg.Frames, seg.Keyframes = id, seg.StartNS+1e9, 25, 1
-		must(t, s.UpdateSegment(ctx, seg))
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.FS)
+	must(t, err)
+	if _, err := p.DownTo(ctx, 2); err != nil {
+		t.Fatalf("down to 2: %v", err)
 	}
+	_, err = s.w.ExecContext(ctx, `
+		INSERT INTO cameras (id, name, created_ns) VALUES ('cam', '', 0);
+		INSERT INTO segments (camera_id, start_ns, id, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+			VALUES ('cam', ?, 1, ?, 'cam/old.mp4', 10, 1, 1, 'avc1.640028', 1280, 720, 'complete');
+		UPDATE counters SET value = 1 WHERE name = 'segment_id';`, t0.UnixNano(), t0.UnixNano()+1e9)
+	must(t, err)
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 2e9, Codecs: "hvc1.1.6.L93.B0,mp4a.40.2", Width: 480, Height: 270})
+	must(t, err)
+	f.Close()
 	segs, _, err := s.ListSegments(ctx, "cam", t0.UnixNano(), t0.UnixNano()+10e9, 10, "")
 	must(t, err)
 	if len(segs) != 2 {
 		t.Fatalf("%d segments", len(segs))
 	}
 	if got := segs[0].CodecList(); !reflect.DeepEqual(got, []string{"avc1.640028"}) {
-		t.Errorf("one codec: %q", got)
+		t.Errorf("migrated row: codecs %q", got)
 	}
-	if got := segs[1].CodecList(); !reflect.DeepEqual(got, []string{"hvc1.1.6.L93.B0", "mp4a.40.2"}) {
-		t.Errorf("two codecs: %q", got)
+	if got := segs[1].CodecList(); segs[1].ID != id || !reflect.DeepEqual(got, []string{"hvc1.1.6.L93.B0", "mp4a.40.2"}) {
+		t.Errorf("new row %d: codecs %q", segs[1].ID, got)
 	}
 	if got := (Segment{}).CodecList(); len(got) != 0 || got == nil {
 		t.Errorf("empty codecs: %#v, want an empty list", got)

@@ -183,7 +183,7 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 // completeRow finalises a recording row from a recovered file.
 func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
 		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codecs, rf.Width, rf.Height, seg.ID)
 	if err != nil {

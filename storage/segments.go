@@ -21,12 +21,9 @@ type Segment struct {
 	Path              string // relative to the recordings dir, '/'-separated
 	Bytes             int64
 	Frames, Keyframes int64
-	// Codecs are the RFC 6381 strings of the segment's tracks, video
-	// first, comma-separated ("avc1.640028", later "avc1.640028,mp4a.40.2"):
-	// the codec column holds the list (see CodecList).
-	Codecs        string
-	Width, Height int
-	State         string // StateRecording or StateComplete
+	Codecs            string // the tracks' RFC 6381 strings, video first, comma-separated: "avc1.640028" (see CodecList)
+	Width, Height     int
+	State             string // StateRecording or StateComplete
 	// RunID groups the segments of one recording session (0: unknown).
 	RunID int64
 }
@@ -48,7 +45,7 @@ const (
 	// maxPathLen bounds a stored path; ours are about 100 bytes.
 	maxPathLen = 1024
 	// segmentColumns is the SELECT list matching scanSegment.
-	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state, coalesce(run_id, 0)`
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0)`
 )
 
 // SegmentPath returns the relative path for a segment of camera starting at
@@ -207,7 +204,7 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		runID = seg.RunID
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codec, width, height, state)
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state)
 	if err != nil {
@@ -228,7 +225,7 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
 		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
@@ -281,7 +278,7 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codec = coalesce(nullif(?, ''), codec), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`,
 		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
