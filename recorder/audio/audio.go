@@ -27,6 +27,8 @@ import (
 	"fmt"
 
 	"github.com/pion/rtp"
+
+	"github.com/nvr-project/nvr/recorder/internal/rtpseq"
 )
 
 // Limits bounding what a hostile or broken camera can make us hold.
@@ -83,24 +85,7 @@ type Stats struct {
 	Stripped uint64 // ADTS headers removed from AAC frames
 }
 
-// Sequence windows, as in RFC 3550 Appendix A.1.
-const (
-	maxDropout  = 3000 // a larger forward jump is a restart, not loss
-	maxMisorder = 100  // how far back a packet still counts as late
-)
-
-// rtpClock follows one stream's sequence numbers and timestamps.
-type rtpClock struct {
-	haveSeq  bool
-	nextSeq  uint16
-	haveSSRC bool
-	ssrc     uint32
-	haveTS   bool
-	lastTS   uint32
-	extTS    int64
-}
-
-// step is what rtpClock learnt from a packet.
+// step is what a depacketizer learnt of a packet's place in its stream.
 type step struct {
 	ts      int64 // the packet's extended timestamp
 	gap     bool  // continuity with the previous packet is gone
@@ -108,74 +93,47 @@ type step struct {
 	lossErr error // why gap is set, for the caller to report
 }
 
-// advance accounts for pkt. An SSRC change (R17) or a restarted sequence
-// breaks continuity without counting loss; uint16 arithmetic makes
-// 65535→0 a step of one (R16); the timestamp is extended per packet so a
-// 2^32 wrap is a small step (R14).
-func (c *rtpClock) advance(pkt *rtp.Packet, st *Stats) step {
-	var s step
-	seq := pkt.SequenceNumber
-	if c.haveSSRC && pkt.SSRC != c.ssrc {
-		c.haveSeq = false
-		s.gap = true
-		s.lossErr = fmt.Errorf("%w: SSRC changed to %08x (seq %d)", ErrPacketLoss, pkt.SSRC, seq)
-	}
-	c.haveSSRC, c.ssrc = true, pkt.SSRC
-	if c.haveSeq {
-		switch delta := seq - c.nextSeq; {
-		case delta == 0:
-		case delta < maxDropout:
-			st.Lost += uint64(delta)
-			s.gap = true
-			s.lossErr = fmt.Errorf("%w: %d packets missing before seq %d (ts %d)", ErrPacketLoss, delta, seq, pkt.Timestamp)
-		case delta >= 1<<16-maxMisorder:
-			st.Late++
-			s.late = true
-			s.lossErr = fmt.Errorf("%w: late packet seq %d (ts %d), expected %d", ErrPacketLoss, seq, pkt.Timestamp, c.nextSeq)
-			return s
-		default:
-			s.gap = true
-			s.lossErr = fmt.Errorf("%w: sequence jumped from %d to %d", ErrPacketLoss, c.nextSeq, seq)
-		}
-	}
-	c.haveSeq, c.nextSeq = true, seq+1
-	if c.haveTS {
-		c.extTS += int64(int32(pkt.Timestamp - c.lastTS))
-	} else {
-		c.extTS = int64(pkt.Timestamp)
-		c.haveTS = true
-	}
-	c.lastTS = pkt.Timestamp
-	s.ts = c.extTS
-	return s
-}
-
 // stream is what every depacketizer keeps of its RTP stream.
 type stream struct {
-	clk rtpClock
+	seq rtpseq.Tracker
 	st  Stats
 }
 
 // Stats returns the counters so far.
 func (s *stream) Stats() Stats { return s.st }
 
-// begin counts pkt and follows its sequence and timestamp. When ok is
-// false the packet is to be discarded and lossErr says why.
+// begin counts pkt and follows its sequence and timestamp (rtpseq). An
+// SSRC change (R17) or a restarted sequence breaks continuity without
+// counting loss. When ok is false the packet is to be discarded and
+// lossErr says why.
 func (s *stream) begin(pkt *rtp.Packet) (st step, ok bool) {
 	if pkt == nil {
 		s.st.Rejected++
 		return step{lossErr: fmt.Errorf("%w: nil packet", ErrMalformed)}, false
 	}
 	s.st.Packets++
-	st = s.clk.advance(pkt, &s.st)
+	seq := pkt.SequenceNumber
+	if s.seq.SSRCChanged(pkt) {
+		s.seq.Forget()
+		st.gap = true
+		st.lossErr = fmt.Errorf("%w: SSRC changed to %08x (seq %d)", ErrPacketLoss, pkt.SSRC, seq)
+	}
+	r := s.seq.Advance(pkt)
+	st.ts = r.TS
+	switch r.Kind {
+	case rtpseq.Lost:
+		s.st.Lost += uint64(r.Missing)
+		st.gap = true
+		st.lossErr = fmt.Errorf("%w: %d packets missing before seq %d (ts %d)", ErrPacketLoss, r.Missing, seq, pkt.Timestamp)
+	case rtpseq.Late:
+		s.st.Late++
+		st.late = true
+		st.lossErr = fmt.Errorf("%w: late packet seq %d (ts %d), expected %d", ErrPacketLoss, seq, pkt.Timestamp, r.Expected)
+	case rtpseq.Jumped:
+		st.gap = true
+		st.lossErr = fmt.Errorf("%w: sequence jumped from %d to %d", ErrPacketLoss, r.Expected, seq)
+	}
 	return st, !st.late
-}
-
-// reset forgets sequence continuity (reconnect) but keeps the timestamp
-// extension.
-func (c *rtpClock) reset() {
-	c.haveSeq = false
-	c.haveSSRC = false
 }
 
 // Depacketizer is what each codec's depacketizer provides. None is safe

@@ -89,7 +89,7 @@ func (d *G711) Decode(pcm []int16, b []byte) []int16 {
 }
 
 // Reset forgets sequence continuity.
-func (d *G711) Reset() { d.clk.reset() }
+func (d *G711) Reset() { d.seq.Forget() }
 
 // Push implements Depacketizer. Each packet is one frame whose PTS is its
 // RTP timestamp: a lost packet leaves its slot empty for the consumer to

@@ -224,7 +224,7 @@ func (d *LATM) Config() (AACConfig, bool) { return d.mc.aac, d.haveMC }
 // Reset forgets a partial element and sequence continuity.
 func (d *LATM) Reset() {
 	d.dropElem()
-	d.clk.reset()
+	d.seq.Forget()
 }
 
 func (d *LATM) dropElem() {

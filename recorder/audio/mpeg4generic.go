@@ -98,7 +98,7 @@ func aacFrameDuration(cfg AACConfig, clockRate int) (int64, error) {
 // Reset forgets a partial AU and sequence continuity.
 func (d *MPEG4Generic) Reset() {
 	d.dropFrag()
-	d.clk.reset()
+	d.seq.Forget()
 }
 
 func (d *MPEG4Generic) dropFrag() {

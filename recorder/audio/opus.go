@@ -90,7 +90,7 @@ func NewOpus(clockRate int) (*Opus, error) {
 }
 
 // Reset forgets sequence continuity.
-func (d *Opus) Reset() { d.clk.reset() }
+func (d *Opus) Reset() { d.seq.Forget() }
 
 // Push implements Depacketizer.
 func (d *Opus) Push(pkt *rtp.Packet, emit func(*Frame)) error {

@@ -5,17 +5,8 @@ import (
 	"fmt"
 
 	"github.com/pion/rtp"
-)
 
-// Sequence number windows, as in RFC 3550 Appendix A.1.
-const (
-	// maxDropout is the largest forward jump of the sequence number still
-	// counted as lost packets; a larger jump is a restarted sequence, not
-	// 60,000 lost packets.
-	maxDropout = 3000
-	// maxMisorder is how far back a packet may be and still count as late
-	// (reordered or duplicated) rather than as a restarted sequence.
-	maxMisorder = 100
+	"github.com/nvr-project/nvr/recorder/internal/rtpseq"
 )
 
 // minBufSize is the first allocation of the access unit buffer: enough for
@@ -71,14 +62,8 @@ type Depacketizer struct {
 	// ends was cut.
 	markers bool
 
-	haveSeq  bool
-	nextSeq  uint16
-	haveSSRC bool
-	ssrc     uint32
-
-	haveTS bool
-	lastTS uint32
-	extTS  int64
+	seq   rtpseq.Tracker
+	extTS int64 // the last packet's extended timestamp
 
 	dts dtsTracker
 
@@ -120,8 +105,7 @@ func (d *Depacketizer) Stats() Stats { return d.stats }
 func (d *Depacketizer) Reset() {
 	d.resetAU()
 	d.skipActive = false
-	d.haveSeq = false
-	d.haveSSRC = false
+	d.seq.Forget()
 	d.waitKey = true
 }
 
@@ -165,45 +149,29 @@ func (d *Depacketizer) Push(pkt *rtp.Packet, emit func(*Frame)) error {
 	// stale SSRCs when one was announced, so a change reaching us is
 	// accepted: finish what can be finished and start sequence tracking
 	// afresh, without counting the jump as loss.
-	if d.haveSSRC && pkt.SSRC != d.ssrc {
+	if d.seq.SSRCChanged(pkt) {
 		if d.auActive && !d.fuActive && !d.skipActive {
 			d.completeAU(emit)
 		}
 		d.Reset()
 	}
-	d.haveSSRC, d.ssrc = true, pkt.SSRC
-
-	if d.haveSeq {
-		// uint16 arithmetic makes 65535→0 a step of one (R16).
-		switch delta := seq - d.nextSeq; {
-		case delta == 0:
-		case delta < maxDropout:
-			d.stats.Lost += uint64(delta)
-			d.note(fmt.Errorf("%w: %d packets missing before seq %d (ts %d)", d.errs.PacketLoss, delta, seq, ts))
-			d.afterGap(pkt)
-		case delta >= 1<<16-maxMisorder:
-			// Late or duplicate: its slot was already counted lost and its
-			// access unit dropped, so it can only do harm now.
-			d.stats.Late++
-			return fmt.Errorf("%w: late packet seq %d (ts %d), expected %d", d.errs.PacketLoss, seq, ts, d.nextSeq)
-		default:
-			// The sequence restarted (RFC 3550 A.1's "very large jump"):
-			// not loss we can count, but continuity is gone all the same.
-			d.note(fmt.Errorf("%w: sequence jumped from %d to %d (ts %d)", d.errs.PacketLoss, d.nextSeq, seq, ts))
-			d.afterGap(pkt)
-		}
+	step := d.seq.Advance(pkt)
+	switch step.Kind {
+	case rtpseq.Lost:
+		d.stats.Lost += uint64(step.Missing)
+		d.note(fmt.Errorf("%w: %d packets missing before seq %d (ts %d)", d.errs.PacketLoss, step.Missing, seq, ts))
+		d.afterGap(pkt)
+	case rtpseq.Late:
+		// Its slot was already counted lost and its access unit dropped,
+		// so it can only do harm now.
+		d.stats.Late++
+		return fmt.Errorf("%w: late packet seq %d (ts %d), expected %d", d.errs.PacketLoss, seq, ts, step.Expected)
+	case rtpseq.Jumped:
+		// Not loss we can count, but continuity is gone all the same.
+		d.note(fmt.Errorf("%w: sequence jumped from %d to %d (ts %d)", d.errs.PacketLoss, step.Expected, seq, ts))
+		d.afterGap(pkt)
 	}
-	d.haveSeq, d.nextSeq = true, seq+1
-
-	// Extend the timestamp per packet, so even hours without an emitted
-	// access unit keep each step within ±2^31 (R14).
-	if d.haveTS {
-		d.extTS += int64(int32(ts - d.lastTS))
-	} else {
-		d.extTS = int64(ts)
-		d.haveTS = true
-	}
-	d.lastTS = ts
+	d.extTS = step.TS
 
 	if d.skipActive {
 		if ts == d.skipTS {
