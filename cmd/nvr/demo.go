@@ -24,7 +24,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dataDir := fs.String("data", "demo", "data directory for the demo's index and recordings")
 	listen := fs.String("listen", "127.0.0.1:8080", "API address (loopback: the demo has no token)")
 	segment := fs.Duration("segment", 10*time.Second, "segment duration (short, so segments appear quickly)")
-	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("test clip, one of %v", testcam.ClipNames))
+	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("test clip, one of %v (H.264) or %v (H.265)", testcam.ClipNames, testcam.H265ClipNames))
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err

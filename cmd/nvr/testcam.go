@@ -19,7 +19,7 @@ RTSP clients) without a real camera. Runs until interrupted.`
 func runTestcam(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("testcam", testcamHelp, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:8554", "address to listen on")
-	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("clip to serve, one of %v", testcam.ClipNames))
+	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("clip to serve, one of %v (H.264) or %v (H.265)", testcam.ClipNames, testcam.H265ClipNames))
 	path := fs.String("path", "/cam", "stream path")
 	user := fs.String("user", "", "require this user name (with -password)")
 	password := fs.String("password", "", "require this password (with -user)")

@@ -3,6 +3,7 @@ package testcam
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -82,7 +83,8 @@ type Options struct {
 	ReorderEvery int
 	// SPSChangeAfter switches, this long after PLAY and at the next
 	// keyframe, to SPSChangeClip (default ClipBase240, or ClipMain720 when
-	// Clip is ClipBase240); the new SPS/PPS arrive in-band only (R18).
+	// Clip is ClipBase240, or Clip itself for an H.265 clip); the new
+	// SPS/PPS arrive in-band only (R18).
 	SPSChangeAfter time.Duration
 	SPSChangeClip  string
 	// NoSprop leaves sprop-parameter-sets out of the SDP (HIK Media Server).
@@ -144,8 +146,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SPSChangeClip == "" {
 		o.SPSChangeClip = ClipBase240
-		if o.Clip == ClipBase240 {
+		switch {
+		case o.Clip == ClipBase240:
 			o.SPSChangeClip = ClipMain720
+		case slices.Contains(H265ClipNames, o.Clip):
+			o.SPSChangeClip = o.Clip // the only H.265 clip
 		}
 	}
 	if o.DripInterval == 0 {
@@ -178,18 +183,15 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
 	known := func(name string) bool {
-		for _, n := range ClipNames {
-			if n == name {
-				return true
-			}
-		}
-		return false
+		return slices.Contains(ClipNames, name) || slices.Contains(H265ClipNames, name)
 	}
 	if !known(o.Clip) {
 		bad("Clip", "unknown clip %q", o.Clip)
 	}
 	if !known(o.SPSChangeClip) {
 		bad("SPSChangeClip", "unknown clip %q", o.SPSChangeClip)
+	} else if slices.Contains(H265ClipNames, o.Clip) != slices.Contains(H265ClipNames, o.SPSChangeClip) {
+		bad("SPSChangeClip", "clip %q is not of the same codec as %q (the SDP names one)", o.SPSChangeClip, o.Clip)
 	}
 	if strings.ContainsAny(o.Path, " \r\n\t?#") {
 		bad("Path", "must not contain spaces, control characters, '?' or '#'")

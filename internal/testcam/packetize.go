@@ -43,6 +43,9 @@ func Packetize(c *Clip, maxPayload int) [][]RTPPacketTemplate {
 	if maxPayload < minMaxPacketSize {
 		maxPayload = minMaxPacketSize
 	}
+	if c.H265 {
+		return packetizeH265(c, maxPayload)
+	}
 	out := make([][]RTPPacketTemplate, len(c.Frames))
 	for i, f := range c.Frames {
 		var pkts []RTPPacketTemplate
@@ -87,6 +90,49 @@ func Packetize(c *Clip, maxPayload int) [][]RTPPacketTemplate {
 				}
 				p := make([]byte, 0, 2+end-off)
 				p = append(p, indicator, hdr)
+				p = append(p, body[off:end]...)
+				pkts = append(pkts, RTPPacketTemplate{Payload: p})
+			}
+		}
+		if len(pkts) > 0 {
+			pkts[len(pkts)-1].Marker = true
+		}
+		out[i] = pkts
+	}
+	return out
+}
+
+// packetizeH265 is Packetize for an H.265 clip (RFC 7798): a NAL unit that
+// fits is a single NAL unit packet (§4.4.1), a longer one is split into
+// fragmentation units (§4.4.3): a payload header of type 49 carrying the
+// NAL unit's F bit, layer id and TID, then an FU header (S, E, type). No
+// aggregation packets: the depacketizer's AP path is tested with
+// mediacommon's packetizer.
+func packetizeH265(c *Clip, maxPayload int) [][]RTPPacketTemplate {
+	const naluTypeFU = 49
+	out := make([][]RTPPacketTemplate, len(c.Frames))
+	for i, f := range c.Frames {
+		var pkts []RTPPacketTemplate
+		for _, n := range f.NALUs {
+			if len(n) <= maxPayload || len(n) < 3 {
+				pkts = append(pkts, RTPPacketTemplate{Payload: n})
+				continue
+			}
+			hdr0, hdr1 := n[0]&0x81|naluTypeFU<<1, n[1]
+			typ := n[0] >> 1 & 0x3f
+			body := n[2:]
+			chunk := maxPayload - 3
+			for off := 0; off < len(body); off += chunk {
+				end := min(off+chunk, len(body))
+				fu := typ
+				if off == 0 {
+					fu |= 0x80
+				}
+				if end == len(body) {
+					fu |= 0x40
+				}
+				p := make([]byte, 0, 3+end-off)
+				p = append(p, hdr0, hdr1, fu)
 				p = append(p, body[off:end]...)
 				pkts = append(pkts, RTPPacketTemplate{Payload: p})
 			}

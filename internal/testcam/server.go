@@ -180,19 +180,35 @@ func (s *Server) lookup(uri string, track bool) *stream {
 }
 
 // buildSDP writes the session description (RFC 4566) with the H.264
-// parameters of RFC 6184 §8.1.
+// parameters of RFC 6184 §8.1, or the H.265 ones of RFC 7798 §7.1.
 func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
+	b64 := base64.StdEncoding.EncodeToString
+	encoding := "H264/90000"
 	fmtp := "packetization-mode=1"
-	if len(c.SPS) >= 4 {
-		fmtp += ";profile-level-id=" + hex.EncodeToString(c.SPS[1:4])
+	if c.H265 {
+		encoding, fmtp = "H265/90000", ""
+		switch {
+		case opts.NoSprop:
+		case opts.SpropOnlySPS:
+			fmtp = "sprop-sps=" + b64(c.SPS)
+		default:
+			fmtp = "sprop-vps=" + b64(c.VPS) + ";sprop-sps=" + b64(c.SPS) + ";sprop-pps=" + b64(c.PPS)
+		}
+	} else {
+		if len(c.SPS) >= 4 {
+			fmtp += ";profile-level-id=" + hex.EncodeToString(c.SPS[1:4])
+		}
+		switch {
+		case opts.NoSprop:
+		case opts.SpropOnlySPS:
+			fmtp += ";sprop-parameter-sets=" + b64(c.SPS)
+		default:
+			fmtp += ";sprop-parameter-sets=" + b64(c.SPS) + "," + b64(c.PPS)
+		}
 	}
-	switch {
-	case opts.NoSprop:
-	case opts.SpropOnlySPS:
-		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS)
-	default:
-		fmtp += ";sprop-parameter-sets=" + base64.StdEncoding.EncodeToString(c.SPS) +
-			"," + base64.StdEncoding.EncodeToString(c.PPS)
+	fmtpLine := ""
+	if fmtp != "" {
+		fmtpLine = "a=fmtp:" + strconv.Itoa(payloadType) + " " + fmtp + "\r\n"
 	}
 	ipv := "IP4"
 	if ip.To4() == nil {
@@ -206,8 +222,8 @@ func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
 		"a=tool:nvr-testcam\r\n" +
 		"a=control:*\r\n" +
 		"m=video 0 RTP/AVP " + strconv.Itoa(payloadType) + "\r\n" +
-		"a=rtpmap:" + strconv.Itoa(payloadType) + " H264/90000\r\n" +
-		"a=fmtp:" + strconv.Itoa(payloadType) + " " + fmtp + "\r\n" +
+		"a=rtpmap:" + strconv.Itoa(payloadType) + " " + encoding + "\r\n" +
+		fmtpLine +
 		"a=control:" + trackControl + "\r\n")
 }
 

@@ -897,6 +897,33 @@ func TestLiveRestart(t *testing.T) {
 	b.noErrors(t)
 }
 
+// TestH265Tiles: headless Chromium has no H.265 decoder, so an H.265
+// camera's tiles say the browser cannot play it — live and recorded —
+// instead of staying black.
+func TestH265Tiles(t *testing.T) {
+	hevc, err := testcam.Start(testcam.Options{Clip: testcam.ClipHEVC270})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hevc.Close() })
+	s := startSite(t, "", fmt.Sprintf("  - id: hevc\n    url: '%s'\n", hevc.URL()))
+	s.waitFor(t, 30*time.Second, "two complete H.265 segments", func() bool { return len(s.segments(t, "hevc")) >= 2 })
+	b := newBrowser(t)
+	if eval[bool](t, b, `MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L63.90"')`) {
+		t.Skip("this chromium decodes H.265: nothing to tell the user")
+	}
+	b.do(t, chromedp.Navigate(s.base+"/?camera=hevc"))
+	b.poll(t, 15*time.Second, "the live tile saying H.265 cannot be played",
+		`!!(window.nvr && nvr.players.get('hevc')) && !nvr.players.get('hevc').overlay.hidden &&
+			nvr.players.get('hevc').overlay.textContent.startsWith('this browser cannot play H.265 video')`)
+	at := s.segments(t, "hevc")[0].Start.Add(500 * time.Millisecond)
+	b.do(t, chromedp.Navigate(s.base+"/?camera=hevc&t="+at.UTC().Format(time.RFC3339Nano)))
+	b.poll(t, 15*time.Second, "the recorded tile saying its format cannot be played",
+		`!!(window.nvr && nvr.players.get('hevc')) && !nvr.players.get('hevc').overlay.hidden &&
+			nvr.players.get('hevc').overlay.textContent === "this browser cannot play this footage's video format"`)
+	b.noErrors(t)
+}
+
 // TestLiveGrid: sixteen live tiles in one tab play together (one WebSocket
 // each: the browser's six-connections-per-host limit does not apply).
 func TestLiveGrid(t *testing.T) {

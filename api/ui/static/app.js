@@ -350,7 +350,12 @@ class Player {
     }
     v.classList.remove('standby');
     v.addEventListener('ended', () => { if (v === this.video) this.onEnded(); });
-    v.addEventListener('error', () => { if (v === this.video) this.showOverlay('cannot play this footage'); });
+    v.addEventListener('error', () => {
+      if (v !== this.video) return;
+      // MEDIA_ERR_SRC_NOT_SUPPORTED: a format the browser lacks (H.265 in
+      // most Chromium builds), not damaged footage.
+      this.showOverlay(v.error && v.error.code === 4 ? 'this browser cannot play this footage\'s video format' : 'cannot play this footage');
+    });
     this.watchFrames();
   }
 
@@ -457,7 +462,8 @@ class Player {
     this.use(w);
     this.showOverlay(w.pieces[0].wall > wall ? 'gap: footage resumes ' + fmtTime(w.pieces[0].wall) : '');
     await loaded(this.video, w.src);
-    return this.loading === token;
+    // An error (its 'error' listener says which) leaves nothing to seek in.
+    return this.loading === token && !this.video.error;
   }
 
   // preloadNext loads the window after this one into a hidden <video>,
@@ -552,6 +558,13 @@ class Player {
   }
 }
 
+// codecName names an RFC 6381 codec string's codec for people.
+function codecName(c) {
+  if (/^(hvc1|hev1)\b/.test(c)) return 'H.265';
+  if (/^(avc1|avc3)\b/.test(c)) return 'H.264';
+  return c;
+}
+
 // loaded sets v's source and waits for its metadata (or an error).
 function loaded(v, src) {
   return new Promise((resolve) => {
@@ -623,7 +636,7 @@ Object.assign(Player.prototype, {
       if (m.type !== 'init') return;
       const mime = 'video/mp4; codecs="' + m.codec + '"';
       if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
-        this.showOverlay('this browser cannot play ' + m.codec);
+        this.showOverlay('this browser cannot play ' + codecName(m.codec) + ' video (' + m.codec + ')');
         this.unplayable = true;
         return;
       }
