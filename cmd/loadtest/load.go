@@ -95,6 +95,12 @@ type Options struct {
 	// DropEvery makes every camera skip every Nth RTP packet (testcam
 	// DropEvery), to check that the run notices loss; 0: off.
 	DropEvery int
+	// External, when set, is the path of the refserver command
+	// (cmd/loadtest/refserver): the cameras are then gortsplib's server in
+	// that separate process, writing packet by packet at real time, and
+	// this process's CPU is the recorder's (and the baseline's reader's)
+	// alone. Default: in-process testcam servers.
+	External string
 }
 
 func (o Options) withDefaults() Options {
@@ -143,6 +149,9 @@ func (o Options) Validate() error {
 	}
 	if o.DropEvery < 0 || o.DropEvery == 1 {
 		bad("DropEvery", "must be 0 (off) or at least 2, got %d", o.DropEvery)
+	}
+	if o.External != "" && o.DropEvery != 0 {
+		bad("DropEvery", "not offered by the external server")
 	}
 	if o.SegmentDuration < 0 || o.Drain < 0 || o.SampleEvery < 0 || o.Stagger < 0 {
 		bad("SegmentDuration/Drain/SampleEvery/Stagger", "must not be negative")
@@ -219,6 +228,10 @@ type Report struct {
 	LivePerCam  float64 `json:"live_per_cam"` // (steady HeapLive - before) / cameras, bytes
 	RSSPerCam   float64 `json:"rss_per_cam"`  // (peak RSS - before) / cameras, bytes
 	LoadAverage string  `json:"load_average"` // /proc/loadavg at the end
+	// External: the cameras were the separate refserver process, whose
+	// own CPU seconds over the run are ServerCPU (not in UserCPU/SysCPU).
+	External    bool    `json:"external,omitempty"`
+	ServerCPU   float64 `json:"server_cpu_s,omitempty"`
 	VerifyError string  `json:"verify_error,omitempty"`
 
 	// Waits times the recorder's fsyncs and index calls (record mode).
@@ -266,9 +279,11 @@ func (m *Mem) max(o Mem) {
 
 // camera is one camera's server and its consumer.
 type camera struct {
-	id  string
-	srv *testcam.Server
-	fl  *fleet.Fleet // record mode: the fleet recording it
+	id   string
+	url  string
+	sent func() int64    // frames the camera sent so far
+	srv  *testcam.Server // in-process camera, or nil with -external
+	fl   *fleet.Fleet    // record mode: the fleet recording it
 
 	// baseline mode counters
 	bytes, frames, sessions atomic.Uint64
@@ -304,12 +319,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 		}
 	}()
+	var ext *external
+	if o.External != "" {
+		var err error
+		if ext, err = startExternal(o.External, o); err != nil {
+			return nil, err
+		}
+		defer ext.stop()
+	}
 	for i := range cams {
+		id := fmt.Sprintf("cam%04d", i)
+		if ext != nil {
+			cams[i] = &camera{id: id, url: ext.url(id), sent: func() int64 { return ext.sent(id) }}
+			continue
+		}
 		srv, err := testcam.Start(testcam.Options{Clip: o.Clip, StallAfter: o.Duration, DropEvery: o.DropEvery})
 		if err != nil {
 			return nil, fmt.Errorf("loadtest: camera %d: %w", i, err)
 		}
-		cams[i] = &camera{id: fmt.Sprintf("cam%04d", i), srv: srv}
+		cams[i] = &camera{id: id, url: srv.URL(), srv: srv, sent: func() int64 { return srv.Stats().FramesSent }}
 	}
 
 	var pr *probes
@@ -346,6 +374,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	user0, sys0, err := cpuTimes()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
+	}
+	var extCPU0 float64
+	if ext != nil {
+		extCPU0 = ext.cpu()
 	}
 	start := time.Now()
 	if pr != nil {
@@ -432,6 +464,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 	rep.Machine = mp.stop()
+	if ext != nil {
+		rep.External = true
+		rep.ServerCPU = ext.cpu() - extCPU0
+		if _, err := ext.stats(); err != nil {
+			return nil, err
+		}
+	}
 	if pr != nil {
 		w := pr.report()
 		rep.Waits = &w
@@ -445,7 +484,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.SysCPU = (sys1 - sys0).Seconds()
 
 	for _, c := range cams {
-		cr := Camera{ID: c.id, FramesSent: uint64(c.srv.Stats().FramesSent)}
+		cr := Camera{ID: c.id, FramesSent: uint64(c.sent())}
 		if fl != nil {
 			st, _ := fl.Stats(c.id)
 			cr.FramesWritten, cr.Dropped, cr.PacketsLost = st.Frames, st.DroppedFrames, st.PacketsLost
@@ -484,7 +523,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 func (c *camera) readOnly(ctx context.Context, o Options) {
 	for ctx.Err() == nil {
 		c.sessions.Add(1)
-		sess, err := rtsp.Open(ctx, rtsp.Config{URL: c.srv.URL(), Transport: o.Transport, MediaTimeout: mediaTimeout})
+		sess, err := rtsp.Open(ctx, rtsp.Config{URL: c.url, Transport: o.Transport, MediaTimeout: mediaTimeout})
 		if err != nil {
 			c.lastErr.Store(err.Error())
 			select {
@@ -519,7 +558,7 @@ func drain(ctx context.Context, cams []*camera, limit time.Duration) bool {
 		now := time.Now()
 		done := true
 		for i, c := range cams {
-			sent := c.srv.Stats().FramesSent
+			sent := c.sent()
 			if sent != lastSent[i] || stableSince[i].IsZero() {
 				lastSent[i], stableSince[i] = sent, now
 			}
@@ -608,7 +647,7 @@ func writeHeapProfile(path string) error {
 func fleetConfig(o Options, dir string, cams []*camera) (*config.Config, error) {
 	cfg := &config.Config{DataDir: dir, SegmentDuration: config.Duration(o.SegmentDuration)}
 	for _, c := range cams {
-		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: c.id, URL: c.srv.URL(), Transport: o.Transport})
+		cfg.Cameras = append(cfg.Cameras, config.Camera{ID: c.id, URL: c.url, Transport: o.Transport})
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {

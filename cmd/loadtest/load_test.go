@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -403,4 +404,42 @@ func FuzzProcParsers(f *testing.F) {
 			t.Errorf("parseSchedstat(%q) = %v, %v", s, r, w)
 		}
 	})
+}
+
+// TestLoadExternal records from the refserver command — gortsplib's
+// server in its own process, one write per RTP packet — over TCP and UDP:
+// every frame it sent is written and indexed, and its CPU is reported
+// apart from this process's.
+func TestLoadExternal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds refserver and records for several seconds")
+	}
+	bin := filepath.Join(t.TempDir(), "refserver")
+	build := exec.Command("go", "build", "-o", bin, "./refserver")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./refserver: %v\n%s", err, out)
+	}
+	for _, tr := range []string{"tcp", "udp"} {
+		t.Run(tr, func(t *testing.T) {
+			goroutines := runtime.NumGoroutine()
+			rep, err := Run(context.Background(), Options{Cameras: 2, Duration: 3 * time.Second, Transport: tr,
+				DataDir: t.TempDir(), SegmentDuration: time.Second, Drain: time.Minute, External: bin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.External || rep.ServerCPU <= 0 {
+				t.Errorf("external %v, server CPU %v s", rep.External, rep.ServerCPU)
+			}
+			if !rep.Drained || rep.CamerasComplete != 2 || rep.VerifyError != "" {
+				t.Errorf("drained %v, %d of 2 cameras complete, verify %q: %+v", rep.Drained, rep.CamerasComplete, rep.VerifyError, rep.PerCamera)
+			}
+			for _, c := range rep.PerCamera {
+				// 3 s at 25 fps, less a slow start.
+				if c.FramesSent < 50 || c.FramesWritten != c.FramesSent || c.IndexFrames != c.FramesSent {
+					t.Errorf("%s: sent %d, written %d, indexed %d", c.ID, c.FramesSent, c.FramesWritten, c.IndexFrames)
+				}
+			}
+			checkGoroutines(t, goroutines)
+		})
+	}
 }

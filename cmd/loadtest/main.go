@@ -57,6 +57,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the recording run to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile of the recording run (steady state) to this file")
 	fs.IntVar(&o.DropEvery, "drop-every", 0, "cameras skip every Nth RTP packet (checks that loss is reported)")
+	fs.StringVar(&o.External, "external", "", "path of the refserver command: cameras in that separate process (gortsplib's server, one write per packet) instead of in-process testcams")
 	baseline := fs.Bool("baseline", true, "also run the read-only baseline first")
 	jsonOut := fs.String("json", "", "also write the reports as JSON to this file (- for stdout)")
 	perCam := fs.Bool("per-camera", false, "list every camera in the text report")
@@ -159,6 +160,9 @@ func writeText(w io.Writer, r *Report, perCam bool) {
 	fmt.Fprintf(w, "complete   %d of %d cameras kept every frame (drained: %v), %d segments\n", r.CamerasComplete, r.Cameras, r.Drained, r.Segments)
 	fmt.Fprintf(w, "cpu        user %.2f s + sys %.2f s = %.3f user-s/GB, %.3f sys-s/GB, %.3f total s/GB; %d GCs\n",
 		r.UserCPU, r.SysCPU, r.UserPerGB, r.SysPerGB, r.TotalPerGB, r.GCs)
+	if r.External {
+		fmt.Fprintf(w, "server     external process, %.2f CPU-s (not counted above)\n", r.ServerCPU)
+	}
 	for _, m := range []struct {
 		name string
 		m    Mem

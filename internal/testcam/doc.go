@@ -27,7 +27,8 @@
 //
 // Each clip is packetized once per payload size and shared by every
 // session and loop; a session writes one RTP header per packet and, over
-// TCP, one writev per frame, with no allocation in steady state. Each
+// TCP, one write per packet as real servers do (or one writev per frame
+// with Options.FrameWrites), with no allocation in steady state. Each
 // session has two goroutines: the connection reader and the streamer,
 // which sleeps on one timer between frames.
 package testcam

@@ -527,3 +527,39 @@ func TestMaxConns(t *testing.T) {
 		t.Errorf("OPTIONS on an open connection: %d", r.Status)
 	}
 }
+
+// TestWritePerPacket checks the two TCP write modes: by default every RTP
+// packet is its own write (what real servers do, and what makes a client
+// wake per packet); with FrameWrites a frame's packets share one writev.
+// Both deliver the same contiguous packets.
+func TestWritePerPacket(t *testing.T) {
+	t.Parallel()
+	for _, frameWrites := range []bool{false, true} {
+		t.Run("FrameWrites="+strconv.FormatBool(frameWrites), func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, Options{Clip: ClipMain720, Speed: testSpeed, FrameWrites: frameWrites})
+			c := dialRaw(t, s)
+			seq0 := rtpInfoSeq(t, c.play())
+			pkts := collectRTP(t, c, 300)
+			for i, p := range pkts {
+				if got := p.SequenceNumber - seq0; got != uint16(i) {
+					t.Fatalf("packet %d: seq offset %d", i, got)
+				}
+			}
+			s.Close() // the streamer has ended: the counters are final
+			st := s.Stats()
+			if st.FramesSent < 10 || st.PacketsSent < 2*st.FramesSent {
+				t.Fatalf("sent %d packets in %d frames: want several packets per frame", st.PacketsSent, st.FramesSent)
+			}
+			if frameWrites {
+				// The last writev may have failed at Close: its frame is
+				// not counted as sent.
+				if st.MediaWrites != st.FramesSent && st.MediaWrites != st.FramesSent+1 {
+					t.Errorf("%d writes for %d frames, want one per frame", st.MediaWrites, st.FramesSent)
+				}
+			} else if st.MediaWrites != st.PacketsSent {
+				t.Errorf("%d writes for %d packets, want one per packet", st.MediaWrites, st.PacketsSent)
+			}
+		})
+	}
+}

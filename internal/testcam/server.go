@@ -32,11 +32,12 @@ type Stats struct {
 	PacketsDropped int64 // RTP packets skipped by DropEvery
 	FramesSent     int64 // access units whose packets were all handed to the socket
 	BytesSent      int64 // RTP bytes written (headers and payloads, without interleaving)
+	MediaWrites    int64 // TCP writes of RTP packets: one per packet, or one per frame with FrameWrites
 }
 
 type counters struct {
 	connections, rejected, sessions, active, plays, teardowns, keepalives, expired, authFailures atomic.Int64
-	packets, dropped, frames, bytes                                                              atomic.Int64
+	packets, dropped, frames, bytes, mediaWrites                                                 atomic.Int64
 }
 
 // Server is a running test camera. Create it with Start; stop it with Close.
@@ -325,6 +326,7 @@ func (s *Server) Stats() Stats {
 		PacketsDropped: c.dropped.Load(),
 		FramesSent:     c.frames.Load(),
 		BytesSent:      c.bytes.Load(),
+		MediaWrites:    c.mediaWrites.Load(),
 	}
 }
 

@@ -49,11 +49,13 @@ type streamer struct {
 	heldHdr [rtpHeaderLen]byte
 	heldPay []byte
 
-	// Per-frame output, reused: TCP batches a frame into one writev.
+	// Per-frame output, reused: with FrameWrites, TCP batches a frame
+	// into one writev; otherwise frame holds one packet's frame at a time.
 	hdrs []byte
 	bufs net.Buffers
 	out  net.Buffers
 	udp  []byte
+	pkt  []byte
 
 	// Sender report state.
 	sentPackets, sentOctets uint32
@@ -181,6 +183,15 @@ func (st *streamer) sendFrame(f *Frame) error {
 	st.lastTS = ts
 	st.hdrs = st.hdrs[:0]
 	st.bufs = st.bufs[:0]
+	if st.tcp && !opts.FrameWrites {
+		// The packets are written one by one, under one lock and one
+		// deadline for the frame.
+		st.c.wmu.Lock()
+		defer st.c.wmu.Unlock()
+		if err := st.c.nc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+			return err
+		}
+	}
 	for _, t := range st.pkts[st.frame] {
 		var h [rtpHeaderLen]byte
 		h[0] = 0x80 // version 2, no padding, no extension, no CSRC
@@ -227,6 +238,16 @@ func (st *streamer) emit(h [rtpHeaderLen]byte, payload []byte) error {
 	st.sentOctets += uint32(len(payload))
 	st.s.stats.packets.Add(1)
 	st.s.stats.bytes.Add(int64(size))
+	if st.tcp && !st.s.opts.FrameWrites {
+		// One write per packet, like real servers (Options.FrameWrites).
+		b := append(st.pkt[:0], '$', st.ch[0], byte(size>>8), byte(size))
+		b = append(b, h[:]...)
+		b = append(b, payload...)
+		st.pkt = b
+		st.s.stats.mediaWrites.Add(1)
+		_, err := st.c.nc.Write(b) // under c.wmu, taken by sendFrame
+		return err
+	}
 	if st.tcp {
 		off := len(st.hdrs)
 		st.hdrs = append(st.hdrs, '$', st.ch[0], byte(size>>8), byte(size))
@@ -253,6 +274,7 @@ func (st *streamer) flushTCP() error {
 	// WriteTo consumes its receiver: write through a second field so
 	// st.bufs keeps its backing array, and nothing escapes per frame.
 	st.out = st.bufs
+	st.s.stats.mediaWrites.Add(1)
 	_, err := st.out.WriteTo(st.c.nc)
 	st.out = nil
 	return err

@@ -210,6 +210,10 @@ type Stats struct {
 	JunkBytes             uint64 // bytes skipped resynchronising the interleaved stream
 	AudioPackets          uint64 // RTP packets of the audio track handed to the caller
 	DroppedAudio          uint64 // audio packets dropped: malformed, or another payload type
+	// ControlReads counts the reads of the control connection: over TCP,
+	// Packets / ControlReads is how many RTP packets a read(2) (and a
+	// wake-up) carries.
+	ControlReads uint64
 }
 
 type counters struct {
@@ -225,9 +229,10 @@ type Session struct {
 	u    cameraURL
 	info Info
 
-	conn net.Conn
-	rd   *rtspmsg.Reader
-	mem  *AuthMemory
+	conn  net.Conn
+	rd    *rtspmsg.Reader
+	reads *countingReader // under rd
+	mem   *AuthMemory
 
 	// wmu guards writes to conn and the state a request needs: CSeq,
 	// authenticator, session id.
@@ -366,11 +371,13 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		}
 		return nil, &Error{Step: "connect", Kind: kind, Err: err}
 	}
+	reads := &countingReader{r: conn}
 	s := &Session{
 		cfg:        cfg,
 		u:          u,
 		conn:       conn,
-		rd:         rtspmsg.NewReader(conn),
+		rd:         rtspmsg.NewReader(reads),
+		reads:      reads,
 		tcp:        cfg.Transport == "tcp",
 		rrInterval: rrInterval,
 		adoptAfter: adoptAfter,
@@ -765,6 +772,7 @@ func (s *Session) Stats() Stats {
 		JunkBytes:             s.rd.Junk(),
 		AudioPackets:          s.st.audio.Load(),
 		DroppedAudio:          s.st.audioDropped.Load(),
+		ControlReads:          s.reads.reads.Load(),
 	}
 }
 
