@@ -837,8 +837,15 @@ function step(frames) {
   setPlaying(false);
   const lead = leader();
   if (!lead) return;
-  const t = Math.max(0, lead.video.currentTime + frames / state.fps);
-  const w = lead.wallAt(t);
+  // From the frame on screen to the middle of the one asked for, in media
+  // time (so a step crosses a gap): a seek to a frame's very start can
+  // round to the frame before it, and the paused position may lie anywhere
+  // within the frame shown.
+  const shown = lead.frameWall != null ? lead.mediaAt(lead.frameWall) : null;
+  const t = shown && !shown.gap
+    ? shown.t + (frames + 0.5) / state.fps
+    : lead.video.currentTime + frames / state.fps;
+  const w = lead.wallAt(Math.max(0, t));
   if (w != null) seek(w);
 }
 
