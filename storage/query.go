@@ -80,9 +80,9 @@ func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS 
 		}
 	}
 	lo := max(overlapLowerBound(startNS), afterStart)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments
 		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?)
-		ORDER BY start_ns, id LIMIT ?`,
+		ORDER BY start_ns, id LIMIT ?`),
 		camera, endNS, startNS, lo, afterStart, afterID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("storage: list segments: %w", err)
@@ -154,8 +154,8 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 	if gapNS < 0 {
 		return nil, fmt.Errorf("%w: negative timeline gap", ErrInvalid)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
-		ORDER BY start_ns, id`, camera, endNS, startNS, overlapLowerBound(startNS))
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
+		ORDER BY start_ns, id`), camera, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
 		return nil, fmt.Errorf("storage: timeline: %w", err)
 	}
@@ -190,13 +190,13 @@ func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, er
 	// FirstNS: the first key of the camera not being deleted. LastNS: only
 	// segments starting within MaxSegmentDuration of the newest start can
 	// end last.
-	err := s.r.QueryRowContext(ctx, `SELECT
-		coalesce((SELECT segments FROM cameras WHERE id = ?1), 0),
-		coalesce((SELECT bytes FROM cameras WHERE id = ?1), 0),
-		coalesce((SELECT start_ns FROM segments WHERE camera_id = ?1 AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
-		coalesce((SELECT max(end_ns) FROM segments WHERE camera_id = ?1 AND state <> 'deleting' AND start_ns >=
-			(SELECT max(start_ns) FROM segments WHERE camera_id = ?1) - ?2), 0)`,
-		camera, int64(MaxSegmentDuration)).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT
+		coalesce((SELECT segments FROM cameras WHERE id = ?), 0),
+		coalesce((SELECT bytes FROM cameras WHERE id = ?), 0),
+		coalesce((SELECT start_ns FROM segments WHERE camera_id = ? AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
+		coalesce((SELECT max(end_ns) FROM segments WHERE camera_id = ? AND state <> 'deleting' AND start_ns >=
+			(SELECT max(start_ns) FROM segments WHERE camera_id = ?) - ?), 0)`),
+		camera, camera, camera, camera, camera, int64(MaxSegmentDuration)).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
 	if err != nil {
 		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
 	}
