@@ -46,6 +46,12 @@ func overlapLowerBound(startNS int64) int64 {
 	return startNS - int64(MaxSegmentDuration)
 }
 
+// maybeCamera reports whether camera could have rows: an id that breaks
+// ValidCameraID (the schema's CHECK) has none, so it is answered without a
+// query. PostgreSQL would refuse such a value (a NUL byte, invalid UTF-8)
+// with an error where SQLite finds nothing; both now find nothing.
+func maybeCamera(camera string) bool { return ValidCameraID(camera) == nil }
+
 func checkRange(startNS, endNS int64) error {
 	if endNS <= startNS {
 		return fmt.Errorf("%w: range end %d not after start %d", ErrInvalid, endNS, startNS)
@@ -78,6 +84,9 @@ func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS 
 		if afterStart, afterID, err = parseCursor(cursor); err != nil {
 			return nil, "", err
 		}
+	}
+	if !maybeCamera(camera) {
+		return nil, "", nil
 	}
 	lo := max(overlapLowerBound(startNS), afterStart)
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments
@@ -154,6 +163,9 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 	if gapNS < 0 {
 		return nil, fmt.Errorf("%w: negative timeline gap", ErrInvalid)
 	}
+	if !maybeCamera(camera) {
+		return nil, nil
+	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
 		ORDER BY start_ns, id`), camera, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
@@ -187,6 +199,9 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 // the size of the index: the counts are kept up to date by triggers.
 func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, error) {
 	var st CameraStats
+	if !maybeCamera(camera) {
+		return st, nil
+	}
 	// FirstNS: the first key of the camera not being deleted. LastNS: only
 	// segments starting within MaxSegmentDuration of the newest start can
 	// end last.

@@ -90,6 +90,9 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 	if err := checkRange(startNS, endNS); err != nil {
 		return nil, err
 	}
+	if !maybeCamera(camera) {
+		return map[int64][]byte{}, nil
+	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT x.segment_id, x.data FROM segments s JOIN segment_samples x ON x.segment_id = s.id
 		WHERE `+overlapWhere+` AND state = 'complete'`),
 		camera, endNS, startNS, overlapLowerBound(startNS))
@@ -122,6 +125,9 @@ func (s *Store) RangeVersion(ctx context.Context, camera string, startNS, endNS 
 	var v [sha256.Size]byte
 	if err := checkRange(startNS, endNS); err != nil {
 		return v, err
+	}
+	if !maybeCamera(camera) {
+		return sha256.Sum256(nil), nil
 	}
 	var rows sql.NullString
 	err := s.r.QueryRowContext(ctx, s.q(`SELECT string_agg(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';' ORDER BY start_ns, id)
