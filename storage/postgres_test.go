@@ -1,0 +1,198 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var pgBackend = Backends[1]
+
+// TestPostgresSettings: the session settings the guarantees rest on are in
+// force on both pools whatever the URL says (synchronous_commit=off in the
+// URL is overridden), the URL's own values win for the others, and the
+// read pool cannot write (PostgreSQL's counterpart of TestPragmas).
+func TestPostgresSettings(t *testing.T) {
+	ctx := context.Background()
+	o := pgBackend.Options(t)
+	o.Postgres += "&synchronous_commit=off&lock_timeout=3s"
+	s, err := OpenWithOptions(ctx, t.TempDir(), o)
+	must(t, err)
+	defer s.Close()
+	for _, tc := range []struct{ setting, want string }{
+		{"synchronous_commit", "on"},
+		{"statement_timeout", pgStatementTimeout},
+		{"lock_timeout", "3s"},
+		{"application_name", "nvr"},
+	} {
+		var w, r string
+		must(t, s.w.QueryRowContext(ctx, "SHOW "+tc.setting).Scan(&w))
+		must(t, s.r.QueryRowContext(ctx, "SHOW "+tc.setting).Scan(&r))
+		if w != tc.want || r != tc.want {
+			t.Errorf("%s: writer %q reader %q, want %q", tc.setting, w, r, tc.want)
+		}
+	}
+	if _, err := s.r.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('x', 'y')`); err == nil {
+		t.Error("read pool accepted a write")
+	}
+}
+
+// TestPostgresDataDirMismatch: one database indexes one data directory. A
+// second data dir (another node, another disk) pointed at the same
+// database is refused, as an index.db copied between data dirs is; the
+// first one still opens.
+func TestPostgresDataDirMismatch(t *testing.T) {
+	ctx := context.Background()
+	o := pgBackend.Options(t)
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	s, err := OpenWithOptions(ctx, a, o)
+	must(t, err)
+	must(t, s.Close())
+	if _, err := OpenWithOptions(ctx, b, o); !errors.Is(err, ErrNotDataDir) {
+		t.Fatalf("second data dir on one database: err = %v, want ErrNotDataDir", err)
+	}
+	s, err = OpenWithOptions(ctx, a, o)
+	must(t, err)
+	must(t, s.Close())
+}
+
+// TestPostgresPasswordRedacted (RELIABILITY S3): a failed connection names
+// the index without the URL's password, in the error and in String.
+func TestPostgresPasswordRedacted(t *testing.T) {
+	const pw = "s3cr3t-Pw"
+	for _, u := range []string{
+		"postgres://nvr:" + pw + "@127.0.0.1:1/nvr?connect_timeout=2",
+		"postgres://nvr@127.0.0.1:1/nvr?password=" + pw + "&connect_timeout=2",
+		"postgres://nvr:" + pw + "@[::1/nvr", // does not parse
+	} {
+		_, err := OpenWithOptions(context.Background(), t.TempDir(), Options{Postgres: u})
+		if err == nil {
+			t.Fatalf("%s: opened", u)
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("error shows the password: %v", err)
+		}
+		if s := (&postgresIndex{url: u}).String(); strings.Contains(s, pw) {
+			t.Errorf("String shows the password: %s", s)
+		}
+	}
+}
+
+// TestPathTakenClassified: the unique key on segments.path is recognised
+// by both backends, so two writers racing for one path (possible on
+// PostgreSQL, whose writes run side by side) get another name rather than
+// an error.
+func TestPathTakenClassified(t *testing.T) { EachBackend(t, testPathTakenClassified) }
+
+func testPathTakenClassified(t *testing.T, be Backend) {
+	ctx := context.Background()
+	s, _ := newStore(t, be)
+	seg := Segment{Camera: "cam", StartNS: t0.UnixNano(), EndNS: t0.UnixNano()}
+	insertRow(t, s, Segment{Camera: "cam", StartNS: seg.StartNS, EndNS: seg.EndNS, Path: "cam/p.mp4"})
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO segments (camera_id, start_ns, id, end_ns, path, state) VALUES (?, ?, ?, ?, ?, 'complete')`),
+		"cam", seg.StartNS+1, 999, seg.EndNS+1, "cam/p.mp4")
+	if err == nil || !s.idx.isPathTaken(err) || !s.idx.isConstraint(err) {
+		t.Fatalf("duplicate path: %v; want a path-taken constraint error", err)
+	}
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO segments (camera_id, start_ns, id, end_ns, path, state) VALUES (?, ?, ?, ?, ?, 'complete')`),
+		"cam", seg.StartNS, 1000, seg.StartNS-1, "cam/q.mp4")
+	if err == nil || s.idx.isPathTaken(err) || !s.idx.isConstraint(err) {
+		t.Fatalf("end before start: %v; want a constraint error that is not path-taken", err)
+	}
+}
+
+// planRows fills the index of s with n one-minute segments of 10 cameras
+// in one statement (triggers off: the test needs rows, not counts) and
+// refreshes the planner's statistics.
+func planRows(t testing.TB, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const cams = 10
+	stmts := []string{
+		`SET session_replication_role = replica`,
+		fmt.Sprintf(`INSERT INTO cameras (id, name, created_ns) SELECT 'cam' || i, '', 0 FROM generate_series(0, %d) i`, cams-1),
+		fmt.Sprintf(`INSERT INTO segments (id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+			SELECT i + 1, 'cam' || (i %% %[2]d), %[3]d + (i / %[2]d) * 60000000000, %[3]d + (i / %[2]d + 1) * 60000000000,
+				'cam' || (i %% %[2]d) || '/' || i || '.mp4', 30000000, 1500, 30, 'avc1.640028', 1280, 720, 'complete'
+			FROM generate_series(0, %[1]d - 1) i`, n, cams, t0.UnixNano()),
+		`SELECT setval('segment_id', (SELECT max(id) FROM segments))`,
+		`UPDATE cameras c SET segments = x.n, bytes = x.b FROM
+			(SELECT camera_id, count(*) n, sum(bytes) b FROM segments GROUP BY camera_id) x WHERE x.camera_id = c.id`,
+		`SET session_replication_role = origin`,
+		`ANALYZE cameras`, `ANALYZE segments`,
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestPostgresListPlan: the one-hour listing (the query of ListSegments,
+// with its parameters) is one range scan of the (camera_id, start_ns, id)
+// index, bounded on both sides of start_ns (so it reads the camera's rows
+// starting in [a - 2 h, b), about 180 for an hour, whatever the size of the
+// table), and no other scan; the planner may read them through a bitmap and
+// sort those few rows. Both as the custom plan of the first executions and as the generic plan a
+// cached prepared statement moves to. 200 000 rows are enough for the
+// planner to see the table as large; BenchmarkListSegments10M measures it
+// at 10 million.
+func TestPostgresListPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 200 000 rows")
+	}
+	ctx := context.Background()
+	s, _ := newStore(t, pgBackend)
+	planRows(t, s, 200_000)
+	a := t0.UnixNano() + 3*86400*sec
+	listing := `SELECT ` + segmentColumns + ` FROM segments WHERE ` + overlapWhere + ` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`
+	args := []any{"cam3", a + 3600*sec, a, overlapLowerBound(a), int64(-1 << 62), int64(-1), DefaultListLimit + 1}
+	conn, err := s.r.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err := conn.ExecContext(ctx, `SET plan_cache_mode = `+mode)
+			must(t, err)
+			var plan string
+			must(t, conn.QueryRowContext(ctx, s.q(`EXPLAIN (FORMAT JSON) `+listing), args...).Scan(&plan))
+			var doc []struct{ Plan planNode }
+			must(t, json.Unmarshal([]byte(plan), &doc))
+			var scans []planNode
+			doc[0].Plan.walk(func(n planNode) {
+				if strings.Contains(n.NodeType, "Scan") && n.NodeType != "Bitmap Heap Scan" {
+					scans = append(scans, n)
+				}
+			})
+			if len(scans) != 1 || scans[0].IndexName != "segments_camera_start" ||
+				!strings.Contains(scans[0].IndexCond, "camera_id =") ||
+				!strings.Contains(scans[0].IndexCond, "start_ns <") || !strings.Contains(scans[0].IndexCond, "start_ns >=") {
+				t.Fatalf("listing is not one bounded range scan of segments_camera_start:\n%s", plan)
+			}
+		})
+	}
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) the plan test reads.
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	IndexName string     `json:"Index Name"`
+	IndexCond string     `json:"Index Cond"`
+	Plans     []planNode `json:"Plans"`
+}
+
+func (n planNode) walk(fn func(planNode)) {
+	fn(n)
+	for _, c := range n.Plans {
+		c.walk(fn)
+	}
+}
