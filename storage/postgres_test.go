@@ -105,10 +105,11 @@ func testPathTakenClassified(t *testing.T, be Backend) {
 	}
 }
 
-// planRows fills the index of s with n one-minute segments of 10 cameras
-// in one statement (triggers off: the test needs rows, not counts) and
+// fillPostgres fills the PostgreSQL index of s with n one-minute segments
+// of benchCameras cameras, interleaved in time as a recorder writes them,
+// in one statement (triggers off; the camera counts are set after), and
 // refreshes the planner's statistics.
-func planRows(t testing.TB, s *Store, n int) {
+func fillPostgres(t testing.TB, s *Store, n int) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := s.w.Conn(ctx)
@@ -116,9 +117,10 @@ func planRows(t testing.TB, s *Store, n int) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	const cams = 10
+	const cams = benchCameras
 	stmts := []string{
 		`SET session_replication_role = replica`,
+		`SET statement_timeout = 0`, // 10 M rows take minutes
 		fmt.Sprintf(`INSERT INTO cameras (id, name, created_ns) SELECT 'cam' || i, '', 0 FROM generate_series(0, %d) i`, cams-1),
 		fmt.Sprintf(`INSERT INTO segments (id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
 			SELECT i + 1, 'cam' || (i %% %[2]d), %[3]d + (i / %[2]d) * 60000000000, %[3]d + (i / %[2]d + 1) * 60000000000,
@@ -152,7 +154,7 @@ func TestPostgresListPlan(t *testing.T) {
 	}
 	ctx := context.Background()
 	s, _ := newStore(t, pgBackend)
-	planRows(t, s, 200_000)
+	fillPostgres(t, s, 200_000)
 	a := t0.UnixNano() + 3*86400*sec
 	listing := `SELECT ` + segmentColumns + ` FROM segments WHERE ` + overlapWhere + ` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`
 	args := []any{"cam3", a + 3600*sec, a, overlapLowerBound(a), int64(-1 << 62), int64(-1), DefaultListLimit + 1}
