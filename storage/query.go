@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -204,14 +205,25 @@ func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, er
 	}
 	// FirstNS: the first key of the camera not being deleted. LastNS: only
 	// segments starting within MaxSegmentDuration of the newest start can
-	// end last.
+	// end last. That bound is a parameter of a second query rather than a
+	// subquery: PostgreSQL plans a subquery's value as unknown and would
+	// scan the table instead of the index range.
+	var newest sql.NullInt64
 	err := s.r.QueryRowContext(ctx, s.q(`SELECT
 		coalesce((SELECT segments FROM cameras WHERE id = ?), 0),
 		coalesce((SELECT bytes FROM cameras WHERE id = ?), 0),
 		coalesce((SELECT start_ns FROM segments WHERE camera_id = ? AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
-		coalesce((SELECT max(end_ns) FROM segments WHERE camera_id = ? AND state <> 'deleting' AND start_ns >=
-			(SELECT max(start_ns) FROM segments WHERE camera_id = ?) - ?), 0)`),
-		camera, camera, camera, camera, camera, int64(MaxSegmentDuration)).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
+		(SELECT max(start_ns) FROM segments WHERE camera_id = ?)`),
+		camera, camera, camera, camera).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &newest)
+	if err != nil {
+		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
+	}
+	if !newest.Valid {
+		return st, nil
+	}
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT coalesce(max(end_ns), 0) FROM segments
+		WHERE camera_id = ? AND start_ns >= ? AND state <> 'deleting'`),
+		camera, overlapLowerBound(newest.Int64)).Scan(&st.LastNS)
 	if err != nil {
 		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
 	}
