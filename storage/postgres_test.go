@@ -184,6 +184,32 @@ func TestPostgresListPlan(t *testing.T) {
 	}
 }
 
+// TestPostgresStatsPlan: CameraStats reads a camera's newest segments
+// through an index, never a scan of the table (with the bound in a
+// subquery PostgreSQL did a parallel sequential scan: 1.5 s at 10 M rows).
+func TestPostgresStatsPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 200 000 rows")
+	}
+	ctx := context.Background()
+	s, _ := newStore(t, pgBackend)
+	fillPostgres(t, s, 200_000)
+	st, err := s.CameraStats(ctx, "cam3")
+	must(t, err)
+	if st.Segments != 20_000 || st.LastNS != t0.UnixNano()+20_000*60*sec {
+		t.Fatalf("stats %+v", st)
+	}
+	var plan string
+	must(t, s.r.QueryRowContext(ctx, s.q(`EXPLAIN (FORMAT JSON) `+lastEndQuery), "cam3", overlapLowerBound(st.LastNS-60*sec)).Scan(&plan))
+	var doc []struct{ Plan planNode }
+	must(t, json.Unmarshal([]byte(plan), &doc))
+	doc[0].Plan.walk(func(n planNode) {
+		if strings.Contains(n.NodeType, "Seq Scan") {
+			t.Fatalf("camera stats scan the table:\n%s", plan)
+		}
+	})
+}
+
 // planNode is the part of EXPLAIN (FORMAT JSON) the plan test reads.
 type planNode struct {
 	NodeType  string     `json:"Node Type"`

@@ -195,6 +195,11 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 	return spans, nil
 }
 
+// lastEndQuery is the latest end of camera ?1's segments starting at ?2 or
+// later.
+const lastEndQuery = `SELECT coalesce(max(end_ns), 0) FROM segments
+	WHERE camera_id = ? AND start_ns >= ? AND state <> 'deleting'`
+
 // CameraStats counts the segments and bytes of camera and the time they
 // cover (rows being deleted excluded). It costs a few index lookups whatever
 // the size of the index: the counts are kept up to date by triggers.
@@ -221,9 +226,7 @@ func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, er
 	if !newest.Valid {
 		return st, nil
 	}
-	err = s.r.QueryRowContext(ctx, s.q(`SELECT coalesce(max(end_ns), 0) FROM segments
-		WHERE camera_id = ? AND start_ns >= ? AND state <> 'deleting'`),
-		camera, overlapLowerBound(newest.Int64)).Scan(&st.LastNS)
+	err = s.r.QueryRowContext(ctx, s.q(lastEndQuery), camera, overlapLowerBound(newest.Int64)).Scan(&st.LastNS)
 	if err != nil {
 		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
 	}
