@@ -38,6 +38,10 @@ type index interface {
 	isConstraint(err error) bool
 	// isPathTaken reports whether err is the unique key on segments.path.
 	isPathTaken(err error) bool
+	// inDataDir reports whether the index's files share DATA_DIR's
+	// filesystem, so that a full disk stops its commits too and it needs
+	// the reserve (reserve.go).
+	inDataDir() bool
 	// String names the index for errors and logs, without credentials.
 	String() string
 }

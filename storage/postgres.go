@@ -125,4 +125,8 @@ func (x *postgresIndex) isPathTaken(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "segments_path_key"
 }
 
+// inDataDir: the server commits on its own disk; a full DATA_DIR does not
+// stop the commits that free it.
+func (x *postgresIndex) inDataDir() bool { return false }
+
 func (x *postgresIndex) String() string { return redact.URL(x.url) }

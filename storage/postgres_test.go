@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,6 +59,13 @@ func TestPostgresDataDirMismatch(t *testing.T) {
 	s, err = OpenWithOptions(ctx, a, o)
 	must(t, err)
 	must(t, s.Close())
+	// Nor does the index take room on the data disk: no index.db, no
+	// reserve for it.
+	for _, name := range []string{DBName, ReserveName} {
+		if _, err := os.Stat(filepath.Join(a, name)); err == nil {
+			t.Errorf("%s in a data dir whose index is on PostgreSQL", name)
+		}
+	}
 }
 
 // TestPostgresPasswordRedacted (RELIABILITY S3): a failed connection names

@@ -105,4 +105,6 @@ func (x *sqliteIndex) isPathTaken(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique && strings.Contains(se.Error(), "segments.path")
 }
 
+func (x *sqliteIndex) inDataDir() bool { return true }
+
 func (x *sqliteIndex) String() string { return x.path }
