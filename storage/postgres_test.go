@@ -130,7 +130,7 @@ func fillPostgres(t testing.TB, s *Store, n int) {
 		`SET session_replication_role = replica`,
 		`SET statement_timeout = 0`, // 10 M rows take minutes
 		fmt.Sprintf(`INSERT INTO cameras (id, name, created_ns) SELECT 'cam' || i, '', 0 FROM generate_series(0, %d) i`, cams-1),
-		fmt.Sprintf(`INSERT INTO segments (id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+		fmt.Sprintf(`INSERT INTO segments (id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state)
 			SELECT i + 1, 'cam' || (i %% %[2]d), %[3]d + (i / %[2]d) * 60000000000, %[3]d + (i / %[2]d + 1) * 60000000000,
 				'cam' || (i %% %[2]d) || '/' || i || '.mp4', 30000000, 1500, 30, 'avc1.640028', 1280, 720, 'complete'
 			FROM generate_series(0, %[1]d - 1) i`, n, cams, t0.UnixNano()),
