@@ -152,7 +152,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 	if opts.Clock == nil {
 		opts.Clock = schedule.SystemClock()
 	}
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData})
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres})
 	if errors.Is(err, storage.ErrNotDataDir) && !opts.InitData {
 		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
 	}
@@ -164,7 +164,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		store.Close()
 		return nil, fmt.Errorf("recovering segments: %w", err)
 	}
-	opts.Logger.Info("index ready", slog.String("data_dir", cfg.DataDir), slog.Any("recovery", rep))
+	opts.Logger.Info("index ready", slog.String("data_dir", cfg.DataDir), slog.Any("index", cfg.Index), slog.Any("recovery", rep))
 
 	f := &Fleet{
 		opts:    opts,
@@ -177,7 +177,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		cams:    make(map[string]*camera),
 	}
 	f.runner = schedule.NewRunner(opts.Clock, schedule.Hooks{Start: f.windowOpened, Stop: f.windowClosed})
-	p, err := f.prepare(ctx, cfg, "")
+	p, err := f.prepare(ctx, cfg, "", config.Index{})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -228,20 +228,23 @@ func (f *Fleet) Location() *time.Location {
 func (f *Fleet) Subscribe(buf int) *Subscription { return f.hub.subscribe(buf) }
 
 // Prepare checks that cfg can be applied — every camera's recording
-// settings and schedule, and an unchanged data_dir — and creates index
+// settings and schedule, and an unchanged data_dir and index — and creates index
 // rows for new cameras. Apply does the same; Prepare lets a caller check
 // before committing other parts of a reload.
 func (f *Fleet) Prepare(ctx context.Context, cfg *config.Config) error {
 	f.mu.Lock()
-	dataDir := f.cfg.DataDir
+	dataDir, idx := f.cfg.DataDir, f.cfg.Index
 	f.mu.Unlock()
-	_, err := f.prepare(ctx, cfg, dataDir)
+	_, err := f.prepare(ctx, cfg, dataDir, idx)
 	return err
 }
 
-func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string) (map[string]prepared, error) {
+func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string, idx config.Index) (map[string]prepared, error) {
 	if dataDir != "" && cfg.DataDir != dataDir {
 		return nil, fmt.Errorf("data_dir cannot change without a restart")
+	}
+	if dataDir != "" && cfg.Index != idx {
+		return nil, fmt.Errorf("index cannot change without a restart")
 	}
 	// Cameras the index already has under the same name need no write
 	// (a load test adding cameras one at a time would otherwise write
@@ -279,9 +282,9 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string)
 // returns once the change is made; jobs stop and start in the background.
 func (f *Fleet) Apply(ctx context.Context, cfg *config.Config) error {
 	f.mu.Lock()
-	dataDir := f.cfg.DataDir
+	dataDir, idx := f.cfg.DataDir, f.cfg.Index
 	f.mu.Unlock()
-	p, err := f.prepare(ctx, cfg, dataDir)
+	p, err := f.prepare(ctx, cfg, dataDir, idx)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,10 @@
-// Package migrations holds nvr's SQLite schema as goose migration files,
-// embedded into the binary so a fresh or old index.db is brought up to date at
-// start without any file next to the executable.
+// Package migrations holds nvr's index schema as goose migration files,
+// embedded into the binary so a fresh or old index (SQLite's index.db, or a
+// PostgreSQL database) is brought up to date at start without any file next
+// to the executable. There is one folder per SQL dialect: the SQLite files
+// at the root, their PostgreSQL counterparts under postgres/, with the same
+// numbers and names (TestDialectsInStep), so both backends always hold the
+// same schema.
 //
 // It owns only the SQL text; applying it (goose, pragmas, connections) is the
 // job of package storage.
@@ -13,12 +17,28 @@ import (
 	"io/fs"
 )
 
-// FS holds every migration file (NNNNN_name.sql, goose format) at its root.
+// FS holds every SQLite migration file (NNNNN_name.sql, goose format) at
+// its root.
 //
 //go:embed *.sql
 var FS embed.FS
 
-// Digest names the schema: a hash of every migration file, so a data dir
+//go:embed postgres/*.sql
+var postgres embed.FS
+
+// PostgresFS holds the PostgreSQL migrations, the same numbers and names
+// as FS, at its root.
+var PostgresFS = mustSub(postgres, "postgres")
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // dir is a constant embedded above
+	}
+	return sub
+}
+
+// Digest names the SQLite schema: a hash of every file of FS, so a data dir
 // built for benchmarks is named after the schema it was built with.
 func Digest() (string, error) {
 	h := sha256.New()

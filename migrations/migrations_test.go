@@ -31,3 +31,26 @@ func TestFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestDialectsInStep: every SQLite migration has its PostgreSQL counterpart
+// with the same file name and the other way round, so a column added for
+// one backend cannot be forgotten for the other.
+func TestDialectsInStep(t *testing.T) {
+	lite, err := fs.Glob(FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := fs.Glob(PostgresFS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(lite, " ") != strings.Join(pg, " ") {
+		t.Fatalf("SQLite migrations %v, PostgreSQL migrations %v: want the same files", lite, pg)
+	}
+	for _, name := range pg {
+		b, _ := fs.ReadFile(PostgresFS, name)
+		if !strings.Contains(string(b), "-- +goose Up") || !strings.Contains(string(b), "-- +goose Down") {
+			t.Errorf("postgres/%s: missing goose Up or Down section", name)
+		}
+	}
+}

@@ -19,17 +19,30 @@ const (
 	benchCameras = 10
 )
 
-// benchStore opens a data dir holding benchRows segments. Building it takes
-// about ten minutes on the 2-core dev machine (run with -timeout 30m the
-// first time), so it is kept in the temp dir, named after the schema, and
-// reused by later runs. Benchmarks run only with -bench, so plain `go test`
-// never builds it.
-func benchStore(b *testing.B) *Store {
+// benchStore opens a data dir holding benchRows segments in an index of
+// backend be. Building the SQLite one takes about ten minutes on the 2-core
+// dev machine (run with -timeout 30m the first time), so it is kept in the
+// temp dir, named after the schema, and reused by later runs. The
+// PostgreSQL one is built in the test binary's throwaway server (or in a
+// schema of NVR_TEST_POSTGRES) on every run. Benchmarks run only with
+// -bench, so plain `go test` never builds either.
+func benchStore(b *testing.B, be Backend) *Store {
 	b.Helper()
 	if testing.Short() {
 		b.Skip("10M-row index not built in -short mode")
 	}
 	ctx := context.Background()
+	if be.Postgres {
+		s, err := OpenWithOptions(ctx, b.TempDir(), be.Options(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		start := time.Now()
+		fillPostgres(b, s, benchRows)
+		b.Logf("built %d-row PostgreSQL index in %v", benchRows, time.Since(start))
+		return s
+	}
 	dir := filepath.Join(os.TempDir(), "nvr-storage-bench-10m-"+schemaHash(b))
 	ready := filepath.Join(dir, "ready")
 	if _, err := os.Stat(ready); err != nil {
@@ -74,6 +87,13 @@ func benchStore(b *testing.B) *Store {
 	return s
 }
 
+// eachBackendB runs fn as a sub-benchmark for every backend.
+func eachBackendB(b *testing.B, fn func(b *testing.B, be Backend)) {
+	for _, be := range Backends {
+		b.Run(be.Name, func(b *testing.B) { fn(b, be) })
+	}
+}
+
 // schemaHash names the cached data dir after the schema, so a schema
 // change builds a new one.
 func schemaHash(b *testing.B) string {
@@ -86,8 +106,10 @@ func schemaHash(b *testing.B) string {
 
 // BenchmarkListSegments10M: one camera, a random one-hour range, in an index
 // of 10M segments. Target (issue 4): under 5 ms.
-func BenchmarkListSegments10M(b *testing.B) {
-	s := benchStore(b)
+func BenchmarkListSegments10M(b *testing.B) { eachBackendB(b, benchListSegments10M) }
+
+func benchListSegments10M(b *testing.B, be Backend) {
+	s := benchStore(b, be)
 	ctx := context.Background()
 	span := int64(benchRows/benchCameras) * 60 * sec
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -106,8 +128,10 @@ func BenchmarkListSegments10M(b *testing.B) {
 }
 
 // BenchmarkTimelineDay10M: a day's timeline (1440 segments merged).
-func BenchmarkTimelineDay10M(b *testing.B) {
-	s := benchStore(b)
+func BenchmarkTimelineDay10M(b *testing.B) { eachBackendB(b, benchTimelineDay10M) }
+
+func benchTimelineDay10M(b *testing.B, be Backend) {
+	s := benchStore(b, be)
 	ctx := context.Background()
 	span := int64(benchRows/benchCameras) * 60 * sec
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -126,8 +150,10 @@ func BenchmarkTimelineDay10M(b *testing.B) {
 }
 
 // BenchmarkCameraStats10M: the per-camera summary behind GET /api/cameras.
-func BenchmarkCameraStats10M(b *testing.B) {
-	s := benchStore(b)
+func BenchmarkCameraStats10M(b *testing.B) { eachBackendB(b, benchCameraStats10M) }
+
+func benchCameraStats10M(b *testing.B, be Backend) {
+	s := benchStore(b, be)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -143,9 +169,11 @@ func BenchmarkCameraStats10M(b *testing.B) {
 
 // BenchmarkSegmentLifecycle: create, update, finish (with the fsyncs) of
 // one segment: the per-segment cost of recording on this disk.
-func BenchmarkSegmentLifecycle(b *testing.B) {
+func BenchmarkSegmentLifecycle(b *testing.B) { eachBackendB(b, benchSegmentLifecycle) }
+
+func benchSegmentLifecycle(b *testing.B, be Backend) {
 	ctx := context.Background()
-	s, err := Open(ctx, b.TempDir())
+	s, err := OpenWithOptions(ctx, b.TempDir(), be.Options(b))
 	if err != nil {
 		b.Fatal(err)
 	}

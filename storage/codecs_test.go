@@ -5,26 +5,36 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/nvr-project/nvr/migrations"
 	"github.com/pressly/goose/v3"
 )
 
 // Migration 3 turns the one codec of a segment into its list of codecs: a
 // row written before it keeps its video codec, and rows written after it
 // carry a list (video first), which CodecList splits.
-func TestSegmentCodecsMigration(t *testing.T) {
+func TestSegmentCodecsMigration(t *testing.T) { EachBackend(t, testSegmentCodecsMigration) }
+
+func testSegmentCodecsMigration(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.FS)
+	s, _ := newStore(t, be)
+	dialect, fsys, opts, err := s.idx.migrations()
+	must(t, err)
+	p, err := goose.NewProvider(dialect, s.w, fsys, opts...)
 	must(t, err)
 	if _, err := p.DownTo(ctx, 2); err != nil {
 		t.Fatalf("down to 2: %v", err)
 	}
-	_, err = s.w.ExecContext(ctx, `
-		INSERT INTO cameras (id, name, created_ns) VALUES ('cam', '', 0);
-		INSERT INTO segments (camera_id, start_ns, id, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
-			VALUES ('cam', ?, 1, ?, 'cam/old.mp4', 10, 1, 1, 'avc1.640028', 1280, 720, 'complete');
-		UPDATE counters SET value = 1 WHERE name = 'segment_id';`, t0.UnixNano(), t0.UnixNano()+1e9)
+	// One statement each: PostgreSQL takes parameters only in a single
+	// statement.
+	_, err = s.w.ExecContext(ctx, `INSERT INTO cameras (id, name, created_ns) VALUES ('cam', '', 0)`)
+	must(t, err)
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO segments (camera_id, start_ns, id, end_ns, path, bytes, frames, keyframes, codec, width, height, state)
+		VALUES ('cam', ?, 1, ?, 'cam/old.mp4', 10, 1, 1, 'avc1.640028', 1280, 720, 'complete')`), t0.UnixNano(), t0.UnixNano()+int64(1e9))
+	must(t, err)
+	bump := `UPDATE counters SET value = 1 WHERE name = 'segment_id'`
+	if be.Postgres {
+		bump = `SELECT setval('segment_id', 1)`
+	}
+	_, err = s.w.ExecContext(ctx, bump)
 	must(t, err)
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("up: %v", err)

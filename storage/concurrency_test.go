@@ -12,7 +12,9 @@ import (
 // writes are BEGIN IMMEDIATE on one connection, reads use WAL snapshots.
 // With deferred transactions on a writer pool (the mattn/go-sqlite3#274
 // setup) this test fails: a transaction that read first cannot upgrade.
-func TestConcurrentReadersAndWriter(t *testing.T) {
+func TestConcurrentReadersAndWriter(t *testing.T) { EachBackend(t, testConcurrentReadersAndWriter) }
+
+func testConcurrentReadersAndWriter(t *testing.T, be Backend) {
 	const (
 		readers = 50
 		writers = 4 // each creates segments concurrently
@@ -20,7 +22,7 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 		updates = 3 // progress updates per segment
 	)
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	base := t0.UnixNano()
 	for i := range 20 {
 		insertRow(t, s, Segment{Camera: "cam", StartNS: base + int64(i)*sec, EndNS: base + int64(i+1)*sec})

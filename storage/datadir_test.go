@@ -10,42 +10,42 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-
-	"github.com/nvr-project/nvr/migrations"
 )
 
 // TestDataDirMarker (RELIABILITY F6): nvr writes only into a directory it
 // initialised itself, so an empty mount point or a wrong path is refused.
-func TestDataDirMarker(t *testing.T) {
+func TestDataDirMarker(t *testing.T) { EachBackend(t, testDataDirMarker) }
+
+func testDataDirMarker(t *testing.T, be Backend) {
 	ctx := context.Background()
 	tests := []struct {
 		name    string
-		setup   func(t *testing.T, dir string) // dir does not exist yet
+		setup   func(t *testing.T, dir string, o Options) // dir does not exist yet
 		require bool
 		wantErr bool
 	}{
-		{"missing dir is created", func(t *testing.T, dir string) {}, false, false},
-		{"empty dir is initialised", func(t *testing.T, dir string) { os.Mkdir(dir, 0o750) }, false, false},
-		{"missing dir refused with RequireMarker", func(t *testing.T, dir string) {}, true, true},
-		{"empty dir refused with RequireMarker", func(t *testing.T, dir string) { os.Mkdir(dir, 0o750) }, true, true},
-		{"index.db without marker", func(t *testing.T, dir string) {
+		{"missing dir is created", func(t *testing.T, dir string, _ Options) {}, false, false},
+		{"empty dir is initialised", func(t *testing.T, dir string, _ Options) { os.Mkdir(dir, 0o750) }, false, false},
+		{"missing dir refused with RequireMarker", func(t *testing.T, dir string, _ Options) {}, true, true},
+		{"empty dir refused with RequireMarker", func(t *testing.T, dir string, _ Options) { os.Mkdir(dir, 0o750) }, true, true},
+		{"index.db without marker", func(t *testing.T, dir string, _ Options) {
 			os.Mkdir(dir, 0o750)
 			os.WriteFile(filepath.Join(dir, DBName), nil, 0o640)
 		}, false, true},
-		{"recordings without marker", func(t *testing.T, dir string) {
+		{"recordings without marker", func(t *testing.T, dir string, _ Options) {
 			os.MkdirAll(filepath.Join(dir, RecordingsDirName, "cam"), 0o750)
 		}, false, true},
-		{"unrelated files", func(t *testing.T, dir string) {
+		{"unrelated files", func(t *testing.T, dir string, _ Options) {
 			os.Mkdir(dir, 0o750)
 			os.WriteFile(filepath.Join(dir, "photo.jpg"), []byte("x"), 0o640)
 		}, false, true},
-		{"a file, not a dir", func(t *testing.T, dir string) { os.WriteFile(dir, nil, 0o640) }, false, true},
-		{"marker without id", func(t *testing.T, dir string) {
+		{"a file, not a dir", func(t *testing.T, dir string, _ Options) { os.WriteFile(dir, nil, 0o640) }, false, true},
+		{"marker without id", func(t *testing.T, dir string, _ Options) {
 			os.Mkdir(dir, 0o750)
 			os.WriteFile(filepath.Join(dir, MarkerName), []byte("garbage"), 0o640)
 		}, false, true},
-		{"existing data dir with RequireMarker", func(t *testing.T, dir string) {
-			s, err := Open(ctx, dir)
+		{"existing data dir with RequireMarker", func(t *testing.T, dir string, o Options) {
+			s, err := OpenWithOptions(ctx, dir, o)
 			must(t, err)
 			s.Close()
 		}, true, false},
@@ -53,8 +53,10 @@ func TestDataDirMarker(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			tc.setup(t, dir)
-			s, err := OpenWithOptions(ctx, dir, Options{RequireMarker: tc.require})
+			o := be.Options(t)
+			tc.setup(t, dir, o)
+			o.RequireMarker = tc.require
+			s, err := OpenWithOptions(ctx, dir, o)
 			if tc.wantErr {
 				if !errors.Is(err, ErrNotDataDir) {
 					t.Fatalf("err = %v, want ErrNotDataDir", err)
@@ -108,11 +110,13 @@ func TestDataDirMismatch(t *testing.T) {
 }
 
 // TestCloseLeavesNoGoroutines: Close ends everything Open started.
-func TestCloseLeavesNoGoroutines(t *testing.T) {
+func TestCloseLeavesNoGoroutines(t *testing.T) { EachBackend(t, testCloseLeavesNoGoroutines) }
+
+func testCloseLeavesNoGoroutines(t *testing.T, be Backend) {
 	ctx := context.Background()
 	before := runtime.NumGoroutine()
 	for range 3 {
-		s, err := Open(ctx, filepath.Join(t.TempDir(), "data"))
+		s, err := OpenWithOptions(ctx, filepath.Join(t.TempDir(), "data"), be.Options(t))
 		must(t, err)
 		if _, _, err := s.ListSegments(ctx, "cam", 0, 1, 1, ""); err != nil {
 			t.Fatal(err)
@@ -131,16 +135,26 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 
 // TestMigrationsDownUp: the schema's Down section undoes Up exactly, so a
 // later migration can be rolled back in an emergency.
-func TestMigrationsDownUp(t *testing.T) {
+func TestMigrationsDownUp(t *testing.T) { EachBackend(t, testMigrationsDownUp) }
+
+func testMigrationsDownUp(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, migrations.FS)
+	s, _ := newStore(t, be)
+	dialect, fsys, opts, err := s.idx.migrations()
+	must(t, err)
+	p, err := goose.NewProvider(dialect, s.w, fsys, opts...)
 	must(t, err)
 	if _, err := p.DownTo(ctx, 0); err != nil {
 		t.Fatalf("down: %v", err)
 	}
+	// What is left of the schema besides goose's own table.
+	objects := `SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`
+	if be.Postgres {
+		objects = `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relname NOT LIKE 'goose%')
+			+ (SELECT count(*) FROM pg_proc WHERE pronamespace = current_schema()::regnamespace)`
+	}
 	var n int
-	must(t, s.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'goose%' AND name NOT LIKE 'sqlite%'`).Scan(&n))
+	must(t, s.w.QueryRowContext(ctx, objects).Scan(&n))
 	if n != 0 {
 		t.Fatalf("%d schema objects left after down", n)
 	}
@@ -153,7 +167,7 @@ func TestMigrationsDownUp(t *testing.T) {
 // connection kinds, and the read pool cannot write.
 func TestPragmas(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, Backends[0])
 	tests := []struct {
 		pragma     string
 		writer     string

@@ -103,7 +103,7 @@ func (s *Store) setState(ctx context.Context, segs []Segment, state string) erro
 		return fmt.Errorf("storage: mark segments %s: %w", state, err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `UPDATE segments SET state = ? WHERE id = ?`)
+	st, err := tx.PrepareContext(ctx, s.q(`UPDATE segments SET state = ? WHERE id = ?`))
 	if err != nil {
 		return fmt.Errorf("storage: mark segments %s: %w", state, err)
 	}
@@ -129,7 +129,7 @@ func (s *Store) removeRows(ctx context.Context, segs []Segment) error {
 		return fmt.Errorf("remove rows: %w", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `DELETE FROM segments WHERE id = ?`)
+	st, err := tx.PrepareContext(ctx, s.q(`DELETE FROM segments WHERE id = ?`))
 	if err != nil {
 		return fmt.Errorf("remove rows: %w", err)
 	}

@@ -1,7 +1,9 @@
-// Package storage owns nvr's on-disk state: the SQLite index (cameras and
-// segments) in DATA_DIR/index.db, the layout of segment files under
-// DATA_DIR/recordings, the durability order between the two, recovery after
-// a crash, and retention.
+// Package storage owns nvr's recorded state: the index of cameras and
+// segments — in DATA_DIR/index.db (SQLite, the default) or in a PostgreSQL
+// database (Options.Postgres), two implementations of one internal
+// interface — the layout of segment files under DATA_DIR/recordings, the
+// durability order between the two, recovery after a crash, and retention,
+// which are the same code for both backends.
 //
 // It does not own the bytes inside a segment file (package storage/fmp4
 // writes and reads those; recovery takes its scanner as a RecoverFunc, and

@@ -11,10 +11,13 @@ import (
 // TestFsyncError (RELIABILITY F7): EIO from fsync at close leaves the row
 // recording (never complete for data that may not be on disk); the next
 // start's recovery decides from what the file really holds.
-func TestFsyncError(t *testing.T) {
+func TestFsyncError(t *testing.T) { EachBackend(t, testFsyncError) }
+
+func testFsyncError(t *testing.T, be Backend) {
+	o := be.Options(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
+	s, err := OpenWithOptions(ctx, dir, o)
 	must(t, err)
 	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	must(t, err)
@@ -31,7 +34,7 @@ func TestFsyncError(t *testing.T) {
 	}
 	must(t, s.Close())
 
-	s, err = Open(ctx, dir)
+	s, err = OpenWithOptions(ctx, dir, o)
 	must(t, err)
 	defer s.Close()
 	rep, err := s.Recover(ctx, fakeScanner)
@@ -50,10 +53,14 @@ func TestFsyncError(t *testing.T) {
 // The writer closes the segment at what it wrote, retention frees space by
 // deleting the oldest complete segments (never the recording ones), the
 // index stays consistent and the next segment can be created.
-func TestDiskFull(t *testing.T) {
+func TestDiskFull(t *testing.T) { EachBackend(t, testDiskFull) }
+
+func testDiskFull(t *testing.T, be Backend) {
 	ctx := context.Background()
 	const capacity = 10_000
-	s, err := OpenWithOptions(ctx, t.TempDir(), Options{FreeSpace: diskFree(capacity)})
+	o := be.Options(t)
+	o.FreeSpace = diskFree(capacity)
+	s, err := OpenWithOptions(ctx, t.TempDir(), o)
 	must(t, err)
 	defer s.Close()
 	var old []Segment

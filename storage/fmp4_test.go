@@ -37,14 +37,17 @@ func recoverFMP4(path string) (storage.RecoveredFile, error) {
 // at its tail and no FinishSegment (the process died). After a restart,
 // Recover cuts the torn tail and indexes exactly the whole fragments, and
 // the file scans cleanly through OpenSegmentFile.
-func TestRealSegmentCrashRecovery(t *testing.T) {
+func TestRealSegmentCrashRecovery(t *testing.T) { storage.EachBackend(t, testRealSegmentCrashRecovery) }
+
+func testRealSegmentCrashRecovery(t *testing.T, be storage.Backend) {
+	o := be.Options(t)
 	ctx := context.Background()
 	clip, err := testcam.LoadClip(testcam.ClipBase240)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s, err := storage.Open(ctx, dir)
+	s, err := storage.OpenWithOptions(ctx, dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +80,7 @@ func TestRealSegmentCrashRecovery(t *testing.T) {
 	f.Close()
 	s.Close()
 
-	s, err = storage.Open(ctx, dir)
+	s, err = storage.OpenWithOptions(ctx, dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,9 +117,11 @@ func TestCheckRelPath(t *testing.T) {
 	}
 }
 
-func TestCreateSegmentCollision(t *testing.T) {
+func TestCreateSegmentCollision(t *testing.T) { EachBackend(t, testCreateSegmentCollision) }
+
+func testCreateSegmentCollision(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	start := t0.UnixNano()
 	var paths []string
 	for range 3 {
@@ -148,9 +150,11 @@ func TestCreateSegmentCollision(t *testing.T) {
 	}
 }
 
-func TestCreateSegmentInvalid(t *testing.T) {
+func TestCreateSegmentInvalid(t *testing.T) { EachBackend(t, testCreateSegmentInvalid) }
+
+func testCreateSegmentInvalid(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	start := t0.UnixNano()
 	tests := []struct {
 		name string
@@ -178,9 +182,11 @@ func TestCreateSegmentInvalid(t *testing.T) {
 	}
 }
 
-func TestUpdateSegmentInvalid(t *testing.T) {
+func TestUpdateSegmentInvalid(t *testing.T) { EachBackend(t, testUpdateSegmentInvalid) }
+
+func testUpdateSegmentInvalid(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	start := t0.UnixNano()
 	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
 	if err != nil {
@@ -207,9 +213,11 @@ func TestUpdateSegmentInvalid(t *testing.T) {
 	}
 }
 
-func TestFinishEmptySegmentRemoves(t *testing.T) {
+func TestFinishEmptySegmentRemoves(t *testing.T) { EachBackend(t, testFinishEmptySegmentRemoves) }
+
+func testFinishEmptySegmentRemoves(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -46,6 +47,12 @@ func overlapLowerBound(startNS int64) int64 {
 	return startNS - int64(MaxSegmentDuration)
 }
 
+// maybeCamera reports whether camera could have rows: an id that breaks
+// ValidCameraID (the schema's CHECK) has none, so it is answered without a
+// query. PostgreSQL would refuse such a value (a NUL byte, invalid UTF-8)
+// with an error where SQLite finds nothing; both now find nothing.
+func maybeCamera(camera string) bool { return ValidCameraID(camera) == nil }
+
 func checkRange(startNS, endNS int64) error {
 	if endNS <= startNS {
 		return fmt.Errorf("%w: range end %d not after start %d", ErrInvalid, endNS, startNS)
@@ -79,10 +86,13 @@ func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS 
 			return nil, "", err
 		}
 	}
+	if !maybeCamera(camera) {
+		return nil, "", nil
+	}
 	lo := max(overlapLowerBound(startNS), afterStart)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments
 		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?)
-		ORDER BY start_ns, id LIMIT ?`,
+		ORDER BY start_ns, id LIMIT ?`),
 		camera, endNS, startNS, lo, afterStart, afterID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("storage: list segments: %w", err)
@@ -154,8 +164,11 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 	if gapNS < 0 {
 		return nil, fmt.Errorf("%w: negative timeline gap", ErrInvalid)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
-		ORDER BY start_ns, id`, camera, endNS, startNS, overlapLowerBound(startNS))
+	if !maybeCamera(camera) {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
+		ORDER BY start_ns, id`), camera, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
 		return nil, fmt.Errorf("storage: timeline: %w", err)
 	}
@@ -182,21 +195,38 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 	return spans, nil
 }
 
+// lastEndQuery is the latest end of camera ?1's segments starting at ?2 or
+// later.
+const lastEndQuery = `SELECT coalesce(max(end_ns), 0) FROM segments
+	WHERE camera_id = ? AND start_ns >= ? AND state <> 'deleting'`
+
 // CameraStats counts the segments and bytes of camera and the time they
 // cover (rows being deleted excluded). It costs a few index lookups whatever
 // the size of the index: the counts are kept up to date by triggers.
 func (s *Store) CameraStats(ctx context.Context, camera string) (CameraStats, error) {
 	var st CameraStats
+	if !maybeCamera(camera) {
+		return st, nil
+	}
 	// FirstNS: the first key of the camera not being deleted. LastNS: only
 	// segments starting within MaxSegmentDuration of the newest start can
-	// end last.
-	err := s.r.QueryRowContext(ctx, `SELECT
-		coalesce((SELECT segments FROM cameras WHERE id = ?1), 0),
-		coalesce((SELECT bytes FROM cameras WHERE id = ?1), 0),
-		coalesce((SELECT start_ns FROM segments WHERE camera_id = ?1 AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
-		coalesce((SELECT max(end_ns) FROM segments WHERE camera_id = ?1 AND state <> 'deleting' AND start_ns >=
-			(SELECT max(start_ns) FROM segments WHERE camera_id = ?1) - ?2), 0)`,
-		camera, int64(MaxSegmentDuration)).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &st.LastNS)
+	// end last. That bound is a parameter of a second query rather than a
+	// subquery: PostgreSQL plans a subquery's value as unknown and would
+	// scan the table instead of the index range.
+	var newest sql.NullInt64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT
+		coalesce((SELECT segments FROM cameras WHERE id = ?), 0),
+		coalesce((SELECT bytes FROM cameras WHERE id = ?), 0),
+		coalesce((SELECT start_ns FROM segments WHERE camera_id = ? AND state <> 'deleting' ORDER BY start_ns LIMIT 1), 0),
+		(SELECT max(start_ns) FROM segments WHERE camera_id = ?)`),
+		camera, camera, camera, camera).Scan(&st.Segments, &st.Bytes, &st.FirstNS, &newest)
+	if err != nil {
+		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
+	}
+	if !newest.Valid {
+		return st, nil
+	}
+	err = s.r.QueryRowContext(ctx, s.q(lastEndQuery), camera, overlapLowerBound(newest.Int64)).Scan(&st.LastNS)
 	if err != nil {
 		return CameraStats{}, fmt.Errorf("storage: camera stats %s: %w", camera, err)
 	}

@@ -24,9 +24,11 @@ func insertRow(t testing.TB, s *Store, seg Segment) int64 {
 	return id
 }
 
-func TestListSegmentsOverlap(t *testing.T) {
+func TestListSegmentsOverlap(t *testing.T) { EachBackend(t, testListSegmentsOverlap) }
+
+func testListSegmentsOverlap(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	base := t0.UnixNano()
 	at := func(x int64) int64 { return base + x*sec }
 	ids := map[string]int64{
@@ -79,9 +81,11 @@ func TestListSegmentsOverlap(t *testing.T) {
 	}
 }
 
-func TestListSegmentsInvalid(t *testing.T) {
+func TestListSegmentsInvalid(t *testing.T) { EachBackend(t, testListSegmentsInvalid) }
+
+func testListSegmentsInvalid(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	tests := []struct {
 		name       string
 		start, end int64
@@ -105,9 +109,11 @@ func TestListSegmentsInvalid(t *testing.T) {
 	}
 }
 
-func TestListSegmentsPagination(t *testing.T) {
+func TestListSegmentsPagination(t *testing.T) { EachBackend(t, testListSegmentsPagination) }
+
+func testListSegmentsPagination(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	base := t0.UnixNano()
 	// Five segments starting at the same instant, then three more: pages
 	// must split the equal starts without losing or repeating any.
@@ -176,7 +182,9 @@ func FuzzParseCursor(f *testing.F) {
 	})
 }
 
-func TestTimeline(t *testing.T) {
+func TestTimeline(t *testing.T) { EachBackend(t, testTimeline) }
+
+func testTimeline(t *testing.T, be Backend) {
 	ctx := context.Background()
 	base := t0.UnixNano()
 	ms := sec / 1000
@@ -197,7 +205,7 @@ func TestTimeline(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _ := newStore(t)
+			s, _ := newStore(t, be)
 			for _, sg := range tc.segs {
 				insertRow(t, s, Segment{Camera: "cam", StartNS: base + sg.a, EndNS: base + sg.b})
 			}
@@ -217,9 +225,11 @@ func TestTimeline(t *testing.T) {
 }
 
 // TestSQLInjection (RELIABILITY S2): hostile strings are values, never SQL.
-func TestSQLInjection(t *testing.T) {
+func TestSQLInjection(t *testing.T) { EachBackend(t, testSQLInjection) }
+
+func testSQLInjection(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	base := t0.UnixNano()
 	insertRow(t, s, Segment{Camera: "cam", StartNS: base, EndNS: base + sec})
 	for _, evil := range []string{
@@ -227,6 +237,7 @@ func TestSQLInjection(t *testing.T) {
 		"cam'; DROP TABLE segments; --",
 		`cam" OR 1=1 --`,
 		"cam\x00",
+		"cam\xff",
 		"../cam",
 	} {
 		t.Run(evil, func(t *testing.T) {
@@ -254,7 +265,7 @@ func TestSQLInjection(t *testing.T) {
 // TestListQueryPlan: the overlap query is a range scan of the clustered key,
 // not a table scan or a temporary sort (what keeps it fast at 10M rows).
 func TestListQueryPlan(t *testing.T) {
-	s, _ := newStore(t)
+	s, _ := newStore(t, Backends[0])
 	rows, err := s.r.Query(`EXPLAIN QUERY PLAN SELECT `+segmentColumns+` FROM segments
 		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`, "cam", 1, 2, 3, 4, 5, 6)
 	if err != nil {

@@ -182,9 +182,9 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 
 // completeRow finalises a recording row from a recovered file.
 func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
-		WHERE id = ? AND state = 'recording'`,
+		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codecs, rf.Width, rf.Height, seg.ID)
 	if err != nil {
 		return fmt.Errorf("storage: recover: finalise segment %d: %w", seg.ID, err)
@@ -195,7 +195,7 @@ func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) 
 // segmentsInState returns every row in state (a partial index keeps this
 // cheap: only non-complete rows are in it).
 func (s *Store) segmentsInState(ctx context.Context, state string) ([]Segment, error) {
-	rows, err := s.w.QueryContext(ctx, `SELECT `+segmentColumns+` FROM segments WHERE state = ? AND state <> 'complete' ORDER BY id`, state)
+	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments WHERE state = ? AND state <> 'complete' ORDER BY id`), state)
 	if err != nil {
 		return nil, fmt.Errorf("storage: recover: list %s rows: %w", state, err)
 	}
@@ -243,7 +243,7 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			return nil
 		}
 		var one int
-		err = s.w.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE path = ?`, rel).Scan(&one)
+		err = s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), rel).Scan(&one)
 		if err == nil {
 			return nil // indexed
 		}

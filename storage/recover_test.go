@@ -48,9 +48,11 @@ func exists(s *Store, rel string) bool {
 	return err == nil
 }
 
-func TestRecover(t *testing.T) {
+func TestRecover(t *testing.T) { EachBackend(t, testRecover) }
+
+func testRecover(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	base := t0.UnixNano()
 
 	// A recording segment whose file ends in a torn fragment.
@@ -220,9 +222,11 @@ func checkConsistentCounts(t *testing.T, s *Store) {
 
 // TestRecoverSymlinkOut (S1): a recording row or orphan that is a symlink
 // to a file outside the recordings dir is neither scanned nor truncated.
-func TestRecoverSymlinkOut(t *testing.T) {
+func TestRecoverSymlinkOut(t *testing.T) { EachBackend(t, testRecoverSymlinkOut) }
+
+func testRecoverSymlinkOut(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	outside := filepath.Join(t.TempDir(), "precious.mp4")
 	content := strings.Repeat("v", 30) + "XXXX"
 	os.WriteFile(outside, []byte(content), 0o640)

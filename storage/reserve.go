@@ -17,7 +17,8 @@ import (
 // checkpoint grows index.db. Without the reserve a full disk can lock
 // retention out for good. A deletion that fails for lack of space removes
 // the reserve and tries again; the reserve is written back once the
-// deletion has freed space.
+// deletion has freed space. With the index on PostgreSQL there is no
+// reserve: the server commits on its own disk.
 const ReserveName = "index.reserve"
 
 // reserveSize is far more than one retention commit needs (a page or two
@@ -27,6 +28,9 @@ const reserveSize = 4 << 20
 // ensureReserve writes the reserve if it is missing or short. Best effort:
 // without space it leaves no partial file and says why.
 func (s *Store) ensureReserve() error {
+	if !s.idx.inDataDir() {
+		return nil // PostgreSQL: nothing to reserve on this disk
+	}
 	p := filepath.Join(s.dataDir, ReserveName)
 	if fi, err := os.Stat(p); err == nil && fi.Size() >= reserveSize {
 		return nil

@@ -195,7 +195,7 @@ func (s *Store) retentionDelete(ctx context.Context, segs []Segment, deleted fun
 }
 
 func (s *Store) querySegments(ctx context.Context, q string, args ...any) ([]Segment, error) {
-	rows, err := s.w.QueryContext(ctx, q, args...)
+	rows, err := s.w.QueryContext(ctx, s.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: retention: %w", err)
 	}

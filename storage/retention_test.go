@@ -33,7 +33,9 @@ func diskFree(capacity int64) func(string) (int64, error) {
 	}
 }
 
-func TestRetention(t *testing.T) {
+func TestRetention(t *testing.T) { EachBackend(t, testRetention) }
+
+func testRetention(t *testing.T, be Backend) {
 	ctx := context.Background()
 	now := t0.Add(48 * time.Hour)
 	hour := int64(time.Hour)
@@ -76,7 +78,9 @@ func TestRetention(t *testing.T) {
 			if capacity == 0 {
 				capacity = 1 << 40
 			}
-			s, err := OpenWithOptions(ctx, filepath.Join(t.TempDir(), "data"), Options{FreeSpace: diskFree(capacity)})
+			o := be.Options(t)
+			o.FreeSpace = diskFree(capacity)
+			s, err := OpenWithOptions(ctx, filepath.Join(t.TempDir(), "data"), o)
 			must(t, err)
 			defer s.Close()
 			ids := map[int64]segKey{}
@@ -150,9 +154,13 @@ func TestRetention(t *testing.T) {
 // TestRetentionFreeSpaceStuck: when deleting does not raise free space
 // (another program is filling the disk), retention stops instead of
 // deleting every recording.
-func TestRetentionFreeSpaceStuck(t *testing.T) {
+func TestRetentionFreeSpaceStuck(t *testing.T) { EachBackend(t, testRetentionFreeSpaceStuck) }
+
+func testRetentionFreeSpaceStuck(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, err := OpenWithOptions(ctx, t.TempDir(), Options{FreeSpace: func(string) (int64, error) { return 0, nil }})
+	o := be.Options(t)
+	o.FreeSpace = func(string) (int64, error) { return 0, nil }
+	s, err := OpenWithOptions(ctx, t.TempDir(), o)
 	must(t, err)
 	defer s.Close()
 	for i := range 10 {
@@ -168,10 +176,13 @@ func TestRetentionFreeSpaceStuck(t *testing.T) {
 // TestInterruptedDeletionTidied: a crash between unlinking a file and
 // removing its row (state deleting) is finished by Recover at start, and a
 // deleting row is invisible meanwhile.
-func TestInterruptedDeletionTidied(t *testing.T) {
+func TestInterruptedDeletionTidied(t *testing.T) { EachBackend(t, testInterruptedDeletionTidied) }
+
+func testInterruptedDeletionTidied(t *testing.T, be Backend) {
+	o := be.Options(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
+	s, err := OpenWithOptions(ctx, dir, o)
 	must(t, err)
 	seg := record(t, s, "cam", t0.UnixNano(), sec, 100)
 	keep := record(t, s, "cam", t0.UnixNano()+sec, sec, 100)
@@ -184,7 +195,7 @@ func TestInterruptedDeletionTidied(t *testing.T) {
 	}
 	must(t, s.Close()) // the "crash"
 
-	s, err = Open(ctx, dir)
+	s, err = OpenWithOptions(ctx, dir, o)
 	must(t, err)
 	defer s.Close()
 	var scanned atomic.Int32
@@ -204,8 +215,12 @@ func TestInterruptedDeletionTidied(t *testing.T) {
 }
 
 func TestDeleteSegmentRefusesRecording(t *testing.T) {
+	EachBackend(t, testDeleteSegmentRefusesRecording)
+}
+
+func testDeleteSegmentRefusesRecording(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	must(t, err)
 	f.Close()

@@ -10,6 +10,11 @@ import (
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
+// putSamples stores (or replaces) the sample index of a segment: args id,
+// data.
+const putSamples = `INSERT INTO segment_samples (segment_id, data) VALUES (?, ?)
+	ON CONFLICT (segment_id) DO UPDATE SET data = excluded.data`
+
 // sampleIndex derives the sample index of the file at relative path p from
 // its first size bytes (what was synced), for an export to plan from the
 // index alone. A file that does not scan gets none: exports then read the
@@ -40,7 +45,7 @@ func (s *Store) storeSampleIndex(ctx context.Context, id int64, idx []byte) erro
 	if idx == nil {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO segment_samples (segment_id, data) VALUES (?, ?)`, id, idx); err != nil {
+	if _, err := s.w.ExecContext(ctx, s.q(putSamples), id, idx); err != nil {
 		return fmt.Errorf("storage: store sample index of segment %d: %w", id, err)
 	}
 	return nil
@@ -62,15 +67,15 @@ func (s *Store) PutSampleIndex(ctx context.Context, id int64, idx []byte) error 
 	if _, err := fmp4.ParseIndex(idx); err != nil {
 		return fmt.Errorf("%w: segment %d: %v", ErrInvalid, id, err)
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO segment_samples (segment_id, data)
+	res, err := s.w.ExecContext(ctx, s.q(`INSERT INTO segment_samples (segment_id, data)
 		SELECT id, ? FROM segments WHERE id = ? AND state = 'complete'
-		ON CONFLICT (segment_id) DO NOTHING`, idx, id)
+		ON CONFLICT (segment_id) DO NOTHING`), idx, id)
 	if err != nil {
 		return fmt.Errorf("storage: store sample index of segment %d: %w", id, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		var one int
-		if err := s.w.QueryRowContext(ctx, `SELECT 1 FROM segment_samples WHERE segment_id = ?`, id).Scan(&one); err != nil {
+		if err := s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM segment_samples WHERE segment_id = ?`), id).Scan(&one); err != nil {
 			return fmt.Errorf("%w: no complete segment %d", ErrNotFound, id)
 		}
 	}
@@ -85,8 +90,11 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 	if err := checkRange(startNS, endNS); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT x.segment_id, x.data FROM segments s JOIN segment_samples x ON x.segment_id = s.id
-		WHERE `+overlapWhere+` AND state = 'complete'`,
+	if !maybeCamera(camera) {
+		return map[int64][]byte{}, nil
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT x.segment_id, x.data FROM segments s JOIN segment_samples x ON x.segment_id = s.id
+		WHERE `+overlapWhere+` AND state = 'complete'`),
 		camera, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
 		return nil, fmt.Errorf("storage: sample indexes: %w", err)
@@ -111,16 +119,19 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 // over [startNS, endNS): their ids, times, sizes, frame counts and states.
 // It changes whenever a segment of the range is added, grows, is finished
 // or is deleted, so a plan made from the rows can be reused while it stays
-// the same. One query, with the rows folded inside SQLite: cheaper than
+// the same. One query, with the rows folded inside the database: cheaper than
 // listing them.
 func (s *Store) RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([sha256.Size]byte, error) {
 	var v [sha256.Size]byte
 	if err := checkRange(startNS, endNS); err != nil {
 		return v, err
 	}
+	if !maybeCamera(camera) {
+		return sha256.Sum256(nil), nil
+	}
 	var rows sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT group_concat(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';')
-		FROM (SELECT id, start_ns, end_ns, bytes, frames, state FROM segments WHERE `+overlapWhere+` ORDER BY start_ns, id)`,
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT string_agg(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';' ORDER BY start_ns, id)
+		FROM segments WHERE `+overlapWhere),
 		camera, endNS, startNS, overlapLowerBound(startNS)).Scan(&rows)
 	if err != nil {
 		return v, fmt.Errorf("storage: range version: %w", err)

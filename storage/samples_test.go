@@ -75,14 +75,17 @@ func scanFile(t *testing.T, s *storage.Store, seg storage.Segment) *fmp4.Segment
 // TestSampleIndexLifecycle: FinishSegment and Recover store the sample
 // index of the file they synced, equal to a scan of that file; a segment
 // still recording has none; deleting a segment deletes its index.
-func TestSampleIndexLifecycle(t *testing.T) {
+func TestSampleIndexLifecycle(t *testing.T) { storage.EachBackend(t, testSampleIndexLifecycle) }
+
+func testSampleIndexLifecycle(t *testing.T, be storage.Backend) {
+	o := be.Options(t)
 	ctx := context.Background()
 	clip, err := testcam.LoadClip(testcam.ClipHigh360BFrame)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s, err := storage.Open(ctx, dir)
+	s, err := storage.OpenWithOptions(ctx, dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func TestSampleIndexLifecycle(t *testing.T) {
 
 	// A restart finalises the recording segment: it gets its index.
 	s.Close()
-	if s, err = storage.Open(ctx, dir); err != nil {
+	if s, err = storage.OpenWithOptions(ctx, dir, o); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
@@ -172,9 +175,12 @@ func keys(m map[int64][]byte) []int64 {
 // TestRangeVersion: the version of a range stays while its rows do and
 // changes when a segment in it grows, is finished, is added or deleted; a
 // segment outside the range does not change it.
-func TestRangeVersion(t *testing.T) {
+func TestRangeVersion(t *testing.T) { storage.EachBackend(t, testRangeVersion) }
+
+func testRangeVersion(t *testing.T, be storage.Backend) {
+	o := be.Options(t)
 	ctx := context.Background()
-	s, err := storage.Open(ctx, t.TempDir())
+	s, err := storage.OpenWithOptions(ctx, t.TempDir(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

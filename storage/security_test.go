@@ -13,8 +13,10 @@ import (
 // TestOpenSegmentFileTraversal (RELIABILITY S1): a row whose path has "..",
 // is absolute, or goes through a symlink out of the recordings dir cannot be
 // opened, whatever got it into the index.
-func TestOpenSegmentFileTraversal(t *testing.T) {
-	s, dataDir := newStore(t)
+func TestOpenSegmentFileTraversal(t *testing.T) { EachBackend(t, testOpenSegmentFileTraversal) }
+
+func testOpenSegmentFileTraversal(t *testing.T, be Backend) {
+	s, dataDir := newStore(t, be)
 	secretDir := t.TempDir()
 	secret := filepath.Join(secretDir, "secret.mp4")
 	os.WriteFile(secret, []byte("secret"), 0o600)
@@ -81,9 +83,11 @@ func must(t *testing.T, err error) {
 
 // TestDeleteSymlinkedDir (S1): deletion through a row path that goes through a
 // symlinked directory does not remove the file outside.
-func TestDeleteSymlinkedDir(t *testing.T) {
+func TestDeleteSymlinkedDir(t *testing.T) { EachBackend(t, testDeleteSymlinkedDir) }
+
+func testDeleteSymlinkedDir(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	outside := t.TempDir()
 	secret := filepath.Join(outside, "x.mp4")
 	os.WriteFile(secret, []byte("keep"), 0o600)

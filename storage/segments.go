@@ -162,7 +162,7 @@ func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os
 		}
 		// The row goes again: a file without a row would be adopted by
 		// recovery, a row without a file is dropped by it; neither is wanted.
-		if _, derr := s.w.ExecContext(context.WithoutCancel(ctx), `DELETE FROM segments WHERE id = ?`, id); derr != nil {
+		if _, derr := s.w.ExecContext(context.WithoutCancel(ctx), s.q(`DELETE FROM segments WHERE id = ?`), id); derr != nil {
 			return 0, nil, fmt.Errorf("storage: create segment %s: %w (and removing its row: %v)", p, err, derr)
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -184,31 +184,35 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 	}
 	defer tx.Rollback()
 	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM segments WHERE path = ?`, p).Scan(&one)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), p).Scan(&one)
 	if err == nil {
 		return 0, errPathTaken
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("storage: insert segment: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
 		seg.Camera, seg.Camera, s.now().UnixNano()); err != nil {
 		return 0, fmt.Errorf("storage: insert segment: camera %s: %w", seg.Camera, err)
 	}
 	var id int64
-	if err := tx.QueryRowContext(ctx, `UPDATE counters SET value = value + 1 WHERE name = 'segment_id' RETURNING value`).Scan(&id); err != nil {
+	if err := tx.QueryRowContext(ctx, s.idx.nextSegmentID()).Scan(&id); err != nil {
 		return 0, fmt.Errorf("storage: insert segment: next id: %w", err)
 	}
 	var runID any
 	if seg.RunID != 0 {
 		runID = seg.RunID
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO segments
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO segments
 		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state)
 	if err != nil {
-		if isConstraint(err) {
+		if s.idx.isPathTaken(err) {
+			// PostgreSQL: another writer took the path since the check.
+			return 0, errPathTaken
+		}
+		if s.idx.isConstraint(err) {
 			return 0, fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
 		}
 		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
@@ -224,12 +228,12 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
-		WHERE id = ? AND state = 'recording'`,
+		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
-		if isConstraint(err) {
+		if s.idx.isConstraint(err) {
 			return fmt.Errorf("%w: update segment %d: %v", ErrInvalid, seg.ID, err)
 		}
 		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
@@ -277,12 +281,12 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
-		WHERE id = ? AND state = 'recording'`,
+		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
 	if err != nil {
-		if isConstraint(err) {
+		if s.idx.isConstraint(err) {
 			return fmt.Errorf("%w: finish segment %d: %v", ErrInvalid, seg.ID, err)
 		}
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
@@ -293,7 +297,7 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
 	}
 	if idx != nil {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO segment_samples (segment_id, data) VALUES (?, ?)`, seg.ID, idx); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(putSamples), seg.ID, idx); err != nil {
 			return fmt.Errorf("storage: finish segment %d: sample index: %w", seg.ID, err)
 		}
 	}
@@ -349,7 +353,7 @@ type queryer interface {
 }
 
 func (s *Store) segment(ctx context.Context, q queryer, id int64) (Segment, error) {
-	seg, err := scanSegment(q.QueryRowContext(ctx, `SELECT `+segmentColumns+` FROM segments WHERE id = ?`, id))
+	seg, err := scanSegment(q.QueryRowContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Segment{}, fmt.Errorf("%w: segment %d", ErrNotFound, id)
 	}

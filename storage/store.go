@@ -8,18 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 
 	"github.com/nvr-project/nvr/clock"
-	"github.com/nvr-project/nvr/migrations"
 )
 
 // Sentinel errors callers branch on with errors.Is.
@@ -55,7 +52,8 @@ const (
 	// MarkerName is the file whose presence says "this directory is an nvr
 	// data directory" (RELIABILITY F6).
 	MarkerName = ".nvr-data"
-	// DBName is the SQLite index inside DATA_DIR.
+	// DBName is the SQLite index inside DATA_DIR (when the index is not in
+	// PostgreSQL).
 	DBName = "index.db"
 	// RecordingsDirName holds the segment files inside DATA_DIR.
 	RecordingsDirName = "recordings"
@@ -96,6 +94,11 @@ type Options struct {
 	// unless DATA_DIR already carries the marker. Use it once the data
 	// directory exists, so an empty mount point is never written to.
 	RequireMarker bool
+	// Postgres, if set, is the URL of the PostgreSQL database holding the
+	// index (postgres://user:password@host:port/db?param=value, as libpq
+	// takes it) instead of DATA_DIR/index.db. The segment files stay in
+	// DATA_DIR either way.
+	Postgres string
 }
 
 // Store is the index and the recordings directory of one DATA_DIR. It is safe
@@ -104,7 +107,8 @@ type Store struct {
 	dataDir string
 	recDir  string
 	root    *os.Root // the recordings dir: every file access goes through it
-	w       *sql.DB  // one connection, BEGIN IMMEDIATE: all writes
+	idx     index    // where the rows live (SQLite or PostgreSQL)
+	w       *sql.DB  // all writes (SQLite: one connection, BEGIN IMMEDIATE)
 	r       *sql.DB  // read-only pool
 	now     func() time.Time
 	free    func(string) (int64, error)
@@ -115,43 +119,9 @@ type Store struct {
 	closeErr  error
 }
 
-// dsn builds the SQLite connection string. All pragmas live here.
-//
-//   - journal_mode=WAL: readers never block the writer nor each other, so
-//     listings and exports run during recording.
-//   - synchronous=FULL: every commit is on disk before it returns. The
-//     durability order (file synced, then row committed; row marked deleting,
-//     then file unlinked) only holds across a power cut if commits are
-//     durable; with NORMAL the last commits may roll back after the unlink.
-//     The cost is one WAL fsync per commit, and nvr commits a few times per
-//     camera per minute.
-//   - busy_timeout: waits rather than failing when another process holds a
-//     lock; inside this process there is only one writer connection.
-//   - foreign_keys=ON: a segment cannot name an unknown camera.
-//   - _txlock=immediate (writer): BEGIN IMMEDIATE takes the write lock at the
-//     start, so a transaction never fails upgrading a read lock
-//     (mattn/go-sqlite3#274, RELIABILITY F13).
-//   - mode=ro (readers): a reader can never write by mistake.
-//
-// No cache=shared: it brings table-level locking and SQLITE_LOCKED errors.
-func dsn(path string, write bool) string {
-	q := url.Values{}
-	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	q.Set("_foreign_keys", "on")
-	if write {
-		q.Set("_journal_mode", "WAL")
-		q.Set("_synchronous", "FULL")
-		q.Set("_txlock", "immediate")
-		q.Set("mode", "rwc")
-	} else {
-		q.Set("mode", "ro")
-	}
-	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
-	return u.String()
-}
-
 // Open opens (creating on first use) the data directory: the recordings
 // directory, the marker, index.db with its pragmas, and the schema migrations.
+// (OpenWithOptions with Options.Postgres keeps the index in PostgreSQL.)
 // It does not run recovery; call Recover before recording starts.
 func Open(ctx context.Context, dataDir string) (*Store, error) {
 	return OpenWithOptions(ctx, dataDir, Options{})
@@ -186,22 +156,16 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 	if s.root, err = os.OpenRoot(s.recDir); err != nil {
 		return nil, fmt.Errorf("storage: open recordings dir: %w", err)
 	}
-	dbPath := filepath.Join(abs, DBName)
-	if s.w, err = sql.Open("sqlite3", dsn(dbPath, true)); err != nil {
-		s.closeAll()
-		return nil, fmt.Errorf("storage: open index: %w", err)
+	if o.Postgres != "" {
+		s.idx = &postgresIndex{url: o.Postgres}
+	} else {
+		s.idx = &sqliteIndex{path: filepath.Join(abs, DBName)}
 	}
-	// One writer connection: writes are serialised in Go, never by
-	// SQLITE_BUSY. Kept open forever so the WAL and its -shm stay mapped.
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxLifetime(0)
-	s.w.SetConnMaxIdleTime(0)
-	if err := s.w.PingContext(ctx); err != nil {
+	if s.w, s.r, err = s.idx.open(ctx); err != nil {
 		s.closeAll()
-		return nil, fmt.Errorf("storage: open index %s: %w", dbPath, err)
+		return nil, err
 	}
-	if err := migrate(ctx, s.w); err != nil {
+	if err := s.migrate(ctx); err != nil {
 		s.closeAll()
 		return nil, err
 	}
@@ -209,24 +173,22 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		s.closeAll()
 		return nil, err
 	}
-	if s.r, err = sql.Open("sqlite3", dsn(dbPath, false)); err != nil {
-		s.closeAll()
-		return nil, fmt.Errorf("storage: open index readers: %w", err)
-	}
-	s.r.SetMaxOpenConns(readPoolSize)
-	s.r.SetMaxIdleConns(readPoolSize)
 	if err := s.r.PingContext(ctx); err != nil {
 		s.closeAll()
-		return nil, fmt.Errorf("storage: open index readers: %w", err)
+		return nil, fmt.Errorf("storage: open index readers %s: %w", s.idx, err)
 	}
 	// Without space for it now, the next deletion writes it.
 	_ = s.ensureReserve()
 	return s, nil
 }
 
-// migrate applies the embedded goose migrations.
-func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, migrations.FS)
+// migrate applies the index's embedded goose migrations.
+func (s *Store) migrate(ctx context.Context) error {
+	dialect, fsys, opts, err := s.idx.migrations()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(dialect, s.w, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("storage: load migrations: %w", err)
 	}
@@ -314,24 +276,27 @@ func readMarker(path string) (string, error) {
 	return "", fmt.Errorf("%w: marker %s has no id line", ErrNotDataDir, path)
 }
 
-// checkDataDirID ties index.db to the marker: a database copied from another
-// data directory (or a marker from another disk) is refused.
+// checkDataDirID ties the index to the marker: an index.db copied from
+// another data directory, a marker from another disk, or a PostgreSQL
+// database that already indexes another data directory is refused. The
+// first Open records the id; the insert and the comparison are one rule for
+// both backends, and two processes racing to record theirs cannot both win.
 func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES ('data_dir_id', ?) ON CONFLICT (key) DO NOTHING`), markerID); err != nil {
+		return fmt.Errorf("storage: record data dir id: %w", err)
+	}
 	var dbID string
-	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'data_dir_id'`).Scan(&dbID)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('data_dir_id', ?)`, markerID); err != nil {
-			return fmt.Errorf("storage: record data dir id: %w", err)
-		}
-		return nil
-	case err != nil:
+	if err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'data_dir_id'`).Scan(&dbID); err != nil {
 		return fmt.Errorf("storage: read data dir id: %w", err)
-	case dbID != markerID:
-		return fmt.Errorf("%w: %s belongs to data dir %s but the marker says %s", ErrNotDataDir, DBName, dbID, markerID)
+	}
+	if dbID != markerID {
+		return fmt.Errorf("%w: index %s belongs to data dir %s but the marker says %s", ErrNotDataDir, s.idx, dbID, markerID)
 	}
 	return nil
 }
+
+// q adapts a query written with '?' placeholders to the index's engine.
+func (s *Store) q(query string) string { return s.idx.rebind(query) }
 
 // Close closes the database connections and the recordings root. Open files
 // returned earlier stay valid.
@@ -372,20 +337,14 @@ func (s *Store) RecordingsDir() string { return s.recDir }
 // DataDir returns the absolute path of DATA_DIR.
 func (s *Store) DataDir() string { return s.dataDir }
 
-// isConstraint reports whether err is a SQLite constraint violation.
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
-}
-
 // EnsureCamera creates the camera row or updates its name. The id must pass
 // ValidCameraID: it becomes a folder name.
 func (s *Store) EnsureCamera(ctx context.Context, id, name string) error {
 	if err := ValidCameraID(id); err != nil {
 		return err
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, id, name, s.now().UnixNano())
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`), id, name, s.now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("storage: ensure camera %s: %w", id, err)
 	}

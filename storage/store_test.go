@@ -16,10 +16,13 @@ var t0 = time.Date(2026, 3, 29, 0, 59, 58, 123_000_000, time.UTC)
 
 const sec = int64(time.Second)
 
-func newStore(t *testing.T) (*Store, string) {
+// newStore opens a new data dir with a new index of backend be.
+func newStore(t *testing.T, be Backend) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := OpenWithOptions(context.Background(), dir, Options{Clock: clock.NewFake(t0)})
+	o := be.Options(t)
+	o.Clock = clock.NewFake(t0)
+	s, err := OpenWithOptions(context.Background(), dir, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -54,9 +57,11 @@ func record(t *testing.T, s *Store, camera string, startNS, durNS int64, n int) 
 	return got
 }
 
-func TestLifecycle(t *testing.T) {
+func TestLifecycle(t *testing.T) { EachBackend(t, testLifecycle) }
+
+func testLifecycle(t *testing.T, be Backend) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, _ := newStore(t, be)
 	if err := s.EnsureCamera(ctx, "front-door", "Front door"); err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer dst.abort()
 
 	// Exporting never creates a data directory.
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: true})
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: true, Postgres: cfg.Index.Postgres})
 	if err != nil {
 		return fmt.Errorf("opening data dir: %w", err)
 	}

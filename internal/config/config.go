@@ -39,6 +39,9 @@
 //	  allow_remote: false         # true to listen beyond loopback (needs a token)
 //	  allowed_hosts: [nvr.example.org]   # Host names besides loopback's (a proxy, a tunnel)
 //	log: {level: info, format: text}   # debug|info|warn|error, text|json
+//	index:                        # absent: the SQLite index in data_dir
+//	  postgres: postgres://nvr:${PGPASSWORD}@db.local:5432/nvr   # or postgresql://…; ?host=/socket/dir
+//	node: node-a                  # [a-z0-9_-], 1-64 chars; required with index.postgres
 //
 // Durations are Go durations with optional leading whole days ("90s",
 // "1h30m", "30d", "1d12h"); a bare number other than 0 is rejected. Sizes
@@ -75,6 +78,8 @@ import (
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/schedule"
 	"github.com/nvr-project/nvr/storage"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Limits on the file and its values.
@@ -141,6 +146,11 @@ type Config struct {
 	// Users can sign in to the web UI; with any, the UI needs sign-in.
 	Users []User `yaml:"users"`
 	Log   Log    `yaml:"log"`
+	// Index says where the index of segments lives (docs/scale-out.md).
+	Index Index `yaml:"index"`
+	// Node names this nvr among the nodes sharing one PostgreSQL index:
+	// [a-z0-9_-], 1-64 characters. Required with Index.Postgres.
+	Node string `yaml:"node"`
 
 	lines   map[string]int // field path -> YAML line, from Parse
 	secrets []string       // values that must never appear in an error
@@ -184,6 +194,15 @@ type Camera struct {
 	MaxAge Duration `yaml:"max_age"`
 
 	line int
+}
+
+// Index is where the index of segments lives. The zero value is the SQLite
+// index in data_dir.
+type Index struct {
+	// Postgres is the URL of a PostgreSQL database that holds the index
+	// instead (postgres:// or postgresql://, libpq's parameters in the
+	// query). Its password is kept out of errors and logs.
+	Postgres string `yaml:"postgres"`
 }
 
 // Window is one recording window: it opens at each time the cron expression
@@ -346,7 +365,7 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		d.decode(doc.Content[0], reflectValue(cfg), "")
 	}
 	cfg.lines = d.lines
-	cfg.secrets = d.secrets
+	cfg.secrets = append(d.secrets, redact.Secrets(cfg.Index.Postgres)...)
 	for i := range cfg.Cameras {
 		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].URL)...)
@@ -630,6 +649,8 @@ func Diff(old, cur *Config) Changes {
 		return x.Name == y.Name && x.PasswordHash == y.PasswordHash && slices.Equal(x.Cameras, y.Cameras)
 	}))
 	add("log", old.Log != cur.Log)
+	add("index", old.Index != cur.Index)
+	add("node", old.Node != cur.Node)
 	return ch
 }
 
@@ -710,6 +731,7 @@ func (c *Config) Validate() error {
 
 	c.validateAPI(ids, bad)
 	c.validateUsers(ids, bad)
+	c.validateIndex(bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
@@ -991,6 +1013,7 @@ func (c *Config) newError(ps []Problem) *Error {
 	for _, cam := range c.Cameras {
 		secrets = append(secrets, redact.Secrets(cam.URL)...)
 	}
+	secrets = append(secrets, redact.Secrets(c.Index.Postgres)...)
 	scrub := redact.Scrubber(secrets...)
 	for i := range ps {
 		ps[i].Msg = scrub(ps[i].Msg)
@@ -1061,3 +1084,54 @@ func (e *Error) Error() string {
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// nodeRe is the rule for a node name: like a camera id, it may name
+// folders and appear in URLs and metrics.
+var nodeRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// validateIndex checks index.postgres and node. The URL is checked here as
+// far as its shape goes (scheme, host or socket directory, port, and what
+// pgx's parser refuses); whether the server answers is for nvr serve.
+func (c *Config) validateIndex(bad func(field, format string, args ...any)) {
+	if c.Node != "" && !nodeRe.MatchString(c.Node) {
+		bad("node", "%q: use 1 to 64 characters from a-z, 0-9, '_' and '-'", clip(c.Node))
+	}
+	raw := c.Index.Postgres
+	if raw == "" {
+		return
+	}
+	if msg := checkPostgresURL(raw); msg != "" {
+		bad("index.postgres", "%s", msg)
+	}
+	if c.Node == "" {
+		bad("node", "is required with index.postgres: it names this nvr among those sharing the database")
+	}
+}
+
+// checkPostgresURL returns what is wrong with a PostgreSQL URL, or "".
+func checkPostgresURL(raw string) string {
+	const form = "postgres://user:password@host:port/database"
+	if hasControl(raw) || strings.ContainsAny(raw, " \t") {
+		return "contains spaces or control characters"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a valid URL (percent-encode special characters in the user name and password, e.g. @ as %40); expected " + form
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "must start with postgres:// or postgresql:// (" + form + ")"
+	}
+	if u.Opaque != "" || (u.Hostname() == "" && u.Query().Get("host") == "") {
+		return "has no host (expected " + form + ", or ?host=/socket/dir for a Unix socket)"
+	}
+	if port := u.Port(); port != "" {
+		if p, err := parsePort(port); err != nil || p == 0 {
+			return "has a port that is not a number from 1 to 65535"
+		}
+	}
+	if _, err := pgconn.ParseConfig(raw); err != nil {
+		// pgx hides the password itself; newError scrubs the rest.
+		return "is not a valid PostgreSQL URL: " + redact.Text(err.Error())
+	}
+	return ""
+}

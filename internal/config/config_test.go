@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -253,6 +254,15 @@ var badCases = []badCase{
 	{"password with # in url", base + "cameras:\n  - id: a\n    url: rtsp://admin:p@ss#" + secretPW + "@192.0.2.1/cam\n", []string{"line 4: cameras[0].url: the user name or password holds '#' as is", "# as %23", "username and password fields"}},
 	{"password with / in url", base + "cameras:\n  - id: a\n    url: rtsp://admin:12/" + secretPW + "@192.0.2.1/cam\n", []string{"line 4: cameras[0].url: the user name or password holds '/' as is"}},
 	{"credentials twice", base + "cameras:\n  - id: a\n    url: rtsp://admin:${FRONT_DOOR_PASSWORD}@h/\n    username: admin\n", []string{"line 4: cameras[0].url: has a user name or password, and so does the camera's username/password"}},
+	{"postgres without node", base + "index:\n  postgres: postgres://nvr:${FRONT_DOOR_PASSWORD}@db.local/nvr\n", []string{"node: is required with index.postgres"}},
+	{"postgres wrong scheme", base + "node: a\nindex:\n  postgres: mysql://nvr:${FRONT_DOOR_PASSWORD}@db.local/nvr\n", []string{"line 4: index.postgres: must start with postgres:// or postgresql://"}},
+	{"postgres no host", base + "node: a\nindex:\n  postgres: postgres:///nvr\n", []string{"line 4: index.postgres: has no host"}},
+	{"postgres bad port", base + "node: a\nindex:\n  postgres: postgres://nvr:" + secretPW + "@db.local:0/nvr\n", []string{"line 4: index.postgres: has a port that is not a number"}},
+	{"postgres unparsable", base + "node: a\nindex:\n  postgres: postgres://nvr:" + secretPW + "@db.local:x/nvr\n", []string{"line 4: index.postgres: is not a valid URL"}},
+	{"postgres bad parameter", base + "node: a\nindex:\n  postgres: postgres://nvr:${FRONT_DOOR_PASSWORD}@db.local/nvr?sslmode=sometimes\n", []string{"line 4: index.postgres: is not a valid PostgreSQL URL"}},
+	{"postgres password parameter", base + "node: a\nindex:\n  postgres: postgresql://db.local/nvr?password=" + secretPW + "&sslmode=sometimes\n", []string{"line 4: index.postgres: is not a valid PostgreSQL URL"}},
+	{"bad node", base + "node: Node A\n", []string{`line 2: node: "Node A": use 1 to 64 characters`}},
+	{"unknown index key", base + "index:\n  sqlite: x\n", []string{`line 3: index.sqlite: unknown key "sqlite"`}},
 	{"password without username", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    password: ${FRONT_DOOR_PASSWORD}\n", []string{"cameras[0].username: is required with password"}},
 	{"two documents", base + "---\ndata_dir: /e\n", []string{"config: line 2: only one YAML document is allowed"}},
 	{"broken second document", base + "---\n[\n", []string{"config: line 3: did not find expected node content"}},
@@ -796,12 +806,13 @@ func TestPackageDocExample(t *testing.T) {
 			break
 		}
 	}
-	env := map[string]string{"PW": secretPW, "NVR_TOKEN": secretToken, "T2": "second-token-0123456789"}
+	env := map[string]string{"PW": secretPW, "NVR_TOKEN": secretToken, "T2": "second-token-0123456789", "PGPASSWORD": "pg-" + secretPW}
 	cfg, err := Parse([]byte(b.String()), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("doc example: %v\n%s", err, b.String())
 	}
-	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "front-door" {
+	if len(cfg.Cameras) != 1 || cfg.Retention.MinFreeBytes != 5<<30 || cfg.API.Tokens[0].Cameras[0] != "front-door" ||
+		cfg.Node != "node-a" || !strings.HasSuffix(cfg.Index.Postgres, "@db.local:5432/nvr") {
 		t.Errorf("doc example parsed as %+v", cfg)
 	}
 }
@@ -928,5 +939,37 @@ func TestAllowedHostsAccepted(t *testing.T) {
 	other.API.AllowedHosts = []string{"nvr.example.org"}
 	if ch := Diff(cfg, &other); !slices.Contains(ch.Settings, "api") {
 		t.Errorf("a change of allowed_hosts is not an api change: %+v", ch)
+	}
+}
+
+// TestIndexPostgres: index.postgres with ${ENV} in its password and a node
+// loads; the password never shows when the config is printed or logged.
+func TestIndexPostgres(t *testing.T) {
+	for _, u := range []string{
+		"postgres://nvr:${FRONT_DOOR_PASSWORD}@db.local:5432/nvr?sslmode=require",
+		"postgresql:///nvr?host=/run/postgresql&password=${FRONT_DOOR_PASSWORD}",
+	} {
+		cfg, err := Parse([]byte(base+"node: node-a\nindex:\n  postgres: "+u+"\n"), getenv)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if !strings.Contains(cfg.Index.Postgres, secretPW) || cfg.Node != "node-a" {
+			t.Fatalf("index %q node %q: ${ENV} not expanded", cfg.Index.Postgres, cfg.Node)
+		}
+		var logged bytes.Buffer
+		slog.New(slog.NewJSONHandler(&logged, nil)).Info("config", slog.Any("config", cfg))
+		for _, out := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", *cfg), cfg.Index.String(), logged.String()} {
+			if strings.Contains(out, secretPW) {
+				t.Errorf("password shown: %s", out)
+			}
+			if !strings.Contains(out, "/nvr") {
+				t.Errorf("index not named: %s", out)
+			}
+		}
+		other := *cfg
+		other.Index.Postgres = ""
+		if ch := Diff(cfg, &other); !slices.Contains(ch.Settings, "index") {
+			t.Errorf("Diff does not report the index: %+v", ch)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"log/slog"
+
+	"github.com/nvr-project/nvr/internal/redact"
 )
 
 // The String and LogValue methods below keep credentials out of logs and
@@ -61,8 +63,8 @@ func (a API) tokenCount() int {
 // String describes the config without credentials. (A value receiver, so
 // that printing a Config value, not only a pointer, is safe too.)
 func (c Config) String() string {
-	return fmt.Sprintf("config(data_dir=%s, listen=%s, timezone=%s, cameras=%v, %v, users=%d)",
-		c.DataDir, c.Listen, c.Location(), c.Cameras, c.API, len(c.Users))
+	return fmt.Sprintf("config(data_dir=%s, listen=%s, timezone=%s, cameras=%v, %v, users=%d, index=%s, node=%s)",
+		c.DataDir, c.Listen, c.Location(), c.Cameras, c.API, len(c.Users), c.Index, c.Node)
 }
 
 // LogValue is the config for log/slog: the settings that matter in a log
@@ -79,5 +81,19 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("cameras", ids),
 		slog.Any("api", c.API),
 		slog.Int("users", len(c.Users)),
+		slog.String("index", c.Index.String()),
+		slog.String("node", c.Node),
 	)
 }
+
+// String names the index, the PostgreSQL URL with its password (the whole
+// user-info, and secret parameters) redacted.
+func (x Index) String() string {
+	if x.Postgres == "" {
+		return "sqlite"
+	}
+	return redact.URL(x.Postgres)
+}
+
+// LogValue is the index for log/slog, redacted as String.
+func (x Index) LogValue() slog.Value { return slog.StringValue(x.String()) }

@@ -19,8 +19,14 @@ import (
 // t when there are none.
 func Index(t testing.TB, dataDir, camera string) []storage.Segment {
 	t.Helper()
+	return IndexWith(t, dataDir, storage.Options{}, camera)
+}
+
+// IndexWith is Index for a store opened with o (an index on PostgreSQL).
+func IndexWith(t testing.TB, dataDir string, o storage.Options, camera string) []storage.Segment {
+	t.Helper()
 	ctx := context.Background()
-	st, err := storage.Open(ctx, dataDir)
+	st, err := storage.OpenWithOptions(ctx, dataDir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
