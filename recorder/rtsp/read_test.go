@@ -113,13 +113,21 @@ func TestCancelAndClose(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
 	err := s.ReadPackets(ctx, func(*rtp.Packet) error { return nil })
-	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second { // the media timeout is far longer
 		t.Fatalf("cancel: %v after %v", err, time.Since(start))
 	}
 
 	done := make(chan error)
 	go func() { done <- s.ReadPackets(context.Background(), func(*rtp.Packet) error { return nil }) }()
-	time.Sleep(50 * time.Millisecond)
+	// Wait until the goroutine's ReadPackets holds the session (a loaded
+	// machine may take a while to start it); a second call is then refused.
+	for deadline := time.Now().Add(3 * time.Second); s.readMu.TryLock(); {
+		s.readMu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the concurrent ReadPackets did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := s.ReadPackets(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("concurrent ReadPackets: %v", err)
 	}
