@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/config"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/ticks"
@@ -21,8 +22,9 @@ import (
 const probeHelp = `usage: nvr probe [flags] rtsp[s]://[user:pass@]host[:port]/path
        nvr probe [flags] -config nvr.yaml -camera ID
 
-Connects to a camera, reads its H.264 stream for a while and prints one JSON
-object describing it. On failure it prints one line saying what went wrong
+Connects to a camera, reads its H.264 or H.265 stream for a while and prints
+one JSON object describing it, with every track of the camera and whether
+nvr records it. On failure it prints one line saying what went wrong
 (and during which step) and exits non-zero. Passwords are never printed.
 For rtsps:// an untrusted certificate fails with its fingerprint, which
 -tls-fingerprint (and a camera's tls_fingerprint in the config) pins.
@@ -64,7 +66,26 @@ type probeTrack struct {
 	Width     int    `json:"width,omitempty"`
 	Height    int    `json:"height,omitempty"`
 	ClockRate int    `json:"clock_rate,omitempty"`
+	Channels  int    `json:"channels,omitempty"`
 	Control   string `json:"control,omitempty"`
+	// Recorded says whether nvr records the track; Note says why not.
+	Recorded bool   `json:"recorded"`
+	Note     string `json:"note,omitempty"`
+}
+
+// audioNote says what nvr makes of an audio track: whether its
+// depacketizers read it (and as what), and that recording audio is still to
+// come.
+func audioNote(t rtsp.Track) string {
+	tr, err := audio.NewTrack(t.Codec, t.ClockRate, t.Channels, t.Fmtp)
+	if err != nil {
+		return "nvr cannot read this audio: " + err.Error()
+	}
+	as := "audio nvr can read"
+	if f := tr.Format(); f != nil {
+		as += " (as " + f.Codec + ")"
+	}
+	return as + "; recording audio is not built yet"
 }
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -210,9 +231,19 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 		if t.Type != "video" || (t.Codec != video.CodecH264 && t.Codec != video.CodecH265) {
 			pt.ClockRate = t.ClockRate
 		}
-		if t.Control == info.Video.Control && t.Codec == info.Video.Codec && st.params != nil {
-			p := st.params
-			pt.Profile, pt.Tier, pt.Level, pt.Width, pt.Height = p.Profile, p.Tier, p.Level, p.Width, p.Height
+		pt.Channels = t.Channels
+		switch {
+		case t.Control == info.Video.Control && t.Codec == info.Video.Codec:
+			pt.Recorded = true
+			if p := st.params; p != nil {
+				pt.Profile, pt.Tier, pt.Level, pt.Width, pt.Height = p.Profile, p.Tier, p.Level, p.Width, p.Height
+			}
+		case t.Type == "video":
+			pt.Note = "nvr records one video track of a camera"
+		case t.Type == "audio":
+			pt.Note = audioNote(t)
+		default:
+			pt.Note = "not audio or video"
 		}
 		res.Tracks = append(res.Tracks, pt)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,29 @@ func TestGstAudio(t *testing.T) {
 			ad, _ := strconv.ParseFloat(p.Streams[1].Duration, 64)
 			if vd < 1 || ad < vd-0.5 || ad > vd+0.5 {
 				t.Fatalf("video %.2f s, audio %.2f s", vd, ad)
+			}
+			// nvr probe lists both tracks and says which it records.
+			pout, perr, err := runProbe(t, "-duration", "1s", g.URL())
+			if err != nil {
+				t.Fatalf("nvr probe: %v: %s", err, perr)
+			}
+			var pr struct {
+				Tracks []struct {
+					Type, Codec, Note string
+					ClockRate         int `json:"clock_rate"`
+					Recorded          bool
+				} `json:"tracks"`
+			}
+			if err := json.Unmarshal([]byte(pout), &pr); err != nil || len(pr.Tracks) != 2 {
+				t.Fatalf("probe output (%v): %s", err, pout)
+			}
+			v, a := pr.Tracks[0], pr.Tracks[1]
+			if v.Type != "video" || !v.Recorded || a.Type != "audio" || a.Recorded || a.ClockRate == 0 ||
+				!strings.Contains(a.Note, "audio nvr can read") {
+				t.Fatalf("probe tracks %+v", pr.Tracks)
+			}
+			if c.audio != "aac-latm" && !strings.Contains(a.Note, "(as "+map[string]string{"aac": "mp4a.40.2", "flac": "flac", "opus": "opus"}[c.codec]+")") {
+				t.Fatalf("probe's audio note %q does not name %s", a.Note, c.codec)
 			}
 		})
 	}
