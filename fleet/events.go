@@ -3,7 +3,6 @@ package fleet
 import (
 	"errors"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nvr-project/nvr/recorder"
@@ -98,7 +97,7 @@ type jobError struct{ err error }
 func (e jobError) Error() string { return e.err.Error() }
 func (e jobError) Unwrap() error { return e.err }
 func (e jobError) Is(target error) bool {
-	return target == ErrDiskFull && (errors.Is(e.err, syscall.ENOSPC) || errors.Is(e.err, syscall.EDQUOT))
+	return target == ErrDiskFull && storage.IsFull(e.err)
 }
 
 // Subscription buffer sizes.

@@ -33,7 +33,7 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 		return nil
 	}
 	err := s.setState(ctx, segs, StateDeleting)
-	if err != nil && isFull(err) && s.releaseReserve() {
+	if err != nil && IsFull(err) && s.releaseReserve() {
 		// The disk is full: give the index the reserved space to commit
 		// the marks that free it.
 		err = s.setState(ctx, segs, StateDeleting)

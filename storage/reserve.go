@@ -62,9 +62,10 @@ func (s *Store) releaseReserve() bool {
 	return os.Remove(filepath.Join(s.dataDir, ReserveName)) == nil
 }
 
-// isFull reports whether err is the filesystem being full, as SQLite or
-// the kernel says it.
-func isFull(err error) bool {
+// IsFull reports whether err is the filesystem being full, as SQLite
+// ("database or disk is full") or the kernel (ENOSPC, EDQUOT) says it: the
+// one test of it, used by the fleet's ErrDiskFull too.
+func IsFull(err error) bool {
 	var se sqlite3.Error
 	return (errors.As(err, &se) && se.Code == sqlite3.ErrFull) ||
 		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
