@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -471,5 +472,55 @@ func TestTimelineResolution(t *testing.T) {
 		if w := f.do(t, "GET", q+"&resolution="+bad); w.Code != 400 {
 			t.Fatalf("resolution %q: %d", bad, w.Code)
 		}
+	}
+}
+
+// keyframeExporter has a keyframe every two seconds of footage.
+type keyframeExporter struct{ *fakeExporter }
+
+func (e keyframeExporter) KeyframeAt(ctx context.Context, camera string, ns int64) (int64, int64, error) {
+	for _, s := range e.store.segs {
+		if s.Camera == camera && ns >= s.StartNS && ns < s.EndNS {
+			k := s.StartNS + (ns-s.StartNS)/int64(2*time.Second)*int64(2*time.Second)
+			return k, k + int64(40*time.Millisecond), nil
+		}
+	}
+	return 0, 0, fmt.Errorf("camera %s: %w", camera, footage.ErrNoFootage)
+}
+
+// TestTimelineKeyframe: with keyframe=1 the timeline names the keyframe
+// that shows its start, so the UI can begin a clip there; in a gap or
+// unasked there is none.
+func TestTimelineKeyframe(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.Exporter = keyframeExporter{o.Exporter.(*fakeExporter)} })
+	get := func(q string) (int, string) {
+		w := f.do(t, "GET", "/api/cameras/front-door/timeline?"+q)
+		var body struct {
+			Keyframe *string `json:"keyframe"`
+		}
+		if w.Code == 200 {
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if body.Keyframe == nil {
+			return w.Code, ""
+		}
+		return w.Code, *body.Keyframe
+	}
+	q := func(start time.Duration) string {
+		return "start=" + url.QueryEscape(ts(start)) + "&end=" + url.QueryEscape(ts(start+time.Minute))
+	}
+	if code, k := get(q(3*time.Second+500*time.Millisecond) + "&keyframe=1"); code != 200 || k != ts(2*time.Second) {
+		t.Fatalf("in footage: %d keyframe %q, want %s", code, k, ts(2*time.Second))
+	}
+	if code, k := get(q(35*time.Minute) + "&keyframe=1"); code != 200 || k != "" {
+		t.Fatalf("in a gap: %d keyframe %q", code, k)
+	}
+	if code, k := get(q(3 * time.Second)); code != 200 || k != "" {
+		t.Fatalf("not asked: %d keyframe %q", code, k)
+	}
+	if code, _ := get(q(3*time.Second) + "&keyframe=yes"); code != 400 {
+		t.Fatalf("keyframe=yes: %d", code)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/redact"
 	"github.com/nvr-project/nvr/storage"
 )
@@ -290,6 +291,14 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var keyframe bool
+	switch q.Get("keyframe") {
+	case "":
+	case "1":
+		keyframe = true
+	default:
+		return badRequest("keyframe must be 1")
+	}
 	var resolution time.Duration
 	if s := q.Get("resolution"); s != "" {
 		if resolution, err = time.ParseDuration(s); err != nil || resolution <= 0 || resolution > tr.duration() {
@@ -311,10 +320,22 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	}
 	spans = mergeGaps(spans, int64(resolution))
 	out := struct {
-		Spans []spanJSON `json:"spans"`
+		Spans    []spanJSON `json:"spans"`
+		Keyframe string     `json:"keyframe,omitempty"`
 	}{Spans: make([]spanJSON, 0, len(spans))}
 	for _, s := range spans {
 		out.Spans = append(out.Spans, spanJSON{formatNS(s.StartNS), formatNS(s.EndNS)})
+	}
+	// The keyframe that shows start lets a player begin a clip there, so
+	// the clip needs no edit list to hide the frames before start (Firefox
+	// shows them: it ignores an edit list's start for video).
+	if pv, ok := h.exporter.(Previewer); keyframe && ok && len(spans) > 0 && spans[0].StartNS <= tr.startNS {
+		switch k, _, err := pv.KeyframeAt(ctx, c.ID, tr.startNS); {
+		case err == nil:
+			out.Keyframe = formatNS(k)
+		case !errors.Is(err, footage.ErrNoFootage):
+			return fmt.Errorf("timeline: keyframe: %w", err)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,14 +306,41 @@ func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-func eval[T any](t *testing.T, b *browser, js string) T {
-	t.Helper()
+func (b *browser) evaluate(js string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	// Awaited, so a script may return a promise (a fetch).
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
+}
+
+func (b *browser) navigate(t *testing.T, url string) {
+	t.Helper()
+	b.do(t, chromedp.Navigate(url))
+}
+
+func (b *browser) press(t *testing.T, key string) {
+	t.Helper()
+	b.do(t, chromedp.KeyEvent(key))
+}
+
+// eval evaluates js in p (awaited, so a script may return a promise) and
+// decodes its value into T; undefined or null fails the test unless T can
+// be nil.
+func eval[T any](t *testing.T, p tab, js string) T {
+	t.Helper()
+	var v T
+	raw, err := p.evaluate(js)
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	if raw == nil || string(raw) == "null" {
+		switch reflect.TypeFor[T]().Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+			return v
+		}
+		t.Fatalf("evaluate %s: undefined or null", js)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("evaluate %s: %v (%.200s)", js, err, raw)
 	}
 	return v
 }
@@ -328,8 +354,14 @@ func (b *browser) eval0(t *testing.T, js string) {
 // poll evaluates js until it returns true.
 func (b *browser) poll(t *testing.T, d time.Duration, what, js string) {
 	t.Helper()
+	poll(t, b, d, what, js)
+}
+
+// poll evaluates js in p until it returns true.
+func poll(t *testing.T, p tab, d time.Duration, what, js string) {
+	t.Helper()
 	deadline := time.Now().Add(d)
-	for !eval[bool](t, b, js) {
+	for !eval[bool](t, p, js) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
@@ -349,17 +381,25 @@ func (b *browser) noErrors(t *testing.T) {
 // picture is what a player shows: the frame's wall time as the UI has it,
 // the clock's text, and the picture's red channel, W pixels a row.
 type picture struct {
-	Wall  float64 `json:"wall"`
-	Clock string  `json:"clock"`
-	R     string  `json:"r"`
-	W     int     `json:"w"`
-	red   []byte
+	Wall float64 `json:"wall"`
+	// Within is true when Wall is a moment within the frame rather than its
+	// start (Firefox, paused).
+	Within bool   `json:"within"`
+	Clock  string `json:"clock"`
+	R      string `json:"r"`
+	W      int    `json:"w"`
+	red    []byte
 }
 
 // onScreen reads the picture camera id's player shows, drawn into a canvas.
 func (b *browser) onScreen(t *testing.T, id string) picture {
 	t.Helper()
-	shot := eval[picture](t, b, `(() => {
+	return onScreen(t, b, id)
+}
+
+func onScreen(t *testing.T, p tab, id string) picture {
+	t.Helper()
+	shot := eval[picture](t, p, `(() => {
 		const p = nvr.players.get(`+strconv.Quote(id)+`), v = p.video;
 		const c = document.createElement('canvas');
 		c.width = v.videoWidth; c.height = v.videoHeight;
@@ -368,7 +408,7 @@ func (b *browser) onScreen(t *testing.T, id string) picture {
 		const px = g.getImageData(0, 0, c.width, c.height).data;
 		let r = '';
 		for (let i = 0; i < px.length; i += 4) r += String.fromCharCode(px[i]);
-		return { wall: p.frameWall, clock: document.getElementById('clock').textContent, r: btoa(r), w: c.width };
+		return { wall: p.frameWall, within: !!p.frameWithin, clock: document.getElementById('clock').textContent, r: btoa(r), w: c.width };
 	})()`)
 	red, err := base64.StdEncoding.DecodeString(shot.R)
 	if err != nil || shot.W == 0 || len(red) < shot.W*testcam.NumberedBlockHeight {
@@ -382,8 +422,13 @@ func (b *browser) onScreen(t *testing.T, id string) picture {
 // frames moving on: the frame numbers in two pictures half a second apart.
 func (b *browser) liveAdvances(t *testing.T, id string) {
 	t.Helper()
+	liveAdvances(t, b, id)
+}
+
+func liveAdvances(t *testing.T, p tab, id string) {
+	t.Helper()
 	read := func() int {
-		shot := b.onScreen(t, id)
+		shot := onScreen(t, p, id)
 		n, err := testcam.FrameNumber(shot.red, shot.W)
 		if err != nil {
 			t.Fatalf("live %s: %v", id, err)
@@ -440,38 +485,80 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 }
 
-// exportedFrameNumber exports one frame's worth of camera id from at and
-// reads the number of the first picture ffmpeg decodes from it.
-func exportedFrameNumber(t *testing.T, s *site, id string, at time.Time, frame time.Duration) int {
+// indexFrameAt returns the number of the frame camera id's index shows at
+// moment at: ffmpeg decodes an export from the keyframe that shows it (the
+// timeline names it) to just past it, with each frame's time (showinfo),
+// and the last frame that starts at or before at is read. From a keyframe,
+// so no edit list is involved: players differ on the frame an export that
+// starts inside a frame begins with.
+func indexFrameAt(t *testing.T, s *site, id string, at time.Time) int {
 	t.Helper()
-	u := fmt.Sprintf("%s/api/cameras/%s/export?start=%s&end=%s", s.base, id,
-		at.UTC().Format(time.RFC3339Nano), at.Add(frame).UTC().Format(time.RFC3339Nano))
-	req, err := http.NewRequest("GET", u, nil)
+	get := func(u string) []byte {
+		req, err := http.NewRequest("GET", s.base+u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+siteToken) // ignored without tokens
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", u, resp.StatusCode, body)
+		}
+		return body
+	}
+	var tl struct{ Keyframe string }
+	if err := json.Unmarshal(get(fmt.Sprintf("/api/cameras/%s/timeline?keyframe=1&start=%s&end=%s", id,
+		at.UTC().Format(time.RFC3339Nano), at.Add(time.Second).UTC().Format(time.RFC3339Nano))), &tl); err != nil || tl.Keyframe == "" {
+		t.Fatalf("no keyframe for %s: %v", at.Format(time.RFC3339Nano), err)
+	}
+	key, err := time.Parse(time.RFC3339Nano, tl.Keyframe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+siteToken) // ignored without tokens
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("export at %s: %d %s", at.Format(time.RFC3339Nano), resp.StatusCode, body)
-	}
-	f := filepath.Join(t.TempDir(), "frame.mp4")
+	body := get(fmt.Sprintf("/api/cameras/%s/export?start=%s&end=%s", id, tl.Keyframe, at.Add(100*time.Millisecond).UTC().Format(time.RFC3339Nano)))
+	f := filepath.Join(t.TempDir(), "frames.mp4")
 	if err := os.WriteFile(f, body, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, need(t, "ffmpeg"), "-nostdin", "-v", "error", "-i", f,
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
-	if err != nil || len(out) < 320*testcam.NumberedBlockHeight {
-		t.Fatalf("ffmpeg decoding the export at %s: %v (%d bytes)", at.Format(time.RFC3339Nano), err, len(out))
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, need(t, "ffmpeg"), "-nostdin", "-v", "info", "-i", f,
+		"-vf", "showinfo", "-f", "rawvideo", "-pix_fmt", "gray", "-")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg decoding the export for %s: %v\n%s", at.Format(time.RFC3339Nano), err, stderr.String())
 	}
-	n, err := testcam.FrameNumber(out, 320)
+	var pts []float64
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if _, rest, ok := strings.Cut(line, " pts_time:"); ok && strings.Contains(line, "Parsed_showinfo") {
+			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			if err != nil {
+				t.Fatalf("showinfo line %q: %v", line, err)
+			}
+			pts = append(pts, v)
+		}
+	}
+	const size = 320 * 240 // the numbered240 clip
+	if len(pts) == 0 || len(out) != len(pts)*size {
+		t.Fatalf("ffmpeg gave %d frame times and %d bytes for %s", len(pts), len(out), at.Format(time.RFC3339Nano))
+	}
+	off := at.Sub(key).Seconds()
+	k := -1
+	for i, p := range pts {
+		if p <= off+1e-6 {
+			k = i
+		}
+	}
+	if k < 0 || k == len(pts)-1 {
+		t.Fatalf("no frame of the export from %s covers %s (frame times %v)", tl.Keyframe, at.Format(time.RFC3339Nano), pts)
+	}
+	n, err := testcam.FrameNumber(out[k*size:(k+1)*size], 320)
 	if err != nil {
 		t.Fatalf("the exported picture at %s: %v", at.Format(time.RFC3339Nano), err)
 	}
@@ -540,62 +627,9 @@ func TestUI(t *testing.T) {
 	segs := s.segments(t, "cam")
 	// A moment inside the second complete segment, 0.37 s past a boundary.
 	at := segs[1].Start.Add(370 * time.Millisecond)
-	want, frame, ok := frameStart(segs, at)
-	if !ok {
-		t.Fatal("no segment holds the moment")
-	}
 
-	t.Run("deep link shows the frame the index holds", func(t *testing.T) {
-		b.do(t, chromedp.Navigate(s.base+"/?camera=cam&t="+at.UTC().Format(time.RFC3339Nano)))
-		b.poll(t, 15*time.Second, "the first frame after the seek", `!!(window.nvr && nvr.state.lastSeek && nvr.state.lastSeek.frame)`)
-		shown := eval[float64](t, b, `nvr.state.lastSeek.frame`)
-		got := time.UnixMilli(int64(shown))
-		if d := got.Sub(want); d < -frame/2-time.Millisecond || d > frame/2+time.Millisecond {
-			t.Fatalf("first frame shown at %s, the index holds the frame of %s at %s (frame %s, off by %s)",
-				got.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano), frame, d)
-		}
-		t.Logf("deep link: first frame %.0f ms after the seek", eval[float64](t, b, `nvr.state.lastSeek.frameAt - nvr.state.lastSeek.startedAt`))
-		url := eval[string](t, b, `location.search`)
-		if !strings.Contains(url, "camera=cam") || !strings.Contains(url, "t=") {
-			t.Fatalf("URL %q does not name the camera and moment", url)
-		}
-		b.noErrors(t)
-	})
-
-	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) {
-		// The test camera draws each frame's number into its picture. Paused
-		// after playing, and after a step of one frame, the number on
-		// screen must be the number ffmpeg decodes from an export that
-		// starts at the wall time the UI shows: the index's frame at that
-		// time. Pixels against pixels, so the UI's own bookkeeping is not
-		// what is checked.
-		b.poll(t, 10*time.Second, "playing", `nvr.state.playing && nvr.players.get('cam').frameWall != null`)
-		defer b.eval0(t, `nvr.setPlaying(true)`) // play on for what follows
-		time.Sleep(700 * time.Millisecond)
-		for _, action := range []struct{ name, key string }{{"paused", " "}, {"stepped a frame", "."}} {
-			before := eval[float64](t, b, `nvr.players.get('cam').frameWall`)
-			b.do(t, chromedp.KeyEvent(action.key))
-			b.poll(t, 10*time.Second, "paused on a frame", `!nvr.state.playing && nvr.players.get('cam').video.paused &&
-				!nvr.players.get('cam').video.seeking && nvr.players.get('cam').frameWall != null`)
-			if action.key == "." {
-				b.poll(t, 10*time.Second, "the step's frame", `nvr.players.get('cam').frameWall > `+fmt.Sprint(before))
-			}
-			time.Sleep(300 * time.Millisecond) // the frame drawn
-			shot := b.onScreen(t, "cam")
-			onScreen, err := testcam.FrameNumber(shot.red, shot.W)
-			if err != nil {
-				t.Fatalf("%s: the picture on screen: %v", action.name, err)
-			}
-			wall := time.UnixMilli(int64(shot.Wall))
-			inIndex := exportedFrameNumber(t, s, "cam", wall, frame)
-			if onScreen != inIndex {
-				t.Fatalf("%s: frame %d on screen, the clock shows %q (%s), where the index holds frame %d",
-					action.name, onScreen, shot.Clock, wall.Format(time.RFC3339Nano), inIndex)
-			}
-			t.Logf("%s: frame %d on screen at %s, as the index holds", action.name, onScreen, wall.Format(time.RFC3339Nano))
-		}
-		b.noErrors(t)
-	})
+	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, b, s, at) })
+	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, b, s) })
 
 	t.Run("timeline drawing", func(t *testing.T) {
 		// 30 days of one camera at one span a pixel's worth of time (what
@@ -666,15 +700,7 @@ func TestUI(t *testing.T) {
 	})
 
 	t.Run("plays across segment boundaries without a stall", func(t *testing.T) {
-		c0 := eval[string](t, b, `document.getElementById('clock').textContent`)
-		start := time.Now()
-		time.Sleep(4 * time.Second)
-		c1 := eval[string](t, b, `document.getElementById('clock').textContent`)
-		advanced, elapsed := uiTime(t, c1).Sub(uiTime(t, c0)), time.Since(start)
-		// Two-second segments: four seconds cross at least one boundary.
-		if advanced < elapsed-700*time.Millisecond || advanced > elapsed+500*time.Millisecond {
-			t.Fatalf("clock advanced %s in %s of playing", advanced, elapsed)
-		}
+		checkPlaysOn(t, b)
 		b.screenshot(t, "ui-playback.png")
 		b.noErrors(t)
 	})
@@ -708,36 +734,7 @@ func TestUI(t *testing.T) {
 		b.noErrors(t)
 	})
 
-	t.Run("two cameras in sync", func(t *testing.T) {
-		b.do(t, chromedp.Navigate(s.base+"/?camera=cam&camera=cam2&t="+at.UTC().Format(time.RFC3339Nano)))
-		b.poll(t, 15*time.Second, "both cameras playing", `nvr.players.size === 2 && [...nvr.players.values()].every(p => p.frameWall && !p.video.paused)`)
-		// Both positions read in one evaluation, five times over a
-		// second: the median distance must be within 100 ms.
-		inSync := func(when string) {
-			t.Helper()
-			var ds []time.Duration
-			for range 5 {
-				d := eval[float64](t, b, `(() => { const [a, c] = [...nvr.players.values()]; return a.wallNow() - c.wallNow(); })()`)
-				ds = append(ds, time.Duration(math.Abs(d)*float64(time.Millisecond)))
-				time.Sleep(200 * time.Millisecond)
-			}
-			slices.Sort(ds)
-			if med := ds[len(ds)/2]; med > 100*time.Millisecond {
-				t.Fatalf("%s: cameras %s apart (median of %v)", when, med, ds)
-			}
-		}
-		time.Sleep(time.Second)
-		inSync("playing")
-		// Knock the second camera ahead, as a slow decoder or a stall
-		// would: by 0.6 s it is moved back, by 0.2 s it plays slower until
-		// it is back. Either way the sync pulls it in.
-		for _, knock := range []string{"0.6", "0.2"} {
-			b.eval0(t, `(() => { const c = [...nvr.players.values()][1]; c.video.currentTime += `+knock+`; })()`)
-			time.Sleep(2 * time.Second)
-			inSync("after a " + knock + " s knock")
-		}
-		b.noErrors(t)
-	})
+	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, b, s, at) })
 
 	t.Run("export from the UI decodes", func(t *testing.T) {
 		b.do(t, chromedp.Click(chromedp.ID("mark-in")))
@@ -774,25 +771,7 @@ func TestUI(t *testing.T) {
 
 	t.Run("live view", func(t *testing.T) {
 		sessions := s.cam.Stats().Sessions
-		b.do(t, chromedp.Navigate(s.base+"/?camera=cam&camera=cam2"))
-		b.poll(t, 10*time.Second, "both live tiles playing",
-			`nvr.state.live && nvr.players.size === 2 && [...nvr.players.values()].every(p => p.mode === 'live' && p.video.currentTime > 0.5)`)
-		t0 := eval[float64](t, b, `nvr.players.get('cam').video.currentTime`)
-		b.poll(t, 10*time.Second, "200 frames measured", `nvr.state.liveLatency.length >= 200`)
-		t1 := eval[float64](t, b, `nvr.players.get('cam').video.currentTime`)
-		if t1 <= t0 {
-			t.Fatalf("the live picture does not advance: %v then %v", t0, t1)
-		}
-		b.liveAdvances(t, "cam")
-		lat := eval[[]float64](t, b, `nvr.state.liveLatency.slice(-200)`)
-		slices.Sort(lat)
-		p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
-		t.Logf("live latency from arrival at nvr to the screen: p50 %.0f ms, p95 %.0f ms (%d frames)", p50, p95, len(lat))
-		// The target is 500 ms at the 95th percentile; a loaded CI machine
-		// gets twice that before this fails.
-		if p95 > 1000 {
-			t.Fatalf("live latency p95 %.0f ms", p95)
-		}
+		checkLiveTiles(t, b, s)
 		if u := eval[string](t, b, `location.search`); strings.Contains(u, "t=") {
 			t.Fatalf("live URL %q names a moment", u)
 		}

@@ -103,6 +103,7 @@ function fmtDate(p) { return `${p.y}-${pad(p.mo)}-${pad(p.d)}`; }
 
 // fmtTime: "2026-03-29 02:30:00.040 +01:00" (ms when asked).
 function fmtTime(ms, withMs) {
+  ms = Math.floor(ms); // a frame's time can have a fraction (the clip's clock)
   const p = zparts(ms);
   let s = `${fmtDate(p)} ${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}`;
   if (withMs) s += '.' + pad(((ms % 1000) + 1000) % 1000, 3);
@@ -369,8 +370,17 @@ class Player {
         v.requestVideoFrameCallback(cb);
         return;
       }
-      const w = this.wallAt(meta.mediaTime);
-      if (w != null) this.frameWall = w;
+      // A frame presented while a seek is under way is the one from before
+      // it (a new window's first picture): only what the seek shows counts.
+      const w = v.seeking ? null : this.wallAt(meta.mediaTime);
+      if (w != null) {
+        this.frameWall = w;
+        // Paused, Firefox gives the position (a moment within the frame,
+        // such as a seek's target), not the frame's start: step() must
+        // know which it has.
+        // (Its times are rounded to microseconds.)
+        this.frameWithin = v.paused && Math.abs(meta.mediaTime - v.currentTime) < 1e-5;
+      }
       if (this === leader()) onFrame(w);
       if (w != null && this.windowFull && !this.next && state.playing &&
           this.windowEnd - w < HANDOVER_S * SEC * Math.max(1, state.rate)) this.preloadNext();
@@ -400,25 +410,29 @@ class Player {
 
   // mediaAt returns the export time of wall, or the start of the next
   // piece (and gap=true) when wall is in a gap.
-  mediaAt(wall) {
-    for (const p of this.pieces) {
-      if (wall < p.wall) return { t: p.media, gap: true, next: p.wall };
-      if (wall < p.wall + p.dur * 1000) return { t: p.media + (wall - p.wall) / 1000, gap: false };
-    }
-    return null;
-  }
+  mediaAt(wall) { return mediaIn(this.pieces, wall); }
 
   // windowAt plans the export window that starts at wall: its pieces
   // (media time to wall time), where it ends, and its URL; null when there
   // is no footage in it.
   async windowAt(wall) {
     const size = state.window;
-    const list = await fetchSpans(this.id, wall, wall + size); // exact: the media map needs every gap
+    // exact: the media map needs every gap
+    const r = await api(`/api/cameras/${enc(this.id)}/timeline?start=${iso(wall)}&end=${iso(wall + size)}&keyframe=1`);
+    const list = r.spans.map((s) => [parseMs(s.start), parseMs(s.end)]);
+    // The window begins at the keyframe that shows wall, so the clip has
+    // no frames before its start for an edit list to hide: Firefox ignores
+    // an edit list's start for video (it shows those frames, and its seeks
+    // land a frame early). The clip is asked for from the keyframe's exact
+    // time, which milliseconds would miss.
+    const key = r.keyframe ? parseMs(r.keyframe) : null;
     const pieces = [];
-    let media = 0;
+    let media = 0, keyUsed = false;
     for (const [s, e] of list) {
-      const a = Math.max(s, wall), b = Math.min(e, wall + size);
+      let a = Math.max(s, wall);
+      const b = Math.min(e, wall + size);
       if (b <= a) continue;
+      if (!pieces.length && key != null && key <= a && s <= wall) { a = key; keyUsed = true; }
       pieces.push({ wall: a, media, dur: (b - a) / 1000 });
       media += (b - a) / 1000;
     }
@@ -427,7 +441,7 @@ class Player {
     const end = last.wall + last.dur * 1000;
     return {
       from: wall, pieces, end, full: end >= wall + size,
-      src: `/api/cameras/${enc(this.id)}/export?start=${iso(pieces[0].wall)}&end=${iso(end)}`,
+      src: `/api/cameras/${enc(this.id)}/export?start=${keyUsed ? encodeURIComponent(r.keyframe) : iso(pieces[0].wall)}&end=${iso(end)}`,
     };
   }
 
@@ -474,7 +488,9 @@ class Player {
     this.next = next;
     const w = await this.windowAt(from).catch(() => null);
     if (this.next !== next || this.loading !== token) return;
-    if (!w || w.pieces[0].wall !== from) { this.next = null; return; } // a gap or nothing yet: onEnded loads it
+    // A gap or nothing yet: onEnded loads it.
+    const m = w && mediaIn(w.pieces, from);
+    if (!m || m.gap) { this.next = null; return; }
     // Rendered but transparent, under the shown one: the browser buffers
     // it and decodes its first frame, which display:none would not.
     const v = Player.newVideo();
@@ -484,6 +500,9 @@ class Player {
     await loaded(v, w.src);
     if (this.next !== next) return;
     if (v.error) { this.dropNext(); return; }
+    // The window begins at a keyframe before from: wait there.
+    if (m.t > 0) await seekVideo(v, m.t);
+    if (this.next !== next) return;
     next.window = w;
     next.ready = true;
   }
@@ -509,12 +528,7 @@ class Player {
     // shown is the one asked for, not one a busy machine played past.
     this.video.pause();
     this.frameWall = null;
-    await new Promise((resolve) => {
-      const done = () => { clearTimeout(timer); this.video.removeEventListener('seeked', done); resolve(); };
-      const timer = setTimeout(done, 5000);
-      this.video.addEventListener('seeked', done);
-      this.video.currentTime = m.t;
-    });
+    await seekVideo(this.video, m.t);
     if (this.frameWall == null && this.video.requestVideoFrameCallback) {
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, 300);
@@ -566,6 +580,34 @@ function codecName(c) {
 }
 
 // loaded sets v's source and waits for its metadata (or an error).
+// mediaIn returns the clip time of wall in a window's pieces, or the start
+// of the next piece (and gap=true) when wall is in a gap.
+function mediaIn(pieces, wall) {
+  for (const p of pieces) {
+    if (wall < p.wall) return { t: p.media, gap: true, next: p.wall };
+    if (wall < p.wall + p.dur * 1000) return { t: p.media + (wall - p.wall) / 1000, gap: false };
+  }
+  return null;
+}
+
+// parseMs parses an RFC 3339 time to milliseconds with the fraction the
+// index gives (Date.parse cuts it to whole milliseconds): a window's media
+// map then puts each frame at its own time, not up to a millisecond early.
+function parseMs(s) {
+  const m = /\.\d{3}(\d+)/.exec(s);
+  return Date.parse(s) + (m ? Number('0.' + m[1]) : 0);
+}
+
+// seekVideo moves v to clip time t and waits (at most 5 s) until it is there.
+function seekVideo(v, t) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); v.removeEventListener('seeked', done); resolve(); };
+    const timer = setTimeout(done, 5000);
+    v.addEventListener('seeked', done);
+    v.currentTime = t;
+  });
+}
+
 function loaded(v, src) {
   return new Promise((resolve) => {
     const done = () => { v.removeEventListener('loadedmetadata', done); v.removeEventListener('error', done); resolve(); };
@@ -825,11 +867,17 @@ setInterval(() => {
 }, SYNC_EVERY_MS);
 
 function setPlaying(on) {
+  const was = state.playing;
   state.playing = on;
   $('play').textContent = on ? 'Pause' : 'Play';
   for (const p of players.values()) {
     p.video.playbackRate = state.rate;
-    if (on && p.pieces.length) p.video.play().catch(() => {}); else p.video.pause();
+    if (on && p.pieces.length) { p.video.play().catch(() => {}); continue; }
+    p.video.pause();
+    // Paused, the picture and the time given for it can be a frame apart
+    // (Firefox reports a frame it has not shown yet): a seek to where the
+    // video stopped shows the frame at that position and reports it anew.
+    if (was && p.mode !== 'live' && p.pieces.length && !p.video.seeking) seekVideo(p.video, p.video.currentTime);
   }
 }
 
@@ -840,10 +888,11 @@ function step(frames) {
   // From the frame on screen to the middle of the one asked for, in media
   // time (so a step crosses a gap): a seek to a frame's very start can
   // round to the frame before it, and the paused position may lie anywhere
-  // within the frame shown.
+  // within the frame shown. frameWall is the frame's start, or (Firefox,
+  // paused) a moment within it, such as the middle a step before asked for.
   const shown = lead.frameWall != null ? lead.mediaAt(lead.frameWall) : null;
   const t = shown && !shown.gap
-    ? shown.t + (frames + 0.5) / state.fps
+    ? shown.t + (frames + (lead.frameWithin ? 0 : 0.5)) / state.fps
     : lead.video.currentTime + frames / state.fps;
   const w = lead.wallAt(Math.max(0, t));
   if (w != null) seek(w);

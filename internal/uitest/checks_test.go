@@ -1,0 +1,156 @@
+package uitest
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/internal/testcam"
+)
+
+// The checks here run in every browser the tests drive (TestUI in
+// Chromium, TestFirefox): each takes the page it drives.
+
+// checkDeepLink opens a link to moment at of camera cam: the first frame
+// shown must be the frame the index holds at that moment, within one frame.
+func checkDeepLink(t *testing.T, p tab, s *site, at time.Time) {
+	want, frame, ok := frameStart(s.segments(t, "cam"), at)
+	if !ok {
+		t.Fatal("no segment holds the moment")
+	}
+	p.navigate(t, s.base+"/?camera=cam&t="+at.UTC().Format(time.RFC3339Nano))
+	poll(t, p, 15*time.Second, "the first frame after the seek", `!!(window.nvr && nvr.state.lastSeek && nvr.state.lastSeek.frame)`)
+	shown := eval[float64](t, p, `nvr.state.lastSeek.frame`)
+	got := time.UnixMilli(int64(shown))
+	if d := got.Sub(want); d < -frame/2-time.Millisecond || d > frame/2+time.Millisecond {
+		t.Fatalf("first frame shown at %s, the index holds the frame of %s at %s (frame %s, off by %s)",
+			got.Format(time.RFC3339Nano), at.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano), frame, d)
+	}
+	t.Logf("deep link: first frame %.0f ms after the seek", eval[float64](t, p, `nvr.state.lastSeek.frameAt - nvr.state.lastSeek.startedAt`))
+	url := eval[string](t, p, `location.search`)
+	if !strings.Contains(url, "camera=cam") || !strings.Contains(url, "t=") {
+		t.Fatalf("URL %q does not name the camera and moment", url)
+	}
+	p.noErrors(t)
+}
+
+// checkFrameOnScreen: the test camera draws each frame's number into its
+// picture. Paused after playing, and after a step of one frame, the number
+// on screen must be the number of the frame the index holds at the wall time
+// the UI gives it (half a millisecond later where the UI gives a frame's
+// start, so rounding cannot put it on the frame before), as ffmpeg decodes
+// it from an export. Pixels against pixels, so the UI's
+// own bookkeeping is not what is checked. Camera cam plays on afterwards.
+func checkFrameOnScreen(t *testing.T, p tab, s *site) {
+	poll(t, p, 10*time.Second, "playing", `nvr.state.playing && nvr.players.get('cam').frameWall != null`)
+	defer eval[any](t, p, `nvr.setPlaying(true)`)
+	time.Sleep(700 * time.Millisecond)
+	for _, action := range []struct{ name, key string }{{"paused", " "}, {"stepped a frame", "."}} {
+		before := eval[float64](t, p, `nvr.players.get('cam').frameWall`)
+		p.press(t, action.key)
+		poll(t, p, 10*time.Second, "paused on a frame", `!nvr.state.playing && nvr.players.get('cam').video.paused &&
+			!nvr.players.get('cam').video.seeking && nvr.players.get('cam').frameWall != null`)
+		if action.key == "." {
+			poll(t, p, 10*time.Second, "the step's frame", `nvr.players.get('cam').frameWall > `+fmt.Sprint(before))
+		}
+		// A loaded machine draws late: the picture and its time count once
+		// two readings 300 ms apart agree (within 5 s).
+		var shot picture
+		n := -1
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			time.Sleep(300 * time.Millisecond)
+			next := onScreen(t, p, "cam")
+			m, err := testcam.FrameNumber(next.red, next.W)
+			if err != nil {
+				t.Fatalf("%s: the picture on screen: %v", action.name, err)
+			}
+			if m == n && next.Wall == shot.Wall || time.Now().After(deadline) {
+				break
+			}
+			shot, n = next, m
+		}
+		wall := time.UnixMicro(int64(math.Round(shot.Wall * 1000)))
+		at := wall
+		if !shot.Within {
+			at = at.Add(500 * time.Microsecond)
+		}
+		if inIndex := indexFrameAt(t, s, "cam", at); n != inIndex {
+			t.Fatalf("%s: frame %d on screen, the clock shows %q (%s), where the index holds frame %d",
+				action.name, n, shot.Clock, wall.Format(time.RFC3339Nano), inIndex)
+		}
+		t.Logf("%s: frame %d on screen at %s, as the index holds", action.name, n, wall.Format(time.RFC3339Nano))
+	}
+	p.noErrors(t)
+}
+
+// checkPlaysOn: while the page plays, its clock advances with real time
+// across segment boundaries (two-second segments: four seconds cross at
+// least one).
+func checkPlaysOn(t *testing.T, p tab) {
+	c0 := eval[string](t, p, `document.getElementById('clock').textContent`)
+	start := time.Now()
+	time.Sleep(4 * time.Second)
+	c1 := eval[string](t, p, `document.getElementById('clock').textContent`)
+	advanced, elapsed := uiTime(t, c1).Sub(uiTime(t, c0)), time.Since(start)
+	if advanced < elapsed-700*time.Millisecond || advanced > elapsed+500*time.Millisecond {
+		t.Fatalf("clock advanced %s in %s of playing", advanced, elapsed)
+	}
+}
+
+// checkInSync opens cameras cam and cam2 at moment at: they play the same
+// wall-clock moment within 100 ms, also after one is knocked ahead.
+func checkInSync(t *testing.T, p tab, s *site, at time.Time) {
+	p.navigate(t, s.base+"/?camera=cam&camera=cam2&t="+at.UTC().Format(time.RFC3339Nano))
+	poll(t, p, 15*time.Second, "both cameras playing", `nvr.players.size === 2 && [...nvr.players.values()].every(p => p.frameWall && !p.video.paused)`)
+	// Both positions read in one evaluation, five times over a second: the
+	// median distance must be within 100 ms.
+	inSync := func(when string) {
+		t.Helper()
+		var ds []time.Duration
+		for range 5 {
+			d := eval[float64](t, p, `(() => { const [a, c] = [...nvr.players.values()]; return a.wallNow() - c.wallNow(); })()`)
+			ds = append(ds, time.Duration(math.Abs(d)*float64(time.Millisecond)))
+			time.Sleep(200 * time.Millisecond)
+		}
+		slices.Sort(ds)
+		if med := ds[len(ds)/2]; med > 100*time.Millisecond {
+			t.Fatalf("%s: cameras %s apart (median of %v)", when, med, ds)
+		}
+	}
+	time.Sleep(time.Second)
+	inSync("playing")
+	// Knock the second camera ahead, as a slow decoder or a stall would: by
+	// 0.6 s it is moved back, by 0.2 s it plays slower until it is back.
+	// Either way the sync pulls it in.
+	for _, knock := range []string{"0.6", "0.2"} {
+		eval[any](t, p, `(() => { const c = [...nvr.players.values()][1]; c.video.currentTime += `+knock+`; })()`)
+		time.Sleep(2 * time.Second)
+		inSync("after a " + knock + " s knock")
+	}
+	p.noErrors(t)
+}
+
+// checkLiveTiles opens the live view of cameras cam and cam2: both tiles
+// play and the picture moves on; the latency from a frame's arrival at nvr
+// to the screen is logged and bounded.
+func checkLiveTiles(t *testing.T, p tab, s *site) {
+	p.navigate(t, s.base+"/?camera=cam&camera=cam2")
+	poll(t, p, 10*time.Second, "both live tiles playing",
+		`nvr.state.live && nvr.players.size === 2 && [...nvr.players.values()].every(p => p.mode === 'live' && p.video.currentTime > 0.5)`)
+	poll(t, p, 10*time.Second, "200 frames measured", `nvr.state.liveLatency.length >= 200`)
+	liveAdvances(t, p, "cam")
+	liveAdvances(t, p, "cam2")
+	lat := eval[[]float64](t, p, `nvr.state.liveLatency.slice(-200)`)
+	slices.Sort(lat)
+	p50, p95 := lat[len(lat)/2], lat[len(lat)*95/100]
+	t.Logf("live latency from arrival at nvr to the screen: p50 %.0f ms, p95 %.0f ms (%d frames)", p50, p95, len(lat))
+	// The target is 500 ms at the 95th percentile; a loaded CI machine
+	// gets twice that before this fails.
+	if p95 > 1000 {
+		t.Fatalf("live latency p95 %.0f ms", p95)
+	}
+	p.noErrors(t)
+}
