@@ -392,11 +392,6 @@ type picture struct {
 }
 
 // onScreen reads the picture camera id's player shows, drawn into a canvas.
-func (b *browser) onScreen(t *testing.T, id string) picture {
-	t.Helper()
-	return onScreen(t, b, id)
-}
-
 func onScreen(t *testing.T, p tab, id string) picture {
 	t.Helper()
 	shot := eval[picture](t, p, `(() => {
