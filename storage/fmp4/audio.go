@@ -78,8 +78,9 @@ func checkAudio(a AudioParams) error {
 	return nil
 }
 
-// sampleEntry is the stsd entry of a checked audio track.
-func (a AudioParams) sampleEntry() bmff.SampleEntry {
+// SampleEntry is the stsd entry of a checked audio track (exports write
+// the same one).
+func (a AudioParams) SampleEntry() bmff.SampleEntry {
 	switch a.Codec {
 	case "opus":
 		return bmff.Opus{Channels: a.Channels, InputSampleRate: a.SampleRate}
