@@ -155,6 +155,7 @@ func (h *handler) export(w *streamWriter, r *http.Request) error {
 		hd.Set("ETag", tag)
 	}
 	setGapsHeader(hd, clip.Gaps())
+	setAudioHeader(hd, clip)
 	// ServeContent answers Range, If-Range, If-None-Match and HEAD from the
 	// ETag set above and the fixed size (RFC 9110 §13, §14).
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(clip, 0, clip.Size()))
@@ -251,6 +252,34 @@ func safeFileName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// audioClip is what a clip tells of its audio (*footage.ClipFiles, from
+// storage/export.Clip).
+type audioClip interface {
+	HasAudio() bool
+	AudioSkipped() int
+}
+
+var _ audioClip = (*footage.ClipFiles)(nil)
+
+// setAudioHeader says whether the export has sound: X-Nvr-Audio is "yes"
+// or "none", and X-Nvr-Audio-Skipped counts the segments whose audio is
+// not in it because its codec or parameters differ from the export's
+// audio track (the first segment's with audio); their time is silent.
+func setAudioHeader(hd http.Header, clip Clip) {
+	a, ok := clip.(audioClip)
+	if !ok {
+		return
+	}
+	if !a.HasAudio() {
+		hd.Set("X-Nvr-Audio", "none")
+		return
+	}
+	hd.Set("X-Nvr-Audio", "yes")
+	if n := a.AudioSkipped(); n > 0 {
+		hd.Set("X-Nvr-Audio-Skipped", strconv.Itoa(n))
+	}
 }
 
 // setGapsHeader lists the gaps inside an export as start/end pairs in

@@ -350,3 +350,23 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, outcome string) 
 	t.Fatalf("metric %s{outcome=%q} not found", name, outcome)
 	return 0
 }
+
+// TestExportAudioHeaders: the export says whether it has sound and how
+// many segments' audio was left out (a codec change inside the range).
+func TestExportAudioHeaders(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, c := range []struct {
+		audio             bool
+		skipped           int
+		want, wantSkipped string
+	}{{false, 0, "none", ""}, {true, 0, "yes", ""}, {true, 2, "yes", "2"}} {
+		f.exp.audio, f.exp.skipped = c.audio, c.skipped
+		for _, m := range []string{"GET", "HEAD"} {
+			w := f.do(t, m, exportPath+rangeQ)
+			if w.Code != 200 || w.Header().Get("X-Nvr-Audio") != c.want || w.Header().Get("X-Nvr-Audio-Skipped") != c.wantSkipped {
+				t.Errorf("%s audio=%v skipped=%d: %d, X-Nvr-Audio %q, X-Nvr-Audio-Skipped %q", m, c.audio, c.skipped, w.Code,
+					w.Header().Get("X-Nvr-Audio"), w.Header().Get("X-Nvr-Audio-Skipped"))
+			}
+		}
+	}
+}

@@ -135,11 +135,16 @@ type fakeCameras []CameraStatus
 func (c fakeCameras) Cameras() []CameraStatus { return c }
 
 type fakeClip struct {
-	data   []byte
-	etag   string
-	gaps   []footage.Span
-	closed *atomic.Int32
+	data    []byte
+	etag    string
+	gaps    []footage.Span
+	audio   bool
+	skipped int
+	closed  *atomic.Int32
 }
+
+func (c *fakeClip) HasAudio() bool    { return c.audio }
+func (c *fakeClip) AudioSkipped() int { return c.skipped }
 
 func (c *fakeClip) Size() int64          { return int64(len(c.data)) }
 func (c *fakeClip) ETag() string         { return c.etag }
@@ -151,6 +156,8 @@ type fakeExporter struct {
 	data     []byte
 	gaps     []footage.Span
 	etag     string
+	audio    bool // the clip has audio
+	skipped  int  // segments whose audio was left out
 	block    bool // wait for the context to end (a slow export)
 	opened   atomic.Int32
 	closed   atomic.Int32
@@ -176,7 +183,7 @@ func (e *fakeExporter) Export(ctx context.Context, camera string, startNS, endNS
 		return nil, fmt.Errorf("fake export %s: %w", camera, footage.ErrNoFootage)
 	}
 	e.opened.Add(1)
-	return &readerClip{fakeClip{data: e.data, etag: e.etag, gaps: e.gaps, closed: &e.closed}, ctx}, nil
+	return &readerClip{fakeClip{data: e.data, etag: e.etag, gaps: e.gaps, audio: e.audio, skipped: e.skipped, closed: &e.closed}, ctx}, nil
 }
 
 // readerClip gives fakeClip a ReadAt over its bytes. Like a real export,

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
@@ -57,9 +58,12 @@ var (
 // and size it describes; the decoder starts over with it) or one frame's
 // moof+mdat. Data is shared between viewers: never modify it.
 type Message struct {
-	Init          bool
-	Codec         string // RFC 6381, Init only
-	Width, Height int    // Init only
+	Init bool
+	// Codec is the RFC 6381 string of the init segment's tracks (Init
+	// only): the video's, then the audio's after a comma when the camera
+	// sends sound ("avc1.640028,mp4a.40.2"), as a MIME codecs parameter.
+	Codec         string
+	Width, Height int // Init only
 	Data          []byte
 	Keyframe      bool
 	// PTS is the frame's presentation time, 90 kHz, on the timeline of its
@@ -74,6 +78,7 @@ type Stats struct {
 	Frames, Dropped uint64 // frames the muxer took (muxed, or kept while nobody watches); frames dropped before it
 	Viewers         int
 	CutOff          uint64 // viewers cut off for being too far behind
+	AudioDropped    uint64 // audio frames dropped: the muxer's queue was full
 }
 
 type frame struct {
@@ -86,9 +91,22 @@ type frame struct {
 	arrivalNS     int64
 }
 
-// Stream is one camera's live picture.
+// audioIn is an audio frame as it arrived, copied.
+type audioIn struct {
+	format *audio.Format
+	pts    int64
+	dur    int64
+	data   []byte
+}
+
+// inputAudio bounds the audio frames queued for the muxer (about 5 s of
+// 20 ms frames); a full queue drops audio, never video.
+const inputAudio = 256
+
+// Stream is one camera's live picture and sound.
 type Stream struct {
 	in   chan frame
+	ain  chan audioIn
 	wake chan struct{} // a viewer came: mux the kept picture now
 	now  func() time.Time
 	// onViewers, when set, is told the number of viewers after each
@@ -116,7 +134,7 @@ func NewStream(now func() time.Time) *Stream {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Stream{in: make(chan frame, inputFrames), wake: make(chan struct{}, 1), now: now, viewers: map[*Viewer]struct{}{}, done: make(chan struct{})}
+	s := &Stream{in: make(chan frame, inputFrames), ain: make(chan audioIn, inputAudio), wake: make(chan struct{}, 1), now: now, viewers: map[*Viewer]struct{}{}, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.run()
 	return s
@@ -182,6 +200,25 @@ func (s *Stream) Frame(au *video.AccessUnit, arrivalNS int64) {
 		s.mu.Lock()
 		s.dropping = true
 		s.st.Dropped++
+		s.mu.Unlock()
+	}
+}
+
+// Audio publishes an audio frame as it arrived (recorder.LiveAudioSink):
+// f.PTS/format.ClockRate s is the same instant as the AccessUnit
+// DTS/90000 s given to Frame. It copies f.Data and never blocks; a full
+// queue drops the frame (Stats.AudioDropped). format is replaced, never
+// modified, when the camera's audio changes.
+func (s *Stream) Audio(format *audio.Format, f *audio.Frame, arrivalNS int64) {
+	if format == nil || f == nil || len(f.Data) == 0 {
+		return
+	}
+	a := audioIn{format: format, pts: f.PTS, dur: f.Duration, data: append([]byte(nil), f.Data...)}
+	select {
+	case s.ain <- a:
+	default:
+		s.mu.Lock()
+		s.st.AudioDropped++
 		s.mu.Unlock()
 	}
 }
@@ -268,6 +305,9 @@ func (s *Stream) run() {
 				m.start(gop)
 			}
 			continue
+		case a := <-s.ain:
+			m.audio(a)
+			continue
 		case f := <-s.in:
 			if f.key {
 				gop, gopBytes = gop[:0], 0
@@ -309,6 +349,37 @@ type muxer struct {
 	prev          frame // the frame whose fragment the next write emits
 	have          bool
 	base          int64 // the writer's first DTS: its timeline's zero
+	// format is the camera's latest audio format; tried the one the
+	// writer was last made with, wAudio the one its init segment has (nil:
+	// none, or tried was refused). A new format takes effect with a new
+	// init segment at the next keyframe.
+	format, tried, wAudio *audio.Format
+	aparams               fmp4.AudioParams
+}
+
+// audio takes an audio frame: it goes into the fragment of the video it
+// plays with, when the writer's init segment has the frame's format.
+func (m *muxer) audio(a audioIn) {
+	m.format = a.format
+	if m.w == nil || a.format != m.wAudio {
+		return
+	}
+	_ = m.w.WriteAudio(fmp4.AudioSample{DTS: a.pts, Duration: a.dur, Data: a.data}) // a bad or early frame is dropped
+}
+
+// audioParams is an audio format as the segment writer takes it; ok is
+// false for a format it cannot carry.
+func audioParams(f *audio.Format) (fmp4.AudioParams, bool) {
+	p := fmp4.AudioParams{Codec: f.Codec, Timescale: f.ClockRate, SampleRate: f.SampleRate, Channels: f.Channels}
+	switch {
+	case f.AAC != nil:
+		p.AACConfig, p.AACObjectType = f.AAC.Raw, f.AAC.ObjectType
+	case f.FLAC != nil:
+		p.FLACBlockSize = f.FLAC.BlockSize
+	case !f.Opus:
+		return p, false
+	}
+	return p, true
 }
 
 // start begins muxing at the kept picture.
@@ -340,6 +411,9 @@ func (m *muxer) mux(f frame) {
 			changed = !bytes.Equal(f.sps, m.sps) || !bytes.Equal(f.pps, m.pps) || !bytes.Equal(f.vps, m.vps)
 		}
 	}
+	if !changed && m.format != m.tried && f.key {
+		changed = true // the audio appeared or changed: a new init segment
+	}
 	if changed {
 		if !f.key {
 			m.w = nil
@@ -360,14 +434,31 @@ func (m *muxer) mux(f frame) {
 		}
 		tp := p.Track()
 		tp.VPS, tp.SPS, tp.PPS = f.vps, f.sps, f.pps
-		nw, err := fmp4.NewWriter(&m.sink, tp,
-			fmp4.WriterOptions{FragmentDuration: 1})
+		opts := fmp4.WriterOptions{FragmentDuration: 1}
+		codec := p.Codec
+		m.wAudio, m.tried = nil, m.format
+		if m.format != nil {
+			if ap, ok := audioParams(m.format); ok {
+				m.aparams, m.wAudio = ap, m.format
+				opts.Audio = &m.aparams
+				codec += "," + ap.Codec
+			}
+		}
+		nw, err := fmp4.NewWriter(&m.sink, tp, opts)
+		if err != nil && opts.Audio != nil {
+			// Audio the writer refuses: the picture goes on without it.
+			opts.Audio, codec = nil, p.Codec
+			nw, err = fmp4.NewWriter(&m.sink, tp, opts)
+		}
 		if err != nil {
 			m.w = nil
 			return
 		}
+		if opts.Audio == nil {
+			m.wAudio = nil
+		}
 		m.w, m.vps, m.sps, m.pps, m.params, m.have, m.base = nw, f.vps, f.sps, f.pps, f.params, false, f.dts
-		m.s.broadcast(&Message{Init: true, Codec: p.Codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
+		m.s.broadcast(&Message{Init: true, Codec: codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
 	}
 	if err := m.w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {
 		m.w = nil // a bad frame: start again at the next keyframe

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/clock"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
@@ -94,6 +95,13 @@ type Deps struct {
 // at once, never waiting for a viewer.
 type LiveSink interface {
 	Frame(au *video.AccessUnit, arrivalNS int64)
+}
+
+// LiveAudioSink takes a camera's audio frames for its viewers
+// (*live.Stream).
+type LiveAudioSink interface {
+	Audio(format *audio.Format, f *audio.Frame, arrivalNS int64)
+	// f.PTS/format.ClockRate s is the same instant as AccessUnit DTS/90000 s given to Frame
 }
 
 func (d Deps) withDefaults() Deps {

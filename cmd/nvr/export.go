@@ -112,6 +112,14 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if g := clip.Gaps(); len(g) > 0 {
 		fmt.Fprintf(report, ", %d gap(s) closed up", len(g))
 	}
+	switch {
+	case !clip.HasAudio():
+		fmt.Fprint(report, ", no audio")
+	case clip.AudioSkipped() > 0:
+		fmt.Fprintf(report, ", audio (%d segment(s) with other audio left silent)", clip.AudioSkipped())
+	default:
+		fmt.Fprint(report, ", with audio")
+	}
 	fmt.Fprintln(report)
 	return nil
 }

@@ -106,6 +106,10 @@ type Clip struct {
 	gaps     []Gap
 	duration int64
 	samples  int
+	// hasAudio: the clip has an audio track; audioSkipped: segments
+	// whose audio differs from it (see audioTrack).
+	hasAudio     bool
+	audioSkipped int
 }
 
 // Size is the clip's length in bytes.
@@ -538,6 +542,7 @@ func New(inputs []Input, opts Options) (*Clip, error) {
 		}
 		p.text = t
 	}
+	p.audio = planAudio(p)
 	c, err := p.build()
 	if err != nil {
 		return nil, err
@@ -560,6 +565,7 @@ type plan struct {
 	mediaDur   int64 // sum of the sample durations
 	opts       Options
 	text       *textTrack
+	audio      *audioTrack
 	files      []io.ReaderAt // by input
 }
 
@@ -570,7 +576,10 @@ func (p *plan) build() (*Clip, error) {
 	// (the layout does not depend on the values). It is built again only
 	// for the rare clip past 4 GiB, with co64. The pass writing stsz also
 	// makes the extent map, in the same relative offsets.
-	c := &Clip{duration: p.presDur, files: p.files}
+	c := &Clip{duration: p.presDur, files: p.files, hasAudio: p.audio != nil}
+	if p.audio != nil {
+		c.audioSkipped = p.audio.skipped
+	}
 	if p.text != nil {
 		c.text = p.text.data
 		c.extents = append(c.extents, extent{length: int64(len(p.text.data)), src: textSource})

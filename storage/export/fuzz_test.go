@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	mp4 "github.com/abema/go-mp4"
+	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
 // FuzzNew plans clips over fake segments shaped by the fuzzer (sample
@@ -42,6 +43,26 @@ func FuzzNew(f *testing.F) {
 				dts += int64(s.Duration)
 			}
 			in.Info.Duration = dts
+			// Audio in some segments, of two kinds (a codec change), with
+			// lost frames where the shape says.
+			if k := shape[i+1] % 3; k > 0 {
+				a := &fmp4.AudioInfo{Params: fmp4.AudioParams{Codec: "opus", Timescale: 48000, SampleRate: 48000, Channels: 1}}
+				step := int64(960)
+				if k == 2 {
+					a.Params = fmp4.AudioParams{Codec: "flac", Timescale: 8000, SampleRate: 8000, Channels: 1, FLACBlockSize: 160}
+					step = 160
+				}
+				off := in.Info.ValidSize
+				for at := int64(0); at*90000/int64(a.Params.Timescale) < dts+int64(shape[i]%7)*900; at += step {
+					if shape[(i+int(at/step))%len(shape)]%11 == 0 {
+						continue
+					}
+					a.Samples = append(a.Samples, fmp4.SampleInfo{Offset: off, DTS: at, Size: 3, Duration: uint32(step), Keyframe: true})
+					a.Duration += step
+					off += 3
+				}
+				in.Info.Audio = a
+			}
 			in.EndNS = in.StartNS + dts*1e9/90000 + int64(shape[i]%3)*ms
 			if in.EndNS <= in.StartNS {
 				in.EndNS = in.StartNS + 1

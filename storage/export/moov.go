@@ -33,6 +33,9 @@ func (p *plan) appendMoov(w *boxWriter, co64 bool) []offsetTable {
 	if p.text != nil {
 		next = textTrackID + 1
 	}
+	if p.audio != nil {
+		next = audioTrackID + 1
+	}
 	w.U32(next)
 	w.End()
 
@@ -44,13 +47,22 @@ func (p *plan) appendMoov(w *boxWriter, co64 bool) []offsetTable {
 	if p.text != nil {
 		p.textTrak(w, co64, 0)
 	}
+	if p.audio != nil {
+		videoLen := int64(0)
+		for _, r := range p.runs {
+			for _, s := range r.in.Info.Samples[r.first:r.last] {
+				videoLen += int64(s.Size)
+			}
+		}
+		p.audioTrak(w, co64, textLen+videoLen)
+	}
 	w.End()
 	return w.tables
 }
 
 // tkhd writes a track header (ISO/IEC 14496-12 §8.3.2), enabled and in the
 // movie.
-func (w *boxWriter) tkhd(id uint32, duration int64, layer uint16, width, height int) {
+func (w *boxWriter) tkhd(id uint32, duration int64, layer, volume uint16, width, height int) {
 	v := bmff.VersionFor(duration)
 	w.StartFull("tkhd", v, 3)
 	if v == 1 {
@@ -70,7 +82,7 @@ func (w *boxWriter) tkhd(id uint32, duration int64, layer uint16, width, height 
 	w.Zeros(8)
 	w.U16(layer)
 	w.U16(0) // alternate_group
-	w.U16(0) // volume: not audio
+	w.U16(volume)
 	w.U16(0)
 	w.Matrix()
 	w.U32(uint32(width) << 16)
@@ -98,10 +110,12 @@ func (w *boxWriter) elst(duration, mediaTime int64) {
 	w.End()
 }
 
-func (w *boxWriter) mdhd(duration int64) {
+func (w *boxWriter) mdhd(duration int64) { w.mdhdScale(timescale, duration) }
+
+func (w *boxWriter) mdhdScale(ts uint32, duration int64) {
 	v := bmff.VersionFor(duration)
 	w.StartFull("mdhd", v, 0)
-	w.times(v, timescale, true, duration)
+	w.times(v, ts, true, duration)
 	w.U16(0x55c4) // "und", ISO 639-2/T packed in 5-bit letters
 	w.U16(0)
 	w.End()
@@ -149,7 +163,7 @@ func (w *boxWriter) chunkOffsets(co64 bool, offsets []int64) {
 func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
 	w.Start("trak")
-	w.tkhd(videoTrackID, p.presDur, 0, first.Width, first.Height)
+	w.tkhd(videoTrackID, p.presDur, 0, 0, first.Width, first.Height)
 	w.elst(p.presDur, p.mediaStart)
 	w.Start("mdia")
 	w.mdhd(p.mediaDur)
@@ -354,7 +368,7 @@ func buildText(p *plan) (*textTrack, error) {
 func (p *plan) textTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
 	w.Start("trak")
-	w.tkhd(textTrackID, p.presDur, 0xffff, first.Width, first.Height) // layer -1: in front of the video
+	w.tkhd(textTrackID, p.presDur, 0xffff, 0, first.Width, first.Height) // layer -1: in front of the video
 	w.elst(p.presDur, 0)
 	w.Start("mdia")
 	w.mdhd(p.presDur)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -244,5 +246,109 @@ func TestWriterAudioBounds(t *testing.T) {
 	v, _ := NewWriter(&buf, TrackParams{SPS: c.SPS, PPS: c.PPS}, WriterOptions{})
 	if err := v.WriteAudio(AudioSample{DTS: 1, Duration: 1, Data: pkt}); !errors.Is(err, ErrBadSample) {
 		t.Fatalf("audio into a video-only segment: %v", err)
+	}
+}
+
+// TestScanAudio: Scan reads back the audio track nvr writes (AAC, Opus,
+// FLAC): its parameters as given, every sample at the time it was written
+// (a lost frame is a gap), its bytes where the index says; the sample
+// index (version 2) keeps all of it; a torn tail loses audio and video of
+// the torn fragment alike.
+func TestScanAudio(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240)
+	seconds := float64(len(c.Frames)*frameDuration)/Timescale + 0.5
+	for _, ac := range audioCases(t, seconds) {
+		t.Run(ac.name, func(t *testing.T) {
+			lost := map[int]bool{5: true, 6: true}
+			b, st := writeAV(t, c, ac, lost)
+			info := scanBytes(t, b)
+			a := info.Audio
+			if a == nil {
+				t.Fatal("no audio track scanned")
+			}
+			if !reflect.DeepEqual(a.Params, ac.params) {
+				t.Fatalf("audio params %+v, want %+v", a.Params, ac.params)
+			}
+			if int64(len(a.Samples)) != st.AudioFrames {
+				t.Fatalf("%d audio samples, %d written", len(a.Samples), st.AudioFrames)
+			}
+			var dur int64
+			j := 0
+			for i := 0; j < len(a.Samples); i++ {
+				if lost[i] {
+					continue
+				}
+				s := a.Samples[j]
+				if s.DTS != int64(i)*ac.dur || !s.Keyframe || !bytes.Equal(b[s.Offset:s.Offset+int64(s.Size)], ac.frames[i]) {
+					t.Fatalf("audio sample %d (frame %d): %+v, want DTS %d and its bytes", j, i, s, int64(i)*ac.dur)
+				}
+				dur += int64(s.Duration)
+				j++
+			}
+			if dur != a.Duration {
+				t.Fatalf("audio duration %d, samples sum to %d", a.Duration, dur)
+			}
+			idx, err := info.MarshalIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if idx[0] != 2 {
+				t.Fatalf("index version %d with audio, want 2", idx[0])
+			}
+			got, err := ParseIndex(idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, info) {
+				t.Fatalf("index round trip differs:\n got %+v\nwant %+v", got.Audio.Params, info.Audio.Params)
+			}
+			for n := 0; n < len(idx); n += 7 {
+				if _, err := ParseIndex(idx[:n]); !errors.Is(err, ErrBadIndex) {
+					t.Fatalf("index cut to %d of %d: %v", n, len(idx), err)
+				}
+			}
+			// Torn inside the last fragment: both tracks end at the one before.
+			ends := fragmentEnds(t, b)
+			torn := scanBytes(t, b[:ends[len(ends)-1]-3])
+			if torn.ValidSize != int64(ends[len(ends)-2]) || torn.Audio == nil || len(torn.Audio.Samples) >= len(a.Samples) || len(torn.Audio.Samples) == 0 {
+				t.Fatalf("torn: valid %d (want %d), audio %+v", torn.ValidSize, ends[len(ends)-2], torn.Audio)
+			}
+			for _, s := range torn.Audio.Samples {
+				if s.Offset+int64(s.Size) > torn.ValidSize {
+					t.Fatalf("torn scan keeps audio at %d past %d", s.Offset, torn.ValidSize)
+				}
+			}
+		})
+	}
+}
+
+// TestIndexVersion1: an index written before audio (version 1, no audio
+// flag) still parses, and a segment without audio is still written as
+// version 1; a version 1 index claiming audio is refused.
+func TestIndexVersion1(t *testing.T) {
+	old, err := os.ReadFile("testdata/index_v1.bin") // written by the version 1 code
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := os.ReadFile("testdata/golden_tiny.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scanBytes(t, seg)
+	got, err := ParseIndex(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Audio != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 1 index: %+v, want %+v", got, want)
+	}
+	idx, err := want.MarshalIndex()
+	if err != nil || !bytes.Equal(idx, old) {
+		t.Fatalf("segment without audio not written as the same version 1 index (%v)", err)
+	}
+	bad := bytes.Clone(old)
+	bad[1] |= indexHasAudio
+	if _, err := ParseIndex(bad); !errors.Is(err, ErrBadIndex) {
+		t.Fatalf("version 1 with the audio flag: %v", err)
 	}
 }

@@ -85,6 +85,21 @@ func FuzzScan(f *testing.F) {
 		if dur != info.Duration || keys != info.Keyframes {
 			t.Fatalf("duration %d/%d keyframes %d/%d", dur, info.Duration, keys, info.Keyframes)
 		}
+		if a := info.Audio; a != nil {
+			if err := checkAudio(a.Params); err != nil {
+				t.Fatalf("scanned audio params: %v", err)
+			}
+			var adur int64
+			for i, s := range a.Samples {
+				if s.Offset < 0 || s.Offset+int64(s.Size) > info.ValidSize || !s.Keyframe {
+					t.Fatalf("audio sample %d %+v outside valid %d", i, s, info.ValidSize)
+				}
+				adur += int64(s.Duration)
+			}
+			if adur != a.Duration {
+				t.Fatalf("audio duration %d/%d", adur, a.Duration)
+			}
+		}
 		again, err := Scan(bytes.NewReader(data[:info.ValidSize]), info.ValidSize)
 		if err != nil {
 			t.Fatalf("rescan of the valid part: %v", err)

@@ -33,10 +33,23 @@ import (
 //	    varint   size - previous size of a sample of the same kind
 //	             (keyframe or not)
 //	    varint   composition offset - previous one (if indexHasCTO)
+//
+// Version 2 is version 1 followed by the audio track (flag indexHasAudio);
+// segments without audio are still written as version 1, and rows of
+// either version parse:
+//
+//	uvarint  len(codec), codec (AudioParams.Codec)
+//	uvarint  timescale, sample rate, channels, AAC object type,
+//	         FLAC block size
+//	uvarint  len(AAC config), AAC config
+//	uvarint  samples, chunks, then the chunks as for the video, each
+//	         sample's keyframe bit 1 and no composition offsets
 const (
-	indexVersion = 1
-	indexHasCTO  = 1
-	indexHasVPS  = 2
+	indexVersion1 = 1
+	indexVersion2 = 2
+	indexHasCTO   = 1
+	indexHasVPS   = 2
+	indexHasAudio = 4
 )
 
 // MaxIndexSamples bounds the samples of one sample index: two hours (the
@@ -63,8 +76,16 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 	if p.H265() {
 		flags |= indexHasVPS
 	}
+	version := byte(indexVersion1)
+	a := info.Audio
+	if a != nil {
+		if len(a.Samples) > MaxIndexSamples || checkAudio(a.Params) != nil {
+			return nil, fmt.Errorf("%w: audio track cannot be indexed", ErrBadIndex)
+		}
+		version, flags = indexVersion2, flags|indexHasAudio
+	}
 	b := make([]byte, 0, 64+len(p.VPS)+len(p.SPS)+len(p.PPS)+3*len(info.Samples))
-	b = append(b, indexVersion, flags)
+	b = append(b, version, flags)
 	for _, v := range []uint64{uint64(info.Timescale), uint64(p.Width), uint64(p.Height), uint64(p.SARWidth), uint64(p.SARHeight)} {
 		b = binary.AppendUvarint(b, v)
 	}
@@ -79,8 +100,24 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(info.Fragments))
 	b = binary.AppendUvarint(b, uint64(max(info.ValidSize, 0)))
 	b = binary.AppendUvarint(b, uint64(len(info.Samples)))
+	b, err := appendChunks(b, info.Samples, flags&indexHasCTO != 0)
+	if err != nil || a == nil {
+		return b, err
+	}
+	ap := a.Params
+	b = binary.AppendUvarint(b, uint64(len(ap.Codec)))
+	b = append(b, ap.Codec...)
+	for _, v := range []int{ap.Timescale, ap.SampleRate, ap.Channels, ap.AACObjectType, ap.FLACBlockSize} {
+		b = binary.AppendUvarint(b, uint64(max(v, 0)))
+	}
+	b = binary.AppendUvarint(b, uint64(len(ap.AACConfig)))
+	b = append(b, ap.AACConfig...)
+	b = binary.AppendUvarint(b, uint64(len(a.Samples)))
+	return appendChunks(b, a.Samples, false)
+}
 
-	s := info.Samples
+// appendChunks encodes the chunks of samples s (see the layout above).
+func appendChunks(b []byte, s []SampleInfo, hasCTO bool) ([]byte, error) {
 	chunks := 0
 	for i := range s {
 		if i == 0 || !contiguous(s[i-1], s[i]) {
@@ -110,7 +147,7 @@ func (info *SegmentInfo) MarshalIndex() ([]byte, error) {
 			}
 			b = binary.AppendUvarint(b, zigzag(int64(s[k].Duration)-int64(prevDur))<<1|key)
 			b = binary.AppendVarint(b, int64(s[k].Size)-int64(prevSize[key]))
-			if flags&indexHasCTO != 0 {
+			if hasCTO {
 				b = binary.AppendVarint(b, int64(s[k].CTO)-int64(prevCTO))
 			}
 			prevDur, prevSize[key], prevCTO = s[k].Duration, s[k].Size, s[k].CTO
@@ -204,10 +241,13 @@ func ParseIndex(b []byte) (*SegmentInfo, error) { return ParseIndexInto(b, nil) 
 // it has room for them (its length is ignored), so a caller decoding many
 // indexes can reuse one buffer; the SegmentInfo's Samples then alias buf.
 func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
-	if len(b) < 2 || b[0] != indexVersion {
+	if len(b) < 2 || (b[0] != indexVersion1 && b[0] != indexVersion2) {
 		return nil, fmt.Errorf("%w: unknown version", ErrBadIndex)
 	}
 	flags := b[1]
+	if (b[0] == indexVersion2) != (flags&indexHasAudio != 0) {
+		return nil, fmt.Errorf("%w: audio flag in version %d", ErrBadIndex, b[0])
+	}
 	r := indexReader{b: b[2:]}
 	info := &SegmentInfo{}
 	info.Timescale = uint32(r.small("timescale", math.MaxUint32))
@@ -226,10 +266,6 @@ func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 	info.Fragments = r.small("fragments", MaxIndexSamples)
 	info.ValidSize = int64(r.small("valid size", maxDTS))
 	total := r.small("samples", MaxIndexSamples)
-	chunks := r.small("chunks", uint64(total))
-	if r.err != nil {
-		return nil, r.err
-	}
 	// Each sample takes at least two bytes: the capacity is bounded by
 	// the input, not only by a count in it.
 	if n := min(total, len(r.b)/2); cap(buf) >= n {
@@ -237,16 +273,54 @@ func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 	} else {
 		info.Samples = make([]SampleInfo, 0, n)
 	}
+	info.Samples, info.Keyframes, info.Duration = r.chunks(info.Samples, total, flags&indexHasCTO != 0, false, info.ValidSize)
+	if flags&indexHasAudio != 0 && r.err == nil {
+		a := &AudioInfo{}
+		ap := &a.Params
+		ap.Codec = string(r.bytes("audio codec"))
+		ap.Timescale = r.small("audio timescale", maxAudioTimescale)
+		ap.SampleRate = r.small("audio sample rate", maxAudioTimescale)
+		ap.Channels = r.small("audio channels", maxAudioChannels)
+		ap.AACObjectType = r.small("AAC object type", 0xff)
+		ap.FLACBlockSize = r.small("FLAC block size", 0xffff)
+		if ap.AACConfig = r.bytes("AAC config"); len(ap.AACConfig) == 0 {
+			ap.AACConfig = nil
+		}
+		if r.err == nil && checkAudio(*ap) != nil {
+			r.fail("audio parameters")
+		}
+		n := r.small("audio samples", MaxIndexSamples)
+		a.Samples = make([]SampleInfo, 0, min(n, len(r.b)/2))
+		a.Samples, _, a.Duration = r.chunks(a.Samples, n, false, true, info.ValidSize)
+		info.Audio = a
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return info, nil
+}
+
+// chunks decodes a chunk count and total samples in chunks (see the
+// layout above) into out, checking each against the valid size; audio
+// samples must be keyframes of audio sizes.
+func (r *indexReader) chunks(out []SampleInfo, total int, hasCTO, audio bool, validSize int64) (samples []SampleInfo, keys int, duration int64) {
+	chunks := r.small("chunks", uint64(total))
+	minSize, maxSize := int64(minSampleSize), int64(MaxSampleSize)
+	if audio {
+		minSize, maxSize = 1, maxAudioSample
+	}
 	var end, endDTS int64
 	var prevDur int64
 	var prevSize [2]int64
 	var prevCTO int64
-	hasCTO := flags&indexHasCTO != 0
 	for c := 0; c < chunks && r.err == nil; c++ {
 		n := r.small("chunk samples", MaxIndexSamples)
 		off := end + int64(r.small("chunk offset", maxDTS))
 		dts := endDTS + r.varint("chunk decode time")
-		if n == 0 || len(info.Samples)+n > total || dts < 0 || dts > maxDTS || off > maxDTS {
+		if n == 0 || len(out)+n > total || dts < 0 || dts > maxDTS || off > maxDTS {
 			r.fail("chunk")
 			break
 		}
@@ -279,16 +353,16 @@ func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 				b = b[m:]
 				cto += unzigzag(d)
 			}
-			if dur < 0 || dur > maxSampleDuration || size < minSampleSize || size > MaxSampleSize ||
-				cto < math.MinInt32 || cto > math.MaxInt32 || off+size > info.ValidSize || dts > maxDTS {
+			if dur < 0 || dur > maxSampleDuration || size < minSize || size > maxSize || (audio && key != 1) ||
+				cto < math.MinInt32 || cto > math.MaxInt32 || off+size > validSize || dts > maxDTS {
 				r.fail("sample out of range")
 				break
 			}
-			info.Samples = append(info.Samples, SampleInfo{Offset: off, DTS: dts, Size: uint32(size), Duration: uint32(dur), CTO: int32(cto), Keyframe: key == 1})
+			out = append(out, SampleInfo{Offset: off, DTS: dts, Size: uint32(size), Duration: uint32(dur), CTO: int32(cto), Keyframe: key == 1})
 			if key == 1 {
-				info.Keyframes++
+				keys++
 			}
-			info.Duration += dur
+			duration += dur
 			prevDur, prevSize[key], prevCTO = dur, size, cto
 			off += size
 			dts += dur
@@ -298,14 +372,8 @@ func ParseIndexInto(b []byte, buf []SampleInfo) (*SegmentInfo, error) {
 		}
 		end, endDTS = off, dts
 	}
-	if r.err == nil && len(info.Samples) != total {
+	if r.err == nil && len(out) != total {
 		r.fail("sample count")
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return info, nil
+	return out, keys, duration
 }

@@ -265,7 +265,7 @@ func audioTrak(box func(mp4.IImmutableBox, ...func()), w *mp4.Writer, a *AudioPa
 				func() {
 					box(&mp4.Minf{}, append([]func(){
 						func() { box(&mp4.Smhd{}) },
-					}, sampleTables(box, w, a.sampleEntry(), firstErr)...)...)
+					}, sampleTables(box, w, a.SampleEntry(), firstErr)...)...)
 				},
 			)
 		},

@@ -59,6 +59,19 @@ type SegmentInfo struct {
 	ValidSize int64 // file bytes up to the end of the last complete fragment
 	Fragments int
 	Keyframes int
+	// Audio is the segment's audio track, nil when it has none (or one
+	// Scan does not know: the video is read regardless).
+	Audio *AudioInfo
+}
+
+// AudioInfo is what Scan learned about a segment's audio track. Its
+// samples' DTS are in Params.Timescale from the segment start: DTS 0 is
+// the same instant as the video's DTS 0. Keyframe is true and CTO 0 for
+// every audio sample.
+type AudioInfo struct {
+	Params   AudioParams
+	Samples  []SampleInfo
+	Duration int64 // Params.Timescale, sum of sample durations
 }
 
 // boxHeader is a parsed ISO BMFF box header (ISO/IEC 14496-12 §4.2).
@@ -179,6 +192,14 @@ type initInfo struct {
 	timescale uint32
 	trackID   uint32
 	trex      trackDefaults
+	audio     *audioTrack
+}
+
+// audioTrack is what the moov tells of the audio track.
+type audioTrack struct {
+	params  AudioParams
+	trackID uint32
+	trex    trackDefaults
 }
 
 // Scan parses a segment (ftyp, moov, then moof+mdat pairs) read through r,
@@ -226,7 +247,10 @@ func Scan(r io.ReaderAt, size int64) (*SegmentInfo, error) {
 	}
 
 	info := &SegmentInfo{Params: ii.params, Timescale: ii.timescale, ValidSize: pos}
-	var nextDTS int64
+	if ii.audio != nil {
+		info.Audio = &AudioInfo{Params: ii.audio.params}
+	}
+	var nextDTS [2]int64 // video, audio
 	for pos < size {
 		h, ok := readHeaderAt(r, pos, size)
 		if !ok {
@@ -266,27 +290,32 @@ func skippable(t [4]byte) bool {
 func parseMoov(b []byte) (*initInfo, error) {
 	ii := &initInfo{}
 	var found, haveTrex bool
+	type trex struct {
+		id uint32
+		d  trackDefaults
+	}
+	var trexes []trex
 	okTree := children(b, func(t [4]byte, _, p []byte) bool {
 		switch string(t[:]) {
 		case "trak":
-			if found {
-				return true // nvr segments have one track; use the first video one
-			}
 			ti, ok := parseTrak(p)
-			if ok {
+			switch {
+			case ok && !found: // the first video track is the segment's
 				ii.params, ii.timescale, ii.trackID = ti.params, ti.timescale, ti.trackID
 				found = true
+			case ti.audioOK && ii.audio == nil: // and the first audio track
+				ii.audio = &audioTrack{params: ti.audio, trackID: ti.trackID}
 			}
 		case "mvex":
 			children(p, func(t [4]byte, _, p []byte) bool {
-				if typeIs(t, "trex") && !haveTrex {
+				if typeIs(t, "trex") && len(trexes) < 8 {
 					rd := reader{b: p}
 					rd.u32() // version, flags
 					id := rd.u32()
 					rd.u32() // default sample description index
 					d := trackDefaults{duration: rd.u32(), size: rd.u32(), flags: rd.u32()}
-					if !rd.bad && (!found || id == ii.trackID) {
-						ii.trex, haveTrex = d, true
+					if !rd.bad {
+						trexes = append(trexes, trex{id, d})
 					}
 				}
 				return true
@@ -294,6 +323,22 @@ func parseMoov(b []byte) (*initInfo, error) {
 		}
 		return true
 	})
+	for _, t := range trexes {
+		// The video's own trex, or else the first one (files whose trex
+		// names another track ID than their tkhd).
+		if t.id == ii.trackID {
+			haveTrex = false
+		}
+		if t.id == ii.trackID || !haveTrex {
+			ii.trex, haveTrex = t.d, true
+		}
+		if ii.audio != nil && t.id == ii.audio.trackID {
+			ii.audio.trex = t.d
+		}
+	}
+	if ii.audio != nil && ii.audio.trackID == ii.trackID {
+		ii.audio = nil // two tracks of one ID: the video wins
+	}
 	if !okTree {
 		return nil, fmt.Errorf("%w: bad box in moov", ErrMalformed)
 	}
@@ -307,13 +352,17 @@ type trakInfo struct {
 	params    TrackParams
 	timescale uint32
 	trackID   uint32
+	// audio is a sound track's sample entry, audioOK when it is one nvr
+	// writes (mp4a, Opus, fLaC) with usable fields.
+	audio   AudioParams
+	audioOK bool
 }
 
 // parseTrak reads one trak; ok only for an H.264 or H.265 video track with
 // a usable avcC or hvcC and a non-zero timescale.
 func parseTrak(b []byte) (trakInfo, bool) {
 	var ti trakInfo
-	var isVideo, haveAvcC bool
+	var isVideo, isSound, haveAvcC bool
 	var entryW, entryH int
 	var walk func(b []byte, depth int) bool
 	walk = func(b []byte, depth int) bool {
@@ -357,7 +406,8 @@ func parseTrak(b []byte) (trakInfo, bool) {
 				ti.timescale = rd.u32()
 			case "hdlr":
 				rd.take(8)
-				isVideo = string(rd.take(4)) == "vide"
+				h := string(rd.take(4))
+				isVideo, isSound = h == "vide", h == "soun"
 			case "stsd":
 				rd.take(4)
 				if rd.u32() == 0 || rd.bad {
@@ -367,6 +417,10 @@ func parseTrak(b []byte) (trakInfo, bool) {
 				h, ok := parseHeader(rd.b)
 				if !ok || h.size > int64(len(rd.b)) {
 					return false
+				}
+				if a, ok := parseAudioEntry(h.typ, rd.b[h.hdrLen:h.size]); ok {
+					ti.audio, ti.audioOK = a, true
+					return true
 				}
 				hevc := typeIs(h.typ, "hvc1") || typeIs(h.typ, "hev1")
 				if !typeIs(h.typ, "avc1") && !typeIs(h.typ, "avc3") && !hevc {
@@ -412,6 +466,10 @@ func parseTrak(b []byte) (trakInfo, bool) {
 	}
 	if ti.params.Width == 0 || ti.params.Height == 0 {
 		ti.params.Width, ti.params.Height = entryW, entryH
+	}
+	if ti.audioOK {
+		ti.audio.Timescale = int(ti.timescale)
+		ti.audioOK = isSound && checkAudio(ti.audio) == nil
 	}
 	return ti, isVideo && haveAvcC && ti.timescale != 0
 }
@@ -469,7 +527,7 @@ var errBadFragment = errors.New("fmp4: bad fragment")
 // scanFragment parses the moof at pos and the mdat after it. Only when the
 // whole fragment is complete and consistent are its samples appended to
 // info; it returns the offset just past the mdat.
-func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInfo, info *SegmentInfo, nextDTS *int64) (int64, error) {
+func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInfo, info *SegmentInfo, nextDTS *[2]int64) (int64, error) {
 	moof, err := readBox(r, pos, h, maxMoofSize)
 	if err != nil {
 		return 0, err
@@ -481,7 +539,7 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 	}
 	dataStart, dataEnd := mdatPos+mh.hdrLen, mdatPos+mh.size
 
-	var samples []SampleInfo
+	var samples [2][]SampleInfo // video, audio
 	dts := *nextDTS
 	keys := 0
 	okTree := children(moof[h.hdrLen:], func(t [4]byte, _, p []byte) bool {
@@ -494,13 +552,19 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 			base     = pos // default-base-is-moof, or first traf without base offset
 			haveTfhd bool
 			ours     bool
+			tr       int // 0 video, 1 audio
 		)
 		return children(p, func(t [4]byte, _, p []byte) bool {
 			rd := reader{b: p}
 			switch string(t[:]) {
 			case "tfhd":
 				tfFlags = rd.u32() & 0xffffff
-				ours = rd.u32() == ii.trackID
+				switch id := rd.u32(); {
+				case id == ii.trackID:
+					ours, tr = true, 0
+				case ii.audio != nil && id == ii.audio.trackID:
+					ours, tr, def = true, 1, ii.audio.trex
+				}
 				if tfFlags&tfhdBaseDataOffset != 0 {
 					b := rd.u64()
 					if b > math.MaxInt64 {
@@ -537,7 +601,7 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 				if rd.bad || t > maxDTS {
 					return false
 				}
-				dts = int64(t)
+				dts[tr] = int64(t)
 			case "trun":
 				if !haveTfhd {
 					return false
@@ -548,12 +612,12 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 				vf := rd.u32()
 				version, flags := vf>>24, vf&0xffffff
 				count := rd.u32()
-				if rd.bad || count > MaxSamplesPerFragment || len(samples)+int(count) > MaxSamplesPerFragment {
+				if rd.bad || count > MaxSamplesPerFragment || len(samples[tr])+int(count) > MaxSamplesPerFragment {
 					return false
 				}
 				off := base
-				if len(samples) > 0 {
-					last := samples[len(samples)-1]
+				if len(samples[tr]) > 0 {
+					last := samples[tr][len(samples[tr])-1]
 					off = last.Offset + int64(last.Size)
 				}
 				if flags&trunDataOffset != 0 {
@@ -564,7 +628,7 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 					firstFlags = rd.u32()
 				}
 				for i := uint32(0); i < count; i++ {
-					s := SampleInfo{Offset: off, DTS: dts, Duration: def.duration, Size: def.size}
+					s := SampleInfo{Offset: off, DTS: dts[tr], Duration: def.duration, Size: def.size}
 					sf := def.flags
 					if flags&trunDuration != 0 {
 						s.Duration = rd.u32()
@@ -585,17 +649,27 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 						}
 						s.CTO = int32(c)
 					}
-					if rd.bad || s.Size < minSampleSize || s.Size > MaxSampleSize ||
-						s.Offset < dataStart || s.Offset+int64(s.Size) > dataEnd {
+					if rd.bad || s.Offset < dataStart || s.Offset+int64(s.Size) > dataEnd {
 						return false
 					}
-					s.Keyframe = sf&sampleIsNonSync == 0
-					if s.Keyframe {
-						keys++
+					if tr == 1 {
+						// Audio: every sample is a sync sample, played at its DTS.
+						if s.Size < 1 || s.Size > maxAudioSample {
+							return false
+						}
+						s.Keyframe, s.CTO = true, 0
+					} else {
+						if s.Size < minSampleSize || s.Size > MaxSampleSize {
+							return false
+						}
+						s.Keyframe = sf&sampleIsNonSync == 0
+						if s.Keyframe {
+							keys++
+						}
 					}
-					samples = append(samples, s)
+					samples[tr] = append(samples[tr], s)
 					off += int64(s.Size)
-					dts += int64(s.Duration)
+					dts[tr] += int64(s.Duration)
 				}
 			}
 			return true
@@ -604,10 +678,19 @@ func scanFragment(r io.ReaderAt, pos int64, h boxHeader, size int64, ii *initInf
 	if !okTree {
 		return 0, fmt.Errorf("%w: moof at %d", errBadFragment, pos)
 	}
-	for _, s := range samples {
+	for _, s := range samples[0] {
 		info.Duration += int64(s.Duration)
 	}
-	info.Samples = append(info.Samples, samples...)
+	info.Samples = append(info.Samples, samples[0]...)
+	if a := info.Audio; a != nil {
+		if dts[1] > maxDTS {
+			return 0, fmt.Errorf("%w: audio time out of range at %d", errBadFragment, pos)
+		}
+		for _, s := range samples[1] {
+			a.Duration += int64(s.Duration)
+		}
+		a.Samples = append(a.Samples, samples[1]...)
+	}
 	info.Keyframes += keys
 	info.Fragments++
 	*nextDTS = dts

@@ -683,6 +683,15 @@ Object.assign(Player.prototype, {
         return;
       }
       this.unplayable = false;
+      // A SourceBuffer keeps the tracks of its first init segment: when
+      // the camera's sound comes or goes (the codec string gains or loses
+      // a track), start over with a new MediaSource.
+      const tracks = m.codec.split(',').length;
+      if (this.sb && tracks !== this.tracks) {
+        this.startLive();
+        return;
+      }
+      this.tracks = tracks;
       if (!this.sb) {
         this.sb = this.ms.addSourceBuffer(mime);
         this.sb.mode = 'segments';
