@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,6 +28,7 @@ const storeTimeout = 10 * time.Second
 type segmenter struct {
 	d        segmenterDeps
 	segDur   int64 // 90 kHz
+	firstDur int64 // 90 kHz: the first segment of a run (segmentPhase)
 	fsyncDur int64 // 90 kHz
 	fragDur  int64 // 90 kHz
 
@@ -91,6 +93,7 @@ type openSegment struct {
 	w         SegmentWriter
 	params    *paramSet
 	startDTS  int64
+	target    int64 // 90 kHz: cut at the first keyframe this far after startDTS
 	startCTO  int64 // PTS - DTS of the first frame (the B-frame delay)
 	maxPTS    int64 // latest presentation time written
 	frames    int64
@@ -120,13 +123,33 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 }
 
 func newSegmenter(d segmenterDeps) *segmenter {
+	segDur := ticks.FromDuration(d.SegmentDuration)
 	return &segmenter{
 		d:         d,
-		segDur:    ticks.FromDuration(d.SegmentDuration),
+		segDur:    segDur,
+		firstDur:  segDur - segmentPhase(d.Camera, segDur),
 		fsyncDur:  ticks.FromDuration(d.FsyncInterval),
 		fragDur:   ticks.FromDuration(d.FragmentDuration),
 		prevEndNS: d.PrevEndNS,
 	}
+}
+
+// segmentPhase is how much shorter than segDur the first segment of a
+// camera's run is: a fixed fraction of segDur in [0, segDur) taken from a
+// hash of the camera id. Cameras started together (nvr serve starting,
+// a switch coming back) would otherwise close their segments in the same
+// instant for as long as they run, and their index commits and fsyncs
+// would queue behind each other (issue 12: at 100 cameras on a busy
+// machine a commit waited over a second and queues overflowed). With a
+// phase per camera the cuts are spread over the whole segment duration
+// and stay spread, since later segments keep the run's length.
+func segmentPhase(camera string, segDur int64) int64 {
+	if segDur <= 1 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(camera))
+	return int64(h.Sum64() % uint64(segDur))
 }
 
 // storeCtx is the context for index calls: it ignores the job's
@@ -194,7 +217,7 @@ func (s *segmenter) handle(it *auItem) error {
 			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
 				return err
 			}
-		case it.keyframe && it.dts-s.seg.startDTS >= s.segDur:
+		case it.keyframe && it.dts-s.seg.startDTS >= s.seg.target:
 			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
 				return err
 			}
@@ -266,6 +289,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	p := *it.params.parsed
 	var startNS int64
+	target := s.segDur
 	if s.inRun {
 		startNS = s.runEndNS + ticks.ToNS(it.dts-s.runEndDTS)
 	} else {
@@ -275,6 +299,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 		s.inRun = true
 		s.runID = startNS
 		s.runEndDTS, s.runEndNS = it.dts, startNS
+		target = s.firstDur
 		s.d.Report.runStarted(startNS)
 	}
 	row := storage.Segment{
@@ -297,7 +322,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	row.ID = id
 	seg := &openSegment{
 		row: row, file: f, out: &fileWriter{f: f, write: s.d.FileWrite}, params: it.params,
-		startDTS: it.dts, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
+		startDTS: it.dts, target: target, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg
 	s.d.Report.segmentOpened(p)

@@ -134,8 +134,14 @@ func TestSegmentsFromClips(t *testing.T) {
 			segDur := ticks.FromNS(int64(tc.segDur))
 			for i := range segs {
 				d := ends[i] - segs[i][0].dts
-				if i < len(segs)-1 && (d < segDur || d >= segDur+tc.gop) {
-					t.Errorf("segment %d: %d ticks, want [%d, %d)", i, d, segDur, segDur+tc.gop)
+				// The first segment of a run is shortened by the
+				// camera's phase, which spreads the cuts of many cameras.
+				want := segDur
+				if i == 0 {
+					want = segDur - segmentPhase(env.job.cfg.Camera, segDur)
+				}
+				if i < len(segs)-1 && (d < want || d >= want+tc.gop) {
+					t.Errorf("segment %d: %d ticks, want [%d, %d)", i, d, want, want+tc.gop)
 				}
 				if i > 0 && segs[i][0].dts != ends[i-1] {
 					t.Errorf("segment %d starts at DTS %d, previous ended at %d", i, segs[i][0].dts, ends[i-1])
@@ -449,8 +455,15 @@ func TestSparseKeyframes(t *testing.T) {
 				if !segs[i][0].key {
 					t.Errorf("segment %d starts mid-GOP", i)
 				}
-				if d := ends[i] - segs[i][0].dts; i < len(segs)-1 && d != tc.wantSeg90k {
-					t.Errorf("segment %d: %d ticks, want %d", i, d, tc.wantSeg90k)
+				want := tc.wantSeg90k
+				if i == 0 {
+					// The first keyframe at or after the run's shortened
+					// first segment (segmentPhase).
+					first := tc.segDur90k - segmentPhase(env.job.cfg.Camera, tc.segDur90k)
+					want = (first + tc.keyEvery90k - 1) / tc.keyEvery90k * tc.keyEvery90k
+				}
+				if d := ends[i] - segs[i][0].dts; i < len(segs)-1 && d != want {
+					t.Errorf("segment %d: %d ticks, want %d", i, d, want)
 				}
 			}
 		})
@@ -609,5 +622,68 @@ func TestSegmenterAlone(t *testing.T) {
 		if r.Camera != "alone" || r.Codecs != rep.opened[0].Codec || r.Codecs == "" {
 			t.Errorf("row %+v", r)
 		}
+	}
+}
+
+// Cameras started together must not cut their segments together: their
+// index commits and fsyncs would queue behind each other at every
+// boundary (issue 12). The phases of 100 cameras cover the segment
+// duration about evenly, and a segmenter's first segment is cut at its
+// camera's phase.
+func TestSegmentPhaseSpreadsCuts(t *testing.T) {
+	const cameras, buckets = 100, 10
+	segDur := ticks.FromDuration(10 * time.Second)
+	var count [buckets]int
+	for i := range cameras {
+		p := segmentPhase(fmt.Sprintf("cam%04d", i), segDur)
+		if p < 0 || p >= segDur {
+			t.Fatalf("phase %d outside [0, %d)", p, segDur)
+		}
+		count[p*buckets/segDur]++
+	}
+	for b, n := range count {
+		// 10 expected per second; all at once is what used to happen.
+		if n > 3*cameras/buckets {
+			t.Errorf("%d of %d cameras cut in second %d of the segment: %v", n, cameras, b, count)
+		}
+	}
+	if p := segmentPhase("x", 1); p != 0 {
+		t.Errorf("phase of a 1-tick segment %d, want 0", p)
+	}
+
+	// Two cameras fed the same stream (a keyframe every 2 s) close their
+	// first segments apart: one whose phase leaves more than 2 s of the
+	// 4 s segment, one whose phase leaves less.
+	c := loadClip(t, testcam.ClipMain720)
+	seg4 := ticks.FromDuration(4 * time.Second)
+	var early, late string
+	for i := 0; i < cameras && (early == "" || late == ""); i++ {
+		cam := fmt.Sprintf("cam%04d", i)
+		switch p := segmentPhase(cam, seg4); {
+		case p < seg4*3/8 && late == "":
+			late = cam
+		case p > seg4*5/8 && early == "":
+			early = cam
+		}
+	}
+	if early == "" || late == "" {
+		t.Fatalf("no two cameras of %d with phases apart: %q %q", cameras, early, late)
+	}
+	firstEnd := map[string]int64{}
+	for _, cam := range []string{early, late} {
+		env := newTestEnv(t, Config{Camera: cam, SegmentDuration: 4 * time.Second, FsyncInterval: time.Hour}, nil)
+		s := newSegmenter(env.job.segmenterDeps())
+		feedClip(t, s, c, 3, 0, t0)
+		if err := s.endRun(); err != nil {
+			t.Fatal(err)
+		}
+		segs, ends := env.log.all()
+		if len(segs) < 2 {
+			t.Fatalf("%s: %d segments, want at least 2", cam, len(segs))
+		}
+		firstEnd[cam] = ends[0] - segs[0][0].dts
+	}
+	if firstEnd[early] >= firstEnd[late] {
+		t.Errorf("%s cut its first segment after %d ticks, %s after %d: want the first earlier", early, firstEnd[early], late, firstEnd[late])
 	}
 }
