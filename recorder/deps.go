@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/clock"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
@@ -28,9 +29,17 @@ type Session interface {
 	Close() error
 }
 
+// TrackReader is a Session that also reads the audio track
+// (*rtsp.Session has it); the job reads with it when the session set up
+// audio.
+type TrackReader interface {
+	ReadTracks(ctx context.Context, fn func(rtsp.TrackKind, *rtp.Packet) error) error
+}
+
 // The real implementations satisfy the interfaces the job declares.
 var (
 	_ Session       = (*rtsp.Session)(nil)
+	_ TrackReader   = (*rtsp.Session)(nil)
 	_ SegmentStore  = (*storage.Store)(nil)
 	_ SegmentWriter = (*fmp4.Writer)(nil)
 )
@@ -94,6 +103,14 @@ type Deps struct {
 // at once, never waiting for a viewer.
 type LiveSink interface {
 	Frame(au *video.AccessUnit, arrivalNS int64)
+}
+
+// LiveAudioSink is a LiveSink that also carries audio. Audio is called on the session's reading
+// goroutine with buffers reused afterwards: it copies what it keeps and returns at once.
+// f.PTS is on the video's timeline: f.PTS/format.ClockRate s is the same instant as DTS/90000 s of
+// the AccessUnits given to Frame.
+type LiveAudioSink interface {
+	Audio(format *audio.Format, f *audio.Frame, arrivalNS int64)
 }
 
 func (d Deps) withDefaults() Deps {
