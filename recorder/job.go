@@ -426,6 +426,14 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		j.audioFrames.Add(1)
 		format := at.Format()
 		pts, ok := avs.place(f.PTS, now)
+		if format != nil && format.AAC != nil {
+			// AAC's decoder gives out each access unit's audio one frame
+			// late (the MDCT windows overlap: the first frame decodes to
+			// priming), so an AU is placed a frame early to play its
+			// content at its RTP time (TestLipSync measures it).
+			pts -= f.Duration
+			ok = ok && pts >= 0
+		}
 		if format == nil || !ok {
 			j.audioDrops.Add(1)
 			return
