@@ -1,6 +1,11 @@
 package recorder
 
 import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/pion/rtp"
 	"io"
 	"os"
 	"testing"
@@ -176,5 +181,105 @@ func TestAVSync(t *testing.T) {
 	}
 	if got2, _ := s.place(123456+960, 2_000_000_000); got2 != got+960 {
 		t.Fatalf("the second frame moved with its arrival: %d, want %d", got2, got+960)
+	}
+}
+
+// avSession is a fakeSession that also has an audio track: PCMU packets
+// of 20 ms, interleaved with the video by time.
+type avSession struct {
+	*fakeSession
+	audio []*rtp.Packet
+}
+
+func (s *avSession) ReadTracks(ctx context.Context, fn func(rtsp.TrackKind, *rtp.Packet) error) error {
+	ai := 0
+	v0 := s.packets[0].Timestamp
+	for _, p := range s.packets {
+		for ai < len(s.audio) && int64(s.audio[ai].Timestamp-s.audio[0].Timestamp)*90000/8000 <= int64(p.Timestamp-v0) {
+			if err := fn(rtsp.TrackAudio, s.audio[ai]); err != nil {
+				return err
+			}
+			ai++
+		}
+		if err := fn(rtsp.TrackVideo, p); err != nil {
+			return err
+		}
+	}
+	return s.end
+}
+
+func pcmuPackets(n int) []*rtp.Packet {
+	out := make([]*rtp.Packet, n)
+	for i := range out {
+		payload := make([]byte, 160)
+		for k := range payload {
+			payload[k] = byte(k)
+		}
+		out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(7000 + i),
+			Timestamp: uint32(0xfffff000 + 160*i), SSRC: 0x5678}, Payload: payload}
+	}
+	return out
+}
+
+// TestJobAudio: a job records the camera's audio beside the video and
+// names its codec in Status; with audio off, or a codec nvr does not
+// record, it records the video alone and says why.
+func TestJobAudio(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240)
+	pcmu := rtsp.Track{Type: "audio", Codec: "PCMU", ClockRate: 8000, PayloadType: 0, Control: "rtsp://h/a"}
+	g726 := rtsp.Track{Type: "audio", Codec: "G726-32", ClockRate: 8000, PayloadType: 97, Control: "rtsp://h/a"}
+	for _, tc := range []struct {
+		name    string
+		noAudio bool
+		track   rtsp.Track
+		setUp   bool
+		codec   string
+		note    string
+	}{
+		{"pcmu", false, pcmu, true, "flac", ""},
+		{"off", true, pcmu, true, "", "audio: false"},
+		{"g726", false, g726, false, "", "unsupported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := rtsp.Info{Tracks: []rtsp.Track{{Type: "video", Codec: "H264"}, tc.track}}
+			if tc.setUp {
+				a := tc.track
+				info.Audio = &a
+			}
+			sess := &avSession{fakeSession: &fakeSession{info: info, packets: packetize(c, 2, 1400), end: errors.New("camera closed"), closed: make(chan struct{})},
+				audio: pcmuPackets(200)}
+			store, log := newFakeStore(t), &audioLog{}
+			j, err := NewJob(Config{Camera: "av", RTSP: rtsp.Config{URL: "rtsp://h/"}, NoAudio: tc.noAudio, MinBackoff: time.Hour, MaxBackoff: time.Hour},
+				Deps{Store: store, Open: func(context.Context, rtsp.Config) (Session, error) { return sess, nil },
+					NewWriter: log.newWriter, Scan: fmp4.Scan, Clock: newFakeClock(), Rand: func() float64 { return 0.5 }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (j.Config().RTSP.AudioTrack != nil) == tc.noAudio {
+				t.Fatalf("AudioTrack set %v with NoAudio %v", j.Config().RTSP.AudioTrack != nil, tc.noAudio)
+			}
+			stop := startJob(t, j)
+			waitFor(t, "the session to end", func() bool { return j.Status().State == StateRetrying })
+			stop()
+			st := j.Status()
+			if st.AudioCodec != tc.codec || !strings.Contains(st.AudioNote, tc.note) || (tc.note == "") != (st.AudioNote == "") {
+				t.Fatalf("audio %q note %q, want %q / %q", st.AudioCodec, st.AudioNote, tc.codec, tc.note)
+			}
+			rows := store.segments()
+			if len(rows) == 0 || st.Frames != uint64(2*len(c.Frames)) {
+				t.Fatalf("%d segments, %d frames: the video must record regardless", len(rows), st.Frames)
+			}
+			var audioFrames int64
+			for i, w := range log.writers {
+				audioFrames += w.Stats().AudioFrames
+				if hasAudio := strings.HasSuffix(rows[i].Codecs, ",flac"); hasAudio != (tc.codec != "") {
+					t.Errorf("segment %d codecs %q", i, rows[i].Codecs)
+				}
+			}
+			if tc.codec != "" && audioFrames < 150 || tc.codec == "" && audioFrames != 0 {
+				t.Errorf("%d audio frames written", audioFrames)
+			}
+			t.Logf("audio %q %q: %d audio frames in %d segments, %d dropped", st.AudioCodec, st.AudioNote, audioFrames, len(rows), st.AudioDropped)
+		})
 	}
 }
