@@ -52,6 +52,9 @@ type Store interface {
 type CameraStatus struct {
 	ID, Name, State, LastError string
 	RecordingSince, NextWindow time.Time
+	// AudioCodec is what the camera's audio is recorded as ("" for none);
+	// AudioNote says why there is none.
+	AudioCodec, AudioNote string
 }
 
 // Cameras reports the configured cameras and their live state. The list is

@@ -239,7 +239,7 @@ func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	opts := Options{
 		Store: st, Exporter: exp,
 		Cameras: fakeCameras{
-			{ID: "front-door", Name: "Front door", State: "recording", RecordingSince: t0},
+			{ID: "front-door", Name: "Front door", State: "recording", RecordingSince: t0, AudioCodec: "mp4a.40.2"},
 			{ID: "back-yard", Name: "Back yard", State: "idle", NextWindow: t0.Add(22 * time.Hour)},
 			{ID: "never-recorded", Name: "Never", State: "retrying",
 				LastError: "dial rtsp://admin:hunter2@192.0.2.7:554/Streaming/Channels/101?password=hunter2: connection refused"},

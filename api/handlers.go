@@ -114,6 +114,8 @@ type cameraJSON struct {
 	LastError      string  `json:"last_error"`
 	RecordingSince *string `json:"recording_since"`
 	NextWindow     *string `json:"next_window"`
+	Audio          string  `json:"audio"`      // RFC 6381 codec the audio is recorded as, "" for none
+	AudioNote      string  `json:"audio_note"` // why there is no audio
 	Segments       int64   `json:"segments"`
 	Bytes          int64   `json:"bytes"`
 	First          *string `json:"first"`
@@ -150,6 +152,7 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 	out := cameraJSON{
 		ID: c.ID, Name: redact.Text(c.Name), State: c.State, LastError: redact.Text(c.LastError),
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
+		Audio: c.AudioCodec, AudioNote: redact.Text(c.AudioNote),
 		Segments: st.Segments, Bytes: st.Bytes,
 	}
 	if st.Segments > 0 {

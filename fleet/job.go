@@ -26,6 +26,7 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 		},
 		SegmentDuration: cfg.SegmentDuration.D(),
 		FsyncInterval:   cfg.FsyncInterval.D(),
+		NoAudio:         !cc.RecordsAudio(),
 	}.WithDefaults()
 }
 

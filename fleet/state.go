@@ -28,6 +28,9 @@ type CameraStatus struct {
 	LastError      string    // redacted; only while a job runs
 	RecordingSince time.Time // start of the current run, when recording
 	NextWindow     time.Time // when idle: the next window's start, if known
+	// AudioCodec is the RFC 6381 string the camera's audio is recorded
+	// as, or "" and AudioNote says why there is none (while a job runs).
+	AudioCodec, AudioNote string
 }
 
 // cameraState maps a job's state to the camera's: a job that is
@@ -103,6 +106,9 @@ func (f *Fleet) Cameras() []CameraStatus {
 		}
 		st := CameraStatus{ID: cc.ID, Name: cc.Name, State: c.shown.state,
 			LastError: c.shown.lastError, RecordingSince: c.shown.recordingSince}
+		if c.run != nil && !c.run.stopping {
+			st.AudioCodec, st.AudioNote = c.run.last.AudioCodec, c.run.last.AudioNote
+		}
 		if st.State == StateIdle && (c.run == nil || c.run.stopping || c.run.liveOnly) {
 			_, st.NextWindow = f.runner.State(cc.ID)
 		}

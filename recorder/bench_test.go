@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
@@ -73,16 +76,20 @@ func cpuTimes(b *testing.B) (user, sys int64) {
 // share (writes, fsync), "wall-ns/B" includes waiting for the disk and
 // for a busy machine.
 func BenchmarkIngest(b *testing.B) {
-	for _, run := range []struct{ name, clip, codec string }{
-		{"file", testcam.ClipMain720, video.CodecH264},
-		{"devnull", testcam.ClipMain720, video.CodecH264},
+	for _, run := range []struct{ name, clip, codec, audio string }{
+		{"file", testcam.ClipMain720, video.CodecH264, ""},
+		{"devnull", testcam.ClipMain720, video.CodecH264, ""},
+		// The same camera with G.711 audio (converted to FLAC), the
+		// costliest audio codec: compare user-ns/B with devnull's (issue
+		// 11: audio adds at most 5 %).
+		{"pcmu/devnull", testcam.ClipMain720, video.CodecH264, "PCMU"},
 		// H.265 against the H.264 clip of the nearest bit rate (hevc270
 		// ~240 kbit/s, base240 ~160 kbit/s): per-frame costs weigh more
 		// per byte at a low bit rate, so only these two compare.
-		{"base240/file", testcam.ClipBase240, video.CodecH264},
-		{"base240/devnull", testcam.ClipBase240, video.CodecH264},
-		{"h265/file", testcam.ClipHEVC270, video.CodecH265},
-		{"h265/devnull", testcam.ClipHEVC270, video.CodecH265},
+		{"base240/file", testcam.ClipBase240, video.CodecH264, ""},
+		{"base240/devnull", testcam.ClipBase240, video.CodecH264, ""},
+		{"h265/file", testcam.ClipHEVC270, video.CodecH265, ""},
+		{"h265/devnull", testcam.ClipHEVC270, video.CodecH265, ""},
 	} {
 		_, sink, ok := strings.Cut(run.name, "/")
 		if !ok {
@@ -110,9 +117,44 @@ func BenchmarkIngest(b *testing.B) {
 				b.Fatal(err)
 			}
 			q := newQueue(&j.droppedFrames)
-			seg := newSegmenter(j.segmenterDeps())
+			sd := j.segmenterDeps()
+			var at *audio.Track
+			var avs *avSync
+			if run.audio != "" {
+				if at, err = audio.NewTrack(run.audio, 8000, 1, nil); err != nil {
+					b.Fatal(err)
+				}
+				sd.Audio = at.Format()
+				avs = newAVSync(8000, nil)
+			}
+			seg := newSegmenter(sd)
 			var herr error
+			emitAudio := func(f *audio.Frame) {
+				pts, ok := avs.place(f.PTS, 0)
+				if !ok {
+					return
+				}
+				q.pushAudio(at.Format(), pts, f.Duration, f.Data, 0, &j.audioDrops)
+				it := <-q.ch
+				seg.handleAudio(it)
+				q.release(it)
+			}
+			// A loud 440 Hz tone, as recorder/audio's BenchmarkTrack.
+			lin := make([]byte, 0, 16000)
+			for i := range 8000 {
+				v := int16(26000 * math.Sin(2*math.Pi*440*float64(i)/8000))
+				lin = append(lin, byte(uint16(v)>>8), byte(v))
+			}
+			tone, err := g711.Mulaw(lin).Marshal()
+			if err != nil {
+				b.Fatal(err)
+			}
+			apkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 9}}
+			aNext := int64(0) // next audio packet, 8 kHz
 			emit := func(au *video.AccessUnit) {
+				if avs != nil {
+					avs.video(au.PTS, 0)
+				}
 				q.push(au, j.deps.Clock.Now().UnixNano())
 				it := <-q.ch
 				if err := seg.handle(it); err != nil && herr == nil {
@@ -135,6 +177,16 @@ func BenchmarkIngest(b *testing.B) {
 					seq++
 					if err := dep.Push(&pkt, emit); err != nil {
 						b.Fatal(err)
+					}
+					for at != nil && aNext*90000/8000 <= int64(pkt.Timestamp-packets[0].Timestamp)+loops*c.Duration {
+						apkt.SequenceNumber = uint16(aNext / 160)
+						apkt.Timestamp = uint32(aNext)
+						k := int(aNext/160) % 50
+						apkt.Payload = tone[k*160 : (k+1)*160]
+						if err := at.Push(&apkt, emitAudio); err != nil {
+							b.Fatal(err)
+						}
+						aNext += 160
 					}
 				}
 				loops++

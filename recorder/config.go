@@ -33,6 +33,10 @@ type Config struct {
 	// LiveOnly feeds Deps.Live and records nothing: live view of a camera
 	// outside its recording windows.
 	LiveOnly bool
+	// NoAudio records video only: no audio track is set up (config
+	// audio: false). By default the first audio track recorder/audio can
+	// record is set up (RTSP.AudioTrack) and recorded beside the video.
+	NoAudio bool
 }
 
 // WithDefaults returns c with zero durations replaced by their defaults.

@@ -29,9 +29,17 @@ type Session interface {
 	Close() error
 }
 
+// TrackReader is a Session that also reads the audio track
+// (*rtsp.Session has it); the job reads with it when the session set up
+// audio.
+type TrackReader interface {
+	ReadTracks(ctx context.Context, fn func(rtsp.TrackKind, *rtp.Packet) error) error
+}
+
 // The real implementations satisfy the interfaces the job declares.
 var (
 	_ Session       = (*rtsp.Session)(nil)
+	_ TrackReader   = (*rtsp.Session)(nil)
 	_ SegmentStore  = (*storage.Store)(nil)
 	_ SegmentWriter = (*fmp4.Writer)(nil)
 )
@@ -97,11 +105,12 @@ type LiveSink interface {
 	Frame(au *video.AccessUnit, arrivalNS int64)
 }
 
-// LiveAudioSink takes a camera's audio frames for its viewers
-// (*live.Stream).
+// LiveAudioSink is a LiveSink that also carries audio. Audio is called on the session's reading
+// goroutine with buffers reused afterwards: it copies what it keeps and returns at once.
+// f.PTS is on the video's timeline: f.PTS/format.ClockRate s is the same instant as DTS/90000 s of
+// the AccessUnits given to Frame.
 type LiveAudioSink interface {
 	Audio(format *audio.Format, f *audio.Frame, arrivalNS int64)
-	// f.PTS/format.ClockRate s is the same instant as AccessUnit DTS/90000 s given to Frame
 }
 
 func (d Deps) withDefaults() Deps {

@@ -22,6 +22,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/redact"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/ticks"
@@ -94,6 +95,14 @@ type Status struct {
 	LastFrame       time.Time // arrival of the last access unit
 	Width, Height   int       // of the current or last segment
 	Codec           string    // RFC 6381, e.g. "avc1.640028"
+	// AudioCodec is the RFC 6381 string the session's audio is recorded
+	// as ("mp4a.40.2", "flac" for G.711, "opus"); "" when there is none,
+	// and then AudioNote says why (off in the config, the camera has no
+	// audio, its codec is not one nvr records, the SETUP failed...).
+	AudioCodec   string
+	AudioNote    string
+	AudioFrames  uint64 // audio frames received
+	AudioDropped uint64 // audio frames not written (queue share full, out of order, no video yet)
 }
 
 // Job records one camera. Create it with NewJob, run it with Run.
@@ -112,6 +121,7 @@ type Job struct {
 	reconnects, segmentsWritten, frames, keyframes atomic.Uint64
 	bytesReceived, packetsLost, droppedFrames      atomic.Uint64
 	decodeErrors, timeJumps                        atomic.Uint64
+	audioFrames, audioDrops                        atomic.Uint64
 	lastFrameNS                                    atomic.Int64
 	auCount                                        atomic.Uint64 // every AU that arrived, for the watchdog
 
@@ -133,6 +143,12 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !cfg.NoAudio && cfg.RTSP.AudioTrack == nil {
+		cfg.RTSP.AudioTrack = acceptAudio
+	}
+	if cfg.NoAudio {
+		cfg.RTSP.AudioTrack = nil
 	}
 	if cfg.RTSP.AuthMemory == nil {
 		// What the camera's host offered is remembered across reconnects:
@@ -161,6 +177,8 @@ func (j *Job) Status() Status {
 	st.DroppedFrames = j.droppedFrames.Load()
 	st.DecodeErrors = j.decodeErrors.Load()
 	st.TimeJumps = j.timeJumps.Load()
+	st.AudioFrames = j.audioFrames.Load()
+	st.AudioDropped = j.audioDrops.Load()
 	if ns := j.lastFrameNS.Load(); ns != 0 {
 		st.LastFrame = time.Unix(0, ns)
 	}
@@ -252,6 +270,7 @@ func (j *Job) segmenterDeps() segmenterDeps {
 // The segmenter's reports (segmenterReport), on the writer goroutine.
 
 func (j *Job) frameDropped() { j.droppedFrames.Add(1) }
+func (j *Job) audioDropped() { j.audioDrops.Add(1) }
 func (j *Job) timeJump()     { j.timeJumps.Add(1) }
 
 func (j *Job) frameWritten(keyframe bool) {
@@ -357,6 +376,8 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		return false, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
 	}
 
+	at, avs, note := j.audioTrack(sess, info)
+	j.setAudio(at, note)
 	var (
 		q        *auQueue
 		seg      *segmenter
@@ -365,7 +386,11 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	)
 	if !j.cfg.LiveOnly {
 		q = newQueue(&j.droppedFrames)
-		seg = newSegmenter(j.segmenterDeps())
+		d := j.segmenterDeps()
+		if at != nil {
+			d.Audio = at.Format()
+		}
+		seg = newSegmenter(d)
 		wg.Go(func() {
 			writeErr = seg.run(q)
 			if writeErr != nil {
@@ -384,6 +409,9 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
+		if avs != nil {
+			avs.video(au.PTS, now)
+		}
 		if q != nil {
 			q.push(au, now)
 		}
@@ -391,7 +419,34 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 			j.deps.Live.Frame(au, now)
 		}
 	}
-	readErr := sess.ReadPackets(sctx, func(pkt *rtp.Packet) error {
+	liveAudio, _ := j.deps.Live.(LiveAudioSink)
+	var placed audio.Frame
+	emitAudio := func(f *audio.Frame) {
+		now := j.deps.Clock.Now().UnixNano()
+		j.audioFrames.Add(1)
+		format := at.Format()
+		pts, ok := avs.place(f.PTS, now)
+		if format != nil && format.AAC != nil {
+			// AAC's decoder gives out each access unit's audio one frame
+			// late (the MDCT windows overlap: the first frame decodes to
+			// priming), so an AU is placed a frame early to play its
+			// content at its RTP time (TestLipSync measures it).
+			pts -= f.Duration
+			ok = ok && pts >= 0
+		}
+		if format == nil || !ok {
+			j.audioDrops.Add(1)
+			return
+		}
+		if q != nil {
+			q.pushAudio(format, pts, f.Duration, f.Data, now, &j.audioDrops)
+		}
+		if liveAudio != nil {
+			placed = audio.Frame{PTS: pts, Duration: f.Duration, Data: f.Data}
+			liveAudio.Audio(format, &placed, now)
+		}
+	}
+	onVideo := func(pkt *rtp.Packet) error {
 		j.bytesReceived.Add(uint64(len(pkt.Payload)))
 		if err := dep.Push(pkt, emit); err != nil {
 			j.decodeErrors.Add(1)
@@ -401,10 +456,32 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 			return context.Cause(sctx)
 		}
 		return nil
-	})
+	}
+	var readErr error
+	if tr, ok := sess.(TrackReader); ok && at != nil {
+		readErr = tr.ReadTracks(sctx, func(k rtsp.TrackKind, pkt *rtp.Packet) error {
+			if k != rtsp.TrackAudio {
+				return onVideo(pkt)
+			}
+			j.bytesReceived.Add(uint64(len(pkt.Payload)))
+			// Errors are the track's own (loss, a malformed packet): never
+			// fatal to the session; the counts are in Status.
+			_ = at.Push(pkt, emitAudio)
+			if sctx.Err() != nil {
+				return context.Cause(sctx)
+			}
+			return nil
+		})
+	} else {
+		readErr = sess.ReadPackets(sctx, onVideo)
+	}
 	if sctx.Err() == nil {
 		// The stream ended by itself: its last access unit is complete.
 		dep.Flush(emit)
+	}
+	if at != nil {
+		// A G.711 track's pending FLAC block goes out padded.
+		_ = at.Reset(emitAudio)
 	}
 	cause := context.Cause(sctx)
 	if q != nil {
@@ -435,6 +512,51 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		err = ErrSessionEnded
 	}
 	return healthy, fmt.Errorf("camera %s: %w", j.cfg.Camera, err)
+}
+
+// audioTrack makes the session's audio track and its clock relation, or
+// says why there is none.
+func (j *Job) audioTrack(sess Session, info rtsp.Info) (*audio.Track, *avSync, string) {
+	switch {
+	case j.cfg.NoAudio:
+		return nil, nil, "audio is off for this camera (audio: false)"
+	case info.Audio == nil && info.AudioErr != "":
+		return nil, nil, info.AudioErr
+	case info.Audio == nil:
+		for _, t := range info.Tracks {
+			if t.Type == "audio" {
+				_, err := audio.NewTrack(t.Codec, t.ClockRate, t.Channels, t.Fmtp)
+				if err != nil {
+					return nil, nil, err.Error()
+				}
+				return nil, nil, "the audio track was not set up"
+			}
+		}
+		return nil, nil, "the camera offers no audio track"
+	}
+	if _, ok := sess.(TrackReader); !ok {
+		return nil, nil, "the session cannot read audio"
+	}
+	a := info.Audio
+	at, err := audio.NewTrack(a.Codec, a.ClockRate, a.Channels, a.Fmtp)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	return at, newAVSync(a.ClockRate, info.RTPInfo), ""
+}
+
+// setAudio shows the session's audio codec, or why there is none, in Status.
+func (j *Job) setAudio(at *audio.Track, note string) {
+	j.mu.Lock()
+	j.status.AudioCodec, j.status.AudioNote = "", j.redact(note)
+	if at != nil {
+		if f := at.Format(); f != nil {
+			j.status.AudioCodec = f.Codec
+		} else {
+			j.status.AudioNote = "AAC (MP4A-LATM) with its config in band: waiting for it"
+		}
+	}
+	j.mu.Unlock()
 }
 
 // watchdog cancels the session with ErrStalled when no access unit arrives

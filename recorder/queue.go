@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/video"
 )
 
@@ -18,7 +19,13 @@ const (
 	// maxQueueItems bounds the number of waiting access units (the
 	// channel's capacity): 10 s at 25 fps, so at normal bitrates the byte
 	// bound is the one that binds.
-	maxQueueItems = 256
+	maxQueueItems = 512
+
+	// audioReserve is the part of the queue's items audio may never take:
+	// audio frames (about 50 a second) are queued only while fewer than
+	// maxQueueItems-audioReserve items wait, so audio never crowds out
+	// video (10 s at 25 fps stays for it).
+	audioReserve = 256
 
 	// maxFreeBytes bounds the buffer memory kept for reuse after the
 	// queue drains (a burst behind a slow disk, an 8 MiB IDR), so an idle
@@ -46,6 +53,12 @@ type auItem struct {
 	data      []byte   // the NAL units back to back
 	nalus     [][]byte // slices of data
 	size      int      // bytes counted against maxQueueBytes
+
+	// audio is set on an audio frame instead of an access unit: pts is
+	// then its time on the video's timeline in audio clock units (see
+	// avSync), dur its own length, data the frame.
+	audio *audio.Format
+	dur   int64
 }
 
 // absorb appends o's NAL units to it: the two are parts of one picture
@@ -147,10 +160,33 @@ func (q *auQueue) push(au *video.AccessUnit, arrivalNS int64) {
 	}
 }
 
+// pushAudio copies an audio frame into the queue, or counts it in
+// dropped. It never makes video wait or drop: audio is refused once the
+// queue is past its share (audioReserve) or its bytes. Reader only.
+func (q *auQueue) pushAudio(f *audio.Format, pts, dur int64, data []byte, arrivalNS int64, dropped *atomic.Uint64) {
+	size := len(data)
+	if len(q.ch) >= cap(q.ch)-audioReserve || q.bytes.Load()+int64(size) > maxQueueBytes/2 {
+		dropped.Add(1)
+		return
+	}
+	it := q.get()
+	it.audio, it.pts, it.dts, it.dur, it.arrivalNS, it.keyframe, it.params = f, pts, pts, dur, arrivalNS, false, nil
+	it.size = size
+	it.data = append(it.data[:0], data...)
+	it.nalus = it.nalus[:0]
+	q.bytes.Add(int64(size))
+	select {
+	case q.ch <- it:
+	default:
+		q.bytes.Add(-int64(size))
+		dropped.Add(1)
+	}
+}
+
 // release returns a written item's memory. Writer only.
 func (q *auQueue) release(it *auItem) {
 	q.bytes.Add(-int64(it.size))
-	it.params = nil
+	it.params, it.audio = nil, nil
 	q.freeMu.Lock()
 	// Over budget: give up the buffers of the items idle longest (the
 	// bottom of the stack), keeping the one just used, which is hot and

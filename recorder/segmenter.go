@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -48,6 +49,31 @@ type segmenter struct {
 	written90k  int64 // media written in this session, for "healthy"
 
 	seg *openSegment
+
+	// Audio: the format frames arrive in now, a cut asked for at the next
+	// keyframe (the format changed, or it came after the segment opened),
+	// and the recent frames kept to carry into the next segment (the
+	// writer drops what plays past a segment's end).
+	aFormat  *audio.Format
+	audioCut bool
+	aHeld    []heldAudio
+}
+
+// maxHeldAudio bounds the audio frames kept for the next segment: ten
+// seconds of 20 ms frames. Audio that flows while the video stalls is
+// dropped from the front, never held without limit.
+const maxHeldAudio = 512
+
+// heldAudio is an audio frame kept for the next segment.
+type heldAudio struct {
+	t90  int64 // its time on the video's 90 kHz timeline
+	s    fmp4.AudioSample
+	size int
+}
+
+// audioSegmentWriter is a SegmentWriter that takes audio (*fmp4.Writer).
+type audioSegmentWriter interface {
+	WriteAudio(fmp4.AudioSample) error
 }
 
 // segmenterDeps are a segmenter's settings, its collaborators and where
@@ -66,6 +92,10 @@ type segmenterDeps struct {
 	// write the way a full disk does (F5).
 	FileWrite func(*os.File, []byte) (int, error)
 
+	// Audio is the session's audio format when it is known at the start
+	// (nil: no audio, or an in-band LATM config not seen yet).
+	Audio *audio.Format
+
 	// PrevEndNS is the wall end of the camera's last segment: the first
 	// run is anchored no earlier.
 	PrevEndNS int64
@@ -82,6 +112,7 @@ type segmenterReport interface {
 	runStarted(startNS int64)     // a run was anchored at startNS
 	segmentOpened(p video.Params) // a segment with parameter sets p began
 	segmentFinished()             // a segment was finalised in the index
+	audioDropped()                // an audio frame was not written
 	footageUntil(endNS int64)     // footage may now reach endNS: never anchor before it
 }
 
@@ -92,6 +123,7 @@ type openSegment struct {
 	out       *fileWriter
 	w         SegmentWriter
 	params    *paramSet
+	audio     *audio.Format // the segment's audio track, nil for none
 	startDTS  int64
 	target    int64 // 90 kHz: cut at the first keyframe this far after startDTS
 	startCTO  int64 // PTS - DTS of the first frame (the B-frame delay)
@@ -131,6 +163,7 @@ func newSegmenter(d segmenterDeps) *segmenter {
 		fsyncDur:  ticks.FromDuration(d.FsyncInterval),
 		fragDur:   ticks.FromDuration(d.FragmentDuration),
 		prevEndNS: d.PrevEndNS,
+		aFormat:   d.Audio,
 	}
 }
 
@@ -178,6 +211,11 @@ func (s *segmenter) run(q *auQueue) error {
 		return err
 	}
 	for it := range q.ch {
+		if it.audio != nil {
+			s.handleAudio(it)
+			q.release(it)
+			continue
+		}
 		if held != nil && it.dts == held.dts && it.params == held.params {
 			if !held.absorb(it) {
 				s.d.Report.frameDropped()
@@ -217,12 +255,13 @@ func (s *segmenter) handle(it *auItem) error {
 			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
 				return err
 			}
-		case it.keyframe && it.dts-s.seg.startDTS >= s.seg.target:
+		case it.keyframe && (it.dts-s.seg.startDTS >= s.seg.target || s.audioCut):
 			if err := s.closeSegment(it.dts, it.arrivalNS); err != nil {
 				return err
 			}
 		}
 	}
+	s.pruneAudio(it.dts)
 	if s.seg == nil {
 		if !it.keyframe {
 			// A segment starts on a keyframe; what comes before it
@@ -302,13 +341,17 @@ func (s *segmenter) openSegment(it *auItem) error {
 		target = s.firstDur
 		s.d.Report.runStarted(startNS)
 	}
+	codecs := p.Codec
+	if s.aFormat != nil {
+		codecs += "," + s.aFormat.Codec // video first (storage.Segment.Codecs)
+	}
 	row := storage.Segment{
 		Camera:  s.d.Camera,
 		RunID:   s.runID,
 		StartNS: startNS,
 		EndNS:   startNS,
 		Path:    storage.SegmentPath(s.d.Camera, time.Unix(0, startNS).UTC()),
-		Codecs:  p.Codec, // the one track today; audio will follow the video
+		Codecs:  codecs,
 		Width:   p.Width,
 		Height:  p.Height,
 		State:   storage.StateRecording,
@@ -321,7 +364,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	row.ID = id
 	seg := &openSegment{
-		row: row, file: f, out: &fileWriter{f: f, write: s.d.FileWrite}, params: it.params,
+		row: row, file: f, out: &fileWriter{f: f, write: s.d.FileWrite}, params: it.params, audio: s.aFormat,
 		startDTS: it.dts, target: target, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg
@@ -330,12 +373,95 @@ func (s *segmenter) openSegment(it *auItem) error {
 	// streams without one in their SPS (Hikvision DS-2CD2032-I) would
 	// otherwise play stretched.
 	tp := p.Track()
-	w, err := s.d.NewWriter(seg.out, tp, fmp4.WriterOptions{FragmentDuration: s.fragDur})
+	opts := fmp4.WriterOptions{FragmentDuration: s.fragDur}
+	if seg.audio != nil {
+		opts.Audio = audioParams(seg.audio)
+	}
+	w, err := s.d.NewWriter(seg.out, tp, opts)
 	if err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))
 	}
 	seg.w = w
+	s.audioCut = false
+	if _, ok := w.(audioSegmentWriter); !ok {
+		seg.audio = nil
+	}
+	// The audio that plays from this segment's start on, kept from the
+	// last one (or from before the first keyframe).
+	for _, h := range s.aHeld {
+		s.writeAudio(h.s)
+	}
 	return nil
+}
+
+// handleAudio takes one audio frame: it is kept for the next segment and
+// written to the open one when that records its format. A new format
+// (a changed in-band LATM config, or the first one) cuts the segment at
+// the next keyframe, since the audio sample entry is in the init segment.
+func (s *segmenter) handleAudio(it *auItem) {
+	if it.audio != s.aFormat {
+		s.aFormat = it.audio
+		s.dropHeldAudio(len(s.aHeld))
+	}
+	if s.seg != nil && s.seg.audio != s.aFormat {
+		s.audioCut = true
+	}
+	rate := int64(it.audio.ClockRate)
+	if rate <= 0 || it.dur <= 0 {
+		s.d.Report.audioDropped()
+		return
+	}
+	smp := fmp4.AudioSample{DTS: it.pts, Duration: it.dur, Data: it.data}
+	if len(s.aHeld) == maxHeldAudio {
+		s.dropHeldAudio(1)
+	}
+	// The held copy reuses the buffer of the frame it replaces.
+	var h heldAudio
+	if n := len(s.aHeld); n < cap(s.aHeld) {
+		h = s.aHeld[:n+1][n]
+	}
+	h.t90 = ticks.FromTimescale(it.pts, uint32(rate))
+	h.s = smp
+	h.s.Data = append(h.s.Data[:0:cap(h.s.Data)], it.data...)
+	h.size = len(it.data)
+	s.aHeld = append(s.aHeld, h)
+	if s.seg != nil && s.seg.audio == s.aFormat {
+		s.writeAudio(smp)
+	}
+}
+
+// writeAudio hands an audio sample to the open segment; a sample it
+// refuses (out of order, a jump) is counted, never fatal to the video.
+func (s *segmenter) writeAudio(smp fmp4.AudioSample) {
+	aw, ok := s.seg.w.(audioSegmentWriter)
+	if !ok {
+		return
+	}
+	if err := aw.WriteAudio(smp); err != nil {
+		s.d.Report.audioDropped()
+	}
+}
+
+// pruneAudio forgets held audio that plays before dts: no later segment
+// starts before it.
+func (s *segmenter) pruneAudio(dts int64) {
+	n := 0
+	for n < len(s.aHeld) && s.aHeld[n].t90 < dts {
+		n++
+	}
+	s.dropHeldAudio(n)
+}
+
+// dropHeldAudio forgets the first n held frames. It rotates them to the
+// end, past the length, so that their buffers are reused and no two
+// entries ever share one.
+func (s *segmenter) dropHeldAudio(n int) {
+	for ; n > 0; n-- {
+		first := s.aHeld[0]
+		copy(s.aHeld, s.aHeld[1:])
+		s.aHeld[len(s.aHeld)-1] = first
+		s.aHeld = s.aHeld[:len(s.aHeld)-1]
+	}
 }
 
 // syncSegment makes the open segment durable up to the frame before dts

@@ -569,6 +569,7 @@ func TestCutBeforeBFramesExtendsSegment(t *testing.T) {
 // reportLog is a segmenterReport that remembers what it was told.
 type reportLog struct {
 	dropped, written, keyframes, jumps, finished int
+	audioDrops                                   int
 	runs                                         []int64
 	opened                                       []video.Params
 	until                                        int64
@@ -576,6 +577,7 @@ type reportLog struct {
 }
 
 func (r *reportLog) frameDropped() { r.dropped++ }
+func (r *reportLog) audioDropped() { r.audioDrops++ }
 func (r *reportLog) frameWritten(key bool) {
 	r.written++
 	if key {

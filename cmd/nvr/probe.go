@@ -74,18 +74,17 @@ type probeTrack struct {
 }
 
 // audioNote says what nvr makes of an audio track: whether its
-// depacketizers read it (and as what), and that recording audio is still to
-// come.
-func audioNote(t rtsp.Track) string {
+// depacketizers read it, and as what. ok is false when they do not.
+func audioNote(t rtsp.Track) (note string, ok bool) {
 	tr, err := audio.NewTrack(t.Codec, t.ClockRate, t.Channels, t.Fmtp)
 	if err != nil {
-		return "nvr cannot read this audio: " + err.Error()
+		return "nvr cannot read this audio: " + err.Error(), false
 	}
 	as := "audio nvr can read"
 	if f := tr.Format(); f != nil {
 		as += " (as " + f.Codec + ")"
 	}
-	return as + "; recording audio is not built yet"
+	return as, true
 }
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -226,6 +225,7 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 		Transport:      info.Transport,
 		TLSFingerprint: info.TLSFingerprint,
 	}
+	audioPicked := false
 	for _, t := range info.Tracks {
 		pt := probeTrack{Type: t.Type, Codec: t.Codec, Control: t.Control}
 		if t.Type != "video" || (t.Codec != video.CodecH264 && t.Codec != video.CodecH265) {
@@ -241,7 +241,18 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 		case t.Type == "video":
 			pt.Note = "nvr records one video track of a camera"
 		case t.Type == "audio":
-			pt.Note = audioNote(t)
+			// The recorder records the first audio track it can read
+			// (recorder.Config.NoAudio off), over TCP only.
+			note, ok := audioNote(t)
+			switch {
+			case ok && audioPicked:
+				note += "; nvr records one audio track of a camera"
+			case ok && info.Transport != "tcp":
+				note += "; audio is recorded over TCP only"
+			case ok:
+				pt.Recorded, audioPicked = true, true
+			}
+			pt.Note = note
 		default:
 			pt.Note = "not audio or video"
 		}

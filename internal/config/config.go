@@ -188,6 +188,10 @@ type Camera struct {
 	// Enabled: nil or true records; false keeps the camera in the config
 	// (and its recordings in the API) without connecting to it.
 	Enabled *bool `yaml:"enabled"`
+	// Audio: nil or true records the camera's audio track beside the
+	// video (when nvr can read its codec, docs/audio.md); false sets up
+	// no audio track.
+	Audio *bool `yaml:"audio"`
 	// Schedule lists recording windows; none means always.
 	Schedule []Window `yaml:"schedule"`
 	// MaxAge overrides retention.max_age for this camera; zero inherits.
@@ -566,6 +570,10 @@ func (c *Config) Camera(id string) (Camera, bool) {
 // IsEnabled reports whether the camera should record (Enabled nil or true).
 func (c Camera) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 
+// RecordsAudio reports whether the camera's audio is recorded (Audio nil
+// or true).
+func (c Camera) RecordsAudio() bool { return c.Audio == nil || *c.Audio }
+
 // Line returns the line of the camera's entry in the file (0 if unknown).
 func (c Camera) Line() int { return c.line }
 
@@ -577,7 +585,8 @@ func (c Camera) RedactedURL() string { return redact.URL(c.URL) }
 // running recording can continue across a reload.
 func (c Camera) SameStream(o Camera) bool {
 	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP &&
-		strings.EqualFold(c.Auth, o.Auth) && c.TLSFingerprint == o.TLSFingerprint
+		strings.EqualFold(c.Auth, o.Auth) && c.TLSFingerprint == o.TLSFingerprint &&
+		c.RecordsAudio() == o.RecordsAudio()
 }
 
 // Equal reports whether c and o have the same effective settings: same

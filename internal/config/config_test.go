@@ -617,6 +617,14 @@ func TestCameraEqualAndDiff(t *testing.T) {
 	if ch := Diff(old, renamed); len(ch.Restart) != 0 || !slices.Equal(ch.Changed, []string{"front-door"}) {
 		t.Errorf("rename: %+v, want front-door changed without a restart", ch)
 	}
+	// audio: false is a new session (no audio SETUP): a restart.
+	muted := parse(strings.Replace(validConfig, "transport: udp", "transport: udp\n    audio: false", 1))
+	if muted.Cameras[1].RecordsAudio() || !muted.Cameras[0].RecordsAudio() {
+		t.Fatalf("audio: false not read: %+v", muted.Cameras)
+	}
+	if ch := Diff(old, muted); !slices.Equal(ch.Restart, []string{"yard"}) || !slices.Equal(ch.Changed, []string{"yard"}) {
+		t.Errorf("audio: false: %+v, want yard changed and restarted", ch)
+	}
 	moved := parse(strings.Replace(validConfig, "transport: udp", "transport: tcp", 1))
 	if ch := Diff(old, moved); !slices.Equal(ch.Restart, []string{"yard"}) || !slices.Equal(ch.Changed, []string{"yard"}) {
 		t.Errorf("new transport: %+v, want yard changed and restarted", ch)

@@ -96,7 +96,7 @@ func TestGstAudio(t *testing.T) {
 				t.Fatalf("probe output (%v): %s", err, pout)
 			}
 			v, a := pr.Tracks[0], pr.Tracks[1]
-			if v.Type != "video" || !v.Recorded || a.Type != "audio" || a.Recorded || a.ClockRate == 0 ||
+			if v.Type != "video" || !v.Recorded || a.Type != "audio" || !a.Recorded || a.ClockRate == 0 ||
 				!strings.Contains(a.Note, "audio nvr can read") {
 				t.Fatalf("probe tracks %+v", pr.Tracks)
 			}

@@ -26,6 +26,7 @@ type gstOptions struct {
 	Auth           string // none, basic, digest
 	User, Password string
 	Audio          string // none (default), aac, aac-latm, pcmu, pcma, opus
+	Clip           string // a Matroska file (H.264 + PCM) served instead of test sources
 }
 
 // gstServer is a running GStreamer RTSP server process serving
@@ -73,7 +74,7 @@ func startGst(t testing.TB, o gstOptions) *gstServer {
 	cmd := exec.Command(py, "testdata/gst_rtsp_server.py",
 		"--port", fmt.Sprint(o.Port), "--width", fmt.Sprint(o.Width), "--height", fmt.Sprint(o.Height),
 		"--fps", fmt.Sprintf("%d/1", o.FPS), "--keyint", fmt.Sprint(o.Keyint), "--bframes", fmt.Sprint(o.BFrames),
-		"--profile", o.Profile, "--auth", o.Auth, "--user", o.User, "--password", o.Password, "--audio", o.Audio)
+		"--profile", o.Profile, "--auth", o.Auth, "--user", o.User, "--password", o.Password, "--audio", o.Audio, "--clip", o.Clip)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ func FuzzHeaders(f *testing.F) {
 		parseTransport(s)
 		parseSession(s)
 		rtpInfoSSRC(s, "rtsp://h/cam/trackID=1")
+		rtpInfoTimes(s, "rtsp://h/cam/trackID=1", "rtsp://h/cam/trackID=2")
 		if a := newAuthenticator("u", "p", parseChallenges([]string{s})); a != nil {
 			a.header("DESCRIBE", "rtsp://h/")
 		}

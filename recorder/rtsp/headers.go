@@ -101,18 +101,16 @@ func parseRange(v string, max int) (int, int, bool) {
 	return a, b, true
 }
 
-// rtpInfoSSRC returns the ssrc announced in a PLAY reply's RTP-Info for our
-// track (RFC 7826 §18.45 adds ssrc; Reolink sends it only there). Bogus
-// seq and rtptime values (Hikvision seq=0, OMNY negative rtptime, Laureii
-// trailing ';') are never an error: we do not use them.
-func rtpInfoSSRC(v, control string) (uint32, bool) {
-	type entry struct {
-		url  string
-		ssrc string
-	}
-	var entries []entry
+// rtpInfoEntry is one stream's part of a PLAY reply's RTP-Info header.
+type rtpInfoEntry struct {
+	url, ssrc, rtptime string
+}
+
+// parseRTPInfo splits an RTP-Info header into its streams' entries.
+func parseRTPInfo(v string) []rtpInfoEntry {
+	var entries []rtpInfoEntry
 	for e := range strings.SplitSeq(v, ",") {
-		var en entry
+		var en rtpInfoEntry
 		for p := range strings.SplitSeq(e, ";") {
 			k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
 			switch strings.ToLower(strings.TrimSpace(k)) {
@@ -120,30 +118,70 @@ func rtpInfoSSRC(v, control string) (uint32, bool) {
 				en.url = strings.TrimSpace(val)
 			case "ssrc":
 				en.ssrc = strings.TrimSpace(val)
+			case "rtptime":
+				en.rtptime = strings.TrimSpace(val)
 			}
 		}
-		if en.url != "" || en.ssrc != "" {
+		if en.url != "" || en.ssrc != "" || en.rtptime != "" {
 			entries = append(entries, en)
 		}
-	}
-	pick := -1
-	for i, e := range entries {
-		if e.url != "" && (stripUserinfo(e.url) == control || strings.HasSuffix(control, e.url)) {
-			pick = i
+		if len(entries) >= maxRTPInfoEntries {
 			break
 		}
 	}
-	if pick < 0 && len(entries) == 1 {
-		pick = 0
+	return entries
+}
+
+// maxRTPInfoEntries bounds the entries read from one RTP-Info header.
+const maxRTPInfoEntries = 16
+
+// rtpInfoFor returns the entry of the track with control URL control; a
+// lone entry without a URL counts as the video's when one is wanted.
+func rtpInfoFor(entries []rtpInfoEntry, control string, lone bool) (rtpInfoEntry, bool) {
+	for _, e := range entries {
+		if e.url != "" && (stripUserinfo(e.url) == control || strings.HasSuffix(control, e.url)) {
+			return e, true
+		}
 	}
-	if pick < 0 || entries[pick].ssrc == "" {
+	if lone && len(entries) == 1 {
+		return entries[0], true
+	}
+	return rtpInfoEntry{}, false
+}
+
+// rtpInfoSSRC returns the ssrc announced in a PLAY reply's RTP-Info for our
+// track (RFC 7826 §18.45 adds ssrc; Reolink sends it only there). Bogus
+// seq and rtptime values (Hikvision seq=0, OMNY negative rtptime, Laureii
+// trailing ';') are never an error.
+func rtpInfoSSRC(v, control string) (uint32, bool) {
+	e, ok := rtpInfoFor(parseRTPInfo(v), control, true)
+	if !ok || e.ssrc == "" {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(entries[pick].ssrc, 16, 32)
+	n, err := strconv.ParseUint(e.ssrc, 16, 32)
 	if err != nil {
 		return 0, false
 	}
 	return uint32(n), true
+}
+
+// rtpInfoTimes returns the rtptime values RTP-Info gives the video and
+// the audio track: the RTP timestamps each stream has at the same instant,
+// the start of play (RFC 2326 §12.33). ok is false unless both are there
+// and parse as 32-bit numbers.
+func rtpInfoTimes(v, videoControl, audioControl string) (video, audio uint32, ok bool) {
+	entries := parseRTPInfo(v)
+	ve, vok := rtpInfoFor(entries, videoControl, false)
+	ae, aok := rtpInfoFor(entries, audioControl, false)
+	if !vok || !aok || ve == ae {
+		return 0, 0, false
+	}
+	vt, err1 := strconv.ParseUint(ve.rtptime, 10, 32)
+	at, err2 := strconv.ParseUint(ae.rtptime, 10, 32)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return uint32(vt), uint32(at), true
 }
 
 // parsePublic splits an OPTIONS reply's Public header into upper-case

@@ -115,3 +115,25 @@ func TestRTPInfoSSRC(t *testing.T) {
 		}
 	}
 }
+
+func TestRTPInfoTimes(t *testing.T) {
+	const v, a = "rtsp://h/cam/trackID=1", "rtsp://h/cam/trackID=2"
+	for _, tc := range []struct {
+		in     string
+		vt, at uint32
+		ok     bool
+	}{
+		{"url=rtsp://h/cam/trackID=1;seq=1;rtptime=3000,url=rtsp://h/cam/trackID=2;seq=9;rtptime=4294967295", 3000, 4294967295, true},
+		{"url=trackID=2;rtptime=8000, url=trackID=1;rtptime=90000", 90000, 8000, true},
+		{"url=rtsp://h/cam/trackID=1;seq=1;rtptime=3000", 0, 0, false},                              // audio missing
+		{"url=rtsp://h/cam/trackID=1;rtptime=-5,url=rtsp://h/cam/trackID=2;rtptime=1", 0, 0, false}, // OMNY negative
+		{"url=rtsp://h/cam/trackID=1;rtptime=1,url=rtsp://h/cam/trackID=2", 0, 0, false},
+		{"rtptime=1", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		vt, at, ok := rtpInfoTimes(tc.in, v, a)
+		if vt != tc.vt || at != tc.at || ok != tc.ok {
+			t.Errorf("rtpInfoTimes(%q) = %d %d %v, want %d %d %v", tc.in, vt, at, ok, tc.vt, tc.at, tc.ok)
+		}
+	}
+}

@@ -183,16 +183,27 @@ type VideoTrack struct {
 
 // Info describes an open session.
 type Info struct {
-	URL            string        // the camera URL redacted (redact.URL)
-	Server         string        // Server header
-	Methods        []string      // from OPTIONS Public (nil when skipped)
-	Transport      string        // "tcp" or "udp"
-	Tracks         []Track       // every track of the SDP
-	Video          VideoTrack    // the H.264 track that was set up
-	Audio          *Track        // the audio track that was set up, if any (Config.AudioTrack)
-	AudioErr       string        // why no audio track was set up although one was wanted and offered
+	URL       string     // the camera URL redacted (redact.URL)
+	Server    string     // Server header
+	Methods   []string   // from OPTIONS Public (nil when skipped)
+	Transport string     // "tcp" or "udp"
+	Tracks    []Track    // every track of the SDP
+	Video     VideoTrack // the H.264 track that was set up
+	Audio     *Track     // the audio track that was set up, if any (Config.AudioTrack)
+	AudioErr  string     // why no audio track was set up although one was wanted and offered
+	// RTPInfo, when the PLAY reply's RTP-Info gave an rtptime for both
+	// the video and the audio track, holds them: the two streams' RTP
+	// timestamps at one instant, which relates the audio clock to the
+	// video's (lip sync).
+	RTPInfo        *RTPInfoTimes
 	SessionTimeout time.Duration // from the Session header, default 60s
 	TLSFingerprint string        // rtsps: the certificate connected to (Fingerprint), else ""
+}
+
+// RTPInfoTimes are the RTP timestamps of the video and the audio track
+// at the same instant, from RTP-Info.
+type RTPInfoTimes struct {
+	Video, Audio uint32
 }
 
 // Stats counts what a session received and dropped.
@@ -560,6 +571,11 @@ func (s *Session) play(ctx context.Context) error {
 		// Reolink announces the SSRC only here.
 		if n, ok := rtpInfoSSRC(resp.Header.Get("RTP-Info"), s.info.Video.Control); ok {
 			s.ssrc, s.ssrcFixed = n, true
+		}
+	}
+	if s.info.Audio != nil {
+		if v, a, ok := rtpInfoTimes(resp.Header.Get("RTP-Info"), s.info.Video.Control, s.info.Audio.Control); ok {
+			s.info.RTPInfo = &RTPInfoTimes{Video: v, Audio: a}
 		}
 	}
 	s.keepaliveMethod = "OPTIONS"

@@ -43,6 +43,9 @@ def main():
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
     ap.add_argument("--audio", choices=sorted(AUDIO), default="none")
+    ap.add_argument("--clip", default="",
+                    help="serve this Matroska file (H.264 + 16-bit PCM) instead of test sources, "
+                         "its audio encoded as --audio")
     a = ap.parse_args()
 
     Gst.init(None)
@@ -61,6 +64,15 @@ def main():
         "! rtph264pay name=pay0 pt=96 config-interval=-1 "
         f"{AUDIO[a.audio]} )"
     )
+    if a.clip:
+        # The clip's PCM goes through the same encoders as the tone.
+        enc = AUDIO[a.audio].split("! ", 2)[2]
+        rate = {"pcmu": 8000, "pcma": 8000}.get(a.audio, 48000)
+        launch = (
+            f"( filesrc location={a.clip} ! matroskademux name=d "
+            "d.video_0 ! queue ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+            f"d.audio_0 ! queue ! audioconvert ! audioresample ! audio/x-raw,rate={rate},channels=1 ! {enc} )"
+        )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)

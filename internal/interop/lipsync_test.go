@@ -1,0 +1,200 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nvr-project/nvr/recorder"
+	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage"
+)
+
+// TestLipSync records, through a real recorder.Job, a clip from
+// GStreamer's RTSP server whose video shows a white frame once a second
+// and whose audio beeps (a 1 kHz tone of 100 ms) starting on the same
+// instants; ffmpeg decodes the segment nvr wrote, and each beep's onset
+// is measured against its white frame. GStreamer picks random RTP
+// timestamp offsets per track, so the audio lines up only if nvr relates
+// the two clocks (here from RTP-Info). The offset must stay within 20 ms.
+func TestLipSync(t *testing.T) {
+	py := needGst(t)
+	ffmpeg := needTool(t, "ffmpeg")
+	dir := t.TempDir()
+	clip := filepath.Join(dir, "beeps.mkv")
+	// 0.8 s of lead-in: the recorder starts at the first keyframe it
+	// gets, which need not be the clip's first frame.
+	mk := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y",
+		"-f", "lavfi", "-i", "color=c=black:s=320x180:r=25,drawbox=c=white:t=fill:enable='lt(mod(t\\,1)\\,0.04)'",
+		"-f", "lavfi", "-i", "aevalsrc='if(lt(mod(t\\,1)\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000",
+		"-t", "6", "-c:v", "libx264", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", clip)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("making the clip: %v %s", err, out)
+	}
+	for _, c := range []struct {
+		audio, codec string
+		elems        []string
+		chunk        int // samples per level measurement: 5 ms
+	}{
+		{"pcmu", "flac", []string{"mulawenc", "rtppcmupay"}, 40},
+		{"aac", "mp4a.40.2", []string{"voaacenc", "rtpmp4gpay"}, 240},
+		{"opus", "opus", []string{"opusenc", "rtpopuspay"}, 240},
+	} {
+		t.Run(c.audio, func(t *testing.T) {
+			needGstElements(t, py, append([]string{"matroskademux", "h264parse", "audioresample"}, c.elems...)...)
+			g := startGst(t, gstOptions{Audio: c.audio, Clip: clip})
+			path, row := recordJob(t, g.URL(), 8*time.Second)
+			if !strings.HasSuffix(row.Codecs, ","+c.codec) {
+				t.Fatalf("segment codecs %q, want the audio's %s", row.Codecs, c.codec)
+			}
+			whites := whiteFrames(t, ffmpeg, path)
+			onsets := beepOnsets(t, ffmpeg, path, c.chunk)
+			t.Logf("white frames at %v, beeps at %v", whites, onsets)
+			pairs := 0
+			for _, w := range whites {
+				if w < 0.1 {
+					// The segment's first audio frame is the first one
+					// that starts after its first picture: a beep there
+					// is cut, its onset not measurable.
+					continue
+				}
+				best := math.Inf(1)
+				for _, o := range onsets {
+					if math.Abs(o-w) < math.Abs(best) {
+						best = o - w
+					}
+				}
+				if math.Abs(best) > 0.5 {
+					continue // its beep is outside the recording
+				}
+				pairs++
+				t.Logf("white frame %.3f s: beep %+.1f ms", w, best*1000)
+				if math.Abs(best) >= 0.020 {
+					t.Errorf("white frame at %.3f s, beep %+.1f ms off (limit 20 ms)", w, best*1000)
+				}
+			}
+			if pairs < 3 {
+				t.Fatalf("only %d white frames with a beep (whites %v, beeps %v)", pairs, whites, onsets)
+			}
+		})
+	}
+}
+
+// recordJob runs a recorder.Job on url until its first segment is
+// complete (the clip ends, the job's frame timeout closes the segment)
+// and returns the segment's path and row.
+func recordJob(t *testing.T, url string, limit time.Duration) (string, storage.Segment) {
+	t.Helper()
+	store, err := storage.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	j, err := recorder.NewJob(recorder.Config{
+		Camera: "lipsync", RTSP: rtsp.Config{URL: url}, SegmentDuration: 60 * time.Second,
+		FrameTimeout: time.Second, MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second,
+	}, recorder.Deps{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- j.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		rows, _, err := store.ListSegments(context.Background(), "lipsync", 0, math.MaxInt64, 10, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) > 0 && rows[0].State == storage.StateComplete {
+			st := j.Status()
+			t.Logf("status: audio %q (%s), %d frames, %d audio frames, %d audio dropped", st.AudioCodec, st.AudioNote, st.Frames, st.AudioFrames, st.AudioDropped)
+			if st.AudioCodec == "" {
+				t.Fatalf("no audio: %s", st.AudioNote)
+			}
+			return filepath.Join(store.RecordingsDir(), filepath.FromSlash(rows[0].Path)), rows[0]
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no complete segment within %v; status %+v", limit, j.Status())
+	return "", storage.Segment{}
+}
+
+// whiteFrames returns the presentation times of the video's white frames.
+func whiteFrames(t *testing.T, ffmpeg, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-map", "0:v:0",
+		"-vf", "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-", "-f", "null", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg signalstats: %v", err)
+	}
+	var times []float64
+	prevWhite := false
+	for _, v := range metadataLines(out) {
+		white := v.value > 128
+		if white && !prevWhite {
+			times = append(times, v.pts)
+		}
+		prevWhite = white
+	}
+	return times
+}
+
+// beepOnsets returns the times at which the audio's level rises above
+// -20 dBFS after being below it, measured in chunks of n samples.
+func beepOnsets(t *testing.T, ffmpeg, path string, n int) []float64 {
+	t.Helper()
+	out, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0",
+		"-af", "asetnsamples=n="+strconv.Itoa(n)+",astats=metadata=1:reset=1,ametadata=print:key=lavfi.astats.Overall.Peak_level:file=-",
+		"-f", "null", "-").Output()
+	if err != nil {
+		t.Fatalf("ffmpeg astats: %v", err)
+	}
+	var times []float64
+	// A beep already sounding where the audio starts has no onset.
+	loud := true
+	for _, v := range metadataLines(out) {
+		l := v.value > -20
+		if l && !loud {
+			times = append(times, v.pts)
+		}
+		loud = l
+	}
+	return times
+}
+
+type metaValue struct{ pts, value float64 }
+
+// metadataLines reads ffmpeg's metadata=print output: a "frame:N pts:P
+// pts_time:T" line followed by "key=value".
+func metadataLines(out []byte) []metaValue {
+	var vals []metaValue
+	var pts float64
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if i := strings.Index(line, "pts_time:"); i >= 0 {
+			pts, _ = strconv.ParseFloat(strings.Fields(line[i+len("pts_time:"):])[0], 64)
+			continue
+		}
+		if _, v, ok := strings.Cut(line, "="); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				f = math.Inf(-1) // "-inf" for silence
+			}
+			vals = append(vals, metaValue{pts, f})
+		}
+	}
+	return vals
+}
