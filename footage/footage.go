@@ -62,7 +62,8 @@ type Store interface {
 	RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([32]byte, error)
 	SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error)
 	PutSampleIndex(ctx context.Context, id int64, idx []byte) error
-	OpenSegmentFile(seg storage.Segment) (*os.File, error)
+	// OpenSegment reads a segment from its local file or its object.
+	OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error)
 	CheckSegmentFile(seg storage.Segment) error
 }
 
@@ -102,7 +103,7 @@ type ClipFiles struct {
 
 type openFile struct {
 	src int
-	f   *os.File
+	f   storage.SegmentReader
 }
 
 // ReadAt reads the clip's bytes at off (see export.Clip.ReadAt). A
@@ -123,7 +124,9 @@ func (c *ClipFiles) file(src int) (io.ReaderAt, error) {
 			return of.f, nil
 		}
 	}
-	f, err := c.store.OpenSegmentFile(c.segs[src])
+	// Each object read is bounded by objstore.OpTimeout; a clip's reads
+	// outlive the request that planned it (Range requests reuse it).
+	f, err := c.store.OpenSegment(context.Background(), c.segs[src])
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			err = fmt.Errorf("%w: %w", export.ErrSourceChanged, err)
@@ -328,8 +331,12 @@ func (e *Exporter) KeyframeAt(ctx context.Context, camera string, ns int64) (sta
 // index's back is skipped like a deleted segment.
 func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte, buf []fmp4.SampleInfo) (*fmp4.SegmentInfo, error) {
 	if idx != nil {
-		if err := e.store.CheckSegmentFile(seg); err != nil {
-			return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+		// An uploaded segment's object is not checked here (that would
+		// be a request per segment): a missing object fails the read.
+		if seg.Object == "" {
+			if err := e.store.CheckSegmentFile(seg); err != nil {
+				return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
+			}
 		}
 		info, err := fmp4.ParseIndexInto(idx, buf)
 		if err == nil {
@@ -337,18 +344,14 @@ func (e *Exporter) samples(ctx context.Context, seg storage.Segment, idx []byte,
 		}
 		// A damaged index: the file is the truth.
 	}
-	f, err := e.store.OpenSegmentFile(seg)
+	f, err := e.store.OpenSegment(ctx, seg)
 	if err != nil {
 		return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
 	}
 	defer f.Close()
 	size := seg.Bytes
 	if seg.State != storage.StateRecording {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, fmt.Errorf("segment %d: %w", seg.ID, err)
-		}
-		size = st.Size()
+		size = f.Size()
 	}
 	info, err := fmp4.Scan(f, size)
 	if err != nil || len(info.Samples) == 0 {

@@ -5,12 +5,17 @@ import (
 	"testing"
 
 	"github.com/nvr-project/nvr/internal/pgtest"
+	"github.com/nvr-project/nvr/internal/s3test"
 )
 
 // The storage suite runs against every index backend: a test that takes a
 // Backend runs once per entry of Backends, as a subtest named after it.
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	s3test.Cleanup()
+	os.Exit(code)
+}
 
 // Backend is one index implementation the suite runs against. (Exported so
 // the package's external tests, package storage_test, use it too.)

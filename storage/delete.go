@@ -58,6 +58,12 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 		if removed {
 			dirs[path.Dir(seg.Path)] = true
 		}
+		// An uploaded segment's object goes too; until it has, the row
+		// stays deleting and the next Recover tries again.
+		if err := s.deleteObjects(ctx, []Segment{seg}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		done = append(done, seg)
 	}
 	for d := range dirs {

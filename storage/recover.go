@@ -42,6 +42,9 @@ type RecoverReport struct {
 	Indexed int
 	// Deletions counts interrupted deletions that were finished.
 	Deletions int
+	// LocalCopiesRemoved counts local files of uploaded segments whose
+	// removal an interrupted upload left undone.
+	LocalCopiesRemoved int
 	// Skipped lists files left untouched, with the reason (for the log).
 	Skipped []SkippedFile
 }
@@ -242,9 +245,18 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			rep.Skipped = append(rep.Skipped, SkippedFile{rel, "not a regular file"})
 			return nil
 		}
-		var one int
-		err = s.w.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), rel).Scan(&one)
+		var object string
+		err = s.w.QueryRowContext(ctx, s.q(`SELECT coalesce(object, '') FROM segments WHERE path = ?`), rel).Scan(&object)
 		if err == nil {
+			if object != "" {
+				// Uploaded, and the row was switched to the object, but
+				// the process stopped before the local copy went.
+				if err := s.removeLocalCopy(rel); err != nil {
+					rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
+				} else {
+					rep.LocalCopiesRemoved++
+				}
+			}
 			return nil // indexed
 		}
 		if !errors.Is(err, sql.ErrNoRows) {

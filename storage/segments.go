@@ -26,6 +26,9 @@ type Segment struct {
 	State             string // StateRecording or StateComplete
 	// RunID groups the segments of one recording session (0: unknown).
 	RunID int64
+	// Object is the key of the segment's object in the bucket once it was
+	// uploaded (then the local file is gone); empty while it is a file.
+	Object string
 }
 
 // CodecList splits Codecs into its RFC 6381 strings (none for an empty
@@ -45,7 +48,7 @@ const (
 	// maxPathLen bounds a stored path; ours are about 100 bytes.
 	maxPathLen = 1024
 	// segmentColumns is the SELECT list matching scanSegment.
-	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0)`
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0), coalesce(object, '')`
 )
 
 // SegmentPath returns the relative path for a segment of camera starting at
@@ -368,7 +371,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanSegment(r scanner) (Segment, error) {
 	var s Segment
 	err := r.Scan(&s.ID, &s.Camera, &s.StartNS, &s.EndNS, &s.Path, &s.Bytes, &s.Frames, &s.Keyframes,
-		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID)
+		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID, &s.Object)
 	return s, err
 }
 

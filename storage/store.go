@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"github.com/nvr-project/nvr/storage/objstore"
+
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -99,6 +101,9 @@ type Options struct {
 	// takes it) instead of DATA_DIR/index.db. The segment files stay in
 	// DATA_DIR either way.
 	Postgres string
+	// Objects, if set, is the bucket finished segments are uploaded to
+	// (Store.UploadPending); nil keeps every segment on the local disk.
+	Objects *objstore.Client
 }
 
 // Store is the index and the recordings directory of one DATA_DIR. It is safe
@@ -114,6 +119,11 @@ type Store struct {
 	free    func(string) (int64, error)
 	// fsync syncs a segment file; tests replace it to inject EIO (F7).
 	fsync func(*os.File) error
+	// objects is the bucket (nil: local disk only).
+	objects *objstore.Client
+	// uploadStep, if set, is called after each step of an upload and may
+	// stop it there; crash tests use it.
+	uploadStep func(step string) error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -149,6 +159,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		now:     o.Clock.Now,
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
+		objects: o.Objects,
 	}
 	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("storage: create recordings dir: %w", err)

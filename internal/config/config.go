@@ -151,6 +151,8 @@ type Config struct {
 	// Node names this nvr among the nodes sharing one PostgreSQL index:
 	// [a-z0-9_-], 1-64 characters. Required with Index.Postgres.
 	Node string `yaml:"node"`
+	// Storage says where finished segments go besides the local disk.
+	Storage Storage `yaml:"storage"`
 
 	lines   map[string]int // field path -> YAML line, from Parse
 	secrets []string       // values that must never appear in an error
@@ -207,6 +209,28 @@ type Index struct {
 	// instead (postgres:// or postgresql://, libpq's parameters in the
 	// query). Its password is kept out of errors and logs.
 	Postgres string `yaml:"postgres"`
+}
+
+// Storage is where finished segments are kept. The zero value keeps them
+// on the local disk (data_dir).
+type Storage struct {
+	// S3, if set, is an S3-compatible bucket that finished segments are
+	// uploaded to (docs/scale-out.md). Its keys come only from the
+	// environment (S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or the AWS_
+	// pair): there is no field for them.
+	S3 *S3 `yaml:"s3"`
+}
+
+// S3 names a bucket.
+type S3 struct {
+	// Endpoint is host:port or an http(s):// URL without user info.
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	// Prefix is prepended to every object key ("site-a/").
+	Prefix string `yaml:"prefix"`
+	Region string `yaml:"region"`
+	// TLS uses https (an https:// endpoint does too).
+	TLS bool `yaml:"tls"`
 }
 
 // Window is one recording window: it opens at each time the cron expression
@@ -741,6 +765,7 @@ func (c *Config) Validate() error {
 	c.validateAPI(ids, bad)
 	c.validateUsers(ids, bad)
 	c.validateIndex(bad)
+	c.validateS3(bad)
 
 	if !slices.Contains(logLevels, c.Log.Level) {
 		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(logLevels, ", "))
@@ -1114,6 +1139,43 @@ func (c *Config) validateIndex(bad func(field, format string, args ...any)) {
 	}
 	if c.Node == "" {
 		bad("node", "is required with index.postgres: it names this nvr among those sharing the database")
+	}
+}
+
+// bucketRe is S3's rule for bucket names (3-63 lower-case letters, digits,
+// dots and hyphens, starting and ending with a letter or digit).
+var bucketRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// validateS3 checks storage.s3. An endpoint carrying user info is refused
+// without being echoed: keys belong in the environment.
+func (c *Config) validateS3(bad func(field, format string, args ...any)) {
+	s3 := c.Storage.S3
+	if s3 == nil {
+		return
+	}
+	ep := s3.Endpoint
+	switch {
+	case ep == "":
+		bad("storage.s3.endpoint", "is required: host:port or http(s)://host:port")
+	case hasControl(ep) || strings.ContainsAny(ep, " \t"):
+		bad("storage.s3.endpoint", "contains spaces or control characters")
+	case strings.Contains(ep, "@"):
+		bad("storage.s3.endpoint", "must not contain credentials: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY in the environment")
+	default:
+		raw := ep
+		if !strings.Contains(raw, "://") {
+			raw = "http://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("storage.s3.endpoint", "%q: expected host:port or http(s)://host:port", clip(redact.Text(ep)))
+		}
+	}
+	if !bucketRe.MatchString(s3.Bucket) {
+		bad("storage.s3.bucket", "%q: use 3 to 63 characters from a-z, 0-9, '.' and '-'", clip(s3.Bucket))
+	}
+	if len(s3.Prefix) > 256 || hasControl(s3.Prefix) || strings.HasPrefix(s3.Prefix, "/") {
+		bad("storage.s3.prefix", "use at most 256 printable characters, not starting with '/'")
 	}
 }
 

@@ -981,3 +981,36 @@ func TestIndexPostgres(t *testing.T) {
 		}
 	}
 }
+
+func TestStorageS3(t *testing.T) {
+	cfg, err := Parse([]byte(base+"storage:\n  s3:\n    endpoint: http://127.0.0.1:8333\n    bucket: nvr\n    prefix: site-a/\n"), getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s3 := cfg.Storage.S3; s3 == nil || s3.Endpoint != "http://127.0.0.1:8333" || s3.Bucket != "nvr" || s3.Prefix != "site-a/" {
+		t.Fatalf("storage.s3 = %+v", cfg.Storage.S3)
+	}
+	if cfg, err := Parse([]byte(base), getenv); err != nil || cfg.Storage.S3 != nil {
+		t.Fatalf("default: %+v, %v; want local disk only", cfg.Storage, err)
+	}
+	for _, tc := range []struct{ yaml, field string }{
+		{"    endpoint: http://key:${FRONT_DOOR_PASSWORD}@127.0.0.1:8333\n    bucket: nvr\n", "storage.s3.endpoint"},
+		{"    bucket: nvr\n", "storage.s3.endpoint"},
+		{"    endpoint: 127.0.0.1:8333\n    bucket: No_Such\n", "storage.s3.bucket"},
+		{"    endpoint: ftp://127.0.0.1\n    bucket: nvr\n", "storage.s3.endpoint"},
+		// Keys have no field: they come from the environment only.
+		{"    endpoint: 127.0.0.1:8333\n    bucket: nvr\n    secret_access_key: ${FRONT_DOOR_PASSWORD}\n", "secret_access_key"},
+	} {
+		_, err := Parse([]byte(base+"storage:\n  s3:\n"+tc.yaml), getenv)
+		if err == nil {
+			t.Errorf("%q: accepted", tc.yaml)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%q: error %v does not name %s", tc.yaml, err, tc.field)
+		}
+		if strings.Contains(err.Error(), secretPW) {
+			t.Errorf("%q: error shows the secret: %v", tc.yaml, err)
+		}
+	}
+}
