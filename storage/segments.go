@@ -26,6 +26,11 @@ type Segment struct {
 	State             string // StateRecording or StateComplete
 	// RunID groups the segments of one recording session (0: unknown).
 	RunID int64
+	// Lease, when set (Token > 0), fences the writes of the segment
+	// (CreateSegment, UpdateSegment, FinishSegment): each is refused with
+	// ErrFenced unless the camera's lease is still the holder's, with
+	// this token, and not expired (lease.go). Not a column.
+	Lease Lease
 }
 
 // CodecList splits Codecs into its RFC 6381 strings (none for an empty
@@ -183,6 +188,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		return 0, fmt.Errorf("storage: insert segment: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+		return 0, err
+	}
 	var one int
 	err = tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), p).Scan(&one)
 	if err == nil {
@@ -204,9 +212,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		runID = seg.RunID
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state)
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state, s.node)
 	if err != nil {
 		if s.idx.isPathTaken(err) {
 			// PostgreSQL: another writer took the path since the check.
@@ -228,7 +236,15 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+	}
+	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
@@ -242,6 +258,9 @@ func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
 	} else if n == 0 {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
 	}
 	return nil
 }
@@ -281,6 +300,9 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx, row.Camera, seg.Lease); err != nil {
+		return err
+	}
 	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),

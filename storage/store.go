@@ -99,6 +99,12 @@ type Options struct {
 	// takes it) instead of DATA_DIR/index.db. The segment files stay in
 	// DATA_DIR either way.
 	Postgres string
+	// Node names this nvr among several sharing one PostgreSQL index
+	// (config's node). With it the index records one data directory per
+	// node, every segment row carries the node, and recovery and retention
+	// touch only the node's own rows (the other nodes' files are on their
+	// disks). Empty: the whole index is this data directory's.
+	Node string
 }
 
 // Store is the index and the recordings directory of one DATA_DIR. It is safe
@@ -114,6 +120,9 @@ type Store struct {
 	free    func(string) (int64, error)
 	// fsync syncs a segment file; tests replace it to inject EIO (F7).
 	fsync func(*os.File) error
+	// node is Options.Node: written in each segment row, and the scope
+	// of recovery and retention.
+	node string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -149,6 +158,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		now:     o.Clock.Now,
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
+		node:    o.Node,
 	}
 	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("storage: create recordings dir: %w", err)
@@ -281,12 +291,19 @@ func readMarker(path string) (string, error) {
 // database that already indexes another data directory is refused. The
 // first Open records the id; the insert and the comparison are one rule for
 // both backends, and two processes racing to record theirs cannot both win.
+//
+// With a node name, the id is the node's (key data_dir_id/<node>): each
+// node of a shared index has its own data directory.
 func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES ('data_dir_id', ?) ON CONFLICT (key) DO NOTHING`), markerID); err != nil {
+	key := "data_dir_id"
+	if s.node != "" {
+		key += "/" + s.node
+	}
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, markerID); err != nil {
 		return fmt.Errorf("storage: record data dir id: %w", err)
 	}
 	var dbID string
-	if err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'data_dir_id'`).Scan(&dbID); err != nil {
+	if err := s.w.QueryRowContext(ctx, s.q(`SELECT value FROM meta WHERE key = ?`), key).Scan(&dbID); err != nil {
 		return fmt.Errorf("storage: read data dir id: %w", err)
 	}
 	if dbID != markerID {
