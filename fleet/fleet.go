@@ -139,7 +139,7 @@ type camera struct {
 
 // jobRun is one job of a camera, from its start to the end of its Run.
 type jobRun struct {
-	liveOnly  bool // records nothing: connected for live viewers outside a window
+	liveOnly  bool  // records nothing: connected for live viewers outside a window
 	token     int64 // the lease token its writes carry (0: no lease)
 	cancel    context.CancelFunc
 	job       *recorder.Job   // nil until created (after the SDP is loaded)
