@@ -52,6 +52,9 @@ type Store interface {
 type CameraStatus struct {
 	ID, Name, State, LastError string
 	RecordingSince, NextWindow time.Time
+	// Node is the node recording the camera when several share a
+	// PostgreSQL index ("" on a single node).
+	Node string
 }
 
 // Cameras reports the configured cameras and their live state. The list is

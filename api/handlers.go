@@ -118,6 +118,7 @@ type cameraJSON struct {
 	Bytes          int64   `json:"bytes"`
 	First          *string `json:"first"`
 	Last           *string `json:"last"`
+	Node           string  `json:"node,omitempty"`
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -150,7 +151,7 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 	out := cameraJSON{
 		ID: c.ID, Name: redact.Text(c.Name), State: c.State, LastError: redact.Text(c.LastError),
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
-		Segments: st.Segments, Bytes: st.Bytes,
+		Segments: st.Segments, Bytes: st.Bytes, Node: c.Node,
 	}
 	if st.Segments > 0 {
 		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)

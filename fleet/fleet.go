@@ -98,7 +98,8 @@ type Fleet struct {
 	node       string
 	leaseTTL   time.Duration
 	takeovers  atomic.Uint64
-	pauseRenew atomic.Bool // tests: a node that stopped renewing (paused, partitioned)
+	pauseRenew atomic.Bool       // tests: a node that stopped renewing (paused, partitioned)
+	holders    map[string]string // camera -> node, as of the last lease round; guarded by mu
 
 	mu      sync.Mutex
 	cfg     *config.Config

@@ -63,6 +63,10 @@ func (f *Fleet) leaseRound(parent context.Context, budget time.Duration) {
 		return
 	}
 	until := sent.Add(ttl - margin)
+	holders, err := f.store.Holders(ctx)
+	if err != nil {
+		f.log.Error("reading lease holders", slog.Any("err", err))
+	}
 
 	type cand struct {
 		id, pin string
@@ -73,6 +77,9 @@ func (f *Fleet) leaseRound(parent context.Context, budget time.Duration) {
 	}
 	var cands []cand
 	f.mu.Lock()
+	if holders != nil {
+		f.holders = holders
+	}
 	wanted, held := 0, 0
 	for id, c := range f.cams {
 		if l := c.lease; l.Token != 0 {

@@ -89,6 +89,15 @@ func TestThreeNodes(t *testing.T) {
 	if st := nodes["node-c"].Leases(); st.Held != 2 || st.Takeovers < 2 {
 		t.Errorf("node-c lease stats %+v", st)
 	}
+	// Any node's status says which node records a camera.
+	eventually(t, 5*time.Second, "node-a to name c1's recorder", func() bool {
+		for _, c := range nodes["node-a"].Cameras() {
+			if c.ID == "c1" {
+				return c.Node == "node-c"
+			}
+		}
+		return false
+	})
 
 	nodes["node-b"].pauseRenew.Store(true)
 	killed := time.Now()

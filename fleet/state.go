@@ -28,6 +28,10 @@ type CameraStatus struct {
 	LastError      string    // redacted; only while a job runs
 	RecordingSince time.Time // start of the current run, when recording
 	NextWindow     time.Time // when idle: the next window's start, if known
+	// Node is the node recording it (several nodes on PostgreSQL): this
+	// one while it holds the lease, else the holder seen at the last
+	// lease round. Empty on a single node or when no node holds it.
+	Node string
 }
 
 // cameraState maps a job's state to the camera's: a job that is
@@ -103,6 +107,13 @@ func (f *Fleet) Cameras() []CameraStatus {
 		}
 		st := CameraStatus{ID: cc.ID, Name: cc.Name, State: c.shown.state,
 			LastError: c.shown.lastError, RecordingSince: c.shown.recordingSince}
+		switch {
+		case f.leases == nil:
+		case f.holds(c):
+			st.Node = f.node
+		default:
+			st.Node = f.holders[cc.ID]
+		}
 		if st.State == StateIdle && (c.run == nil || c.run.stopping || c.run.liveOnly) {
 			_, st.NextWindow = f.runner.State(cc.ID)
 		}
