@@ -136,3 +136,26 @@ func TestLeasesNeedPostgres(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestLegacyRowsAdopted: an index written by a data dir before nodes
+// existed becomes that data dir's node's: its rows are retained and
+// recovered by the node.
+func TestLegacyRowsAdopted(t *testing.T) {
+	ctx := context.Background()
+	o := pgBackend.Options(t)
+	dir := filepath.Join(t.TempDir(), "d")
+	s, err := OpenWithOptions(ctx, dir, o)
+	must(t, err)
+	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18})
+	must(t, err)
+	f.Close()
+	must(t, s.Close())
+	o.Node = "node-a"
+	s, err = OpenWithOptions(ctx, dir, o)
+	must(t, err)
+	defer s.Close()
+	var node string
+	if err := s.w.QueryRowContext(ctx, `SELECT node FROM segments WHERE id = $1`, id).Scan(&node); err != nil || node != "node-a" {
+		t.Fatalf("legacy row's node = %q (%v), want node-a", node, err)
+	}
+}

@@ -298,6 +298,9 @@ func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
 	key := "data_dir_id"
 	if s.node != "" {
 		key += "/" + s.node
+		if err := s.adoptLegacyRows(ctx, markerID); err != nil {
+			return err
+		}
 	}
 	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, markerID); err != nil {
 		return fmt.Errorf("storage: record data dir id: %w", err)
@@ -308,6 +311,35 @@ func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
 	}
 	if dbID != markerID {
 		return fmt.Errorf("%w: index %s belongs to data dir %s but the marker says %s", ErrNotDataDir, s.idx, dbID, markerID)
+	}
+	return nil
+}
+
+// adoptLegacyRows: an index written before rows carried a node (one data
+// directory per database, key data_dir_id) becomes the node's whose data
+// directory it is: its rows get the node's name, so that recovery and
+// retention scoped to the node still see them. One transaction.
+func (s *Store) adoptLegacyRows(ctx context.Context, markerID string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM meta WHERE key = 'data_dir_id' AND value = ?`), markerID)
+	if err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // not this data dir's index (or none): nothing to adopt
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), "data_dir_id/"+s.node, markerID); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET node = ? WHERE node = ''`), s.node); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
 	}
 	return nil
 }
