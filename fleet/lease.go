@@ -92,6 +92,19 @@ func (f *Fleet) leaseRound(parent context.Context, budget time.Duration) {
 		if c.cfg.IsEnabled() && !c.removed && c.want {
 			wanted++
 		}
+	}
+	// Leases the database says are ours but no camera here holds (a
+	// camera removed before its lease went back, or a previous process
+	// under this node name): given back, or they would be renewed forever.
+	for id, r := range renewed {
+		if c := f.cams[id]; c == nil || c.lease.Token != r.Token {
+			release = append(release, struct {
+				id    string
+				lease storage.Lease
+			}{id, r})
+		}
+	}
+	for _, c := range f.cams {
 		if c.lease.Token != 0 {
 			held++
 		}

@@ -192,3 +192,32 @@ func TestLateWriteRefused(t *testing.T) {
 		t.Errorf("%d rows grew past the cut", n)
 	}
 }
+
+// TestRemovedCameraLeaseReleased: a camera removed from the config gives
+// its lease back instead of renewing it forever, so another node could
+// take it if it is added there.
+func TestRemovedCameraLeaseReleased(t *testing.T) {
+	pg := pgtest.URL(t)
+	cam := startCam(t, testcam.Options{Clip: testcam.ClipBase240})
+	ctx := context.Background()
+	cfg := nodeConfig(t, pg, "node-a", cam.URL(), []string{"c1", "c2"}, nil)
+	f, err := Open(ctx, cfg, Options{Logger: discardLog(), InitData: true, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	eventually(t, 15*time.Second, "two leases", func() bool { return f.Leases().Held == 2 })
+	less := *cfg
+	less.Cameras = cfg.Cameras[:1]
+	if err := f.Apply(ctx, &less); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "c2's lease released", func() bool {
+		h, err := f.Store().Holders(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, held := h["c2"]
+		return !held && h["c1"] == "node-a"
+	})
+}
