@@ -236,15 +236,24 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+	// Without a lease (one node) the update is one statement, as it was;
+	// with one, the lease check and the update are one transaction.
+	var ex interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	} = s.w
+	var tx *sql.Tx
+	if seg.Lease.Token != 0 {
+		var err error
+		if tx, err = s.w.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+		}
+		defer tx.Rollback()
+		if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+			return err
+		}
+		ex = tx
 	}
-	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	res, err := ex.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
@@ -259,8 +268,10 @@ func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 	} else if n == 0 {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+		}
 	}
 	return nil
 }
