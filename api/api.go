@@ -55,6 +55,9 @@ type CameraStatus struct {
 	// AudioCodec is what the camera's audio is recorded as ("" for none);
 	// AudioNote says why there is none.
 	AudioCodec, AudioNote string
+	// Node is the node recording the camera when several share a
+	// PostgreSQL index ("" on a single node).
+	Node string
 }
 
 // Cameras reports the configured cameras and their live state. The list is

@@ -120,6 +120,7 @@ type cameraJSON struct {
 	Bytes          int64   `json:"bytes"`
 	First          *string `json:"first"`
 	Last           *string `json:"last"`
+	Node           string  `json:"node,omitempty"`
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -153,7 +154,7 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 		ID: c.ID, Name: redact.Text(c.Name), State: c.State, LastError: redact.Text(c.LastError),
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
 		Audio: c.AudioCodec, AudioNote: redact.Text(c.AudioNote),
-		Segments: st.Segments, Bytes: st.Bytes,
+		Segments: st.Segments, Bytes: st.Bytes, Node: c.Node,
 	}
 	if st.Segments > 0 {
 		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)

@@ -63,6 +63,9 @@ type Options struct {
 	// the index calls, tests inject fake sessions. Deps.OnChange is the
 	// fleet's and is set afterwards.
 	PrepareJob func(cfg *recorder.Config, deps *recorder.Deps)
+	// LeaseTTL is how long a camera lease lasts without renewal on a
+	// shared PostgreSQL index (default DefaultLeaseTTL); tests shorten it.
+	LeaseTTL time.Duration
 }
 
 // Fleet is a running set of camera jobs over one data directory.
@@ -88,6 +91,15 @@ type Fleet struct {
 	closeErr  error
 
 	deleted atomic.Uint64 // segments deleted by retention
+
+	// Leases, with index.postgres: nil on SQLite, where the one node
+	// records every camera. The lease loop owns the calls.
+	leases     *storage.Leases
+	node       string
+	leaseTTL   time.Duration
+	takeovers  atomic.Uint64
+	pauseRenew atomic.Bool       // tests: a node that stopped renewing (paused, partitioned)
+	holders    map[string]string // camera -> node, as of the last lease round; guarded by mu
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -116,11 +128,20 @@ type camera struct {
 	viewers     int
 	lingerUntil time.Time
 	lingerTimer *time.Timer // wakes the owner when the linger ends
+
+	// lease is the camera's lease (Token 0: none); leaseUntil its local
+	// expiry, when recording stops unless renewed; giveBack: to be
+	// released once its job has ended (lease.go).
+	lease      storage.Lease
+	leaseUntil time.Time
+	leaseTimer *time.Timer
+	giveBack   bool
 }
 
 // jobRun is one job of a camera, from its start to the end of its Run.
 type jobRun struct {
-	liveOnly  bool // records nothing: connected for live viewers outside a window
+	liveOnly  bool  // records nothing: connected for live viewers outside a window
+	token     int64 // the lease token its writes carry (0: no lease)
 	cancel    context.CancelFunc
 	job       *recorder.Job   // nil until created (after the SDP is loaded)
 	last      recorder.Status // as of its last change
@@ -152,7 +173,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 	if opts.Clock == nil {
 		opts.Clock = schedule.SystemClock()
 	}
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres})
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres, Node: nodeOf(cfg)})
 	if errors.Is(err, storage.ErrNotDataDir) && !opts.InitData {
 		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
 	}
@@ -175,6 +196,16 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		wake:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		cams:    make(map[string]*camera),
+	}
+	if cfg.Index.Postgres != "" {
+		if f.leases, err = store.Leases(cfg.Node); err != nil {
+			store.Close()
+			return nil, err
+		}
+		f.node, f.leaseTTL = cfg.Node, opts.LeaseTTL
+		if f.leaseTTL <= 0 {
+			f.leaseTTL = DefaultLeaseTTL
+		}
 	}
 	f.runner = schedule.NewRunner(opts.Clock, schedule.Hooks{Start: f.windowOpened, Stop: f.windowClosed})
 	p, err := f.prepare(ctx, cfg, "", config.Index{})
@@ -207,7 +238,23 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		f.retentionLoop(f.loopCtx, retention)
 	}()
 	f.send(applyReq{cfg: cfg, prepared: p, done: make(chan struct{})})
+	if f.leases != nil {
+		f.loops.Add(1)
+		go func() {
+			defer f.loops.Done()
+			f.leaseLoop(f.loopCtx)
+		}()
+	}
 	return f, nil
+}
+
+// nodeOf is the node name the index scopes this data dir's rows to: only
+// a shared (PostgreSQL) index has several nodes.
+func nodeOf(cfg *config.Config) string {
+	if cfg.Index.Postgres == "" {
+		return ""
+	}
+	return cfg.Node
 }
 
 // Store returns the fleet's index (for the API and exports). It is closed
@@ -322,12 +369,22 @@ func (f *Fleet) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("fleet: some camera jobs did not stop in time: %w", ctx.Err()))
 		}
+		if f.leases != nil && !f.pauseRenew.Load() {
+			// The jobs have ended: the others may take the cameras now
+			// rather than after the TTL. (Bounded by the DB timeouts.)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.leaseTTL)
+			f.releaseAll(rctx)
+			cancel()
+		}
 		f.hub.close()
 		f.mu.Lock()
 		for _, c := range f.cams {
 			c.live.Close()
 			if c.lingerTimer != nil {
 				c.lingerTimer.Stop()
+			}
+			if c.leaseTimer != nil {
+				c.leaseTimer.Stop()
 			}
 		}
 		f.mu.Unlock()
@@ -505,12 +562,12 @@ func (f *Fleet) reconcile() []logLine {
 			delete(f.cams, id)
 			continue
 		}
-		on := c.cfg.IsEnabled() && !c.removed && !f.closing
+		on := c.cfg.IsEnabled() && !c.removed && !f.closing && f.holds(c)
 		record := c.want && on
 		// Outside its windows a camera is connected, recording nothing,
 		// while someone watches it live and a little while after.
 		watch := !record && on && (c.viewers > 0 || time.Now().Before(c.lingerUntil))
-		if r := c.run; r != nil && !r.stopping && (c.restart || (r.liveOnly && !watch) || (!r.liveOnly && !record)) {
+		if r := c.run; r != nil && !r.stopping && (c.restart || r.token != c.lease.Token || (r.liveOnly && !watch) || (!r.liveOnly && !record)) {
 			f.stop(id, r)
 		}
 		if c.run == nil {

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"time"
@@ -34,21 +35,21 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 // holds f.mu.
 func (f *Fleet) launch(id string, c *camera, liveOnly bool) {
 	ctx, cancel := context.WithCancel(f.jobCtx)
-	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: liveOnly}
+	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: liveOnly, token: c.lease.Token}
 	c.run = r
 	rc, sdp, lv := c.rec, c.cfg.SDP, c.live
 	rc.LiveOnly = liveOnly
 	f.jobs.Add(1)
 	go func() {
 		defer f.jobs.Done()
-		f.runJob(ctx, id, r, rc, sdp, lv)
+		f.runJob(ctx, id, r, rc, sdp, lv, c.lease)
 	}()
 }
 
 // runJob loads the camera's out-of-band SDP, if any, and records until
 // ctx is cancelled. It runs on the job's own goroutine: an SDP server
 // that takes its time delays only this camera.
-func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string, lv *live.Stream) {
+func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string, lv *live.Stream, lease storage.Lease) {
 	var job *recorder.Job
 	defer func() { f.jobEnded(id, r, job) }()
 	if sdpSrc != "" {
@@ -62,7 +63,7 @@ func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Co
 			rc.RTSP.SDP = sdp
 		}
 	}
-	deps := recorder.Deps{Store: segmentEvents{Store: f.store, hub: &f.hub}, Live: lv}
+	deps := recorder.Deps{Store: segmentEvents{Store: f.store, hub: &f.hub, lease: lease, fenced: f.fenced}, Live: lv}
 	if f.opts.PrepareJob != nil {
 		f.opts.PrepareJob(&rc, &deps)
 	}
@@ -126,13 +127,28 @@ func (f *Fleet) jobChanged(id string, r *jobRun, ch recorder.Change) {
 
 // segmentEvents is the index as a job sees it: every segment it opens,
 // syncs and finishes is published.
+//
+// With a lease, every write carries its token; a write refused as fenced
+// drops the lease, which stops the job.
 type segmentEvents struct {
 	*storage.Store
-	hub *hub
+	hub    *hub
+	lease  storage.Lease
+	fenced func(camera string, token int64)
+}
+
+// check reports a fenced write to the fleet and returns err.
+func (s segmentEvents) check(camera string, err error) error {
+	if errors.Is(err, storage.ErrFenced) && s.fenced != nil {
+		s.fenced(camera, s.lease.Token)
+	}
+	return err
 }
 
 func (s segmentEvents) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+	seg.Lease = s.lease
 	id, file, err := s.Store.CreateSegment(ctx, seg)
+	err = s.check(seg.Camera, err)
 	if err == nil {
 		seg.ID = id
 		s.hub.publish(SegmentOpened{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
@@ -141,7 +157,8 @@ func (s segmentEvents) CreateSegment(ctx context.Context, seg storage.Segment) (
 }
 
 func (s segmentEvents) UpdateSegment(ctx context.Context, seg storage.Segment) error {
-	err := s.Store.UpdateSegment(ctx, seg)
+	seg.Lease = s.lease
+	err := s.check(seg.Camera, s.Store.UpdateSegment(ctx, seg))
 	if err == nil {
 		s.hub.publish(SegmentGrew{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
 	}
@@ -149,7 +166,8 @@ func (s segmentEvents) UpdateSegment(ctx context.Context, seg storage.Segment) e
 }
 
 func (s segmentEvents) FinishSegment(ctx context.Context, seg storage.Segment) error {
-	err := s.Store.FinishSegment(ctx, seg)
+	seg.Lease = s.lease
+	err := s.check(seg.Camera, s.Store.FinishSegment(ctx, seg))
 	if err == nil {
 		s.hub.publish(SegmentFinished{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
 	}

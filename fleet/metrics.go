@@ -20,6 +20,7 @@ type collector struct {
 	state, sinceFrame                                  *prometheus.Desc
 	used, free                                         *prometheus.Desc
 	retentionDeleted, eventsDropped                    *prometheus.Desc
+	leasesHeld, takeovers                              *prometheus.Desc
 }
 
 // Collector returns the fleet's Prometheus metrics: per-camera counters
@@ -40,13 +41,15 @@ func (f *Fleet) Collector() prometheus.Collector {
 		used:             prometheus.NewDesc("nvr_storage_used_bytes", "Bytes used by recordings.", nil, nil),
 		free:             prometheus.NewDesc("nvr_storage_free_bytes", "Free bytes on the data directory's filesystem.", nil, nil),
 		retentionDeleted: prometheus.NewDesc("nvr_retention_deleted_segments_total", "Segments deleted by retention.", nil, nil),
+		leasesHeld:       prometheus.NewDesc("nvr_leases_held", "Camera leases this node holds (several nodes on PostgreSQL; 0 on SQLite).", nil, nil),
+		takeovers:        prometheus.NewDesc("nvr_lease_takeovers_total", "Camera leases this node has taken.", nil, nil),
 		eventsDropped:    prometheus.NewDesc("nvr_events_dropped_total", "Camera events dropped because a subscriber did not keep up.", nil, nil),
 	}
 }
 
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.bytes, m.frames, m.lost, m.segments, m.reconnects, m.dropped, m.timeJumps,
-		m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted, m.eventsDropped} {
+		m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted, m.eventsDropped, m.leasesHeld, m.takeovers} {
 		ch <- d
 	}
 }
@@ -84,4 +87,7 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.retentionDeleted, prometheus.CounterValue, float64(m.f.deleted.Load()))
 	ch <- prometheus.MustNewConstMetric(m.eventsDropped, prometheus.CounterValue, float64(m.f.hub.droppedTotal()))
+	ls := m.f.Leases()
+	ch <- prometheus.MustNewConstMetric(m.leasesHeld, prometheus.GaugeValue, float64(ls.Held))
+	ch <- prometheus.MustNewConstMetric(m.takeovers, prometheus.CounterValue, float64(ls.Takeovers))
 }

@@ -31,6 +31,10 @@ type CameraStatus struct {
 	// AudioCodec is the RFC 6381 string the camera's audio is recorded
 	// as, or "" and AudioNote says why there is none (while a job runs).
 	AudioCodec, AudioNote string
+	// Node is the node recording it (several nodes on PostgreSQL): this
+	// one while it holds the lease, else the holder seen at the last
+	// lease round. Empty on a single node or when no node holds it.
+	Node string
 }
 
 // cameraState maps a job's state to the camera's: a job that is
@@ -108,6 +112,13 @@ func (f *Fleet) Cameras() []CameraStatus {
 			LastError: c.shown.lastError, RecordingSince: c.shown.recordingSince}
 		if c.run != nil && !c.run.stopping {
 			st.AudioCodec, st.AudioNote = c.run.last.AudioCodec, c.run.last.AudioNote
+		}
+		switch {
+		case f.leases == nil:
+		case f.holds(c):
+			st.Node = f.node
+		default:
+			st.Node = f.holders[cc.ID]
 		}
 		if st.State == StateIdle && (c.run == nil || c.run.stopping || c.run.liveOnly) {
 			_, st.NextWindow = f.runner.State(cc.ID)

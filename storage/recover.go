@@ -198,7 +198,7 @@ func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) 
 // segmentsInState returns every row in state (a partial index keeps this
 // cheap: only non-complete rows are in it).
 func (s *Store) segmentsInState(ctx context.Context, state string) ([]Segment, error) {
-	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments WHERE state = ? AND state <> 'complete' ORDER BY id`), state)
+	rows, err := s.w.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments WHERE state = ? AND state <> 'complete' AND node = ? ORDER BY id`), state, s.node)
 	if err != nil {
 		return nil, fmt.Errorf("storage: recover: list %s rows: %w", state, err)
 	}

@@ -85,8 +85,8 @@ func (s *Store) retainByAge(ctx context.Context, p RetentionPolicy, now time.Tim
 			// Whole segments only: one that ends after the cutoff still
 			// holds footage younger than MaxAge.
 			segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
-				WHERE camera_id = ? AND start_ns <= ? AND end_ns <= ? AND state = 'complete'
-				ORDER BY start_ns, id LIMIT ?`, cam, cutoff, cutoff, retentionBatch)
+				WHERE camera_id = ? AND start_ns <= ? AND end_ns <= ? AND state = 'complete' AND node = ?
+				ORDER BY start_ns, id LIMIT ?`, cam, cutoff, cutoff, s.node, retentionBatch)
 			if err != nil {
 				return err
 			}
@@ -157,7 +157,7 @@ func (s *Store) deleteOldest(ctx context.Context, need int64, deleted func([]Seg
 	var freed int64
 	for freed < need {
 		segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
-			WHERE state = 'complete' ORDER BY start_ns, id LIMIT ?`, retentionBatch)
+			WHERE state = 'complete' AND node = ? ORDER BY start_ns, id LIMIT ?`, s.node, retentionBatch)
 		if err != nil {
 			return n, err
 		}
@@ -216,7 +216,13 @@ func (s *Store) querySegments(ctx context.Context, q string, args ...any) ([]Seg
 
 func (s *Store) usedBytes(ctx context.Context) (int64, error) {
 	var used int64
-	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(sum(bytes), 0) FROM cameras`).Scan(&used); err != nil {
+	// The cameras' running totals cover every node; a node of a shared
+	// index sums its own rows (a scan, once per retention pass).
+	q, args := `SELECT coalesce(sum(bytes), 0) FROM cameras`, []any(nil)
+	if s.node != "" {
+		q, args = s.q(`SELECT coalesce(sum(bytes), 0) FROM segments WHERE node = ?`), []any{s.node}
+	}
+	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&used); err != nil {
 		return 0, fmt.Errorf("storage: used bytes: %w", err)
 	}
 	return used, nil

@@ -29,6 +29,11 @@ type Segment struct {
 	// Object is the key of the segment's object in the bucket once it was
 	// uploaded (then the local file is gone); empty while it is a file.
 	Object string
+	// Lease, when set (Token > 0), fences the writes of the segment
+	// (CreateSegment, UpdateSegment, FinishSegment): each is refused with
+	// ErrFenced unless the camera's lease is still the holder's, with
+	// this token, and not expired (lease.go). Not a column.
+	Lease Lease
 }
 
 // CodecList splits Codecs into its RFC 6381 strings (none for an empty
@@ -186,6 +191,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		return 0, fmt.Errorf("storage: insert segment: %w", err)
 	}
 	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+		return 0, err
+	}
 	var one int
 	err = tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), p).Scan(&one)
 	if err == nil {
@@ -207,9 +215,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		runID = seg.RunID
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state)
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state, s.node)
 	if err != nil {
 		if s.idx.isPathTaken(err) {
 			// PostgreSQL: another writer took the path since the check.
@@ -231,7 +239,24 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
-	res, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	// Without a lease (one node) the update is one statement, as it was;
+	// with one, the lease check and the update are one transaction.
+	var ex interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	} = s.w
+	var tx *sql.Tx
+	if seg.Lease.Token != 0 {
+		var err error
+		if tx, err = s.w.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+		}
+		defer tx.Rollback()
+		if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+			return err
+		}
+		ex = tx
+	}
+	res, err := ex.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),
 		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
@@ -245,6 +270,11 @@ func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
 	} else if n == 0 {
 		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+		}
 	}
 	return nil
 }
@@ -284,6 +314,9 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	defer tx.Rollback()
+	if err := s.checkLease(ctx, tx, row.Camera, seg.Lease); err != nil {
+		return err
+	}
 	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),

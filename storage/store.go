@@ -104,6 +104,12 @@ type Options struct {
 	// Objects, if set, is the bucket finished segments are uploaded to
 	// (Store.UploadPending); nil keeps every segment on the local disk.
 	Objects *objstore.Client
+	// Node names this nvr among several sharing one PostgreSQL index
+	// (config's node). With it the index records one data directory per
+	// node, every segment row carries the node, and recovery and retention
+	// touch only the node's own rows (the other nodes' files are on their
+	// disks). Empty: the whole index is this data directory's.
+	Node string
 }
 
 // Store is the index and the recordings directory of one DATA_DIR. It is safe
@@ -124,6 +130,9 @@ type Store struct {
 	// uploadStep, if set, is called after each step of an upload and may
 	// stop it there; crash tests use it.
 	uploadStep func(step string) error
+	// node is Options.Node: written in each segment row, and the scope
+	// of recovery and retention.
+	node string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -160,6 +169,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
 		objects: o.Objects,
+		node:    o.Node,
 	}
 	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("storage: create recordings dir: %w", err)
@@ -292,16 +302,55 @@ func readMarker(path string) (string, error) {
 // database that already indexes another data directory is refused. The
 // first Open records the id; the insert and the comparison are one rule for
 // both backends, and two processes racing to record theirs cannot both win.
+//
+// With a node name, the id is the node's (key data_dir_id/<node>): each
+// node of a shared index has its own data directory.
 func (s *Store) checkDataDirID(ctx context.Context, markerID string) error {
-	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES ('data_dir_id', ?) ON CONFLICT (key) DO NOTHING`), markerID); err != nil {
+	key := "data_dir_id"
+	if s.node != "" {
+		key += "/" + s.node
+		if err := s.adoptLegacyRows(ctx, markerID); err != nil {
+			return err
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), key, markerID); err != nil {
 		return fmt.Errorf("storage: record data dir id: %w", err)
 	}
 	var dbID string
-	if err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'data_dir_id'`).Scan(&dbID); err != nil {
+	if err := s.w.QueryRowContext(ctx, s.q(`SELECT value FROM meta WHERE key = ?`), key).Scan(&dbID); err != nil {
 		return fmt.Errorf("storage: read data dir id: %w", err)
 	}
 	if dbID != markerID {
 		return fmt.Errorf("%w: index %s belongs to data dir %s but the marker says %s", ErrNotDataDir, s.idx, dbID, markerID)
+	}
+	return nil
+}
+
+// adoptLegacyRows: an index written before rows carried a node (one data
+// directory per database, key data_dir_id) becomes the node's whose data
+// directory it is: its rows get the node's name, so that recovery and
+// retention scoped to the node still see them. One transaction.
+func (s *Store) adoptLegacyRows(ctx context.Context, markerID string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM meta WHERE key = 'data_dir_id' AND value = ?`), markerID)
+	if err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err // not this data dir's index (or none): nothing to adopt
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`), "data_dir_id/"+s.node, markerID); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET node = ? WHERE node = ''`), s.node); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("storage: adopt rows: %w", err)
 	}
 	return nil
 }

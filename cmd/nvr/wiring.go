@@ -79,7 +79,7 @@ func (a apiCameras) Cameras() []api.CameraStatus {
 	out := make([]api.CameraStatus, len(cams))
 	for i, c := range cams {
 		out[i] = api.CameraStatus{ID: c.ID, Name: c.Name, State: string(c.State), LastError: c.LastError,
-			RecordingSince: c.RecordingSince, NextWindow: c.NextWindow, AudioCodec: c.AudioCodec, AudioNote: c.AudioNote}
+			RecordingSince: c.RecordingSince, NextWindow: c.NextWindow, AudioCodec: c.AudioCodec, AudioNote: c.AudioNote, Node: c.Node}
 	}
 	return out
 }

@@ -198,6 +198,10 @@ type Camera struct {
 	Schedule []Window `yaml:"schedule"`
 	// MaxAge overrides retention.max_age for this camera; zero inherits.
 	MaxAge Duration `yaml:"max_age"`
+	// Node pins the camera to the node of that name (with index.postgres):
+	// while that node is alive only it records the camera; when it is
+	// down, any node may. Empty: any node.
+	Node string `yaml:"node"`
 
 	line int
 }
@@ -1129,6 +1133,11 @@ var nodeRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 func (c *Config) validateIndex(bad func(field, format string, args ...any)) {
 	if c.Node != "" && !nodeRe.MatchString(c.Node) {
 		bad("node", "%q: use 1 to 64 characters from a-z, 0-9, '_' and '-'", clip(c.Node))
+	}
+	for i, cc := range c.Cameras {
+		if cc.Node != "" && !nodeRe.MatchString(cc.Node) {
+			bad(fmt.Sprintf("cameras[%d].node", i), "%q: use 1 to 64 characters from a-z, 0-9, '_' and '-'", clip(cc.Node))
+		}
 	}
 	raw := c.Index.Postgres
 	if raw == "" {

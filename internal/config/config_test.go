@@ -1014,3 +1014,20 @@ func TestStorageS3(t *testing.T) {
 		}
 	}
 }
+
+// TestCameraNode: a camera may be pinned to a node; a bad name is refused
+// with its field.
+func TestCameraNode(t *testing.T) {
+	env := func(string) string { return "" }
+	cfg, err := Parse([]byte("data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://h/a\n    node: node-b\n"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cameras[0].Node != "node-b" {
+		t.Fatalf("node = %q", cfg.Cameras[0].Node)
+	}
+	_, err = Parse([]byte("data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://h/a\n    node: Node B\n"), env)
+	if err == nil || !strings.Contains(err.Error(), "cameras[0].node") {
+		t.Fatalf("bad node: err = %v", err)
+	}
+}
