@@ -52,7 +52,13 @@ type Store interface {
 type CameraStatus struct {
 	ID, Name, State, LastError string
 	RecordingSince, NextWindow time.Time
+	// Sub is the sub stream's state; nil when the camera has none.
+	Sub *SubStatus
 }
+
+// SubStatus is the state of a camera's sub stream (fleet.SubState's
+// values) and its session's last error.
+type SubStatus struct{ State, LastError string }
 
 // Cameras reports the configured cameras and their live state. The list is
 // the API's only source of valid camera ids.

@@ -157,7 +157,7 @@ func TestCamerasJSON(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := []string{"bytes", "first", "id", "last", "last_error", "name", "next_window", "recording_since", "segments", "state"}
+	wantKeys := []string{"bytes", "first", "id", "last", "last_error", "name", "next_window", "recording_since", "segments", "state", "sub_stream"}
 	for _, c := range got {
 		var keys []string
 		for k := range c {

@@ -117,6 +117,13 @@ type cameraJSON struct {
 	Bytes          int64   `json:"bytes"`
 	First          *string `json:"first"`
 	Last           *string `json:"last"`
+	// SubStream is null for a camera without a sub stream.
+	SubStream *subStreamJSON `json:"sub_stream"`
+}
+
+type subStreamJSON struct {
+	State     string `json:"state"`
+	LastError string `json:"last_error"`
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -150,6 +157,9 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 		ID: c.ID, Name: redact.Text(c.Name), State: c.State, LastError: redact.Text(c.LastError),
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
 		Segments: st.Segments, Bytes: st.Bytes,
+	}
+	if c.Sub != nil {
+		out.SubStream = &subStreamJSON{State: c.Sub.State, LastError: redact.Text(c.Sub.LastError)}
 	}
 	if st.Segments > 0 {
 		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)
