@@ -58,7 +58,13 @@ type CameraStatus struct {
 	// Node is the node recording the camera when several share a
 	// PostgreSQL index ("" on a single node).
 	Node string
+	// Sub is the sub stream's state; nil when the camera has none.
+	Sub *SubStatus
 }
+
+// SubStatus is the state of a camera's sub stream (fleet.SubState's
+// values) and its session's last error.
+type SubStatus struct{ State, LastError string }
 
 // Cameras reports the configured cameras and their live state. The list is
 // the API's only source of valid camera ids.

@@ -158,7 +158,7 @@ func TestCamerasJSON(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := []string{"audio", "audio_note", "bytes", "first", "id", "last", "last_error", "name", "next_window", "recording_since", "segments", "state"}
+	wantKeys := []string{"audio", "audio_note", "bytes", "first", "id", "last", "last_error", "name", "next_window", "recording_since", "segments", "state", "sub_stream"}
 	for _, c := range got {
 		var keys []string
 		for k := range c {
@@ -172,13 +172,13 @@ func TestCamerasJSON(t *testing.T) {
 	want := []map[string]any{
 		{"id": "front-door", "name": "Front door", "state": "recording", "last_error": "",
 			"recording_since": "2026-03-29T00:00:00Z", "next_window": nil, "segments": 60.0, "bytes": 60000.0,
-			"first": "2026-03-29T00:00:00Z", "last": "2026-03-29T01:10:00Z", "audio": "mp4a.40.2", "audio_note": ""},
+			"first": "2026-03-29T00:00:00Z", "last": "2026-03-29T01:10:00Z", "audio": "mp4a.40.2", "audio_note": "", "sub_stream": nil},
 		{"id": "back-yard", "name": "Back yard", "state": "idle", "last_error": "",
 			"recording_since": nil, "next_window": "2026-03-29T22:00:00Z", "segments": 3.0, "bytes": 3000.0,
-			"first": "2026-03-29T00:00:00Z", "last": "2026-03-29T00:03:00Z", "audio": "", "audio_note": ""},
+			"first": "2026-03-29T00:00:00Z", "last": "2026-03-29T00:03:00Z", "audio": "", "audio_note": "", "sub_stream": nil},
 		{"id": "never-recorded", "name": "Never", "state": "retrying",
 			"last_error":      "dial rtsp://***@192.0.2.7:554/Streaming/Channels/101?password=*** connection refused", // the redaction takes everything up to a space
-			"recording_since": nil, "next_window": nil, "segments": 0.0, "bytes": 0.0, "first": nil, "last": nil, "audio": "", "audio_note": ""},
+			"recording_since": nil, "next_window": nil, "segments": 0.0, "bytes": 0.0, "first": nil, "last": nil, "audio": "", "audio_note": "", "sub_stream": nil},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("cameras\n got %v\nwant %v", got, want)

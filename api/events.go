@@ -15,13 +15,13 @@ import (
 // it from the fleet's events; a stream only ever carries the cameras its
 // client may see.
 
-// Event is one live change. Type is "state", "segment", "segment_deleted"
+// Event is one live change. Type is "state", "sub_state", "segment", "segment_deleted"
 // or "missed" (events were dropped for this client: refetch what is shown).
 type Event struct {
 	Type      string
 	Camera    string
-	State     string           // "state": the camera's state
-	LastError string           // "state": redacted before it is sent
+	State     string           // "state": the camera's state; "sub_state": its sub stream's
+	LastError string           // "state", "sub_state": redacted before it is sent
 	Segment   *storage.Segment // "segment", "segment_deleted"
 	Missed    uint64           // "missed": how many
 }

@@ -121,6 +121,13 @@ type cameraJSON struct {
 	First          *string `json:"first"`
 	Last           *string `json:"last"`
 	Node           string  `json:"node,omitempty"`
+	// SubStream is null for a camera without a sub stream.
+	SubStream *subStreamJSON `json:"sub_stream"`
+}
+
+type subStreamJSON struct {
+	State     string `json:"state"`
+	LastError string `json:"last_error"`
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -155,6 +162,9 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 		RecordingSince: optTime(c.RecordingSince), NextWindow: optTime(c.NextWindow),
 		Audio: c.AudioCodec, AudioNote: redact.Text(c.AudioNote),
 		Segments: st.Segments, Bytes: st.Bytes, Node: c.Node,
+	}
+	if c.Sub != nil {
+		out.SubStream = &subStreamJSON{State: c.Sub.State, LastError: redact.Text(c.Sub.LastError)}
 	}
 	if st.Segments > 0 {
 		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)

@@ -12,8 +12,9 @@ import (
 	"github.com/nvr-project/nvr/live"
 )
 
-// Live view, GET /api/cameras/{id}/live: a WebSocket that carries the
-// camera's live picture as fragmented MP4 for the browser's Media Source
+// Live view, GET /api/cameras/{id}/live[?stream=main|sub]: a WebSocket
+// that carries the live picture of the camera's main stream (default) or
+// its sub stream (404 for a camera without one) as fragmented MP4 for the browser's Media Source
 // Extensions. A WebSocket per tile, not an HTTP stream, because a browser
 // allows about six HTTP/1.1 connections to a host and a grid has sixteen
 // tiles.
@@ -27,10 +28,11 @@ import (
 // frame reached nvr)][pts (8 bytes, 90 kHz)][payload]. The client sends
 // nothing; whatever it sends is read and dropped, at most 1 KiB a message.
 
-// LiveStreams finds a camera's live picture (*fleet.Fleet has it); nil
+// LiveStreams finds a camera's live pictures (*fleet.Fleet has them); nil
 // when the camera has none.
 type LiveStreams interface {
-	Live(camera string) *live.Stream
+	Live(camera string) *live.Stream    // the main stream's
+	LiveSub(camera string) *live.Stream // the sub stream's
 }
 
 // Live view bounds.
@@ -46,6 +48,7 @@ const (
 
 var (
 	errNoLive         = &httpError{status: http.StatusNotFound, msg: "no live picture for this camera"}
+	errNoSub          = &httpError{status: http.StatusNotFound, msg: "this camera has no sub stream"}
 	errTooManyViewers = &httpError{status: http.StatusServiceUnavailable, msg: "too many live viewers", retryAfter: 5}
 )
 
@@ -57,8 +60,13 @@ type liveInit struct {
 }
 
 func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
-	if _, err := queryParams(r.URL.RawQuery); err != nil {
+	q, err := queryParams(r.URL.RawQuery)
+	if err != nil {
 		return err
+	}
+	stream := q.Get("stream")
+	if stream != "" && stream != "main" && stream != "sub" {
+		return badRequest("stream must be main or sub")
 	}
 	cam, err := h.camera(r)
 	if err != nil {
@@ -67,8 +75,12 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 	if h.lives == nil {
 		return errNoLive
 	}
-	s := h.lives.Live(cam.ID)
-	if s == nil {
+	var s *live.Stream
+	if stream == "sub" {
+		if s = h.lives.LiveSub(cam.ID); s == nil {
+			return errNoSub
+		}
+	} else if s = h.lives.Live(cam.ID); s == nil {
 		return errNoLive
 	}
 	if h.liveViewers.Add(1) > MaxLiveViewers {

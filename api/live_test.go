@@ -17,9 +17,12 @@ import (
 	"github.com/nvr-project/nvr/recorder/video"
 )
 
+// fakeLives maps "id" to a camera's main stream and "id/sub" to its sub
+// stream.
 type fakeLives map[string]*live.Stream
 
-func (f fakeLives) Live(id string) *live.Stream { return f[id] }
+func (f fakeLives) Live(id string) *live.Stream    { return f[id] }
+func (f fakeLives) LiveSub(id string) *live.Stream { return f[id+"/sub"] }
 
 // TestLiveView: the live WebSocket sends the init segment and then frames;
 // it is refused without authentication, for a camera the token may not
@@ -103,5 +106,96 @@ func TestLiveView(t *testing.T) {
 			t.Fatal("the viewer outlived its connection")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLiveSubStream: ?stream=sub serves the camera's sub stream and
+// ?stream=main (or none) its main stream; a camera without a sub stream
+// answers 404, a stream that is neither 400. The camera list shows the
+// sub stream's state, its error redacted.
+func TestLiveSubStream(t *testing.T) {
+	main, sub := live.NewStream(nil), live.NewStream(nil)
+	defer main.Close()
+	defer sub.Close()
+	const token = "all-cameras-0123456789"
+	f := newFixture(t, func(o *Options) {
+		o.Live = fakeLives{"front-door": main, "front-door/sub": sub, "back-yard": live.NewStream(nil)}
+		o.Tokens = []Token{{Value: token}}
+		cams := o.Cameras.(fakeCameras)
+		cams[0].Sub = &SubStatus{State: "retrying", LastError: "dial rtsp://admin:hunter2@192.0.2.7/sub: refused"}
+	})
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func(path string) (*websocket.Conn, *http.Response, error) {
+		h := http.Header{"Authorization": {"Bearer " + token}}
+		return websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, &websocket.DialOptions{HTTPHeader: h})
+	}
+	for path, status := range map[string]int{
+		"/api/cameras/back-yard/live?stream=sub":    http.StatusNotFound,
+		"/api/cameras/front-door/live?stream=thumb": http.StatusBadRequest,
+	} {
+		if _, resp, err := dial(path); err == nil || resp == nil || resp.StatusCode != status {
+			t.Errorf("%s: %v, %v; want status %d", path, err, resp, status)
+		}
+	}
+	feed := func(s *live.Stream, name string) {
+		clip, err := testcam.LoadClip(name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for i, fr := range clip.Frames {
+			if ctx.Err() != nil {
+				return
+			}
+			s.Frame(&video.AccessUnit{NALUs: fr.NALUs, DTS: fr.DTS + 9000, PTS: fr.PTS + 9000, Keyframe: fr.Keyframe, SPS: clip.SPS, PPS: clip.PPS}, int64(i+1))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	go feed(main, testcam.ClipHigh360BFrame)
+	go feed(sub, testcam.ClipBase240)
+	for path, width := range map[string]int{
+		"/api/cameras/front-door/live":             640,
+		"/api/cameras/front-door/live?stream=main": 640,
+		"/api/cameras/front-door/live?stream=sub":  320,
+	} {
+		c, _, err := dial(path)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		_, b, err := c.Read(ctx)
+		var init struct{ Width int }
+		if err != nil || json.Unmarshal(b, &init) != nil || init.Width != width {
+			t.Errorf("%s: init %s (%v); want width %d", path, b, err, width)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+
+	req := httptest.NewRequest("GET", "/api/cameras", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	var list []struct {
+		ID        string
+		SubStream *struct {
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		} `json:"sub_stream"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || len(list) < 2 {
+		t.Fatalf("camera list %s: %v", rec.Body, err)
+	}
+	for _, c := range list {
+		switch {
+		case c.ID == "front-door" && (c.SubStream == nil || c.SubStream.State != "retrying" || c.SubStream.LastError == ""):
+			t.Errorf("front-door sub_stream %+v", c.SubStream)
+		case c.ID != "front-door" && c.SubStream != nil:
+			t.Errorf("%s has a sub_stream %+v", c.ID, c.SubStream)
+		}
+	}
+	if strings.Contains(rec.Body.String(), "hunter2") {
+		t.Error("the sub stream's error shows the password")
 	}
 }

@@ -38,6 +38,15 @@ type StateChanged struct {
 	RecordingSince time.Time      // start of the current run, when recording
 }
 
+// SubStateChanged: the state of the camera's sub stream session or its
+// last error changed. It is the sub stream's only event: its failures are
+// not JobFailed, which is about the camera's recording.
+type SubStateChanged struct {
+	Base
+	State     SubState
+	LastError string // redacted; "" when no session runs
+}
+
 // JobFailed: a camera's job reported a failure. Err's message is
 // redacted (no password); errors.Is sees its cause, and matches
 // ErrDiskFull when the filesystem is full.

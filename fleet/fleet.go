@@ -123,8 +123,15 @@ type camera struct {
 	// live is the camera's live picture, fed by its jobs; it lives as long
 	// as the camera is in the config.
 	live *live.Stream
-	// viewers is live's viewer count; lingerUntil is when a camera
-	// connected only for viewers may disconnect after the last one left.
+	// watchers counts live's viewers.
+	watchers
+	// sub is the camera's sub stream (config sub_url).
+	sub subStream
+}
+
+// watchers is one stream's live viewer count; lingerUntil is when a
+// session open only for viewers may close after the last one left.
+type watchers struct {
 	viewers     int
 	lingerUntil time.Time
 	lingerTimer *time.Timer // wakes the owner when the linger ends
@@ -138,10 +145,29 @@ type camera struct {
 	giveBack   bool
 }
 
+// watched reports whether the stream has viewers or is lingering.
+func (w *watchers) watched(now time.Time) bool { return w.viewers > 0 || now.Before(w.lingerUntil) }
+
+// subStream is a camera's second stream: its own live picture and, while
+// someone watches it, its own session (a live-only job). Its failures are
+// its own: they never touch the main stream's job.
+type subStream struct {
+	live *live.Stream // lives as long as the camera does, like camera.live
+	watchers
+	rec     recorder.Config // its job's settings (Prepare), valid when the camera has a sub_url
+	run     *jobRun
+	restart bool // new sub stream settings: the running session ends, then a new one starts
+
+	shown     subView
+	published bool
+}
+
 // jobRun is one job of a camera, from its start to the end of its Run.
 type jobRun struct {
-	liveOnly  bool  // records nothing: connected for live viewers outside a window
-	token     int64 // the lease token its writes carry (0: no lease)
+	liveOnly  bool        // records nothing: connected for live viewers outside a window
+	token     int64       // the lease token its writes carry (0: no lease)
+	sub       bool        // the sub stream's session (always live-only)
+	flowing   atomic.Bool // sub: its current session has handed over a frame
 	cancel    context.CancelFunc
 	job       *recorder.Job   // nil until created (after the SDP is loaded)
 	last      recorder.Status // as of its last change
@@ -159,8 +185,8 @@ type applyReq struct {
 
 // prepared is what Prepare derives from a camera's config.
 type prepared struct {
-	rec   recorder.Config
-	sched *schedule.Schedule
+	rec, subRec recorder.Config // subRec only with a sub_url
+	sched       *schedule.Schedule
 }
 
 // Open opens the index in cfg.DataDir, recovers segments a crash left
@@ -308,6 +334,13 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string,
 		if err := rc.Validate(); err != nil {
 			return nil, fmt.Errorf("camera %s: %w", cc.ID, err)
 		}
+		var subRC recorder.Config
+		if cc.SubURL != "" {
+			subRC = subRecorderConfig(cfg, cc)
+			if err := subRC.Validate(); err != nil {
+				return nil, fmt.Errorf("camera %s: sub stream: %w", cc.ID, err)
+			}
+		}
 		sched, err := cfg.Schedule(cc)
 		if err != nil {
 			return nil, fmt.Errorf("camera %s: schedule: %w", cc.ID, err)
@@ -317,7 +350,7 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string,
 				return nil, err
 			}
 		}
-		out[cc.ID] = prepared{rec: rc, sched: sched}
+		out[cc.ID] = prepared{rec: rc, subRec: subRC, sched: sched}
 	}
 	return out, nil
 }
@@ -380,8 +413,11 @@ func (f *Fleet) Close(ctx context.Context) error {
 		f.mu.Lock()
 		for _, c := range f.cams {
 			c.live.Close()
-			if c.lingerTimer != nil {
-				c.lingerTimer.Stop()
+			c.sub.live.Close()
+			for _, w := range []*watchers{&c.watchers, &c.sub.watchers} {
+				if w.lingerTimer != nil {
+					w.lingerTimer.Stop()
+				}
 			}
 			if c.leaseTimer != nil {
 				c.leaseTimer.Stop()
@@ -408,10 +444,22 @@ func (f *Fleet) Live(id string) *live.Stream {
 	return nil
 }
 
-// viewersChanged notes a camera's live viewer count; when the last viewer
-// leaves, the camera may stay connected for live_linger. It returns at
+// LiveSub returns the live picture of camera id's sub stream, or nil for
+// an unknown camera or one without a sub_url. Watching it opens the sub
+// stream's session (and live_linger after the last viewer, closes it).
+func (f *Fleet) LiveSub(id string) *live.Stream {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c := f.cams[id]; c != nil && !c.removed && c.cfg.SubURL != "" {
+		return c.sub.live
+	}
+	return nil
+}
+
+// viewersChanged notes a stream's live viewer count; when the last viewer
+// leaves, the stream may stay connected for live_linger. It returns at
 // once (live.Stream.OnViewers).
-func (f *Fleet) viewersChanged(c *camera, n int) {
+func (f *Fleet) viewersChanged(c *watchers, n int) {
 	f.mu.Lock()
 	if n == 0 && c.viewers > 0 {
 		linger := time.Duration(0)
@@ -515,23 +563,31 @@ func (f *Fleet) apply(req applyReq) {
 		restart[id] = true
 		lines = append(lines, logLine{slog.LevelInfo, "camera settings changed", id})
 	}
+	restartSub := make(map[string]bool, len(ch.RestartSub))
+	for _, id := range ch.RestartSub {
+		restartSub[id] = true
+		lines = append(lines, logLine{slog.LevelInfo, "camera sub stream settings changed", id})
+	}
 	for _, cc := range req.cfg.Cameras {
 		p := req.prepared[cc.ID]
 		c := f.cams[cc.ID]
 		switch {
 		case c == nil:
 			c = &camera{live: live.NewStream(nil)}
+			c.sub.live = live.NewStream(nil)
 			cam := c
-			c.live.OnViewers(func(n int) { f.viewersChanged(cam, n) })
+			c.live.OnViewers(func(n int) { f.viewersChanged(&cam.watchers, n) })
+			c.sub.live.OnViewers(func(n int) { f.viewersChanged(&cam.sub.watchers, n) })
 			f.cams[cc.ID] = c
 		case c.removed:
 			// Added back while the job of its removal may still be
 			// finalising: that one ends before a new one starts.
-			c.removed, c.restart = false, true
-		case restart[cc.ID]:
-			c.restart = true
+			c.removed, c.restart, c.sub.restart = false, true, true
+		default:
+			c.restart = c.restart || restart[cc.ID]
+			c.sub.restart = c.sub.restart || restartSub[cc.ID]
 		}
-		c.cfg, c.rec = cc, p.rec
+		c.cfg, c.rec, c.sub.rec = cc, p.rec, p.subRec
 		if cc.IsEnabled() {
 			f.runner.Set(cc.ID, p.sched) // a no-op for an unchanged schedule
 		} else {
@@ -557,16 +613,21 @@ func (f *Fleet) reconcile() []logLine {
 			c.totals = addTotals(c.totals, r.final)
 			c.run = nil
 		}
-		if c.removed && c.run == nil {
+		if r := c.sub.run; r != nil && r.done {
+			c.sub.run = nil
+		}
+		if c.removed && c.run == nil && c.sub.run == nil {
 			c.live.Close()
+			c.sub.live.Close()
 			delete(f.cams, id)
 			continue
 		}
 		on := c.cfg.IsEnabled() && !c.removed && !f.closing && f.holds(c)
 		record := c.want && on
+		now := time.Now()
 		// Outside its windows a camera is connected, recording nothing,
 		// while someone watches it live and a little while after.
-		watch := !record && on && (c.viewers > 0 || time.Now().Before(c.lingerUntil))
+		watch := !record && on && c.watched(now)
 		if r := c.run; r != nil && !r.stopping && (c.restart || r.token != c.lease.Token || (r.liveOnly && !watch) || (!r.liveOnly && !record)) {
 			f.stop(id, r)
 		}
@@ -582,7 +643,27 @@ func (f *Fleet) reconcile() []logLine {
 			}
 		}
 		f.updateView(id, c)
+		lines = append(lines, f.reconcileSub(id, c, on && c.cfg.SubURL != "" && c.sub.watched(now))...)
 	}
+	return lines
+}
+
+// reconcileSub opens the sub stream's session while it is watched and
+// closes it when not; the caller holds f.mu. It never waits.
+func (f *Fleet) reconcileSub(id string, c *camera, watch bool) []logLine {
+	var lines []logLine
+	s := &c.sub
+	if r := s.run; r != nil && !r.stopping && (s.restart || !watch) {
+		f.stop(id, r)
+	}
+	if s.run == nil {
+		s.restart = false
+		if watch {
+			f.launchSub(id, c)
+			lines = append(lines, logLine{slog.LevelInfo, "connecting to the sub stream for live viewers", id})
+		}
+	}
+	f.updateSubView(id, c)
 	return lines
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/nvr-project/nvr/live"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 )
 
@@ -31,25 +32,71 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 	}.WithDefaults()
 }
 
+// subRecorderConfig is the settings of camera cc's sub stream session: the
+// main stream's connection rules with sub_url, DESCRIBE (the sdp key is the
+// main stream's), recording nothing.
+func subRecorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
+	rc := recorderConfig(cfg, cc)
+	rc.RTSP.URL = cc.SubURL
+	rc.LiveOnly = true
+	return rc
+}
+
+// launchSub starts the sub stream's session of camera id; the caller holds
+// f.mu.
+func (f *Fleet) launchSub(id string, c *camera) {
+	ctx, cancel := context.WithCancel(f.jobCtx)
+	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: true, sub: true}
+	c.sub.run = r
+	rc := c.sub.rec
+	lv := subSink{f: f, id: id, r: r, s: c.sub.live}
+	f.jobs.Add(1)
+	go func() {
+		defer f.jobs.Done()
+		f.runJob(ctx, id, r, rc, "", lv, storage.Lease{}) // live only: writes nothing to fence
+	}()
+}
+
+// subSink feeds the sub stream's live picture and notes its session's
+// first frame: a live-only job has no recording state to report, so the
+// sub stream is live from the first frame it hands over.
+type subSink struct {
+	f  *Fleet
+	id string
+	r  *jobRun
+	s  *live.Stream
+}
+
+func (k subSink) Frame(au *video.AccessUnit, arrivalNS int64) {
+	k.s.Frame(au, arrivalNS)
+	if !k.r.flowing.Swap(true) {
+		k.f.mu.Lock()
+		if c := k.f.cams[k.id]; c != nil && c.sub.run == k.r {
+			k.f.updateSubView(k.id, c)
+		}
+		k.f.mu.Unlock()
+	}
+}
+
 // launch starts a job for camera id on a goroutine of its own; the caller
 // holds f.mu.
 func (f *Fleet) launch(id string, c *camera, liveOnly bool) {
 	ctx, cancel := context.WithCancel(f.jobCtx)
 	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: liveOnly, token: c.lease.Token}
 	c.run = r
-	rc, sdp, lv := c.rec, c.cfg.SDP, c.live
+	rc, sdp, lv, lease := c.rec, c.cfg.SDP, c.live, c.lease
 	rc.LiveOnly = liveOnly
 	f.jobs.Add(1)
 	go func() {
 		defer f.jobs.Done()
-		f.runJob(ctx, id, r, rc, sdp, lv, c.lease)
+		f.runJob(ctx, id, r, rc, sdp, lv, lease)
 	}()
 }
 
 // runJob loads the camera's out-of-band SDP, if any, and records until
 // ctx is cancelled. It runs on the job's own goroutine: an SDP server
 // that takes its time delays only this camera.
-func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string, lv *live.Stream, lease storage.Lease) {
+func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Config, sdpSrc string, lv recorder.LiveSink, lease storage.Lease) {
 	var job *recorder.Job
 	defer func() { f.jobEnded(id, r, job) }()
 	if sdpSrc != "" {
@@ -97,7 +144,10 @@ func (f *Fleet) jobEnded(id string, r *jobRun, job *recorder.Job) {
 	f.mu.Unlock()
 	if job != nil {
 		msg := "recording stopped"
-		if r.liveOnly {
+		switch {
+		case r.sub:
+			msg = "sub stream connection closed"
+		case r.liveOnly:
 			msg = "live connection closed"
 		}
 		f.log.Info(msg, slog.String("camera", id))
@@ -114,6 +164,17 @@ func (f *Fleet) jobChanged(id string, r *jobRun, ch recorder.Change) {
 	defer f.mu.Unlock()
 	prev := r.last
 	r.last = ch.Status
+	if r.sub {
+		if ch.Status.State != recorder.StateStarting || ch.Err != nil {
+			r.flowing.Store(false) // a new session: live again from its first frame
+		}
+		// The sub stream's session: its own state and events, never the
+		// camera's (a failing sub stream does not stop the recording).
+		if c := f.cams[id]; c != nil && c.sub.run == r {
+			f.updateSubView(id, c)
+		}
+		return
+	}
 	if ch.Err != nil {
 		f.hub.publish(JobFailed{Base: base, Err: jobError{ch.Err}})
 	}

@@ -52,16 +52,7 @@ cameras:
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	timer := time.AfterFunc(10*time.Second, func() { close(done) })
-	defer timer.Stop()
-	m, err := v.Next(done)
-	if err != nil || !m.Init {
-		t.Fatalf("first live message: %v %+v", err, m)
-	}
-	if m, err = v.Next(done); err != nil || !m.Keyframe {
-		t.Fatalf("second live message: %v", err)
-	}
+	firstPicture(t, v)
 	if st := cam.Stats(); st.ActiveSessions != 1 {
 		t.Fatalf("%d sessions while watched", st.ActiveSessions)
 	}

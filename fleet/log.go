@@ -37,6 +37,14 @@ func logEvents(log *slog.Logger, sub *Subscription) {
 			} else {
 				log.Info("camera state", attrs...)
 			}
+		case SubStateChanged:
+			attrs := []any{slog.String("camera", ev.Camera), slog.String("state", string(ev.State))}
+			if ev.LastError != "" {
+				attrs = append(attrs, slog.String("err", ev.LastError))
+				log.Warn("camera sub stream state", attrs...)
+			} else {
+				log.Info("camera sub stream state", attrs...)
+			}
 		case JobFailed:
 			// The state line carries the error; this one is for debugging.
 			log.Debug("camera job failure", slog.String("camera", ev.Camera), slog.Any("err", ev.Err))

@@ -20,6 +20,18 @@ const (
 // States lists every State, in the order the metrics export them.
 var States = []State{StateRecording, StateRetrying, StateIdle, StateDisabled}
 
+// SubState is the state of a camera's sub stream session, which is open
+// only while someone watches the sub stream.
+type SubState string
+
+// The sub stream states.
+const (
+	SubIdle       SubState = "idle"       // no session: nobody watches it
+	SubConnecting SubState = "connecting" // connecting, or waiting for the first keyframe
+	SubLive       SubState = "live"       // frames flow to its viewers
+	SubRetrying   SubState = "retrying"   // failed (LastError), waiting to reconnect
+)
+
 // CameraStatus is one configured camera and its live state. Zero times
 // mean "not applicable".
 type CameraStatus struct {
@@ -35,6 +47,55 @@ type CameraStatus struct {
 	// one while it holds the lease, else the holder seen at the last
 	// lease round. Empty on a single node or when no node holds it.
 	Node string
+	// Sub is the sub stream's state; nil when the camera has no sub_url.
+	Sub *SubStatus
+}
+
+// SubStatus is the state of a camera's sub stream.
+type SubStatus struct {
+	State     SubState
+	LastError string // redacted; only while its session runs
+}
+
+// subView is what the fleet last published about a sub stream.
+type subView struct {
+	state     SubState
+	lastError string
+}
+
+// currentSubView derives the sub stream's view; the caller holds f.mu.
+func (c *camera) currentSubView() subView {
+	r := c.sub.run
+	if r == nil || r.stopping {
+		return subView{state: SubIdle}
+	}
+	v := subView{lastError: r.last.LastError}
+	switch r.last.State {
+	case recorder.StateRecording:
+		v.state = SubLive
+	case recorder.StateRetrying:
+		v.state = SubRetrying
+	default:
+		v.state = SubConnecting
+		if r.flowing.Load() {
+			v.state = SubLive
+		}
+	}
+	return v
+}
+
+// updateSubView publishes SubStateChanged when the sub stream's view
+// changed; the caller holds f.mu.
+func (f *Fleet) updateSubView(id string, c *camera) {
+	if c.cfg.SubURL == "" && !c.sub.published {
+		return
+	}
+	v := c.currentSubView()
+	if c.sub.published && v == c.sub.shown {
+		return
+	}
+	c.sub.shown, c.sub.published = v, true
+	f.hub.publish(SubStateChanged{Base: Base{Camera: id, Time: time.Now()}, State: v.state, LastError: v.lastError})
 }
 
 // cameraState maps a job's state to the camera's: a job that is
@@ -122,6 +183,12 @@ func (f *Fleet) Cameras() []CameraStatus {
 		}
 		if st.State == StateIdle && (c.run == nil || c.run.stopping || c.run.liveOnly) {
 			_, st.NextWindow = f.runner.State(cc.ID)
+		}
+		if cc.SubURL != "" {
+			st.Sub = &SubStatus{State: c.sub.shown.state, LastError: c.sub.shown.lastError}
+			if !c.sub.published {
+				st.Sub.State = SubIdle
+			}
 		}
 		out = append(out, st)
 	}

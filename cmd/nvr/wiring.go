@@ -80,6 +80,9 @@ func (a apiCameras) Cameras() []api.CameraStatus {
 	for i, c := range cams {
 		out[i] = api.CameraStatus{ID: c.ID, Name: c.Name, State: string(c.State), LastError: c.LastError,
 			RecordingSince: c.RecordingSince, NextWindow: c.NextWindow, AudioCodec: c.AudioCodec, AudioNote: c.AudioNote, Node: c.Node}
+		if c.Sub != nil {
+			out[i].Sub = &api.SubStatus{State: string(c.Sub.State), LastError: c.Sub.LastError}
+		}
 	}
 	return out
 }
@@ -206,6 +209,8 @@ func apiEvent(ev fleet.Event) (api.Event, bool) {
 	switch e := ev.(type) {
 	case fleet.StateChanged:
 		return api.Event{Type: "state", Camera: e.Camera, State: string(e.State), LastError: e.LastError}, true
+	case fleet.SubStateChanged:
+		return api.Event{Type: "sub_state", Camera: e.Camera, State: string(e.State), LastError: e.LastError}, true
 	case fleet.SegmentOpened:
 		return api.Event{Type: "segment", Camera: e.Camera, Segment: &e.Segment}, true
 	case fleet.SegmentGrew:

@@ -22,6 +22,7 @@
 //	    password: ${PW}           #   url (rtsp://admin:${PW}@…), percent-encoded
 //	    transport: tcp            # tcp (default) or udp
 //	    sdp: /etc/nvr/cam.sdp     # optional: a file or an http(s) URL instead of DESCRIBE
+//	    sub_url: rtsp://192.0.2.10:554/sub   # optional second, smaller stream (same credential rules)
 //	    enabled: true             # default true
 //	    max_age: 30d              # optional per-camera retention.max_age
 //	    schedule:                 # optional; none = always (see docs/schedule.md)
@@ -180,6 +181,14 @@ type Camera struct {
 	Transport string `yaml:"transport"`
 	// SDP optionally replaces DESCRIBE: a file path or an http(s) URL.
 	SDP string `yaml:"sdp"`
+	// SubURL is the camera's optional second, smaller stream (the live
+	// grid shows it). It follows URL's rules; Username and Password are
+	// folded into it too when it has no user-info of its own. Transport,
+	// Auth and TLSFingerprint apply to it as to URL; SDP does not.
+	SubURL string `yaml:"sub_url"`
+	// RecordSub asks for the sub stream to be recorded as well. Not built
+	// yet: Validate refuses true, so that nobody believes it is recorded.
+	RecordSub bool `yaml:"record_sub"`
 	// Auth is "any" (default: the strongest scheme the camera offers) or
 	// "digest" (Basic refused, for cameras known to do Digest).
 	Auth string `yaml:"auth"`
@@ -402,6 +411,7 @@ func parse(data []byte, lookup func(string) (string, bool)) (*Config, error) {
 		cfg.Cameras[i].line = d.lines[fmt.Sprintf("cameras[%d]", i)]
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].URL)...)
 		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].SDP)...)
+		cfg.secrets = append(cfg.secrets, redact.Secrets(cfg.Cameras[i].SubURL)...)
 		if pw := cfg.Cameras[i].Password; pw != "" {
 			cfg.secrets = append(cfg.secrets, pw, url.PathEscape(pw), url.QueryEscape(pw))
 		}
@@ -441,17 +451,26 @@ func (c *Camera) foldCredentials() {
 	if c.Username == "" && c.Password == "" {
 		return
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return // not reached: validated
+	c.URL = withUserinfo(c.URL, c.Username, c.Password)
+	if c.SubURL != "" {
+		c.SubURL = withUserinfo(c.SubURL, c.Username, c.Password)
 	}
-	if c.Password != "" {
-		u.User = url.UserPassword(c.Username, c.Password)
-	} else {
-		u.User = url.User(c.Username)
-	}
-	c.URL = u.String()
 	c.Username, c.Password = "", ""
+}
+
+// withUserinfo returns the validated URL raw with user and password as its
+// user-info.
+func withUserinfo(raw, user, password string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw // not reached: validated
+	}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	return u.String()
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -610,17 +629,29 @@ func (c Camera) RedactedURL() string { return redact.URL(c.URL) }
 
 // SameStream reports whether c and o connect to the same stream the same
 // way (URL, transport, SDP, authentication and certificate rules): if so, a
-// running recording can continue across a reload.
+// running recording can continue across a reload. The sub stream is not
+// part of it (SameSubStream).
 func (c Camera) SameStream(o Camera) bool {
-	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP &&
-		strings.EqualFold(c.Auth, o.Auth) && c.TLSFingerprint == o.TLSFingerprint &&
+	return c.URL == o.URL && c.Transport == o.Transport && c.SDP == o.SDP && c.sameConnection(o) &&
 		c.RecordsAudio() == o.RecordsAudio()
+}
+
+// SameSubStream reports whether c and o connect to the same sub stream the
+// same way: if so, a session to it can continue across a reload.
+func (c Camera) SameSubStream(o Camera) bool {
+	return c.SubURL == o.SubURL && c.Transport == o.Transport && c.sameConnection(o)
+}
+
+// sameConnection: the authentication and certificate rules both streams share.
+func (c Camera) sameConnection(o Camera) bool {
+	return strings.EqualFold(c.Auth, o.Auth) && c.TLSFingerprint == o.TLSFingerprint
 }
 
 // Equal reports whether c and o have the same effective settings: same
 // stream, name, enabled state, schedule and retention override.
 func (c Camera) Equal(o Camera) bool {
-	return c.ID == o.ID && c.Name == o.Name && c.SameStream(o) && c.IsEnabled() == o.IsEnabled() &&
+	return c.ID == o.ID && c.Name == o.Name && c.SameStream(o) && c.SameSubStream(o) && c.RecordSub == o.RecordSub &&
+		c.IsEnabled() == o.IsEnabled() &&
 		slices.Equal(c.Schedule, o.Schedule) && c.MaxAge == o.MaxAge
 }
 
@@ -634,6 +665,10 @@ type Changes struct {
 	// or segment_duration or fsync_interval did. Other changes (name,
 	// schedule, max_age, enabled) apply to a running recording.
 	Restart []string
+	// RestartSub lists the cameras in both configs whose sub stream
+	// session cannot continue (Camera.SameSubStream); their main stream
+	// is not touched unless it is in Restart too.
+	RestartSub []string
 	// Settings lists the top-level keys whose values differ, e.g.
 	// "data_dir", "retention", "api". The caller decides which of them a
 	// running service can apply.
@@ -662,6 +697,9 @@ func Diff(old, cur *Config) Changes {
 		}
 		if segmenting || !o.SameStream(n) {
 			ch.Restart = append(ch.Restart, n.ID)
+		}
+		if !o.SameSubStream(n) {
+			ch.RestartSub = append(ch.RestartSub, n.ID)
 		}
 	}
 	for _, o := range old.Cameras {
@@ -848,15 +886,35 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	} else if hasControl(cam.Name) {
 		bad(p+".name", "contains control characters")
 	}
-	if c, cut := rtsp.UserinfoCut(cam.URL); cut {
-		// Checked before parsing: such a URL often parses, with part of
-		// the password taken for the host.
-		bad(p+".url", "the user name or password holds %q as is, which would end it early and send nvr to the wrong host; %s, or give the camera username and password fields, which take any characters", c, rtsp.UserinfoHint)
-	} else if msg := checkURL(cam.URL, []string{"rtsp", "rtsps"}); msg != "" {
-		bad(p+".url", "%s", msg)
-	} else if cam.Username != "" || cam.Password != "" {
-		if u, _ := url.Parse(cam.URL); u != nil && u.User != nil {
-			bad(p+".url", "has a user name or password, and so does the camera's username/password: give them in one place")
+	checkStreamURL := func(field, raw string) {
+		if c, cut := rtsp.UserinfoCut(raw); cut {
+			// Checked before parsing: such a URL often parses, with part of
+			// the password taken for the host.
+			bad(field, "the user name or password holds %q as is, which would end it early and send nvr to the wrong host; %s, or give the camera username and password fields, which take any characters", c, rtsp.UserinfoHint)
+		} else if msg := checkURL(raw, []string{"rtsp", "rtsps"}); msg != "" {
+			bad(field, "%s", msg)
+		} else if cam.Username != "" || cam.Password != "" {
+			if u, _ := url.Parse(raw); u != nil && u.User != nil {
+				bad(field, "has a user name or password, and so does the camera's username/password: give them in one place")
+			}
+		}
+	}
+	checkStreamURL(p+".url", cam.URL)
+	subTLS := strings.HasPrefix(strings.ToLower(cam.SubURL), "rtsps://")
+	if cam.SubURL != "" {
+		checkStreamURL(p+".sub_url", cam.SubURL)
+		if cam.SubURL == cam.URL {
+			bad(p+".sub_url", "is the same as url: leave sub_url out when the camera has one stream")
+		}
+		if subTLS && cam.Transport == "udp" {
+			bad(p+".transport", "udp is not possible with an rtsps:// sub_url (the video would not be encrypted); use tcp")
+		}
+	}
+	if cam.RecordSub {
+		if cam.SubURL == "" {
+			bad(p+".record_sub", "needs a sub_url")
+		} else {
+			bad(p+".record_sub", "recording the sub stream is not built yet (the sub stream is used for live view only); remove record_sub")
 		}
 	}
 	if cam.Password != "" && cam.Username == "" {
@@ -881,8 +939,8 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 	if cam.TLSFingerprint != "" {
 		if _, err := rtsp.ParseFingerprint(cam.TLSFingerprint); err != nil {
 			bad(p+".tls_fingerprint", "%v", err)
-		} else if !tlsURL {
-			bad(p+".tls_fingerprint", "is set, but the url is not rtsps://")
+		} else if !tlsURL && !subTLS {
+			bad(p+".tls_fingerprint", "is set, but neither url nor sub_url is rtsps://")
 		}
 	}
 	if cam.SDP != "" {
@@ -1050,6 +1108,7 @@ func (c *Config) newError(ps []Problem) *Error {
 	}
 	for _, cam := range c.Cameras {
 		secrets = append(secrets, redact.Secrets(cam.URL)...)
+		secrets = append(secrets, redact.Secrets(cam.SubURL)...)
 	}
 	secrets = append(secrets, redact.Secrets(c.Index.Postgres)...)
 	scrub := redact.Scrubber(secrets...)

@@ -208,7 +208,7 @@ var badCases = []badCase{
 	{"tls cert without key", base + "api:\n  tls_cert: /etc/nvr/cert.pem\n", []string{"api.tls_key: is required with api.tls_cert"}},
 	{"tls key without cert", base + "api:\n  tls_key: /etc/nvr/key.pem\n", []string{"api.tls_cert: is required with api.tls_key"}},
 	{"bad auth", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    auth: ntlm\n", []string{`line 5: cameras[0].auth: "ntlm" is not any or digest`}},
-	{"fingerprint without rtsps", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    tls_fingerprint: sha256:" + strings.Repeat("ab", 32) + "\n", []string{"line 5: cameras[0].tls_fingerprint: is set, but the url is not rtsps://"}},
+	{"fingerprint without rtsps", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    tls_fingerprint: sha256:" + strings.Repeat("ab", 32) + "\n", []string{"line 5: cameras[0].tls_fingerprint: is set, but neither url nor sub_url is rtsps://"}},
 	{"fingerprint not sha256", base + "cameras:\n  - id: a\n    url: rtsps://h/\n    tls_fingerprint: 12:34:56\n", []string{`line 5: cameras[0].tls_fingerprint: want "sha256:" and 64 hex digits`}},
 	{"rtsps over udp", base + "cameras:\n  - id: a\n    url: rtsps://h/\n    transport: udp\n", []string{"line 5: cameras[0].transport: udp is not possible with rtsps://"}},
 	{"bad sdp url", base + "cameras:\n  - id: a\n    url: rtsp://h/\n    sdp: https://\n", []string{"line 5: cameras[0].sdp: has no host"}},
@@ -1029,5 +1029,78 @@ func TestCameraNode(t *testing.T) {
 	_, err = Parse([]byte("data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://h/a\n    node: Node B\n"), env)
 	if err == nil || !strings.Contains(err.Error(), "cameras[0].node") {
 		t.Fatalf("bad node: err = %v", err)
+	}
+}
+
+// sub_url follows url's rules: the username/password fields are folded
+// into it too, it is checked with the same messages (never quoting the
+// password), it shows redacted, and a change of it restarts only the sub
+// stream's session.
+func TestSubURL(t *testing.T) {
+	const pw = "p@ss#w/rd?%1"
+	yml := "data_dir: /d\ncameras:\n  - id: a\n    url: rtsp://192.0.2.1/main\n    sub_url: rtsp://192.0.2.1/sub?ch=2\n    username: admin\n    password: ${PW}\n"
+	env := func(string) string { return pw }
+	cfg, err := Parse([]byte(yml), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Cameras[0]
+	u, err := url.Parse(a.SubURL)
+	if err != nil {
+		t.Fatalf("folded sub URL does not parse: %v", err)
+	}
+	if got, _ := u.User.Password(); u.User.Username() != "admin" || got != pw || u.Path != "/sub" || u.RawQuery != "ch=2" {
+		t.Errorf("folded sub URL %q", a.SubURL)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", slog.Any("camera", a))
+	for _, s := range []string{a.String(), fmt.Sprint(*cfg), logged.String()} {
+		if strings.Contains(s, "w/rd") || strings.Contains(s, "p%40ss") {
+			t.Errorf("password shown: %s", s)
+		}
+		if !strings.Contains(s, "192.0.2.1/sub") {
+			t.Errorf("sub stream not described: %s", s)
+		}
+	}
+
+	for _, tc := range []struct{ name, cam, want string }{
+		{"not rtsp", "    url: rtsp://h/\n    sub_url: http://h/sub\n", "cameras[0].sub_url: "},
+		{"credentials twice", "    url: rtsp://h/\n    sub_url: rtsp://admin:plain@h/sub\n    username: admin\n", "cameras[0].sub_url: has a user name or password, and so does"},
+		{"cut userinfo", "    url: rtsp://h/\n    sub_url: rtsp://admin:a#b@h/sub\n", "cameras[0].sub_url: the user name or password holds"},
+		{"same as url", "    url: rtsp://h/x\n    sub_url: rtsp://h/x\n", "cameras[0].sub_url: is the same as url"},
+		{"rtsps over udp", "    url: rtsp://h/x\n    sub_url: rtsps://h/y\n    transport: udp\n", "cameras[0].transport: udp is not possible with an rtsps:// sub_url"},
+		{"record_sub without sub", "    url: rtsp://h/x\n    record_sub: true\n", "cameras[0].record_sub: needs a sub_url"},
+		{"record_sub not built", "    url: rtsp://h/x\n    sub_url: rtsp://h/y\n    record_sub: true\n", "cameras[0].record_sub: recording the sub stream is not built yet"},
+	} {
+		_, err := Parse([]byte("data_dir: /d\ncameras:\n  - id: a\n"+tc.cam), env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		} else if strings.Contains(err.Error(), "w/rd") {
+			t.Errorf("%s: error %v shows the password", tc.name, err)
+		}
+	}
+
+	parse := func(y string) *Config {
+		t.Helper()
+		c, err := Parse([]byte(y), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	subMoved := parse(strings.Replace(yml, "/sub?ch=2", "/sub?ch=3", 1))
+	if ch := Diff(cfg, subMoved); len(ch.Restart) != 0 || !slices.Equal(ch.RestartSub, []string{"a"}) || !slices.Equal(ch.Changed, []string{"a"}) {
+		t.Errorf("sub_url changed: %+v; want only the sub stream restarted", ch)
+	}
+	mainMoved := parse(strings.Replace(yml, "/main", "/main2", 1))
+	if ch := Diff(cfg, mainMoved); !slices.Equal(ch.Restart, []string{"a"}) || len(ch.RestartSub) != 0 {
+		t.Errorf("url changed: %+v; want only the main stream restarted", ch)
+	}
+	noSub := parse(strings.Replace(yml, "    sub_url: rtsp://192.0.2.1/sub?ch=2\n", "", 1))
+	if ch := Diff(cfg, noSub); len(ch.Restart) != 0 || !slices.Equal(ch.RestartSub, []string{"a"}) {
+		t.Errorf("sub_url removed: %+v", ch)
+	}
+	if ch := Diff(cfg, parse(yml)); !ch.Empty() || len(ch.RestartSub) != 0 {
+		t.Errorf("same config: %+v", ch)
 	}
 }

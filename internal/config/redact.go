@@ -14,6 +14,9 @@ import (
 
 // String describes the camera with its password redacted.
 func (c Camera) String() string {
+	if c.SubURL != "" {
+		return fmt.Sprintf("%s (%s, sub %s, %s)", c.ID, c.RedactedURL(), redact.URL(c.SubURL), c.Transport)
+	}
 	return fmt.Sprintf("%s (%s, %s)", c.ID, c.RedactedURL(), c.Transport)
 }
 
@@ -22,6 +25,7 @@ func (c Camera) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("id", c.ID),
 		slog.String("url", c.RedactedURL()),
+		slog.String("sub_url", redact.URL(c.SubURL)),
 		slog.String("transport", c.Transport),
 		slog.Bool("enabled", c.IsEnabled()),
 		slog.Int("windows", len(c.Schedule)),

@@ -149,6 +149,7 @@ func (c *conn) endSession() {
 		c.sess.cancel()
 		<-c.sess.done
 	}
+	c.sess.stream.active.Add(-1)
 	c.sess = nil
 	c.s.stats.active.Add(-1)
 }
@@ -216,6 +217,8 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			c.sess = newSession(st, &s.opts)
 			s.stats.sessions.Add(1)
 			s.stats.active.Add(1)
+			st.sessions.Add(1)
+			st.active.Add(1)
 		}
 		c.sess.tr = tr
 		c.sess.setupURL = stripUserinfo(req.URI)

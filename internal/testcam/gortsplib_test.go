@@ -350,4 +350,12 @@ func TestGortsplibStreams(t *testing.T) {
 	if st := s.Stats(); st.ActiveSessions != 3 {
 		t.Errorf("ActiveSessions %d", st.ActiveSessions)
 	}
+	for _, path := range []string{"/cam", "sub", "/live/main/"} {
+		if created, active := s.PathSessions(path); created != 1 || active != 1 {
+			t.Errorf("PathSessions(%s) = %d, %d; want 1, 1", path, created, active)
+		}
+	}
+	if created, active := s.PathSessions("/nope"); created != 0 || active != 0 {
+		t.Errorf("PathSessions of an unknown path = %d, %d", created, active)
+	}
 }

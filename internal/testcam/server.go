@@ -160,6 +160,8 @@ type stream struct {
 	clip    *Clip
 	packets [][]RTPPacketTemplate
 	sdp     []byte
+
+	sessions, active atomic.Int64 // this path's share of Stats.Sessions and ActiveSessions
 }
 
 // lookup returns the stream a request URI addresses, or nil. For SETUP
@@ -328,6 +330,18 @@ func (s *Server) Stats() Stats {
 		BytesSent:      c.bytes.Load(),
 		MediaWrites:    c.mediaWrites.Load(),
 	}
+}
+
+// PathSessions returns how many sessions SETUP created for the stream at
+// path (Path or one of Options.Streams) and how many of them exist now;
+// zeros for an unknown path. Tests use it to count a camera's sessions per
+// stream.
+func (s *Server) PathSessions(path string) (created, active int64) {
+	st := s.streams[normalizePath(path)]
+	if st == nil {
+		return 0, 0
+	}
+	return st.sessions.Load(), st.active.Load()
 }
 
 // Close stops listening, closes every connection and session, and waits

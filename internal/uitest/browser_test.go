@@ -93,10 +93,11 @@ type site struct {
 
 // startSite runs nvr serve on two cameras of one test camera (cam, named
 // xssName, and cam2); extra is appended to the config, moreCameras to its
-// camera list, where %CAM% stands for the test camera's URL.
+// camera list, where %CAM% stands for the test camera's URL and %BIG% for
+// its second stream (/big, 640x360, not numbered).
 func startSite(t *testing.T, extra string, moreCameras ...string) *site {
 	t.Helper()
-	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240})
+	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240, Streams: map[string]string{"/big": testcam.ClipHigh360BFrame}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ cameras:
   - id: cam2
     name: Second camera
     url: '%s'
-%s%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), strings.ReplaceAll(strings.Join(moreCameras, ""), "%CAM%", cam.URL()), extra)
+%s%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), strings.NewReplacer("%CAM%", cam.URL(), "%BIG%", cam.URLFor("/big")).Replace(strings.Join(moreCameras, "")), extra)
 	cfgPath := filepath.Join(dir, "nvr.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -932,5 +933,40 @@ func TestLiveGrid(t *testing.T) {
 		}
 	}
 	b.screenshot(t, "ui-grid.png")
+	b.noErrors(t)
+}
+
+// TestLiveSubStream: a camera with a sub_url plays its sub stream in the
+// grid and its main stream in the single view, switching when the grid
+// becomes the single view, with one RTSP session per stream.
+func TestLiveSubStream(t *testing.T) {
+	s := startSite(t, "", "  - id: sub\n    url: '%BIG%'\n    sub_url: '%CAM%'\n")
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate(s.base+"/?camera=sub&camera=cam"))
+	tile := `nvr.players.get('sub')`
+	playing := func(stream string, width int) string {
+		return fmt.Sprintf(`!!(window.nvr && %[1]s) && %[1]s.mode === 'live' && %[1]s.stream === '%[2]s' && %[1]s.video.videoWidth === %[3]d && %[1]s.video.currentTime > 0.5`, tile, stream, width)
+	}
+	// The grid: the 320x240 sub stream, whose frame numbers move on.
+	b.poll(t, 20*time.Second, "the grid tile playing the sub stream", playing("sub", 320))
+	b.liveAdvances(t, "sub")
+	if created, active := s.cam.PathSessions("/big"); created != 1 || active != 1 {
+		t.Errorf("main stream sessions created %d, active %d; want 1, 1 (its recording's)", created, active)
+	}
+	// The single view: the 640x360 main stream, still moving.
+	b.eval0(t, `nvr.selectCamera('sub')`)
+	b.poll(t, 20*time.Second, "the single view playing the main stream", playing("main", 640))
+	t0 := eval[float64](t, b, tile+`.video.currentTime`)
+	time.Sleep(time.Second)
+	if t1 := eval[float64](t, b, tile+`.video.currentTime`); t1 <= t0 {
+		t.Fatalf("the main stream does not advance: %v then %v", t0, t1)
+	}
+	if created, active := s.cam.PathSessions("/big"); created != 1 || active != 1 {
+		t.Errorf("watching the main stream: sessions created %d, active %d; want 1, 1 (no second session)", created, active)
+	}
+	// Back to a grid: the sub stream again.
+	b.eval0(t, `nvr.selectCamera('cam', true)`)
+	b.poll(t, 20*time.Second, "the grid tile playing the sub stream again", playing("sub", 320))
+	b.liveAdvances(t, "sub")
 	b.noErrors(t)
 }

@@ -628,6 +628,14 @@ const LIVE_EDGE_S = 0.8, LIVE_KEEP_S = 20, LIVE_MAX_PENDING = 120;
 // LIVE_STALL_MS without a frame and the tile says it is waiting.
 const LIVE_STALL_MS = 3000;
 
+// liveStream is the stream a live tile of camera id plays: in a grid the
+// camera's sub stream when it has one (smaller, cheaper to decode), in the
+// single view its main stream.
+function liveStream(id) {
+  const cam = camera(id);
+  return state.selected.length > 1 && cam && cam.sub_stream ? 'sub' : 'main';
+}
+
 Object.assign(Player.prototype, {
   startLive() {
     this.stopLive();
@@ -639,6 +647,7 @@ Object.assign(Player.prototype, {
     this.arrivals = [];
     this.pending = [];
     this.sb = null;
+    this.stream = liveStream(this.id);
     const cam = camera(this.id);
     // A recording camera's session carries the picture; outside its
     // windows nvr connects for as long as someone watches.
@@ -648,7 +657,8 @@ Object.assign(Player.prototype, {
     this.video.src = URL.createObjectURL(ms);
     ms.addEventListener('sourceopen', () => {
       if (gen !== this.liveGen) return;
-      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/cameras/' + enc(this.id) + '/live');
+      const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/cameras/' + enc(this.id) + '/live' +
+        (this.stream === 'sub' ? '?stream=sub' : ''));
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       ws.onmessage = (m) => this.liveMessage(m.data);
@@ -796,6 +806,9 @@ function syncPlayers() {
       const p = new Player(c);
       players.set(id, p);
       if (state.live) p.startLive();
+    } else if (state.live && players.get(id).mode === 'live' && players.get(id).stream !== liveStream(id)) {
+      // From the grid to the single view or back: the other stream.
+      players.get(id).startLive();
     }
     box.append(players.get(id).tile);
   }
@@ -1318,7 +1331,7 @@ async function main() {
 
 // For the browser tests and for curious users in the console.
 window.nvr = {
-  state, players, spans, goLive, drawTimeline, seek, setPlaying,
+  state, players, spans, goLive, drawTimeline, seek, setPlaying, selectCamera,
   preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState }),
 };
 
