@@ -382,8 +382,15 @@ class Player {
         this.frameWithin = v.paused && Math.abs(meta.mediaTime - v.currentTime) < 1e-5;
       }
       if (this === leader()) onFrame(w);
-      if (w != null && this.windowFull && !this.next && state.playing &&
-          this.windowEnd - w < HANDOVER_S * SEC * Math.max(1, state.rate)) this.preloadNext();
+      // A window that ended where the recording did when it was planned is
+      // continued too while the camera records (what came since is there
+      // by now), tried at most every 2 s.
+      if (w != null && !this.next && state.playing &&
+          (this.windowFull || (camera(this.id)?.state === 'recording' && !(performance.now() - this.preloadAt < 2000))) &&
+          this.windowEnd - w < HANDOVER_S * SEC * Math.max(1, state.rate)) {
+        this.preloadAt = performance.now();
+        this.preloadNext();
+      }
       v.requestVideoFrameCallback(cb);
     };
     v.requestVideoFrameCallback(cb);
