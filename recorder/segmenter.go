@@ -420,9 +420,10 @@ func (s *segmenter) handleAudio(it *auItem) {
 	if n := len(s.aHeld); n < cap(s.aHeld) {
 		h = s.aHeld[:n+1][n]
 	}
+	buf := h.s.Data // (h.s = smp would put the queue item's buffer there)
 	h.t90 = ticks.FromTimescale(it.pts, uint32(rate))
 	h.s = smp
-	h.s.Data = append(h.s.Data[:0:cap(h.s.Data)], it.data...)
+	h.s.Data = append(buf[:0], it.data...)
 	h.size = len(it.data)
 	s.aHeld = append(s.aHeld, h)
 	if s.seg != nil && s.seg.audio == s.aFormat {
