@@ -523,6 +523,37 @@ class Player {
     }
   }
 
+  // showFrame seeks the paused video to media time t and learns which
+  // frame is on screen: from requestVideoFrameCallback, or, when none is
+  // reported, as the moment t within it. (WebKit under load presents the
+  // sought frame before 'seeked', when watchFrames does not count it, and
+  // paused no other frame follows.)
+  async showFrame(t) {
+    const v = this.video;
+    this.frameWall = null;
+    await seekVideo(v, t);
+    if (this.frameWall == null && v.requestVideoFrameCallback) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, 300);
+        v.requestVideoFrameCallback(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    if (v === this.video && this.frameWall == null && v.paused && !v.seeking) {
+      this.frameWall = this.wallAt(v.currentTime);
+      this.frameWithin = true;
+    }
+  }
+
+  // midFrame is the middle of the frame at media time t, counted in frames
+  // of the footage's rate from the last frame start reported (a seek there
+  // cannot round to a neighbour), or just after t without one.
+  midFrame(t) {
+    const known = this.frameWall != null && !this.frameWithin ? this.mediaAt(this.frameWall) : null;
+    if (!known || known.gap) return t + 1e-4;
+    const n = Math.floor((t - known.t) * state.fps + 1e-6);
+    return known.t + (n + 0.5) / state.fps;
+  }
+
   async seekNow(wall) {
     if (this.mode === 'live') this.stopLive();
     if (!this.covers(wall)) {
@@ -534,14 +565,7 @@ class Player {
     // Seek paused and play once the frame is on screen: the first frame
     // shown is the one asked for, not one a busy machine played past.
     this.video.pause();
-    this.frameWall = null;
-    await seekVideo(this.video, m.t);
-    if (this.frameWall == null && this.video.requestVideoFrameCallback) {
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, 300);
-        this.video.requestVideoFrameCallback(() => { clearTimeout(timer); resolve(); });
-      });
-    }
+    await this.showFrame(m.t);
     if (this === leader() && state.lastSeek && state.lastSeek.frame == null) {
       if (this.frameWall != null) {
         state.lastSeek.frame = this.frameWall;
@@ -886,9 +910,12 @@ setInterval(() => {
       p.video.playbackRate = state.rate;
     } else {
       // Close the gap over about a second: |drift| <= SYNC_SEEK_S here, so
-      // the rate stays within ±30 %.
-      const nudge = Math.abs(drift) > SYNC_DEADBAND_S ? -drift : 0;
-      p.video.playbackRate = state.rate * (1 + nudge);
+      // the rate stays within ±30 %. In steps of 10 %, set only when it
+      // changes: WebKit's GStreamer player seeks for each new rate, and a
+      // rate that moved every tick kept it seeking, falling further behind.
+      const nudge = Math.abs(drift) > SYNC_DEADBAND_S ? -Math.sign(drift) * Math.max(0.1, Math.round(Math.abs(drift) * 10) / 10) : 0;
+      const rate = state.rate * (1 + nudge);
+      if (p.video.playbackRate !== rate) p.video.playbackRate = rate;
     }
     if (state.playing && p.video.paused) p.video.play().catch(() => {});
     if (!state.playing && !p.video.paused) p.video.pause();
@@ -904,9 +931,12 @@ function setPlaying(on) {
     if (on && p.pieces.length) { p.video.play().catch(() => {}); continue; }
     p.video.pause();
     // Paused, the picture and the time given for it can be a frame apart
-    // (Firefox reports a frame it has not shown yet): a seek to where the
-    // video stopped shows the frame at that position and reports it anew.
-    if (was && p.mode !== 'live' && p.pieces.length && !p.video.seeking) seekVideo(p.video, p.video.currentTime);
+    // (Firefox reports a frame it has not shown yet; WebKit under load shows
+    // one past its currentTime): a seek to where the video stopped shows the
+    // frame at that position and reports it anew. WebKit treats a seek to
+    // currentTime itself as done without showing anything, so it goes to
+    // the middle of that frame.
+    if (was && p.mode !== 'live' && p.pieces.length && !p.video.seeking) p.showFrame(p.midFrame(p.video.currentTime));
   }
 }
 
