@@ -1067,17 +1067,48 @@ function zoom(factor, at) {
   refreshView();
 }
 
-let drag = null;
+// One pointer taps to play, drags to pan (shift-drag selects); two (a
+// pinch on a touch screen) zoom about the moment between them, which
+// stays between the fingers.
+let drag = null, pinch = null;
+const pointers = new Map(); // pointerId -> offsetX
+function pinchState() {
+  const [a, b] = [...pointers.values()];
+  return { d: Math.max(1, Math.abs(a - b)), x: (a + b) / 2 };
+}
 canvas.addEventListener('pointerdown', (e) => {
   canvas.setPointerCapture(e.pointerId);
-  drag = { x: e.offsetX, view: { ...state.view }, moved: false, select: e.shiftKey, t0: tOf(e.offsetX) };
+  pointers.set(e.pointerId, e.offsetX);
+  if (pointers.size === 2) {
+    const p = pinchState();
+    pinch = { ...p, view: { ...state.view }, at: tOf(p.x) };
+    drag = null;
+    return;
+  }
+  if (pointers.size > 2 || pinch) return;
+  // A finger's tap wanders a few pixels more than a mouse's click.
+  drag = { x: e.offsetX, view: { ...state.view }, moved: false, select: e.shiftKey, t0: tOf(e.offsetX), slop: e.pointerType === 'touch' ? 10 : 3 };
 });
+function endPointer(e) {
+  pointers.delete(e.pointerId);
+  if (pointers.size < 2) pinch = null;
+}
+canvas.addEventListener('pointercancel', (e) => { endPointer(e); drag = null; });
 canvas.addEventListener('pointermove', (e) => {
+  if (pointers.has(e.pointerId)) pointers.set(e.pointerId, e.offsetX);
+  if (pinch && pointers.size === 2) {
+    const p = pinchState(), w0 = pinch.view.end - pinch.view.start;
+    const w = Math.min(MAX_VIEW, Math.max(MIN_VIEW, w0 * pinch.d / p.d));
+    state.view.start = pinch.at - p.x / canvas.clientWidth * w;
+    state.view.end = state.view.start + w;
+    refreshView();
+    return;
+  }
   $('hover').textContent = fmtTime(tOf(e.offsetX));
   schedulePreview(e);
   if (!drag) return;
   const dx = e.offsetX - drag.x;
-  if (Math.abs(dx) > 3) drag.moved = true;
+  if (Math.abs(dx) > drag.slop) drag.moved = true;
   if (!drag.moved) return;
   if (drag.select) {
     const t = tOf(e.offsetX);
@@ -1090,7 +1121,9 @@ canvas.addEventListener('pointermove', (e) => {
   }
 });
 canvas.addEventListener('pointerup', (e) => {
-  if (drag && !drag.moved) seek(tOf(e.offsetX));
+  endPointer(e);
+  // A tap plays where it touched (a finger lifts a few pixels off).
+  if (drag && !drag.moved) seek(tOf(drag.x));
   drag = null;
 });
 canvas.addEventListener('pointerleave', () => { $('hover').textContent = ''; hidePreview(); });
