@@ -14,7 +14,8 @@
 // but a validated value: camera ids are looked up in the list the Cameras
 // interface returns, segment ids are parsed integers, times are parsed
 // RFC 3339 instants and cursors are authenticated before use. Files are only
-// opened from index rows (Store.OpenSegmentFile).
+// opened from index rows (Store.OpenSegment, the local file or the object
+// in the bucket).
 package api
 
 import (
@@ -25,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,7 +41,9 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	Segment(ctx context.Context, id int64) (storage.Segment, error)
-	OpenSegmentFile(seg storage.Segment) (*os.File, error)
+	// OpenSegment reads a segment wherever it is: its local file or its
+	// object (storage.Store.OpenSegment).
+	OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error)
 	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
 	Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error)
 	CameraStats(ctx context.Context, camera string) (storage.CameraStats, error)
