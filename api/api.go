@@ -100,6 +100,8 @@ type Options struct {
 	Events Events
 	// Live finds the live pictures of GET /api/cameras/{id}/live.
 	Live LiveStreams
+	// Uploads, when set, adds the upload backlog to GET /api/info.
+	Uploads Uploads
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Registerer, when set, receives the API's own metrics (export requests
@@ -195,6 +197,7 @@ type handler struct {
 	streams                                 atomic.Int64 // open event streams
 	lives                                   LiveStreams
 	zone                                    string // IANA name of loc, for /api/info
+	uploads                                 Uploads
 	liveViewers                             atomic.Int64
 }
 
@@ -240,6 +243,7 @@ func New(opts Options) (http.Handler, error) {
 		auth:      auth,
 		sessions:  sessions,
 		eventSrc:  opts.Events,
+		uploads:   opts.Uploads,
 		lives:     opts.Live,
 		cursorKey: make([]byte, 32),
 

@@ -203,7 +203,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 	if opts.Clock == nil {
 		opts.Clock = schedule.SystemClock()
 	}
-	objects, err := openObjects(cfg)
+	objects, err := OpenObjects(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -55,9 +55,10 @@ type uploader struct {
 	lastErrAt time.Time
 }
 
-// openObjects builds the client of cfg's bucket with the keys from the
-// environment; nil without storage.s3. It does not contact the server.
-func openObjects(cfg *config.Config) (*objstore.Client, error) {
+// OpenObjects builds the client of cfg's bucket (storage.s3) with the keys
+// from the environment; nil without storage.s3. A missing key is an error
+// naming the variables, never their values. It does not contact the server.
+func OpenObjects(cfg *config.Config) (*objstore.Client, error) {
 	s3 := cfg.Storage.S3
 	if s3 == nil {
 		return nil, nil
