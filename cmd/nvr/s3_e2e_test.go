@@ -222,3 +222,25 @@ cameras:
 		t.Errorf("%d of %d segments uploaded", uploaded, len(segs))
 	}
 }
+
+// With storage.s3 and a key missing from the environment, nvr check and
+// nvr serve say which variables to set, and never show the key that is set.
+func TestS3KeysMissing(t *testing.T) {
+	for _, k := range []string{"S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	data := newDataDir(t)
+	cfg := filepath.Join(dir, "nvr.yaml")
+	writeConfig(t, cfg, "data_dir: "+data+"\nlisten: "+freeAddr(t)+"\nstorage:\n  s3:\n    endpoint: http://127.0.0.1:1\n    bucket: nvr\ncameras:\n  - id: a\n    url: rtsp://192.0.2.1/x\n")
+	env := []string{"S3_SECRET_ACCESS_KEY=Top-Secret-9"}
+	for _, args := range [][]string{{"check", "-config", cfg}, {"serve", "-config", cfg}} {
+		code, out, errOut := runBin(t, env, args...)
+		if code == 0 || !strings.Contains(errOut, "storage.s3") || !strings.Contains(errOut, "S3_ACCESS_KEY_ID") {
+			t.Errorf("nvr %s: exit %d, stderr %q; want a failure naming storage.s3 and S3_ACCESS_KEY_ID", args[0], code, errOut)
+		}
+		if strings.Contains(out+errOut, "Top-Secret") {
+			t.Errorf("nvr %s shows the secret key: %s", args[0], out+errOut)
+		}
+	}
+}
