@@ -221,6 +221,17 @@ cameras:
 	if uploaded < 6 || uploaded < len(segs)-2 {
 		t.Errorf("%d of %d segments uploaded", uploaded, len(segs))
 	}
+
+	// nvr export reads uploaded segments from the bucket too.
+	cli := filepath.Join(dir, "cli.mp4")
+	code, _, errOut := runBin(t, nil, "export", "-config", cfgPath, "-camera", "cam",
+		"-start", s0.UTC().Format(time.RFC3339Nano), "-end", e2.UTC().Format(time.RFC3339Nano), "-o", cli)
+	if code != 0 {
+		t.Fatalf("nvr export of uploaded segments: exit %d: %s", code, errOut)
+	}
+	if n := ffprobeFrames(t, cli); int64(n) < want*9/10 {
+		t.Errorf("nvr export of three uploaded segments decodes to %d frames, want about %d", n, want)
+	}
 }
 
 // With storage.s3 and a key missing from the environment, nvr check and
