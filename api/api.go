@@ -14,7 +14,8 @@
 // but a validated value: camera ids are looked up in the list the Cameras
 // interface returns, segment ids are parsed integers, times are parsed
 // RFC 3339 instants and cursors are authenticated before use. Files are only
-// opened from index rows (Store.OpenSegmentFile).
+// opened from index rows (Store.OpenSegment, the local file or the object
+// in the bucket).
 package api
 
 import (
@@ -25,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,7 +41,9 @@ import (
 type Store interface {
 	Ping(ctx context.Context) error
 	Segment(ctx context.Context, id int64) (storage.Segment, error)
-	OpenSegmentFile(seg storage.Segment) (*os.File, error)
+	// OpenSegment reads a segment wherever it is: its local file or its
+	// object (storage.Store.OpenSegment).
+	OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error)
 	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
 	Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error)
 	CameraStats(ctx context.Context, camera string) (storage.CameraStats, error)
@@ -98,6 +100,8 @@ type Options struct {
 	Events Events
 	// Live finds the live pictures of GET /api/cameras/{id}/live.
 	Live LiveStreams
+	// Uploads, when set, adds the upload backlog to GET /api/info.
+	Uploads Uploads
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Registerer, when set, receives the API's own metrics (export requests
@@ -193,6 +197,7 @@ type handler struct {
 	streams                                 atomic.Int64 // open event streams
 	lives                                   LiveStreams
 	zone                                    string // IANA name of loc, for /api/info
+	uploads                                 Uploads
 	liveViewers                             atomic.Int64
 }
 
@@ -238,6 +243,7 @@ func New(opts Options) (http.Handler, error) {
 		auth:      auth,
 		sessions:  sessions,
 		eventSrc:  opts.Events,
+		uploads:   opts.Uploads,
 		lives:     opts.Live,
 		cursorKey: make([]byte, 32),
 

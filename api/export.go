@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,25 +199,34 @@ func (h *handler) segmentFile(w *streamWriter, r *http.Request) error {
 	if !principalFrom(r.Context()).mayView(seg.Camera) {
 		return errForbidden
 	}
-	f, err := h.store.OpenSegmentFile(seg)
+	// The request's context bounds the reads: each is one ranged GET for
+	// a segment in the bucket.
+	f, err := h.store.OpenSegment(r.Context(), seg)
 	if err != nil {
 		return fmt.Errorf("segment %d: open: %w", id, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("segment %d: stat: %w", id, err)
-	}
 	// A segment being recorded grows; serving a fixed prefix keeps one
-	// response consistent, and the ETag changes as the file does.
-	size := fi.Size()
+	// response consistent, and the ETag changes as the file does. An
+	// uploaded segment's object never changes.
+	size := f.Size()
+	var mod time.Time
+	tag := fmt.Sprintf(`"seg-%d-%d-object"`, seg.ID, size)
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		fi, err := st.Stat()
+		if err != nil {
+			return fmt.Errorf("segment %d: stat: %w", id, err)
+		}
+		mod = fi.ModTime()
+		tag = fmt.Sprintf(`"seg-%d-%d-%d"`, seg.ID, size, mod.UnixNano())
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
 	hd.Set("Content-Disposition", attachment(fmt.Sprintf("%s_%d_%s.mp4", safeFileName(seg.Camera), seg.ID,
 		time.Unix(0, seg.StartNS).In(h.loc).Format(fileTimeLayout))))
 	hd.Set("Cache-Control", "private")
-	hd.Set("ETag", fmt.Sprintf(`"seg-%d-%d-%d"`, seg.ID, size, fi.ModTime().UnixNano()))
-	http.ServeContent(w, r, "", fi.ModTime(), io.NewSectionReader(f, 0, size))
+	hd.Set("ETag", tag)
+	http.ServeContent(w, r, "", mod, io.NewSectionReader(f, 0, size))
 	return nil
 }
 

@@ -57,6 +57,26 @@ func (s *fakeStore) Segment(ctx context.Context, id int64) (storage.Segment, err
 	return storage.Segment{}, fmt.Errorf("%w: segment %d", storage.ErrNotFound, id)
 }
 
+func (s *fakeStore) OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error) {
+	f, err := s.OpenSegmentFile(seg)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return fileReader{f, fi.Size()}, nil
+}
+
+type fileReader struct {
+	*os.File
+	size int64
+}
+
+func (r fileReader) Size() int64 { return r.size }
+
 func (s *fakeStore) OpenSegmentFile(seg storage.Segment) (*os.File, error) {
 	f, err := os.Open(filepath.Join(s.dir, seg.Path))
 	if errors.Is(err, os.ErrNotExist) {

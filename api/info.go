@@ -1,11 +1,15 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nvr-project/nvr/internal/redact"
 )
 
 // infoJSON is GET /api/info: what a client needs to show times as the
@@ -16,13 +20,59 @@ type infoJSON struct {
 	Timezone string `json:"timezone"`
 	// SignIn is whether the UI needs a user to sign in.
 	SignIn bool `json:"sign_in"`
+	// Uploads is the state of the uploads to the bucket; absent when
+	// segments stay on the local disk.
+	Uploads *uploadsJSON `json:"uploads,omitempty"`
+}
+
+// UploadStatus is what waits for the bucket (storage.s3) and how the
+// uploads went.
+type UploadStatus struct {
+	BacklogSegments, BacklogBytes int64
+	Uploaded, Failures            uint64
+	// LastError is the last failure, redacted by the caller ("" when the
+	// last pass succeeded); LastErrorAt its time.
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Uploads reports the uploads to the bucket; ok is false when there is none.
+type Uploads interface {
+	Uploads(ctx context.Context) (st UploadStatus, ok bool, err error)
+}
+
+type uploadsJSON struct {
+	BacklogSegments int64      `json:"backlog_segments"`
+	BacklogBytes    int64      `json:"backlog_bytes"`
+	Uploaded        uint64     `json:"uploaded"`
+	Failures        uint64     `json:"failures"`
+	LastError       string     `json:"last_error"`
+	LastErrorAt     *time.Time `json:"last_error_at"`
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 	if _, err := queryParams(r.URL.RawQuery); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, infoJSON{Timezone: h.zone, SignIn: h.sessions.enabled()})
+	out := infoJSON{Timezone: h.zone, SignIn: h.sessions.enabled()}
+	if h.uploads != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
+		st, ok, err := h.uploads.Uploads(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("upload backlog: %w", err)
+		}
+		if ok {
+			u := &uploadsJSON{BacklogSegments: st.BacklogSegments, BacklogBytes: st.BacklogBytes,
+				Uploaded: st.Uploaded, Failures: st.Failures, LastError: redact.Text(st.LastError)}
+			if !st.LastErrorAt.IsZero() {
+				t := st.LastErrorAt.UTC()
+				u.LastErrorAt = &t
+			}
+			out.Uploads = u
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -92,6 +92,10 @@ type Fleet struct {
 
 	deleted atomic.Uint64 // segments deleted by retention
 
+	// uploads moves finished segments to storage.s3's bucket; nil
+	// without one. The upload loop owns the calls.
+	uploads *uploader
+
 	// Leases, with index.postgres: nil on SQLite, where the one node
 	// records every camera. The lease loop owns the calls.
 	leases     *storage.Leases
@@ -199,7 +203,11 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 	if opts.Clock == nil {
 		opts.Clock = schedule.SystemClock()
 	}
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres, Node: nodeOf(cfg)})
+	objects, err := OpenObjects(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres, Node: nodeOf(cfg), Objects: objects})
 	if errors.Is(err, storage.ErrNotDataDir) && !opts.InitData {
 		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
 	}
@@ -223,6 +231,9 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		quit:    make(chan struct{}),
 		cams:    make(map[string]*camera),
 	}
+	if objects != nil {
+		f.uploads = &uploader{objects: objects}
+	}
 	if cfg.Index.Postgres != "" {
 		if f.leases, err = store.Leases(cfg.Node); err != nil {
 			store.Close()
@@ -234,7 +245,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		}
 	}
 	f.runner = schedule.NewRunner(opts.Clock, schedule.Hooks{Start: f.windowOpened, Stop: f.windowClosed})
-	p, err := f.prepare(ctx, cfg, "", config.Index{})
+	p, err := f.prepare(ctx, cfg, nil)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -264,6 +275,14 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 		f.retentionLoop(f.loopCtx, retention)
 	}()
 	f.send(applyReq{cfg: cfg, prepared: p, done: make(chan struct{})})
+	if f.uploads != nil {
+		sub := f.hub.subscribe(uploadBuffer)
+		f.loops.Add(1)
+		go func() {
+			defer f.loops.Done()
+			f.uploadLoop(f.loopCtx, sub)
+		}()
+	}
 	if f.leases != nil {
 		f.loops.Add(1)
 		go func() {
@@ -306,18 +325,23 @@ func (f *Fleet) Subscribe(buf int) *Subscription { return f.hub.subscribe(buf) }
 // before committing other parts of a reload.
 func (f *Fleet) Prepare(ctx context.Context, cfg *config.Config) error {
 	f.mu.Lock()
-	dataDir, idx := f.cfg.DataDir, f.cfg.Index
+	old := f.cfg
 	f.mu.Unlock()
-	_, err := f.prepare(ctx, cfg, dataDir, idx)
+	_, err := f.prepare(ctx, cfg, old)
 	return err
 }
 
-func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string, idx config.Index) (map[string]prepared, error) {
-	if dataDir != "" && cfg.DataDir != dataDir {
+// old is the config in force (nil at Open): data_dir, index and
+// storage.s3 cannot change without a restart.
+func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, old *config.Config) (map[string]prepared, error) {
+	if old != nil && cfg.DataDir != old.DataDir {
 		return nil, fmt.Errorf("data_dir cannot change without a restart")
 	}
-	if dataDir != "" && cfg.Index != idx {
+	if old != nil && cfg.Index != old.Index {
 		return nil, fmt.Errorf("index cannot change without a restart")
+	}
+	if old != nil && !sameS3(cfg.Storage.S3, old.Storage.S3) {
+		return nil, fmt.Errorf("storage.s3 cannot change without a restart")
 	}
 	// Cameras the index already has under the same name need no write
 	// (a load test adding cameras one at a time would otherwise write
@@ -362,9 +386,9 @@ func (f *Fleet) prepare(ctx context.Context, cfg *config.Config, dataDir string,
 // returns once the change is made; jobs stop and start in the background.
 func (f *Fleet) Apply(ctx context.Context, cfg *config.Config) error {
 	f.mu.Lock()
-	dataDir, idx := f.cfg.DataDir, f.cfg.Index
+	old := f.cfg
 	f.mu.Unlock()
-	p, err := f.prepare(ctx, cfg, dataDir, idx)
+	p, err := f.prepare(ctx, cfg, old)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,8 @@ type collector struct {
 	used, free                                         *prometheus.Desc
 	retentionDeleted, eventsDropped                    *prometheus.Desc
 	leasesHeld, takeovers                              *prometheus.Desc
+	backlogSegments, backlogBytes                      *prometheus.Desc
+	uploaded, uploadFailures                           *prometheus.Desc
 }
 
 // Collector returns the fleet's Prometheus metrics: per-camera counters
@@ -44,12 +46,17 @@ func (f *Fleet) Collector() prometheus.Collector {
 		leasesHeld:       prometheus.NewDesc("nvr_leases_held", "Camera leases this node holds (several nodes on PostgreSQL; 0 on SQLite).", nil, nil),
 		takeovers:        prometheus.NewDesc("nvr_lease_takeovers_total", "Camera leases this node has taken.", nil, nil),
 		eventsDropped:    prometheus.NewDesc("nvr_events_dropped_total", "Camera events dropped because a subscriber did not keep up.", nil, nil),
+		backlogSegments:  prometheus.NewDesc("nvr_upload_backlog_segments", "Finished segments waiting on the local disk for the bucket (storage.s3 only).", nil, nil),
+		backlogBytes:     prometheus.NewDesc("nvr_upload_backlog_bytes", "Bytes of the segments waiting for the bucket (storage.s3 only).", nil, nil),
+		uploaded:         prometheus.NewDesc("nvr_uploaded_segments_total", "Segments uploaded to the bucket (storage.s3 only).", nil, nil),
+		uploadFailures:   prometheus.NewDesc("nvr_upload_failures_total", "Upload passes that failed, e.g. the bucket unreachable (storage.s3 only).", nil, nil),
 	}
 }
 
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.bytes, m.frames, m.lost, m.segments, m.reconnects, m.dropped, m.timeJumps,
-		m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted, m.eventsDropped, m.leasesHeld, m.takeovers} {
+		m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted, m.eventsDropped, m.leasesHeld, m.takeovers,
+		m.backlogSegments, m.backlogBytes, m.uploaded, m.uploadFailures} {
 		ch <- d
 	}
 }
@@ -87,6 +94,14 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.retentionDeleted, prometheus.CounterValue, float64(m.f.deleted.Load()))
 	ch <- prometheus.MustNewConstMetric(m.eventsDropped, prometheus.CounterValue, float64(m.f.hub.droppedTotal()))
+	if st, ok, err := m.f.Uploads(ctx); ok {
+		if err == nil {
+			ch <- prometheus.MustNewConstMetric(m.backlogSegments, prometheus.GaugeValue, float64(st.Backlog.Segments))
+			ch <- prometheus.MustNewConstMetric(m.backlogBytes, prometheus.GaugeValue, float64(st.Backlog.Bytes))
+		}
+		ch <- prometheus.MustNewConstMetric(m.uploaded, prometheus.CounterValue, float64(st.Uploaded))
+		ch <- prometheus.MustNewConstMetric(m.uploadFailures, prometheus.CounterValue, float64(st.Failures))
+	}
 	ls := m.f.Leases()
 	ch <- prometheus.MustNewConstMetric(m.leasesHeld, prometheus.GaugeValue, float64(ls.Held))
 	ch <- prometheus.MustNewConstMetric(m.takeovers, prometheus.CounterValue, float64(ls.Takeovers))

@@ -264,3 +264,58 @@ func TestUploadOutage(t *testing.T) {
 		t.Errorf("backlog after the outage = %+v", b)
 	}
 }
+
+// With a bucket, max_bytes and min_free_bytes are the local disk's: they
+// delete only segments still local, never an uploaded one; max_age deletes
+// uploaded segments and their objects too.
+func TestRetentionWithBucket(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newBucketStore(t, Backends[0])
+	if err := s.EnsureCamera(ctx, "cam", ""); err != nil {
+		t.Fatal(err)
+	}
+	var up []Segment
+	for i := range 3 {
+		seg, _ := recordRandom(t, s, t0.UnixNano()+int64(i)*2*sec, 10_000)
+		up = append(up, seg)
+	}
+	if n, err := s.UploadPending(ctx, 10); err != nil || n != 3 {
+		t.Fatalf("UploadPending = %d, %v; want 3", n, err)
+	}
+	var local []Segment
+	for i := range 3 {
+		seg, _ := recordRandom(t, s, t0.UnixNano()+int64(3+i)*2*sec, 10_000)
+		local = append(local, seg)
+	}
+	// 60 000 bytes indexed, 30 000 of them local: a 25 000 limit deletes
+	// the oldest local segment only.
+	rep, err := s.ApplyRetention(ctx, RetentionPolicy{MaxBytes: 25_000}, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 1 || len(rep.Unmet) != 0 {
+		t.Fatalf("retention report %+v; want one local segment deleted", rep)
+	}
+	if _, err := s.Segment(ctx, local[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("oldest local segment: %v; want it deleted", err)
+	}
+	for _, seg := range append(up, local[1:]...) {
+		if _, err := s.Segment(ctx, seg.ID); err != nil {
+			t.Errorf("segment %d deleted by a byte limit: %v", seg.ID, err)
+		}
+	}
+	// Age: the uploaded segments (the oldest) go, objects included.
+	cut := t0.Add(6*time.Second + time.Hour)
+	rep, err = s.ApplyRetention(ctx, RetentionPolicy{MaxAge: time.Hour}, cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 3 {
+		t.Fatalf("age retention report %+v; want the 3 uploaded segments", rep)
+	}
+	for _, seg := range up {
+		if _, err := s.objects.Stat(ctx, s.objects.Key(seg.Path)); !errors.Is(err, objstore.ErrNotFound) {
+			t.Errorf("object of segment %d after max_age: %v; want ErrNotFound", seg.ID, err)
+		}
+	}
+}

@@ -13,9 +13,11 @@ type RetentionPolicy struct {
 	// PerCameraMaxAge overrides MaxAge for the cameras it names.
 	PerCameraMaxAge map[string]time.Duration
 	// MaxBytes: the recordings together (recording segments included) may
-	// use at most this many bytes.
+	// use at most this many bytes; with a bucket (Options.Objects), the
+	// ones on the local disk.
 	MaxBytes int64
-	// MinFreeBytes: keep at least this much free on DATA_DIR's filesystem.
+	// MinFreeBytes: keep at least this much free on DATA_DIR's filesystem
+	// (with a bucket, by deleting local segments only).
 	MinFreeBytes int64
 	// Deleted, if set, is called with each batch of segments once their
 	// files and rows are gone (so a caller can report them one by one
@@ -104,7 +106,7 @@ func (s *Store) retainByAge(ctx context.Context, p RetentionPolicy, now time.Tim
 
 func (s *Store) retainByBytes(ctx context.Context, maxBytes int64, deleted func([]Segment), rep *RetentionReport) error {
 	for {
-		used, err := s.usedBytes(ctx)
+		used, err := s.retainedBytes(ctx)
 		if err != nil {
 			return err
 		}
@@ -151,13 +153,15 @@ func (s *Store) retainByFree(ctx context.Context, minFree int64, deleted func([]
 }
 
 // deleteOldest deletes the oldest complete segments of any camera until at
-// least need bytes are freed (or none are left) and returns how many.
+// least need bytes are freed (or none are left) and returns how many. With
+// a bucket only local segments count: the byte limits are the local
+// disk's, uploaded segments go by age alone.
 func (s *Store) deleteOldest(ctx context.Context, need int64, deleted func([]Segment), rep *RetentionReport) (int, error) {
 	var n int
 	var freed int64
 	for freed < need {
 		segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
-			WHERE state = 'complete' AND node = ? ORDER BY start_ns, id LIMIT ?`, s.node, retentionBatch)
+			WHERE state = 'complete' AND node = ? `+s.localOnly()+`ORDER BY start_ns, id LIMIT ?`, s.node, retentionBatch)
 		if err != nil {
 			return n, err
 		}
@@ -224,6 +228,28 @@ func (s *Store) usedBytes(ctx context.Context) (int64, error) {
 	}
 	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&used); err != nil {
 		return 0, fmt.Errorf("storage: used bytes: %w", err)
+	}
+	return used, nil
+}
+
+// localOnly is the condition that keeps the byte limits to the local disk
+// when segments move to a bucket.
+func (s *Store) localOnly() string {
+	if s.objects == nil {
+		return ""
+	}
+	return "AND object IS NULL "
+}
+
+// retainedBytes is what max_bytes limits: every segment's bytes, or with a
+// bucket the bytes still on the local disk (recording segments included).
+func (s *Store) retainedBytes(ctx context.Context) (int64, error) {
+	if s.objects == nil {
+		return s.usedBytes(ctx)
+	}
+	var used int64
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT coalesce(sum(bytes), 0) FROM segments WHERE object IS NULL AND node = ?`), s.node).Scan(&used); err != nil {
+		return 0, fmt.Errorf("storage: local bytes: %w", err)
 	}
 	return used, nil
 }

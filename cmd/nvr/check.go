@@ -12,6 +12,7 @@ import (
 
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/objstore"
 )
 
 const checkHelp = `usage: nvr check -config nvr.yaml [-skip-data-dir]
@@ -44,6 +45,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				problems = append(problems, fmt.Sprintf("camera %s: sdp: %v", cam.ID, err))
 			} else {
 				f.Close()
+			}
+		}
+		if cfg.Storage.S3 != nil {
+			if _, _, err := objstore.CredentialsFromEnv(); err != nil {
+				problems = append(problems, "storage.s3: "+err.Error())
 			}
 		}
 		if cfg.API.TLS() {

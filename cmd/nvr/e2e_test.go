@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/s3test"
 	"github.com/nvr-project/nvr/internal/segcheck"
 	"github.com/nvr-project/nvr/storage"
 )
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	s3test.Cleanup() // the SeaweedFS of TestServeUploadsToBucket, if it ran
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

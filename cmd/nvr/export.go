@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/api"
+	"github.com/nvr-project/nvr/fleet"
 	"github.com/nvr-project/nvr/footage"
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/storage"
@@ -75,8 +76,13 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer dst.abort()
 
-	// Exporting never creates a data directory.
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: true, Postgres: cfg.Index.Postgres})
+	// Exporting never creates a data directory. Uploaded segments are
+	// read from the bucket.
+	objects, err := fleet.OpenObjects(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: true, Postgres: cfg.Index.Postgres, Objects: objects})
 	if err != nil {
 		return fmt.Errorf("opening data dir: %w", err)
 	}

@@ -50,6 +50,7 @@ func (w *wiring) apply(ctx context.Context, cfg *config.Config) error {
 		Exporter:   w.exporter,
 		Events:     apiEvents{w.fl},
 		Live:       w.fl,
+		Uploads:    apiUploads{w.fl},
 		Metrics:    promhttp.HandlerFor(w.registry, promhttp.HandlerOpts{}),
 		Registerer: replacingRegisterer{w.registry},
 		Tokens:     apiTokens(cfg),
@@ -69,6 +70,15 @@ func (w *wiring) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	w.apiH.set(h)
 	return nil
+}
+
+// apiUploads shows the fleet's uploads to the bucket to the API.
+type apiUploads struct{ fl *fleet.Fleet }
+
+func (a apiUploads) Uploads(ctx context.Context) (api.UploadStatus, bool, error) {
+	st, ok, err := a.fl.Uploads(ctx)
+	return api.UploadStatus{BacklogSegments: st.Backlog.Segments, BacklogBytes: st.Backlog.Bytes,
+		Uploaded: st.Uploaded, Failures: st.Failures, LastError: st.LastError, LastErrorAt: st.LastErrorAt}, ok, err
 }
 
 // apiCameras shows the fleet's cameras to the API.

@@ -51,18 +51,19 @@ func IndexWith(t testing.TB, dataDir string, o storage.Options, camera string) [
 		if s.State != storage.StateComplete {
 			t.Errorf("segment %d (%s) state %q", s.ID, s.Path, s.State)
 		}
-		f, err := st.OpenSegmentFile(s)
+		// Wherever it is: the local file or, uploaded, its object.
+		f, err := st.OpenSegment(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fi, _ := f.Stat()
-		info, err := fmp4.Scan(f, fi.Size())
+		size := f.Size()
+		info, err := fmp4.Scan(f, size)
 		f.Close()
 		if err != nil {
 			t.Fatalf("segment %s: %v", s.Path, err)
 		}
-		if info.ValidSize != fi.Size() || fi.Size() != s.Bytes {
-			t.Errorf("segment %s: file %d bytes, valid %d, index %d", s.Path, fi.Size(), info.ValidSize, s.Bytes)
+		if info.ValidSize != size || size != s.Bytes {
+			t.Errorf("segment %s: file %d bytes, valid %d, index %d", s.Path, size, info.ValidSize, s.Bytes)
 		}
 		if len(info.Samples) == 0 || !info.Samples[0].Keyframe {
 			t.Errorf("segment %s does not start with a keyframe", s.Path)
