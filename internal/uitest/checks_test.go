@@ -2,8 +2,14 @@ package uitest
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +18,7 @@ import (
 )
 
 // The checks here run in every browser the tests drive (TestUI in
-// Chromium, TestFirefox): each takes the page it drives.
+// Chromium, TestFirefox, TestWebKit): each takes the page it drives.
 
 // checkDeepLink opens a link to moment at of camera cam: the first frame
 // shown must be the frame the index holds at that moment, within one frame.
@@ -152,5 +158,148 @@ func checkLiveTiles(t *testing.T, p tab, s *site) {
 	if p95 > 1000 {
 		t.Fatalf("live latency p95 %.0f ms", p95)
 	}
+	p.noErrors(t)
+}
+
+// checkScrubPreview: the pointer over the timeline in the middle of
+// segment seg of camera cam shows the picture of that moment, and the
+// preview the API sends for it is one frame, the keyframe that shows it.
+func checkScrubPreview(t *testing.T, p tab, s *site, seg segment) {
+	mid := seg.Start.Add(seg.End.Sub(seg.Start) / 2)
+	hover := fmt.Sprintf(`(() => {
+		const c = document.getElementById('timeline'), r = c.getBoundingClientRect(), v = nvr.state.view;
+		const x = (%d - v.start) / (v.end - v.start) * c.clientWidth;
+		c.dispatchEvent(new PointerEvent('pointermove', {clientX: r.left + x, clientY: r.top + 40, bubbles: true}));
+		return true; })()`, mid.UnixMilli())
+	poll(t, p, 10*time.Second, "the spans drawn", `(nvr.spans.get('cam')?.list.length || 0) > 0`)
+	for deadline := time.Now().Add(10 * time.Second); !eval[bool](t, p, hover+` && nvr.state.previews > 0 && !document.getElementById('preview').hidden`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no scrub preview: %s", eval[string](t, p, `JSON.stringify({p: nvr.preview(), view: nvr.state.view, spans: nvr.spans.get('cam')?.list})`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The test clip's frames are drawn numbers on grey bars: a drawn
+	// preview has both black and white and shades between.
+	poll(t, p, 5*time.Second, "a picture in the preview", `(() => { const d = document.getElementById('preview-canvas').getContext('2d').getImageData(0, 0, 192, 108).data;
+		const s = new Set(); for (let i = 0; i < d.length; i += 16) s.add(d[i] >> 4 << 8 | d[i+1] >> 4 << 4 | d[i+2] >> 4); return s.size >= 8; })()`)
+	at := seg.Start.Add(300 * time.Millisecond)
+	resp, err := http.Get(s.base + "/api/cameras/cam/preview?t=" + at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	kf, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Nvr-Keyframe"))
+	if resp.StatusCode != 200 || err != nil || kf.After(at) {
+		t.Fatalf("preview: %d, keyframe %q", resp.StatusCode, resp.Header.Get("X-Nvr-Keyframe"))
+	}
+	if n := countFrames(t, body); n != 1 {
+		t.Fatalf("the preview has %d frames", n)
+	}
+	p.noErrors(t)
+}
+
+// countFrames is the number of video frames ffprobe decodes from an MP4.
+func countFrames(t *testing.T, mp4 []byte) int {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "clip.mp4")
+	if err := os.WriteFile(f, mp4, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(need(t, "ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", f).CombinedOutput()
+	n, perr := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil || perr != nil {
+		t.Fatalf("ffprobe: %v %q (%d bytes)", err, out, len(mp4))
+	}
+	return n
+}
+
+// checkExport marks In and Out with the UI's buttons while it plays: the
+// two links it offers (the clip, and the clip with wall-clock subtitles)
+// download MP4s that decode, and the size is shown before downloading.
+func checkExport(t *testing.T, p tab, s *site) {
+	poll(t, p, 10*time.Second, "playing", `nvr.state.playing && !nvr.state.live && nvr.state.lastFrameAt != null`)
+	p.click(t, "#mark-in")
+	time.Sleep(1500 * time.Millisecond)
+	p.click(t, "#mark-out")
+	poll(t, p, 10*time.Second, "download links", `document.querySelectorAll('#export-links a').length === 2`)
+	hrefs := eval[[]string](t, p, `[...document.querySelectorAll('#export-links a')].map(a => a.href)`)
+	info := eval[string](t, p, `document.getElementById('export-info').textContent`)
+	if !strings.Contains(info, "KB") && !strings.Contains(info, "MB") {
+		t.Fatalf("export info %q shows no size", info)
+	}
+	for _, h := range hrefs {
+		if !strings.HasPrefix(h, s.base+"/") {
+			t.Fatalf("export link %q is not nvr's", h)
+		}
+		resp, err := http.Get(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", h, resp.StatusCode, body)
+		}
+		if n := countFrames(t, body); n == 0 {
+			t.Fatalf("%s decodes to no frame", h)
+		}
+	}
+	p.noErrors(t)
+}
+
+// typeInto clicks the field css selects and types text, key by key.
+func typeInto(t *testing.T, p tab, css, text string) {
+	t.Helper()
+	p.click(t, css)
+	for _, r := range text {
+		p.press(t, string(r))
+	}
+}
+
+// checkSignIn: on a signInSite, a
+// signed-out tab gets the sign-in page and no camera name; a wrong password
+// says so; bob signs in by typing into the form, sees his one camera, is
+// refused the other's footage, and signing out ends the session.
+func checkSignIn(t *testing.T, p tab, s *site) {
+	p.navigate(t, s.base+"/?camera=cam")
+	poll(t, p, 10*time.Second, "the sign-in page", `location.pathname === '/login' && !!document.querySelector('form.signin')`)
+	if txt := eval[string](t, p, `document.body.innerText`); strings.Contains(txt, "Second camera") || strings.Contains(txt, "onerror") {
+		t.Fatalf("the sign-in page shows camera names: %q", txt)
+	}
+	poll(t, p, 5*time.Second, "the API refusing a signed-out tab", `(async () => (await fetch('/api/cameras')).status === 401)()`)
+	// The fields a password manager looks for.
+	if c := eval[int](t, p, `document.querySelectorAll('input[autocomplete="username"][name="username"], input[autocomplete="current-password"][name="password"]').length`); c != 2 {
+		t.Fatalf("sign-in form fields: %d", c)
+	}
+	signIn := func(password string) {
+		typeInto(t, p, `input[name="username"]`, "bob")
+		typeInto(t, p, `input[name="password"]`, password)
+		p.click(t, `form.signin button[type="submit"]`)
+	}
+	signIn("wrong")
+	poll(t, p, 10*time.Second, "the wrong-password message", `document.getElementById('message')?.hidden === false`)
+	if q := eval[string](t, p, `location.search`); !strings.Contains(q, "error=failed") || !strings.Contains(q, "next=") {
+		t.Fatalf("after a wrong password: %q", q)
+	}
+	signIn("bob-pass")
+	poll(t, p, 10*time.Second, "the UI after sign-in", `location.pathname === '/' && document.querySelectorAll('#camera-list li').length > 0`)
+	names := eval[[]string](t, p, `[...document.querySelectorAll('#camera-list .name')].map(e => e.textContent)`)
+	if len(names) != 1 || names[0] != "Second camera" {
+		t.Fatalf("bob sees cameras %q", names)
+	}
+	if u := eval[string](t, p, `document.getElementById('user').textContent`); u != "bob" {
+		t.Fatalf("signed in as %q", u)
+	}
+	seg := s.segments(t, "cam")[0]
+	q := "start=" + seg.Start.UTC().Format(time.RFC3339Nano) + "&end=" + seg.End.UTC().Format(time.RFC3339Nano)
+	for _, path := range []string{"/api/cameras/cam", "/api/cameras/cam/timeline?" + q, "/api/cameras/cam/export?" + q} {
+		poll(t, p, 5*time.Second, "403 for "+path, `(async () => (await fetch('`+path+`')).status === 403)()`)
+	}
+	poll(t, p, 5*time.Second, "bob's own camera", `(async () => (await fetch('/api/cameras/cam2/export?`+q+`', {method: 'HEAD'})).status === 200)()`)
+	p.click(t, `#signout button`)
+	poll(t, p, 10*time.Second, "the sign-in page after sign-out", `location.pathname === '/login'`)
+	poll(t, p, 5*time.Second, "the session ended", `(async () => (await fetch('/api/cameras')).status === 401)()`)
 	p.noErrors(t)
 }

@@ -262,6 +262,12 @@ func (f *firefox) press(t *testing.T, key string) {
 	}})
 }
 
+func (f *firefox) click(t *testing.T, css string) {
+	t.Helper()
+	x, y := clickAt(t, f, css)
+	f.call(t, "input.performActions", map[string]any{"context": f.context, "actions": clickActions(x, y)})
+}
+
 func (f *firefox) evaluate(js string) ([]byte, error) {
 	// script.evaluate takes an expression; a script of statements (as
 	// Chromium's Runtime.evaluate takes) is run by the page's own eval so
@@ -407,6 +413,14 @@ func TestFirefox(t *testing.T) {
 	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, f, s, at) })
 	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, f, s) })
 	t.Run("plays across segment boundaries without a stall", func(t *testing.T) { checkPlaysOn(t, f); f.noErrors(t) })
+	t.Run("scrub preview", func(t *testing.T) { checkScrubPreview(t, f, s, segs[2]) })
 	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, f, s, at) })
+	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, f, s) })
 	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, f, s) })
+}
+
+// TestFirefoxSignIn runs checkSignIn in Firefox.
+func TestFirefoxSignIn(t *testing.T) {
+	s := signInSite(t)
+	checkSignIn(t, newFirefox(t), s)
 }

@@ -237,6 +237,13 @@ func (w *webkit) press(t *testing.T, key string) {
 	w.call(t, http.MethodDelete, "/actions", nil)
 }
 
+func (w *webkit) click(t *testing.T, css string) {
+	t.Helper()
+	x, y := clickAt(t, w, css)
+	w.call(t, http.MethodPost, "/actions", map[string]any{"actions": clickActions(x, y)})
+	w.call(t, http.MethodDelete, "/actions", nil)
+}
+
 // evaluate runs js and hands back the JSON of its value, awaiting a
 // promise it gives. The page's Content Security Policy forbids eval, so js
 // is compiled by WebDriver as part of its script: as an expression first,
@@ -313,6 +320,14 @@ func TestWebKit(t *testing.T) {
 	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, w, s, at) })
 	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, w, s) })
 	t.Run("plays across segment boundaries without a stall", func(t *testing.T) { checkPlaysOn(t, w); w.noErrors(t) })
+	t.Run("scrub preview", func(t *testing.T) { checkScrubPreview(t, w, s, segs[2]) })
 	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, w, s, at) })
+	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, w, s) })
 	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, w, s) })
+}
+
+// TestWebKitSignIn runs checkSignIn in WebKitGTK.
+func TestWebKitSignIn(t *testing.T) {
+	s := signInSite(t)
+	checkSignIn(t, newWebKit(t), s)
 }

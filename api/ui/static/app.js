@@ -327,6 +327,7 @@ class Player {
     this.windowEnd = 0;
     this.windowFull = false; // the window was cut at state.window: more may follow
     this.next = null;        // the next window, preloaded (see HANDOVER_S)
+    this.seekLag = 0;        // seconds a seek takes while playing (see attach)
     this.attach(Player.newVideo());
   }
 
@@ -351,6 +352,16 @@ class Player {
     }
     v.classList.remove('standby');
     v.addEventListener('ended', () => { if (v === this.video) this.onEnded(); });
+    // While a playing video seeks, the others play on: a follower moved
+    // into step lands that far behind, so the sync aims it ahead by what
+    // its seeks took (a few ms in Chromium, hundreds in WebKit's GStreamer
+    // player on a busy machine).
+    let seekFrom = 0;
+    v.addEventListener('seeking', () => { seekFrom = performance.now(); });
+    v.addEventListener('seeked', () => {
+      if (v !== this.video || !seekFrom || v.paused) return;
+      this.seekLag = 0.6 * this.seekLag + 0.4 * Math.min(0.5, (performance.now() - seekFrom) / 1000);
+    });
     v.addEventListener('error', () => {
       if (v !== this.video) return;
       // MEDIA_ERR_SRC_NOT_SUPPORTED: a format the browser lacks (H.265 in
@@ -906,7 +917,7 @@ setInterval(() => {
     p.showOverlay('');
     const drift = p.video.currentTime - m.t; // > 0: ahead of the leader
     if (!state.playing || Math.abs(drift) > SYNC_SEEK_S) {
-      if (Math.abs(drift) > SYNC_DEADBAND_S) p.video.currentTime = m.t;
+      if (Math.abs(drift) > SYNC_DEADBAND_S) p.video.currentTime = m.t + (state.playing ? p.seekLag * state.rate : 0);
       p.video.playbackRate = state.rate;
     } else {
       // Close the gap over about a second: |drift| <= SYNC_SEEK_S here, so
