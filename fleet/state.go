@@ -56,6 +56,9 @@ type CameraStatus struct {
 type SubStatus struct {
 	State     SubState
 	LastError string // redacted; only while its session runs
+	// Recorded: the camera's config records the sub stream in its windows
+	// (record_sub), so the index holds its footage as stream sub.
+	Recorded bool
 }
 
 // subView is what the fleet last published about a sub stream.
@@ -189,7 +192,7 @@ func (f *Fleet) Cameras() []CameraStatus {
 			_, st.NextWindow = f.runner.State(cc.ID)
 		}
 		if cc.SubURL != "" {
-			st.Sub = &SubStatus{State: c.sub.shown.state, LastError: c.sub.shown.lastError}
+			st.Sub = &SubStatus{State: c.sub.shown.state, LastError: c.sub.shown.lastError, Recorded: cc.RecordSub}
 			if !c.sub.published {
 				st.Sub.State = SubIdle
 			}

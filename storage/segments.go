@@ -62,6 +62,9 @@ func streamOf(stream string) string {
 	return stream
 }
 
+// StreamName is the segment's stream: Stream, or StreamMain for "".
+func (s Segment) StreamName() string { return streamOf(s.Stream) }
+
 // CodecList splits Codecs into its RFC 6381 strings (none for an empty
 // value): the first is the video track's.
 func (s Segment) CodecList() []string {
