@@ -187,6 +187,7 @@ func TestStreamSub(t *testing.T) {
 		if got := width("preview "+tc.q, w.Body.Bytes()); got != tc.width {
 			t.Fatalf("preview %s: width %d, want %d", tc.q, got, tc.width)
 		}
+		t.Logf("preview from the %s stream (%d wide): %d bytes", tc.stream, tc.width, w.Body.Len())
 	}
 	if w := get("/api/cameras/gate/preview?t=" + at(time.Hour) + "&stream=sub"); w.Code != 404 {
 		t.Fatalf("preview with no footage in either stream: %d", w.Code)
