@@ -44,8 +44,10 @@ type Store interface {
 	// OpenSegment reads a segment wherever it is: its local file or its
 	// object (storage.Store.OpenSegment).
 	OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error)
-	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
-	Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error)
+	// The listings of one stream of a camera (storage.StreamMain or
+	// StreamSub).
+	ListStreamSegments(ctx context.Context, camera, stream string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
+	StreamTimeline(ctx context.Context, camera, stream string, startNS, endNS int64) ([]storage.Span, error)
 	CameraStats(ctx context.Context, camera string) (storage.CameraStats, error)
 }
 
@@ -65,8 +67,13 @@ type CameraStatus struct {
 }
 
 // SubStatus is the state of a camera's sub stream (fleet.SubState's
-// values) and its session's last error.
-type SubStatus struct{ State, LastError string }
+// values) and its session's last error. Recorded says the sub stream is
+// recorded in the camera's windows (record_sub), so its footage can be
+// listed and its keyframes serve the scrub previews.
+type SubStatus struct {
+	State, LastError string
+	Recorded         bool
+}
 
 // Cameras reports the configured cameras and their live state. The list is
 // the API's only source of valid camera ids.
@@ -75,14 +82,15 @@ type Cameras interface{ Cameras() []CameraStatus }
 // Clip is one exported MP4 (footage.Clip).
 type Clip = footage.Clip
 
-// Exporter builds an export of [startNS, endNS) of one camera. It returns (a
-// wrap of) footage.ErrNoFootage when nothing was recorded in the range.
+// Exporter builds an export of [startNS, endNS) of one stream of a camera
+// (storage.StreamMain or StreamSub). It returns (a wrap of)
+// footage.ErrNoFootage when nothing was recorded in the range.
 //
 // The Exporter must not hold a database read transaction while the clip is
 // being read (RELIABILITY F14: a slow one-hour download must not pin the WAL);
 // the API reads the clip for as long as the client takes.
 type Exporter interface {
-	Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error)
+	ExportStream(ctx context.Context, camera, stream string, startNS, endNS int64, timestamps bool) (Clip, error)
 }
 
 // Token is one accepted bearer token and the cameras it may see.

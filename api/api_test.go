@@ -386,7 +386,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 // answer in bounded time).
 type blockingStore struct{ *fakeStore }
 
-func (b blockingStore) ListSegments(ctx context.Context, camera string, s, e int64, limit int, cursor string) ([]storage.Segment, string, error) {
+func (b blockingStore) ListStreamSegments(ctx context.Context, camera, stream string, s, e int64, limit int, cursor string) ([]storage.Segment, string, error) {
 	<-ctx.Done()
 	return nil, "", fmt.Errorf("list: %w", ctx.Err())
 }
@@ -411,7 +411,7 @@ func TestSlowStoreGives503(t *testing.T) {
 // many spans.
 type refusingStore struct{ *fakeStore }
 
-func (s refusingStore) Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error) {
+func (s refusingStore) StreamTimeline(ctx context.Context, camera, stream string, startNS, endNS int64) ([]storage.Span, error) {
 	return nil, fmt.Errorf("%w: more than 100000 spans; ask for a shorter range", storage.ErrInvalid)
 }
 
@@ -478,9 +478,9 @@ func TestTimelineResolution(t *testing.T) {
 // keyframeExporter has a keyframe every two seconds of footage.
 type keyframeExporter struct{ *fakeExporter }
 
-func (e keyframeExporter) KeyframeAt(ctx context.Context, camera string, ns int64) (int64, int64, error) {
+func (e keyframeExporter) KeyframeAtStream(ctx context.Context, camera, stream string, ns int64) (int64, int64, error) {
 	for _, s := range e.store.segs {
-		if s.Camera == camera && ns >= s.StartNS && ns < s.EndNS {
+		if s.Camera == camera && s.StreamName() == stream && ns >= s.StartNS && ns < s.EndNS {
 			k := s.StartNS + (ns-s.StartNS)/int64(2*time.Second)*int64(2*time.Second)
 			return k, k + int64(40*time.Millisecond), nil
 		}

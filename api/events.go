@@ -59,7 +59,10 @@ type eventJSON struct {
 }
 
 type segmentLive struct {
-	ID       int64   `json:"id"`
+	ID int64 `json:"id"`
+	// Stream is "main" or "sub" (a recorded sub stream's segment): a
+	// timeline of the main stream skips the sub stream's.
+	Stream   string  `json:"stream"`
 	Start    string  `json:"start"`
 	End      *string `json:"end"`
 	Bytes    int64   `json:"bytes"`
@@ -132,7 +135,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) error {
 func toEventJSON(ev Event) eventJSON {
 	out := eventJSON{Type: ev.Type, Camera: ev.Camera, State: ev.State, LastError: redact.Text(ev.LastError), Missed: ev.Missed}
 	if s := ev.Segment; s != nil {
-		seg := &segmentLive{ID: s.ID, Start: formatNS(s.StartNS), Bytes: s.Bytes, Frames: s.Frames,
+		seg := &segmentLive{ID: s.ID, Stream: s.StreamName(), Start: formatNS(s.StartNS), Bytes: s.Bytes, Frames: s.Frames,
 			Complete: s.State == storage.StateComplete, Width: s.Width, Height: s.Height}
 		if s.EndNS > s.StartNS {
 			e := formatNS(s.EndNS)

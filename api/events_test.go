@@ -78,10 +78,13 @@ func TestEventStream(t *testing.T) {
 	src.emit(Event{Type: "state", Camera: "front-door", State: "retrying", LastError: "secret camera"})
 	src.emit(Event{Type: "state", Camera: "back-yard", State: "retrying", LastError: "dial rtsp://admin:hunter2@192.0.2.7/x: refused"})
 	src.emit(Event{Type: "segment", Camera: "back-yard", Segment: &seg})
+	sub := seg
+	sub.ID, sub.Stream = 8, storage.StreamSub
+	src.emit(Event{Type: "segment", Camera: "back-yard", Segment: &sub})
 	src.emit(Event{Type: "missed", Missed: 3})
 	rd := bufio.NewReader(resp.Body)
 	var got []map[string]any
-	for len(got) < 3 {
+	for len(got) < 4 {
 		line, err := rd.ReadString('\n')
 		if err != nil {
 			t.Fatalf("after %d events: %v", len(got), err)
@@ -98,11 +101,16 @@ func TestEventStream(t *testing.T) {
 		t.Fatalf("first event %v: another camera's event leaked or the password shows", got[0])
 	}
 	s := got[1]["segment"].(map[string]any)
-	if got[1]["type"] != "segment" || s["start"] != ts(0) || s["end"] != ts(time.Minute) || s["complete"] != true {
+	if got[1]["type"] != "segment" || s["start"] != ts(0) || s["end"] != ts(time.Minute) || s["complete"] != true || s["stream"] != "main" {
 		t.Fatalf("segment event %v", got[1])
 	}
-	if got[2]["type"] != "missed" || got[2]["missed"] != 3.0 {
-		t.Fatalf("missed event %v", got[2])
+	// A recorded sub stream's segment says so: the UI's main timeline
+	// skips it.
+	if s := got[2]["segment"].(map[string]any); got[2]["type"] != "segment" || s["id"] != 8.0 || s["stream"] != "sub" {
+		t.Fatalf("sub segment event %v", got[2])
+	}
+	if got[3]["type"] != "missed" || got[3]["missed"] != 3.0 {
+		t.Fatalf("missed event %v", got[3])
 	}
 	cancel()
 	resp.Body.Close()

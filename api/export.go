@@ -136,12 +136,16 @@ func (h *handler) export(w *streamWriter, r *http.Request) error {
 			return badRequest("timestamps must be true or false")
 		}
 	}
+	stream, err := parseStream(q)
+	if err != nil {
+		return err
+	}
 	c, err := h.camera(r)
 	if err != nil {
 		return err
 	}
 	// The request context: a client that disconnects stops the export.
-	clip, err := h.exporter.Export(r.Context(), c.ID, tr.startNS, tr.endNS, timestamps)
+	clip, err := h.exporter.ExportStream(r.Context(), c.ID, stream, tr.startNS, tr.endNS, timestamps)
 	if err != nil {
 		h.m.exports.WithLabelValues(exportOutcome(err)).Inc()
 		return fmt.Errorf("export %s: %w", c.ID, err)
@@ -150,7 +154,7 @@ func (h *handler) export(w *streamWriter, r *http.Request) error {
 
 	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
-	hd.Set("Content-Disposition", attachment(h.exportName(c.ID, tr)))
+	hd.Set("Content-Disposition", attachment(h.exportName(c.ID, stream, tr)))
 	hd.Set("Cache-Control", "private")
 	if tag := normalizeETag(clip.ETag()); tag != "" {
 		hd.Set("ETag", tag)
@@ -234,7 +238,10 @@ func (h *handler) segmentFile(w *streamWriter, r *http.Request) error {
 // names) and the UTC offset, so names stay unambiguous across DST changes.
 const fileTimeLayout = "2006-01-02T15-04-05-0700"
 
-func (h *handler) exportName(camera string, tr timeRange) string {
+// exportName is the file name of an export: <camera>_<start>_<end>.mp4, with
+// ".sub" after the camera for its sub stream (a camera id has no '.', so
+// no main stream's name is a sub stream's).
+func (h *handler) exportName(camera, stream string, tr timeRange) string {
 	format := func(ns int64) string {
 		t := time.Unix(0, ns).In(h.loc)
 		if t.Nanosecond() == 0 {
@@ -242,7 +249,11 @@ func (h *handler) exportName(camera string, tr timeRange) string {
 		}
 		return t.Format("2006-01-02T15-04-05.000-0700")
 	}
-	return safeFileName(camera) + "_" + format(tr.startNS) + "_" + format(tr.endNS) + ".mp4"
+	name := safeFileName(camera)
+	if stream == storage.StreamSub {
+		name += "." + storage.StreamSub
+	}
+	return name + "_" + format(tr.startNS) + "_" + format(tr.endNS) + ".mp4"
 }
 
 // attachment is the Content-Disposition of a download (RFC 6266). The

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nvr-project/nvr/footage"
+	"github.com/nvr-project/nvr/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -248,7 +249,12 @@ func TestExportErrorsAreNotShown(t *testing.T) {
 
 type exporterFunc func(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error)
 
-func (f exporterFunc) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error) {
+// ExportStream exports the main stream; the tests with an exporterFunc
+// ask for nothing else.
+func (f exporterFunc) ExportStream(ctx context.Context, camera, stream string, startNS, endNS int64, timestamps bool) (Clip, error) {
+	if stream != storage.StreamMain {
+		return nil, fmt.Errorf("exporterFunc: stream %q", stream)
+	}
 	return f(ctx, camera, startNS, endNS, timestamps)
 }
 

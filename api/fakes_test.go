@@ -85,8 +85,8 @@ func (s *fakeStore) OpenSegmentFile(seg storage.Segment) (*os.File, error) {
 	return f, err
 }
 
-// ListSegments pages with an opaque cursor "after-<id>".
-func (s *fakeStore) ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error) {
+// ListStreamSegments pages with an opaque cursor "after-<id>".
+func (s *fakeStore) ListStreamSegments(ctx context.Context, camera, stream string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error) {
 	s.saw(camera)
 	after := int64(-1)
 	if cursor != "" {
@@ -99,7 +99,7 @@ func (s *fakeStore) ListSegments(ctx context.Context, camera string, startNS, en
 	var out []storage.Segment
 	passed := after < 0
 	for _, seg := range s.segs {
-		if seg.Camera != camera || seg.EndNS <= startNS || seg.StartNS >= endNS {
+		if seg.Camera != camera || seg.StreamName() != stream || seg.EndNS <= startNS || seg.StartNS >= endNS {
 			continue
 		}
 		if !passed {
@@ -114,11 +114,11 @@ func (s *fakeStore) ListSegments(ctx context.Context, camera string, startNS, en
 	return out, "", nil
 }
 
-func (s *fakeStore) Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]storage.Span, error) {
+func (s *fakeStore) StreamTimeline(ctx context.Context, camera, stream string, startNS, endNS int64) ([]storage.Span, error) {
 	s.saw(camera)
 	var spans []storage.Span
 	for _, seg := range s.segs {
-		if seg.Camera != camera || seg.EndNS <= startNS || seg.StartNS >= endNS {
+		if seg.Camera != camera || seg.StreamName() != stream || seg.EndNS <= startNS || seg.StartNS >= endNS {
 			continue
 		}
 		if n := len(spans); n > 0 && spans[n-1].EndNS == seg.StartNS {
@@ -185,7 +185,7 @@ type fakeExporter struct {
 	canceled chan struct{}
 }
 
-func (e *fakeExporter) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error) {
+func (e *fakeExporter) ExportStream(ctx context.Context, camera, stream string, startNS, endNS int64, timestamps bool) (Clip, error) {
 	e.calls.Add(1)
 	e.store.saw(camera)
 	if e.block {
@@ -195,7 +195,7 @@ func (e *fakeExporter) Export(ctx context.Context, camera string, startNS, endNS
 	}
 	found := false
 	for _, seg := range e.store.segs {
-		if seg.Camera == camera && seg.EndNS > startNS && seg.StartNS < endNS {
+		if seg.Camera == camera && seg.StreamName() == stream && seg.EndNS > startNS && seg.StartNS < endNS {
 			found = true
 		}
 	}

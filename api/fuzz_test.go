@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/nvr-project/nvr/storage"
 )
 
 // allowedStatus is every status the API may answer.
@@ -74,14 +76,14 @@ func FuzzHandler(f *testing.F) {
 func FuzzCursor(f *testing.F) {
 	h := newFixture(f, nil).h.(*handler)
 	tr := timeRange{1, 2}
-	good := h.sealCursor("front-door", tr, "after-5")
+	good := h.sealCursor("front-door", storage.StreamMain, tr, "after-5")
 	f.Add(good)
 	f.Add("after-5")
 	f.Add("YWZ0ZXItNQ.AAAAAAAAAAAAAAAAAAAAAA")
 	f.Add(".")
 	f.Add(strings.Repeat("A", MaxCursorLen+1))
 	f.Fuzz(func(t *testing.T, c string) {
-		got, err := h.openCursor("front-door", tr, c)
+		got, err := h.openCursor("front-door", storage.StreamMain, tr, c)
 		if err == nil && c != "" && c != good {
 			t.Fatalf("accepted a cursor the API did not issue: %q -> %q", c, got)
 		}

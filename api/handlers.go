@@ -128,6 +128,9 @@ type cameraJSON struct {
 type subStreamJSON struct {
 	State     string `json:"state"`
 	LastError string `json:"last_error"`
+	// Recorded: record_sub, the sub stream's footage is in the index
+	// (stream=sub) and serves the scrub previews.
+	Recorded bool `json:"recorded"`
 }
 
 func formatNS(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -164,7 +167,7 @@ func (h *handler) cameraJSON(ctx context.Context, c CameraStatus) (cameraJSON, e
 		Segments: st.Segments, Bytes: st.Bytes, Node: c.Node,
 	}
 	if c.Sub != nil {
-		out.SubStream = &subStreamJSON{State: c.Sub.State, LastError: redact.Text(c.Sub.LastError)}
+		out.SubStream = &subStreamJSON{State: c.Sub.State, LastError: redact.Text(c.Sub.LastError), Recorded: c.Sub.Recorded}
 	}
 	if st.Segments > 0 {
 		out.First, out.Last = optNS(st.FirstNS), optNS(st.LastNS)
@@ -242,17 +245,21 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	stream, err := parseStream(q)
+	if err != nil {
+		return err
+	}
 	c, err := h.camera(r)
 	if err != nil {
 		return err
 	}
-	cursor, err := h.openCursor(c.ID, tr, q.Get("cursor"))
+	cursor, err := h.openCursor(c.ID, stream, tr, q.Get("cursor"))
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	defer cancel()
-	segs, next, err := h.store.ListSegments(ctx, c.ID, tr.startNS, tr.endNS, limit, cursor)
+	segs, next, err := h.store.ListStreamSegments(ctx, c.ID, stream, tr.startNS, tr.endNS, limit, cursor)
 	if errors.Is(err, storage.ErrNotFound) {
 		segs, next, err = nil, "", nil // a configured camera that never recorded
 	}
@@ -266,7 +273,7 @@ func (h *handler) listSegments(w http.ResponseWriter, r *http.Request) error {
 			Codec: firstCodec(s), Codecs: s.CodecList(), Width: s.Width, Height: s.Height, State: s.State,
 		})
 	}
-	if sealed := h.sealCursor(c.ID, tr, next); sealed != "" {
+	if sealed := h.sealCursor(c.ID, stream, tr, next); sealed != "" {
 		out.NextCursor = &sealed
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -319,13 +326,17 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("resolution must be a duration such as 60s, greater than zero and at most the range")
 		}
 	}
+	stream, err := parseStream(q)
+	if err != nil {
+		return err
+	}
 	c, err := h.camera(r)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.storeTimeout)
 	defer cancel()
-	spans, err := h.store.Timeline(ctx, c.ID, tr.startNS, tr.endNS)
+	spans, err := h.store.StreamTimeline(ctx, c.ID, stream, tr.startNS, tr.endNS)
 	if errors.Is(err, storage.ErrNotFound) {
 		spans, err = nil, nil // a configured camera that never recorded
 	}
@@ -344,7 +355,7 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) error {
 	// the clip needs no edit list to hide the frames before start (Firefox
 	// shows them: it ignores an edit list's start for video).
 	if pv, ok := h.exporter.(Previewer); keyframe && ok && len(spans) > 0 && spans[0].StartNS <= tr.startNS {
-		switch k, _, err := pv.KeyframeAt(ctx, c.ID, tr.startNS); {
+		switch k, _, err := pv.KeyframeAtStream(ctx, c.ID, stream, tr.startNS); {
 		case err == nil:
 			out.Keyframe = formatNS(k)
 		case !errors.Is(err, footage.ErrNoFootage):

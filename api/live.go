@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/nvr-project/nvr/live"
+	"github.com/nvr-project/nvr/storage"
 )
 
 // Live view, GET /api/cameras/{id}/live[?stream=main|sub]: a WebSocket
@@ -64,9 +65,9 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	stream := q.Get("stream")
-	if stream != "" && stream != "main" && stream != "sub" {
-		return badRequest("stream must be main or sub")
+	stream, err := parseStream(q)
+	if err != nil {
+		return err
 	}
 	cam, err := h.camera(r)
 	if err != nil {
@@ -76,7 +77,7 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 		return errNoLive
 	}
 	var s *live.Stream
-	if stream == "sub" {
+	if stream == storage.StreamSub {
 		if s = h.lives.LiveSub(cam.ID); s == nil {
 			return errNoSub
 		}

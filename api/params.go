@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/nvr-project/nvr/storage"
 )
 
 // Nanosecond timestamps in int64 cover 1677-09-21 to 2262-04-11; times
@@ -114,6 +116,19 @@ func parseLimit(s string) (int, error) {
 	return int(min(n, MaxLimit)), nil
 }
 
+// parseStream reads the stream parameter of a footage query: the camera's
+// main stream (storage.StreamMain, also when absent) or its recorded sub
+// stream (StreamSub).
+func parseStream(q url.Values) (string, error) {
+	switch s := q.Get("stream"); s {
+	case "", storage.StreamMain:
+		return storage.StreamMain, nil
+	case storage.StreamSub:
+		return s, nil
+	}
+	return "", badRequest("stream must be main or sub")
+}
+
 // checkCameraID refuses path values that cannot be a camera id and that
 // must never get near a file name: empty, too long, "." or "..", separators,
 // control characters, invalid UTF-8 (S1). Anything else is looked up in the
@@ -186,16 +201,16 @@ func checkPath(escaped string) error {
 // here rather than an error deep in the index.
 const cursorMACLen = 16 // 128-bit tag: forging one is out of reach
 
-func (h *handler) sealCursor(camera string, tr timeRange, storeCursor string) string {
+func (h *handler) sealCursor(camera, stream string, tr timeRange, storeCursor string) string {
 	if storeCursor == "" {
 		return ""
 	}
-	mac := h.cursorMAC(camera, tr, storeCursor)
+	mac := h.cursorMAC(camera, stream, tr, storeCursor)
 	return base64.RawURLEncoding.EncodeToString([]byte(storeCursor)) + "." +
 		base64.RawURLEncoding.EncodeToString(mac)
 }
 
-func (h *handler) openCursor(camera string, tr timeRange, sealed string) (string, error) {
+func (h *handler) openCursor(camera, stream string, tr timeRange, sealed string) (string, error) {
 	if sealed == "" {
 		return "", nil
 	}
@@ -212,19 +227,22 @@ func (h *handler) openCursor(camera string, tr timeRange, sealed string) (string
 	if err1 != nil || err2 != nil || len(raw) == 0 {
 		return "", bad
 	}
-	if !hmac.Equal(mac, h.cursorMAC(camera, tr, string(raw))) {
+	if !hmac.Equal(mac, h.cursorMAC(camera, stream, tr, string(raw))) {
 		return "", bad
 	}
 	return string(raw), nil
 }
 
-func (h *handler) cursorMAC(camera string, tr timeRange, c string) []byte {
+func (h *handler) cursorMAC(camera, stream string, tr timeRange, c string) []byte {
 	m := hmac.New(sha256.New, h.cursorKey)
 	var b [8]byte
-	// Length-prefix the camera so "a"+"bc" and "ab"+"c" differ.
-	binary.BigEndian.PutUint64(b[:], uint64(len(camera)))
-	m.Write(b[:])
-	m.Write([]byte(camera))
+	// Length-prefix the camera and the stream so "a"+"bc" and "ab"+"c"
+	// differ.
+	for _, s := range []string{camera, stream} {
+		binary.BigEndian.PutUint64(b[:], uint64(len(s)))
+		m.Write(b[:])
+		m.Write([]byte(s))
+	}
 	binary.BigEndian.PutUint64(b[:], uint64(tr.startNS))
 	m.Write(b[:])
 	binary.BigEndian.PutUint64(b[:], uint64(tr.endNS))

@@ -152,9 +152,10 @@ type watchers struct {
 // watched reports whether the stream has viewers or is lingering.
 func (w *watchers) watched(now time.Time) bool { return w.viewers > 0 || now.Before(w.lingerUntil) }
 
-// subStream is a camera's second stream: its own live picture and, while
-// someone watches it, its own session (a live-only job). Its failures are
-// its own: they never touch the main stream's job.
+// subStream is a camera's second stream: its own live picture and its own
+// session, recording in the camera's windows with record_sub and otherwise
+// live-only while someone watches it. Its failures are its own: they never
+// touch the main stream's job.
 type subStream struct {
 	live *live.Stream // lives as long as the camera does, like camera.live
 	watchers
@@ -166,11 +167,15 @@ type subStream struct {
 	published bool
 }
 
+// recording reports whether the sub stream's session records (its writes
+// carry the camera's lease until it ends).
+func (s *subStream) recording() bool { return s.run != nil && !s.run.liveOnly }
+
 // jobRun is one job of a camera, from its start to the end of its Run.
 type jobRun struct {
 	liveOnly  bool        // records nothing: connected for live viewers outside a window
 	token     int64       // the lease token its writes carry (0: no lease)
-	sub       bool        // the sub stream's session (always live-only)
+	sub       bool        // the sub stream's session (live-only, or recording with record_sub)
 	flowing   atomic.Bool // sub: its current session has handed over a frame
 	cancel    context.CancelFunc
 	job       *recorder.Job   // nil until created (after the SDP is loaded)
@@ -667,23 +672,32 @@ func (f *Fleet) reconcile() []logLine {
 			}
 		}
 		f.updateView(id, c)
-		lines = append(lines, f.reconcileSub(id, c, on && c.cfg.SubURL != "" && c.sub.watched(now))...)
+		hasSub := c.cfg.SubURL != ""
+		lines = append(lines, f.reconcileSub(id, c, hasSub && record && c.cfg.RecordSub, on && hasSub && c.sub.watched(now))...)
 	}
 	return lines
 }
 
-// reconcileSub opens the sub stream's session while it is watched and
-// closes it when not; the caller holds f.mu. It never waits.
-func (f *Fleet) reconcileSub(id string, c *camera, watch bool) []logLine {
+// reconcileSub runs the sub stream's session: recording while record
+// (record_sub, in the camera's window, with its lease), else live only
+// while it is watched, else none; the caller holds f.mu. It never waits.
+// A session of the wrong kind ends before the other kind starts, so the
+// sub stream never has two sessions.
+func (f *Fleet) reconcileSub(id string, c *camera, record, watch bool) []logLine {
 	var lines []logLine
 	s := &c.sub
-	if r := s.run; r != nil && !r.stopping && (s.restart || !watch) {
+	if r := s.run; r != nil && !r.stopping && (s.restart || (r.liveOnly && (record || !watch)) ||
+		(!r.liveOnly && (!record || r.token != c.lease.Token))) {
 		f.stop(id, r)
 	}
 	if s.run == nil {
 		s.restart = false
-		if watch {
-			f.launchSub(id, c)
+		switch {
+		case record:
+			f.launchSub(id, c, false)
+			lines = append(lines, logLine{slog.LevelInfo, "recording the sub stream", id})
+		case watch:
+			f.launchSub(id, c, true)
 			lines = append(lines, logLine{slog.LevelInfo, "connecting to the sub stream for live viewers", id})
 		}
 	}

@@ -33,27 +33,37 @@ func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 }
 
 // subRecorderConfig is the settings of camera cc's sub stream session: the
-// main stream's connection rules with sub_url, DESCRIBE (the sdp key is the
-// main stream's), recording nothing.
+// main stream's connection rules and segmenting with sub_url, DESCRIBE (the
+// sdp key is the main stream's), as the camera's stream "sub", video only
+// (the main stream's segments hold the audio). Whether it records is
+// decided at each launch (launchSub).
 func subRecorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {
 	rc := recorderConfig(cfg, cc)
 	rc.RTSP.URL = cc.SubURL
+	rc.Stream = storage.StreamSub
+	rc.NoAudio = true
 	rc.LiveOnly = true
 	return rc
 }
 
-// launchSub starts the sub stream's session of camera id; the caller holds
-// f.mu.
-func (f *Fleet) launchSub(id string, c *camera) {
+// launchSub starts the sub stream's session of camera id, live only or
+// recording (record_sub, in the camera's window, with its lease); the
+// caller holds f.mu.
+func (f *Fleet) launchSub(id string, c *camera, liveOnly bool) {
 	ctx, cancel := context.WithCancel(f.jobCtx)
-	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: true, sub: true}
+	r := &jobRun{cancel: cancel, last: recorder.Status{State: recorder.StateStopped}, liveOnly: liveOnly, sub: true}
 	c.sub.run = r
 	rc := c.sub.rec
+	rc.LiveOnly = liveOnly
+	lease := storage.Lease{} // live only: writes nothing to fence
+	if !liveOnly {
+		lease, r.token = c.lease, c.lease.Token
+	}
 	lv := subSink{f: f, id: id, r: r, s: c.sub.live}
 	f.jobs.Add(1)
 	go func() {
 		defer f.jobs.Done()
-		f.runJob(ctx, id, r, rc, "", lv, storage.Lease{}) // live only: writes nothing to fence
+		f.runJob(ctx, id, r, rc, "", lv, lease)
 	}()
 }
 
@@ -145,6 +155,8 @@ func (f *Fleet) jobEnded(id string, r *jobRun, job *recorder.Job) {
 	if job != nil {
 		msg := "recording stopped"
 		switch {
+		case r.sub && !r.liveOnly:
+			msg = "sub stream recording stopped"
 		case r.sub:
 			msg = "sub stream connection closed"
 		case r.liveOnly:

@@ -148,7 +148,7 @@ func (f *Fleet) leaseRound(parent context.Context, budget time.Duration) {
 				over--
 			}
 		}
-		if c.giveBack && c.run == nil {
+		if c.giveBack && c.run == nil && !c.sub.recording() {
 			release = append(release, struct {
 				id    string
 				lease storage.Lease

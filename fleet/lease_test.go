@@ -221,3 +221,55 @@ func TestRemovedCameraLeaseReleased(t *testing.T) {
 		return !held && h["c1"] == "node-a"
 	})
 }
+
+// TestLateWriteRefusedSub: a recorded sub stream writes under its camera's
+// lease. Once the lease is taken by another node, the sub stream's writes
+// are refused too and its recording stops with the main stream's; no sub
+// row grows past the cut.
+func TestLateWriteRefusedSub(t *testing.T) {
+	pg := pgtest.URL(t)
+	cam := startCam(t, testcam.Options{Path: "/main", Clip: testcam.ClipBase240,
+		Streams: map[string]string{"/sub": testcam.ClipBase240}})
+	ctx := context.Background()
+	cfg := parseConfig(t, fmt.Sprintf("data_dir: %s\nsegment_duration: 1s\nnode: node-a\nindex:\n  postgres: %q\ncameras:\n"+
+		"  - id: c1\n    url: %s\n    sub_url: %s\n    record_sub: true\n",
+		filepath.Join(t.TempDir(), "node-a"), pg, cam.URLFor("/main"), cam.URLFor("/sub")))
+	f, err := Open(ctx, cfg, Options{Logger: discardLog(), InitData: true, LeaseTTL: 60 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	status := func() CameraStatus { return f.Cameras()[0] }
+	eventually(t, 15*time.Second, "both streams recording", func() bool {
+		st := status()
+		return st.State == StateRecording && st.Sub != nil && st.Sub.State == SubRecording
+	})
+	db, err := sql.Open("pgx", pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eventually(t, 10*time.Second, "sub stream rows", func() bool {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM segments WHERE stream = 'sub' AND path LIKE 'c1/sub/%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	})
+	f.pauseRenew.Store(true)
+	if _, err := db.Exec(`UPDATE leases SET holder = 'node-x', token = token + 1, expires_at = clock_timestamp() + interval '1 minute'`); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Now()
+	eventually(t, 10*time.Second, "both fenced streams to stop", func() bool {
+		st := status()
+		return st.State != StateRecording && st.Sub.State != SubRecording && f.Leases().Held == 0
+	})
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM segments WHERE stream = 'sub' AND state = 'recording' AND end_ns > $1`, cut.Add(time.Second).UnixNano()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d sub rows grew past the cut", n)
+	}
+}

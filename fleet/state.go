@@ -21,14 +21,15 @@ const (
 var States = []State{StateRecording, StateRetrying, StateIdle, StateDisabled}
 
 // SubState is the state of a camera's sub stream session, which is open
-// only while someone watches the sub stream.
+// while someone watches the sub stream, or records it (record_sub).
 type SubState string
 
 // The sub stream states.
 const (
-	SubIdle       SubState = "idle"       // no session: nobody watches it
+	SubIdle       SubState = "idle"       // no session: nobody watches it and it is not recorded now
 	SubConnecting SubState = "connecting" // connecting, or waiting for the first keyframe
-	SubLive       SubState = "live"       // frames flow to its viewers
+	SubLive       SubState = "live"       // frames flow to its viewers (live only: not recorded)
+	SubRecording  SubState = "recording"  // its segments are being written (and frames flow to any viewers)
 	SubRetrying   SubState = "retrying"   // failed (LastError), waiting to reconnect
 )
 
@@ -55,6 +56,9 @@ type CameraStatus struct {
 type SubStatus struct {
 	State     SubState
 	LastError string // redacted; only while its session runs
+	// Recorded: the camera's config records the sub stream in its windows
+	// (record_sub), so the index holds its footage as stream sub.
+	Recorded bool
 }
 
 // subView is what the fleet last published about a sub stream.
@@ -73,11 +77,14 @@ func (c *camera) currentSubView() subView {
 	switch r.last.State {
 	case recorder.StateRecording:
 		v.state = SubLive
+		if !r.liveOnly {
+			v.state = SubRecording
+		}
 	case recorder.StateRetrying:
 		v.state = SubRetrying
 	default:
 		v.state = SubConnecting
-		if r.flowing.Load() {
+		if r.flowing.Load() && r.liveOnly {
 			v.state = SubLive
 		}
 	}
@@ -185,7 +192,7 @@ func (f *Fleet) Cameras() []CameraStatus {
 			_, st.NextWindow = f.runner.State(cc.ID)
 		}
 		if cc.SubURL != "" {
-			st.Sub = &SubStatus{State: c.sub.shown.state, LastError: c.sub.shown.lastError}
+			st.Sub = &SubStatus{State: c.sub.shown.state, LastError: c.sub.shown.lastError, Recorded: cc.RecordSub}
 			if !c.sub.published {
 				st.Sub.State = SubIdle
 			}

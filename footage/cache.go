@@ -17,7 +17,7 @@ const (
 
 // planKey names a requested clip.
 type planKey struct {
-	camera         string
+	camera, stream string
 	startNS, endNS int64
 	timestamps     bool
 	loc            string

@@ -58,9 +58,11 @@ const maxOpenFiles = 4
 
 // Store is what the exporter needs of the index (*storage.Store has it).
 type Store interface {
-	ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
-	RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([32]byte, error)
-	SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error)
+	// The index's queries of one stream of a camera (storage.StreamMain or
+	// StreamSub).
+	ListStreamSegments(ctx context.Context, camera, stream string, startNS, endNS int64, limit int, cursor string) ([]storage.Segment, string, error)
+	StreamRangeVersion(ctx context.Context, camera, stream string, startNS, endNS int64) ([32]byte, error)
+	StreamSampleIndexes(ctx context.Context, camera, stream string, startNS, endNS int64) (map[int64][]byte, error)
 	PutSampleIndex(ctx context.Context, id int64, idx []byte) error
 	// OpenSegment reads a segment from its local file or its object.
 	OpenSegment(ctx context.Context, seg storage.Segment) (storage.SegmentReader, error)
@@ -158,7 +160,13 @@ func (c *ClipFiles) Close() error {
 // recorded in the range. A segment that is still being recorded is
 // included up to what has been synced.
 func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (Clip, error) {
-	c, err := e.Plan(ctx, camera, startNS, endNS, timestamps)
+	return e.ExportStream(ctx, camera, storage.StreamMain, startNS, endNS, timestamps)
+}
+
+// ExportStream is Export of one stream of the camera (storage.StreamMain
+// or StreamSub).
+func (e *Exporter) ExportStream(ctx context.Context, camera, stream string, startNS, endNS int64, timestamps bool) (Clip, error) {
+	c, err := e.PlanStream(ctx, camera, stream, startNS, endNS, timestamps)
 	if err != nil {
 		return nil, err
 	}
@@ -171,18 +179,23 @@ func (e *Exporter) Export(ctx context.Context, camera string, startNS, endNS int
 // they are what a cached plan was made from, that plan is used, so its
 // ETag and bytes stay the same as long as the footage does.
 func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64, timestamps bool) (*ClipFiles, error) {
-	rows, err := e.store.RangeVersion(ctx, camera, startNS, endNS)
+	return e.PlanStream(ctx, camera, storage.StreamMain, startNS, endNS, timestamps)
+}
+
+// PlanStream is Plan of one stream of the camera.
+func (e *Exporter) PlanStream(ctx context.Context, camera, stream string, startNS, endNS int64, timestamps bool) (*ClipFiles, error) {
+	rows, err := e.store.StreamRangeVersion(ctx, camera, stream, startNS, endNS)
 	if err != nil {
 		return nil, fmt.Errorf("checking segments: %w", err)
 	}
 	loc := e.loc()
-	key := planKey{camera: camera, startNS: startNS, endNS: endNS, timestamps: timestamps, loc: loc.String()}
+	key := planKey{camera: camera, stream: stream, startNS: startNS, endNS: endNS, timestamps: timestamps, loc: loc.String()}
 	p := e.cache.get(key, rows)
 	if p == nil {
 		// Rows that change between the check and the listing give a
 		// plan newer than its version: the next call sees another
 		// version and plans again.
-		if p, err = e.plan(ctx, camera, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: loc}); err != nil {
+		if p, err = e.plan(ctx, camera, stream, export.Options{StartNS: startNS, EndNS: endNS, Timestamps: timestamps, Location: loc}); err != nil {
 			return nil, err
 		}
 		e.cache.put(key, rows, p)
@@ -191,11 +204,11 @@ func (e *Exporter) Plan(ctx context.Context, camera string, startNS, endNS int64
 }
 
 // plan lists the range's index rows and plans their clip.
-func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options) (*plan, error) {
+func (e *Exporter) plan(ctx context.Context, camera, stream string, opts export.Options) (*plan, error) {
 	var segs []storage.Segment
 	cursor := ""
 	for {
-		page, next, err := e.store.ListSegments(ctx, camera, opts.StartNS, opts.EndNS, listPage, cursor)
+		page, next, err := e.store.ListStreamSegments(ctx, camera, stream, opts.StartNS, opts.EndNS, listPage, cursor)
 		if err != nil {
 			return nil, fmt.Errorf("listing segments: %w", err)
 		}
@@ -217,7 +230,7 @@ func (e *Exporter) plan(ctx context.Context, camera string, opts export.Options)
 	if inner > export.MaxClipSamples {
 		return nil, fmt.Errorf("planning export: %w: more than %d samples", export.ErrTooLong, export.MaxClipSamples)
 	}
-	indexes, err := e.store.SampleIndexes(ctx, camera, opts.StartNS, opts.EndNS)
+	indexes, err := e.store.StreamSampleIndexes(ctx, camera, stream, opts.StartNS, opts.EndNS)
 	if err != nil {
 		return nil, fmt.Errorf("reading sample indexes: %w", err)
 	}
@@ -296,9 +309,15 @@ func inputOf(seg storage.Segment, info *fmp4.SegmentInfo) export.Input {
 // complete segment. It returns (a wrap of) ErrNoFootage when no segment
 // holds ns.
 func (e *Exporter) KeyframeAt(ctx context.Context, camera string, ns int64) (startNS, endNS int64, err error) {
+	return e.KeyframeAtStream(ctx, camera, storage.StreamMain, ns)
+}
+
+// KeyframeAtStream is KeyframeAt in one stream of the camera: a recorded
+// sub stream's keyframes are the smaller pictures for scrub previews.
+func (e *Exporter) KeyframeAtStream(ctx context.Context, camera, stream string, ns int64) (startNS, endNS int64, err error) {
 	// A millisecond of room: a client's times have millisecond precision,
 	// the index's nanoseconds.
-	segs, _, err := e.store.ListSegments(ctx, camera, ns, ns+int64(time.Millisecond), 1, "")
+	segs, _, err := e.store.ListStreamSegments(ctx, camera, stream, ns, ns+int64(time.Millisecond), 1, "")
 	if err != nil {
 		return 0, 0, fmt.Errorf("listing segments: %w", err)
 	}
@@ -306,7 +325,7 @@ func (e *Exporter) KeyframeAt(ctx context.Context, camera string, ns int64) (sta
 		return 0, 0, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 	}
 	seg := segs[0]
-	indexes, err := e.store.SampleIndexes(ctx, camera, seg.StartNS, seg.StartNS+1)
+	indexes, err := e.store.StreamSampleIndexes(ctx, camera, stream, seg.StartNS, seg.StartNS+1)
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading sample indexes: %w", err)
 	}

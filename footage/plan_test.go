@@ -21,7 +21,7 @@ type noIndexStore struct {
 	puts atomic.Int32
 }
 
-func (s *noIndexStore) SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error) {
+func (s *noIndexStore) StreamSampleIndexes(ctx context.Context, camera, stream string, startNS, endNS int64) (map[int64][]byte, error) {
 	return nil, nil
 }
 

@@ -33,6 +33,10 @@ type Config struct {
 	// LiveOnly feeds Deps.Live and records nothing: live view of a camera
 	// outside its recording windows.
 	LiveOnly bool
+	// Stream is the camera's stream the job records, storage.StreamMain
+	// ("" is the same) or storage.StreamSub: its segments' rows and file
+	// names (storage.StreamSegmentPath).
+	Stream string
 	// NoAudio records video only: no audio track is set up (config
 	// audio: false). By default the first audio track recorder/audio can
 	// record is set up (RTSP.AudioTrack) and recorded beside the video.
@@ -69,6 +73,9 @@ func (c Config) Validate() error {
 		bad("Camera", "longer than %d characters", storage.MaxCameraIDLen)
 	case storage.ValidCameraID(c.Camera) != nil:
 		bad("Camera", "%q: only a-z, 0-9, '_' and '-' are allowed", c.Camera)
+	}
+	if c.Stream != "" && storage.ValidStream(c.Stream) != nil {
+		bad("Stream", "%q is not %q or %q", c.Stream, storage.StreamMain, storage.StreamSub)
 	}
 	if c.RTSP.URL == "" {
 		bad("RTSP.URL", "empty")

@@ -253,6 +253,7 @@ func (j *Job) setLastError(err error) {
 func (j *Job) segmenterDeps() segmenterDeps {
 	return segmenterDeps{
 		Camera:           j.cfg.Camera,
+		Stream:           j.cfg.Stream,
 		SegmentDuration:  j.cfg.SegmentDuration,
 		FragmentDuration: j.cfg.FragmentDuration,
 		FsyncInterval:    j.cfg.FsyncInterval,

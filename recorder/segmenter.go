@@ -81,6 +81,7 @@ type audioSegmentWriter interface {
 // (Job.segmenterDeps).
 type segmenterDeps struct {
 	Camera                                           string
+	Stream                                           string // storage.StreamMain or StreamSub ("": main)
 	SegmentDuration, FragmentDuration, FsyncInterval time.Duration
 
 	Store     SegmentStore
@@ -347,10 +348,11 @@ func (s *segmenter) openSegment(it *auItem) error {
 	}
 	row := storage.Segment{
 		Camera:  s.d.Camera,
+		Stream:  s.d.Stream,
 		RunID:   s.runID,
 		StartNS: startNS,
 		EndNS:   startNS,
-		Path:    storage.SegmentPath(s.d.Camera, time.Unix(0, startNS).UTC()),
+		Path:    storage.StreamSegmentPath(s.d.Camera, s.d.Stream, time.Unix(0, startNS).UTC()),
 		Codecs:  codecs,
 		Width:   p.Width,
 		Height:  p.Height,

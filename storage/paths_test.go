@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,9 +25,17 @@ func TestSegmentPath(t *testing.T) {
 			if got != tc.want {
 				t.Fatalf("SegmentPath = %q, want %q", got, tc.want)
 			}
-			cam, start, ok := parseSegmentPath(got)
-			if !ok || cam != tc.camera || start != tc.t.Truncate(time.Millisecond).UnixNano() {
-				t.Fatalf("parseSegmentPath(%q) = %q, %d, %v", got, cam, start, ok)
+			cam, stream, start, ok := parseSegmentPath(got)
+			if !ok || cam != tc.camera || stream != StreamMain || start != tc.t.Truncate(time.Millisecond).UnixNano() {
+				t.Fatalf("parseSegmentPath(%q) = %q, %q, %d, %v", got, cam, stream, start, ok)
+			}
+			sub := StreamSegmentPath(tc.camera, StreamSub, tc.t)
+			if want := tc.camera + "/sub/" + strings.TrimPrefix(tc.want, tc.camera+"/"); sub != want {
+				t.Fatalf("sub stream path %q, want %q", sub, want)
+			}
+			cam, stream, start, ok = parseSegmentPath(sub)
+			if !ok || cam != tc.camera || stream != StreamSub || start != tc.t.Truncate(time.Millisecond).UnixNano() {
+				t.Fatalf("parseSegmentPath(%q) = %q, %q, %d, %v", sub, cam, stream, start, ok)
 			}
 		})
 	}
@@ -54,6 +63,11 @@ var segmentPathCases = []struct {
 	{"Cam/2026/03/29/00-59-58.123.mp4", false},
 	{"../2026/03/29/00-59-58.123.mp4", false},
 	{"cam/x/2026/03/29/00-59-58.123.mp4", false},
+	{"cam/sub/2026/03/29/00-59-58.123.mp4", true},
+	{"cam/sub/2026/03/29/00-59-58.123-2.mp4", true},
+	{"cam/sub/sub/2026/03/29/00-59-58.123.mp4", false},
+	{"cam/main/2026/03/29/00-59-58.123.mp4", false},
+	{"cam/sub/2026/03/29/00-59-58.123", false},
 	{"cam/2026/03/29/holiday.mp4", false},
 	{"cam/0000/01/01/00-00-00.000.mp4", false}, // not representable in int64 ns
 	{"cam/2263/01/01/00-00-00.000.mp4", false},
@@ -63,7 +77,7 @@ var segmentPathCases = []struct {
 func TestParseSegmentPath(t *testing.T) {
 	for _, tc := range segmentPathCases {
 		t.Run(tc.path, func(t *testing.T) {
-			if _, _, ok := parseSegmentPath(tc.path); ok != tc.ok {
+			if _, _, _, ok := parseSegmentPath(tc.path); ok != tc.ok {
 				t.Fatalf("ok = %v, want %v", ok, tc.ok)
 			}
 		})
@@ -75,7 +89,7 @@ func FuzzParseSegmentPath(f *testing.F) {
 		f.Add(tc.path)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		cam, start, ok := parseSegmentPath(p)
+		cam, stream, start, ok := parseSegmentPath(p)
 		if !ok {
 			return
 		}
@@ -84,7 +98,7 @@ func FuzzParseSegmentPath(f *testing.F) {
 		if checkRelPath(p) != nil || ValidCameraID(cam) != nil {
 			t.Fatalf("accepted unsafe %q", p)
 		}
-		base := SegmentPath(cam, time.Unix(0, start))
+		base := StreamSegmentPath(cam, stream, time.Unix(0, start))
 		okName := false
 		for n := 0; n < maxPathCollisions && !okName; n++ {
 			okName = withSuffix(base, n) == p

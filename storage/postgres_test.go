@@ -189,7 +189,7 @@ func TestPostgresPlans(t *testing.T) {
 
 	a := t0.UnixNano() + 3*86400*sec
 	listing := `SELECT ` + segmentColumns + ` FROM segments WHERE ` + overlapWhere + ` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`
-	args := []any{"cam3", a + 3600*sec, a, overlapLowerBound(a), int64(-1 << 62), int64(-1), DefaultListLimit + 1}
+	args := []any{"cam3", StreamMain, a + 3600*sec, a, overlapLowerBound(a), int64(-1 << 62), int64(-1), DefaultListLimit + 1}
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		t.Run("listing/"+mode, func(t *testing.T) {
 			_, err := conn.ExecContext(ctx, `SET plan_cache_mode = `+mode)

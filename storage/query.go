@@ -60,19 +60,36 @@ func checkRange(startNS, endNS int64) error {
 	return nil
 }
 
-// overlapWhere selects the segments of camera ?1 overlapping [?3, ?2) whose
-// start is at least ?4. The index on (camera_id, start_ns) bounds the scan
-// to starts in [max(?4, a - MaxSegmentDuration), b); end_ns > a then drops
-// those that ended before a. Rows being deleted are invisible.
-const overlapWhere = `camera_id = ? AND start_ns < ? AND end_ns > ? AND start_ns >= ? AND state <> 'deleting'`
+// overlapWhere selects the segments of camera ?1's stream ?2 overlapping
+// [?4, ?3) whose start is at least ?5. The index on (camera_id, start_ns)
+// bounds the scan to starts in [max(?5, a - MaxSegmentDuration), b); end_ns
+// > a then drops those that ended before a, stream those of the camera's
+// other stream. Rows being deleted are invisible.
+const overlapWhere = `camera_id = ? AND stream = ? AND start_ns < ? AND end_ns > ? AND start_ns >= ? AND state <> 'deleting'`
 
-// ListSegments returns the segments of camera overlapping [startNS, endNS),
-// oldest first (by start, then id), at most limit of them, starting after
-// cursor ("" for the first page). It returns the cursor of the next page, or
-// "" when there is none. Segments still recording are included. An unknown
-// camera simply has no segments.
+// checkStream validates a query's stream: "" is the main one.
+func checkStream(stream string) (string, error) {
+	stream = streamOf(stream)
+	return stream, ValidStream(stream)
+}
+
+// ListSegments returns the segments of camera's main stream overlapping
+// [startNS, endNS), oldest first (by start, then id), at most limit of them,
+// starting after cursor ("" for the first page). It returns the cursor of
+// the next page, or "" when there is none. Segments still recording are
+// included. An unknown camera simply has no segments.
 func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS int64, limit int, cursor string) ([]Segment, string, error) {
+	return s.ListStreamSegments(ctx, camera, StreamMain, startNS, endNS, limit, cursor)
+}
+
+// ListStreamSegments is ListSegments for one stream of the camera
+// (StreamMain or StreamSub; "" is StreamMain).
+func (s *Store) ListStreamSegments(ctx context.Context, camera, stream string, startNS, endNS int64, limit int, cursor string) ([]Segment, string, error) {
 	if err := checkRange(startNS, endNS); err != nil {
+		return nil, "", err
+	}
+	stream, err := checkStream(stream)
+	if err != nil {
 		return nil, "", err
 	}
 	if limit <= 0 {
@@ -93,7 +110,7 @@ func (s *Store) ListSegments(ctx context.Context, camera string, startNS, endNS 
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+segmentColumns+` FROM segments
 		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?)
 		ORDER BY start_ns, id LIMIT ?`),
-		camera, endNS, startNS, lo, afterStart, afterID, limit+1)
+		camera, stream, endNS, startNS, lo, afterStart, afterID, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("storage: list segments: %w", err)
 	}
@@ -149,16 +166,31 @@ func parseCursor(c string) (startNS, id int64, err error) {
 	return startNS, id, nil
 }
 
-// Timeline returns the recorded spans of camera within [startNS, endNS):
-// segments that abut or overlap, or are at most DefaultTimelineGap apart,
-// are merged; spans are clipped to the range, oldest first.
+// Timeline returns the recorded spans of camera's main stream within
+// [startNS, endNS): segments that abut or overlap, or are at most
+// DefaultTimelineGap apart, are merged; spans are clipped to the range,
+// oldest first.
 func (s *Store) Timeline(ctx context.Context, camera string, startNS, endNS int64) ([]Span, error) {
-	return s.TimelineGap(ctx, camera, startNS, endNS, DefaultTimelineGap)
+	return s.StreamTimelineGap(ctx, camera, StreamMain, startNS, endNS, DefaultTimelineGap)
+}
+
+// StreamTimeline is Timeline for one stream of the camera ("" is StreamMain).
+func (s *Store) StreamTimeline(ctx context.Context, camera, stream string, startNS, endNS int64) ([]Span, error) {
+	return s.StreamTimelineGap(ctx, camera, stream, startNS, endNS, DefaultTimelineGap)
 }
 
 // TimelineGap is Timeline with the merge tolerance gapNS (>= 0).
 func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, gapNS int64) ([]Span, error) {
+	return s.StreamTimelineGap(ctx, camera, StreamMain, startNS, endNS, gapNS)
+}
+
+// StreamTimelineGap is TimelineGap for one stream of the camera.
+func (s *Store) StreamTimelineGap(ctx context.Context, camera, stream string, startNS, endNS, gapNS int64) ([]Span, error) {
 	if err := checkRange(startNS, endNS); err != nil {
+		return nil, err
+	}
+	stream, err := checkStream(stream)
+	if err != nil {
 		return nil, err
 	}
 	if gapNS < 0 {
@@ -168,7 +200,7 @@ func (s *Store) TimelineGap(ctx context.Context, camera string, startNS, endNS, 
 		return nil, nil
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT start_ns, end_ns FROM segments WHERE `+overlapWhere+`
-		ORDER BY start_ns, id`), camera, endNS, startNS, overlapLowerBound(startNS))
+		ORDER BY start_ns, id`), camera, stream, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
 		return nil, fmt.Errorf("storage: timeline: %w", err)
 	}

@@ -267,7 +267,7 @@ func testSQLInjection(t *testing.T, be Backend) {
 func TestListQueryPlan(t *testing.T) {
 	s, _ := newStore(t, Backends[0])
 	rows, err := s.r.Query(`EXPLAIN QUERY PLAN SELECT `+segmentColumns+` FROM segments
-		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`, "cam", 1, 2, 3, 4, 5, 6)
+		WHERE `+overlapWhere+` AND (start_ns > ? OR id > ?) ORDER BY start_ns, id LIMIT ?`, "cam", StreamMain, 1, 2, 3, 4, 5, 6)
 	if err != nil {
 		t.Fatal(err)
 	}

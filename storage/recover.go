@@ -66,8 +66,8 @@ type SkippedFile struct {
 //     end = start + media duration; a row whose file is missing, has no
 //     complete frame, or fails to scan is removed with its file;
 //  3. indexes every *.mp4 file under recordings/ that has no row and whose
-//     path has the layout of SegmentPath (camera from the folder, start from
-//     the file name) as complete; other files and files fn rejects are left
+//     path has the layout of StreamSegmentPath (camera and stream from the
+//     folders, start from the file name) as complete; other files and files fn rejects are left
 //     untouched and listed in Skipped.
 //
 // Complete rows are not touched. It returns an error only when the index
@@ -262,9 +262,9 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 		if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("storage: recover: look up %s: %w", rel, err)
 		}
-		camera, startNS, ok := parseSegmentPath(rel)
+		camera, stream, startNS, ok := parseSegmentPath(rel)
 		if !ok {
-			rep.Skipped = append(rep.Skipped, SkippedFile{rel, "name is not <camera>/YYYY/MM/DD/HH-MM-SS.mmm[-N].mp4"})
+			rep.Skipped = append(rep.Skipped, SkippedFile{rel, "name is not <camera>/[sub/]YYYY/MM/DD/HH-MM-SS.mmm[-N].mp4"})
 			return nil
 		}
 		rf, err := s.recoverFile(rel, fn)
@@ -272,7 +272,7 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
 			return nil
 		}
-		seg := Segment{Camera: camera, StartNS: startNS, EndNS: startNS + ticks.ToNS(rf.Duration90k), Bytes: rf.Bytes,
+		seg := Segment{Camera: camera, Stream: stream, StartNS: startNS, EndNS: startNS + ticks.ToNS(rf.Duration90k), Bytes: rf.Bytes,
 			Frames: rf.Frames, Keyframes: rf.Keyframes, Codecs: rf.Codecs, Width: rf.Width, Height: rf.Height}
 		id, err := s.insertSegment(ctx, seg, rel, StateComplete)
 		if err != nil {
@@ -288,43 +288,48 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 	})
 }
 
-// parseSegmentPath is the inverse of SegmentPath (with CreateSegment's
-// optional "-N" suffix): it returns the camera and the start time, and false
-// for any other name.
-func parseSegmentPath(p string) (camera string, startNS int64, ok bool) {
+// parseSegmentPath is the inverse of StreamSegmentPath (with
+// CreateSegment's optional "-N" suffix): it returns the camera, the stream
+// and the start time, and false for any other name.
+func parseSegmentPath(p string) (camera, stream string, startNS int64, ok bool) {
 	if len(p) > maxPathLen {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	parts := strings.Split(p, "/")
+	stream = StreamMain
+	if len(parts) == 6 && parts[1] == StreamSub {
+		stream = StreamSub
+		parts = append(parts[:1], parts[2:]...)
+	}
 	if len(parts) != 5 || ValidCameraID(parts[0]) != nil {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	name, found := strings.CutSuffix(parts[4], ".mp4")
 	if !found {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	// "HH-MM-SS.mmm" is 12 bytes; anything after it must be "-N", N > 0.
 	const stamp = len("15-04-05.000")
 	if len(name) < stamp {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	if suffix := name[stamp:]; suffix != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(suffix, "-"))
 		if !strings.HasPrefix(suffix, "-") || err != nil || n <= 0 || n >= maxPathCollisions || strconv.Itoa(n) != suffix[1:] {
-			return "", 0, false
+			return "", "", 0, false
 		}
 	}
 	t, err := time.Parse("2006/01/02/15-04-05.000", strings.Join(parts[1:4], "/")+"/"+name[:stamp])
 	if err != nil {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	// Round trip: rejects non-canonical spellings time.Parse tolerates.
-	if SegmentPath(parts[0], t) != parts[0]+"/"+strings.Join(parts[1:4], "/")+"/"+name[:stamp]+".mp4" {
-		return "", 0, false
+	if StreamSegmentPath(parts[0], stream, t) != strings.TrimSuffix(p, name[stamp:]+".mp4")+".mp4" {
+		return "", "", 0, false
 	}
 	// Outside 1678..2262 the time does not fit int64 nanoseconds.
 	if ns := t.UnixNano(); !time.Unix(0, ns).Equal(t) {
-		return "", 0, false
+		return "", "", 0, false
 	}
-	return parts[0], t.UnixNano(), true
+	return parts[0], stream, t.UnixNano(), true
 }

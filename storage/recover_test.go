@@ -166,7 +166,7 @@ func testRecover(t *testing.T, be Backend) {
 	}
 	for p, w := range wantYard {
 		w.ID, w.Camera, w.StartNS, w.Path, w.Keyframes, w.State = byPath[p].ID, "yard", orphanStart, p, 1, StateComplete
-		w.Codecs, w.Width, w.Height = "avc1.42c01e", 320, 240
+		w.Codecs, w.Width, w.Height, w.Stream = "avc1.42c01e", 320, 240, StreamMain
 		if byPath[p] != w {
 			t.Errorf("orphan row\n got %+v\nwant %+v", byPath[p], w)
 		}

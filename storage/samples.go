@@ -83,11 +83,21 @@ func (s *Store) PutSampleIndex(ctx context.Context, id int64, idx []byte) error 
 }
 
 // SampleIndexes returns the stored sample indexes of the complete segments
-// of camera overlapping [startNS, endNS), by segment id; segments without
-// one are absent. Like ListSegments it reads the whole answer before
-// returning, so no read transaction outlives the call (RELIABILITY F14).
+// of camera's main stream overlapping [startNS, endNS), by segment id;
+// segments without one are absent. Like ListSegments it reads the whole
+// answer before returning, so no read transaction outlives the call
+// (RELIABILITY F14).
 func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS int64) (map[int64][]byte, error) {
+	return s.StreamSampleIndexes(ctx, camera, StreamMain, startNS, endNS)
+}
+
+// StreamSampleIndexes is SampleIndexes for one stream of the camera.
+func (s *Store) StreamSampleIndexes(ctx context.Context, camera, stream string, startNS, endNS int64) (map[int64][]byte, error) {
 	if err := checkRange(startNS, endNS); err != nil {
+		return nil, err
+	}
+	stream, err := checkStream(stream)
+	if err != nil {
 		return nil, err
 	}
 	if !maybeCamera(camera) {
@@ -95,7 +105,7 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT x.segment_id, x.data FROM segments s JOIN segment_samples x ON x.segment_id = s.id
 		WHERE `+overlapWhere+` AND state = 'complete'`),
-		camera, endNS, startNS, overlapLowerBound(startNS))
+		camera, stream, endNS, startNS, overlapLowerBound(startNS))
 	if err != nil {
 		return nil, fmt.Errorf("storage: sample indexes: %w", err)
 	}
@@ -116,23 +126,33 @@ func (s *Store) SampleIndexes(ctx context.Context, camera string, startNS, endNS
 }
 
 // RangeVersion returns a digest of the rows ListSegments returns for camera
-// over [startNS, endNS): their ids, times, sizes, frame counts and states.
+// over [startNS, endNS) (its main stream): their ids, times, sizes, frame
+// counts and states.
 // It changes whenever a segment of the range is added, grows, is finished
 // or is deleted, so a plan made from the rows can be reused while it stays
 // the same. One query, with the rows folded inside the database: cheaper than
 // listing them.
 func (s *Store) RangeVersion(ctx context.Context, camera string, startNS, endNS int64) ([sha256.Size]byte, error) {
+	return s.StreamRangeVersion(ctx, camera, StreamMain, startNS, endNS)
+}
+
+// StreamRangeVersion is RangeVersion for one stream of the camera.
+func (s *Store) StreamRangeVersion(ctx context.Context, camera, stream string, startNS, endNS int64) ([sha256.Size]byte, error) {
 	var v [sha256.Size]byte
 	if err := checkRange(startNS, endNS); err != nil {
+		return v, err
+	}
+	stream, err := checkStream(stream)
+	if err != nil {
 		return v, err
 	}
 	if !maybeCamera(camera) {
 		return sha256.Sum256(nil), nil
 	}
 	var rows sql.NullString
-	err := s.r.QueryRowContext(ctx, s.q(`SELECT string_agg(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';' ORDER BY start_ns, id)
+	err = s.r.QueryRowContext(ctx, s.q(`SELECT string_agg(id || ',' || start_ns || ',' || end_ns || ',' || bytes || ',' || frames || ',' || state, ';' ORDER BY start_ns, id)
 		FROM segments WHERE `+overlapWhere),
-		camera, endNS, startNS, overlapLowerBound(startNS)).Scan(&rows)
+		camera, stream, endNS, startNS, overlapLowerBound(startNS)).Scan(&rows)
 	if err != nil {
 		return v, fmt.Errorf("storage: range version: %w", err)
 	}

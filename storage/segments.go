@@ -15,8 +15,11 @@ import (
 
 // Segment is one row of the index: one MP4 file of one camera.
 type Segment struct {
-	ID                int64
-	Camera            string
+	ID     int64
+	Camera string
+	// Stream is the camera's stream the segment holds, StreamMain or
+	// StreamSub; "" means StreamMain when a segment is created.
+	Stream            string
 	StartNS, EndNS    int64  // UTC ns, [start, end)
 	Path              string // relative to the recordings dir, '/'-separated
 	Bytes             int64
@@ -36,6 +39,32 @@ type Segment struct {
 	Lease Lease
 }
 
+// The streams of a camera: its url and its sub_url.
+const (
+	StreamMain = "main"
+	StreamSub  = "sub"
+)
+
+// ValidStream reports whether stream names a stream of a camera (the
+// schema's CHECK on segments.stream states the same rule).
+func ValidStream(stream string) error {
+	if stream != StreamMain && stream != StreamSub {
+		return fmt.Errorf("%w: stream %q is not %q or %q", ErrInvalid, stream, StreamMain, StreamSub)
+	}
+	return nil
+}
+
+// streamOf is a segment's stream, "" meaning the main one.
+func streamOf(stream string) string {
+	if stream == "" {
+		return StreamMain
+	}
+	return stream
+}
+
+// StreamName is the segment's stream: Stream, or StreamMain for "".
+func (s Segment) StreamName() string { return streamOf(s.Stream) }
+
 // CodecList splits Codecs into its RFC 6381 strings (none for an empty
 // value): the first is the video track's.
 func (s Segment) CodecList() []string {
@@ -53,15 +82,26 @@ const (
 	// maxPathLen bounds a stored path; ours are about 100 bytes.
 	maxPathLen = 1024
 	// segmentColumns is the SELECT list matching scanSegment.
-	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0), coalesce(object, '')`
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0), coalesce(object, ''), stream`
 )
 
-// SegmentPath returns the relative path for a segment of camera starting at
-// t: <camera>/<YYYY>/<MM>/<DD>/<HH-MM-SS.mmm>.mp4 in UTC. CreateSegment makes
-// it unique by adding "-1", "-2", … before ".mp4" when two segments of a
-// camera start in the same millisecond.
+// SegmentPath returns the relative path for a segment of camera's main
+// stream starting at t: <camera>/<YYYY>/<MM>/<DD>/<HH-MM-SS.mmm>.mp4 in UTC.
+// CreateSegment makes it unique by adding "-1", "-2", … before ".mp4" when
+// two segments of a camera start in the same millisecond.
 func SegmentPath(camera string, t time.Time) string {
-	return camera + "/" + t.UTC().Format("2006/01/02/15-04-05.000") + ".mp4"
+	return StreamSegmentPath(camera, StreamMain, t)
+}
+
+// StreamSegmentPath is SegmentPath for a stream of the camera: the main
+// stream's files are <camera>/<YYYY>/…, the sub stream's
+// <camera>/sub/<YYYY>/…, so the two never share a name ("sub" is no year).
+func StreamSegmentPath(camera, stream string, t time.Time) string {
+	dir := camera + "/"
+	if stream == StreamSub {
+		dir += StreamSub + "/"
+	}
+	return dir + t.UTC().Format("2006/01/02/15-04-05.000") + ".mp4"
 }
 
 // withSuffix returns p with "-n" inserted before ".mp4" (n > 0).
@@ -136,6 +176,10 @@ func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os
 	if err := ValidCameraID(seg.Camera); err != nil {
 		return 0, nil, err
 	}
+	seg.Stream = streamOf(seg.Stream)
+	if err := ValidStream(seg.Stream); err != nil {
+		return 0, nil, err
+	}
 	if seg.EndNS == 0 {
 		seg.EndNS = seg.StartNS
 	}
@@ -144,7 +188,7 @@ func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os
 	}
 	base := seg.Path
 	if base == "" {
-		base = SegmentPath(seg.Camera, time.Unix(0, seg.StartNS))
+		base = StreamSegmentPath(seg.Camera, seg.Stream, time.Unix(0, seg.StartNS))
 	}
 	if err := checkRelPath(base); err != nil {
 		return 0, nil, err
@@ -215,9 +259,9 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		runID = seg.RunID
 	}
 	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state, s.node)
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node, stream)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state, s.node, streamOf(seg.Stream))
 	if err != nil {
 		if s.idx.isPathTaken(err) {
 			// PostgreSQL: another writer took the path since the check.
@@ -404,7 +448,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanSegment(r scanner) (Segment, error) {
 	var s Segment
 	err := r.Scan(&s.ID, &s.Camera, &s.StartNS, &s.EndNS, &s.Path, &s.Bytes, &s.Frames, &s.Keyframes,
-		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID, &s.Object)
+		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID, &s.Object, &s.Stream)
 	return s, err
 }
 

@@ -100,7 +100,7 @@ func testLifecycle(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	seg, _ = s.Segment(ctx, id)
-	want := Segment{ID: id, Camera: "front-door", StartNS: start, EndNS: start + 3*sec, Path: wantPath, Bytes: 1500,
+	want := Segment{ID: id, Camera: "front-door", Stream: StreamMain, StartNS: start, EndNS: start + 3*sec, Path: wantPath, Bytes: 1500,
 		Frames: 75, Keyframes: 2, Codecs: "avc1.640028", Width: 1280, Height: 720, State: StateComplete}
 	if seg != want {
 		t.Fatalf("after finish:\n got %+v\nwant %+v", seg, want)

@@ -91,7 +91,7 @@ func (a apiCameras) Cameras() []api.CameraStatus {
 		out[i] = api.CameraStatus{ID: c.ID, Name: c.Name, State: string(c.State), LastError: c.LastError,
 			RecordingSince: c.RecordingSince, NextWindow: c.NextWindow, AudioCodec: c.AudioCodec, AudioNote: c.AudioNote, Node: c.Node}
 		if c.Sub != nil {
-			out[i].Sub = &api.SubStatus{State: string(c.Sub.State), LastError: c.Sub.LastError}
+			out[i].Sub = &api.SubStatus{State: string(c.Sub.State), LastError: c.Sub.LastError, Recorded: c.Sub.Recorded}
 		}
 	}
 	return out

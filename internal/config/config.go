@@ -23,6 +23,7 @@
 //	    transport: tcp            # tcp (default) or udp
 //	    sdp: /etc/nvr/cam.sdp     # optional: a file or an http(s) URL instead of DESCRIBE
 //	    sub_url: rtsp://192.0.2.10:554/sub   # optional second, smaller stream (same credential rules)
+//	    record_sub: false         # default false; true records sub_url too (needs sub_url)
 //	    enabled: true             # default true
 //	    max_age: 30d              # optional per-camera retention.max_age
 //	    schedule:                 # optional; none = always (see docs/schedule.md)
@@ -186,8 +187,9 @@ type Camera struct {
 	// folded into it too when it has no user-info of its own. Transport,
 	// Auth and TLSFingerprint apply to it as to URL; SDP does not.
 	SubURL string `yaml:"sub_url"`
-	// RecordSub asks for the sub stream to be recorded as well. Not built
-	// yet: Validate refuses true, so that nobody believes it is recorded.
+	// RecordSub records the sub stream as well, in the camera's windows,
+	// as the camera's stream "sub" (its video only; the main stream's
+	// segments hold the audio). It needs a SubURL.
 	RecordSub bool `yaml:"record_sub"`
 	// Auth is "any" (default: the strongest scheme the camera offers) or
 	// "digest" (Basic refused, for cameras known to do Digest).
@@ -910,12 +912,8 @@ func (c *Config) validateCamera(i int, cam Camera, ids map[string]int, bad func(
 			bad(p+".transport", "udp is not possible with an rtsps:// sub_url (the video would not be encrypted); use tcp")
 		}
 	}
-	if cam.RecordSub {
-		if cam.SubURL == "" {
-			bad(p+".record_sub", "needs a sub_url")
-		} else {
-			bad(p+".record_sub", "recording the sub stream is not built yet (the sub stream is used for live view only); remove record_sub")
-		}
+	if cam.RecordSub && cam.SubURL == "" {
+		bad(p+".record_sub", "needs a sub_url (the stream to record besides url)")
 	}
 	if cam.Password != "" && cam.Username == "" {
 		bad(p+".username", "is required with password")

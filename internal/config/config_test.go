@@ -1069,8 +1069,7 @@ func TestSubURL(t *testing.T) {
 		{"cut userinfo", "    url: rtsp://h/\n    sub_url: rtsp://admin:a#b@h/sub\n", "cameras[0].sub_url: the user name or password holds"},
 		{"same as url", "    url: rtsp://h/x\n    sub_url: rtsp://h/x\n", "cameras[0].sub_url: is the same as url"},
 		{"rtsps over udp", "    url: rtsp://h/x\n    sub_url: rtsps://h/y\n    transport: udp\n", "cameras[0].transport: udp is not possible with an rtsps:// sub_url"},
-		{"record_sub without sub", "    url: rtsp://h/x\n    record_sub: true\n", "cameras[0].record_sub: needs a sub_url"},
-		{"record_sub not built", "    url: rtsp://h/x\n    sub_url: rtsp://h/y\n    record_sub: true\n", "cameras[0].record_sub: recording the sub stream is not built yet"},
+		{"record_sub without sub", "    url: rtsp://h/x\n    record_sub: true\n", "line 5: cameras[0].record_sub: needs a sub_url (the stream to record besides url)"},
 	} {
 		_, err := Parse([]byte("data_dir: /d\ncameras:\n  - id: a\n"+tc.cam), env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -1102,5 +1101,15 @@ func TestSubURL(t *testing.T) {
 	}
 	if ch := Diff(cfg, parse(yml)); !ch.Empty() || len(ch.RestartSub) != 0 {
 		t.Errorf("same config: %+v", ch)
+	}
+	recorded := parse(yml + "    record_sub: true\n")
+	if !recorded.Cameras[0].RecordSub || cfg.Cameras[0].RecordSub {
+		t.Errorf("record_sub: %v, default %v", recorded.Cameras[0].RecordSub, cfg.Cameras[0].RecordSub)
+	}
+	// Recording it or not is a change of the camera; the fleet switches the
+	// sub stream's session between live-only and recording itself, and the
+	// main stream goes on.
+	if ch := Diff(cfg, recorded); !slices.Equal(ch.Changed, []string{"a"}) || len(ch.Restart) != 0 {
+		t.Errorf("record_sub turned on: %+v", ch)
 	}
 }

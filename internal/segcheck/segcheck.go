@@ -25,6 +25,14 @@ func Index(t testing.TB, dataDir, camera string) []storage.Segment {
 // IndexWith is Index for a store opened with o (an index on PostgreSQL).
 func IndexWith(t testing.TB, dataDir string, o storage.Options, camera string) []storage.Segment {
 	t.Helper()
+	return IndexStream(t, dataDir, o, camera, storage.StreamMain)
+}
+
+// IndexStream is IndexWith for one stream of the camera (storage.StreamMain
+// or StreamSub): it also checks that every segment is indexed as that
+// stream.
+func IndexStream(t testing.TB, dataDir string, o storage.Options, camera, stream string) []storage.Segment {
+	t.Helper()
 	ctx := context.Background()
 	st, err := storage.OpenWithOptions(ctx, dataDir, o)
 	if err != nil {
@@ -34,7 +42,7 @@ func IndexWith(t testing.TB, dataDir string, o storage.Options, camera string) [
 	var segs []storage.Segment
 	cursor := ""
 	for {
-		page, next, err := st.ListSegments(ctx, camera, 0, time.Now().Add(time.Hour).UnixNano(), 1000, cursor)
+		page, next, err := st.ListStreamSegments(ctx, camera, stream, 0, time.Now().Add(time.Hour).UnixNano(), 1000, cursor)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,9 +53,12 @@ func IndexWith(t testing.TB, dataDir string, o storage.Options, camera string) [
 		cursor = next
 	}
 	if len(segs) == 0 {
-		t.Fatalf("camera %s: no segments", camera)
+		t.Fatalf("camera %s stream %s: no segments", camera, stream)
 	}
 	for i, s := range segs {
+		if s.Stream != stream {
+			t.Errorf("segment %d (%s) of stream %q listed as %q", s.ID, s.Path, s.Stream, stream)
+		}
 		if s.State != storage.StateComplete {
 			t.Errorf("segment %d (%s) state %q", s.ID, s.Path, s.State)
 		}

@@ -197,7 +197,13 @@ type segment struct {
 
 func (s *site) segments(t *testing.T, id string) []segment {
 	t.Helper()
-	req, err := http.NewRequest("GET", s.base+"/api/cameras/"+id+"/segments?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z&limit=1000", nil)
+	return s.streamSegments(t, id, "main")
+}
+
+// streamSegments is segments of one stream of the camera (main or sub).
+func (s *site) streamSegments(t *testing.T, id, stream string) []segment {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.base+"/api/cameras/"+id+"/segments?start=2000-01-01T00:00:00Z&end=2100-01-01T00:00:00Z&limit=1000&stream="+stream, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -866,5 +872,69 @@ func TestLiveSubStream(t *testing.T) {
 	b.eval0(t, `nvr.selectCamera('cam', true)`)
 	b.poll(t, 20*time.Second, "the grid tile playing the sub stream again", playing("sub", 320))
 	b.liveAdvances(t, "sub")
+	b.noErrors(t)
+}
+
+// TestSubPreviews: a camera that records its sub stream (record_sub) takes
+// its scrub previews from the sub stream's keyframes: the preview request
+// asks for stream=sub and the picture drawn is the sub stream's 320x240,
+// not the main stream's 640x360.
+func TestSubPreviews(t *testing.T) {
+	s := startSite(t, "", "  - id: rs\n    url: '%BIG%'\n    sub_url: '%CAM%'\n    record_sub: true\n")
+	// A moment in the middle of a complete sub stream segment that the
+	// main stream's footage covers too.
+	var at time.Time
+	s.waitFor(t, 60*time.Second, "a sub stream segment inside the main stream's footage", func() bool {
+		main := s.streamSegments(t, "rs", "main")
+		for _, sub := range s.streamSegments(t, "rs", "sub") {
+			mid := sub.Start.Add(sub.End.Sub(sub.Start) / 2)
+			for _, m := range main {
+				if !mid.Before(m.Start.Add(time.Second)) && mid.Before(m.End.Add(-time.Second)) {
+					at = mid
+					return true
+				}
+			}
+		}
+		return false
+	})
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate(s.base+"/?camera=rs"))
+	b.poll(t, 10*time.Second, "the camera's recorded sub stream listed", `!!(window.nvr && nvr.state.cameras.find(c => c.id === 'rs')?.sub_stream?.recorded)`)
+	b.poll(t, 10*time.Second, "the spans drawn", `(nvr.spans.get('rs')?.list.length || 0) > 0`)
+	js := fmt.Sprintf(`(() => {
+		const c = document.getElementById('timeline'), r = c.getBoundingClientRect(), v = nvr.state.view;
+		const x = (%d - v.start) / (v.end - v.start) * c.clientWidth;
+		c.dispatchEvent(new PointerEvent('pointermove', {clientX: r.left + x, clientY: r.top + 40, bubbles: true}));
+		const p = nvr.preview();
+		return nvr.state.previews > 0 && !document.getElementById('preview').hidden && p.width > 0; })()`, at.UnixMilli())
+	deadline := time.Now().Add(20 * time.Second)
+	for !eval[bool](t, b, js) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no scrub preview: %s", eval[string](t, b, `JSON.stringify({p: nvr.preview(), view: nvr.state.view, spans: nvr.spans.get('rs')?.list})`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var p struct {
+		Src           string
+		Width, Height int
+	}
+	if err := json.Unmarshal([]byte(eval[string](t, b, `JSON.stringify(nvr.preview())`)), &p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Src, "stream=sub") || p.Width != 320 || p.Height != 240 {
+		t.Fatalf("preview from %q, %dx%d; want the sub stream's 320x240", p.Src, p.Width, p.Height)
+	}
+	// The server says so too: the answer to that request is the sub
+	// stream's keyframe.
+	resp, err := http.Get(p.Src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Nvr-Stream") != "sub" {
+		t.Fatalf("preview request: %d, X-Nvr-Stream %q", resp.StatusCode, resp.Header.Get("X-Nvr-Stream"))
+	}
+	b.screenshot(t, "ui-sub-preview.png")
 	b.noErrors(t)
 }

@@ -207,6 +207,9 @@ function followEvents() {
         break;
       }
       case 'segment': {
+        // A recorded sub stream's segment: the timeline shows the main
+        // stream's footage.
+        if (ev.segment.stream === 'sub') break;
         const s = Date.parse(ev.segment.start);
         const e = ev.segment.end ? Date.parse(ev.segment.end) : s;
         if (e > s) addSpan(ev.camera, s, e);
@@ -216,6 +219,7 @@ function followEvents() {
         break;
       }
       case 'segment_deleted':
+        if (ev.segment.stream === 'sub') break;
         cutSpan(ev.camera, Date.parse(ev.segment.start), Date.parse(ev.segment.end || ev.segment.start));
         drawTimeline();
         break;
@@ -1147,6 +1151,8 @@ canvas.addEventListener('wheel', (e) => {
 // Hovering or dragging over the timeline shows the picture of that moment:
 // the keyframe that shows it, fetched as a one-frame MP4
 // (/api/cameras/{id}/preview) and decoded by the browser into a canvas.
+// A camera that records its sub stream previews from it (smaller pictures;
+// the server answers with the main stream's where the sub has none).
 // Requests are spaced PREVIEW_EVERY_MS apart and rounded to a step that
 // depends on the zoom, so the browser's cache answers most of them.
 
@@ -1171,6 +1177,12 @@ function schedulePreview(e) {
   const box = $('preview');
   box.style.left = Math.min(canvas.clientWidth - 100, Math.max(100, e.offsetX)) + 'px';
   if (!previewTimer) previewTimer = setTimeout(loadPreview, PREVIEW_EVERY_MS);
+}
+
+// previewStream is the stream the scrub previews of camera id ask for.
+function previewStream(id) {
+  const cam = camera(id);
+  return cam && cam.sub_stream && cam.sub_stream.recorded ? 'sub' : 'main';
 }
 
 function hidePreview() {
@@ -1200,7 +1212,7 @@ async function loadPreview() {
       previewVideo.addEventListener('loadeddata', loaded);
       previewVideo.addEventListener('seeked', ok);
       previewVideo.addEventListener('error', bad);
-      previewVideo.src = `/api/cameras/${enc(want.id)}/preview?t=${iso(want.t)}`;
+      previewVideo.src = `/api/cameras/${enc(want.id)}/preview?t=${iso(want.t)}${previewStream(want.id) === 'sub' ? '&stream=sub' : ''}`;
     });
     if (previewWant) {
       const c = $('preview-canvas'), g = c.getContext('2d');
@@ -1413,7 +1425,7 @@ async function main() {
 // For the browser tests and for curious users in the console.
 window.nvr = {
   state, players, spans, goLive, drawTimeline, seek, setPlaying, selectCamera,
-  preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState }),
+  preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState, width: previewVideo.videoWidth, height: previewVideo.videoHeight }),
 };
 
 main();
