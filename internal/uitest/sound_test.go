@@ -66,14 +66,27 @@ var probeJS = fmt.Sprintf(soundProbe, testcam.NumberedBits, testcam.NumberedBloc
 // sound) shows a speaker button, cam's none; the tile starts muted and is
 // silent through two beeps; Space on the focused button unmutes it and
 // the beeps are heard, each starting within 2 frames of frame 0 on screen;
-// unmuting another way (setAudible on cam, which has no sound) or a second
-// press mutes it again. query picks playback or live.
-func checkSound(t *testing.T, p tab, s *site, query string) {
+// the choice holds across what replaces the tile's media (then): in
+// playback 4 s export windows handed over, live a restart of nvr;
+// unmuting another tile (setAudible on cam, which has no sound) or a second
+// press mutes it again. at is the moment to play, or zero for live.
+func checkSound(t *testing.T, p tab, s *site, at time.Time) {
 	t.Helper()
+	query := ""
+	if !at.IsZero() {
+		query = "&t=" + at.UTC().Format(time.RFC3339Nano)
+	}
 	p.navigate(t, s.base+"/?camera=loud&camera=cam"+query)
 	tile := `nvr.players.get('loud')`
 	poll(t, p, 20*time.Second, "the sound tile playing with its speaker button",
 		`!!(window.nvr && `+tile+`) && `+tile+`.video.currentTime > 0.5 && !`+tile+`.sound.hidden`)
+	if !at.IsZero() {
+		// Windows of 4 s instead of an hour: the sound must survive
+		// each hand-over to the next window's <video>.
+		run(t, p, `(async () => { nvr.state.window = 4000; nvr.state.handovers = 0; nvr.players.forEach((p) => { p.pieces = []; });
+			nvr.setPlaying(true); await nvr.seek(`+strconv.FormatInt(at.UnixMilli(), 10)+`); })()`)
+		poll(t, p, 20*time.Second, "playing 4 s windows", tile+`.pieces.length > 0 && `+tile+`.windowEnd - `+tile+`.pieces[0].wall <= 5100 && `+tile+`.video.currentTime > 0.3`)
+	}
 	if eval[bool](t, p, `!nvr.players.get('cam').sound.hidden`) {
 		t.Fatal("the tile of a camera without sound shows a speaker button")
 	}
@@ -90,7 +103,7 @@ func checkSound(t *testing.T, p tab, s *site, query string) {
 		t.Fatalf("muted tile: peak level %.3f, want silence", peak)
 	}
 	// Space on the focused button, as a keyboard user would.
-	run(t, p, `probe.max = 0; probe.onsets = []; ` + tile + `.sound.focus()`)
+	run(t, p, `probe.max = 0; probe.onsets = []; `+tile+`.sound.focus()`)
 	p.press(t, " ")
 	poll(t, p, 5*time.Second, "the tile unmuted", tile+`.sound.getAttribute('aria-pressed') === 'true' && !`+tile+`.video.muted && nvr.state.audible === 'loud'`)
 	poll(t, p, 60*time.Second, "three beeps heard", `probe.onsets.length >= 3`)
@@ -102,8 +115,23 @@ func checkSound(t *testing.T, p tab, s *site, query string) {
 	for _, n := range onsets {
 		// A beep starts with frame 0; the look that hears it may come
 		// up to 11 ms (its window) plus 5 ms (its period) later.
-		if d := (n + 50) % 100 - 50; d < -2 || d > 2 {
+		if d := (n+50)%100 - 50; d < -2 || d > 2 {
 			t.Errorf("a beep started with frame %d on screen, want frame 0 within 2 frames (%v)", n, onsets)
+		}
+	}
+	if !at.IsZero() {
+		if n := eval[float64](t, p, `nvr.state.handovers`); n < 2 {
+			t.Fatalf("%.0f window hand-overs while the beeps were heard, want at least 2", n)
+		}
+	} else {
+		// nvr restarts: the tile reconnects and is still the audible one.
+		run(t, p, `window.genBefore = `+tile+`.liveGen`)
+		s.restart(t)
+		poll(t, p, 30*time.Second, "the live tile reconnected", tile+`.liveGen > window.genBefore && `+tile+`.video.currentTime > 0.5 && `+tile+`.liveAudio`)
+		run(t, p, `probe.onsets = []`)
+		poll(t, p, 60*time.Second, "a beep heard after the reconnect", `probe.onsets.length >= 1`)
+		if muted := eval[bool](t, p, tile+`.video.muted`); muted {
+			t.Fatal("the tile is muted after the reconnect")
 		}
 	}
 	// One tile audible at a time: choosing another mutes this one.
@@ -111,7 +139,7 @@ func checkSound(t *testing.T, p tab, s *site, query string) {
 	poll(t, p, 5*time.Second, "the tile muted by another's choice", tile+`.video.muted && `+tile+`.sound.getAttribute('aria-pressed') === 'false'`)
 	run(t, p, `nvr.setAudible('loud')`)
 	poll(t, p, 5*time.Second, "the tile unmuted again", `!`+tile+`.video.muted`)
-	run(t, p, tile + `.sound.focus()`)
+	run(t, p, tile+`.sound.focus()`)
 	p.press(t, " ")
 	poll(t, p, 5*time.Second, "a second press muting it", tile+`.video.muted && nvr.state.audible === null`)
 	p.noErrors(t)
@@ -141,6 +169,6 @@ func TestSound(t *testing.T) {
 	s.waitFor(t, 30*time.Second, "three complete segments of the sound camera", func() bool { return len(s.segments(t, "loud")) >= 3 })
 	b := newBrowser(t)
 	at := s.segments(t, "loud")[0].Start.Add(300 * time.Millisecond)
-	t.Run("playback", func(t *testing.T) { checkSound(t, b, s, "&t="+at.UTC().Format(time.RFC3339Nano)) })
-	t.Run("live", func(t *testing.T) { checkSound(t, b, s, "") })
+	t.Run("playback", func(t *testing.T) { checkSound(t, b, s, at) })
+	t.Run("live", func(t *testing.T) { checkSound(t, b, s, time.Time{}) })
 }
