@@ -70,7 +70,9 @@ var probeJS = fmt.Sprintf(soundProbe, testcam.NumberedBits, testcam.NumberedBloc
 // playback 4 s export windows handed over, live a restart of nvr;
 // unmuting another tile (setAudible on cam, which has no sound) or a second
 // press mutes it again. at is the moment to play, or zero for live.
-func checkSound(t *testing.T, p tab, s *site, at time.Time) {
+// Without webAudio (headless Firefox here: see docs/ui.md) the sound is not
+// measured, only the controls and the elements' muted state.
+func checkSound(t *testing.T, p tab, s *site, at time.Time, webAudio bool) {
 	t.Helper()
 	query := ""
 	if !at.IsZero() {
@@ -93,19 +95,32 @@ func checkSound(t *testing.T, p tab, s *site, at time.Time) {
 	if got := eval[[]string](t, p, `[`+tile+`.sound.getAttribute('aria-pressed'), `+tile+`.sound.getAttribute('aria-label'), String(`+tile+`.video.muted)]`); got[0] != "false" || got[1] != "Sound: Loud camera" || got[2] != "true" {
 		t.Fatalf("before any click: aria-pressed, aria-label, muted = %q; want false, \"Sound: Loud camera\", true", got)
 	}
-	if !eval[bool](t, p, probeJS) {
-		t.Fatal("the AudioContext does not run")
-	}
-	run(t, p, `probe.id = 'loud'`)
-	// Muted: nothing through two beeps (4 s apart), 9 s of picture.
-	mediaWait(t, p, tile, 9)
-	if peak := eval[float64](t, p, `probe.max`); peak > 0.01 {
-		t.Fatalf("muted tile: peak level %.3f, want silence", peak)
+	if webAudio {
+		if !eval[bool](t, p, probeJS) {
+			t.Fatal("the AudioContext does not run")
+		}
+		run(t, p, `probe.id = 'loud'`)
+		// Muted: nothing through two beeps (4 s apart), 9 s of picture.
+		mediaWait(t, p, tile, 9)
+		if peak := eval[float64](t, p, `probe.max`); peak > 0.01 {
+			t.Fatalf("muted tile: peak level %.3f, want silence", peak)
+		}
+		run(t, p, `probe.max = 0; probe.onsets = []`)
 	}
 	// Space on the focused button, as a keyboard user would.
-	run(t, p, `probe.max = 0; probe.onsets = []; `+tile+`.sound.focus()`)
+	run(t, p, tile+`.sound.focus()`)
 	p.press(t, " ")
 	poll(t, p, 5*time.Second, "the tile unmuted", tile+`.sound.getAttribute('aria-pressed') === 'true' && !`+tile+`.video.muted && nvr.state.audible === 'loud'`)
+	if !webAudio {
+		mediaWait(t, p, tile, 9)
+		if !eval[bool](t, p, `!`+tile+`.video.muted && [...document.querySelectorAll('video')].filter((v) => !v.muted).length === 1`) {
+			t.Fatal("after 9 s of picture the tile is muted again, or more than one <video> is unmuted")
+		}
+	}
+	if !webAudio {
+		checkSoundChoice(t, p, s, at, tile, false)
+		return
+	}
 	poll(t, p, 60*time.Second, "three beeps heard", `probe.onsets.length >= 3`)
 	if peak := eval[float64](t, p, `probe.max`); peak < 0.2 {
 		t.Fatalf("unmuted tile: peak level %.3f, want the beep (0.5)", peak)
@@ -119,6 +134,13 @@ func checkSound(t *testing.T, p tab, s *site, at time.Time) {
 			t.Errorf("a beep started with frame %d on screen, want frame 0 within 2 frames (%v)", n, onsets)
 		}
 	}
+	checkSoundChoice(t, p, s, at, tile, true)
+}
+
+// checkSoundChoice is the rest of checkSound: the choice survives window
+// hand-overs or a reconnect, and one tile is audible at a time.
+func checkSoundChoice(t *testing.T, p tab, s *site, at time.Time, tile string, webAudio bool) {
+	t.Helper()
 	if !at.IsZero() {
 		if n := eval[float64](t, p, `nvr.state.handovers`); n < 2 {
 			t.Fatalf("%.0f window hand-overs while the beeps were heard, want at least 2", n)
@@ -128,8 +150,10 @@ func checkSound(t *testing.T, p tab, s *site, at time.Time) {
 		run(t, p, `window.genBefore = `+tile+`.liveGen`)
 		s.restart(t)
 		poll(t, p, 30*time.Second, "the live tile reconnected", tile+`.liveGen > window.genBefore && `+tile+`.video.currentTime > 0.5 && `+tile+`.liveAudio`)
-		run(t, p, `probe.onsets = []`)
-		poll(t, p, 60*time.Second, "a beep heard after the reconnect", `probe.onsets.length >= 1`)
+		if webAudio {
+			run(t, p, `probe.onsets = []`)
+			poll(t, p, 60*time.Second, "a beep heard after the reconnect", `probe.onsets.length >= 1`)
+		}
 		if muted := eval[bool](t, p, tile+`.video.muted`); muted {
 			t.Fatal("the tile is muted after the reconnect")
 		}
@@ -169,6 +193,6 @@ func TestSound(t *testing.T) {
 	s.waitFor(t, 30*time.Second, "three complete segments of the sound camera", func() bool { return len(s.segments(t, "loud")) >= 3 })
 	b := newBrowser(t)
 	at := s.segments(t, "loud")[0].Start.Add(300 * time.Millisecond)
-	t.Run("playback", func(t *testing.T) { checkSound(t, b, s, at) })
-	t.Run("live", func(t *testing.T) { checkSound(t, b, s, time.Time{}) })
+	t.Run("playback", func(t *testing.T) { checkSound(t, b, s, at, true) })
+	t.Run("live", func(t *testing.T) { checkSound(t, b, s, time.Time{}, true) })
 }

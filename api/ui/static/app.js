@@ -331,6 +331,15 @@ class Player {
     this.sound.hidden = true;
     this.sound.setAttribute('aria-label', 'Sound: ' + (cam.name || cam.id));
     this.sound.onclick = () => setAudible(this.id);
+    // Enter and Space work the button here, not through the browser's
+    // activation (Firefox did not click for synthesized keys) and not as
+    // the page's Space for play/pause.
+    this.sound.onkeydown = (e) => {
+      if (e.key !== ' ' && e.key !== 'Enter') return;
+      e.preventDefault();
+      e.stopPropagation();
+      setAudible(this.id);
+    };
     this.note = document.createElement('div');
     this.note.className = 'note';
     this.note.hidden = true;
@@ -1328,7 +1337,6 @@ function bind() {
   $('export').onsubmit = (e) => e.preventDefault();
   document.addEventListener('keydown', (e) => {
     if (e.target.closest('input, select, textarea')) return;
-    if (e.target.closest('button.sound') && (e.key === ' ' || e.key === 'Enter')) return; // the button's own click
     const jump = e.shiftKey ? MIN : 5 * SEC;
     switch (e.key) {
       case ' ': e.preventDefault(); setPlaying(!state.playing); break;
