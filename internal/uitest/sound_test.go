@@ -1,10 +1,14 @@
 package uitest
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
 )
@@ -195,4 +199,22 @@ func TestSound(t *testing.T) {
 	at := s.segments(t, "loud")[0].Start.Add(300 * time.Millisecond)
 	t.Run("playback", func(t *testing.T) { checkSound(t, b, s, at, true) })
 	t.Run("live", func(t *testing.T) { checkSound(t, b, s, time.Time{}, true) })
+	t.Run("live in a browser without the sound's codec", func(t *testing.T) {
+		// As an open-source Chromium without AAC: MSE refuses the
+		// codec string with the sound (here FLAC), not the picture's.
+		ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+		defer cancel()
+		if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `{
+			const o = MediaSource.isTypeSupported.bind(MediaSource);
+			MediaSource.isTypeSupported = (m) => !m.includes('flac') && o(m); }`}); err != nil {
+			t.Fatal(err)
+		}
+		b.navigate(t, s.base+"/?camera=loud")
+		tile := `nvr.players.get('loud')`
+		b.poll(t, 20*time.Second, "the picture playing alone, the tile saying why there is no sound",
+			`!!(window.nvr && `+tile+`) && `+tile+`.noSound && `+tile+`.tracks === 1 && `+tile+`.video.currentTime > 0.5 && `+tile+`.sound.hidden &&
+				!`+tile+`.note.hidden && `+tile+`.note.textContent === 'sound not playable in this browser' && `+tile+`.overlay.hidden`)
+		b.liveAdvances(t, "loud")
+		b.noErrors(t)
+	})
 }
