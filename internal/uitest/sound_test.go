@@ -3,6 +3,7 @@ package uitest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -131,12 +132,22 @@ func checkSound(t *testing.T, p tab, s *site, at time.Time, webAudio bool) {
 	}
 	onsets := eval[[]int](t, p, `probe.onsets`)
 	t.Logf("frame numbers on screen at the beeps' onsets: %v", onsets)
+	// A beep starts with frame 0; the look that hears it may come up to
+	// 11 ms (its window) plus 5 ms (its period) later. The median is
+	// within 2 frames; one beep may be 4 off, as on a machine loaded
+	// with the race detector the picture can lag the sound by 3 frames
+	// (seen once in playback: 0, 99, 97).
+	var ds []int
 	for _, n := range onsets {
-		// A beep starts with frame 0; the look that hears it may come
-		// up to 11 ms (its window) plus 5 ms (its period) later.
-		if d := (n+50)%100 - 50; d < -2 || d > 2 {
-			t.Errorf("a beep started with frame %d on screen, want frame 0 within 2 frames (%v)", n, onsets)
+		d := (n+50)%100 - 50
+		ds = append(ds, d)
+		if d < -4 || d > 4 {
+			t.Errorf("a beep started with frame %d on screen, want frame 0 within 4 frames (%v)", n, onsets)
 		}
+	}
+	slices.Sort(ds)
+	if m := ds[len(ds)/2]; m < -2 || m > 2 {
+		t.Errorf("beeps started with frames %v on screen: the median is %d frames from frame 0, want within 2", onsets, m)
 	}
 	checkSoundChoice(t, p, s, at, tile, true)
 }
@@ -212,8 +223,8 @@ func TestSound(t *testing.T) {
 		b.navigate(t, s.base+"/?camera=loud")
 		tile := `nvr.players.get('loud')`
 		b.poll(t, 20*time.Second, "the picture playing alone, the tile saying why there is no sound",
-			`!!(window.nvr && `+tile+`) && `+tile+`.noSound && `+tile+`.tracks === 1 && `+tile+`.video.currentTime > 0.5 && `+tile+`.sound.hidden &&
-				!`+tile+`.note.hidden && `+tile+`.note.textContent === 'sound not playable in this browser' && `+tile+`.overlay.hidden`)
+			`!!(window.nvr && `+tile+` && `+tile+`.noSound && `+tile+`.tracks === 1 && `+tile+`.video.currentTime > 0.5 && `+tile+`.sound.hidden &&
+				!`+tile+`.note.hidden && `+tile+`.note.textContent === 'sound not playable in this browser' && `+tile+`.overlay.hidden)`)
 		b.liveAdvances(t, "loud")
 		b.noErrors(t)
 	})
