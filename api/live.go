@@ -13,12 +13,14 @@ import (
 	"github.com/nvr-project/nvr/storage"
 )
 
-// Live view, GET /api/cameras/{id}/live[?stream=main|sub]: a WebSocket
+// Live view, GET /api/cameras/{id}/live[?stream=main|sub][&audio=0]: a WebSocket
 // that carries the live picture of the camera's main stream (default) or
 // its sub stream (404 for a camera without one) as fragmented MP4 for the browser's Media Source
 // Extensions. A WebSocket per tile, not an HTTP stream, because a browser
 // allows about six HTTP/1.1 connections to a host and a grid has sixteen
-// tiles.
+// tiles. audio=0 asks for the picture alone (init segments without the
+// audio track), for a browser that cannot play the camera's sound codec;
+// audio=1 is the default.
 //
 // Messages from the server:
 //   - text {"type":"init","codec":"avc1.640028","width":1280,"height":720},
@@ -69,6 +71,10 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	sound := q.Get("audio")
+	if sound != "" && sound != "0" && sound != "1" {
+		return badRequest("audio must be 0 or 1")
+	}
 	cam, err := h.camera(r)
 	if err != nil {
 		return err
@@ -89,7 +95,11 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) error {
 		return errTooManyViewers
 	}
 	defer h.liveViewers.Add(-1)
-	v, err := s.Watch()
+	watch := s.Watch
+	if sound == "0" {
+		watch = s.WatchVideo
+	}
+	v, err := watch()
 	if errors.Is(err, live.ErrTooManyViewers) {
 		return errTooManyViewers
 	}

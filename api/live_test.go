@@ -14,6 +14,7 @@ import (
 
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/live"
+	"github.com/nvr-project/nvr/recorder/audio"
 	"github.com/nvr-project/nvr/recorder/video"
 )
 
@@ -135,6 +136,7 @@ func TestLiveSubStream(t *testing.T) {
 	for path, status := range map[string]int{
 		"/api/cameras/back-yard/live?stream=sub":    http.StatusNotFound,
 		"/api/cameras/front-door/live?stream=thumb": http.StatusBadRequest,
+		"/api/cameras/front-door/live?audio=no":     http.StatusBadRequest,
 	} {
 		if _, resp, err := dial(path); err == nil || resp == nil || resp.StatusCode != status {
 			t.Errorf("%s: %v, %v; want status %d", path, err, resp, status)
@@ -197,5 +199,89 @@ func TestLiveSubStream(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "hunter2") {
 		t.Error("the sub stream's error shows the password")
+	}
+}
+
+// TestLiveAudioParam: a camera with sound streams init segments with its
+// audio track by default (and with audio=1); audio=0 streams the picture
+// alone, every init without an audio track, for a browser that cannot
+// play the sound.
+func TestLiveAudioParam(t *testing.T) {
+	s := live.NewStream(nil)
+	defer s.Close()
+	const token = "all-cameras-0123456789"
+	f := newFixture(t, func(o *Options) {
+		o.Live = fakeLives{"front-door": s}
+		o.Tokens = []Token{{Value: token}}
+	})
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clip, err := testcam.LoadClip(testcam.ClipBase240)
+	if err != nil {
+		t.Fatal(err)
+	}
+	format := &audio.Format{Codec: audio.CodecOpus, ClockRate: 48000, SampleRate: 48000, Channels: 1, Opus: true}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for loop := int64(0); ctx.Err() == nil; loop++ {
+			for i, fr := range clip.Frames {
+				if ctx.Err() != nil {
+					return
+				}
+				dts := fr.DTS + 9000 + loop*clip.Duration
+				// Two 20 ms Opus frames (a TOC byte for 20 ms, one frame) per 40 ms picture.
+				for k := range int64(2) {
+					s.Audio(format, &audio.Frame{PTS: dts*48000/90000 + k*960, Duration: 960, Data: []byte{0x08, 0, 0}}, int64(i+1))
+				}
+				s.Frame(&video.AccessUnit{NALUs: fr.NALUs, DTS: dts, PTS: fr.PTS + 9000 + loop*clip.Duration, Keyframe: fr.Keyframe, SPS: clip.SPS, PPS: clip.PPS}, int64(i+1))
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	// inits reads until frames binary frames have come and returns the
+	// codec strings of the init messages among them.
+	inits := func(path string, frames int) []string {
+		h := http.Header{"Authorization": {"Bearer " + token}}
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer c.CloseNow()
+		var codecs []string
+		for n := 0; n < frames; {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v after %d frames", path, err, n)
+			}
+			if typ == websocket.MessageText {
+				var init struct{ Codec string }
+				if err := json.Unmarshal(b, &init); err != nil {
+					t.Fatal(err)
+				}
+				codecs = append(codecs, init.Codec)
+			} else if b[0] == 1 {
+				n++
+			}
+		}
+		return codecs
+	}
+	// 60 frames span two keyframes: the audio's init has come by then.
+	for _, path := range []string{"/api/cameras/front-door/live", "/api/cameras/front-door/live?audio=1"} {
+		if c := inits(path, 60); !strings.HasSuffix(c[len(c)-1], ",opus") {
+			t.Errorf("%s: inits %q, want one with opus", path, c)
+		}
+	}
+	c := inits("/api/cameras/front-door/live?audio=0", 60)
+	for _, codec := range c {
+		if strings.Contains(codec, ",") {
+			t.Fatalf("audio=0: init codec %q has an audio track", codec)
+		}
+	}
+	if len(c) == 0 {
+		t.Fatal("audio=0: no init segment")
 	}
 }

@@ -19,7 +19,9 @@ import (
 // codec string without audio); once audio comes, the next keyframe brings
 // a new init with a second track and the codec string lists both; the
 // fragments after it carry the sound at its instants (our reader and
-// ffmpeg read the viewer's bytes with both tracks).
+// ffmpeg read the viewer's bytes with both tracks). A viewer of the
+// picture alone (WatchVideo) meanwhile gets every frame and never an
+// audio track.
 func TestViewerAudio(t *testing.T) {
 	s := NewStream(nil)
 	defer s.Close()
@@ -28,6 +30,11 @@ func TestViewerAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
+	vv, err := s.WatchVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vv.Close()
 	f := newFeeder(t, testcam.ClipBase240)
 	gop := 0
 	for i, fr := range f.clip.Frames {
@@ -110,6 +117,29 @@ func TestViewerAudio(t *testing.T) {
 	}
 	if out := string(testaudio.Run(t, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", path)); strings.Fields(out)[1] != "opus" {
 		t.Fatalf("ffprobe streams %q", out)
+	}
+
+	// The video-only viewer: one init, without audio, and every frame.
+	var video bytes.Buffer
+	inits, frames := 0, 0
+	for _, m := range drain(t, vv, 4*len(f.clip.Frames)+2) {
+		if m.Init {
+			inits++
+			if strings.Contains(m.Codec, ",") {
+				t.Fatalf("video-only viewer got an init with codec %q", m.Codec)
+			}
+		} else {
+			frames++
+		}
+		video.Write(m.Data)
+	}
+	vinfo, err := fmp4.Scan(bytes.NewReader(video.Bytes()), int64(video.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// All frames but the last, whose fragment waits for the next frame.
+	if want := gop + 3*len(f.clip.Frames) - 1; inits != 1 || frames != want || vinfo.Audio != nil || len(vinfo.Samples) != want {
+		t.Fatalf("video-only viewer: %d inits, %d frames (%d scanned, audio %v), want 1 init and %d frames", inits, frames, len(vinfo.Samples), vinfo.Audio != nil, want)
 	}
 }
 

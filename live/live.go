@@ -103,6 +103,24 @@ type audioIn struct {
 // 20 ms frames); a full queue drops audio, never video.
 const inputAudio = 256
 
+// A stream is muxed in up to two variants, each only while someone watches
+// it: with the camera's sound (Watch) and the picture alone (WatchVideo, for
+// a browser that cannot play the sound's codec).
+const (
+	withSound = iota
+	videoOnly
+	variants
+)
+
+// kept is what a new viewer of one variant starts from: the init segment
+// and the messages since the last keyframe.
+type kept struct {
+	init     *Message
+	gop      []*Message
+	gopBytes int
+	gopValid bool
+}
+
 // Stream is one camera's live picture and sound.
 type Stream struct {
 	in   chan frame
@@ -118,10 +136,7 @@ type Stream struct {
 	closed   bool
 	viewers  map[*Viewer]struct{}
 	cut      bool // a viewer was cut off since the muxer last told onViewers
-	init     *Message
-	gop      []*Message
-	gopBytes int
-	gopValid bool
+	kept     [variants]kept
 	st       Stats
 
 	done chan struct{}
@@ -154,6 +169,19 @@ func (s *Stream) Viewers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.viewers)
+}
+
+// viewersOf returns the number of viewers of a variant.
+func (s *Stream) viewersOf(variant int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for v := range s.viewers {
+		if v.variant == variant {
+			n++
+		}
+	}
+	return n
 }
 
 // notify tells onViewers the count; the caller does not hold s.mu.
@@ -251,8 +279,16 @@ func (s *Stream) Stats() Stats {
 
 // Watch adds a viewer. Its queue starts with the init segment and the
 // picture since the last keyframe, when the stream has them.
-func (s *Stream) Watch() (*Viewer, error) {
-	v, err := s.watch()
+func (s *Stream) Watch() (*Viewer, error) { return s.watchVariant(withSound) }
+
+// WatchVideo adds a viewer of the picture alone: its init segments have no
+// audio track, whatever the camera sends (for a browser that cannot play
+// the sound's codec). The picture is muxed a second time while such a
+// viewer watches.
+func (s *Stream) WatchVideo() (*Viewer, error) { return s.watchVariant(videoOnly) }
+
+func (s *Stream) watchVariant(variant int) (*Viewer, error) {
+	v, err := s.watch(variant)
 	if err == nil {
 		select {
 		case s.wake <- struct{}{}:
@@ -263,7 +299,7 @@ func (s *Stream) Watch() (*Viewer, error) {
 	return v, err
 }
 
-func (s *Stream) watch() (*Viewer, error) {
+func (s *Stream) watch(variant int) (*Viewer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -272,10 +308,10 @@ func (s *Stream) watch() (*Viewer, error) {
 	if len(s.viewers) >= MaxViewers {
 		return nil, ErrTooManyViewers
 	}
-	v := &Viewer{s: s, signal: make(chan struct{}, 1), skipping: true}
-	if s.gopValid {
+	v := &Viewer{s: s, variant: variant, signal: make(chan struct{}, 1), skipping: true}
+	if k := &s.kept[variant]; k.gopValid {
 		// Start at the last keyframe (offer sends the init before it).
-		for _, m := range s.gop {
+		for _, m := range k.gop {
 			v.offer(m, s.now())
 		}
 	}
@@ -290,8 +326,10 @@ func (s *Stream) watch() (*Viewer, error) {
 // sink that turns the bytes into messages.
 func (s *Stream) run() {
 	defer s.wg.Done()
-	var m muxer
-	m.s = s
+	var ms [variants]muxer
+	for i := range ms {
+		ms[i].s, ms[i].variant = s, i
+	}
 	var (
 		gop      []frame // the frames since the last keyframe
 		gopBytes int
@@ -301,12 +339,14 @@ func (s *Stream) run() {
 		case <-s.done:
 			return
 		case <-s.wake:
-			if s.Viewers() > 0 && !m.on {
-				m.start(gop)
+			for i := range ms {
+				if s.viewersOf(i) > 0 && !ms[i].on {
+					ms[i].start(gop)
+				}
 			}
 			continue
 		case a := <-s.ain:
-			m.audio(a)
+			ms[withSound].audio(a) // the video-only variant has no audio track
 			continue
 		case f := <-s.in:
 			if f.key {
@@ -318,13 +358,16 @@ func (s *Stream) run() {
 			} else {
 				gop, gopBytes = gop[:0], 0 // too long to keep: new viewers wait for a keyframe
 			}
-			switch {
-			case s.Viewers() == 0:
-				m.stop()
-			case !m.on:
-				m.start(gop)
-			default:
-				m.mux(f)
+			for i := range ms {
+				m := &ms[i]
+				switch {
+				case s.viewersOf(i) == 0:
+					m.stop()
+				case !m.on:
+					m.start(gop)
+				default:
+					m.mux(f)
+				}
 			}
 			s.mu.Lock()
 			s.st.Frames++
@@ -341,6 +384,7 @@ func (s *Stream) run() {
 // muxer is the run loop's fMP4 state while someone watches.
 type muxer struct {
 	s             *Stream
+	variant       int // withSound or videoOnly, which never sees audio
 	on            bool
 	w             *fmp4.Writer
 	sink          collector
@@ -398,7 +442,7 @@ func (m *muxer) stop() {
 	}
 	m.on, m.w, m.have = false, nil, false
 	m.s.mu.Lock()
-	m.s.init, m.s.gop, m.s.gopBytes, m.s.gopValid = nil, nil, 0, false
+	m.s.kept[m.variant] = kept{}
 	m.s.mu.Unlock()
 }
 
@@ -458,7 +502,7 @@ func (m *muxer) mux(f frame) {
 			m.wAudio = nil
 		}
 		m.w, m.vps, m.sps, m.pps, m.params, m.have, m.base = nw, f.vps, f.sps, f.pps, f.params, false, f.dts
-		m.s.broadcast(&Message{Init: true, Codec: codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
+		m.s.broadcast(m.variant, &Message{Init: true, Codec: codec, Width: p.Width, Height: p.Height, Data: m.sink.take()})
 	}
 	if err := m.w.WriteSample(fmp4.Sample{NALUs: f.nalus, DTS: f.dts, PTS: f.pts, Keyframe: f.key}); err != nil {
 		m.w = nil // a bad frame: start again at the next keyframe
@@ -473,28 +517,33 @@ func (m *muxer) mux(f frame) {
 // emitPrev sends the fragment the writer just wrote: the previous frame's.
 func (m *muxer) emitPrev() {
 	if b := m.sink.take(); len(b) > 0 {
-		m.s.broadcast(&Message{Data: b, Keyframe: m.prev.key, PTS: m.prev.pts - m.base, ArrivalNS: m.prev.arrivalNS})
+		m.s.broadcast(m.variant, &Message{Data: b, Keyframe: m.prev.key, PTS: m.prev.pts - m.base, ArrivalNS: m.prev.arrivalNS})
 	}
 }
 
-// broadcast keeps m for new viewers and offers it to every viewer.
-func (s *Stream) broadcast(m *Message) {
+// broadcast keeps m for new viewers of its variant and offers it to every
+// viewer of that variant.
+func (s *Stream) broadcast(variant int, m *Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	k := &s.kept[variant]
 	switch {
 	case m.Init:
-		s.init, s.gop, s.gopBytes, s.gopValid = m, nil, 0, false
+		*k = kept{init: m}
 	case m.Keyframe:
-		s.gop, s.gopBytes, s.gopValid = []*Message{m}, len(m.Data), true
-	case s.gopValid:
-		s.gop = append(s.gop, m)
-		s.gopBytes += len(m.Data)
-		if s.gopBytes > maxGOPBytes {
-			s.gop, s.gopBytes, s.gopValid = nil, 0, false
+		k.gop, k.gopBytes, k.gopValid = []*Message{m}, len(m.Data), true
+	case k.gopValid:
+		k.gop = append(k.gop, m)
+		k.gopBytes += len(m.Data)
+		if k.gopBytes > maxGOPBytes {
+			k.gop, k.gopBytes, k.gopValid = nil, 0, false
 		}
 	}
 	now := s.now()
 	for v := range s.viewers {
+		if v.variant != variant {
+			continue
+		}
 		if !v.offer(m, now) {
 			s.st.CutOff++
 			delete(s.viewers, v)
@@ -519,8 +568,9 @@ func (c *collector) take() []byte {
 
 // Viewer is one viewer's queue.
 type Viewer struct {
-	s      *Stream
-	signal chan struct{}
+	s       *Stream
+	variant int
+	signal  chan struct{}
 
 	// Under s.mu.
 	queue       []*Message
@@ -546,7 +596,7 @@ func (v *Viewer) offer(m *Message, now time.Time) bool {
 		if !m.Keyframe {
 			return v.checkBehind(now)
 		}
-		if cur := v.s.init; cur != nil && v.init != cur {
+		if cur := v.s.kept[v.variant].init; cur != nil && v.init != cur {
 			if !v.push(cur, now) {
 				return v.checkBehind(now)
 			}

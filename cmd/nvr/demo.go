@@ -25,6 +25,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	listen := fs.String("listen", "127.0.0.1:8080", "API address (loopback: the demo has no token)")
 	segment := fs.Duration("segment", 10*time.Second, "segment duration (short, so segments appear quickly)")
 	clip := fs.String("clip", testcam.ClipMain720, fmt.Sprintf("test clip, one of %v (H.264) or %v (H.265)", testcam.ClipNames, testcam.H265ClipNames))
+	withAudio := fs.Bool("audio", true, "give the test camera its audio track (G.711 beeps, recorded as FLAC)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -34,7 +35,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := newLogger(stderr, *logFormat)
 
-	cam, err := testcam.Start(testcam.Options{Clip: *clip})
+	cam, err := testcam.Start(testcam.Options{Clip: *clip, Audio: *withAudio})
 	if err != nil {
 		return fmt.Errorf("starting test camera: %w", err)
 	}

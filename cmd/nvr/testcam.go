@@ -24,12 +24,13 @@ func runTestcam(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	user := fs.String("user", "", "require this user name (with -password)")
 	password := fs.String("password", "", "require this password (with -user)")
 	auth := fs.String("auth", "digest", "authentication scheme when -user is set: basic, digest, digest-sha256")
+	withAudio := fs.Bool("audio", false, "add an audio track: G.711 µ-law, a 100 ms beep where each loop of the clip starts")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log := newLogger(stderr, *logFormat)
-	opts := testcam.Options{Clip: *clip, Path: *path, Addr: *listen}
+	opts := testcam.Options{Clip: *clip, Path: *path, Addr: *listen, Audio: *withAudio}
 	if *user != "" {
 		opts.Username, opts.Password, opts.Auth = *user, *password, *auth
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/recorder/rtsp"
 	"github.com/nvr-project/nvr/storage"
@@ -87,6 +89,59 @@ func TestLipSync(t *testing.T) {
 	}
 }
 
+// TestTestcamBeeps records nvr's own test camera with its audio track
+// (G.711 made in Go: a beep where each loop starts, that is on frame
+// number 0 of the numbered clip) through a real recorder.Job, and ffmpeg
+// decodes the segment: each beep starts within 20 ms of the picture of
+// frame 0, so the UI's sound tests can rely on the camera.
+func TestTestcamBeeps(t *testing.T) {
+	ffmpeg := needTool(t, "ffmpeg")
+	// Speed 4: 10 s of media in 2.5 s; the camera then drops the
+	// connection, which ends the segment.
+	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240, Audio: true, Speed: 4, CloseAfter: 2500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	path, row := recordJob(t, cam.URL(), 30*time.Second)
+	if !strings.HasSuffix(row.Codecs, ",flac") {
+		t.Fatalf("segment codecs %q, want G.711 recorded as flac", row.Codecs)
+	}
+	// Frame 0 is the only picture whose number blocks are all black.
+	crop := fmt.Sprintf("crop=%d:%d:0:0", testcam.NumberedBits*testcam.NumberedBlock, testcam.NumberedBlockHeight)
+	var zeros []float64
+	for _, v := range ffmpegMetadata(t, ffmpeg, path, "0:v:0", "-vf", crop+",signalstats,metadata=print:key=lavfi.signalstats.YMAX:file=-") {
+		if v.value < 100 {
+			zeros = append(zeros, v.pts)
+		}
+	}
+	onsets := beepOnsets(t, ffmpeg, path, 40) // 5 ms chunks at 8 kHz
+	t.Logf("frame 0 at %v, beeps at %v", zeros, onsets)
+	if len(onsets) == 0 {
+		t.Fatal("no beep in the recorded audio")
+	}
+	pairs := 0
+	for _, z := range zeros {
+		if z < 0.1 {
+			continue // the segment's audio starts with its first whole frame after the picture
+		}
+		best := math.Inf(1)
+		for _, o := range onsets {
+			if math.Abs(o-z) < math.Abs(best) {
+				best = o - z
+			}
+		}
+		pairs++
+		t.Logf("frame 0 at %.3f s: beep %+.1f ms", z, best*1000)
+		if math.Abs(best) >= 0.020 {
+			t.Errorf("frame 0 at %.3f s, beep %+.1f ms off (limit 20 ms)", z, best*1000)
+		}
+	}
+	if pairs < 2 || len(onsets) != pairs {
+		t.Fatalf("%d pictures of frame 0 after the start, %d beeps (frame 0 %v, beeps %v)", pairs, len(onsets), zeros, onsets)
+	}
+}
+
 // recordJob runs a recorder.Job on url until its first segment is
 // complete (the clip ends, the job's frame timeout closes the segment)
 // and returns the segment's path and row.
@@ -134,14 +189,9 @@ func recordJob(t *testing.T, url string, limit time.Duration) (string, storage.S
 // whiteFrames returns the presentation times of the video's white frames.
 func whiteFrames(t *testing.T, ffmpeg, path string) []float64 {
 	t.Helper()
-	out, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-map", "0:v:0",
-		"-vf", "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-", "-f", "null", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg signalstats: %v", err)
-	}
 	var times []float64
 	prevWhite := false
-	for _, v := range metadataLines(out) {
+	for _, v := range ffmpegMetadata(t, ffmpeg, path, "0:v:0", "-vf", "signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-") {
 		white := v.value > 128
 		if white && !prevWhite {
 			times = append(times, v.pts)
@@ -155,16 +205,11 @@ func whiteFrames(t *testing.T, ffmpeg, path string) []float64 {
 // -20 dBFS after being below it, measured in chunks of n samples.
 func beepOnsets(t *testing.T, ffmpeg, path string, n int) []float64 {
 	t.Helper()
-	out, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0",
-		"-af", "asetnsamples=n="+strconv.Itoa(n)+",astats=metadata=1:reset=1,ametadata=print:key=lavfi.astats.Overall.Peak_level:file=-",
-		"-f", "null", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg astats: %v", err)
-	}
 	var times []float64
 	// A beep already sounding where the audio starts has no onset.
 	loud := true
-	for _, v := range metadataLines(out) {
+	for _, v := range ffmpegMetadata(t, ffmpeg, path, "0:a:0",
+		"-af", "asetnsamples=n="+strconv.Itoa(n)+",astats=metadata=1:reset=1,ametadata=print:key=lavfi.astats.Overall.Peak_level:file=-") {
 		l := v.value > -20
 		if l && !loud {
 			times = append(times, v.pts)
@@ -172,6 +217,18 @@ func beepOnsets(t *testing.T, ffmpeg, path string, n int) []float64 {
 		loud = l
 	}
 	return times
+}
+
+// ffmpegMetadata decodes one stream of path through a filter (args) that
+// prints one metadata value per frame, and returns them.
+func ffmpegMetadata(t *testing.T, ffmpeg, path, stream string, filter ...string) []metaValue {
+	t.Helper()
+	args := append([]string{"-nostdin", "-v", "error", "-i", path, "-map", stream}, filter...)
+	out, err := exec.Command(ffmpeg, append(args, "-f", "null", "-")...).Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %v: %v", filter, err)
+	}
+	return metadataLines(out)
 }
 
 type metaValue struct{ pts, value float64 }

@@ -54,8 +54,30 @@ type session struct {
 	ssrc     uint32
 	seq      uint16 // first sequence number
 	tsBase   uint32 // RTP timestamp of media time 0
+	videoSet bool   // the video track was set up (a client may set up audio only)
+	audio    *audioSetup
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the streamer has ended; nil until PLAY
+}
+
+// audioSetup is the audio track of a session (Options.Audio), with its own
+// transport, SSRC, sequence numbers and RTP clock.
+type audioSetup struct {
+	tr       transport
+	setupURL string
+	ssrc     uint32
+	seq      uint16 // first sequence number
+	tsBase   uint32 // RTP timestamp of the first sample, presented with the clip's first frame
+}
+
+func newAudioSetup() *audioSetup {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return &audioSetup{
+		ssrc:   binary.BigEndian.Uint32(b[:]),
+		seq:    binary.BigEndian.Uint16(b[4:]),
+		tsBase: binary.BigEndian.Uint32(b[6:]),
+	}
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -184,7 +206,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			resp.add("Session", c.sessionHeader())
 		}
 	case "DESCRIBE":
-		st := s.lookup(req.URI, false)
+		st, _ := s.lookup(req.URI, false)
 		if st == nil {
 			resp.Status = 404
 			return resp, false
@@ -197,7 +219,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 		resp.add("Content-Type", "application/sdp")
 		resp.Body = st.sdp
 	case "SETUP":
-		st := s.lookup(req.URI, true)
+		st, isAudio := s.lookup(req.URI, true)
 		if st == nil {
 			resp.Status = 404
 			return resp, false
@@ -213,6 +235,12 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			resp.Status = 455
 			return resp, false
 		}
+		if c.sess != nil && !c.sess.compatible(tr, isAudio) {
+			// Both tracks go the same way (TCP or UDP), on distinct
+			// interleaved channels.
+			resp.Status = 461
+			return resp, false
+		}
 		if c.sess == nil {
 			c.sess = newSession(st, &s.opts)
 			s.stats.sessions.Add(1)
@@ -220,8 +248,18 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			st.sessions.Add(1)
 			st.active.Add(1)
 		}
-		c.sess.tr = tr
-		c.sess.setupURL = stripUserinfo(req.URI)
+		ssrc := c.sess.ssrc
+		if isAudio {
+			if c.sess.audio == nil {
+				c.sess.audio = newAudioSetup()
+			}
+			c.sess.audio.tr = tr
+			c.sess.audio.setupURL = stripUserinfo(req.URI)
+			ssrc = c.sess.audio.ssrc
+		} else {
+			c.sess.tr, c.sess.videoSet = tr, true
+			c.sess.setupURL = stripUserinfo(req.URI)
+		}
 		var th string
 		if tr.TCP {
 			th = fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d", tr.Interleaved[0], tr.Interleaved[1])
@@ -231,7 +269,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 				tr.ClientRTP, tr.ClientRTCP, rtpPort, rtpPort+1)
 		}
 		if s.opts.AnnounceSSRC {
-			th += fmt.Sprintf(";ssrc=%08X", c.sess.ssrc)
+			th += fmt.Sprintf(";ssrc=%08X", ssrc)
 		}
 		resp.add("Transport", th)
 		resp.add("Session", c.sessionHeader())
@@ -245,12 +283,25 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 		if c.sess.done != nil {
 			return resp, false // already playing; PLAY again is harmless
 		}
-		info := fmt.Sprintf("url=%s;seq=%d;rtptime=%d", c.sess.setupURL, c.sess.seq,
-			c.sess.tsBase+uint32(c.sess.stream.clip.Frames[0].PTS))
-		if s.opts.AnnounceSSRC {
-			info += fmt.Sprintf(";ssrc=%08X", c.sess.ssrc)
+		// RTP-Info names each track set up, with the RTP times of one
+		// instant: the clip's first frame and the audio's first sample.
+		var infos []string
+		if c.sess.videoSet {
+			info := fmt.Sprintf("url=%s;seq=%d;rtptime=%d", c.sess.setupURL, c.sess.seq,
+				c.sess.tsBase+uint32(c.sess.stream.clip.Frames[0].PTS))
+			if s.opts.AnnounceSSRC {
+				info += fmt.Sprintf(";ssrc=%08X", c.sess.ssrc)
+			}
+			infos = append(infos, info)
 		}
-		resp.add("RTP-Info", info)
+		if a := c.sess.audio; a != nil {
+			info := fmt.Sprintf("url=%s;seq=%d;rtptime=%d", a.setupURL, a.seq, a.tsBase)
+			if s.opts.AnnounceSSRC {
+				info += fmt.Sprintf(";ssrc=%08X", a.ssrc)
+			}
+			infos = append(infos, info)
+		}
+		resp.add("RTP-Info", strings.Join(infos, ","))
 		s.stats.plays.Add(1)
 		return resp, true
 	case "TEARDOWN":
@@ -287,6 +338,33 @@ func newSession(st *stream, o *Options) *session {
 		ss.tsBase = o.TimestampBase - uint32(st.clip.Frames[0].PTS)
 	}
 	return ss
+}
+
+// compatible reports whether a SETUP of the video (or audio) track with
+// transport tr fits the tracks already set up: the same lower transport,
+// and over TCP interleaved channels the other track does not use.
+func (ss *session) compatible(tr transport, audio bool) bool {
+	var other *transport
+	switch {
+	case audio && ss.videoSet:
+		other = &ss.tr
+	case !audio && ss.audio != nil:
+		other = &ss.audio.tr
+	default:
+		return true
+	}
+	if tr.TCP != other.TCP {
+		return false
+	}
+	if !tr.TCP {
+		return true
+	}
+	for _, a := range tr.Interleaved {
+		if a == other.Interleaved[0] || a == other.Interleaved[1] {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *conn) sessionHeader() string {
@@ -329,7 +407,7 @@ func (c *conn) startStream(ctx context.Context) {
 func (c *conn) fault(ctx context.Context, req *request) {
 	s := c.s
 	sdp := s.main.sdp
-	if st := s.lookup(req.URI, false); st != nil {
+	if st, _ := s.lookup(req.URI, false); st != nil {
 		sdp = st.sdp
 	}
 	ok := &response{Status: 200}

@@ -6,7 +6,8 @@
 //
 // It owns the clips, their packetization and the server side of the
 // protocol. It does not record, decode or validate H.264, and it is not a
-// general RTSP server: one H.264 track per path, one session per TCP
+// general RTSP server: one video track per path (and with Options.Audio a
+// G.711 track of beeps made in Go, see audio.go), one session per TCP
 // connection, no PAUSE, no RECORD, no multicast. It is ordinary code (used
 // by end-to-end tests, the load test and `nvr demo`), so it starts no
 // goroutine it does not wait for and never logs.

@@ -66,6 +66,15 @@ type Options struct {
 	// each served like Path (same auth, same faults). Optional.
 	Streams map[string]string
 
+	// Audio adds an audio track to every stream: G.711 µ-law at 8 kHz
+	// (PCMU, RFC 3551), silent but for a 100 ms 1 kHz beep starting where
+	// each loop of the clip starts, so a test can relate sound to picture.
+	// It has its own SSRC, sequence numbers and RTP clock, is set up by a
+	// second SETUP (control trackID=1) in the same session, TCP or UDP
+	// like the video, and is named in RTP-Info. The faults act on the
+	// video packets only (StallAfter and CloseAfter stop both).
+	Audio bool
+
 	// Faults, all off by default. Durations are wall time from PLAY, not
 	// scaled by Speed.
 

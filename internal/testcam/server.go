@@ -33,11 +33,12 @@ type Stats struct {
 	FramesSent     int64 // access units whose packets were all handed to the socket
 	BytesSent      int64 // RTP bytes written (headers and payloads, without interleaving)
 	MediaWrites    int64 // TCP writes of RTP packets: one per packet, or one per frame with FrameWrites
+	AudioPackets   int64 // RTP packets of the audio track written (Options.Audio)
 }
 
 type counters struct {
 	connections, rejected, sessions, active, plays, teardowns, keepalives, expired, authFailures atomic.Int64
-	packets, dropped, frames, bytes, mediaWrites                                                 atomic.Int64
+	packets, dropped, frames, bytes, mediaWrites, audioPackets                                   atomic.Int64
 }
 
 // Server is a running test camera. Create it with Start; stop it with Close.
@@ -108,6 +109,9 @@ func Start(opts Options) (*Server, error) {
 			s.rtcp.Close()
 			return nil, fmt.Errorf("testcam: %w", err)
 		}
+		if opts.Audio {
+			st.audio = audioLoop(st.clip.Duration)
+		}
 		st.sdp = buildSDP(st.clip, host, &opts)
 		s.streams[p] = st
 	}
@@ -159,6 +163,7 @@ type stream struct {
 	path    string
 	clip    *Clip
 	packets [][]RTPPacketTemplate
+	audio   [][]byte // one loop of the audio track's payloads (Options.Audio), else nil
 	sdp     []byte
 
 	sessions, active atomic.Int64 // this path's share of Stats.Sessions and ActiveSessions
@@ -166,20 +171,29 @@ type stream struct {
 
 // lookup returns the stream a request URI addresses, or nil. For SETUP
 // (track true) the track URL PATH/trackID=0 is accepted too, as is the
-// aggregate PATH.
-func (s *Server) lookup(uri string, track bool) *stream {
+// aggregate PATH (both the video), and PATH/trackID=1 when the stream has
+// audio (then audio is true).
+func (s *Server) lookup(uri string, track bool) (st *stream, audio bool) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	p := normalizePath(u.Path)
 	if st := s.streams[p]; st != nil {
-		return st
+		return st, false
 	}
-	if base, ok := strings.CutSuffix(p, "/"+trackControl); ok && track {
-		return s.streams[normalizePath(base)]
+	if !track {
+		return nil, false
 	}
-	return nil
+	if base, ok := strings.CutSuffix(p, "/"+trackControl); ok {
+		return s.streams[normalizePath(base)], false
+	}
+	if base, ok := strings.CutSuffix(p, "/"+audioControl); ok {
+		if st := s.streams[normalizePath(base)]; st != nil && st.audio != nil {
+			return st, true
+		}
+	}
+	return nil, false
 }
 
 // buildSDP writes the session description (RFC 4566) with the H.264
@@ -227,7 +241,20 @@ func buildSDP(c *Clip, ip net.IP, opts *Options) []byte {
 		"m=video 0 RTP/AVP " + strconv.Itoa(payloadType) + "\r\n" +
 		"a=rtpmap:" + strconv.Itoa(payloadType) + " " + encoding + "\r\n" +
 		fmtpLine +
-		"a=control:" + trackControl + "\r\n")
+		"a=control:" + trackControl + "\r\n" +
+		audioSDP(opts))
+}
+
+// audioSDP is the audio track's media section (Options.Audio), or "".
+func audioSDP(opts *Options) string {
+	if !opts.Audio {
+		return ""
+	}
+	pt := strconv.Itoa(audioPayloadType)
+	return "m=audio 0 RTP/AVP " + pt + "\r\n" +
+		"a=rtpmap:" + pt + " PCMU/" + strconv.Itoa(AudioRate) + "\r\n" +
+		"a=ptime:" + strconv.Itoa(AudioPacketSamples*1000/AudioRate) + "\r\n" +
+		"a=control:" + audioControl + "\r\n"
 }
 
 // Accept retry pauses after a transient error: short enough to recover
@@ -242,7 +269,7 @@ const (
 // loop on a demo network cannot exhaust the process.
 const maxConns = 1024
 
-// trackControl is the control attribute of the only track.
+// trackControl is the control attribute of the video track.
 const trackControl = "trackID=0"
 
 func (s *Server) acceptLoop() {
@@ -329,6 +356,7 @@ func (s *Server) Stats() Stats {
 		FramesSent:     c.frames.Load(),
 		BytesSent:      c.bytes.Load(),
 		MediaWrites:    c.mediaWrites.Load(),
+		AudioPackets:   c.audioPackets.Load(),
 	}
 }
 

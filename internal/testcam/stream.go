@@ -44,6 +44,19 @@ type streamer struct {
 	dts0     int64 // decode time of the first frame sent, the pacing origin
 	switched bool
 
+	video bool // the video track was set up; else only its timing runs
+
+	// The audio track, when set up (Options.Audio): one loop of
+	// payloads, sent one packet per AudioPacketSamples.
+	audio [][]byte
+	aCh   byte
+	aTo   netip.AddrPort
+	aSSRC uint32
+	aSeq  uint16
+	aTS   uint32 // RTP time of the first sample
+	aNext int64  // index of the next audio packet since PLAY
+	aBuf  []byte
+
 	n       int // packets considered, for DropEvery/ReorderEvery
 	held    bool
 	heldHdr [rtpHeaderLen]byte
@@ -65,11 +78,21 @@ type streamer struct {
 
 func newStreamer(c *conn, sess *session) *streamer {
 	st := &streamer{
-		c: c, s: c.s, tcp: sess.tr.TCP,
+		c: c, s: c.s, tcp: sess.tr.TCP, video: sess.videoSet,
 		ch:   [2]byte{byte(sess.tr.Interleaved[0]), byte(sess.tr.Interleaved[1])},
 		ssrc: sess.ssrc, seq: sess.seq, tsBase: sess.tsBase,
 		clip: sess.stream.clip, pkts: sess.stream.packets,
 		dts0: sess.stream.clip.Frames[0].DTS,
+	}
+	a := sess.audio
+	if a != nil {
+		st.audio = sess.stream.audio
+		st.aCh = byte(a.tr.Interleaved[0])
+		st.aSSRC, st.aSeq, st.aTS = a.ssrc, a.seq, a.tsBase
+		st.aBuf = make([]byte, 0, interleavedHeaderLen+rtpHeaderLen+AudioPacketSamples)
+		if !sess.videoSet {
+			st.tcp = a.tr.TCP
+		}
 	}
 	if !st.tcp {
 		// Media goes only to the address the RTSP connection came from:
@@ -79,6 +102,9 @@ func newStreamer(c *conn, sess *session) *streamer {
 		st.rtpTo = netip.AddrPortFrom(ip, uint16(sess.tr.ClientRTP))
 		st.rtcpTo = netip.AddrPortFrom(ip, uint16(sess.tr.ClientRTCP))
 		st.udp = make([]byte, 0, rtpHeaderLen+c.s.opts.MaxPacketSize)
+		if a != nil {
+			st.aTo = netip.AddrPortFrom(ip, uint16(a.tr.ClientRTP))
+		}
 	}
 	return st
 }
@@ -110,6 +136,11 @@ func (st *streamer) run(ctx context.Context) {
 		f := &st.clip.Frames[st.frame]
 		due := st.due(start, f.DTS+st.offset)
 		next := due
+		if st.audio != nil && !stalled {
+			if ad := st.audioDue(start); ad.Before(next) {
+				next = ad
+			}
+		}
 		if stalled {
 			next = time.Time{}
 		}
@@ -143,6 +174,16 @@ func (st *streamer) run(ctx context.Context) {
 			stalled = true // F2: keep the connection, send nothing more
 			continue
 		}
+		if st.audio != nil {
+			// Every audio packet whose time has come, before the frame:
+			// behind schedule, the audio catches up as the video does.
+			for !now.Before(st.audioDue(start)) {
+				if err := st.sendAudio(); err != nil {
+					st.c.nc.Close()
+					return
+				}
+			}
+		}
 		if now.Before(due) {
 			continue
 		}
@@ -160,7 +201,7 @@ func (st *streamer) run(ctx context.Context) {
 			return
 		}
 		st.lastDue = due
-		if !now.Before(nextSR) {
+		if st.video && !now.Before(nextSR) {
 			if err := st.sendSR(); err != nil {
 				st.c.nc.Close()
 				return
@@ -175,9 +216,43 @@ func (st *streamer) run(ctx context.Context) {
 	}
 }
 
+// audioDue returns when the next audio packet is to be sent: packet k
+// starts k×20 ms after the clip's first frame, divided by Speed.
+func (st *streamer) audioDue(start time.Time) time.Time {
+	return start.Add(time.Duration(float64(st.aNext*AudioPacketSamples*int64(time.Second)/AudioRate) / st.s.opts.Speed))
+}
+
+// sendAudio sends the next audio packet (RFC 3551: PCMU, payload type 0,
+// the timestamp counting samples, no marker since silence is sent too).
+func (st *streamer) sendAudio() error {
+	payload := st.audio[st.aNext%int64(len(st.audio))]
+	size := rtpHeaderLen + len(payload)
+	b := st.aBuf[:0]
+	if st.tcp {
+		b = append(b, '$', st.aCh, byte(size>>8), byte(size))
+	}
+	b = append(b, 0x80, audioPayloadType)
+	b = binary.BigEndian.AppendUint16(b, st.aSeq)
+	b = binary.BigEndian.AppendUint32(b, st.aTS+uint32(st.aNext*AudioPacketSamples))
+	b = binary.BigEndian.AppendUint32(b, st.aSSRC)
+	b = append(b, payload...)
+	st.aBuf = b
+	st.aSeq++
+	st.aNext++
+	st.s.stats.audioPackets.Add(1)
+	if st.tcp {
+		return st.c.write(b)
+	}
+	_, _ = st.s.rtp.WriteToUDPAddrPort(b, st.aTo)
+	return nil
+}
+
 // sendFrame sends the packets of the current frame, applying DropEvery
 // and ReorderEvery.
 func (st *streamer) sendFrame(f *Frame) error {
+	if !st.video {
+		return nil // an audio-only session: the frames only keep time
+	}
 	opts := &st.s.opts
 	ts := st.tsBase + uint32(f.PTS+st.offset)
 	st.lastTS = ts

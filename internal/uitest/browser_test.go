@@ -89,12 +89,14 @@ type site struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	cam     *testcam.Server
+	sound   *testcam.Server // with testcam's audio track, when a camera's URL is %SOUND%
 }
 
 // startSite runs nvr serve on two cameras of one test camera (cam, named
 // xssName, and cam2); extra is appended to the config, moreCameras to its
-// camera list, where %CAM% stands for the test camera's URL and %BIG% for
-// its second stream (/big, 640x360, not numbered).
+// camera list, where %CAM% stands for the test camera's URL, %BIG% for
+// its second stream (/big, 640x360, not numbered) and %SOUND% for a second
+// test camera of the numbered clip with sound (testcam's G.711 beeps).
 func startSite(t *testing.T, extra string, moreCameras ...string) *site {
 	t.Helper()
 	cam, err := testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240, Streams: map[string]string{"/big": testcam.ClipHigh360BFrame}})
@@ -102,6 +104,15 @@ func startSite(t *testing.T, extra string, moreCameras ...string) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cam.Close() })
+	more := strings.Join(moreCameras, "")
+	var sound *testcam.Server
+	if strings.Contains(more, "%SOUND%") {
+		if sound, err = testcam.Start(testcam.Options{Clip: testcam.ClipNumbered240, Audio: true}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sound.Close() })
+		more = strings.ReplaceAll(more, "%SOUND%", sound.URL())
+	}
 	dir := t.TempDir()
 	listen := freeAddr(t)
 	cfg := fmt.Sprintf(`data_dir: %s
@@ -116,12 +127,12 @@ cameras:
   - id: cam2
     name: Second camera
     url: '%s'
-%s%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), strings.NewReplacer("%CAM%", cam.URL(), "%BIG%", cam.URLFor("/big")).Replace(strings.Join(moreCameras, "")), extra)
+%s%s`, filepath.Join(dir, "data"), listen, xssName, cam.URL(), cam.URL(), strings.NewReplacer("%CAM%", cam.URL(), "%BIG%", cam.URLFor("/big")).Replace(more), extra)
 	cfgPath := filepath.Join(dir, "nvr.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &site{base: "http://" + listen, cfgPath: cfgPath, logPath: filepath.Join(dir, "nvr.log"), cam: cam}
+	s := &site{base: "http://" + listen, cfgPath: cfgPath, logPath: filepath.Join(dir, "nvr.log"), cam: cam, sound: sound}
 	s.start(t, "-init")
 	t.Cleanup(func() {
 		_ = s.cmd.Process.Kill()

@@ -393,7 +393,7 @@ func (f *firefox) noErrors(t *testing.T) {
 // stepping by key, playing across segments, two cameras in sync, live tiles.
 func TestFirefox(t *testing.T) {
 	need(t, "ffmpeg")
-	s := startSite(t, "")
+	s := startSite(t, "", soundCamera)
 	f := newFirefox(t)
 	f.navigate(t, s.base+"/")
 	// Firefox on Linux decodes H.264 with the system's libavcodec: without
@@ -404,7 +404,7 @@ func TestFirefox(t *testing.T) {
 		}
 		t.Skip("this firefox cannot play H.264")
 	}
-	poll(t, f, 10*time.Second, "two cameras listed", `document.querySelectorAll('#camera-list li').length === 2`)
+	poll(t, f, 10*time.Second, "three cameras listed", `document.querySelectorAll('#camera-list li').length === 3`)
 	if n := eval[int](t, f, `document.querySelectorAll('img').length`); n != 0 {
 		t.Fatalf("%d <img> elements: a camera name was parsed as HTML", n)
 	}
@@ -417,6 +417,11 @@ func TestFirefox(t *testing.T) {
 	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, f, s, at) })
 	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, f, s) })
 	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, f, s) })
+	s.waitFor(t, 30*time.Second, "three complete segments of the sound camera", func() bool { return len(s.segments(t, "loud")) >= 3 })
+	t.Run("sound in playback", func(t *testing.T) {
+		checkSound(t, f, s, s.segments(t, "loud")[0].Start.Add(300*time.Millisecond), false)
+	})
+	t.Run("sound live", func(t *testing.T) { checkSound(t, f, s, time.Time{}, false) })
 }
 
 // TestFirefoxSignIn runs checkSignIn in Firefox.

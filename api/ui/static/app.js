@@ -43,6 +43,7 @@ const state = {
   signIn: false,          // the server needs users to sign in
   window: WINDOW,         // footage per export
   handovers: 0,           // windows swapped in preloaded (the tests read it)
+  audible: null,          // the camera whose tile is heard (setAudible); the rest are muted
   lastFrameAt: null,      // performance.now() of the last frame shown, and the
   maxFrameGap: 0,         // longest wait for a frame since the last seek
   in: null, out: null,    // export range, ms
@@ -240,6 +241,7 @@ async function refreshAll() {
 async function loadCameras() {
   state.cameras = await api('/api/cameras');
   renderCameras();
+  for (const p of players.values()) p.applySound();
 }
 
 function camera(id) { return state.cameras.find((c) => c.id === id); }
@@ -324,7 +326,28 @@ class Player {
     this.overlay = document.createElement('div');
     this.overlay.className = 'overlay';
     this.overlay.hidden = true;
-    this.tile.append(this.label, this.overlay);
+    // The sound control (see setAudible) and what the tile says about its
+    // sound ("sound not playable in this browser"); shown only for a
+    // stream with sound.
+    this.sound = document.createElement('button');
+    this.sound.type = 'button';
+    this.sound.className = 'sound';
+    this.sound.hidden = true;
+    this.sound.setAttribute('aria-label', 'Sound: ' + (cam.name || cam.id));
+    this.sound.onclick = () => setAudible(this.id);
+    // Enter and Space work the button here, not through the browser's
+    // activation (Firefox did not click for synthesized keys) and not as
+    // the page's Space for play/pause.
+    this.sound.onkeydown = (e) => {
+      if (e.key !== ' ' && e.key !== 'Enter') return;
+      e.preventDefault();
+      e.stopPropagation();
+      setAudible(this.id);
+    };
+    this.note = document.createElement('div');
+    this.note.className = 'note';
+    this.note.hidden = true;
+    this.tile.append(this.label, this.overlay, this.note, this.sound);
     this.pieces = [];
     this.frameWall = null; // wall time of the frame on screen
     this.loading = null;
@@ -355,6 +378,9 @@ class Player {
       this.tile.prepend(v);
     }
     v.classList.remove('standby');
+    this.applySound();
+    // Chromium tells a file's sound only once it decodes some.
+    v.addEventListener('timeupdate', () => { if (v === this.video && this.sound.hidden && this.hasSound()) this.applySound(); });
     v.addEventListener('ended', () => { if (v === this.video) this.onEnded(); });
     // While a playing video seeks, the others play on: a follower moved
     // into step lands that far behind, so the sync aims it ahead by what
@@ -412,6 +438,32 @@ class Player {
   }
 
   showOverlay(text) { this.overlay.textContent = text; this.overlay.hidden = !text; }
+
+  showNote(text) { this.note.textContent = text; this.note.hidden = !text; }
+
+  // hasSound reports whether what the tile plays has sound: live, the
+  // stream's init segment has an audio track; in playback, the camera
+  // records sound or the loaded file has some (Firefox says so at once,
+  // Chromium once it has decoded some).
+  hasSound() {
+    if (this.mode === 'live') return !!this.liveAudio;
+    const v = this.video;
+    return !!camera(this.id)?.audio || v.mozHasAudio === true || v.webkitAudioDecodedByteCount > 0 ||
+      !!(v.audioTracks && v.audioTracks.length);
+  }
+
+  // applySound mutes the tile unless it is the audible one, and shows its
+  // control when it has sound. The choice lives in state.audible, not in
+  // the <video>, so a new window's element and a reconnected live stream
+  // keep it.
+  applySound() {
+    const has = this.hasSound(), on = has && state.audible === this.id;
+    this.video.muted = !on;
+    this.sound.hidden = !has;
+    this.sound.setAttribute('aria-pressed', String(on));
+    this.sound.textContent = on ? '\u{1F50A}' : '\u{1F507}';
+    this.sound.title = on ? 'Sound on: click to mute' : 'Muted: click for sound';
+  }
 
   get exportStart() { return this.pieces.length ? this.pieces[0].wall : null; }
 
@@ -618,6 +670,14 @@ class Player {
   }
 }
 
+// setAudible makes camera id's tile the audible one, or mutes it when it
+// already is. At most one tile is heard at a time, as on an NVR's wall;
+// every tile starts muted (browsers refuse sound the user did not ask for).
+function setAudible(id) {
+  state.audible = state.audible === id ? null : id;
+  for (const p of players.values()) p.applySound();
+}
+
 // codecName names an RFC 6381 codec string's codec for people.
 function codecName(c) {
   if (/^(hvc1|hev1)\b/.test(c)) return 'H.265';
@@ -694,6 +754,8 @@ Object.assign(Player.prototype, {
     this.pending = [];
     this.sb = null;
     this.stream = liveStream(this.id);
+    this.liveAudio = false; // until the init segment says
+    this.applySound();
     const cam = camera(this.id);
     // A recording camera's session carries the picture; outside its
     // windows nvr connects for as long as someone watches.
@@ -703,8 +765,11 @@ Object.assign(Player.prototype, {
     this.video.src = URL.createObjectURL(ms);
     ms.addEventListener('sourceopen', () => {
       if (gen !== this.liveGen) return;
+      const q = [];
+      if (this.stream === 'sub') q.push('stream=sub');
+      if (this.noSound) q.push('audio=0');
       const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/cameras/' + enc(this.id) + '/live' +
-        (this.stream === 'sub' ? '?stream=sub' : ''));
+        (q.length ? '?' + q.join('&') : ''));
       ws.binaryType = 'arraybuffer';
       this.ws = ws;
       ws.onmessage = (m) => this.liveMessage(m.data);
@@ -733,8 +798,17 @@ Object.assign(Player.prototype, {
       try { m = JSON.parse(data); } catch (_) { return; }
       if (m.type !== 'init') return;
       const mime = 'video/mp4; codecs="' + m.codec + '"';
+      const videoCodec = m.codec.split(',')[0];
       if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) {
-        this.showOverlay('this browser cannot play ' + codecName(m.codec) + ' video (' + m.codec + ')');
+        if (m.codec.includes(',') && window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="' + videoCodec + '"')) {
+          // The picture plays but the sound does not (an open-source
+          // Chromium has no AAC): ask for the picture alone, from now on.
+          this.noSound = true;
+          this.showNote('sound not playable in this browser');
+          this.startLive();
+          return;
+        }
+        this.showOverlay('this browser cannot play ' + codecName(videoCodec) + ' video (' + m.codec + ')');
         this.unplayable = true;
         return;
       }
@@ -748,6 +822,8 @@ Object.assign(Player.prototype, {
         return;
       }
       this.tracks = tracks;
+      this.liveAudio = tracks > 1;
+      this.applySound();
       if (!this.sb) {
         this.sb = this.ms.addSourceBuffer(mime);
         this.sb.mode = 'segments';
@@ -1424,7 +1500,7 @@ async function main() {
 
 // For the browser tests and for curious users in the console.
 window.nvr = {
-  state, players, spans, goLive, drawTimeline, seek, setPlaying, selectCamera,
+  state, players, spans, goLive, setAudible, drawTimeline, seek, setPlaying, selectCamera,
   preview: () => ({ want: previewWant, busy: previewBusy, timer: !!previewTimer, src: previewVideo.src, error: previewVideo.error?.code, ready: previewVideo.readyState, width: previewVideo.videoWidth, height: previewVideo.videoHeight }),
 };
 
