@@ -242,13 +242,11 @@ func probe(ctx context.Context, cfg rtsp.Config, d time.Duration) (*probeResult,
 			pt.Note = "nvr records one video track of a camera"
 		case t.Type == "audio":
 			// The recorder records the first audio track it can read
-			// (recorder.Config.NoAudio off), over TCP only.
+			// (recorder.Config.NoAudio off), over TCP or UDP.
 			note, ok := audioNote(t)
 			switch {
 			case ok && audioPicked:
 				note += "; nvr records one audio track of a camera"
-			case ok && info.Transport != "tcp":
-				note += "; audio is recorded over TCP only"
 			case ok:
 				pt.Recorded, audioPicked = true, true
 			}

@@ -52,7 +52,7 @@ func TestLipSync(t *testing.T) {
 		t.Run(c.audio, func(t *testing.T) {
 			needGstElements(t, py, append([]string{"matroskademux", "h264parse", "audioresample"}, c.elems...)...)
 			g := startGst(t, gstOptions{Audio: c.audio, Clip: clip})
-			path, row := recordJob(t, g.URL(), 8*time.Second)
+			path, row := recordJob(t, g.URL(), "tcp", 8*time.Second)
 			if !strings.HasSuffix(row.Codecs, ","+c.codec) {
 				t.Fatalf("segment codecs %q, want the audio's %s", row.Codecs, c.codec)
 			}
@@ -93,8 +93,15 @@ func TestLipSync(t *testing.T) {
 // (G.711 made in Go: a beep where each loop starts, that is on frame
 // number 0 of the numbered clip) through a real recorder.Job, and ffmpeg
 // decodes the segment: each beep starts within 20 ms of the picture of
-// frame 0, so the UI's sound tests can rely on the camera.
+// frame 0, so the UI's sound tests can rely on the camera. Over TCP
+// (interleaved) and over UDP (a port pair for each track).
 func TestTestcamBeeps(t *testing.T) {
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) { testTestcamBeeps(t, transport) })
+	}
+}
+
+func testTestcamBeeps(t *testing.T, transport string) {
 	ffmpeg := needTool(t, "ffmpeg")
 	// Speed 4: 10 s of media in 2.5 s; the camera then drops the
 	// connection, which ends the segment.
@@ -103,7 +110,7 @@ func TestTestcamBeeps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Close()
-	path, row := recordJob(t, cam.URL(), 30*time.Second)
+	path, row := recordJob(t, cam.URL(), transport, 30*time.Second)
 	if !strings.HasSuffix(row.Codecs, ",flac") {
 		t.Fatalf("segment codecs %q, want G.711 recorded as flac", row.Codecs)
 	}
@@ -144,8 +151,9 @@ func TestTestcamBeeps(t *testing.T) {
 
 // recordJob runs a recorder.Job on url until its first segment is
 // complete (the clip ends, the job's frame timeout closes the segment)
-// and returns the segment's path and row.
-func recordJob(t *testing.T, url string, limit time.Duration) (string, storage.Segment) {
+// and returns the segment's path and row. transport is the RTSP
+// client's (tcp or udp).
+func recordJob(t *testing.T, url, transport string, limit time.Duration) (string, storage.Segment) {
 	t.Helper()
 	store, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -153,7 +161,7 @@ func recordJob(t *testing.T, url string, limit time.Duration) (string, storage.S
 	}
 	t.Cleanup(func() { store.Close() })
 	j, err := recorder.NewJob(recorder.Config{
-		Camera: "lipsync", RTSP: rtsp.Config{URL: url}, SegmentDuration: 60 * time.Second,
+		Camera: "lipsync", RTSP: rtsp.Config{URL: url, Transport: transport}, SegmentDuration: 60 * time.Second,
 		FrameTimeout: time.Second, MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second,
 	}, recorder.Deps{Store: store})
 	if err != nil {

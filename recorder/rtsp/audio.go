@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
@@ -28,12 +29,26 @@ func (s *Session) setupAudio(ctx context.Context, tracks []Track) error {
 	if t == nil {
 		return nil
 	}
-	if !s.tcp {
-		s.info.AudioErr = "audio is recorded over TCP only (transport: tcp)"
-		return nil
-	}
 	req := &rtspmsg.Request{Method: "SETUP", URL: t.Control}
-	req.Add("Transport", fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d", audioRTPChannel, audioRTCPChannel))
+	var rtpConn, rtcpConn *net.UDPConn
+	if s.tcp {
+		req.Add("Transport", fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d", audioRTPChannel, audioRTCPChannel))
+	} else {
+		var err error
+		if rtpConn, rtcpConn, err = s.listenUDP(); err != nil {
+			s.info.AudioErr = "audio: " + err.Error()
+			return nil
+		}
+		// Kept only if the track is set up; closed otherwise.
+		defer func() {
+			if s.udpAudio != rtpConn {
+				_ = rtpConn.Close()
+				_ = rtcpConn.Close()
+			}
+		}()
+		p := rtpConn.LocalAddr().(*net.UDPAddr).Port
+		req.Add("Transport", fmt.Sprintf("RTP/AVP;unicast;client_port=%d-%d", p, p+1))
+	}
 	resp, err := s.do(ctx, "SETUP", req)
 	if err != nil {
 		var e *Error
@@ -51,8 +66,23 @@ func (s *Session) setupAudio(ctx context.Context, tracks []Track) error {
 		s.info.AudioErr = fmt.Sprintf("audio SETUP refused: %d %q", resp.Status, reason)
 		return nil
 	}
-	ch := uint8(audioRTPChannel)
 	tr := parseTransport(resp.Header.Get("Transport"))
+	if !s.tcp {
+		if tr.tcp || tr.hasChannels {
+			s.info.AudioErr = "audio SETUP answered a UDP request with an interleaved transport"
+			return nil
+		}
+		// From the video's server (setUDPPeer), from its own port when
+		// the reply names one.
+		if tr.hasServer {
+			s.srcAudioPort = uint16(tr.serverPort[0])
+		}
+		s.udpAudio, s.udpAudioRTCP = rtpConn, rtcpConn
+		a := *t
+		s.info.Audio = &a
+		return nil
+	}
+	ch := uint8(audioRTPChannel)
 	if tr.hasChannels {
 		ch = uint8(tr.interleaved[0])
 	} else if strings.Contains(strings.ToLower(resp.Header.Get("Transport")), "client_port") {

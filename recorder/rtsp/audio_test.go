@@ -39,11 +39,18 @@ func readBoth(t *testing.T, s *Session, nv, na int) (video, audio int, audioPT u
 }
 
 // TestAudioTrackGortsplib: against gortsplib's server (H.264 + G.711
-// A-law), the audio track is set up on interleaved channels 2-3 and its
-// packets arrive tagged as audio, next to the video's.
+// A-law), the audio track is set up on interleaved channels 2-3, or over
+// UDP on a port pair of its own, and its packets arrive tagged as audio,
+// next to the video's.
 func TestAudioTrackGortsplib(t *testing.T) {
+	for _, transport := range []string{"tcp", "udp"} {
+		t.Run(transport, func(t *testing.T) { testAudioTrackGortsplib(t, transport) })
+	}
+}
+
+func testAudioTrackGortsplib(t *testing.T, transport string) {
 	srv := startRefServerWith(t, refOptions{audio: true})
-	s, err := Open(context.Background(), Config{URL: "rtsp://" + srv.addr + "/cam", AudioTrack: wantAlaw})
+	s, err := Open(context.Background(), Config{URL: "rtsp://" + srv.addr + "/cam", AudioTrack: wantAlaw, Transport: transport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +85,7 @@ func TestAudioTrackGortsplib(t *testing.T) {
 	})
 }
 
-// TestAudioProblemsKeepVideo: a refused audio SETUP, audio over UDP, or
+// TestAudioProblemsKeepVideo: a refused audio SETUP (over TCP or UDP), or
 // no audio wanted: the video records and Info says why there is no audio.
 func TestAudioProblemsKeepVideo(t *testing.T) {
 	cases := []struct {
@@ -89,7 +96,7 @@ func TestAudioProblemsKeepVideo(t *testing.T) {
 		setups  int
 	}{
 		{"refused", refOptions{audio: true, refuseAudio: true}, Config{AudioTrack: wantAlaw}, "461", 2},
-		{"udp", refOptions{audio: true}, Config{AudioTrack: wantAlaw, Transport: "udp"}, "TCP only", 1},
+		{"refused over udp", refOptions{audio: true, refuseAudio: true}, Config{AudioTrack: wantAlaw, Transport: "udp"}, "461", 2},
 		{"not wanted", refOptions{audio: true}, Config{}, "", 1},
 		{"unknown codec", refOptions{audio: true}, Config{AudioTrack: func(Track) bool { return false }}, "", 1},
 	}

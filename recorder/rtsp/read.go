@@ -76,6 +76,9 @@ func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet
 			_ = s.udpRTP.SetDeadline(time.Time{})
 			_ = s.udpRTCP.SetDeadline(time.Time{})
 		}
+		if s.udpAudio != nil {
+			_ = s.udpAudio.SetDeadline(time.Time{})
+		}
 	}()
 	wg.Add(1)
 	go func() {
@@ -92,6 +95,21 @@ func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet
 			defer wg.Done()
 			s.readRTCP(ctx)
 		}()
+		if s.udpAudio != nil {
+			// Two readers, one fn: calls to it never overlap.
+			var mu sync.Mutex
+			inner := fn
+			fn = func(k TrackKind, p *rtp.Packet) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return inner(k, p)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.readAudioUDP(ctx, fn)
+			}()
+		}
 	}
 
 	var pkt rtp.Packet
@@ -116,6 +134,9 @@ func (s *Session) wake() {
 	if s.udpRTP != nil {
 		_ = s.udpRTP.SetReadDeadline(past)
 		_ = s.udpRTCP.SetReadDeadline(past)
+	}
+	if s.udpAudio != nil {
+		_ = s.udpAudio.SetReadDeadline(past)
 	}
 }
 
@@ -398,7 +419,8 @@ const udpReadBuffer = 4 << 20
 
 // listenUDP binds an even RTP port and the next odd RTCP port
 // (RFC 3550 §11) on the local address of the control connection.
-func (s *Session) listenUDP() error {
+// (One pair for the video, another for an audio track.)
+func (s *Session) listenUDP() (rtpConn, rtcpConn *net.UDPConn, err error) {
 	ip := s.conn.LocalAddr().(*net.TCPAddr).IP
 	var lastErr error
 	for range maxPortAttempts {
@@ -420,13 +442,12 @@ func (s *Session) listenUDP() error {
 		}
 		// Best effort: the kernel caps the size at net.core.rmem_max.
 		_ = a.SetReadBuffer(udpReadBuffer)
-		s.udpRTP, s.udpRTCP = a, b
-		return nil
+		return a, b, nil
 	}
 	if lastErr == nil {
 		lastErr = errors.New("no free even port")
 	}
-	return fmt.Errorf("binding UDP ports: %w", lastErr)
+	return nil, nil, fmt.Errorf("binding UDP ports: %w", lastErr)
 }
 
 // setUDPPeer records where media may come from (R19): the server's IP (and
@@ -474,6 +495,35 @@ func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKin
 		}
 		if ok {
 			dl.refresh(time.Now())
+		}
+	}
+}
+
+// readAudioUDP reads the audio track's RTP port while the video is read
+// over UDP; fn is serialised with the video's by the caller. An error from
+// fn ends the read as the video's would. The audio's RTCP port is bound
+// (the pair is the client_port asked for) and not read: audio takes no
+// part in receiver reports (handleAudio).
+func (s *Session) readAudioUDP(ctx context.Context, fn func(TrackKind, *rtp.Packet) error) {
+	buf := make([]byte, maxUDPPacket+1)
+	var pkt rtp.Packet
+	for ctx.Err() == nil && s.fatal.Load() == nil {
+		n, from, err := s.udpAudio.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				continue
+			}
+			return
+		}
+		if !s.fromServer(from, s.srcAudioPort) {
+			s.st.wrongSrc.Add(1)
+			continue
+		}
+		if err := s.handleAudio(buf[:n], &pkt, fn); err != nil {
+			s.fatal.CompareAndSwap(nil, &err)
+			s.wake()
+			return
 		}
 	}
 }

@@ -258,8 +258,11 @@ type Session struct {
 	tcp            bool
 	channelsSet    bool
 	rtpCh, rtcpCh  uint8
-	audioSet       bool  // an audio track was set up (interleaved only)
-	audioCh        uint8 // its RTP channel; RTCP on the next one is ignored
+	audioSet       bool         // an audio track was set up interleaved
+	audioCh        uint8        // its RTP channel; RTCP on the next one is ignored
+	udpAudio       *net.UDPConn // an audio track set up over UDP: its RTP port
+	udpAudioRTCP   *net.UDPConn // and its RTCP port (bound, not read)
+	srcAudioPort   uint16       // the server's audio RTP port (0: any)
 	udpRTP         *net.UDPConn
 	udpRTCP        *net.UDPConn
 	srcIPs         []netip.Addr
@@ -508,7 +511,8 @@ func (s *Session) setup(ctx context.Context) error {
 	if s.tcp {
 		req.Add("Transport", "RTP/AVP/TCP;unicast;interleaved=0-1")
 	} else {
-		if err := s.listenUDP(); err != nil {
+		var err error
+		if s.udpRTP, s.udpRTCP, err = s.listenUDP(); err != nil {
 			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: err}
 		}
 		p := s.udpRTP.LocalAddr().(*net.UDPAddr).Port
@@ -850,5 +854,9 @@ func (s *Session) closeSockets() {
 	}
 	if s.udpRTCP != nil {
 		_ = s.udpRTCP.Close()
+	}
+	if s.udpAudio != nil {
+		_ = s.udpAudio.Close()
+		_ = s.udpAudioRTCP.Close()
 	}
 }
