@@ -278,3 +278,17 @@ func TestExportChecksBeforeWork(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployConfigs: the configs docker-compose.yml mounts pass nvr check
+// with the environment compose gives them (the file alone: their data_dir
+// is the container's).
+func TestDeployConfigs(t *testing.T) {
+	env := []string{"NVR_API_TOKEN=deploy-token-0123456789", "FRONT_DOOR_PASSWORD=pw", "NVR_NODE=node-a",
+		"PGPASSWORD=pg-secret", "S3_ACCESS_KEY_ID=nvr-access", "S3_SECRET_ACCESS_KEY=nvr-secret"}
+	for _, f := range []string{"nvr.yaml", "nvr-cluster.yaml"} {
+		path := filepath.Join("..", "..", "deploy", f)
+		if code, out, errOut := runBin(t, env, "check", "-skip-data-dir", "-config", path); code != 0 || !strings.Contains(out, "ok") {
+			t.Errorf("%s: exit %d, %q %q", f, code, out, errOut)
+		}
+	}
+}
