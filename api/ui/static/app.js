@@ -1266,6 +1266,15 @@ function hidePreview() {
   $('preview').hidden = true;
 }
 
+function drawPreview() {
+  const c = $('preview-canvas'), g = c.getContext('2d');
+  const vw = previewVideo.videoWidth || 16, vh = previewVideo.videoHeight || 9;
+  const k = Math.min(c.width / vw, c.height / vh);
+  g.fillStyle = '#000';
+  g.fillRect(0, 0, c.width, c.height);
+  g.drawImage(previewVideo, (c.width - vw * k) / 2, (c.height - vh * k) / 2, vw * k, vh * k);
+}
+
 async function loadPreview() {
   previewTimer = null;
   const want = previewWant;
@@ -1274,8 +1283,10 @@ async function loadPreview() {
   try {
     await new Promise((resolve, reject) => {
       // Loaded, then sought to its frame: only then is the picture decoded
-      // and ready to be drawn.
-      const loaded = () => { previewVideo.currentTime = 0; };
+      // and ready to be drawn. (Not to 0, where it already is: WebKit
+      // takes that seek as done without decoding, and on a busy machine
+      // then never learns the picture's size.)
+      const loaded = () => { previewVideo.currentTime = 0.001; };
       const ok = () => { cleanup(); resolve(); };
       const bad = () => { cleanup(); reject(new Error('no preview')); };
       const timer = setTimeout(bad, 3000);
@@ -1291,12 +1302,7 @@ async function loadPreview() {
       previewVideo.src = `/api/cameras/${enc(want.id)}/preview?t=${iso(want.t)}${previewStream(want.id) === 'sub' ? '&stream=sub' : ''}`;
     });
     if (previewWant) {
-      const c = $('preview-canvas'), g = c.getContext('2d');
-      const vw = previewVideo.videoWidth || 16, vh = previewVideo.videoHeight || 9;
-      const k = Math.min(c.width / vw, c.height / vh);
-      g.fillStyle = '#000';
-      g.fillRect(0, 0, c.width, c.height);
-      g.drawImage(previewVideo, (c.width - vw * k) / 2, (c.height - vh * k) / 2, vw * k, vh * k);
+      drawPreview();
       $('preview-time').textContent = fmtTime(want.t);
       $('preview').hidden = false;
       state.previews++;
