@@ -7,8 +7,10 @@ import (
 )
 
 // tab is a browser tab a test drives: headless Chromium through the
-// DevTools protocol (browser) or headless Firefox through WebDriver BiDi
-// (firefox). The checks that both browsers run are written once against it. (Not "page": chromedp has a package of that name.).
+// DevTools protocol (browser), headless Firefox through WebDriver BiDi
+// (firefox) or WebKitGTK through classic WebDriver (webkit). The checks
+// every browser runs are written once against it. (Not "page": chromedp
+// has a package of that name.)
 type tab interface {
 	// evaluate runs js in the page, awaiting a promise it returns, and
 	// gives the value as JSON (nil for undefined or null). It is bounded by
