@@ -896,11 +896,21 @@ func TestSubPreviews(t *testing.T) {
 	// main stream's footage covers too.
 	var at time.Time
 	s.waitFor(t, 60*time.Second, "a sub stream segment inside the main stream's footage", func() bool {
+		// Covered by a main segment, and a second away from either end of
+		// the main stream's footage (its segments are 2 s long, so the
+		// margin is kept from the footage's ends, not each segment's).
 		main := s.streamSegments(t, "rs", "main")
+		if len(main) == 0 {
+			return false
+		}
+		from, to := main[0].Start.Add(time.Second), main[len(main)-1].End.Add(-time.Second)
 		for _, sub := range s.streamSegments(t, "rs", "sub") {
 			mid := sub.Start.Add(sub.End.Sub(sub.Start) / 2)
+			if mid.Before(from) || !mid.Before(to) {
+				continue
+			}
 			for _, m := range main {
-				if !mid.Before(m.Start.Add(time.Second)) && mid.Before(m.End.Add(-time.Second)) {
+				if !mid.Before(m.Start) && mid.Before(m.End) {
 					at = mid
 					return true
 				}
