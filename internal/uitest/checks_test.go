@@ -20,6 +20,24 @@ import (
 // The checks here run in every browser the tests drive (TestUI in
 // Chromium, TestFirefox, TestWebKit): each takes the page it drives.
 
+// runChecks runs, as subtests, the checks of playback and live view every
+// browser runs, on a site listing cameras cameras.
+func runChecks(t *testing.T, p tab, s *site, cameras int) {
+	poll(t, p, 10*time.Second, "the cameras listed", fmt.Sprintf(`document.querySelectorAll('#camera-list li').length === %d`, cameras))
+	if n := eval[int](t, p, `document.querySelectorAll('img').length`); n != 0 {
+		t.Fatalf("%d <img> elements: a camera name was parsed as HTML", n)
+	}
+	segs := s.segments(t, "cam")
+	at := segs[1].Start.Add(370 * time.Millisecond)
+	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, p, s, at) })
+	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, p, s) })
+	t.Run("plays across segment boundaries without a stall", func(t *testing.T) { checkPlaysOn(t, p); p.noErrors(t) })
+	t.Run("scrub preview", func(t *testing.T) { checkScrubPreview(t, p, s, segs[2]) })
+	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, p, s, at) })
+	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, p, s) })
+	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, p, s) })
+}
+
 // checkDeepLink opens a link to moment at of camera cam: the first frame
 // shown must be the frame the index holds at that moment, within one frame.
 func checkDeepLink(t *testing.T, p tab, s *site, at time.Time) {

@@ -404,19 +404,7 @@ func TestFirefox(t *testing.T) {
 		}
 		t.Skip("this firefox cannot play H.264")
 	}
-	poll(t, f, 10*time.Second, "three cameras listed", `document.querySelectorAll('#camera-list li').length === 3`)
-	if n := eval[int](t, f, `document.querySelectorAll('img').length`); n != 0 {
-		t.Fatalf("%d <img> elements: a camera name was parsed as HTML", n)
-	}
-	segs := s.segments(t, "cam")
-	at := segs[1].Start.Add(370 * time.Millisecond)
-	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, f, s, at) })
-	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, f, s) })
-	t.Run("plays across segment boundaries without a stall", func(t *testing.T) { checkPlaysOn(t, f); f.noErrors(t) })
-	t.Run("scrub preview", func(t *testing.T) { checkScrubPreview(t, f, s, segs[2]) })
-	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, f, s, at) })
-	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, f, s) })
-	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, f, s) })
+	runChecks(t, f, s, 3)
 	s.waitFor(t, 30*time.Second, "three complete segments of the sound camera", func() bool { return len(s.segments(t, "loud")) >= 3 })
 	t.Run("sound in playback", func(t *testing.T) {
 		checkSound(t, f, s, s.segments(t, "loud")[0].Start.Add(300*time.Millisecond), false)

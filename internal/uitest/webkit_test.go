@@ -311,19 +311,7 @@ func TestWebKit(t *testing.T) {
 		}
 		t.Skip("this WebKit cannot play H.264 in MSE")
 	}
-	poll(t, w, 10*time.Second, "two cameras listed", `document.querySelectorAll('#camera-list li').length === 2`)
-	if n := eval[int](t, w, `document.querySelectorAll('img').length`); n != 0 {
-		t.Fatalf("%d <img> elements: a camera name was parsed as HTML", n)
-	}
-	segs := s.segments(t, "cam")
-	at := segs[1].Start.Add(370 * time.Millisecond)
-	t.Run("deep link shows the frame the index holds", func(t *testing.T) { checkDeepLink(t, w, s, at) })
-	t.Run("the picture on screen is the frame the index holds", func(t *testing.T) { checkFrameOnScreen(t, w, s) })
-	t.Run("plays across segment boundaries without a stall", func(t *testing.T) { checkPlaysOn(t, w); w.noErrors(t) })
-	t.Run("scrub preview", func(t *testing.T) { checkScrubPreview(t, w, s, segs[2]) })
-	t.Run("two cameras in sync", func(t *testing.T) { checkInSync(t, w, s, at) })
-	t.Run("export from the UI decodes", func(t *testing.T) { checkExport(t, w, s) })
-	t.Run("live view", func(t *testing.T) { checkLiveTiles(t, w, s) })
+	runChecks(t, w, s, 2)
 }
 
 // TestWebKitSignIn runs checkSignIn in WebKitGTK.
