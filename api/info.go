@@ -34,6 +34,10 @@ type UploadStatus struct {
 	// last pass succeeded); LastErrorAt its time.
 	LastError   string
 	LastErrorAt time.Time
+	// Held counts segments passed over because their own upload failed;
+	// HeldError is the latest such failure, redacted by the caller.
+	Held      int
+	HeldError string
 }
 
 // Uploads reports the uploads to the bucket; ok is false when there is none.
@@ -48,6 +52,8 @@ type uploadsJSON struct {
 	Failures        uint64     `json:"failures"`
 	LastError       string     `json:"last_error"`
 	LastErrorAt     *time.Time `json:"last_error_at"`
+	Held            int        `json:"held"`
+	HeldError       string     `json:"held_error"`
 }
 
 func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
@@ -64,7 +70,8 @@ func (h *handler) info(w http.ResponseWriter, r *http.Request) error {
 		}
 		if ok {
 			u := &uploadsJSON{BacklogSegments: st.BacklogSegments, BacklogBytes: st.BacklogBytes,
-				Uploaded: st.Uploaded, Failures: st.Failures, LastError: redact.Text(st.LastError)}
+				Uploaded: st.Uploaded, Failures: st.Failures, LastError: redact.Text(st.LastError),
+				Held: st.Held, HeldError: redact.Text(st.HeldError)}
 			if !st.LastErrorAt.IsZero() {
 				t := st.LastErrorAt.UTC()
 				u.LastErrorAt = &t

@@ -22,7 +22,7 @@ type collector struct {
 	retentionDeleted, eventsDropped                    *prometheus.Desc
 	leasesHeld, takeovers                              *prometheus.Desc
 	backlogSegments, backlogBytes                      *prometheus.Desc
-	uploaded, uploadFailures                           *prometheus.Desc
+	uploaded, uploadFailures, uploadHeld               *prometheus.Desc
 }
 
 // Collector returns the fleet's Prometheus metrics: per-camera counters
@@ -50,13 +50,14 @@ func (f *Fleet) Collector() prometheus.Collector {
 		backlogBytes:     prometheus.NewDesc("nvr_upload_backlog_bytes", "Bytes of the segments waiting for the bucket (storage.s3 only).", nil, nil),
 		uploaded:         prometheus.NewDesc("nvr_uploaded_segments_total", "Segments uploaded to the bucket (storage.s3 only).", nil, nil),
 		uploadFailures:   prometheus.NewDesc("nvr_upload_failures_total", "Upload passes that failed, e.g. the bucket unreachable (storage.s3 only).", nil, nil),
+		uploadHeld:       prometheus.NewDesc("nvr_upload_held_segments", "Segments passed over because their own upload failed (local file unreadable, other bytes at their key); they stay local and are retried later (storage.s3 only).", nil, nil),
 	}
 }
 
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.bytes, m.frames, m.lost, m.segments, m.reconnects, m.dropped, m.timeJumps,
 		m.state, m.sinceFrame, m.used, m.free, m.retentionDeleted, m.eventsDropped, m.leasesHeld, m.takeovers,
-		m.backlogSegments, m.backlogBytes, m.uploaded, m.uploadFailures} {
+		m.backlogSegments, m.backlogBytes, m.uploaded, m.uploadFailures, m.uploadHeld} {
 		ch <- d
 	}
 }
@@ -101,6 +102,7 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(m.uploaded, prometheus.CounterValue, float64(st.Uploaded))
 		ch <- prometheus.MustNewConstMetric(m.uploadFailures, prometheus.CounterValue, float64(st.Failures))
+		ch <- prometheus.MustNewConstMetric(m.uploadHeld, prometheus.GaugeValue, float64(st.Held))
 	}
 	ls := m.f.Leases()
 	ch <- prometheus.MustNewConstMetric(m.leasesHeld, prometheus.GaugeValue, float64(ls.Held))

@@ -10,12 +10,17 @@ import (
 
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/internal/pgtest"
+	"github.com/nvr-project/nvr/internal/s3test"
 	"github.com/nvr-project/nvr/internal/segcheck"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	s3test.Cleanup()
+	os.Exit(code)
+}
 
 // TestRecordsOnPostgres: with index.postgres the fleet records a camera as
 // with SQLite: its segments are in the PostgreSQL index, complete, and

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -27,6 +28,16 @@ const (
 	// bucket fails.
 	uploadRetryMin = time.Second
 	uploadRetryMax = time.Minute
+	// heldRetryMin and heldRetryMax bound the wait before a segment that
+	// failed on its own (storage.ErrUploadSegment, or a failure followed
+	// by a success) is tried again: it stays on the local disk, where
+	// retention keeps its limits, and never holds up the others.
+	heldRetryMin = 10 * time.Minute
+	heldRetryMax = 6 * time.Hour
+	// maxHeld bounds the held set: past it a segment's own failure is
+	// treated as the bucket's (the pass stops and backs off), since that
+	// many failing segments say more about the bucket than about them.
+	maxHeld = 4096
 )
 
 // UploadStatus is the state of the uploads to the bucket (storage.s3).
@@ -42,6 +53,12 @@ type UploadStatus struct {
 	// succeeded) and LastErrorAt its time.
 	LastError   string
 	LastErrorAt time.Time
+	// Held counts the segments passed over because their upload failed
+	// on its own (their local file, or other bytes already at their key);
+	// they stay on the local disk and are retried after a while.
+	// HeldError is the latest of those failures (redacted).
+	Held      int
+	HeldError string
 }
 
 // uploader is the fleet's state of the uploads; nil without a bucket.
@@ -53,6 +70,54 @@ type uploader struct {
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
+	// held maps a segment id to when its upload may be tried again and
+	// how long it waited last; heldErr is the latest reason.
+	held    map[int64]heldSegment
+	heldErr string
+}
+
+type heldSegment struct {
+	retry time.Time
+	wait  time.Duration
+}
+
+// skipped returns the ids held until after now.
+func (u *uploader) skipped(now time.Time) map[int64]bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	skip := make(map[int64]bool, len(u.held))
+	for id, h := range u.held {
+		if now.Before(h.retry) {
+			skip[id] = true
+		}
+	}
+	return skip
+}
+
+// hold passes over seg until a retry time, doubling its wait each time it
+// fails again; false when the held set is full.
+func (u *uploader) hold(id int64, err error, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	h, ok := u.held[id]
+	if !ok && len(u.held) >= maxHeld {
+		return false
+	}
+	h.wait = min(max(2*h.wait, heldRetryMin), heldRetryMax)
+	h.retry = now.Add(h.wait)
+	if u.held == nil {
+		u.held = make(map[int64]heldSegment)
+	}
+	u.held[id] = h
+	u.heldErr = redact.Text(err.Error())
+	return true
+}
+
+// release forgets a held segment once it was uploaded.
+func (u *uploader) release(id int64) {
+	u.mu.Lock()
+	delete(u.held, id)
+	u.mu.Unlock()
 }
 
 // OpenObjects builds the client of cfg's bucket (storage.s3) with the keys
@@ -87,6 +152,7 @@ func (f *Fleet) Uploads(ctx context.Context) (UploadStatus, bool, error) {
 	st := UploadStatus{Bucket: u.objects.String(), Uploaded: u.uploaded.Load(), Failures: u.failures.Load()}
 	u.mu.Lock()
 	st.LastError, st.LastErrorAt = u.lastErr, u.lastErrAt
+	st.Held, st.HeldError = len(u.held), u.heldErr
 	u.mu.Unlock()
 	b, err := f.store.UploadBacklog(ctx)
 	if err != nil {
@@ -176,15 +242,61 @@ func (f *Fleet) uploadPass(ctx context.Context, ensured *bool) error {
 		*ensured = true
 	}
 	for {
-		n, err := f.store.UploadPending(ctx, uploadBatch)
-		u.uploaded.Add(uint64(n))
+		segs, err := f.store.UploadQueue(ctx, uploadBatch, u.skipped(time.Now()))
 		if err != nil {
 			return err
 		}
-		if n < uploadBatch {
+		// suspect is a segment whose upload failed for no reason of its
+		// own that we know of: when the next one succeeds the bucket is
+		// up and the failure was the segment's; when the next one fails
+		// too, the bucket is what fails.
+		var suspect *storage.Segment
+		var suspectErr error
+		for i := range segs {
+			seg := &segs[i]
+			err := f.store.Upload(ctx, *seg)
+			switch {
+			case err == nil:
+				u.uploaded.Add(1)
+				u.release(seg.ID)
+				if suspect != nil {
+					if !f.holdSegment(*suspect, suspectErr) {
+						return suspectErr
+					}
+					suspect = nil
+				}
+				continue
+			case ctx.Err() != nil:
+				return err
+			case errors.Is(err, storage.ErrUploadSegment):
+				if !f.holdSegment(*seg, err) {
+					return err
+				}
+				continue
+			case suspect != nil:
+				return suspectErr
+			}
+			suspect, suspectErr = seg, err
+		}
+		if suspect != nil {
+			return suspectErr
+		}
+		if len(segs) < uploadBatch {
 			return nil
 		}
 	}
+}
+
+// holdSegment passes over a segment whose upload failed on its own and
+// says so once per attempt; false when too many are held already.
+func (f *Fleet) holdSegment(seg storage.Segment, err error) bool {
+	if !f.uploads.hold(seg.ID, err, time.Now()) {
+		return false
+	}
+	f.log.Warn("segment cannot be uploaded; it stays on the local disk and is retried later",
+		slog.String("camera", seg.Camera), slog.Int64("segment", seg.ID), slog.String("path", seg.Path),
+		slog.String("err", redact.Text(err.Error())))
+	return true
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

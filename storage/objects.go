@@ -29,32 +29,61 @@ type Backlog struct {
 	Bytes    int64
 }
 
-// UploadBacklog counts the complete segments not uploaded yet.
+// ErrUploadSegment marks an upload that failed for a reason of the segment
+// itself — its local file cannot be read, or the bucket already holds other
+// bytes at its key — and not of the bucket: other segments can still be
+// uploaded, and retrying this one soon would fail the same way.
+var ErrUploadSegment = errors.New("storage: this segment cannot be uploaded")
+
+// UploadBacklog counts this node's complete segments not uploaded yet.
 func (s *Store) UploadBacklog(ctx context.Context) (Backlog, error) {
 	var b Backlog
-	err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(bytes), 0) FROM segments WHERE object IS NULL AND state = 'complete'`).Scan(&b.Segments, &b.Bytes)
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT count(*), coalesce(sum(bytes), 0) FROM segments WHERE object IS NULL AND state = 'complete' AND node = ?`), s.node).Scan(&b.Segments, &b.Bytes)
 	if err != nil {
 		return b, fmt.Errorf("storage: upload backlog: %w", err)
 	}
 	return b, nil
 }
 
+// UploadQueue returns up to max of this node's complete local segments,
+// oldest first, passing over the ids in skip. Another node's segments are on its disk, not this one's: each
+// node uploads its own.
+func (s *Store) UploadQueue(ctx context.Context, max int, skip map[int64]bool) ([]Segment, error) {
+	if s.objects == nil {
+		return nil, ErrNoObjectStore
+	}
+	segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
+		WHERE object IS NULL AND state = 'complete' AND node = ? ORDER BY start_ns LIMIT ?`, s.node, max+len(skip))
+	if err != nil {
+		return nil, err
+	}
+	out := segs[:0]
+	for _, seg := range segs {
+		if skip[seg.ID] {
+			continue
+		}
+		if len(out) == max {
+			break
+		}
+		out = append(out, seg)
+	}
+	return out, nil
+}
+
 // UploadPending uploads up to max complete local segments, oldest first,
 // and returns how many it moved to the bucket. It stops at the first
 // failure (a bucket outage): the segments stay on the local disk, where
-// retention keeps its limits, and the next call carries on.
+// retention keeps its limits, and the next call carries on. The fleet's
+// uploader uses UploadQueue and Upload instead, to pass over a segment
+// that fails on its own (ErrUploadSegment).
 func (s *Store) UploadPending(ctx context.Context, max int) (int, error) {
-	if s.objects == nil {
-		return 0, ErrNoObjectStore
-	}
-	segs, err := s.querySegments(ctx, `SELECT `+segmentColumns+` FROM segments
-		WHERE object IS NULL AND state = 'complete' ORDER BY start_ns LIMIT ?`, max)
+	segs, err := s.UploadQueue(ctx, max, nil)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, seg := range segs {
-		if err := s.upload(ctx, seg); err != nil {
+		if err := s.Upload(ctx, seg); err != nil {
 			return n, err
 		}
 		n++
@@ -62,7 +91,7 @@ func (s *Store) UploadPending(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
-// upload moves one complete segment to the bucket, in the order that makes
+// Upload moves one complete segment to the bucket, in the order that makes
 // a crash at any point safe (docs/storage.md, "Object storage"):
 //  1. put the object, verified (Content-MD5, then size and SHA-256 read
 //     back), never over an existing object; an object left by an earlier,
@@ -71,25 +100,34 @@ func (s *Store) UploadPending(ctx context.Context, max int) (int, error) {
 //     local row);
 //  3. remove the local file and sync its directory. A crash before it
 //     leaves a file whose row points at the object: Recover removes it.
-func (s *Store) upload(ctx context.Context, seg Segment) error {
+//
+// A failure of the segment's own (its local file; an object with other
+// bytes at its key) wraps ErrUploadSegment.
+func (s *Store) Upload(ctx context.Context, seg Segment) error {
+	if s.objects == nil {
+		return ErrNoObjectStore
+	}
 	f, err := s.OpenSegmentFile(seg)
 	if err != nil {
-		return fmt.Errorf("storage: upload segment %d: %w", seg.ID, err)
+		return fmt.Errorf("storage: upload segment %d: %w: %w", seg.ID, ErrUploadSegment, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("storage: upload segment %d: %w", seg.ID, err)
+		return fmt.Errorf("storage: upload segment %d: %w: %w", seg.ID, ErrUploadSegment, err)
 	}
 	size := fi.Size()
 	h := sha256.New()
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-		return fmt.Errorf("storage: upload segment %d: hash: %w", seg.ID, err)
+		return fmt.Errorf("storage: upload segment %d: hash: %w: %w", seg.ID, ErrUploadSegment, err)
 	}
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	key := s.objects.Key(seg.Path)
 	if err := s.objects.Put(ctx, key, io.NewSectionReader(f, 0, size), size, sum); err != nil {
+		if errors.Is(err, objstore.ErrExists) {
+			err = fmt.Errorf("%w: %w", ErrUploadSegment, err)
+		}
 		return fmt.Errorf("storage: upload segment %d: %w", seg.ID, err)
 	}
 	if err := s.step(stepUploaded); err != nil {

@@ -319,3 +319,33 @@ func TestRetentionWithBucket(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadOwnSegmentsOnly: on a shared index each node uploads and counts
+// only its own segments; another node's are on its disk, not this one's,
+// and trying them would fail every pass.
+func TestUploadOwnSegmentsOnly(t *testing.T) {
+	ctx := context.Background()
+	c, _ := s3test.Bucket(t)
+	o := pgBackend.Options(t)
+	o.Clock = clock.NewFake(t0)
+	o.Objects = c
+	a, _ := openNode(t, o, "node-a")
+	b, _ := openNode(t, o, "node-b")
+	if err := a.EnsureCamera(ctx, "cam", ""); err != nil {
+		t.Fatal(err)
+	}
+	segA := record(t, a, "cam", t0.UnixNano(), 2*sec, 3000)
+	segB := record(t, b, "cam", t0.UnixNano()+2*sec, 2*sec, 4000)
+	if bl, err := b.UploadBacklog(ctx); err != nil || bl.Segments != 1 || bl.Bytes != segB.Bytes {
+		t.Fatalf("node-b's backlog = %+v, %v; want its one segment", bl, err)
+	}
+	if n, err := b.UploadPending(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("node-b UploadPending = %d, %v; want its one segment and no error", n, err)
+	}
+	if got := mustSegment(t, a, segA.ID); got.Object != "" {
+		t.Errorf("node-b uploaded node-a's segment: %q", got.Object)
+	}
+	if n, err := a.UploadPending(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("node-a UploadPending = %d, %v", n, err)
+	}
+}

@@ -78,7 +78,8 @@ type apiUploads struct{ fl *fleet.Fleet }
 func (a apiUploads) Uploads(ctx context.Context) (api.UploadStatus, bool, error) {
 	st, ok, err := a.fl.Uploads(ctx)
 	return api.UploadStatus{BacklogSegments: st.Backlog.Segments, BacklogBytes: st.Backlog.Bytes,
-		Uploaded: st.Uploaded, Failures: st.Failures, LastError: st.LastError, LastErrorAt: st.LastErrorAt}, ok, err
+		Uploaded: st.Uploaded, Failures: st.Failures, LastError: st.LastError, LastErrorAt: st.LastErrorAt,
+		Held: st.Held, HeldError: st.HeldError}, ok, err
 }
 
 // apiCameras shows the fleet's cameras to the API.
