@@ -36,19 +36,17 @@ func TestWithRealIndex(t *testing.T) {
 			start = start.Add(5 * time.Minute) // a reconnect gap
 		}
 		seg := storage.Segment{Camera: "front-door", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 1280, Height: 720}
-		id, f, err := st.CreateSegment(ctx, seg)
+		f, err := st.CreateSegment(ctx, seg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		id := f.ID()
 		data := bytes.Repeat([]byte(fmt.Sprintf("segment %03d ", i)), 50)
 		if _, err := f.Write(data); err != nil {
 			t.Fatal(err)
 		}
 		seg.ID, seg.EndNS, seg.Frames, seg.Keyframes, seg.Bytes = id, start.Add(time.Minute).UnixNano(), 1500, 30, int64(len(data))
-		if err := st.FinishSegment(ctx, seg); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
+		if err := f.Finish(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 		contents[id] = data

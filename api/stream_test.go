@@ -23,11 +23,12 @@ func writeStreamSegment(t *testing.T, st *storage.Store, camera, stream string, 
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: camera, Stream: stream, StartNS: start.UnixNano(), Codecs: "avc1.4d401f"}
-	id, f, err := st.CreateSegment(ctx, seg)
+	f, err := st.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	id := f.ID()
+	defer f.Abandon()
 	if seg, err = st.Segment(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func writeStreamSegment(t *testing.T, st *storage.Store, camera, stream string, 
 	}
 	seg.EndNS = seg.StartNS + end*int64(time.Second)/90000
 	seg.Frames = int64(n)
-	if err := st.FinishSegment(ctx, seg); err != nil {
+	if err := f.Finish(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	return seg

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/nvr-project/nvr/internal/config"
@@ -201,8 +200,9 @@ func (f *Fleet) jobChanged(id string, r *jobRun, ch recorder.Change) {
 // segmentEvents is the index as a job sees it: every segment it opens,
 // syncs and finishes is published.
 //
-// With a lease, every write carries its token; a write refused as fenced
-// drops the lease, which stops the job.
+// With a lease, every write carries its token (the segment file keeps the
+// lease it was created with); a write refused as fenced drops the lease,
+// which stops the job.
 type segmentEvents struct {
 	*storage.Store
 	hub    *hub
@@ -218,31 +218,37 @@ func (s segmentEvents) check(camera string, err error) error {
 	return err
 }
 
-func (s segmentEvents) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+func (s segmentEvents) CreateSegment(ctx context.Context, seg storage.Segment) (recorder.SegmentFile, error) {
 	seg.Lease = s.lease
-	id, file, err := s.Store.CreateSegment(ctx, seg)
-	err = s.check(seg.Camera, err)
-	if err == nil {
-		seg.ID = id
-		s.hub.publish(SegmentOpened{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+	f, err := s.Store.CreateSegment(ctx, seg)
+	if err = s.check(seg.Camera, err); err != nil {
+		return nil, err
 	}
-	return id, file, err
+	seg.ID = f.ID()
+	s.hub.publish(SegmentOpened{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+	return eventFile{f, s}, nil
 }
 
-func (s segmentEvents) UpdateSegment(ctx context.Context, seg storage.Segment) error {
-	seg.Lease = s.lease
-	err := s.check(seg.Camera, s.Store.UpdateSegment(ctx, seg))
+// eventFile is a segment file whose row writes are published.
+type eventFile struct {
+	*storage.SegmentFile
+	s segmentEvents
+}
+
+func (f eventFile) Update(ctx context.Context, seg storage.Segment) error {
+	err := f.s.check(seg.Camera, f.SegmentFile.Update(ctx, seg))
 	if err == nil {
-		s.hub.publish(SegmentGrew{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+		seg.ID, seg.Lease = f.ID(), f.s.lease
+		f.s.hub.publish(SegmentGrew{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
 	}
 	return err
 }
 
-func (s segmentEvents) FinishSegment(ctx context.Context, seg storage.Segment) error {
-	seg.Lease = s.lease
-	err := s.check(seg.Camera, s.Store.FinishSegment(ctx, seg))
+func (f eventFile) Finish(ctx context.Context, seg storage.Segment) error {
+	err := f.s.check(seg.Camera, f.SegmentFile.Finish(ctx, seg))
 	if err == nil {
-		s.hub.publish(SegmentFinished{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
+		seg.ID, seg.Lease = f.ID(), f.s.lease
+		f.s.hub.publish(SegmentFinished{Base: Base{Camera: seg.Camera, Time: time.Now()}, Segment: seg})
 	}
 	return err
 }

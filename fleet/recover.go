@@ -1,15 +1,18 @@
 package fleet
 
 import (
+	"io"
+
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/ticks"
 )
 
-// recoverSegment adapts fmp4.Recover to the index's recovery.
-func recoverSegment(path string) (storage.RecoveredFile, error) {
-	info, err := fmp4.Recover(path)
+// recoverSegment adapts fmp4.Scan to the index's recovery (which cuts the
+// file back to what it finds).
+func recoverSegment(r io.ReaderAt, size int64) (storage.RecoveredFile, error) {
+	info, err := fmp4.Scan(r, size)
 	if err != nil {
 		return storage.RecoveredFile{}, err
 	}

@@ -175,15 +175,13 @@ func finishedSegment(t *testing.T, st *storage.Store, start time.Time) storage.S
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 640, Height: 360}
-	id, f, err := st.CreateSegment(ctx, seg)
+	f, err := st.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	id := f.ID()
 	data := bytes.Repeat([]byte(start.Format(time.RFC3339Nano)), 500)
 	if _, err := f.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if seg, err = st.Segment(ctx, id); err != nil {
@@ -191,7 +189,7 @@ func finishedSegment(t *testing.T, st *storage.Store, start time.Time) storage.S
 	}
 	seg.EndNS = seg.StartNS + int64(10*time.Second)
 	seg.Bytes, seg.Frames, seg.Keyframes = int64(len(data)), 250, 5
-	if err := st.FinishSegment(ctx, seg); err != nil {
+	if err := f.Finish(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	got, err := st.Segment(ctx, id)

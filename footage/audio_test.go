@@ -21,11 +21,12 @@ func recordAVSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, star
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 1280, Height: 720}
-	id, f, err := stor.CreateSegment(ctx, seg)
+	f, err := stor.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	id := f.ID()
+	defer f.Abandon()
 	if seg, err = stor.Segment(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func recordAVSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, star
 	}
 	seg.EndNS = seg.StartNS + end*int64(time.Second)/90000
 	seg.Frames = int64(len(clip.Frames))
-	if err := stor.FinishSegment(ctx, seg); err != nil {
+	if err := f.Finish(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	return seg

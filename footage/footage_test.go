@@ -22,11 +22,12 @@ func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start 
 	t.Helper()
 	ctx := context.Background()
 	seg := storage.Segment{Camera: "cam", StartNS: start.UnixNano(), Codecs: "avc1.4d401f", Width: 1280, Height: 720}
-	id, f, err := stor.CreateSegment(ctx, seg)
+	f, err := stor.CreateSegment(ctx, seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	id := f.ID()
+	defer f.Abandon()
 	if seg, err = stor.Segment(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start 
 		st := w.Stats()
 		seg.Bytes, seg.Frames, seg.Keyframes = st.Bytes, st.Frames, st.Keyframes
 		seg.EndNS = seg.StartNS + (st.EndDTS-st.FirstDTS)*int64(time.Second)/90000
-		if err := stor.UpdateSegment(ctx, seg); err != nil {
+		if err := f.Update(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 		return seg
@@ -63,7 +64,7 @@ func recordSegment(t *testing.T, stor *storage.Store, clip *testcam.Clip, start 
 	}
 	seg.EndNS = seg.StartNS + end*int64(time.Second)/90000
 	seg.Frames = int64(to - from)
-	if err := stor.FinishSegment(ctx, seg); err != nil {
+	if err := f.Finish(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	return seg

@@ -33,7 +33,7 @@ type benchStore struct {
 	files   map[int64]string
 }
 
-func (s *benchStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+func (s *benchStore) CreateSegment(ctx context.Context, seg storage.Segment) (SegmentFile, error) {
 	s.n++
 	name := os.DevNull
 	if !s.devNull {
@@ -41,10 +41,14 @@ func (s *benchStore) CreateSegment(ctx context.Context, seg storage.Segment) (in
 	}
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	s.files[int64(s.n)] = name
-	return int64(s.n), f, nil
+	sync := (*os.File).Sync
+	if s.devNull {
+		sync = func(*os.File) error { return nil }
+	}
+	return &fakeFile{rows: s, f: f, id: int64(s.n), write: (*os.File).Write, sync: sync, devNull: s.devNull}, nil
 }
 
 func (s *benchStore) UpdateSegment(ctx context.Context, seg storage.Segment) error { return nil }
@@ -104,10 +108,6 @@ func BenchmarkIngest(b *testing.B) {
 			}
 			store := &benchStore{dir: b.TempDir(), devNull: sink == "devnull", files: map[int64]string{}}
 			deps := Deps{Store: store}
-			if sink == "devnull" {
-				deps.SyncFile = func(*os.File) error { return nil }
-				deps.SyncDir = func(string) error { return nil }
-			}
 			j, err := NewJob(Config{Camera: "bench", RTSP: rtsp.Config{URL: "rtsp://127.0.0.1/x"}}, deps)
 			if err != nil {
 				b.Fatal(err)
@@ -274,8 +274,6 @@ func BenchmarkManyCameras(b *testing.B) {
 				Open: func(context.Context, rtsp.Config) (Session, error) {
 					return &pacedSession{packets: packets, clip: c}, nil
 				},
-				SyncFile: func(*os.File) error { return nil },
-				SyncDir:  func(string) error { return nil },
 			})
 			if err != nil {
 				b.Fatal(err)

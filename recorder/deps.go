@@ -1,15 +1,13 @@
 package recorder
 
 // The job's collaborators: the interfaces it declares for what it uses
-// (an RTSP session, the index, the segment writer), and Deps, which hands
-// them in together with the clock and the fsync calls.
+// (an RTSP session, the index and its segment files, the segment writer),
+// and Deps, which hands them in together with the clock.
 
 import (
 	"context"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 
 	"github.com/pion/rtp"
 
@@ -40,22 +38,57 @@ type TrackReader interface {
 var (
 	_ Session       = (*rtsp.Session)(nil)
 	_ TrackReader   = (*rtsp.Session)(nil)
-	_ SegmentStore  = (*storage.Store)(nil)
+	_ SegmentFile   = (*storage.SegmentFile)(nil)
 	_ SegmentWriter = (*fmp4.Writer)(nil)
 )
 
 // OpenFunc opens an RTSP session; the default wraps rtsp.Open.
 type OpenFunc func(ctx context.Context, cfg rtsp.Config) (Session, error)
 
-// SegmentStore is what the job needs of the index (*storage.Store has it).
+// SegmentStore is where the job starts segments (Segments wraps a
+// *storage.Store).
 type SegmentStore interface {
-	// CreateSegment creates the segment's file and its row in state recording.
-	CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error)
-	// UpdateSegment records the progress of an open segment.
-	UpdateSegment(ctx context.Context, seg storage.Segment) error
-	// FinishSegment marks the segment complete; the job has synced the
-	// file and its directory before calling it.
-	FinishSegment(ctx context.Context, seg storage.Segment) error
+	// CreateSegment creates the segment's file and its row in state
+	// recording.
+	CreateSegment(ctx context.Context, seg storage.Segment) (SegmentFile, error)
+}
+
+// SegmentFile is a segment being written (*storage.SegmentFile has it).
+// The job decides when to sync and when to cut back; the file performs
+// each durability step, once, and writes the row only with synced bytes.
+type SegmentFile interface {
+	io.Writer
+	io.ReaderAt
+	// ID is the row's id.
+	ID() int64
+	// Written is the end of the last complete Write.
+	Written() int64
+	// Synced is what the last good Sync covered.
+	Synced() int64
+	// Sync makes everything written durable; an error wraps
+	// storage.ErrSync and is final (F7).
+	Sync() error
+	// CutBack shortens the file to n bytes, at most Written.
+	CutBack(n int64) error
+	// Update records the segment's progress (Bytes: the synced size).
+	Update(ctx context.Context, seg storage.Segment) error
+	// Finish syncs what is not yet synced and marks the row complete.
+	Finish(ctx context.Context, seg storage.Segment) error
+	// Abandon closes the file, leaving the row recording for recovery.
+	Abandon() error
+}
+
+// Segments is s as a SegmentStore.
+func Segments(s *storage.Store) SegmentStore { return storeSegments{s} }
+
+type storeSegments struct{ s *storage.Store }
+
+func (s storeSegments) CreateSegment(ctx context.Context, seg storage.Segment) (SegmentFile, error) {
+	f, err := s.s.CreateSegment(ctx, seg)
+	if err != nil {
+		return nil, err // never a typed nil in the interface
+	}
+	return f, nil
 }
 
 // SegmentWriter writes one fragmented MP4 segment (*fmp4.Writer has it).
@@ -85,10 +118,6 @@ type Deps struct {
 	Clock clock.Clock
 	// Rand returns a number in [0, 1) for backoff jitter.
 	Rand func() float64
-	// SyncFile and SyncDir make a file's data and a directory entry
-	// durable (fsync); injectable to test fsync failures (F7).
-	SyncFile func(*os.File) error
-	SyncDir  func(dir string) error
 	// OnChange, if set, is told of every change of the job's state, last
 	// error or run (see Change). It is called on the job's goroutines and
 	// must return at once: recording waits for it.
@@ -142,27 +171,5 @@ func (d Deps) withDefaults() Deps {
 	if d.Rand == nil {
 		d.Rand = rand.Float64
 	}
-	if d.SyncFile == nil {
-		d.SyncFile = (*os.File).Sync
-	}
-	if d.SyncDir == nil {
-		d.SyncDir = SyncDir
-	}
 	return d
-}
-
-// SyncDir fsyncs a directory so a newly created file's entry survives a
-// power cut (the file's own fsync does not cover its name). It is the
-// default Deps.SyncDir.
-func SyncDir(dir string) error {
-	d, err := os.Open(filepath.Clean(dir))
-	if err != nil {
-		return err
-	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
 }

@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"sync"
@@ -61,16 +60,6 @@ func (p *powerCutStore) check(how string, seg storage.Segment) {
 	}
 }
 
-func (p *powerCutStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
-	p.check("update", seg)
-	return p.fakeStore.UpdateSegment(ctx, seg)
-}
-
-func (p *powerCutStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
-	p.check("finish", seg)
-	return p.fakeStore.FinishSegment(ctx, seg)
-}
-
 // TestRowsNeverAheadOfSyncedData (RELIABILITY F10, power-cut): over a
 // recording with periodic syncs, segment changes and a final close, every
 // row update and every finish describes only bytes and frames that were
@@ -81,8 +70,7 @@ func (p *powerCutStore) FinishSegment(ctx context.Context, seg storage.Segment) 
 func TestRowsNeverAheadOfSyncedData(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: 3 * time.Second, FsyncInterval: time.Second}, nil)
 	pc := &powerCutStore{fakeStore: env.store, t: t, durable: map[string][]byte{}}
-	env.job.deps.Store = pc
-	env.job.deps.SyncFile = pc.sync
+	env.store.check, env.store.sync = pc.check, pc.sync
 	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s, GOP 2 s
 	n, _ := feedClip(t, s, c, 3, 0, t0)

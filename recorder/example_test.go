@@ -18,7 +18,7 @@ func ExampleNewJob() {
 			Camera:          "front-door",
 			RTSP:            rtsp.Config{URL: "rtsp://admin:secret@192.0.2.10/stream1", Transport: "tcp"},
 			SegmentDuration: time.Minute,
-		}, recorder.Deps{Store: store})
+		}, recorder.Deps{Store: recorder.Segments(store)})
 		if err != nil {
 			return err
 		}

@@ -68,6 +68,8 @@ func (c *fakeClock) waitAfter(t *testing.T, ok func(time.Duration) bool) time.Du
 }
 
 // fakeStore keeps rows in memory and creates real files in a temp dir.
+// Its files do what storage's do (count written and synced bytes, refuse
+// a sync after a failed one), with the write and the fsync injectable.
 type fakeStore struct {
 	mu        sync.Mutex
 	dir       string
@@ -77,17 +79,24 @@ type fakeStore struct {
 	finished  []storage.Segment
 	createErr error
 	devNull   bool // files go to os.DevNull (long simulations)
+	// write and sync are a file's write and fsync; tests tear writes
+	// (F5) and fail or snapshot syncs (F7, F10) with them.
+	write func(*os.File, []byte) (int, error)
+	sync  func(*os.File) error
+	// check, if set, sees every row write before it happens.
+	check func(how string, seg storage.Segment)
 }
 
 func newFakeStore(t *testing.T) *fakeStore {
-	return &fakeStore{dir: t.TempDir(), rows: map[int64]storage.Segment{}}
+	return &fakeStore{dir: t.TempDir(), rows: map[int64]storage.Segment{},
+		write: (*os.File).Write, sync: (*os.File).Sync}
 }
 
-func (s *fakeStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+func (s *fakeStore) CreateSegment(ctx context.Context, seg storage.Segment) (SegmentFile, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.createErr != nil {
-		return 0, nil, s.createErr
+		return nil, s.createErr
 	}
 	s.nextID++
 	seg.ID = s.nextID
@@ -97,13 +106,100 @@ func (s *fakeStore) CreateSegment(ctx context.Context, seg storage.Segment) (int
 	}
 	f, err := os.OpenFile(name, flag, 0o644)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	s.rows[seg.ID] = seg
-	return seg.ID, f, nil
+	return &fakeFile{rows: s, f: f, id: seg.ID, write: s.write, sync: s.sync, devNull: s.devNull}, nil
+}
+
+// rowSink takes a fake segment file's row writes.
+type rowSink interface {
+	UpdateSegment(ctx context.Context, seg storage.Segment) error
+	FinishSegment(ctx context.Context, seg storage.Segment) error
+}
+
+// fakeFile is a fake SegmentFile over a real file (or os.DevNull).
+type fakeFile struct {
+	rows                  rowSink
+	f                     *os.File
+	id                    int64
+	write                 func(*os.File, []byte) (int, error)
+	sync                  func(*os.File) error
+	devNull               bool
+	written, good, synced int64
+	failed, closed        bool
+}
+
+func (f *fakeFile) ID() int64      { return f.id }
+func (f *fakeFile) Written() int64 { return f.good }
+func (f *fakeFile) Synced() int64  { return f.synced }
+
+func (f *fakeFile) Write(p []byte) (int, error) {
+	n, err := f.write(f.f, p)
+	f.written += int64(n)
+	if err == nil {
+		f.good = f.written
+	}
+	return n, err
+}
+
+func (f *fakeFile) ReadAt(p []byte, off int64) (int, error) { return f.f.ReadAt(p, off) }
+
+func (f *fakeFile) Sync() error {
+	if f.failed {
+		return storage.ErrSync
+	}
+	if f.synced == f.written {
+		return nil
+	}
+	if err := f.sync(f.f); err != nil {
+		f.failed = true
+		return fmt.Errorf("%w: %w", storage.ErrSync, err)
+	}
+	f.synced = f.written
+	return nil
+}
+
+func (f *fakeFile) CutBack(n int64) error {
+	if n < 0 || n > f.good {
+		return fmt.Errorf("cut back to %d of %d", n, f.good)
+	}
+	if !f.devNull {
+		if err := f.f.Truncate(n); err != nil {
+			return err
+		}
+	}
+	f.written, f.good, f.synced = n, n, min(f.synced, n)
+	return nil
+}
+
+func (f *fakeFile) Update(ctx context.Context, seg storage.Segment) error {
+	seg.ID, seg.Bytes = f.id, f.synced
+	return f.rows.UpdateSegment(ctx, seg)
+}
+
+func (f *fakeFile) Finish(ctx context.Context, seg storage.Segment) error {
+	if err := f.Sync(); err != nil {
+		f.Abandon()
+		return err
+	}
+	f.Abandon()
+	seg.ID, seg.Bytes = f.id, f.synced
+	return f.rows.FinishSegment(ctx, seg)
+}
+
+func (f *fakeFile) Abandon() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	return f.f.Close()
 }
 
 func (s *fakeStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+	if s.check != nil {
+		s.check("update", seg)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.rows[seg.ID]; !ok {
@@ -115,6 +211,9 @@ func (s *fakeStore) UpdateSegment(ctx context.Context, seg storage.Segment) erro
 }
 
 func (s *fakeStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
+	if s.check != nil {
+		s.check("finish", seg)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.rows[seg.ID]; !ok {

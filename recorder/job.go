@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,10 +112,6 @@ type Job struct {
 
 	running atomic.Bool
 
-	// fileWrite writes to a segment file; tests replace it to tear a
-	// write the way a full disk does (F5).
-	fileWrite func(*os.File, []byte) (int, error)
-
 	// Counters, updated by the reader and writer goroutines.
 	reconnects, segmentsWritten, frames, keyframes atomic.Uint64
 	bytesReceived, packetsLost, droppedFrames      atomic.Uint64
@@ -155,7 +150,7 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 		// a host that offered Digest is never answered with Basic later.
 		cfg.RTSP.AuthMemory = rtsp.NewAuthMemory()
 	}
-	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), fileWrite: (*os.File).Write}
+	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL)}
 	j.status = Status{State: StateStopped, Since: j.deps.Clock.Now()}
 	return j, nil
 }
@@ -260,9 +255,6 @@ func (j *Job) segmenterDeps() segmenterDeps {
 		Store:            j.deps.Store,
 		NewWriter:        j.deps.NewWriter,
 		Scan:             j.deps.Scan,
-		SyncFile:         j.deps.SyncFile,
-		SyncDir:          j.deps.SyncDir,
-		FileWrite:        j.fileWrite,
 		PrevEndNS:        j.prevEndNS,
 		Report:           j,
 	}

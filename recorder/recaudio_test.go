@@ -7,7 +7,6 @@ import (
 
 	"github.com/pion/rtp"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -64,8 +63,7 @@ func TestSegmenterAudio(t *testing.T) {
 	s := newSegmenter(segmenterDeps{
 		Camera: "aud", SegmentDuration: 1500 * time.Millisecond, FragmentDuration: 500 * time.Millisecond, FsyncInterval: time.Hour,
 		Store: store, NewWriter: log.newWriter, Scan: fmp4.Scan,
-		SyncFile: func(*os.File) error { return nil }, SyncDir: func(string) error { return nil },
-		FileWrite: (*os.File).Write, Report: rep, Audio: f1,
+		Report: rep, Audio: f1,
 	})
 	const frame = 160              // 20 ms at 8 kHz
 	const lost = 56 * frame        // t = 1.12 s: one lost frame

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nvr-project/nvr/recorder/audio"
@@ -87,11 +85,6 @@ type segmenterDeps struct {
 	Store     SegmentStore
 	NewWriter NewWriterFunc
 	Scan      ScanFunc
-	SyncFile  func(*os.File) error
-	SyncDir   func(dir string) error
-	// FileWrite writes to a segment file; tests replace it to tear a
-	// write the way a full disk does (F5).
-	FileWrite func(*os.File, []byte) (int, error)
 
 	// Audio is the session's audio format when it is known at the start
 	// (nil: no audio, or an in-band LATM config not seen yet).
@@ -120,8 +113,7 @@ type segmenterReport interface {
 // openSegment is the segment being written.
 type openSegment struct {
 	row       storage.Segment
-	file      *os.File
-	out       *fileWriter
+	file      SegmentFile
 	w         SegmentWriter
 	params    *paramSet
 	audio     *audio.Format // the segment's audio track, nil for none
@@ -133,26 +125,6 @@ type openSegment struct {
 	keyframes int64
 	syncDTS   int64           // DTS of the last periodic sync
 	synced    storage.Segment // the row as of the last successful fsync
-}
-
-// fileWriter counts bytes and remembers where the last complete Write
-// ended. The segment writer writes every fragment in one Write call, so
-// that offset is the end of the last complete fragment: after a failed
-// write (ENOSPC, F5) the file is cut back to it.
-type fileWriter struct {
-	f     *os.File
-	write func(*os.File, []byte) (int, error)
-	off   int64
-	good  int64
-}
-
-func (w *fileWriter) Write(p []byte) (int, error) {
-	n, err := w.write(w.f, p)
-	w.off += int64(n)
-	if err == nil {
-		w.good = w.off
-	}
-	return n, err
 }
 
 func newSegmenter(d segmenterDeps) *segmenter {
@@ -359,14 +331,14 @@ func (s *segmenter) openSegment(it *auItem) error {
 		State:   storage.StateRecording,
 	}
 	ctx, cancel := storeCtx()
-	id, f, err := s.d.Store.CreateSegment(ctx, row)
+	f, err := s.d.Store.CreateSegment(ctx, row)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	row.ID = id
+	row.ID = f.ID()
 	seg := &openSegment{
-		row: row, file: f, out: &fileWriter{f: f, write: s.d.FileWrite}, params: it.params, audio: s.aFormat,
+		row: row, file: f, params: it.params, audio: s.aFormat,
 		startDTS: it.dts, target: target, startCTO: it.pts - it.dts, maxPTS: it.pts, syncDTS: it.dts, synced: row,
 	}
 	s.seg = seg
@@ -379,7 +351,7 @@ func (s *segmenter) openSegment(it *auItem) error {
 	if seg.audio != nil {
 		opts.Audio = audioParams(seg.audio)
 	}
-	w, err := s.d.NewWriter(seg.out, tp, opts)
+	w, err := s.d.NewWriter(seg.file, tp, opts)
 	if err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("start segment: %w", err))
 	}
@@ -475,17 +447,17 @@ func (s *segmenter) syncSegment(dts int64) error {
 	if err := seg.w.Flush(); err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("flush: %w", err))
 	}
-	if err := s.d.SyncFile(seg.file); err != nil {
-		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
+	if err := seg.file.Sync(); err != nil {
+		return s.abandonAfterSyncError(err)
 	}
 	row := seg.row
 	row.EndNS = row.StartNS + ticks.ToNS(dts-seg.startDTS)
-	row.Bytes = seg.out.good
+	row.Bytes = seg.file.Synced()
 	row.Frames = seg.frames - 1 // the held-back sample is not on disk yet
 	row.Keyframes = seg.keyframes
 	seg.synced = row
 	ctx, cancel := storeCtx()
-	err := s.d.Store.UpdateSegment(ctx, row)
+	err := seg.file.Update(ctx, row)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("update segment: %w", err)
@@ -520,22 +492,19 @@ func (s *segmenter) endRun() error {
 
 // closeSegment finishes the open segment at endDTS (the first DTS not in
 // it), observed on the local clock at observedNS. Order (docs/storage.md):
-// write the tail, fsync the file, fsync its directory, then mark the row
-// complete.
+// write the tail, sync (the file, and its directory if no sync did yet),
+// then mark the row complete.
 func (s *segmenter) closeSegment(endDTS, observedNS int64) error {
 	seg := s.seg
 	if err := seg.w.Close(endDTS); err != nil {
 		return s.abandonAfterWriteError(fmt.Errorf("close segment: %w", err))
 	}
-	if err := s.d.SyncFile(seg.file); err != nil {
-		return s.abandonAfterSyncError(fmt.Errorf("fsync %s: %w", seg.row.Path, err))
-	}
-	if err := s.d.SyncDir(filepath.Dir(seg.file.Name())); err != nil {
-		return s.abandonAfterSyncError(fmt.Errorf("fsync directory of %s: %w", seg.row.Path, err))
+	if err := seg.file.Sync(); err != nil {
+		return s.abandonAfterSyncError(err)
 	}
 	row := seg.row
 	row.EndNS = slewedEnd(row.StartNS, endDTS-seg.startDTS, observedNS)
-	row.Bytes = seg.out.off
+	row.Bytes = seg.file.Synced()
 	row.Frames = seg.frames
 	row.Keyframes = seg.keyframes
 	row.State = storage.StateComplete
@@ -543,9 +512,9 @@ func (s *segmenter) closeSegment(endDTS, observedNS int64) error {
 	return s.finish(row, nil)
 }
 
-// finish closes the file and marks the row complete; cause is the error
-// that ended the segment early, if any, and is returned joined with any
-// error of finishing.
+// finish marks the row complete (the file has been synced) and closes
+// the file; cause is the error that ended the segment early, if any, and
+// is returned joined with any error of finishing.
 func (s *segmenter) finish(row storage.Segment, cause error) error {
 	seg := s.seg
 	s.seg = nil
@@ -554,11 +523,8 @@ func (s *segmenter) finish(row storage.Segment, cause error) error {
 	if cause != nil {
 		errs = append(errs, cause)
 	}
-	if err := seg.file.Close(); err != nil && cause == nil {
-		errs = append(errs, fmt.Errorf("close %s: %w", row.Path, err))
-	}
 	ctx, cancel := storeCtx()
-	err := s.d.Store.FinishSegment(ctx, row)
+	err := seg.file.Finish(ctx, row)
 	cancel()
 	if err != nil {
 		errs = append(errs, fmt.Errorf("finish segment: %w", err))
@@ -578,23 +544,21 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 	row := seg.row
 	row.EndNS = row.StartNS
 	row.Bytes, row.Frames, row.Keyframes = 0, 0, 0
-	valid := seg.out.good
-	if err := seg.file.Truncate(valid); err != nil {
-		cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
-	}
-	if info, err := s.d.Scan(seg.file, valid); err == nil && info != nil {
+	// What the complete writes hold, up to the last fragment that scans
+	// whole: the file is cut back there (once) and synced.
+	keep := seg.file.Written()
+	if info, err := s.d.Scan(seg.file, keep); err == nil && info != nil {
 		row.Bytes = info.ValidSize
 		row.Frames = int64(len(info.Samples))
 		row.Keyframes = int64(info.Keyframes)
 		row.EndNS = row.StartNS + ticks.ToNS(info.Duration)
-		if info.ValidSize < valid {
-			if err := seg.file.Truncate(info.ValidSize); err != nil {
-				cause = errors.Join(cause, fmt.Errorf("truncate %s: %w", row.Path, err))
-			}
-		}
+		keep = info.ValidSize
 	}
-	if err := s.d.SyncFile(seg.file); err != nil {
-		return s.abandonAfterSyncError(errors.Join(cause, fmt.Errorf("fsync %s: %w", row.Path, err)))
+	if err := seg.file.CutBack(keep); err != nil {
+		cause = errors.Join(cause, err)
+	}
+	if err := seg.file.Sync(); err != nil {
+		return s.abandonAfterSyncError(errors.Join(cause, err))
 	}
 	s.inRun = false
 	s.haveLast = false
@@ -605,7 +569,7 @@ func (s *segmenter) abandonAfterWriteError(cause error) error {
 // Linux may already have dropped the dirty pages and reports the error
 // once only, so a second fsync proves nothing (moonfire-nvr writer.rs,
 // PostgreSQL's "fsyncgate"): the segment is abandoned and nothing is
-// retried. The row is not finished (FinishSegment would fsync again): it
+// retried (the segment file refuses to sync again). The row is not finished: it
 // stays in state recording with the progress of the last successful
 // sync, and the start-up recovery (storage.Recover) scans the file, cuts
 // any torn tail and finalises it from what really reached the disk. The
@@ -616,8 +580,8 @@ func (s *segmenter) abandonAfterSyncError(cause error) error {
 	}
 	seg := s.seg
 	s.seg = nil
-	if err := seg.file.Close(); err != nil {
-		cause = errors.Join(cause, fmt.Errorf("close %s: %w", seg.row.Path, err))
+	if err := seg.file.Abandon(); err != nil {
+		cause = errors.Join(cause, err)
 	}
 	// Recovery may find up to everything written, so the next run must
 	// not start before the end of the frames handed to the writer.

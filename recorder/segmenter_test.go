@@ -249,7 +249,7 @@ func (c *syncCounter) sync(f *os.File) error {
 func TestPeriodicSync(t *testing.T) {
 	env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 	sc := &syncCounter{}
-	env.job.deps.SyncFile = sc.sync
+	env.store.sync = sc.sync
 	s := newSegmenter(env.job.segmenterDeps())
 	c := loadClip(t, testcam.ClipMain720) // 4 s
 	n, _ := feedClip(t, s, c, 1, 0, t0)
@@ -285,7 +285,7 @@ func TestWriteErrorTruncatesToLastFragment(t *testing.T) {
 		t.Run(fmt.Sprintf("write%d", failWrite), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
 			writes := 0
-			env.job.fileWrite = func(f *os.File, p []byte) (int, error) {
+			env.store.write = func(f *os.File, p []byte) (int, error) {
 				writes++
 				if writes > failWrite {
 					n, _ := f.Write(p[:len(p)/2]) // torn: half the fragment reached the file
@@ -341,7 +341,7 @@ func TestFsyncErrorAbandonsSegment(t *testing.T) {
 		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Second}, nil)
 			sc := &syncCounter{failAt: failAt}
-			env.job.deps.SyncFile = sc.sync
+			env.store.sync = sc.sync
 			s := newSegmenter(env.job.segmenterDeps())
 			c := loadClip(t, testcam.ClipMain720)
 			ps := clipParams(t, c)
@@ -438,7 +438,7 @@ func TestSparseKeyframes(t *testing.T) {
 		t.Run(fmt.Sprintf("key%d/seg%d", tc.keyEvery90k/90000, tc.segDur90k/90000), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Duration(ticks.ToNS(tc.segDur90k)), FsyncInterval: time.Hour}, nil)
 			env.store.devNull = true
-			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			env.store.sync = noSync
 			s := newSegmenter(env.job.segmenterDeps())
 			nal := []byte{0x41, 1, 2, 3}
 			for dts := int64(0); dts < 6*tc.wantSeg90k; dts += 3600 {
@@ -600,8 +600,7 @@ func TestSegmenterAlone(t *testing.T) {
 	s := newSegmenter(segmenterDeps{
 		Camera: "alone", SegmentDuration: 2 * time.Second, FragmentDuration: time.Second, FsyncInterval: time.Hour,
 		Store: store, NewWriter: log.newWriter, Scan: fakeScan,
-		SyncFile: func(*os.File) error { return nil }, SyncDir: func(string) error { return nil },
-		FileWrite: (*os.File).Write, PrevEndNS: prev, Report: rep,
+		PrevEndNS: prev, Report: rep,
 	})
 	n, _ := feedClip(t, s, c, 2, 0, t0)
 	if err := s.endRun(); err != nil {

@@ -75,8 +75,7 @@ func feedSynthetic(t *testing.T, s *segmenter, ps *paramSet, dtsStart int64, sec
 	return dts
 }
 
-func noSync(*os.File) error  { return nil }
-func noSyncDir(string) error { return nil }
+func noSync(*os.File) error { return nil }
 
 // A camera clock 0.1 % fast or slow keeps its segments within one second of
 // local time over a 24-hour session, with the media durations untouched.
@@ -90,7 +89,7 @@ func TestDrift24h(t *testing.T) {
 		t.Run(fmt.Sprintf("%+.1f%%", drift*100), func(t *testing.T) {
 			t.Parallel()
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			env.store.sync = noSync
 			env.store.devNull = true
 			s := newSegmenter(env.job.segmenterDeps())
 			const day = 86400
@@ -141,7 +140,7 @@ func TestClockStep(t *testing.T) {
 	for _, step := range []time.Duration{time.Hour, -time.Hour} {
 		t.Run(step.String(), func(t *testing.T) {
 			env := newTestEnv(t, Config{SegmentDuration: time.Minute, FsyncInterval: time.Hour}, nil)
-			env.job.deps.SyncFile, env.job.deps.SyncDir = noSync, noSyncDir
+			env.store.sync = noSync
 			env.store.devNull = true
 			s := newSegmenter(env.job.segmenterDeps())
 			// 20 minutes; the local clock steps at minute 7 and steps

@@ -183,16 +183,15 @@ func benchSegmentLifecycle(b *testing.B, be Backend) {
 	for b.Loop() {
 		start := t0.UnixNano() + i*60*sec
 		i++
-		id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
+		id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: start})
 		if err != nil {
 			b.Fatal(err)
 		}
 		f.Write(make([]byte, 4096))
-		f.Close()
 		if err := s.UpdateSegment(ctx, Segment{ID: id, EndNS: start + 30*sec, Bytes: 4096, Frames: 750, Keyframes: 15}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: start + 60*sec, Frames: 1500, Keyframes: 30}); err != nil {
+		if err := f.Finish(ctx, Segment{ID: id, EndNS: start + 60*sec, Frames: 1500, Keyframes: 30}); err != nil {
 			b.Fatal(err)
 		}
 	}

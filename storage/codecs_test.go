@@ -39,9 +39,9 @@ func testSegmentCodecsMigration(t *testing.T, be Backend) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatalf("up: %v", err)
 	}
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 2e9, Codecs: "hvc1.1.6.L93.B0,mp4a.40.2", Width: 480, Height: 270})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 2e9, Codecs: "hvc1.1.6.L93.B0,mp4a.40.2", Width: 480, Height: 270})
 	must(t, err)
-	f.Close()
+	f.Abandon()
 	segs, _, err := s.ListSegments(ctx, "cam", t0.UnixNano(), t0.UnixNano()+10e9, 10, "")
 	must(t, err)
 	if len(segs) != 2 {

@@ -61,20 +61,19 @@ func testConcurrentReadersAndWriter(t *testing.T, be Backend) {
 		wg2.Go(func() {
 			for i := range writes {
 				start := base + int64(100+w*1000+i)*sec
-				id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
+				id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: start})
 				if err != nil {
 					errc <- err
 					return
 				}
 				f.Write([]byte("frame"))
-				f.Close()
 				for u := range updates {
 					if err := s.UpdateSegment(ctx, Segment{ID: id, EndNS: start + int64(u), Bytes: 5, Frames: 1, Keyframes: 1}); err != nil {
 						errc <- err
 						return
 					}
 				}
-				if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: start + sec, Frames: 1, Keyframes: 1}); err != nil {
+				if err := f.Finish(ctx, Segment{ID: id, EndNS: start + sec, Frames: 1, Keyframes: 1}); err != nil {
 					errc <- err
 					return
 				}

@@ -67,7 +67,7 @@ func (s *Store) deleteSegments(ctx context.Context, segs []Segment) error {
 		done = append(done, seg)
 	}
 	for d := range dirs {
-		if err := syncRootDir(s.root, filepath.FromSlash(d)); err != nil {
+		if err := s.dirSync(s.root, filepath.FromSlash(d)); err != nil {
 			return fmt.Errorf("storage: delete segments: %w", err)
 		}
 	}

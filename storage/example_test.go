@@ -21,15 +21,18 @@ func Example() {
 	}
 	defer s.Close()
 	start := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC).UnixNano()
-	id, f, err := s.CreateSegment(ctx, storage.Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
+	f, err := s.CreateSegment(ctx, storage.Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	f.Write(make([]byte, 4096)) // the MP4 writer's fragments
-	s.UpdateSegment(ctx, storage.Segment{ID: id, EndNS: start + 2e9, Bytes: 4096, Frames: 50, Keyframes: 1})
-	f.Close()
-	if err := s.FinishSegment(ctx, storage.Segment{ID: id, EndNS: start + 2e9, Frames: 50, Keyframes: 1}); err != nil {
+	f.Write(make([]byte, 4096))      // the MP4 writer's fragments
+	if err := f.Sync(); err != nil { // the writer's periodic sync, then the row's progress
+		fmt.Println(err)
+		return
+	}
+	f.Update(ctx, storage.Segment{EndNS: start + 2e9, Frames: 50, Keyframes: 1})
+	if err := f.Finish(ctx, storage.Segment{EndNS: start + 2e9, Frames: 50, Keyframes: 1}); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"syscall"
 	"testing"
@@ -19,12 +20,11 @@ func testFsyncError(t *testing.T, be Backend) {
 	dir := t.TempDir()
 	s, err := OpenWithOptions(ctx, dir, o)
 	must(t, err)
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	must(t, err)
-	f.WriteString("vvvvvvvvvvvvvvvvvvvvX")
-	f.Close()
+	io.WriteString(f, "vvvvvvvvvvvvvvvvvvvvX")
 	s.fsync = func(*os.File) error { return syscall.EIO }
-	err = s.FinishSegment(ctx, Segment{ID: id, EndNS: t0.UnixNano() + sec, Frames: 25, Keyframes: 1})
+	err = f.Finish(ctx, Segment{ID: id, EndNS: t0.UnixNano() + sec, Frames: 25, Keyframes: 1})
 	if !errors.Is(err, syscall.EIO) {
 		t.Fatalf("FinishSegment err = %v, want EIO", err)
 	}
@@ -68,19 +68,18 @@ func testDiskFull(t *testing.T, be Backend) {
 		old = append(old, record(t, s, "cam", t0.UnixNano()+int64(i)*60*sec, 60*sec, 2000))
 	}
 	// Another camera is recording; its segment must survive.
-	otherID, of, err := s.CreateSegment(ctx, Segment{Camera: "other", StartNS: t0.UnixNano()})
+	otherID, of, err := createSeg(s, ctx, Segment{Camera: "other", StartNS: t0.UnixNano()})
 	must(t, err)
 	of.Write(make([]byte, 1000))
-	defer of.Close()
+	defer of.Abandon()
 	// This camera's current segment: 1000 bytes fit, then ENOSPC.
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 240*sec})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 240*sec})
 	must(t, err)
 	f.Write(make([]byte, 1000))
-	f.Close()
 	if _, free, _ := s.DiskUsage(ctx); free != 0 {
 		t.Fatalf("disk not full: %d free", free)
 	}
-	must(t, s.FinishSegment(ctx, Segment{ID: id, EndNS: t0.UnixNano() + 250*sec, Frames: 250, Keyframes: 5}))
+	must(t, f.Finish(ctx, Segment{ID: id, EndNS: t0.UnixNano() + 250*sec, Frames: 250, Keyframes: 5}))
 
 	rep, err := s.ApplyRetention(ctx, RetentionPolicy{MinFreeBytes: 3000}, t0)
 	must(t, err)
@@ -100,7 +99,7 @@ func testDiskFull(t *testing.T, be Backend) {
 		t.Fatalf("closed segment %+v", seg)
 	}
 	checkConsistentCounts(t, s)
-	_, f2, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 250*sec})
+	_, f2, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano() + 250*sec})
 	must(t, err)
-	f2.Close()
+	f2.Abandon()
 }

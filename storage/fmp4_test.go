@@ -12,15 +12,15 @@ import (
 	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
-// recoverFMP4 adapts fmp4.Recover to storage.RecoverFunc, converting the
+// recoverFMP4 adapts fmp4.Scan to storage.RecoverFunc, converting the
 // track timescale to 90 kHz.
-func recoverFMP4(path string) (storage.RecoveredFile, error) {
-	info, err := fmp4.Recover(path)
+func recoverFMP4(r io.ReaderAt, size int64) (storage.RecoveredFile, error) {
+	info, err := fmp4.Scan(r, size)
 	if err != nil {
 		return storage.RecoveredFile{}, err
 	}
 	if info.Timescale == 0 {
-		return storage.RecoveredFile{}, fmt.Errorf("%s: no timescale", path)
+		return storage.RecoveredFile{}, fmt.Errorf("no timescale")
 	}
 	return storage.RecoveredFile{
 		Bytes:       info.ValidSize,
@@ -52,7 +52,8 @@ func testRealSegmentCrashRecovery(t *testing.T, be storage.Backend) {
 		t.Fatal(err)
 	}
 	start := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC).UnixNano()
-	id, f, err := s.CreateSegment(ctx, storage.Segment{Camera: "cam", StartNS: start})
+	f, err := s.CreateSegment(ctx, storage.Segment{Camera: "cam", StartNS: start})
+	id := f.ID()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func testRealSegmentCrashRecovery(t *testing.T, be storage.Backend) {
 	if _, err := f.Write([]byte{0, 0, 0x40, 0, 'm', 'o', 'o', 'f', 0, 0, 0, 16, 'm', 'f', 'h', 'd'}); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	f.Abandon()
 	s.Close()
 
 	s, err = storage.OpenWithOptions(ctx, dir, o)

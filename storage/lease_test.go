@@ -41,9 +41,8 @@ func TestLeaseFencing(t *testing.T) {
 	if _, ok, err := lb.Take(ctx, "cam", ttl); err != nil || ok {
 		t.Fatalf("node-b took a held lease: ok=%v err=%v", ok, err)
 	}
-	id, f, err := a.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18, Lease: leaseA})
+	id, f, err := createSeg(a, ctx, Segment{Camera: "cam", StartNS: 1e18, Lease: leaseA})
 	must(t, err)
-	f.Close()
 	must(t, a.UpdateSegment(ctx, Segment{ID: id, Camera: "cam", EndNS: 1e18 + 1e9, Frames: 1, Lease: leaseA}))
 
 	// A partition: node-a's lease runs out in the database.
@@ -64,13 +63,13 @@ func TestLeaseFencing(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"update": a.UpdateSegment(ctx, Segment{ID: id, Camera: "cam", EndNS: 1e18 + 2e9, Frames: 2, Lease: leaseA}),
-		"finish": a.FinishSegment(ctx, Segment{ID: id, Camera: "cam", EndNS: 1e18 + 2e9, Frames: 2, Lease: leaseA}),
+		"finish": f.Finish(ctx, Segment{ID: id, Camera: "cam", EndNS: 1e18 + 2e9, Frames: 2, Lease: leaseA}),
 	} {
 		if !errors.Is(err, ErrFenced) {
 			t.Errorf("stale %s: err = %v, want ErrFenced", name, err)
 		}
 	}
-	if _, _, err := a.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18 + 5e9, Lease: leaseA}); !errors.Is(err, ErrFenced) {
+	if _, err := a.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18 + 5e9, Lease: leaseA}); !errors.Is(err, ErrFenced) {
 		t.Errorf("stale insert: err = %v, want ErrFenced", err)
 	}
 	seg, err := a.Segment(ctx, id)
@@ -78,9 +77,9 @@ func TestLeaseFencing(t *testing.T) {
 	if seg.Frames != 1 || seg.State != StateRecording {
 		t.Errorf("stale writes changed the row: %+v", seg)
 	}
-	id2, f2, err := b.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18 + 5e9, Lease: leaseB})
+	id2, f2, err := createSeg(b, ctx, Segment{Camera: "cam", StartNS: 1e18 + 5e9, Lease: leaseB})
 	must(t, err)
-	f2.Close()
+	f2.Abandon()
 	must(t, b.UpdateSegment(ctx, Segment{ID: id2, Camera: "cam", EndNS: 1e18 + 6e9, Frames: 1, Lease: leaseB}))
 
 	holders, err := a.Holders(ctx)
@@ -114,9 +113,9 @@ func TestNodeScopedRecovery(t *testing.T) {
 	ctx := context.Background()
 	o := pgBackend.Options(t)
 	a, _ := openNode(t, o, "node-a")
-	id, f, err := a.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18})
+	id, f, err := createSeg(a, ctx, Segment{Camera: "cam", StartNS: 1e18})
 	must(t, err)
-	f.Close()
+	f.Abandon()
 	b, _ := openNode(t, o, "node-b")
 	if _, err := b.Recover(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -146,9 +145,9 @@ func TestLegacyRowsAdopted(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d")
 	s, err := OpenWithOptions(ctx, dir, o)
 	must(t, err)
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: 1e18})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: 1e18})
 	must(t, err)
-	f.Close()
+	f.Abandon()
 	must(t, s.Close())
 	o.Node = "node-a"
 	s, err = OpenWithOptions(ctx, dir, o)

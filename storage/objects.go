@@ -169,7 +169,7 @@ func (s *Store) removeLocalCopy(p string) error {
 		return fmt.Errorf("storage: remove uploaded local copy: %w", err)
 	}
 	if removed {
-		if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
+		if err := s.dirSync(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
 			return fmt.Errorf("storage: remove uploaded local copy: %w", err)
 		}
 	}

@@ -139,21 +139,21 @@ func testCreateSegmentCollision(t *testing.T, be Backend) {
 	start := t0.UnixNano()
 	var paths []string
 	for range 3 {
-		id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start + 100}) // same millisecond
+		id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: start + 100}) // same millisecond
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
+		f.Abandon()
 		seg, _ := s.Segment(ctx, id)
 		paths = append(paths, seg.Path)
 	}
 	// A stray file (no row) at the next name is not overwritten either.
 	writeRel(t, s, "cam/2026/03/29/00-59-58.123-3.mp4", "stray")
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: start})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	f.Abandon()
 	seg, _ := s.Segment(ctx, id)
 	paths = append(paths, seg.Path)
 	want := []string{"cam/2026/03/29/00-59-58.123.mp4", "cam/2026/03/29/00-59-58.123-1.mp4", "cam/2026/03/29/00-59-58.123-2.mp4", "cam/2026/03/29/00-59-58.123-4.mp4"}
@@ -186,7 +186,7 @@ func testCreateSegmentInvalid(t *testing.T, be Backend) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := s.CreateSegment(ctx, tc.seg); !errors.Is(err, tc.want) {
+			if _, err := s.CreateSegment(ctx, tc.seg); !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 		})
@@ -202,11 +202,11 @@ func testUpdateSegmentInvalid(t *testing.T, be Backend) {
 	ctx := context.Background()
 	s, _ := newStore(t, be)
 	start := t0.UnixNano()
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: start})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: start})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	f.Abandon()
 	tests := []struct {
 		name string
 		seg  Segment
@@ -232,13 +232,12 @@ func TestFinishEmptySegmentRemoves(t *testing.T) { EachBackend(t, testFinishEmpt
 func testFinishEmptySegmentRemoves(t *testing.T, be Backend) {
 	ctx := context.Background()
 	s, _ := newStore(t, be)
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	seg, _ := s.Segment(ctx, id)
-	if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: seg.StartNS}); err != nil {
+	if err := f.Finish(ctx, Segment{ID: id, EndNS: seg.StartNS}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Segment(ctx, id); !errors.Is(err, ErrNotFound) {

@@ -244,7 +244,7 @@ func testSQLInjection(t *testing.T, be Backend) {
 			if err := s.EnsureCamera(ctx, evil, "x"); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("EnsureCamera(%q) = %v, want ErrInvalid", evil, err)
 			}
-			if _, _, err := s.CreateSegment(ctx, Segment{Camera: evil, StartNS: base}); !errors.Is(err, ErrInvalid) {
+			if _, err := s.CreateSegment(ctx, Segment{Camera: evil, StartNS: base}); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("CreateSegment(%q) = %v, want ErrInvalid", evil, err)
 			}
 			segs, _, err := s.ListSegments(ctx, evil, 0, base+10*sec, 10, "")

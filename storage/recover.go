@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -16,15 +17,16 @@ import (
 	"github.com/nvr-project/nvr/ticks"
 )
 
-// RecoverFunc scans the segment file at path (an absolute path inside the
-// recordings dir), cuts a torn tail back to the last complete fragment, and
-// says what the file holds. The service passes the MP4 package's recovery
-// here; storage does not parse MP4.
-type RecoverFunc func(path string) (RecoveredFile, error)
+// RecoverFunc reads a segment file of size bytes, opened by Recover under
+// the recordings dir's root, and says what it holds: how many bytes up to
+// the end of its last complete fragment, and the frames in them. It only
+// reads; Recover cuts the torn tail and syncs. The fleet passes the MP4
+// package's scanner here.
+type RecoverFunc func(r io.ReaderAt, size int64) (RecoveredFile, error)
 
 // RecoveredFile is what a RecoverFunc found in a file.
 type RecoveredFile struct {
-	Bytes             int64 // valid length of the file (after truncation)
+	Bytes             int64 // valid length of the file (what Recover keeps)
 	Frames, Keyframes int64
 	Duration90k       int64  // media duration in 90 kHz ticks
 	Codecs            string // as Segment.Codecs
@@ -128,16 +130,16 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 // maxDuration90k is MaxSegmentDuration in 90 kHz ticks.
 var maxDuration90k = ticks.FromDuration(MaxSegmentDuration)
 
-// recoverFile runs fn on the file at relative path p, then makes the file's
-// length equal to what fn says is valid and syncs it. A file with no
-// complete frame is an error.
+// recoverFile runs fn on the file at relative path p, read through the
+// root, then cuts the file back to what fn says is valid and syncs it and
+// its directory, once each. A file with no complete frame is an error.
 func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 	if err := checkRelPath(p); err != nil {
 		return RecoveredFile{}, err
 	}
 	name := filepath.FromSlash(p)
-	// The scanner opens by name outside the root: check first that the name
-	// resolves inside the root to a regular file (RELIABILITY S1).
+	// Opening through the root refuses a name that leads outside it; the
+	// Lstat refuses a final symlink, a fifo or a device (RELIABILITY S1).
 	fi, err := s.root.Lstat(name)
 	if err != nil {
 		return RecoveredFile{}, rootErr(p, err)
@@ -145,7 +147,18 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 	if !fi.Mode().IsRegular() {
 		return RecoveredFile{}, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
 	}
-	rf, err := fn(filepath.Join(s.recDir, name))
+	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return RecoveredFile{}, rootErr(p, err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return RecoveredFile{}, fmt.Errorf("stat %s: %w", p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return RecoveredFile{}, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
+	}
+	rf, err := fn(f, fi.Size())
 	if err != nil {
 		return RecoveredFile{}, fmt.Errorf("scan %s: %w", p, err)
 	}
@@ -156,28 +169,19 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 		return RecoveredFile{}, fmt.Errorf("%s: scanner returned impossible counts %+v", p, rf)
 	case rf.Duration90k < 0 || rf.Duration90k > maxDuration90k:
 		return RecoveredFile{}, fmt.Errorf("%s: duration %d ticks out of range", p, rf.Duration90k)
-	}
-	f, err := s.root.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return RecoveredFile{}, rootErr(p, err)
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return RecoveredFile{}, fmt.Errorf("stat %s: %w", p, err)
-	}
-	if fi.Size() < rf.Bytes {
+	case rf.Bytes > fi.Size():
 		return RecoveredFile{}, fmt.Errorf("%s: scanner says %d valid bytes but the file has %d", p, rf.Bytes, fi.Size())
 	}
 	if fi.Size() > rf.Bytes {
 		// Torn tail (RELIABILITY F11): cut back to the last whole fragment.
-		if err := f.Truncate(rf.Bytes); err != nil {
-			return RecoveredFile{}, fmt.Errorf("truncate %s: %w", p, err)
+		if err := cutBack(f, rf.Bytes); err != nil {
+			return RecoveredFile{}, fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	if err := s.fsync(f); err != nil {
 		return RecoveredFile{}, fmt.Errorf("fsync %s: %w", p, err)
 	}
-	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
+	if err := s.dirSync(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
 		return RecoveredFile{}, err
 	}
 	return rf, nil

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,9 +14,9 @@ import (
 // fakeScanner is a RecoverFunc: a file is "valid" up to the first 'X'
 // byte (a torn tail), each 10 valid bytes are one frame of 1/25 s (3600
 // ticks), the first frame a keyframe. A file whose first byte is 'E' fails.
-func fakeScanner(path string) (RecoveredFile, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+func fakeScanner(r io.ReaderAt, size int64) (RecoveredFile, error) {
+	b := make([]byte, size)
+	if _, err := r.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
 		return RecoveredFile{}, err
 	}
 	if len(b) > 0 && b[0] == 'E' {
@@ -29,6 +30,15 @@ func fakeScanner(path string) (RecoveredFile, error) {
 	kf := min(frames, 1)
 	return RecoveredFile{Bytes: int64(valid), Frames: frames, Keyframes: kf, Duration90k: frames * 3600,
 		Codecs: "avc1.42c01e", Width: 320, Height: 240}, nil
+}
+
+// createSeg is CreateSegment that also returns the new row's id.
+func createSeg(s *Store, ctx context.Context, seg Segment) (int64, *SegmentFile, error) {
+	h, err := s.CreateSegment(ctx, seg)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.ID(), h, nil
 }
 
 // writeRel writes a file under the recordings dir.
@@ -56,31 +66,31 @@ func testRecover(t *testing.T, be Backend) {
 	base := t0.UnixNano()
 
 	// A recording segment whose file ends in a torn fragment.
-	tornID, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: base})
+	tornID, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: base})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString(strings.Repeat("v", 100) + "XXXX")
-	f.Close()
+	io.WriteString(f, strings.Repeat("v", 100)+"XXXX")
+	f.Abandon()
 	torn, _ := s.Segment(ctx, tornID)
 
 	// A recording row whose file never got written (crash after the insert).
-	missingID, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: base + 60*sec})
+	missingID, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: base + 60*sec})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	f.Abandon()
 	missing, _ := s.Segment(ctx, missingID)
 	os.Remove(filepath.Join(s.RecordingsDir(), filepath.FromSlash(missing.Path)))
 
 	// A recording row whose file is garbage, and one with no whole frame.
-	badID, f, _ := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: base + 120*sec})
-	f.WriteString("EEEE")
-	f.Close()
+	badID, f, _ := createSeg(s, ctx, Segment{Camera: "cam", StartNS: base + 120*sec})
+	io.WriteString(f, "EEEE")
+	f.Abandon()
 	bad, _ := s.Segment(ctx, badID)
-	emptyID, f, _ := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: base + 180*sec})
-	f.WriteString("vvvX")
-	f.Close()
+	emptyID, f, _ := createSeg(s, ctx, Segment{Camera: "cam", StartNS: base + 180*sec})
+	io.WriteString(f, "vvvX")
+	f.Abandon()
 	empty, _ := s.Segment(ctx, emptyID)
 
 	// A complete segment: untouched.
@@ -238,7 +248,7 @@ func testRecoverSymlinkOut(t *testing.T, be Backend) {
 	insertRow(t, s, Segment{Camera: "cam", StartNS: t0.UnixNano(), EndNS: t0.UnixNano(), Path: "cam/2026/03/29/01-00-00.000.mp4", State: StateRecording})
 	os.Symlink(outside, filepath.Join(dir, "02-00-00.000.mp4"))
 	called := false
-	rep, err := s.Recover(ctx, func(p string) (RecoveredFile, error) { called = true; return fakeScanner(p) })
+	rep, err := s.Recover(ctx, func(r io.ReaderAt, n int64) (RecoveredFile, error) { called = true; return fakeScanner(r, n) })
 	if err != nil {
 		t.Fatal(err)
 	}

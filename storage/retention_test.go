@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,10 +92,10 @@ func testRetention(t *testing.T, be Backend) {
 					seg := record(t, s, cam, end-hour, hour, 1000)
 					ids[seg.ID] = segKey{cam, e}
 				}
-				id, f, err := s.CreateSegment(ctx, Segment{Camera: cam, StartNS: now.UnixNano() - 50*hour + 1})
+				id, f, err := createSeg(s, ctx, Segment{Camera: cam, StartNS: now.UnixNano() - 50*hour + 1})
 				must(t, err)
 				f.Write(make([]byte, 1000))
-				f.Close()
+				f.Abandon()
 				must(t, s.UpdateSegment(ctx, Segment{ID: id, EndNS: now.UnixNano() - 50*hour + 2, Bytes: 1000, Frames: 1}))
 				recording = append(recording, id)
 			}
@@ -199,7 +200,7 @@ func testInterruptedDeletionTidied(t *testing.T, be Backend) {
 	must(t, err)
 	defer s.Close()
 	var scanned atomic.Int32
-	rep, err := s.Recover(ctx, func(p string) (RecoveredFile, error) { scanned.Add(1); return fakeScanner(p) })
+	rep, err := s.Recover(ctx, func(r io.ReaderAt, n int64) (RecoveredFile, error) { scanned.Add(1); return fakeScanner(r, n) })
 	must(t, err)
 	if rep.Deletions != 1 || scanned.Load() != 0 {
 		t.Fatalf("report %+v, %d scans", rep, scanned.Load())
@@ -221,9 +222,9 @@ func TestDeleteSegmentRefusesRecording(t *testing.T) {
 func testDeleteSegmentRefusesRecording(t *testing.T, be Backend) {
 	ctx := context.Background()
 	s, _ := newStore(t, be)
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: t0.UnixNano()})
 	must(t, err)
-	f.Close()
+	f.Abandon()
 	if err := s.DeleteSegment(ctx, id); !errors.Is(err, ErrRecording) {
 		t.Fatalf("err = %v, want ErrRecording", err)
 	}

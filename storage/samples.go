@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/nvr-project/nvr/storage/fmp4"
@@ -28,7 +29,12 @@ func (s *Store) sampleIndex(p string, size int64) []byte {
 		return nil
 	}
 	defer f.Close()
-	info, err := fmp4.Scan(f, size)
+	return sampleIndexOf(f, size)
+}
+
+// sampleIndexOf is sampleIndex of a file already open.
+func sampleIndexOf(r io.ReaderAt, size int64) []byte {
+	info, err := fmp4.Scan(r, size)
 	if err != nil || len(info.Samples) == 0 {
 		return nil
 	}

@@ -19,11 +19,12 @@ import (
 func writeSegment(t *testing.T, s *storage.Store, clip *testcam.Clip, start time.Time, finish bool) storage.Segment {
 	t.Helper()
 	ctx := context.Background()
-	id, f, err := s.CreateSegment(ctx, storage.Segment{Camera: "cam", StartNS: start.UnixNano()})
+	f, err := s.CreateSegment(ctx, storage.Segment{Camera: "cam", StartNS: start.UnixNano()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	id := f.ID()
+	defer f.Abandon()
 	w, err := fmp4.NewWriter(f, fmp4.TrackParams{SPS: clip.SPS, PPS: clip.PPS}, fmp4.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func writeSegment(t *testing.T, s *storage.Store, clip *testcam.Clip, start time
 		}
 		st := w.Stats()
 		seg := storage.Segment{ID: id, EndNS: start.UnixNano() + end*1e9/90_000, Frames: st.Frames, Keyframes: st.Keyframes}
-		if err := s.FinishSegment(ctx, seg); err != nil {
+		if err := f.Finish(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 	} else if err := w.Flush(); err != nil {

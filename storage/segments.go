@@ -159,7 +159,7 @@ func (s *Store) mkdirAllSynced(dir string) error {
 		if i > 0 {
 			parent = filepath.FromSlash(strings.Join(parts[:i], "/"))
 		}
-		if err := syncRootDir(s.root, parent); err != nil {
+		if err := s.dirSync(s.root, parent); err != nil {
 			return fmt.Errorf("storage: %w", err)
 		}
 	}
@@ -168,36 +168,36 @@ func (s *Store) mkdirAllSynced(dir string) error {
 
 // CreateSegment starts a segment: it creates the parent directories, inserts
 // the row in state recording (creating the camera row if needed), then
-// creates the file with O_EXCL and returns it open for writing. seg.Path may
-// be empty (SegmentPath is used); seg.EndNS may be zero (it starts equal to
-// StartNS). The caller writes the file, calls UpdateSegment as it grows and
-// FinishSegment at the end, and closes the file.
-func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os.File, err error) {
+// creates the file with O_EXCL and returns the handle that writes, syncs
+// and finishes it (SegmentFile). seg.Path may be empty (SegmentPath is
+// used); seg.EndNS may be zero (it starts equal to StartNS); seg.Lease, when
+// set, goes with every write of the row.
+func (s *Store) CreateSegment(ctx context.Context, seg Segment) (*SegmentFile, error) {
 	if err := ValidCameraID(seg.Camera); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	seg.Stream = streamOf(seg.Stream)
 	if err := ValidStream(seg.Stream); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if seg.EndNS == 0 {
 		seg.EndNS = seg.StartNS
 	}
 	if err := checkTimes(seg.StartNS, seg.EndNS); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	base := seg.Path
 	if base == "" {
 		base = StreamSegmentPath(seg.Camera, seg.Stream, time.Unix(0, seg.StartNS))
 	}
 	if err := checkRelPath(base); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if !strings.HasPrefix(base, seg.Camera+"/") || !strings.HasSuffix(base, ".mp4") {
-		return 0, nil, fmt.Errorf("%w: %q is not <camera>/…/*.mp4", ErrUnsafePath, base)
+		return nil, fmt.Errorf("%w: %q is not <camera>/…/*.mp4", ErrUnsafePath, base)
 	}
 	if err := s.mkdirAllSynced(path.Dir(base)); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	for n := 0; n < maxPathCollisions; n++ {
 		p := withSuffix(base, n)
@@ -206,22 +206,23 @@ func (s *Store) CreateSegment(ctx context.Context, seg Segment) (id int64, f *os
 			continue
 		}
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		f, err := s.root.OpenFile(filepath.FromSlash(p), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
 		if err == nil {
-			return id, f, nil
+			seg.ID, seg.Path = id, p
+			return &SegmentFile{s: s, f: f, row: seg}, nil
 		}
 		// The row goes again: a file without a row would be adopted by
 		// recovery, a row without a file is dropped by it; neither is wanted.
 		if _, derr := s.w.ExecContext(context.WithoutCancel(ctx), s.q(`DELETE FROM segments WHERE id = ?`), id); derr != nil {
-			return 0, nil, fmt.Errorf("storage: create segment %s: %w (and removing its row: %v)", p, err, derr)
+			return nil, fmt.Errorf("storage: create segment %s: %w (and removing its row: %v)", p, err, derr)
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return 0, nil, fmt.Errorf("storage: create segment %s: %w", p, err)
+			return nil, fmt.Errorf("storage: create segment %s: %w", p, err)
 		}
 	}
-	return 0, nil, fmt.Errorf("storage: create segment %s: %d names taken", base, maxPathCollisions)
+	return nil, fmt.Errorf("storage: create segment %s: %d names taken", base, maxPathCollisions)
 }
 
 var errPathTaken = errors.New("path taken")
@@ -323,42 +324,29 @@ func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
 	return nil
 }
 
-// FinishSegment finalises a segment: it fsyncs the file and its directory
-// (here, so the order cannot be got wrong by a caller; the caller may close
-// its handle before or after), then commits the row as complete with EndNS,
-// Frames, Keyframes (and Codecs, Width, Height when set) from seg and Bytes
-// from the file's synced size, so the row always matches the file.
-//
-// A segment with no frames is useless: its file and row are removed instead,
-// and later lookups of its id give ErrNotFound.
-//
-// If the sync fails (RELIABILITY F7: EIO from fsync) the error is returned
-// and the row stays recording; do not retry, recovery deals with it at the
-// next start.
-func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
-	row, err := s.segment(ctx, s.w, seg.ID)
+// dropRecording removes the recording row id and its file: a segment that
+// ended with no frame is useless (SegmentFile.Finish).
+func (s *Store) dropRecording(ctx context.Context, id int64) error {
+	row, err := s.segment(ctx, s.w, id)
 	if err != nil {
 		return err
 	}
 	if row.State != StateRecording {
-		return fmt.Errorf("%w: segment %d is %s, not recording", ErrNotFound, seg.ID, row.State)
+		return fmt.Errorf("%w: segment %d is %s, not recording", ErrNotFound, id, row.State)
 	}
-	if seg.Frames == 0 {
-		return s.deleteSegments(ctx, []Segment{row})
-	}
-	size, err := s.syncFile(row.Path)
-	if err != nil {
-		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
-	}
-	// The sample index commits with the row: a complete row has one from
-	// the start (or none at all, and exports read its file).
-	idx := s.sampleIndex(row.Path, size)
+	return s.deleteSegments(ctx, []Segment{row})
+}
+
+// completeSegment commits the recording row seg.ID as complete, with size
+// bytes (synced by the caller) and the sample index idx (nil for none), in
+// one transaction that checks seg's lease.
+func (s *Store) completeSegment(ctx context.Context, seg Segment, size int64, idx []byte) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx, row.Camera, seg.Lease); err != nil {
+	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
@@ -385,34 +373,6 @@ func (s *Store) FinishSegment(ctx context.Context, seg Segment) error {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
 	return nil
-}
-
-// syncFile fsyncs the file at relative path p and its directory and returns
-// its size. fsync on any descriptor of a file flushes all of its dirty data
-// (POSIX fsync), so a read-only handle suffices.
-func (s *Store) syncFile(p string) (int64, error) {
-	if err := checkRelPath(p); err != nil {
-		return 0, err
-	}
-	f, err := s.root.Open(filepath.FromSlash(p))
-	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("stat %s: %w", p, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, p)
-	}
-	if err := s.fsync(f); err != nil {
-		return 0, fmt.Errorf("fsync %s: %w", p, err)
-	}
-	if err := syncRootDir(s.root, filepath.FromSlash(path.Dir(p))); err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
 }
 
 // Segment returns the segment with this id (ErrNotFound if there is none or

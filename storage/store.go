@@ -125,6 +125,8 @@ type Store struct {
 	free    func(string) (int64, error)
 	// fsync syncs a segment file; tests replace it to inject EIO (F7).
 	fsync func(*os.File) error
+	// dirSync syncs a directory under root; tests count or fail it.
+	dirSync func(root *os.Root, dir string) error
 	// objects is the bucket (nil: local disk only).
 	objects *objstore.Client
 	// uploadStep, if set, is called after each step of an upload and may
@@ -168,6 +170,7 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		now:     o.Clock.Now,
 		free:    o.FreeSpace,
 		fsync:   (*os.File).Sync,
+		dirSync: syncRootDir,
 		objects: o.Objects,
 		node:    o.Node,
 	}

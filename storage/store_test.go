@@ -36,18 +36,15 @@ func record(t *testing.T, s *Store, camera string, startNS, durNS int64, n int) 
 	t.Helper()
 	ctx := context.Background()
 	seg := Segment{Camera: camera, StartNS: startNS, Codecs: "avc1.640028", Width: 1280, Height: 720}
-	id, f, err := s.CreateSegment(ctx, seg)
+	id, f, err := createSeg(s, ctx, seg)
 	if err != nil {
 		t.Fatalf("CreateSegment: %v", err)
 	}
 	if _, err := f.Write(make([]byte, n)); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 	seg.ID, seg.EndNS, seg.Frames, seg.Keyframes = id, startNS+durNS, 25, 1
-	if err := s.FinishSegment(ctx, seg); err != nil {
+	if err := f.Finish(ctx, seg); err != nil {
 		t.Fatalf("FinishSegment: %v", err)
 	}
 	got, err := s.Segment(ctx, id)
@@ -66,11 +63,11 @@ func testLifecycle(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	start := t0.UnixNano()
-	id, f, err := s.CreateSegment(ctx, Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
+	id, f, err := createSeg(s, ctx, Segment{Camera: "front-door", StartNS: start, Codecs: "avc1.640028", Width: 1280, Height: 720})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer f.Abandon()
 	seg, err := s.Segment(ctx, id)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +93,7 @@ func testLifecycle(t *testing.T, be Backend) {
 		t.Fatal(err)
 	}
 	// Bytes deliberately wrong: the row takes the synced file's size.
-	if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: start + 3*sec, Bytes: 1, Frames: 75, Keyframes: 2}); err != nil {
+	if err := f.Finish(ctx, Segment{ID: id, EndNS: start + 3*sec, Bytes: 1, Frames: 75, Keyframes: 2}); err != nil {
 		t.Fatal(err)
 	}
 	seg, _ = s.Segment(ctx, id)
@@ -108,7 +105,7 @@ func testLifecycle(t *testing.T, be Backend) {
 	if err := s.UpdateSegment(ctx, Segment{ID: id, EndNS: start + 4*sec}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of complete segment: %v, want ErrNotFound", err)
 	}
-	if err := s.FinishSegment(ctx, Segment{ID: id, EndNS: start + 4*sec, Frames: 1}); !errors.Is(err, ErrNotFound) {
+	if err := f.Finish(ctx, Segment{ID: id, EndNS: start + 4*sec, Frames: 1}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second finish: %v, want ErrNotFound", err)
 	}
 	r, err := s.OpenSegmentFile(seg)

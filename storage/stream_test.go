@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -16,14 +17,16 @@ func testStreams(t *testing.T, be Backend) {
 	ctx := context.Background()
 	s, _ := newStore(t, be)
 	base := t0.UnixNano()
+	open := map[int64]*SegmentFile{}
 	create := func(stream string, start int64, content string) Segment {
 		t.Helper()
-		id, f, err := s.CreateSegment(ctx, Segment{Camera: "cam", Stream: stream, StartNS: start})
+		id, f, err := createSeg(s, ctx, Segment{Camera: "cam", Stream: stream, StartNS: start})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer f.Close()
-		if _, err := f.WriteString(content); err != nil {
+		open[id] = f
+		t.Cleanup(func() { f.Abandon() })
+		if _, err := io.WriteString(f, content); err != nil {
 			t.Fatal(err)
 		}
 		seg, err := s.Segment(ctx, id)
@@ -34,7 +37,7 @@ func testStreams(t *testing.T, be Backend) {
 	}
 	finish := func(seg Segment, frames int64) {
 		t.Helper()
-		if err := s.FinishSegment(ctx, Segment{ID: seg.ID, EndNS: seg.StartNS + frames*sec, Frames: frames, Keyframes: 1}); err != nil {
+		if err := open[seg.ID].Finish(ctx, Segment{EndNS: seg.StartNS + frames*sec, Frames: frames, Keyframes: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,7 +51,7 @@ func testStreams(t *testing.T, be Backend) {
 	}
 	finish(main, 2)
 	finish(sub, 3)
-	if _, _, err := s.CreateSegment(ctx, Segment{Camera: "cam", Stream: "third", StartNS: base}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateSegment(ctx, Segment{Camera: "cam", Stream: "third", StartNS: base}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("a segment of stream third: %v, want ErrInvalid", err)
 	}
 

@@ -179,7 +179,7 @@ func writeText(w io.Writer, r *Report, perCam bool) {
 			name string
 			l    Latency
 		}{{"CreateSegment", r.Waits.CreateSegment}, {"UpdateSegment", r.Waits.UpdateSegment},
-			{"FinishSegment", r.Waits.FinishSegment}, {"fsync file", r.Waits.SyncFile}, {"fsync dir", r.Waits.SyncDir}} {
+			{"FinishSegment", r.Waits.FinishSegment}, {"fsync", r.Waits.Sync}} {
 			if l.l.Calls > 0 {
 				fmt.Fprintf(w, "wait       %-13s %5d calls, mean %6.1f ms, max %6.0f ms, %d over 1 s\n",
 					l.name, l.l.Calls, 1e3*l.l.TotalS/float64(l.l.Calls), 1e3*l.l.MaxS, l.l.Over1s)

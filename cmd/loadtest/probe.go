@@ -51,10 +51,11 @@ func (l *latency) get() Latency {
 }
 
 // probes time the recorder's blocking calls through its injectable
-// dependencies (Deps.Store, Deps.SyncFile, Deps.SyncDir), so a run that
-// drops frames shows whether the writer waited on the disk or the index.
+// dependencies (Deps.Store and the segment files it hands out), so a run
+// that drops frames shows whether the writer waited on the disk or the
+// index.
 type probes struct {
-	create, update, finish, syncFile, syncDir latency
+	create, update, finish, sync latency
 
 	start  time.Time
 	mu     sync.Mutex
@@ -84,8 +85,9 @@ type Waits struct {
 	CreateSegment Latency `json:"create_segment"`
 	UpdateSegment Latency `json:"update_segment"`
 	FinishSegment Latency `json:"finish_segment"`
-	SyncFile      Latency `json:"sync_file"`
-	SyncDir       Latency `json:"sync_dir"`
+	// Sync is a segment file's fsync (with its directory's, the first
+	// time).
+	Sync Latency `json:"sync"`
 	// Errors are the first failures of these calls, in order.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -93,7 +95,7 @@ type Waits struct {
 func (p *probes) report() Waits {
 	return Waits{
 		CreateSegment: p.create.get(), UpdateSegment: p.update.get(), FinishSegment: p.finish.get(),
-		SyncFile: p.syncFile.get(), SyncDir: p.syncDir.get(),
+		Sync:   p.sync.get(),
 		Errors: append([]string(nil), p.errors...),
 	}
 }
@@ -102,49 +104,54 @@ func (p *probes) report() Waits {
 // stays as the fleet set it.
 func (p *probes) wrap(deps *recorder.Deps) {
 	deps.Store = &timedStore{s: deps.Store, p: p}
-	deps.SyncFile = func(f *os.File) error {
-		began := time.Now()
-		err := f.Sync()
-		p.syncFile.observe(began)
-		p.fail("fsync file", began, err)
-		return err
-	}
-	deps.SyncDir = func(dir string) error {
-		began := time.Now()
-		err := recorder.SyncDir(dir)
-		p.syncDir.observe(began)
-		p.fail("fsync dir", began, err)
-		return err
-	}
 }
 
-// timedStore is a recorder.SegmentStore that times each call.
+// timedStore is a recorder.SegmentStore that times each call, and those
+// of the segment files it creates.
 type timedStore struct {
 	s recorder.SegmentStore
 	p *probes
 }
 
-func (t *timedStore) CreateSegment(ctx context.Context, seg storage.Segment) (int64, *os.File, error) {
+func (t *timedStore) CreateSegment(ctx context.Context, seg storage.Segment) (recorder.SegmentFile, error) {
 	began := time.Now()
-	id, f, err := t.s.CreateSegment(ctx, seg)
+	f, err := t.s.CreateSegment(ctx, seg)
 	t.p.create.observe(began)
 	t.p.fail("CreateSegment "+seg.Camera, began, err)
-	return id, f, err
+	if err != nil {
+		return nil, err
+	}
+	return timedFile{f, t.p, seg.Camera}, nil
 }
 
-func (t *timedStore) UpdateSegment(ctx context.Context, seg storage.Segment) error {
+// timedFile is a segment file whose syncs and row writes are timed.
+type timedFile struct {
+	recorder.SegmentFile
+	p      *probes
+	camera string
+}
+
+func (f timedFile) Sync() error {
 	began := time.Now()
-	err := t.s.UpdateSegment(ctx, seg)
-	t.p.update.observe(began)
-	t.p.fail("UpdateSegment "+seg.Camera, began, err)
+	err := f.SegmentFile.Sync()
+	f.p.sync.observe(began)
+	f.p.fail("fsync "+f.camera, began, err)
 	return err
 }
 
-func (t *timedStore) FinishSegment(ctx context.Context, seg storage.Segment) error {
+func (f timedFile) Update(ctx context.Context, seg storage.Segment) error {
 	began := time.Now()
-	err := t.s.FinishSegment(ctx, seg)
-	t.p.finish.observe(began)
-	t.p.fail("FinishSegment "+seg.Camera, began, err)
+	err := f.SegmentFile.Update(ctx, seg)
+	f.p.update.observe(began)
+	f.p.fail("UpdateSegment "+f.camera, began, err)
+	return err
+}
+
+func (f timedFile) Finish(ctx context.Context, seg storage.Segment) error {
+	began := time.Now()
+	err := f.SegmentFile.Finish(ctx, seg)
+	f.p.finish.observe(began)
+	f.p.fail("FinishSegment "+f.camera, began, err)
 	return err
 }
 

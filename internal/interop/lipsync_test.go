@@ -163,7 +163,7 @@ func recordJob(t *testing.T, url, transport string, limit time.Duration) (string
 	j, err := recorder.NewJob(recorder.Config{
 		Camera: "lipsync", RTSP: rtsp.Config{URL: url, Transport: transport}, SegmentDuration: 60 * time.Second,
 		FrameTimeout: time.Second, MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second,
-	}, recorder.Deps{Store: store})
+	}, recorder.Deps{Store: recorder.Segments(store)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,10 +70,11 @@ func TestScanTornEveryOffset(t *testing.T) {
 	}
 }
 
-// TestRecover (RELIABILITY F9/F11): Recover truncates a torn file to its
-// last complete fragment, the result still decodes, and files without a
-// complete init segment are refused.
-func TestRecover(t *testing.T) {
+// TestScanTorn (RELIABILITY F9/F11): Scan finds the last complete
+// fragment of a torn file, the bytes up to it still decode, and files
+// without a complete init segment are refused. (storage cuts the file
+// back to what Scan finds, storage.TestSegmentSyncsOnce.)
+func TestScanTorn(t *testing.T) {
 	c := loadClip(t, testcam.ClipHigh360BFrame)
 	b, _ := writeClip(t, c, WriterOptions{})
 	ends := fragmentEnds(t, b)
@@ -103,48 +104,37 @@ func TestRecover(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := filepath.Join(t.TempDir(), "seg.mp4")
-			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			info, err := Recover(p)
+			info, err := Scan(bytes.NewReader(tc.data), int64(len(tc.data)))
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("got %v, want %v", err, tc.wantErr)
-				}
-				if st, _ := os.Stat(p); st.Size() != int64(len(tc.data)) {
-					t.Fatalf("a refused file was changed")
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
+			if info.ValidSize != tc.wantSize || info.Fragments != tc.wantFrags {
+				t.Fatalf("valid %d, fragments %d; want %d, %d", info.ValidSize, info.Fragments, tc.wantSize, tc.wantFrags)
 			}
-			if info.ValidSize != tc.wantSize || st.Size() != tc.wantSize || info.Fragments != tc.wantFrags {
-				t.Fatalf("valid %d, file %d, fragments %d; want %d, %d", info.ValidSize, st.Size(), info.Fragments, tc.wantSize, tc.wantFrags)
-			}
-			// Recovering again changes nothing.
-			again, err := Recover(p)
+			// Scanning what it keeps finds the same.
+			kept := tc.data[:info.ValidSize]
+			again, err := Scan(bytes.NewReader(kept), info.ValidSize)
 			if err != nil || again.ValidSize != tc.wantSize || len(again.Samples) != len(info.Samples) {
-				t.Fatalf("second recover: %+v %v", again, err)
+				t.Fatalf("second scan: %+v %v", again, err)
 			}
 			if tc.decode {
 				// ffprobe decodes every frame and fails on decode errors.
+				p := filepath.Join(t.TempDir(), "seg.mp4")
+				if err := os.WriteFile(p, kept, 0o644); err != nil {
+					t.Fatal(err)
+				}
 				if got := ffprobeFrames(t, p); got != len(info.Samples) {
 					t.Fatalf("ffprobe %d frames, scan %d samples", got, len(info.Samples))
 				}
 			}
 		})
 	}
-	t.Run("missing file", func(t *testing.T) {
-		if _, err := Recover(filepath.Join(t.TempDir(), "nope.mp4")); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("got %v", err)
-		}
-	})
 }
 
 // TestScanHostile feeds hand-made malformed fragments: each must end the
