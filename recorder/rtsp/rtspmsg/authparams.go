@@ -33,7 +33,7 @@ func ParseAuthParams(s string) (params map[string]string, rest string) {
 		if !strings.HasPrefix(after, "=") {
 			return params, s
 		}
-		key := strings.ToLower(s[:end])
+		key := asciiLower(s[:end])
 		s = strings.TrimLeft(after[1:], " \t")
 		var val string
 		if strings.HasPrefix(s, `"`) {

@@ -92,7 +92,7 @@ func parseTransportSpec(spec string) Transport {
 		p = strings.TrimSpace(p)
 		if first {
 			first = false
-			parts := strings.Split(strings.ToUpper(p), "/")
+			parts := strings.Split(asciiUpper(p), "/")
 			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || len(parts) == 3 && parts[2] == "" {
 				t.Err = fmt.Errorf("%w: transport %q", ErrMalformed, clip(p))
 				continue
@@ -104,7 +104,7 @@ func parseTransportSpec(spec string) Transport {
 			continue
 		}
 		k, val, _ := strings.Cut(p, "=")
-		k = strings.ToLower(strings.TrimSpace(k))
+		k = asciiLower(strings.TrimSpace(k))
 		val = unquote(strings.TrimSpace(val))
 		var err error
 		switch k {
@@ -129,7 +129,7 @@ func parseTransportSpec(spec string) Transport {
 		case "destination":
 			t.Destination = val
 		case "mode":
-			t.Mode = strings.ToUpper(val)
+			t.Mode = asciiUpper(val)
 		}
 		if err != nil && t.Err == nil {
 			t.Err = fmt.Errorf("%w: transport parameter %q", ErrMalformed, clip(p))
@@ -220,4 +220,24 @@ func splitUnquoted(s string, sep byte) iter.Seq[string] {
 		}
 		yield(s[start:])
 	}
+}
+
+// asciiUpper and asciiLower map the case of ASCII letters only: tokens are
+// ASCII (RFC 7230 §3.2.6), and strings.ToUpper would turn each invalid
+// UTF-8 byte into a three-byte U+FFFD.
+func asciiUpper(s string) string { return mapASCII(s, 'a', 'z', 'A'-'a') }
+func asciiLower(s string) string { return mapASCII(s, 'A', 'Z', 'a'-'A') }
+
+func mapASCII(s string, lo, hi byte, delta int) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r >= rune(lo) && r <= rune(hi) })
+	if i < 0 {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if b[i] >= lo && b[i] <= hi {
+			b[i] = byte(int(b[i]) + delta)
+		}
+	}
+	return string(b)
 }

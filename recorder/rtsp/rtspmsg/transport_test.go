@@ -90,30 +90,3 @@ func TestParseTransportBound(t *testing.T) {
 		t.Fatalf("%d specs, err %v", len(got), err)
 	}
 }
-
-func FuzzTransport(f *testing.F) {
-	for _, tc := range transportCases {
-		f.Add(tc.in)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		got, err := ParseTransport(in)
-		if len(got) > MaxTransports || err == nil && len(got) == 0 {
-			t.Fatalf("%d specs, err %v", len(got), err)
-		}
-		for _, tr := range got {
-			for _, v := range tr.Interleaved {
-				if v < 0 || v > 255 {
-					t.Fatalf("channel %d", v)
-				}
-			}
-			for _, v := range append(tr.ClientPort[:], tr.ServerPort[:]...) {
-				if v < 0 || v > 65535 {
-					t.Fatalf("port %d", v)
-				}
-			}
-			if len(tr.Protocol)+len(tr.Profile)+len(tr.Lower)+len(tr.Source)+len(tr.Destination)+len(tr.Mode) > len(in) {
-				t.Fatalf("output longer than the input: %+v", tr)
-			}
-		}
-	})
-}
