@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"strings"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // realm is the authentication realm the camera announces.
@@ -48,7 +50,7 @@ func (s *Server) authorized(r *request) bool {
 		if !strings.EqualFold(scheme, "Digest") {
 			return false
 		}
-		p := parseAuthParams(rest)
+		p, _ := rtspmsg.ParseAuthParams(rest)
 		newHash := md5.New
 		wantAlg := "MD5"
 		if s.opts.Auth == AuthDigestSHA256 {
@@ -83,44 +85,4 @@ func (s *Server) authorized(r *request) bool {
 		return subtle.ConstantTimeCompare([]byte(strings.ToLower(p["response"])), []byte(want)) == 1
 	}
 	return false
-}
-
-// parseAuthParams parses a comma-separated list of key=value or
-// key="quoted value" pairs (RFC 2617 §1.2 auth-param).
-func parseAuthParams(s string) map[string]string {
-	out := make(map[string]string)
-	for len(s) > 0 && len(out) < maxHeaderLines {
-		s = strings.TrimLeft(s, " \t,")
-		k, rest, ok := strings.Cut(s, "=")
-		if !ok {
-			break
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		rest = strings.TrimLeft(rest, " \t")
-		var v string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(rest) && rest[i] != '"'; i++ {
-				if rest[i] == '\\' && i+1 < len(rest) {
-					i++
-				}
-				b.WriteByte(rest[i])
-			}
-			v = b.String()
-			if i < len(rest) {
-				i++
-			}
-			s = rest[i:]
-		} else {
-			end := strings.IndexByte(rest, ',')
-			if end < 0 {
-				end = len(rest)
-			}
-			v = strings.TrimSpace(rest[:end])
-			s = rest[end:]
-		}
-		out[k] = v
-	}
-	return out
 }

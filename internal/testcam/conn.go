@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 const (
@@ -81,7 +83,7 @@ func newAudioSetup() *audioSetup {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, maxLineBytes)}
+	return &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, rtspmsg.MaxLineLen)}
 }
 
 // write writes b under the write lock with a deadline.
@@ -119,7 +121,7 @@ func (c *conn) serve(ctx context.Context) {
 		if err := c.nc.SetReadDeadline(deadline); err != nil {
 			return
 		}
-		req, _, err := readRequest(c.br)
+		req, err := readRequest(c.br)
 		if errors.Is(err, errInterleaved) {
 			continue
 		}
@@ -133,8 +135,7 @@ func (c *conn) serve(ctx context.Context) {
 			switch {
 			case errors.Is(err, errUnsupportedV):
 				status = 505
-			case errors.Is(err, errLineTooLong), errors.Is(err, errTooManyLines), errors.Is(err, errBodyTooLarge),
-				errors.Is(err, errBadRequest), errors.Is(err, errBadContentLen):
+			case errors.Is(err, rtspmsg.ErrMalformed): // a bound's rtspmsg.ErrTooLarge too
 				status = 400
 			}
 			if status != 0 {
@@ -224,7 +225,7 @@ func (c *conn) handle(req *request) (resp *response, play bool) {
 			resp.Status = 404
 			return resp, false
 		}
-		tr, ok := parseTransport(req.get("transport"))
+		tr, ok := pickTransport(req.get("transport"))
 		if !ok {
 			resp.Status = 461
 			return resp, false

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 var readRequestCases = []struct {
@@ -26,14 +28,14 @@ var readRequestCases = []struct {
 	{"interleaved-first", "$\x01\x00\x03abcOPTIONS * RTSP/1.0\r\n\r\n", "", errInterleaved, nil, ""},
 	{"bad-version", "OPTIONS * RTSP/2.0\r\n\r\n", "", errUnsupportedV, nil, ""},
 	{"http", "GET / HTTP/1.1\r\n\r\n", "", errUnsupportedV, nil, ""},
-	{"two-words", "OPTIONS RTSP/1.0\r\n\r\n", "", errBadRequest, nil, ""},
-	{"no-colon", "OPTIONS * RTSP/1.0\r\nnocolon\r\n\r\n", "", errBadRequest, nil, ""},
-	{"negative-length", "OPTIONS * RTSP/1.0\r\nContent-Length: -1\r\n\r\n", "", errBadContentLen, nil, ""},
-	{"huge-length", "OPTIONS * RTSP/1.0\r\nContent-Length: 1000000000000\r\n\r\n", "", errBodyTooLarge, nil, ""},
-	{"text-length", "OPTIONS * RTSP/1.0\r\nContent-Length: ten\r\n\r\n", "", errBadContentLen, nil, ""},
+	{"two-words", "OPTIONS RTSP/1.0\r\n\r\n", "", rtspmsg.ErrMalformed, nil, ""},
+	{"no-colon", "OPTIONS * RTSP/1.0\r\nnocolon\r\n\r\n", "", rtspmsg.ErrMalformed, nil, ""},
+	{"negative-length", "OPTIONS * RTSP/1.0\r\nContent-Length: -1\r\n\r\n", "", rtspmsg.ErrMalformed, nil, ""},
+	{"huge-length", "OPTIONS * RTSP/1.0\r\nContent-Length: 1000000000000\r\n\r\n", "", rtspmsg.ErrTooLarge, nil, ""},
+	{"text-length", "OPTIONS * RTSP/1.0\r\nContent-Length: ten\r\n\r\n", "", rtspmsg.ErrMalformed, nil, ""},
 	{"short-body", "OPTIONS * RTSP/1.0\r\nContent-Length: 10\r\n\r\nabc", "", io.ErrUnexpectedEOF, nil, ""},
-	{"long-line", "OPTIONS * RTSP/1.0\r\nX: " + strings.Repeat("x", maxLineBytes) + "\r\n\r\n", "", errLineTooLong, nil, ""},
-	{"many-headers", "OPTIONS * RTSP/1.0\r\n" + strings.Repeat("X: y\r\n", maxHeaderLines+1) + "\r\n", "", errTooManyLines, nil, ""},
+	{"long-line", "OPTIONS * RTSP/1.0\r\nX: " + strings.Repeat("x", rtspmsg.MaxLineLen) + "\r\n\r\n", "", rtspmsg.ErrTooLarge, nil, ""},
+	{"many-headers", "OPTIONS * RTSP/1.0\r\n" + strings.Repeat("X: y\r\n", rtspmsg.MaxHeaders+1) + "\r\n", "", rtspmsg.ErrTooLarge, nil, ""},
 	{"eof-in-headers", "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n", "", io.EOF, nil, ""},
 	{"empty", "", "", io.EOF, nil, ""},
 }
@@ -41,7 +43,7 @@ var readRequestCases = []struct {
 func TestReadRequest(t *testing.T) {
 	for _, tc := range readRequestCases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _, err := readRequest(bufio.NewReaderSize(strings.NewReader(tc.in), maxLineBytes))
+			r, err := readRequest(bufio.NewReaderSize(strings.NewReader(tc.in), rtspmsg.MaxLineLen))
 			if tc.wantMethod == "" {
 				if err == nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err %v, want %v", err, tc.wantErr)
@@ -55,8 +57,8 @@ func TestReadRequest(t *testing.T) {
 				t.Fatalf("got %q body %q", r.Method, r.Body)
 			}
 			for k, v := range tc.wantHeader {
-				if r.Header[k] != v {
-					t.Errorf("%s = %q, want %q", k, r.Header[k], v)
+				if r.get(k) != v {
+					t.Errorf("%s = %q, want %q", k, r.get(k), v)
 				}
 			}
 		})
@@ -70,16 +72,16 @@ func FuzzReadRequest(f *testing.F) {
 		f.Add([]byte(tc.in))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		br := bufio.NewReaderSize(bytes.NewReader(in), maxLineBytes)
+		br := bufio.NewReaderSize(bytes.NewReader(in), rtspmsg.MaxLineLen)
 		for range 100 {
-			r, _, err := readRequest(br)
+			r, err := readRequest(br)
 			if errors.Is(err, errInterleaved) {
 				continue
 			}
 			if err != nil {
 				return
 			}
-			if len(r.Body) > maxBodyBytes || len(r.Header) > maxHeaderLines {
+			if len(r.Body) > rtspmsg.MaxBodyLen || len(r.Header) > rtspmsg.MaxHeaders {
 				t.Fatalf("bounds exceeded: body %d, %d headers", len(r.Body), len(r.Header))
 			}
 		}
@@ -104,25 +106,28 @@ var transportCases = []struct {
 	{"RTP/AVP;client_port=70000-70001", transport{}, false},
 	{"RTP/AVP/TCP;interleaved=300-301", transport{}, false},
 	{"RTP/AVP/TCP;interleaved=a-b", transport{}, false},
+	{"RTP/AVP/TCP;interleaved=255", transport{TCP: true, Interleaved: [2]int{255, 255}}, true},
+	// Any parameter that does not parse refuses the spec, the next one is tried.
+	{"RTP/AVP/TCP;interleaved=0-1;ssrc=zz, RTP/AVP;client_port=5000", transport{ClientRTP: 5000, ClientRTCP: 5001}, true},
 	{"RTP/SAVP;unicast;client_port=5000-5001", transport{}, false},
 	{"", transport{}, false},
 }
 
-func TestParseTransport(t *testing.T) {
+func TestPickTransport(t *testing.T) {
 	for _, tc := range transportCases {
-		got, ok := parseTransport(tc.in)
+		got, ok := pickTransport(tc.in)
 		if ok != tc.ok || ok && got != tc.want {
 			t.Errorf("%q: got %+v %v, want %+v %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }
 
-func FuzzParseTransport(f *testing.F) {
+func FuzzPickTransport(f *testing.F) {
 	for _, tc := range transportCases {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		tr, ok := parseTransport(in)
+		tr, ok := pickTransport(in)
 		if !ok {
 			return
 		}
@@ -133,45 +138,6 @@ func FuzzParseTransport(f *testing.F) {
 		}
 		if !tr.TCP && (tr.ClientRTP < 1 || tr.ClientRTP > 65535 || tr.ClientRTCP < 0 || tr.ClientRTCP > 65535) {
 			t.Fatalf("ports %d-%d", tr.ClientRTP, tr.ClientRTCP)
-		}
-	})
-}
-
-var authParamCases = []struct {
-	in   string
-	want map[string]string
-}{
-	{`username="admin", realm="r", nonce="n", uri="rtsp://h/cam", response="abc"`,
-		map[string]string{"username": "admin", "realm": "r", "nonce": "n", "uri": "rtsp://h/cam", "response": "abc"}},
-	{`qop=auth, nc=00000001,cnonce="x"`, map[string]string{"qop": "auth", "nc": "00000001", "cnonce": "x"}},
-	{`realm="a,b", Nonce="q\"uote"`, map[string]string{"realm": "a,b", "nonce": `q"uote`}},
-	{`username="unterminated`, map[string]string{"username": "unterminated"}},
-	{`novalue`, map[string]string{}},
-	{``, map[string]string{}},
-}
-
-func TestParseAuthParams(t *testing.T) {
-	for _, tc := range authParamCases {
-		got := parseAuthParams(tc.in)
-		if len(got) != len(tc.want) {
-			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
-			continue
-		}
-		for k, v := range tc.want {
-			if got[k] != v {
-				t.Errorf("%q: %s = %q, want %q", tc.in, k, got[k], v)
-			}
-		}
-	}
-}
-
-func FuzzParseAuthParams(f *testing.F) {
-	for _, tc := range authParamCases {
-		f.Add(tc.in)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		if got := parseAuthParams(in); len(got) > maxHeaderLines {
-			t.Fatalf("%d params", len(got))
 		}
 	})
 }

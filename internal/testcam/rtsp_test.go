@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 	"github.com/pion/rtp"
 )
 
@@ -21,9 +22,9 @@ const testUser, testPass = "admin", "pa55:w@rd"
 // TestRTSPStatus checks the status codes and headers of the protocol's
 // error paths (RFC 2326 §11) with raw requests.
 func TestRTSPStatus(t *testing.T) {
-	long := "X-Long: " + strings.Repeat("a", maxLineBytes+10)
+	long := "X-Long: " + strings.Repeat("a", rtspmsg.MaxLineLen+10)
 	var many []string
-	for i := range maxHeaderLines + 1 {
+	for i := range rtspmsg.MaxHeaders + 1 {
 		many = append(many, "X-H"+strconv.Itoa(i)+": v")
 	}
 	basicOK := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(testUser+":"+testPass))
@@ -70,7 +71,7 @@ func TestRTSPStatus(t *testing.T) {
 		{"unknown-method", Options{}, "RECORD", "/cam", nil, 501, nil},
 		{"line-too-long", Options{}, "OPTIONS", "/cam", []string{long}, 400, nil},
 		{"too-many-headers", Options{}, "OPTIONS", "/cam", many, 400, nil},
-		{"body-too-large", Options{}, "GET_PARAMETER", "/cam", []string{"Content-Length: " + strconv.Itoa(maxBodyBytes+1)}, 400, nil},
+		{"body-too-large", Options{}, "GET_PARAMETER", "/cam", []string{"Content-Length: " + strconv.Itoa(rtspmsg.MaxBodyLen+1)}, 400, nil},
 		{"bad-content-length", Options{}, "GET_PARAMETER", "/cam", []string{"Content-Length: -1"}, 400, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +134,7 @@ func TestDigestResponses(t *testing.T) {
 			if r.Status != 401 {
 				t.Fatalf("status %d", r.Status)
 			}
-			p := parseAuthParams(strings.TrimPrefix(r.Header["www-authenticate"], "Digest "))
+			p, _ := rtspmsg.ParseAuthParams(strings.TrimPrefix(r.Header["www-authenticate"], "Digest "))
 			nonce := p["nonce"]
 			if tc.a.nonce != "" {
 				nonce = tc.a.nonce

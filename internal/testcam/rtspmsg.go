@@ -5,142 +5,49 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"strings"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
-// Bounds on what the server reads from a client. A client is a test peer,
-// but the server is also run by `nvr demo` on a network, so it treats input
-// as untrusted.
-const (
-	// maxLineBytes bounds one request or header line; the longest real
-	// lines (Authorization, Transport) are a few hundred bytes.
-	maxLineBytes = 8 << 10
-	// maxHeaderLines bounds the header count; RTSP requests carry about ten.
-	maxHeaderLines = 64
-	// maxBodyBytes bounds a request body (GET_PARAMETER, SET_PARAMETER
-	// bodies are tiny parameter lists).
-	maxBodyBytes = 64 << 10
-)
+// What the server reads from a client is bounded by rtspmsg's limits
+// (rtspmsg.MaxLineLen, MaxHeaders, MaxBodyLen): a client is a test peer,
+// but the server is also run by `nvr demo` on a network, so it treats
+// input as untrusted.
 
-// Errors from reading a request.
+// Errors from reading a request, besides rtspmsg's.
 var (
-	errLineTooLong   = errors.New("line too long")
-	errTooManyLines  = errors.New("too many header lines")
-	errBodyTooLarge  = errors.New("body too large")
-	errBadRequest    = errors.New("malformed request")
-	errInterleaved   = errors.New("interleaved frame") // not an error: a $ frame was skipped
-	errUnsupportedV  = errors.New("unsupported RTSP version")
-	errBadContentLen = errors.New("bad Content-Length")
+	errInterleaved  = errors.New("interleaved frame") // not an error: a $ frame was skipped
+	errUnsupportedV = errors.New("unsupported RTSP version")
 )
 
-// request is one parsed RTSP request (RFC 2326 §6).
+// request is one RTSP request (RFC 2326 §6) read by rtspmsg.
 type request struct {
-	Method string
-	URI    string
-	Header map[string]string // keys in lower case; repeated headers joined with ","
-	CSeq   string
-	Body   []byte
+	*rtspmsg.Message
+	CSeq string // echoed as sent (trimmed), RFC 2326 §12.17
 }
 
-func (r *request) get(key string) string { return r.Header[key] }
-
-// readLine reads one CRLF- or LF-terminated line of at most maxLineBytes.
-// br must have a buffer of at least maxLineBytes.
-func readLine(br *bufio.Reader) (string, error) {
-	line, err := br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", errLineTooLong
-	}
-	if err != nil {
-		return "", err
-	}
-	if len(line) > maxLineBytes {
-		return "", errLineTooLong
-	}
-	return string(bytes.TrimRight(line, "\r\n")), nil
-}
+// get returns a header's values joined with "," (RFC 2616 §4.2, which
+// RFC 2326 §4.2 follows: repeated fields are one comma-separated list).
+func (r *request) get(key string) string { return strings.Join(r.Header.Values(key), ",") }
 
 // readRequest reads the next request. An interleaved binary frame
 // (RFC 2326 §10.12), such as an RTCP receiver report from a TCP client, is
-// consumed and reported as errInterleaved, with its channel.
-func readRequest(br *bufio.Reader) (*request, int, error) {
-	// Skip blank lines between messages (RFC 2326 §4 allows CRLF padding).
-	for {
-		b, err := br.Peek(1)
-		if err != nil {
-			return nil, 0, err
-		}
-		switch b[0] {
-		case '$':
-			var h [4]byte
-			if _, err := io.ReadFull(br, h[:]); err != nil {
-				return nil, 0, fmt.Errorf("interleaved header: %w", err)
-			}
-			// The 16-bit length bounds the skip at 64 KiB.
-			n := int(h[2])<<8 | int(h[3])
-			if _, err := br.Discard(n); err != nil {
-				return nil, 0, fmt.Errorf("interleaved body: %w", err)
-			}
-			return nil, int(h[1]), errInterleaved
-		case '\r', '\n':
-			if _, err := br.ReadByte(); err != nil {
-				return nil, 0, err
-			}
-			continue
-		}
-		break
-	}
-	line, err := readLine(br)
+// consumed and reported as errInterleaved. The server speaks RTSP/1.0
+// only: another version, or an HTTP request, is errUnsupportedV (505,
+// RFC 2326 §11.5.6).
+func readRequest(br *bufio.Reader) (*request, error) {
+	it, err := rtspmsg.ReadRequest(br)
 	if err != nil {
-		return nil, 0, fmt.Errorf("request line: %w", err)
+		return nil, err
 	}
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		return nil, 0, fmt.Errorf("request line %q: %w", truncate(line, 64), errBadRequest)
+	if it.Frame {
+		return nil, errInterleaved
 	}
-	if parts[2] != "RTSP/1.0" {
-		return nil, 0, fmt.Errorf("%q: %w", truncate(parts[2], 16), errUnsupportedV)
+	if it.Msg.Proto != "RTSP/1.0" {
+		return nil, fmt.Errorf("%q: %w", truncate(it.Msg.Proto, 16), errUnsupportedV)
 	}
-	r := &request{Method: parts[0], URI: parts[1], Header: make(map[string]string)}
-	for i := 0; ; i++ {
-		if i >= maxHeaderLines {
-			return nil, 0, errTooManyLines
-		}
-		line, err := readLine(br)
-		if err != nil {
-			return nil, 0, fmt.Errorf("header: %w", err)
-		}
-		if line == "" {
-			break
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, 0, fmt.Errorf("header line without colon: %w", errBadRequest)
-		}
-		k = strings.ToLower(strings.TrimSpace(k))
-		v = strings.TrimSpace(v)
-		if old, ok := r.Header[k]; ok {
-			v = old + "," + v
-		}
-		r.Header[k] = v
-	}
-	r.CSeq = r.Header["cseq"]
-	if cl, ok := r.Header["content-length"]; ok {
-		n, err := strconv.Atoi(cl)
-		if err != nil || n < 0 {
-			return nil, 0, errBadContentLen
-		}
-		if n > maxBodyBytes {
-			return nil, 0, errBodyTooLarge
-		}
-		r.Body = make([]byte, n)
-		if _, err := io.ReadFull(br, r.Body); err != nil {
-			return nil, 0, fmt.Errorf("body: %w", err)
-		}
-	}
-	return r, 0, nil
+	return &request{Message: it.Msg, CSeq: it.Msg.Header.Get("CSeq")}, nil
 }
 
 func truncate(s string, n int) string {
@@ -202,67 +109,35 @@ type transport struct {
 	ClientRTP, ClientRTCP int
 }
 
-// parseTransport picks the first transport spec the server supports from
-// a comma-separated list.
-func parseTransport(v string) (transport, bool) {
-	for _, spec := range strings.Split(v, ",") {
-		params := strings.Split(strings.TrimSpace(spec), ";")
+// pickTransport picks the first transport spec of a SETUP's Transport
+// header the server supports: RTP/AVP unicast, over TCP (channels 0-1
+// unless given) or over UDP to a client_port pair. A spec with a parameter
+// that does not parse is refused.
+func pickTransport(v string) (transport, bool) {
+	specs, err := rtspmsg.ParseTransport(v)
+	if err != nil {
+		return transport{}, false
+	}
+	for _, sp := range specs {
+		if sp.Err != nil || sp.Protocol != "RTP" || sp.Profile != "AVP" || sp.Delivery == "multicast" {
+			continue
+		}
 		var t transport
-		ok := true
-		switch strings.ToUpper(strings.TrimSpace(params[0])) {
-		case "RTP/AVP/TCP":
-			t.TCP = true
-			t.Interleaved = [2]int{0, 1}
-		case "RTP/AVP", "RTP/AVP/UDP":
+		switch sp.Lower {
+		case "TCP":
+			t.TCP, t.Interleaved = true, [2]int{0, 1}
+			if sp.HasInterleaved {
+				t.Interleaved = sp.Interleaved
+			}
+		case "", "UDP":
+			if !sp.HasClientPort || sp.ClientPort[0] == 0 {
+				continue
+			}
+			t.ClientRTP, t.ClientRTCP = sp.ClientPort[0], sp.ClientPort[1]
 		default:
 			continue
 		}
-		gotPorts := false
-		for _, p := range params[1:] {
-			k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-			switch strings.ToLower(k) {
-			case "multicast":
-				ok = false
-			case "interleaved":
-				a, b, err := parseRange(val, 255)
-				if err != nil {
-					ok = false
-				}
-				t.Interleaved = [2]int{a, b}
-			case "client_port":
-				a, b, err := parseRange(val, 65535)
-				if err != nil || a == 0 {
-					ok = false
-				}
-				t.ClientRTP, t.ClientRTCP = a, b
-				gotPorts = true
-			}
-		}
-		if !t.TCP && !gotPorts {
-			ok = false
-		}
-		if ok {
-			return t, true
-		}
+		return t, true
 	}
 	return transport{}, false
-}
-
-// parseRange parses "a-b" or "a" (then b = a+1) with both at most maxV.
-func parseRange(v string, maxV int) (int, int, error) {
-	as, bs, hasB := strings.Cut(v, "-")
-	a, err := strconv.Atoi(as)
-	if err != nil || a < 0 || a > maxV {
-		return 0, 0, errBadRequest
-	}
-	b := a + 1
-	if hasB {
-		if b, err = strconv.Atoi(bs); err != nil || b < 0 || b > maxV {
-			return 0, 0, errBadRequest
-		}
-	}
-	if b > maxV {
-		b = a
-	}
-	return a, b, nil
 }

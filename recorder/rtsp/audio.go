@@ -66,16 +66,16 @@ func (s *Session) setupAudio(ctx context.Context, tracks []Track) error {
 		s.info.AudioErr = fmt.Sprintf("audio SETUP refused: %d %q", resp.Status, reason)
 		return nil
 	}
-	tr := parseTransport(resp.Header.Get("Transport"))
+	tr := replyTransport(resp.Header.Get("Transport"))
 	if !s.tcp {
-		if tr.tcp || tr.hasChannels {
+		if tr.TCP() || tr.HasInterleaved {
 			s.info.AudioErr = "audio SETUP answered a UDP request with an interleaved transport"
 			return nil
 		}
 		// From the video's server (setUDPPeer), from its own port when
 		// the reply names one.
-		if tr.hasServer {
-			s.srcAudioPort = uint16(tr.serverPort[0])
+		if tr.HasServerPort {
+			s.srcAudioPort = uint16(tr.ServerPort[0])
 		}
 		s.udpAudio, s.udpAudioRTCP = rtpConn, rtcpConn
 		a := *t
@@ -83,8 +83,8 @@ func (s *Session) setupAudio(ctx context.Context, tracks []Track) error {
 		return nil
 	}
 	ch := uint8(audioRTPChannel)
-	if tr.hasChannels {
-		ch = uint8(tr.interleaved[0])
+	if tr.HasInterleaved {
+		ch = uint8(tr.Interleaved[0])
 	} else if strings.Contains(strings.ToLower(resp.Header.Get("Transport")), "client_port") {
 		s.info.AudioErr = "audio SETUP answered with a UDP transport"
 		return nil

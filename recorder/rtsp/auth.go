@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // challenge is one WWW-Authenticate challenge (RFC 7235 §2.1).
@@ -21,8 +23,8 @@ type challenge struct {
 }
 
 // parseChallenges parses every WWW-Authenticate header value. A value may
-// hold several comma-separated challenges; a token followed by a space (not
-// by '=') starts a new one.
+// hold several comma-separated challenges; a token not followed by '='
+// starts a new one (rtspmsg.ParseAuthParams stops there).
 func parseChallenges(values []string) []challenge {
 	var out []challenge
 	for _, v := range values {
@@ -30,61 +32,14 @@ func parseChallenges(values []string) []challenge {
 		for s != "" {
 			scheme, rest, _ := strings.Cut(s, " ")
 			scheme = strings.TrimRight(scheme, ",")
-			c := challenge{scheme: strings.ToLower(scheme), params: map[string]string{}}
-			s = parseAuthParams(strings.TrimSpace(rest), c.params)
+			c := challenge{scheme: strings.ToLower(scheme)}
+			c.params, s = rtspmsg.ParseAuthParams(strings.TrimSpace(rest))
 			if c.scheme != "" {
 				out = append(out, c)
 			}
 		}
 	}
 	return out
-}
-
-// parseAuthParams reads k=v and k="quoted" pairs until the input ends or a
-// new challenge starts; it returns the unread rest.
-func parseAuthParams(s string, into map[string]string) string {
-	for {
-		s = strings.TrimLeft(s, " ,\t")
-		if s == "" {
-			return ""
-		}
-		eq := strings.IndexByte(s, '=')
-		sp := strings.IndexAny(s, " ,")
-		if eq < 0 || (sp >= 0 && sp < eq) {
-			// "Basic realm=..." after a Digest challenge: a new scheme.
-			if eq < 0 && sp < 0 {
-				return s
-			}
-			return s
-		}
-		key := strings.ToLower(strings.TrimSpace(s[:eq]))
-		s = strings.TrimLeft(s[eq+1:], " ")
-		var val string
-		if strings.HasPrefix(s, `"`) {
-			end := 1
-			var b strings.Builder
-			for end < len(s) && s[end] != '"' {
-				if s[end] == '\\' && end+1 < len(s) {
-					end++
-				}
-				b.WriteByte(s[end])
-				end++
-			}
-			val = b.String()
-			if end < len(s) {
-				end++
-			}
-			s = s[end:]
-		} else {
-			end := strings.IndexByte(s, ',')
-			if end < 0 {
-				end = len(s)
-			}
-			val = strings.TrimSpace(s[:end])
-			s = s[end:]
-		}
-		into[key] = val
-	}
 }
 
 // authenticator computes Authorization headers for one server.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 )
 
 // digestCamera verifies Authorization headers itself, computing the
@@ -41,8 +43,7 @@ func (d *digestCamera) verify(method, uri, authz string) bool {
 	if !strings.HasPrefix(authz, "Digest ") {
 		return false
 	}
-	p := map[string]string{}
-	parseAuthParams(strings.TrimPrefix(authz, "Digest "), p)
+	p, _ := rtspmsg.ParseAuthParams(strings.TrimPrefix(authz, "Digest "))
 	newH := md5.New
 	if strings.EqualFold(p["algorithm"], "SHA-256") {
 		newH = sha256.New

@@ -40,7 +40,7 @@ func FuzzHeaders(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		parseTransport(s)
+		replyTransport(s)
 		parseSession(s)
 		rtpInfoSSRC(s, "rtsp://h/cam/trackID=1")
 		rtpInfoTimes(s, "rtsp://h/cam/trackID=1", "rtsp://h/cam/trackID=2")

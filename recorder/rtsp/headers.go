@@ -2,6 +2,8 @@ package rtsp
 
 import (
 	"strconv"
+
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 	"strings"
 	"time"
 )
@@ -37,68 +39,17 @@ func parseSession(v string) (string, time.Duration) {
 	return id, timeout
 }
 
-// transportReply is what we use of a SETUP reply's Transport header
-// (RFC 2326 §12.39).
-type transportReply struct {
-	tcp         bool
-	interleaved [2]int
-	hasChannels bool
-	serverPort  [2]int
-	hasServer   bool
-	source      string
-	ssrc        uint32
-	hasSSRC     bool
-}
-
-// parseTransport is lenient: Escam Q6 answers a TCP request with
+// replyTransport returns the spec of a SETUP reply's Transport header
+// (RFC 2326 §12.39: the server answers with the one it chose). It is
+// lenient: Escam Q6 answers a TCP request with
 // "RTP/AVP;unicast;interleaved=0-1" (no "/TCP"), some servers omit
-// server_port, and Hikvision pads ssrc with a leading space. Unknown or
-// broken parameters are ignored.
-func parseTransport(v string) transportReply {
-	var t transportReply
-	first, _, _ := strings.Cut(v, ",")
-	parts := strings.Split(first, ";")
-	if len(parts) > 0 {
-		t.tcp = strings.Contains(strings.ToUpper(parts[0]), "/TCP")
+// server_port, and broken parameters are ignored (left unset).
+func replyTransport(v string) rtspmsg.Transport {
+	ts, _ := rtspmsg.ParseTransport(v)
+	if len(ts) == 0 {
+		return rtspmsg.Transport{}
 	}
-	for _, p := range parts[1:] {
-		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		val = strings.TrimSpace(val)
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case "interleaved":
-			if a, b, ok := parseRange(val, 255); ok {
-				t.interleaved, t.hasChannels = [2]int{a, b}, true
-			}
-		case "server_port":
-			if a, b, ok := parseRange(val, 65535); ok {
-				t.serverPort, t.hasServer = [2]int{a, b}, true
-			}
-		case "source":
-			t.source = val
-		case "ssrc":
-			if n, err := strconv.ParseUint(val, 16, 32); err == nil {
-				t.ssrc, t.hasSSRC = uint32(n), true
-			}
-		}
-	}
-	return t
-}
-
-// parseRange parses "a-b" or "a" (b = a+1), each in [0, max].
-func parseRange(v string, max int) (int, int, bool) {
-	as, bs, hasB := strings.Cut(v, "-")
-	a, err := strconv.Atoi(strings.TrimSpace(as))
-	if err != nil || a < 0 || a > max {
-		return 0, 0, false
-	}
-	b := a + 1
-	if hasB {
-		b, err = strconv.Atoi(strings.TrimSpace(bs))
-		if err != nil || b < 0 || b > max {
-			return 0, 0, false
-		}
-	}
-	return a, b, true
+	return ts[0]
 }
 
 // rtpInfoEntry is one stream's part of a PLAY reply's RTP-Info header.

@@ -49,7 +49,19 @@ func TestControlURLs(t *testing.T) {
 	}
 }
 
-func TestParseTransport(t *testing.T) {
+// transportReply is the part of a SETUP reply's Transport the client uses.
+type transportReply struct {
+	tcp         bool
+	interleaved [2]int
+	hasChannels bool
+	serverPort  [2]int
+	hasServer   bool
+	source      string
+	ssrc        uint32
+	hasSSRC     bool
+}
+
+func TestReplyTransport(t *testing.T) {
 	cases := []struct {
 		in   string
 		want transportReply
@@ -65,8 +77,11 @@ func TestParseTransport(t *testing.T) {
 		{"", transportReply{}},
 	}
 	for _, tc := range cases {
-		if got := parseTransport(tc.in); got != tc.want {
-			t.Errorf("parseTransport(%q) = %+v, want %+v", tc.in, got, tc.want)
+		tr := replyTransport(tc.in)
+		got := transportReply{tcp: tr.TCP(), interleaved: tr.Interleaved, hasChannels: tr.HasInterleaved, serverPort: tr.ServerPort,
+			hasServer: tr.HasServerPort, source: tr.Source, ssrc: tr.SSRC, hasSSRC: tr.HasSSRC}
+		if got != tc.want {
+			t.Errorf("replyTransport(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 	}
 }

@@ -453,16 +453,16 @@ func (s *Session) listenUDP() (rtpConn, rtcpConn *net.UDPConn, err error) {
 // setUDPPeer records where media may come from (R19): the server's IP (and
 // the Transport source= address if it named one) and its ports when it gave
 // server_port; without server_port any port of that IP is accepted.
-func (s *Session) setUDPPeer(tr transportReply) {
+func (s *Session) setUDPPeer(tr rtspmsg.Transport) {
 	remote := s.conn.RemoteAddr().(*net.TCPAddr)
 	ip, _ := netip.AddrFromSlice(remote.IP)
 	s.srcIPs = []netip.Addr{ip.Unmap()}
-	if a, err := netip.ParseAddr(tr.source); err == nil {
+	if a, err := netip.ParseAddr(tr.Source); err == nil {
 		s.srcIPs = append(s.srcIPs, a.Unmap())
 	}
-	if tr.hasServer {
-		s.srcRTPPort, s.srcRTCPPort = uint16(tr.serverPort[0]), uint16(tr.serverPort[1])
-		s.serverRTCPAddr = &net.UDPAddr{IP: remote.IP, Port: tr.serverPort[1]}
+	if tr.HasServerPort {
+		s.srcRTPPort, s.srcRTCPPort = uint16(tr.ServerPort[0]), uint16(tr.ServerPort[1])
+		s.serverRTCPAddr = &net.UDPAddr{IP: remote.IP, Port: tr.ServerPort[1]}
 	}
 }
 

@@ -528,26 +528,26 @@ func (s *Session) setup(ctx context.Context) error {
 	if s.sessionID == "" {
 		return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("reply has no Session header")}
 	}
-	tr := parseTransport(resp.Header.Get("Transport"))
+	tr := replyTransport(resp.Header.Get("Transport"))
 	if s.tcp {
 		// Escam Q6 drops "/TCP" from the reply and others omit the channels;
 		// either way the server streams interleaved as we asked, so take
 		// the channels it names, else ours.
 		s.rtpCh, s.rtcpCh = 0, 1
-		if tr.hasChannels {
-			s.rtpCh, s.rtcpCh = uint8(tr.interleaved[0]), uint8(tr.interleaved[1])
+		if tr.HasInterleaved {
+			s.rtpCh, s.rtcpCh = uint8(tr.Interleaved[0]), uint8(tr.Interleaved[1])
 		} else if strings.Contains(strings.ToLower(resp.Header.Get("Transport")), "client_port") {
 			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("server answered a TCP request with a UDP transport")}
 		}
 		s.channelsSet = true
 	} else {
-		if tr.tcp || tr.hasChannels {
+		if tr.TCP() || tr.HasInterleaved {
 			return &Error{Step: "SETUP", Kind: ErrProtocol, Err: errors.New("server answered a UDP request with an interleaved transport")}
 		}
 		s.setUDPPeer(tr)
 	}
-	if tr.hasSSRC {
-		s.ssrc, s.ssrcFixed = tr.ssrc, true
+	if tr.HasSSRC {
+		s.ssrc, s.ssrcFixed = tr.SSRC, true
 	}
 	return nil
 }

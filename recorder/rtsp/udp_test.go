@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/recorder/rtsp/rtspmsg"
 	"github.com/pion/rtp"
 )
 
@@ -44,8 +45,9 @@ func (u *udpCamera) handler(withServerPort bool) fakeHandler {
 		}
 		tr := r.header.Get("Transport")
 		_, ports, _ := strings.Cut(tr, "client_port=")
-		a, _, _ := parseRange(ports, 65535)
-		u.clientPort = a
+		if ts, _ := rtspmsg.ParseTransport(tr); len(ts) > 0 {
+			u.clientPort = ts[0].ClientPort[0]
+		}
 		reply := "Transport: RTP/AVP;unicast;client_port=" + ports
 		if withServerPort {
 			reply += ";server_port=" + itoa(u.rtpConn.LocalAddr().(*net.UDPAddr).Port) + "-" + itoa(u.rtcpConn.LocalAddr().(*net.UDPAddr).Port)

@@ -1,9 +1,12 @@
 // Package rtspmsg reads and writes RTSP messages (RFC 2326 §6, §7; RFC 7826
-// where clearer) and splits a TCP control connection into RTSP messages and
-// interleaved frames (RFC 2326 §10.12). It starts no goroutines and does no
-// I/O of its own beyond the reader it is given; every read is bounded by
-// the constants below. It knows nothing of sessions, authentication or
-// SDP: package rtsp builds the client on it.
+// where clearer), splits a TCP control connection into RTSP messages and
+// interleaved frames (RFC 2326 §10.12), and parses the header values both
+// ends of a connection read: Transport (RFC 2326 §12.39) and auth-params
+// (RFC 7235 §2.1). It starts no goroutines and does no I/O of its own
+// beyond the reader it is given; every read and every parse is bounded by
+// the constants here. It knows nothing of sessions, of computing or
+// checking credentials, or of SDP: package rtsp builds the client on it,
+// internal/testcam the test camera's server.
 package rtspmsg
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -19,20 +23,32 @@ import (
 // what was wrong.
 var ErrMalformed = errors.New("malformed message")
 
+// ErrTooLarge marks a message over one of the bounds below (a line, the
+// header count, a body); errors that wrap it wrap ErrMalformed too.
+var ErrTooLarge = errors.New("over a limit")
+
+// tooLarge returns an error wrapping ErrMalformed and ErrTooLarge.
+func tooLarge(format string, a ...any) error {
+	return fmt.Errorf("%w: %w: "+format, append([]any{ErrMalformed, ErrTooLarge}, a...)...)
+}
+
 // ErrHTTP marks an answer from an HTTP server: a URL pointing at a camera's
 // web port, or at a web server that is not the camera.
 var ErrHTTP = errors.New("the server answered HTTP, not RTSP")
 
-// Bounds on what a server may send in one RTSP message (R1, R2).
+// Bounds on what a peer may send in one RTSP message (R1, R2): a camera to
+// the client, a client to the test camera, which `nvr demo` runs on a
+// network.
 const (
 	// MaxLineLen bounds a status, request or header line. Real headers are
-	// well under 1 KiB; Digest challenges with long nonces stay under 2 KiB.
+	// well under 1 KiB; Digest challenges with long nonces and the
+	// Authorization answering them stay under 2 KiB.
 	MaxLineLen = 8 << 10
-	// MaxHeaders bounds the header count; cameras send about ten, a few
-	// dozen at most.
+	// MaxHeaders bounds the header count; cameras and clients send about
+	// ten, a few dozen at most.
 	MaxHeaders = 128
-	// MaxBodyLen bounds a body (an SDP, a GET_PARAMETER reply). Real SDPs
-	// are a few KiB even with large sprop-parameter-sets.
+	// MaxBodyLen bounds a body (an SDP, a GET_PARAMETER reply or request).
+	// Real SDPs are a few KiB even with large sprop-parameter-sets.
 	MaxBodyLen = 256 << 10
 	// MaxJunk bounds how many bytes the interleaved reader skips while
 	// resynchronising before it gives up on the stream (R5).
@@ -58,14 +74,16 @@ func (h Header) Get(name string) string {
 // Values returns every value of the named field, in order.
 func (h Header) Values(name string) []string { return h[strings.ToLower(name)] }
 
-// Message is one RTSP response or request read from the server.
+// Message is one RTSP response or request read from the peer.
 type Message struct {
 	Response bool
-	HTTP     bool // an HTTP status line: not an RTSP server
+	HTTP     bool   // an HTTP status or request line: not an RTSP peer
+	Proto    string // the version as sent: "RTSP/1.0", "RTSP/2.0", "HTTP/1.1"
 	// response
 	Status int
 	Reason string
-	// request (servers send GET_PARAMETER, OPTIONS, ANNOUNCE... to clients)
+	// request (clients send them to servers; servers send GET_PARAMETER,
+	// OPTIONS, ANNOUNCE... to clients)
 	Method string
 	URI    string
 
@@ -90,7 +108,7 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(buf)+len(chunk) > max+2 {
-			return "", fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, max)
+			return "", tooLarge("line longer than %d bytes", max)
 		}
 		buf = append(buf, chunk...)
 		if err == nil {
@@ -110,7 +128,8 @@ func readLine(br *bufio.Reader, max int) (string, error) {
 // ReadMessage reads one RTSP message (RFC 2326 §6, §7) with every part
 // bounded: line length, header count, body length. Folded header lines
 // (obsolete in RFC 7826 §5.2) are rejected rather than joined, so a
-// server cannot grow one header without limit.
+// peer cannot grow one header without limit. The version is not checked
+// beyond its name (Proto): the peer that cares answers 505.
 func ReadMessage(br *bufio.Reader) (*Message, error) {
 	line, err := readLine(br, MaxLineLen)
 	if err != nil {
@@ -123,7 +142,8 @@ func ReadMessage(br *bufio.Reader) (*Message, error) {
 		// Status-Line = RTSP-Version SP Status-Code SP Reason-Phrase
 		m.Response = true
 		m.HTTP = strings.HasPrefix(line, "HTTP/")
-		_, rest, ok := strings.Cut(line, " ")
+		proto, rest, ok := strings.Cut(line, " ")
+		m.Proto = proto
 		if !ok {
 			return nil, fmt.Errorf("%w: bad status line %q", ErrMalformed, clip(line))
 		}
@@ -135,11 +155,14 @@ func ReadMessage(br *bufio.Reader) (*Message, error) {
 		}
 		m.Status, m.Reason = n, strings.TrimSpace(reason)
 	} else {
+		// Request-Line = Method SP Request-URI SP RTSP-Version. An HTTP
+		// request line is read too, so a server can answer a browser 505.
 		f := strings.Fields(line)
-		if len(f) != 3 || !strings.HasPrefix(f[2], "RTSP/") {
+		if len(f) != 3 || !strings.HasPrefix(f[2], "RTSP/") && !strings.HasPrefix(f[2], "HTTP/") {
 			return nil, fmt.Errorf("%w: bad request line %q", ErrMalformed, clip(line))
 		}
-		m.Method, m.URI = f[0], f[1]
+		m.Method, m.URI, m.Proto = f[0], f[1], f[2]
+		m.HTTP = strings.HasPrefix(f[2], "HTTP/")
 	}
 	count := 0
 	for {
@@ -155,7 +178,7 @@ func ReadMessage(br *bufio.Reader) (*Message, error) {
 		}
 		count++
 		if count > MaxHeaders {
-			return nil, fmt.Errorf("%w: more than %d header lines", ErrMalformed, MaxHeaders)
+			return nil, tooLarge("more than %d header lines", MaxHeaders)
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimSpace(name)
@@ -187,21 +210,24 @@ func contentLength(vs []string) (int, error) {
 	if len(vs) == 0 {
 		return 0, nil
 	}
-	n := -1
-	for _, v := range vs {
-		x, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-		if err != nil {
+	var n uint64
+	for i, v := range vs {
+		x, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			x = math.MaxUint64 // all digits, only too long: over the limit below
+		case err != nil:
 			return 0, fmt.Errorf("%w: bad Content-Length %q", ErrMalformed, clip(v))
 		}
-		if n >= 0 && int(x) != n {
+		if i > 0 && x != n {
 			return 0, fmt.Errorf("%w: conflicting Content-Length headers", ErrMalformed)
 		}
-		n = int(x)
+		n = x
 	}
 	if n > MaxBodyLen {
-		return 0, fmt.Errorf("%w: Content-Length %d over the %d-byte limit", ErrMalformed, n, MaxBodyLen)
+		return 0, tooLarge("Content-Length %s over the %d-byte limit", clip(strings.TrimSpace(vs[0])), MaxBodyLen)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // clip shortens server text quoted in an error.

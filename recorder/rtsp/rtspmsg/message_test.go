@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -153,5 +155,103 @@ func FuzzInterleavedReader(f *testing.F) {
 			}
 		}
 		t.Fatalf("reader produced more items than input bytes")
+	})
+}
+
+// requestCases are what a client sends a server; they also seed
+// FuzzReadRequest.
+var requestCases = []struct {
+	name    string
+	in      string
+	method  string // "" for a frame or an error
+	proto   string
+	frame   int // channel + 1 of a discarded frame; 0: none
+	wantErr error
+	header  map[string][]string
+	body    string
+}{
+	{"options", "OPTIONS rtsp://h/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n", "OPTIONS", "RTSP/1.0", 0, nil, map[string][]string{"cseq": {"1"}}, ""},
+	{"lf only", "OPTIONS * RTSP/1.0\nCSeq: 2\n\n", "OPTIONS", "RTSP/1.0", 0, nil, map[string][]string{"cseq": {"2"}}, ""},
+	{"crlf padding", "\r\n\r\nOPTIONS * RTSP/1.0\r\nCSeq: 3\r\n\r\n", "OPTIONS", "RTSP/1.0", 0, nil, nil, ""},
+	{"repeated header", "SETUP * RTSP/1.0\r\nTransport: a\r\nTransport: b\r\n\r\n", "SETUP", "RTSP/1.0", 0, nil, map[string][]string{"transport": {"a", "b"}}, ""},
+	{"body", "GET_PARAMETER * RTSP/1.0\r\nContent-Length: 5\r\n\r\nhello", "GET_PARAMETER", "RTSP/1.0", 0, nil, nil, "hello"},
+	{"rtsp 2", "OPTIONS * RTSP/2.0\r\n\r\n", "OPTIONS", "RTSP/2.0", 0, nil, nil, ""},
+	{"http", "GET / HTTP/1.1\r\nHost: cam\r\n\r\n", "GET", "HTTP/1.1", 0, nil, nil, ""},
+	{"frame", "$\x01\x00\x03abcOPTIONS * RTSP/1.0\r\n\r\n", "", "", 2, nil, nil, ""},
+	{"truncated frame", "$\x01\x00\x09abc", "", "", 0, io.ErrUnexpectedEOF, nil, ""},
+	{"response", "RTSP/1.0 200 OK\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"two words", "OPTIONS RTSP/1.0\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"other protocol", "OPTIONS * SIP/2.0\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"no colon", "OPTIONS * RTSP/1.0\r\nnocolon\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"length -1", "OPTIONS * RTSP/1.0\r\nContent-Length: -1\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"length text", "OPTIONS * RTSP/1.0\r\nContent-Length: ten\r\n\r\n", "", "", 0, ErrMalformed, nil, ""},
+	{"length huge", "OPTIONS * RTSP/1.0\r\nContent-Length: 1000000000000\r\n\r\n", "", "", 0, ErrTooLarge, nil, ""},
+	{"length past 64 bits", "OPTIONS * RTSP/1.0\r\nContent-Length: 99999999999999999999999\r\n\r\n", "", "", 0, ErrTooLarge, nil, ""},
+	{"long line", "OPTIONS * RTSP/1.0\r\nX: " + strings.Repeat("x", MaxLineLen) + "\r\n\r\n", "", "", 0, ErrTooLarge, nil, ""},
+	{"many headers", "OPTIONS * RTSP/1.0\r\n" + strings.Repeat("X: y\r\n", MaxHeaders+1) + "\r\n", "", "", 0, ErrTooLarge, nil, ""},
+	{"short body", "OPTIONS * RTSP/1.0\r\nContent-Length: 10\r\n\r\nabc", "", "", 0, io.ErrUnexpectedEOF, nil, ""},
+	{"eof in headers", "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n", "", "", 0, io.EOF, nil, ""},
+	{"empty", "", "", "", 0, io.EOF, nil, ""},
+}
+
+func TestReadRequest(t *testing.T) {
+	for _, tc := range requestCases {
+		it, err := ReadRequest(bufio.NewReader(strings.NewReader(tc.in)))
+		switch {
+		case tc.wantErr != nil:
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("%s: err %v, want %v", tc.name, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.frame > 0:
+			if !it.Frame || int(it.Channel) != tc.frame-1 || it.Msg != nil {
+				t.Errorf("%s: %+v, want a frame on channel %d", tc.name, it, tc.frame-1)
+			}
+		default:
+			m := it.Msg
+			if it.Frame || m == nil || m.Method != tc.method || m.Proto != tc.proto || string(m.Body) != tc.body || m.HTTP != strings.HasPrefix(tc.proto, "HTTP/") {
+				t.Errorf("%s: %+v", tc.name, m)
+				continue
+			}
+			for k, v := range tc.header {
+				if !slices.Equal(m.Header.Values(k), v) {
+					t.Errorf("%s: %s = %q, want %q", tc.name, k, m.Header.Values(k), v)
+				}
+			}
+		}
+	}
+}
+
+// TestTooLargeIsMalformed: a bound's error is also ErrMalformed, which
+// the client branches on.
+func TestTooLargeIsMalformed(t *testing.T) {
+	in := "RTSP/1.0 200 OK\r\n" + strings.Repeat("A: b\r\n", MaxHeaders+1) + "\r\n"
+	_, err := ReadMessage(bufio.NewReader(strings.NewReader(in)))
+	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func FuzzReadRequest(f *testing.F) {
+	for _, tc := range requestCases {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		br := bufio.NewReader(bytes.NewReader(data))
+		// Each item consumes at least one byte, so this loop ends.
+		for i := 0; i <= len(data); i++ {
+			it, err := ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if it.Frame {
+				continue
+			}
+			if it.Msg.Response || len(it.Msg.Body) > MaxBodyLen || len(it.Msg.Header) > MaxHeaders {
+				t.Fatalf("bounds: %+v", it.Msg)
+			}
+		}
+		t.Fatalf("more requests than input bytes")
 	})
 }

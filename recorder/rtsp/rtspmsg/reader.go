@@ -156,3 +156,48 @@ func (r *Reader) isRequest() bool {
 	}
 	return false
 }
+
+// ReadRequest reads the next thing a client sends a server on its control
+// connection. CR and LF between messages are skipped (RFC 2326 §4 lets a
+// client pad with them); an interleaved frame (RFC 2326 §10.12: RTCP
+// receiver reports from a TCP client) is discarded and returned as an Item
+// with Frame and Channel set and no Payload. Anything else must be a
+// request: unlike Reader, nothing is skipped as junk, so a server answers
+// a broken request with 400 at once. The version is not checked (see
+// ReadMessage).
+func ReadRequest(br *bufio.Reader) (Item, error) {
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			return Item{}, err
+		}
+		switch b[0] {
+		case '$':
+			var h [4]byte
+			if _, err := io.ReadFull(br, h[:]); err != nil {
+				return Item{}, fmt.Errorf("interleaved header: %w", err)
+			}
+			// The 16-bit length bounds the skip at MaxFrameLen.
+			if _, err := br.Discard(int(binary.BigEndian.Uint16(h[2:4]))); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return Item{}, fmt.Errorf("interleaved body: %w", err)
+			}
+			return Item{Frame: true, Channel: h[1]}, nil
+		case '\r', '\n':
+			if _, err := br.ReadByte(); err != nil {
+				return Item{}, err
+			}
+			continue
+		}
+		m, err := ReadMessage(br)
+		if err != nil {
+			return Item{}, err
+		}
+		if m.Response {
+			return Item{}, fmt.Errorf("%w: a status line where a request was expected", ErrMalformed)
+		}
+		return Item{Msg: m}, nil
+	}
+}
