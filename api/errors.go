@@ -38,6 +38,7 @@ var (
 	errQueryTooLong   = &httpError{http.StatusRequestURITooLong, "query string too long", 0}
 	errIndexRefused   = &httpError{http.StatusBadRequest, "the index refused the request; try a shorter range", 0}
 	errUnavailable    = &httpError{http.StatusServiceUnavailable, "storage unavailable", 0}
+	errOtherNode      = &httpError{http.StatusServiceUnavailable, "the footage is on another node's disk, which cannot be reached now", 5}
 	errInternal       = &httpError{http.StatusInternalServerError, "internal error", 0}
 )
 
@@ -57,6 +58,8 @@ func classify(err error) *httpError {
 		// The index refuses what the API let through, e.g. a timeline with
 		// more spans than it will merge in one answer.
 		return errIndexRefused
+	case errors.Is(err, storage.ErrOtherNode):
+		return errOtherNode
 	case errors.Is(err, context.DeadlineExceeded):
 		return errUnavailable
 	default:

@@ -29,6 +29,7 @@ import (
 	"github.com/nvr-project/nvr/recorder"
 	"github.com/nvr-project/nvr/schedule"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/peer"
 )
 
 // Bounds on the fleet's waits.
@@ -212,7 +213,11 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Fleet, error)
 	if err != nil {
 		return nil, err
 	}
-	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres, Node: nodeOf(cfg), Objects: objects})
+	// A segment still on another node's disk is read from that node's
+	// API, with this node's token (the nodes share api.token).
+	peers := &peer.Client{Token: cfg.API.Token}
+	store, err := storage.OpenWithOptions(ctx, cfg.DataDir, storage.Options{RequireMarker: !opts.InitData, Postgres: cfg.Index.Postgres,
+		Node: nodeOf(cfg), NodeURL: cfg.AdvertiseURL, Peer: peers.Open, Objects: objects})
 	if errors.Is(err, storage.ErrNotDataDir) && !opts.InitData {
 		return nil, fmt.Errorf("opening data dir: %w; if this is a new data_dir, start once with -init", err)
 	}

@@ -71,12 +71,12 @@ func (s *Store) checkLease(ctx context.Context, tx *sql.Tx, camera string, l Lea
 // interval renders d for the server ("1500 milliseconds").
 func interval(d time.Duration) string { return fmt.Sprintf("%d milliseconds", d.Milliseconds()) }
 
-// Heartbeat marks the node alive for ttl and returns how many nodes are
-// alive, itself included.
+// Heartbeat marks the node alive for ttl, with its Options.NodeURL, and
+// returns how many nodes are alive, itself included.
 func (l *Leases) Heartbeat(ctx context.Context, ttl time.Duration) (int, error) {
 	s := l.s
-	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO nodes (name, seen_until) VALUES (?, clock_timestamp() + ?::interval)
-		ON CONFLICT (name) DO UPDATE SET seen_until = excluded.seen_until`), l.node, interval(ttl)); err != nil {
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO nodes (name, seen_until, url) VALUES (?, clock_timestamp() + ?::interval, ?)
+		ON CONFLICT (name) DO UPDATE SET seen_until = excluded.seen_until, url = excluded.url`), l.node, interval(ttl), s.nodeURL); err != nil {
 		return 0, fmt.Errorf("storage: node heartbeat: %w", err)
 	}
 	var n int

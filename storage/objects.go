@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -185,9 +186,20 @@ type SegmentReader interface {
 	Size() int64
 }
 
-// OpenSegment opens seg for reading from the local disk or the bucket.
-// ctx bounds the object reads made through the reader.
+// ErrOtherNode says a segment is on another node's disk and cannot be
+// read from here: that node is not running, has no advertise_url, or this
+// store has no Options.Peer.
+var ErrOtherNode = errors.New("storage: segment on another node's disk")
+
+// OpenSegment opens seg for reading from the local disk, the bucket, or
+// (a segment not uploaded yet, recorded by another node of a shared
+// index) that node's API. ctx bounds the reads made through the reader
+// from the bucket or the other node. A segment another node is still
+// recording reads up to its row's bytes: what that node has synced.
 func (s *Store) OpenSegment(ctx context.Context, seg Segment) (SegmentReader, error) {
+	if s.onOtherNode(seg) {
+		return s.openOnPeer(ctx, seg)
+	}
 	if seg.Object == "" {
 		f, err := s.OpenSegmentFile(seg)
 		if err != nil {
@@ -204,6 +216,30 @@ func (s *Store) OpenSegment(ctx context.Context, seg Segment) (SegmentReader, er
 		return nil, fmt.Errorf("%w: segment %d is in a bucket", ErrNoObjectStore, seg.ID)
 	}
 	return &objectReader{ctx: ctx, c: s.objects, key: seg.Object, size: seg.Bytes}, nil
+}
+
+// onOtherNode reports whether seg's file is on another node's disk: a
+// segment of a shared index, recorded by another node and not uploaded.
+func (s *Store) onOtherNode(seg Segment) bool {
+	return seg.Object == "" && s.node != "" && seg.Node != "" && seg.Node != s.node
+}
+
+// openOnPeer opens seg from the API of the node whose disk holds it.
+func (s *Store) openOnPeer(ctx context.Context, seg Segment) (SegmentReader, error) {
+	if s.peer == nil {
+		return nil, fmt.Errorf("%w: segment %d is on node %s", ErrOtherNode, seg.ID, seg.Node)
+	}
+	var base string
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT url FROM nodes WHERE name = ? AND seen_until > clock_timestamp()`), seg.Node).Scan(&base)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("%w: segment %d is on node %s, which is not running", ErrOtherNode, seg.ID, seg.Node)
+	case err != nil:
+		return nil, fmt.Errorf("storage: segment %d: node %s: %w", seg.ID, seg.Node, err)
+	case base == "":
+		return nil, fmt.Errorf("%w: segment %d is on node %s, which has no advertise_url", ErrOtherNode, seg.ID, seg.Node)
+	}
+	return s.peer(ctx, base, seg)
 }
 
 type localReader struct {

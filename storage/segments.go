@@ -32,8 +32,11 @@ type Segment struct {
 	// Object is the key of the segment's object in the bucket once it was
 	// uploaded (then the local file is gone); empty while it is a file.
 	Object string
+	// Node is the node whose data dir holds the segment's file, on a
+	// shared index ("" on a single node); set by the store.
+	Node string
 	// Lease, when set (Token > 0), fences the writes of the segment
-	// (CreateSegment, UpdateSegment, FinishSegment): each is refused with
+	// (CreateSegment, SegmentFile.Update and Finish): each is refused with
 	// ErrFenced unless the camera's lease is still the holder's, with
 	// this token, and not expired (lease.go). Not a column.
 	Lease Lease
@@ -82,7 +85,7 @@ const (
 	// maxPathLen bounds a stored path; ours are about 100 bytes.
 	maxPathLen = 1024
 	// segmentColumns is the SELECT list matching scanSegment.
-	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0), coalesce(object, ''), stream`
+	segmentColumns = `id, camera_id, start_ns, end_ns, path, bytes, frames, keyframes, codecs, width, height, state, coalesce(run_id, 0), coalesce(object, ''), stream, node`
 )
 
 // SegmentPath returns the relative path for a segment of camera's main
@@ -408,7 +411,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanSegment(r scanner) (Segment, error) {
 	var s Segment
 	err := r.Scan(&s.ID, &s.Camera, &s.StartNS, &s.EndNS, &s.Path, &s.Bytes, &s.Frames, &s.Keyframes,
-		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID, &s.Object, &s.Stream)
+		&s.Codecs, &s.Width, &s.Height, &s.State, &s.RunID, &s.Object, &s.Stream, &s.Node)
 	return s, err
 }
 
@@ -419,7 +422,7 @@ func scanSegment(r scanner) (Segment, error) {
 func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
 	// Lstat first: the final element must be a regular file, not a symlink
 	// and not a FIFO (opening which would block).
-	if err := s.CheckSegmentFile(seg); err != nil {
+	if err := s.checkLocalFile(seg); err != nil {
 		return nil, err
 	}
 	f, err := s.root.Open(filepath.FromSlash(seg.Path))
@@ -431,8 +434,17 @@ func (s *Store) OpenSegmentFile(seg Segment) (*os.File, error) {
 
 // CheckSegmentFile reports whether a segment's file is there, as
 // OpenSegmentFile would find it (a regular file inside the recordings
-// dir), without opening it.
+// dir), without opening it. A segment on another node's disk is not
+// checked: a read from that node fails if it is gone.
 func (s *Store) CheckSegmentFile(seg Segment) error {
+	if s.onOtherNode(seg) {
+		return nil
+	}
+	return s.checkLocalFile(seg)
+}
+
+// checkLocalFile is CheckSegmentFile for a file in this data dir.
+func (s *Store) checkLocalFile(seg Segment) error {
 	if err := checkRelPath(seg.Path); err != nil {
 		return err
 	}

@@ -110,6 +110,14 @@ type Options struct {
 	// touch only the node's own rows (the other nodes' files are on their
 	// disks). Empty: the whole index is this data directory's.
 	Node string
+	// NodeURL is where the other nodes reach this node's API (config's
+	// advertise_url), kept with its heartbeat.
+	NodeURL string
+	// Peer, if set, reads a segment that is still on another node's disk
+	// from that node's API at base (its NodeURL): OpenSegment uses it
+	// (storage/peer has the client). Nil: such a segment cannot be read
+	// here (ErrOtherNode).
+	Peer func(ctx context.Context, base string, seg Segment) (SegmentReader, error)
 }
 
 // Store is the index and the recordings directory of one DATA_DIR. It is safe
@@ -135,6 +143,9 @@ type Store struct {
 	// node is Options.Node: written in each segment row, and the scope
 	// of recovery and retention.
 	node string
+	// nodeURL and peer are Options.NodeURL and Options.Peer.
+	nodeURL string
+	peer    func(ctx context.Context, base string, seg Segment) (SegmentReader, error)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -173,6 +184,8 @@ func OpenWithOptions(ctx context.Context, dataDir string, o Options) (*Store, er
 		dirSync: syncRootDir,
 		objects: o.Objects,
 		node:    o.Node,
+		nodeURL: o.NodeURL,
+		peer:    o.Peer,
 	}
 	if err := os.Mkdir(s.recDir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("storage: create recordings dir: %w", err)

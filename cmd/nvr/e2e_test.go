@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/pgtest"
 	"github.com/nvr-project/nvr/internal/s3test"
 	"github.com/nvr-project/nvr/internal/segcheck"
 	"github.com/nvr-project/nvr/storage"
@@ -39,8 +40,8 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
-	s3test.Cleanup() // the SeaweedFS of TestServeUploadsToBucket, if it ran
+	code := pgtest.Main(m) // the PostgreSQL of TestServeTwoNodes, if it ran
+	s3test.Cleanup()       // the SeaweedFS of TestServeUploadsToBucket, if it ran
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -77,6 +78,20 @@ type nvrProc struct {
 	log    *os.File
 	cfg    string
 	exited chan error
+	// token, if set, goes with every request of get, getJSON and body.
+	token string
+}
+
+// get sends GET path (with the token, if set).
+func (p *nvrProc) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, p.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func startServe(t testing.TB, cfgPath, listen string) *nvrProc {
@@ -148,7 +163,7 @@ func (p *nvrProc) stop(sig syscall.Signal, within time.Duration) int {
 
 func (p *nvrProc) getJSON(path string, v any) int {
 	p.t.Helper()
-	resp, err := http.Get(p.base + path)
+	resp, err := p.get(path)
 	if err != nil {
 		p.t.Fatal(err)
 	}

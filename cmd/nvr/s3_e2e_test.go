@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,7 +43,7 @@ func (p *nvrProc) uploads() uploadsInfo {
 // body GETs path and returns the body, failing on another status than 200.
 func (p *nvrProc) body(path string) []byte {
 	p.t.Helper()
-	resp, err := http.Get(p.base + path)
+	resp, err := p.get(path)
 	if err != nil {
 		p.t.Fatal(err)
 	}

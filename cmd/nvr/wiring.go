@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -118,8 +119,8 @@ func apiUsers(cfg *config.Config) []api.User {
 }
 
 // loopbackHosts lists the Host names a token-less API answers to, with
-// api.allowed_hosts; with tokens or users, nil (any Host) unless
-// allowed_hosts is set.
+// api.allowed_hosts and advertise_url's host; with tokens or users, nil
+// (any Host) unless allowed_hosts is set.
 func loopbackHosts(cfg *config.Config) []string {
 	if (len(apiTokens(cfg)) > 0 || len(cfg.Users) > 0) && len(cfg.API.AllowedHosts) == 0 {
 		return nil
@@ -127,6 +128,10 @@ func loopbackHosts(cfg *config.Config) []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil && h != "" {
 		hosts = append(hosts, h)
+	}
+	// The other nodes reach this one by its advertise_url.
+	if u, err := url.Parse(cfg.AdvertiseURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
 	}
 	return append(hosts, cfg.API.AllowedHosts...)
 }

@@ -44,6 +44,7 @@
 //	index:                        # absent: the SQLite index in data_dir
 //	  postgres: postgres://nvr:${PGPASSWORD}@db.local:5432/nvr   # or postgresql://…; ?host=/socket/dir
 //	node: node-a                  # [a-z0-9_-], 1-64 chars; required with index.postgres
+//	advertise_url: http://10.0.0.5:8080   # where the other nodes reach this node's API
 //
 // Durations are Go durations with optional leading whole days ("90s",
 // "1h30m", "30d", "1d12h"); a bare number other than 0 is rejected. Sizes
@@ -153,6 +154,11 @@ type Config struct {
 	// Node names this nvr among the nodes sharing one PostgreSQL index:
 	// [a-z0-9_-], 1-64 characters. Required with Index.Postgres.
 	Node string `yaml:"node"`
+	// AdvertiseURL is where the other nodes reach this node's API
+	// (http(s)://host:port), to read the segments that are still on this
+	// node's disk. Empty: they cannot (they answer that the segment is on
+	// this node).
+	AdvertiseURL string `yaml:"advertise_url"`
 	// Storage says where finished segments go besides the local disk.
 	Storage Storage `yaml:"storage"`
 
@@ -728,6 +734,7 @@ func Diff(old, cur *Config) Changes {
 	add("log", old.Log != cur.Log)
 	add("index", old.Index != cur.Index)
 	add("node", old.Node != cur.Node)
+	add("advertise_url", old.AdvertiseURL != cur.AdvertiseURL)
 	return ch
 }
 
@@ -1196,6 +1203,11 @@ func (c *Config) validateIndex(bad func(field, format string, args ...any)) {
 			bad(fmt.Sprintf("cameras[%d].node", i), "%q: use 1 to 64 characters from a-z, 0-9, '_' and '-'", clip(cc.Node))
 		}
 	}
+	if u := c.AdvertiseURL; u != "" {
+		if msg := checkAdvertiseURL(u); msg != "" {
+			bad("advertise_url", "%s", msg)
+		}
+	}
 	raw := c.Index.Postgres
 	if raw == "" {
 		return
@@ -1206,6 +1218,25 @@ func (c *Config) validateIndex(bad func(field, format string, args ...any)) {
 	if c.Node == "" {
 		bad("node", "is required with index.postgres: it names this nvr among those sharing the database")
 	}
+}
+
+// checkAdvertiseURL says what is wrong with a node's advertise_url, or "".
+// The other nodes send their API token there, so it names a server and
+// nothing else: no credentials, query or fragment.
+func checkAdvertiseURL(raw string) string {
+	if hasControl(raw) || strings.ContainsAny(raw, " \t") {
+		return "contains spaces or control characters"
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return fmt.Sprintf("%q: expected http(s)://host:port", clip(redact.Text(raw)))
+	case u.User != nil:
+		return "must not contain credentials"
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%q: expected http(s)://host:port, without a path or query", clip(redact.Text(raw)))
+	}
+	return ""
 }
 
 // bucketRe is S3's rule for bucket names (3-63 lower-case letters, digits,

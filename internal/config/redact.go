@@ -87,6 +87,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("users", len(c.Users)),
 		slog.String("index", c.Index.String()),
 		slog.String("node", c.Node),
+		slog.String("advertise_url", c.AdvertiseURL),
 	)
 }
 
