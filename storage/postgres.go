@@ -100,6 +100,23 @@ func (x *postgresIndex) open(ctx context.Context) (w, r *sql.DB, err error) {
 	return w, r, nil
 }
 
+// CheckPostgres connects to the PostgreSQL index at url and pings it, for
+// nvr check: it changes nothing (no migration, no row). The error names
+// the index with its password redacted.
+func CheckPostgres(ctx context.Context, url string) error {
+	x := &postgresIndex{url: url}
+	cfg, err := x.pgConfig(true)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage: index %s: cannot connect: %s", x, redact.Text(err.Error()))
+	}
+	return nil
+}
+
 // migrations: goose takes a session advisory lock, so processes starting
 // together against one database migrate it once.
 func (x *postgresIndex) migrations() (goose.Dialect, fs.FS, []goose.ProviderOption, error) {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nvr-project/nvr/internal/pgtest"
+	"github.com/nvr-project/nvr/internal/s3test"
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/storage"
 )
@@ -290,5 +292,48 @@ func TestDeployConfigs(t *testing.T) {
 		if code, out, errOut := runBin(t, env, "check", "-skip-data-dir", "-config", path); code != 0 || !strings.Contains(out, "ok") {
 			t.Errorf("%s: exit %d, %q %q", f, code, out, errOut)
 		}
+	}
+}
+
+// TestCLICheckServers: nvr check connects to index.postgres and asks
+// storage.s3's bucket, creating nothing; a database that refuses or a
+// wrong key is a problem named by its field, with no secret shown.
+func TestCLICheckServers(t *testing.T) {
+	pg := pgtest.URL(t)
+	srv := s3test.Shared(t)
+	_, bcfg := s3test.Bucket(t)
+	dir := t.TempDir()
+	data := newDataDir(t)
+	write := func(name, pgURL string) string {
+		p := filepath.Join(dir, name+".yaml")
+		writeConfig(t, p, fmt.Sprintf("data_dir: %s\nnode: n1\nindex:\n  postgres: %q\nstorage:\n  s3:\n    endpoint: %s\n    bucket: %s\n",
+			data, pgURL, srv.Endpoint, bcfg.Bucket))
+		return p
+	}
+	keys := []string{"S3_ACCESS_KEY_ID=" + srv.Access, "S3_SECRET_ACCESS_KEY=" + srv.Secret}
+	good := write("good", pg)
+	if code, out, errOut := runBin(t, keys, "check", "-config", good); code != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("reachable servers: exit %d, %q %q", code, out, errOut)
+	}
+	// A port nothing listens on, with a password in the URL.
+	const pw = "Pg-S3cr3t-pw"
+	bad := write("bad", "postgres://nvr:"+pw+"@"+freeAddr(t)+"/nvr?connect_timeout=3")
+	const wrongSecret = "wrong-secret-key-0123456789"
+	wrongKey := []string{"S3_ACCESS_KEY_ID=" + srv.Access, "S3_SECRET_ACCESS_KEY=" + wrongSecret}
+	code, out, errOut := runBin(t, wrongKey, "check", "-config", bad)
+	if code != 1 || out != "" {
+		t.Errorf("unreachable servers: exit %d, stdout %q; want 1 and nothing on stdout", code, out)
+	}
+	for _, w := range []string{"index.postgres:", "cannot connect", "storage.s3:"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr %q lacks %q", errOut, w)
+		}
+	}
+	if strings.Contains(errOut, pw) || strings.Contains(errOut, wrongSecret) {
+		t.Errorf("a secret is shown: %s", errOut)
+	}
+	// -skip-data-dir leaves the servers alone too.
+	if code, _, errOut := runBin(t, wrongKey, "check", "-skip-data-dir", "-config", bad); code != 0 {
+		t.Errorf("-skip-data-dir: exit %d: %s", code, errOut)
 	}
 }

@@ -134,6 +134,18 @@ func (c *Client) wrap(op, key string, err error) error {
 	return fmt.Errorf("objstore: %s %s/%s: %s", op, c.String(), key, c.scrub(err.Error()))
 }
 
+// CheckBucket says whether the bucket answers with these keys, for nvr
+// check; it creates nothing. A bucket that does not exist yet is no
+// problem (nvr serve creates it) and is reported as ok.
+func (c *Client) CheckBucket(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
+	if _, err := c.c.BucketExists(ctx, c.bucket); err != nil {
+		return c.wrap("bucket exists", "", err)
+	}
+	return nil
+}
+
 // EnsureBucket creates the bucket if it does not exist.
 func (c *Client) EnsureBucket(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
