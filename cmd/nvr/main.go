@@ -29,6 +29,7 @@ func commands() []command {
 		{"export", "export a time range of a camera as one MP4 file", runExport},
 		{"check", "validate a config file (and its data_dir) without recording", runCheck},
 		{"testcam", "serve a built-in test clip as an RTSP camera", runTestcam},
+		{"migrate-index", "move a data dir's index from SQLite to PostgreSQL (index.postgres)", runMigrate},
 		{"hash-password", "print the hash of a password (from standard input) for a user in the config", runHashPassword},
 	}
 }
