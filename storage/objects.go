@@ -215,7 +215,7 @@ func (s *Store) OpenSegment(ctx context.Context, seg Segment) (SegmentReader, er
 	if s.objects == nil {
 		return nil, fmt.Errorf("%w: segment %d is in a bucket", ErrNoObjectStore, seg.ID)
 	}
-	return &objectReader{ctx: ctx, c: s.objects, key: seg.Object, size: seg.Bytes}, nil
+	return newReadAhead(&objectReader{ctx: ctx, c: s.objects, key: seg.Object, size: seg.Bytes}), nil
 }
 
 // onOtherNode reports whether seg's file is on another node's disk: a
@@ -239,7 +239,11 @@ func (s *Store) openOnPeer(ctx context.Context, seg Segment) (SegmentReader, err
 	case base == "":
 		return nil, fmt.Errorf("%w: segment %d is on node %s, which has no advertise_url", ErrOtherNode, seg.ID, seg.Node)
 	}
-	return s.peer(ctx, base, seg)
+	r, err := s.peer(ctx, base, seg)
+	if err != nil {
+		return nil, err
+	}
+	return newReadAhead(r), nil
 }
 
 type localReader struct {
