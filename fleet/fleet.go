@@ -656,12 +656,16 @@ func (f *Fleet) reconcile() []logLine {
 			delete(f.cams, id)
 			continue
 		}
-		on := c.cfg.IsEnabled() && !c.removed && !f.closing && f.holds(c)
+		enabled := c.cfg.IsEnabled() && !c.removed && !f.closing
+		on := enabled && f.holds(c)
 		record := c.want && on
 		now := time.Now()
-		// Outside its windows a camera is connected, recording nothing,
-		// while someone watches it live and a little while after.
-		watch := !record && on && c.watched(now)
+		// Outside its windows, or on a node that does not hold its lease
+		// (another node records it, or none outside the windows), a camera
+		// is connected, recording nothing, while someone watches it live
+		// here and a little while after. Live view writes nothing, so it
+		// needs no lease.
+		watch := !record && enabled && c.watched(now)
 		if r := c.run; r != nil && !r.stopping && (c.restart || r.token != c.lease.Token || (r.liveOnly && !watch) || (!r.liveOnly && !record)) {
 			f.stop(id, r)
 		}
@@ -678,7 +682,7 @@ func (f *Fleet) reconcile() []logLine {
 		}
 		f.updateView(id, c)
 		hasSub := c.cfg.SubURL != ""
-		lines = append(lines, f.reconcileSub(id, c, hasSub && record && c.cfg.RecordSub, on && hasSub && c.sub.watched(now))...)
+		lines = append(lines, f.reconcileSub(id, c, hasSub && record && c.cfg.RecordSub, enabled && hasSub && c.sub.watched(now))...)
 	}
 	return lines
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nvr-project/nvr/internal/config"
 	"github.com/nvr-project/nvr/internal/pgtest"
 	"github.com/nvr-project/nvr/internal/testcam"
+	"github.com/nvr-project/nvr/schedule"
 )
 
 // nodeConfig is node's config: its own data dir, the shared index, and
@@ -271,5 +272,73 @@ func TestLateWriteRefusedSub(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("%d sub rows grew past the cut", n)
+	}
+}
+
+// TestLiveWithoutLease: live view needs no lease. On a node that does not
+// hold a camera's lease (another node records it), a viewer gets pictures
+// from a live-only session of that node, which records nothing; and a
+// camera outside its window, which no node holds then, is live on the
+// node its viewer asked.
+func TestLiveWithoutLease(t *testing.T) {
+	pg := pgtest.URL(t)
+	cam := startCam(t, testcam.Options{Clip: testcam.ClipBase240})
+	ctx := context.Background()
+	clock := schedule.NewFakeClock(time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC))
+	nodes := map[string]*Fleet{}
+	for _, n := range []string{"node-a", "node-b"} {
+		cfg := parseConfig(t, fmt.Sprintf(`data_dir: %s
+segment_duration: 1s
+live_linger: 200ms
+node: %s
+index:
+  postgres: %q
+cameras:
+  - id: rec
+    url: %s
+    node: node-a
+  - id: shop
+    url: %s
+    schedule:
+      - start: "0 22 * * *"
+        duration: 1h
+`, filepath.Join(t.TempDir(), n), n, pg, cam.URL(), cam.URL()))
+		f, err := Open(ctx, cfg, Options{Logger: discardLog(), InitData: true, LeaseTTL: 2 * time.Second, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[n] = f
+		defer f.Close(ctx)
+	}
+	eventually(t, 20*time.Second, "rec recorded by node-a", func() bool {
+		rec := recorders(nodes)
+		return len(rec["rec"]) == 1 && rec["rec"][0] == "node-a" && len(rec["shop"]) == 0
+	})
+	before := cam.Stats().ActiveSessions
+	for _, id := range []string{"rec", "shop"} {
+		v, err := nodes["node-b"].Live(id).Watch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		firstPicture(t, v)
+		if got := cam.Stats().ActiveSessions; got != before+1 {
+			t.Errorf("%s watched on node-b: %d camera sessions, want %d", id, got, before+1)
+		}
+		v.Close()
+		eventually(t, 10*time.Second, id+"'s live session on node-b closed", func() bool { return cam.Stats().ActiveSessions == before })
+	}
+	if rec := recorders(nodes); len(rec["rec"]) != 1 || rec["rec"][0] != "node-a" || len(rec["shop"]) != 0 {
+		t.Errorf("after the viewers: recorders %v", rec)
+	}
+	for _, id := range []string{"rec", "shop"} {
+		segs, _, err := nodes["node-b"].Store().ListSegments(ctx, id, 0, 1<<62, 1000, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range segs {
+			if s.Node != "node-a" {
+				t.Fatalf("camera %s: a segment of %s, which only watched", id, s.Node)
+			}
+		}
 	}
 }
