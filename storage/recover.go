@@ -113,7 +113,9 @@ func (s *Store) Recover(ctx context.Context, fn RecoverFunc) (RecoverReport, err
 			rep.Removed = append(rep.Removed, seg.Path)
 			continue
 		}
-		seg.EndNS = seg.StartNS + ticks.ToNS(rf.Duration90k)
+		if seg.StartNS, seg.EndNS, err = s.fitBetween(ctx, seg.ID, seg.Camera, seg.Stream, seg.StartNS, seg.StartNS+ticks.ToNS(rf.Duration90k)); err != nil {
+			return rep, err
+		}
 		if err := s.completeRow(ctx, seg, rf); err != nil {
 			return rep, err
 		}
@@ -187,12 +189,44 @@ func (s *Store) recoverFile(p string, fn RecoverFunc) (RecoveredFile, error) {
 	return rf, nil
 }
 
+// fitBetween keeps a recovered segment's span [startNS, endNS) from
+// running into its neighbours of the same camera and stream (other than
+// row id): it ends no later than the next one starts, since its media
+// duration can exceed the wall span its row had, which the slew had
+// fitted to the local clock (the next segment starts where that span
+// ended); and it starts where the previous one ends when that is less
+// than a millisecond later, the precision of a file name. (Files that
+// claim the same time, a name's "-N" collision suffix, stay as they are.)
+func (s *Store) fitBetween(ctx context.Context, id int64, camera, stream string, startNS, endNS int64) (int64, int64, error) {
+	stream = streamOf(stream)
+	var prevEnd, nextStart int64
+	err := s.w.QueryRowContext(ctx, s.q(`SELECT end_ns FROM segments WHERE camera_id = ? AND stream = ? AND start_ns <= ? AND id <> ?
+		ORDER BY start_ns DESC, id DESC LIMIT 1`), camera, stream, startNS, id).Scan(&prevEnd)
+	switch {
+	case err == nil:
+		if prevEnd > startNS && prevEnd-startNS < int64(time.Millisecond) {
+			startNS = prevEnd
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, 0, fmt.Errorf("storage: recover: segment before %s at %d: %w", camera, startNS, err)
+	}
+	err = s.w.QueryRowContext(ctx, s.q(`SELECT start_ns FROM segments WHERE camera_id = ? AND stream = ? AND start_ns > ? AND id <> ?
+		ORDER BY start_ns, id LIMIT 1`), camera, stream, startNS, id).Scan(&nextStart)
+	switch {
+	case err == nil:
+		endNS = min(endNS, nextStart)
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, 0, fmt.Errorf("storage: recover: segment after %s at %d: %w", camera, startNS, err)
+	}
+	return startNS, max(endNS, startNS), nil
+}
+
 // completeRow finalises a recording row from a recovered file.
 func (s *Store) completeRow(ctx context.Context, seg Segment, rf RecoveredFile) error {
-	_, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+	_, err := s.w.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', start_ns = ?, end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
 		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
 		WHERE id = ? AND state = 'recording'`),
-		seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codecs, rf.Width, rf.Height, seg.ID)
+		seg.StartNS, seg.EndNS, rf.Bytes, rf.Frames, rf.Keyframes, rf.Codecs, rf.Width, rf.Height, seg.ID)
 	if err != nil {
 		return fmt.Errorf("storage: recover: finalise segment %d: %w", seg.ID, err)
 	}
@@ -276,7 +310,11 @@ func (s *Store) indexOrphans(ctx context.Context, fn RecoverFunc, rep *RecoverRe
 			rep.Skipped = append(rep.Skipped, SkippedFile{rel, err.Error()})
 			return nil
 		}
-		seg := Segment{Camera: camera, Stream: stream, StartNS: startNS, EndNS: startNS + ticks.ToNS(rf.Duration90k), Bytes: rf.Bytes,
+		start, end, err := s.fitBetween(ctx, 0, camera, stream, startNS, startNS+ticks.ToNS(rf.Duration90k))
+		if err != nil {
+			return err
+		}
+		seg := Segment{Camera: camera, Stream: stream, StartNS: start, EndNS: end, Bytes: rf.Bytes,
 			Frames: rf.Frames, Keyframes: rf.Keyframes, Codecs: rf.Codecs, Width: rf.Width, Height: rf.Height}
 		id, err := s.insertSegment(ctx, seg, rel, StateComplete)
 		if err != nil {

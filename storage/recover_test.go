@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeScanner is a RecoverFunc: a file is "valid" up to the first 'X'
@@ -260,5 +261,55 @@ func testRecoverSymlinkOut(t *testing.T, be Backend) {
 	}
 	if len(rep.Removed) != 1 || len(rep.Skipped) != 1 {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestRecoverKeepsSpansApart: a recovered segment never overlaps its
+// neighbours. A recording row whose file holds more media than the wall
+// time before the next segment (the slew had fitted the row's span to the
+// local clock) ends where the next one starts; a file without a row,
+// whose name gives its start to the millisecond, starts no earlier than
+// the previous segment ends.
+func TestRecoverKeepsSpansApart(t *testing.T) { EachBackend(t, testRecoverKeepsSpansApart) }
+
+func testRecoverKeepsSpansApart(t *testing.T, be Backend) {
+	ctx := context.Background()
+	s, _ := newStore(t, be)
+	ms := int64(1e6)
+	base := t0.UnixNano()
+	// A recording row at base holding 0.4 s of media; the next segment
+	// starts 0.3 s after it.
+	id, f, err := createSeg(s, ctx, Segment{Camera: "cam", StartNS: base})
+	must(t, err)
+	io.WriteString(f, strings.Repeat("v", 100)) // 10 frames of 40 ms
+	must(t, f.Abandon())
+	next := record(t, s, "cam", base+300*ms, 60*sec, 10)
+	// A complete segment ending half a millisecond into second 100, and
+	// an orphan named for second 100.000.
+	prev := record(t, s, "cam", base+99*sec, sec+ms/2, 10)
+	orphan := SegmentPath("cam", t0.Add(100*time.Second))
+	writeRel(t, s, orphan, strings.Repeat("v", 50))
+
+	rep, err := s.Recover(ctx, fakeScanner)
+	must(t, err)
+	if rep.Finalised != 1 || rep.Indexed != 1 || len(rep.Skipped) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	seg, err := s.Segment(ctx, id)
+	must(t, err)
+	if seg.StartNS != base || seg.EndNS != next.StartNS {
+		t.Errorf("recovered recording row spans [%d, %d), want [%d, %d)", seg.StartNS, seg.EndNS, base, next.StartNS)
+	}
+	segs, _, err := s.ListSegments(ctx, "cam", 0, base+3600*sec, 100, "")
+	must(t, err)
+	for i := 1; i < len(segs); i++ {
+		if segs[i].StartNS < segs[i-1].EndNS {
+			t.Errorf("%s starts at %d, before %s ends at %d", segs[i].Path, segs[i].StartNS, segs[i-1].Path, segs[i-1].EndNS)
+		}
+	}
+	for _, g := range segs {
+		if g.Path == orphan && g.StartNS != prev.EndNS {
+			t.Errorf("the orphan starts at %d, want the previous end %d", g.StartNS, prev.EndNS)
+		}
 	}
 }
