@@ -140,10 +140,12 @@ cameras:
 		t.Errorf("export of three uploaded segments decodes to %d frames, want about %d", n, want)
 	}
 
-	// The bucket goes down: recording goes on, the backlog grows.
+	// The bucket goes down for a minute: recording goes on, the backlog
+	// grows.
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	down := time.Now()
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
@@ -169,6 +171,11 @@ cameras:
 		if b := p.body(path); strings.Contains(string(b), srv.Secret) {
 			t.Errorf("GET %s carries the S3 secret key", path)
 		}
+	}
+
+	time.Sleep(time.Until(down.Add(time.Minute)))
+	if c := p.camera("cam"); c.State != "recording" || c.Segments < before+20 {
+		t.Errorf("after a minute without the bucket camera is %q (%s) with %d segments, had %d", c.State, c.LastError, c.Segments, before)
 	}
 
 	// Back: the backlog drains.
