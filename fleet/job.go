@@ -102,6 +102,15 @@ func (f *Fleet) launch(id string, c *camera, liveOnly bool) {
 	}()
 }
 
+const (
+	// footageEndTimeout bounds the index query a job starts with.
+	footageEndTimeout = 5 * time.Second
+	// maxFootageAhead is how far past now the stream's last footage may
+	// end for a new job to start after it: the job before ends its last
+	// frame a frame ahead, plus what the slew added.
+	maxFootageAhead = time.Minute
+)
+
 // runJob loads the camera's out-of-band SDP, if any, and records until
 // ctx is cancelled. It runs on the job's own goroutine: an SDP server
 // that takes its time delays only this camera.
@@ -124,6 +133,25 @@ func (f *Fleet) runJob(ctx context.Context, id string, r *jobRun, rc recorder.Co
 		f.opts.PrepareJob(&rc, &deps)
 	}
 	deps.OnChange = func(ch recorder.Change) { f.jobChanged(id, r, ch) }
+	if !rc.LiveOnly {
+		// The job anchors its footage after the stream's last segment,
+		// which the job before it (a restart, another node) may have
+		// closed a moment ago. Asked here, on the job's goroutine: the
+		// fleet's owner never waits for the index.
+		qctx, cancel := context.WithTimeout(ctx, footageEndTimeout)
+		end, err := f.store.FootageEnd(qctx, id, rc.Stream)
+		cancel()
+		switch ahead := time.Duration(end - time.Now().UnixNano()); {
+		case err != nil:
+			f.log.Warn("reading the camera's last footage; anchoring at arrival", slog.String("camera", id), slog.Any("err", err))
+		case ahead > maxFootageAhead:
+			// Footage stamped far ahead comes from a clock that was
+			// wrong: following it would misdate everything recorded now.
+			f.log.Warn("the camera's last footage ends in the future; anchoring at arrival", slog.String("camera", id), slog.Duration("ahead", ahead))
+		default:
+			rc.FootageUntilNS = end
+		}
+	}
 	j, err := recorder.NewJob(rc, deps)
 	if err != nil { // validated by Prepare; only a bug gets here
 		f.log.Error("cannot start camera", slog.String("camera", id), slog.Any("err", err))

@@ -41,6 +41,11 @@ type Config struct {
 	// audio: false). By default the first audio track recorder/audio can
 	// record is set up (RTSP.AudioTrack) and recorded beside the video.
 	NoAudio bool
+	// FootageUntilNS is the wall end of the stream's footage before this
+	// job (the index's last segment): the job's first run is anchored no
+	// earlier, so a job started right after another one ended (a restart
+	// on reload, a lease moving between nodes) cannot overlap it.
+	FootageUntilNS int64
 }
 
 // WithDefaults returns c with zero durations replaced by their defaults.

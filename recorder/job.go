@@ -150,7 +150,7 @@ func NewJob(cfg Config, deps Deps) (*Job, error) {
 		// a host that offered Digest is never answered with Basic later.
 		cfg.RTSP.AuthMemory = rtsp.NewAuthMemory()
 	}
-	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL)}
+	j := &Job{cfg: cfg, deps: deps.withDefaults(), redact: newRedactor(cfg.RTSP.URL), prevEndNS: cfg.FootageUntilNS}
 	j.status = Status{State: StateStopped, Since: j.deps.Clock.Now()}
 	return j, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -71,6 +72,22 @@ const overlapWhere = `camera_id = ? AND stream = ? AND start_ns < ? AND end_ns >
 func checkStream(stream string) (string, error) {
 	stream = streamOf(stream)
 	return stream, ValidStream(stream)
+}
+
+// FootageEnd returns the wall end of the last segment of camera's stream
+// (StreamMain or StreamSub; "" is StreamMain), or 0 when it has none. A
+// new recording of the stream starts no earlier.
+func (s *Store) FootageEnd(ctx context.Context, camera, stream string) (int64, error) {
+	var end int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT end_ns FROM segments WHERE camera_id = ? AND stream = ? AND state <> 'deleting'
+		ORDER BY start_ns DESC, id DESC LIMIT 1`), camera, streamOf(stream)).Scan(&end)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: footage end of %s: %w", camera, err)
+	}
+	return end, nil
 }
 
 // ListSegments returns the segments of camera's main stream overlapping
