@@ -103,8 +103,30 @@ func crc8(b []byte) uint8 {
 	return c
 }
 
+// crc16Slices[k][x] is the CRC-16 register after byte x and then k zero
+// bytes, from a zero register: crc16 takes eight bytes a step with them
+// ("slicing by 8"), since byte by byte the CRC was a quarter of the cost of
+// turning G.711 into FLAC. The register is XORed into the step's first two
+// bytes (a CRC is linear, and those are the bytes it lines up with).
+var crc16Slices = func() (t [8][256]uint16) {
+	t[0] = crc16Table
+	for k := 1; k < 8; k++ {
+		for x := range 256 {
+			p := t[k-1][x]
+			t[k][x] = p<<8 ^ crc16Table[byte(p>>8)]
+		}
+	}
+	return
+}()
+
 func crc16(b []byte) uint16 {
 	var c uint16
+	for len(b) >= 8 {
+		t := &crc16Slices
+		c = t[7][b[0]^byte(c>>8)] ^ t[6][b[1]^byte(c)] ^ t[5][b[2]] ^ t[4][b[3]] ^
+			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
+		b = b[8:]
+	}
 	for _, v := range b {
 		c = c<<8 ^ crc16Table[byte(c>>8)^v]
 	}
