@@ -99,28 +99,17 @@ func (s *Store) CopyIndex(ctx context.Context, dst *Store) (CopyReport, error) {
 	}
 	defer segs.Close()
 	for segs.Next() {
-		var seg Segment
 		var idx []byte
-		if err := segs.Scan(&seg.ID, &seg.Camera, &seg.StartNS, &seg.EndNS, &seg.Path, &seg.Bytes, &seg.Frames, &seg.Keyframes,
-			&seg.Codecs, &seg.Width, &seg.Height, &seg.State, &seg.RunID, &seg.Object, &seg.Stream, &seg.Node, &idx); err != nil {
+		seg, err := scanSegment(scanPlus{segs, []any{&idx}})
+		if err != nil {
 			return rep, fmt.Errorf("storage: copy index: segments: %w", err)
 		}
 		var id int64
 		if err := tx.QueryRowContext(ctx, dst.idx.nextSegmentID()).Scan(&id); err != nil {
 			return rep, fmt.Errorf("storage: copy index: next id: %w", err)
 		}
-		var runID, object any
-		if seg.RunID != 0 {
-			runID = seg.RunID
-		}
-		if seg.Object != "" {
-			object = seg.Object
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO segments
-			(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node, stream, object)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-			seg.Camera, seg.StartNS, id, seg.EndNS, runID, seg.Path, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs,
-			seg.Width, seg.Height, seg.State, dst.node, streamOf(seg.Stream), object); err != nil {
+		seg.ID = id
+		if err := dst.insertRow(ctx, tx, seg); err != nil {
 			return rep, fmt.Errorf("storage: copy index: segment %s: %w", seg.Path, err)
 		}
 		if idx != nil {

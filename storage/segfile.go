@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sync"
 )
 
 // ErrSync marks a failed fsync of a segment file or its directory
@@ -31,12 +30,11 @@ type SegmentFile struct {
 	f   *os.File
 	row Segment // as inserted: ID, camera, path, lease
 
-	mu        sync.Mutex // guards the fields below against a concurrent ReadAt
-	written   int64      // bytes written
-	good      int64      // end of the last complete Write
-	synced    int64      // bytes covered by the last good fsync
-	dirSynced bool       // the file's directory entry is durable
-	failed    bool       // an fsync failed: no sync is tried again
+	written   int64 // bytes written
+	good      int64 // end of the last complete Write
+	synced    int64 // bytes covered by the last good fsync
+	dirSynced bool  // the file's directory entry is durable
+	failed    bool  // an fsync failed: no sync is tried again
 	closed    bool
 }
 
@@ -52,12 +50,10 @@ func (h *SegmentFile) Path() string { return h.row.Path }
 // (RELIABILITY F5).
 func (h *SegmentFile) Write(p []byte) (int, error) {
 	n, err := h.f.Write(p)
-	h.mu.Lock()
 	h.written += int64(n)
 	if err == nil {
 		h.good = h.written
 	}
-	h.mu.Unlock()
 	return n, err
 }
 
@@ -66,31 +62,17 @@ func (h *SegmentFile) Write(p []byte) (int, error) {
 func (h *SegmentFile) ReadAt(p []byte, off int64) (int, error) { return h.f.ReadAt(p, off) }
 
 // Written is the end of the last complete Write.
-func (h *SegmentFile) Written() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.good
-}
+func (h *SegmentFile) Written() int64 { return h.good }
 
 // Synced is how many bytes the last good sync covered: what a row may
 // claim.
-func (h *SegmentFile) Synced() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.synced
-}
+func (h *SegmentFile) Synced() int64 { return h.synced }
 
 // Sync makes everything written durable: the file's data, and with the
 // first sync its directory entry (the parents were synced when they were
 // made). A sync with nothing new written does nothing. An error wraps
 // ErrSync; after one, every later Sync fails at once.
 func (h *SegmentFile) Sync() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.syncLocked()
-}
-
-func (h *SegmentFile) syncLocked() error {
 	switch {
 	case h.failed:
 		return fmt.Errorf("%w: %s: an earlier fsync failed", ErrSync, h.row.Path)
@@ -117,8 +99,6 @@ func (h *SegmentFile) syncLocked() error {
 // CutBack shortens the file to n bytes (at most Written): after a failed
 // write, to the last complete fragment. It does not sync.
 func (h *SegmentFile) CutBack(n int64) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if n < 0 || n > h.good {
 		return fmt.Errorf("storage: cut %s back to %d bytes: only %d written", h.row.Path, n, h.good)
 	}
@@ -148,7 +128,7 @@ func cutBack(f *os.File, n int64) error {
 // size, so the row never claims bytes a power cut could take. Sync first.
 func (h *SegmentFile) Update(ctx context.Context, seg Segment) error {
 	seg.ID, seg.Camera, seg.Lease = h.row.ID, h.row.Camera, h.row.Lease
-	seg.Bytes = h.Synced()
+	seg.Bytes = h.synced
 	return h.s.UpdateSegment(ctx, seg)
 }
 
@@ -160,10 +140,7 @@ func (h *SegmentFile) Update(ctx context.Context, seg Segment) error {
 // error (ErrSync) the row stays recording, for recovery; do not retry.
 func (h *SegmentFile) Finish(ctx context.Context, seg Segment) error {
 	seg.ID, seg.Camera, seg.Lease = h.row.ID, h.row.Camera, h.row.Lease
-	h.mu.Lock()
-	closed := h.closed
-	h.mu.Unlock()
-	if closed {
+	if h.closed {
 		return fmt.Errorf("%w: segment %d is no longer open", ErrNotFound, seg.ID)
 	}
 	if seg.Frames == 0 {
@@ -173,14 +150,11 @@ func (h *SegmentFile) Finish(ctx context.Context, seg Segment) error {
 		}
 		return cerr
 	}
-	h.mu.Lock()
-	err := h.syncLocked()
-	size := h.synced
-	h.mu.Unlock()
-	if err != nil {
+	if err := h.Sync(); err != nil {
 		h.Abandon()
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
+	size := h.synced
 	// The sample index commits with the row: a complete row has one from
 	// the start (or none at all, and exports read its file).
 	idx := sampleIndexOf(h.f, size)
@@ -194,8 +168,6 @@ func (h *SegmentFile) Finish(ctx context.Context, seg Segment) error {
 // (state recording): after an fsync error, or when recording stops without
 // Finish. Recovery finalises such a row at the next start.
 func (h *SegmentFile) Abandon() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
 		return nil
 	}

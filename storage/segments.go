@@ -258,15 +258,8 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 	if err := tx.QueryRowContext(ctx, s.idx.nextSegmentID()).Scan(&id); err != nil {
 		return 0, fmt.Errorf("storage: insert segment: next id: %w", err)
 	}
-	var runID any
-	if seg.RunID != 0 {
-		runID = seg.RunID
-	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO segments
-		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node, stream)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		seg.Camera, seg.StartNS, id, seg.EndNS, runID, p, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, state, s.node, streamOf(seg.Stream))
-	if err != nil {
+	seg.ID, seg.Path, seg.State, seg.Object = id, p, state, ""
+	if err := s.insertRow(ctx, tx, seg); err != nil {
 		if s.idx.isPathTaken(err) {
 			// PostgreSQL: another writer took the path since the check.
 			return 0, errPathTaken
@@ -280,6 +273,24 @@ func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string)
 		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
 	}
 	return id, nil
+}
+
+// insertRow inserts seg as the row it describes (its ID, Path, State and
+// Object included), as this store's node's, inside tx.
+func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, seg Segment) error {
+	var runID, object any
+	if seg.RunID != 0 {
+		runID = seg.RunID
+	}
+	if seg.Object != "" {
+		object = seg.Object
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO segments
+		(camera_id, start_ns, id, end_ns, run_id, path, bytes, frames, keyframes, codecs, width, height, state, node, stream, object)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		seg.Camera, seg.StartNS, seg.ID, seg.EndNS, runID, seg.Path, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs,
+		seg.Width, seg.Height, seg.State, s.node, streamOf(seg.Stream), object)
+	return err
 }
 
 // UpdateSegment records the progress of a segment being written: EndNS,
@@ -407,6 +418,15 @@ func (s *Store) segment(ctx context.Context, q queryer, id int64) (Segment, erro
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// scanPlus is a scanner whose rows have more columns after
+// segmentColumns, read into extra.
+type scanPlus struct {
+	r     scanner
+	extra []any
+}
+
+func (p scanPlus) Scan(dest ...any) error { return p.r.Scan(append(dest, p.extra...)...) }
 
 func scanSegment(r scanner) (Segment, error) {
 	var s Segment
