@@ -5,9 +5,12 @@
 // The picture since the last keyframe is kept, so a new viewer starts at
 // once instead of waiting for the next keyframe.
 //
-// Recording never pays for a viewer: Publish copies the frame and returns
+// Recording never pays for a viewer: Frame copies the frame and returns
 // without waiting (a full input queue drops frames up to the next
-// keyframe, of the live picture only). Each viewer has a bounded queue; one
+// keyframe, of the live picture only). While nobody watches, Frame only
+// copies the frame into the picture kept since the last keyframe, a buffer
+// reused from one keyframe to the next: no allocation, and no hand-off to
+// another goroutine. Each viewer has a bounded queue; one
 // that falls behind skips to the next keyframe, one that stays behind for
 // MaxBehind is cut off.
 //
@@ -87,8 +90,9 @@ type frame struct {
 	size          int           // bytes of the NAL units
 	dts, pts      int64
 	key           bool
-	nalus         [][]byte // slices of one buffer
+	nalus         [][]byte // slices of one buffer, never modified once written
 	arrivalNS     int64
+	seq           uint64 // the stream's count of frames, this one included
 }
 
 // audioIn is an audio frame as it arrived, copied.
@@ -121,11 +125,19 @@ type kept struct {
 	gopValid bool
 }
 
+// startAt is what a variant's muxer (re)starts from: the frames since the
+// last keyframe up to and including frame seq, and the audio format then.
+type startAt struct {
+	gop    []frame
+	seq    uint64
+	format *audio.Format
+}
+
 // Stream is one camera's live picture and sound.
 type Stream struct {
 	in   chan frame
 	ain  chan audioIn
-	wake chan struct{} // a viewer came: mux the kept picture now
+	wake chan struct{} // viewers came or went: start or stop muxers
 	now  func() time.Time
 	// onViewers, when set, is told the number of viewers after each
 	// change, outside the stream's lock.
@@ -135,9 +147,22 @@ type Stream struct {
 	dropping bool // the input overflowed: drop up to the next keyframe
 	closed   bool
 	viewers  map[*Viewer]struct{}
-	cut      bool // a viewer was cut off since the muxer last told onViewers
+	count    [variants]int // viewers of each variant
+	cut      bool          // a viewer was cut off since the muxer last told onViewers
 	kept     [variants]kept
 	st       Stats
+
+	// The picture since the last keyframe, kept by Frame whether anyone
+	// watches or not: what a variant's muxer starts from.
+	gop      []frame
+	gopBytes int
+	gopValid bool     // gop starts at a keyframe and fits in maxGOPBytes
+	arena    []byte   // the NAL units of gop, reused at the next keyframe unless shared
+	nals     [][]byte // the slices of arena that gop's frames hold, reused likewise
+	shared   bool     // the muxer holds frames in arena: the next GOP takes a new one
+	seq      uint64   // frames published
+	format   *audio.Format
+	pending  [variants]*startAt // set by watch, taken by the muxer
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -175,13 +200,25 @@ func (s *Stream) Viewers() int {
 func (s *Stream) viewersOf(variant int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for v := range s.viewers {
-		if v.variant == variant {
-			n++
-		}
+	return s.count[variant]
+}
+
+// remove takes v off the stream's viewers; the caller holds s.mu.
+func (s *Stream) remove(v *Viewer) bool {
+	if _, ok := s.viewers[v]; !ok {
+		return false
 	}
-	return n
+	delete(s.viewers, v)
+	s.count[v.variant]--
+	return true
+}
+
+// poke wakes the muxer to start or stop variants.
+func (s *Stream) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // notify tells onViewers the count; the caller does not hold s.mu.
@@ -198,38 +235,66 @@ func (s *Stream) notify() {
 // keeps, so au may be reused when Frame returns. It never blocks.
 func (s *Stream) Frame(au *video.AccessUnit, arrivalNS int64) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return
 	}
-	if s.dropping && !au.Keyframe {
-		s.st.Dropped++
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	size := 0
+	s.seq++
+	f := frame{vps: au.VPS, sps: au.SPS, pps: au.PPS, params: au.Params, dts: au.DTS, pts: au.PTS, key: au.Keyframe, arrivalNS: arrivalNS, seq: s.seq}
 	for _, n := range au.NALUs {
-		size += len(n)
+		f.size += len(n)
 	}
-	buf := make([]byte, 0, size)
-	nalus := make([][]byte, len(au.NALUs))
-	for i, n := range au.NALUs {
-		buf = append(buf, n...)
-		nalus[i] = buf[len(buf)-len(n):]
+	kept := s.keep(&f, au.NALUs)
+	if len(s.viewers) == 0 {
+		s.st.Frames++
+		return
 	}
-	f := frame{vps: au.VPS, sps: au.SPS, pps: au.PPS, params: au.Params, size: size, dts: au.DTS, pts: au.PTS, key: au.Keyframe, nalus: nalus, arrivalNS: arrivalNS}
+	if s.dropping && !f.key {
+		s.st.Dropped++
+		return
+	}
+	if kept {
+		s.shared = true
+	} else {
+		_, f.nalus = appendNALUs(make([]byte, 0, f.size), nil, au.NALUs)
+	}
 	select {
 	case s.in <- f:
-		s.mu.Lock()
 		s.dropping = false
-		s.mu.Unlock()
 	default:
-		s.mu.Lock()
 		s.dropping = true
 		s.st.Dropped++
-		s.mu.Unlock()
 	}
+}
+
+// keep adds f to the picture since the last keyframe, copying nalus into
+// the stream's buffer, and reports whether it did (a frame after a GOP
+// too long to keep is not). The caller holds s.mu.
+func (s *Stream) keep(f *frame, nalus [][]byte) bool {
+	if f.key {
+		clear(s.gop)
+		s.gop, s.gopBytes, s.gopValid = s.gop[:0], 0, true
+		if s.shared {
+			s.arena, s.nals, s.shared = make([]byte, 0, cap(s.arena)), make([][]byte, 0, cap(s.nals)), false
+		}
+		clear(s.nals)
+		s.arena, s.nals = s.arena[:0], s.nals[:0]
+	}
+	if !s.gopValid {
+		return false
+	}
+	if s.gopBytes+f.size > maxGOPBytes {
+		// Too long to keep: new viewers wait for the next keyframe.
+		clear(s.gop)
+		s.gop, s.gopBytes, s.gopValid = s.gop[:0], 0, false
+		return false
+	}
+	n := len(s.nals)
+	s.arena, s.nals = appendNALUs(s.arena, s.nals, nalus)
+	f.nalus = s.nals[n:len(s.nals):len(s.nals)]
+	s.gop = append(s.gop, *f)
+	s.gopBytes += f.size
+	return true
 }
 
 // Audio publishes an audio frame as it arrived (recorder.LiveAudioSink):
@@ -241,14 +306,29 @@ func (s *Stream) Audio(format *audio.Format, f *audio.Frame, arrivalNS int64) {
 	if format == nil || f == nil || len(f.Data) == 0 {
 		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.format = format
+	if s.count[withSound] == 0 {
+		return // the picture-alone variant has no audio track
+	}
 	a := audioIn{format: format, pts: f.PTS, dur: f.Duration, data: append([]byte(nil), f.Data...)}
 	select {
 	case s.ain <- a:
 	default:
-		s.mu.Lock()
 		s.st.AudioDropped++
-		s.mu.Unlock()
 	}
+}
+
+// appendNALUs appends the bytes of nalus to buf and their copies' slices
+// to out. A slice of buf that an earlier call returned stays valid when buf
+// grows: its bytes are never written again.
+func appendNALUs(buf []byte, out, nalus [][]byte) ([]byte, [][]byte) {
+	for _, n := range nalus {
+		buf = append(buf, n...)
+		out = append(out, buf[len(buf)-len(n):len(buf):len(buf)])
+	}
+	return buf, out
 }
 
 // Close stops the muxer, waits for it and ends every viewer.
@@ -262,7 +342,7 @@ func (s *Stream) Close() {
 	for v := range s.viewers {
 		v.end(ErrClosed)
 	}
-	s.viewers = map[*Viewer]struct{}{}
+	s.viewers, s.count = map[*Viewer]struct{}{}, [variants]int{}
 	s.mu.Unlock()
 	close(s.done)
 	s.wg.Wait()
@@ -290,10 +370,7 @@ func (s *Stream) WatchVideo() (*Viewer, error) { return s.watchVariant(videoOnly
 func (s *Stream) watchVariant(variant int) (*Viewer, error) {
 	v, err := s.watch(variant)
 	if err == nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.poke()
 		s.notify()
 	}
 	return v, err
@@ -309,63 +386,57 @@ func (s *Stream) watch(variant int) (*Viewer, error) {
 		return nil, ErrTooManyViewers
 	}
 	v := &Viewer{s: s, variant: variant, signal: make(chan struct{}, 1), skipping: true}
-	if k := &s.kept[variant]; k.gopValid {
+	switch k := &s.kept[variant]; {
+	case s.count[variant] == 0:
+		// The variant's first viewer: its muxer (re)starts from the
+		// picture kept since the last keyframe, and frames from the next
+		// one on reach it through s.in.
+		p := &startAt{seq: s.seq}
+		if s.gopValid {
+			p.gop = append([]frame(nil), s.gop...)
+			s.shared = s.shared || len(p.gop) > 0
+		}
+		if variant == withSound {
+			p.format = s.format
+		}
+		s.pending[variant] = p
+		*k = kept{}
+	case k.gopValid:
 		// Start at the last keyframe (offer sends the init before it).
 		for _, m := range k.gop {
 			v.offer(m, s.now())
 		}
 	}
 	s.viewers[v] = struct{}{}
+	s.count[variant]++
 	return v, nil
 }
 
-// run is the muxer. While nobody watches it only keeps the frames since
-// the last keyframe, unmuxed; when a viewer comes it muxes those (so the
-// picture starts at once) and then every frame as it arrives: one
-// fmp4.Writer per decoder configuration, one fragment per frame, into a
-// sink that turns the bytes into messages.
+// run is the muxer: it muxes each variant while someone watches it —
+// one fmp4.Writer per decoder configuration, one fragment per frame, into
+// a sink that turns the bytes into messages. A variant's first viewer
+// makes it start over from the picture Frame kept since the last keyframe
+// (so the picture starts at once); while nobody watches, nothing reaches
+// it.
 func (s *Stream) run() {
 	defer s.wg.Done()
 	var ms [variants]muxer
 	for i := range ms {
 		ms[i].s, ms[i].variant = s, i
 	}
-	var (
-		gop      []frame // the frames since the last keyframe
-		gopBytes int
-	)
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-s.wake:
-			for i := range ms {
-				if s.viewersOf(i) > 0 && !ms[i].on {
-					ms[i].start(gop)
-				}
-			}
-			continue
+			s.startStop(&ms)
 		case a := <-s.ain:
+			s.startStop(&ms)
 			ms[withSound].audio(a) // the video-only variant has no audio track
-			continue
 		case f := <-s.in:
-			if f.key {
-				gop, gopBytes = gop[:0], 0
-			}
-			if (len(gop) > 0 || f.key) && gopBytes+f.size <= maxGOPBytes {
-				gop = append(gop, f)
-				gopBytes += f.size
-			} else {
-				gop, gopBytes = gop[:0], 0 // too long to keep: new viewers wait for a keyframe
-			}
+			s.startStop(&ms)
 			for i := range ms {
-				m := &ms[i]
-				switch {
-				case s.viewersOf(i) == 0:
-					m.stop()
-				case !m.on:
-					m.start(gop)
-				default:
+				if m := &ms[i]; m.on && f.seq > m.from {
 					m.mux(f)
 				}
 			}
@@ -381,6 +452,30 @@ func (s *Stream) run() {
 	}
 }
 
+// startStop starts the variants a first viewer is waiting for, from the
+// picture kept when it came, and stops those nobody watches.
+func (s *Stream) startStop(ms *[variants]muxer) {
+	var (
+		pending [variants]*startAt
+		count   [variants]int
+	)
+	s.mu.Lock()
+	pending, count = s.pending, s.count
+	s.pending = [variants]*startAt{}
+	s.mu.Unlock()
+	for i := range ms {
+		m := &ms[i]
+		switch p := pending[i]; {
+		case p != nil:
+			m.stop()
+			m.format, m.from = p.format, p.seq
+			m.start(p.gop)
+		case count[i] == 0:
+			m.stop()
+		}
+	}
+}
+
 // muxer is the run loop's fMP4 state while someone watches.
 type muxer struct {
 	s             *Stream
@@ -392,7 +487,8 @@ type muxer struct {
 	params        *video.Params
 	prev          frame // the frame whose fragment the next write emits
 	have          bool
-	base          int64 // the writer's first DTS: its timeline's zero
+	from          uint64 // the last frame of what it started from: later ones come through s.in
+	base          int64  // the writer's first DTS: its timeline's zero
 	// format is the camera's latest audio format; tried the one the
 	// writer was last made with, wAudio the one its init segment has (nil:
 	// none, or tried was refused). A new format takes effect with a new
@@ -526,6 +622,9 @@ func (m *muxer) emitPrev() {
 func (s *Stream) broadcast(variant int, m *Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending[variant] != nil {
+		return // the muxer's output is stale: it starts over for a first viewer
+	}
 	k := &s.kept[variant]
 	switch {
 	case m.Init:
@@ -546,7 +645,7 @@ func (s *Stream) broadcast(variant int, m *Message) {
 		}
 		if !v.offer(m, now) {
 			s.st.CutOff++
-			delete(s.viewers, v)
+			s.remove(v)
 			s.cut = true
 		}
 	}
@@ -684,11 +783,11 @@ var errDone = errors.New("live: done")
 // Close removes the viewer from its stream and frees its queue.
 func (v *Viewer) Close() {
 	v.s.mu.Lock()
-	_, was := v.s.viewers[v]
-	delete(v.s.viewers, v)
+	was := v.s.remove(v)
 	v.end(ErrClosed)
 	v.s.mu.Unlock()
 	if was {
+		v.s.poke() // the muxer may stop
 		v.s.notify()
 	}
 }

@@ -151,6 +151,80 @@ func TestLateViewerStartsAtLastKeyframe(t *testing.T) {
 	}
 }
 
+// TestRejoinStartsAtOnce: a viewer that comes after the last one left
+// (a page reloaded mid-GOP) still starts at the last keyframe, with every
+// frame since it, although nothing was muxed while nobody watched.
+func TestRejoinStartsAtOnce(t *testing.T) {
+	s := NewStream(nil)
+	defer s.Close()
+	f := newFeeder(t, testcam.ClipBase240)
+	publish(s, f, 3)
+	v1, err := s.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(s, f, 4)
+	if msgs := drain(t, v1, 7); len(msgs) != 7 || !msgs[0].Init {
+		t.Fatalf("first viewer got %d messages", len(msgs))
+	}
+	v1.Close()
+	publish(s, f, 5) // nobody watches
+	v2, err := s.Watch()
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(s, f, 1)
+	// Frames 0..12 are one GOP of the clip; the last one published leaves
+	// with the next frame.
+	if !f.clip.Frames[0].Keyframe {
+		t.Fatal("the clip does not start with a keyframe")
+	}
+	for _, fr := range f.clip.Frames[1:13] {
+		if fr.Keyframe {
+			t.Fatal("the clip's first GOP is shorter than 13 frames")
+		}
+	}
+	msgs := drain(t, v2, 13)
+	if len(msgs) != 13 || !msgs[0].Init || !msgs[1].Keyframe {
+		t.Fatalf("rejoining viewer got %d messages, want the init and frames 0..11", len(msgs))
+	}
+	for i, m := range msgs[2:] {
+		if m.Keyframe || m.Init {
+			t.Fatalf("message %d: key=%v init=%v", i+2, m.Keyframe, m.Init)
+		}
+		if m.PTS <= msgs[i+1].PTS {
+			t.Fatalf("message %d: PTS %d after %d", i+2, m.PTS, msgs[i+1].PTS)
+		}
+	}
+}
+
+// TestNoViewersNoAllocs: while nobody watches, a frame costs a copy into
+// the buffer reused from keyframe to keyframe — no allocation (before, two
+// a frame, and a goroutine hand-off).
+func TestNoViewersNoAllocs(t *testing.T) {
+	s := NewStream(nil)
+	defer s.Close()
+	f := newFeeder(t, testcam.ClipMain720)
+	aus := make([]*video.AccessUnit, 3*len(f.clip.Frames))
+	for i := range aus {
+		aus[i] = f.next()
+	}
+	for _, au := range aus[:2*len(f.clip.Frames)] {
+		s.Frame(au, 1) // two loops: the buffers reach their size
+	}
+	rest, i := aus[2*len(f.clip.Frames):], 0
+	allocs := testing.AllocsPerRun(len(rest)-1, func() {
+		s.Frame(rest[i], 1)
+		i++
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations a frame with no viewer", allocs)
+	}
+	if st := s.Stats(); st.Frames != uint64(len(aus)) || st.Dropped != 0 {
+		t.Fatalf("stats %+v, want %d frames kept", st, len(aus))
+	}
+}
+
 // A viewer that stops reading: publishing goes on without waiting, the
 // viewer's queue stays within its bound, and after MaxBehind it is cut off;
 // one that resumes in time restarts at a keyframe.
