@@ -156,11 +156,9 @@ type Stream struct {
 	// watches or not: what a variant's muxer starts from.
 	gop      []frame
 	gopBytes int
-	gopValid bool     // gop starts at a keyframe and fits in maxGOPBytes
-	arena    []byte   // the NAL units of gop, reused at the next keyframe unless shared
-	nals     [][]byte // the slices of arena that gop's frames hold, reused likewise
-	shared   bool     // the muxer holds frames in arena: the next GOP takes a new one
-	seq      uint64   // frames published
+	gopValid bool   // gop starts at a keyframe and fits in maxGOPBytes
+	buf      gopBuf // the NAL units of gop
+	seq      uint64 // frames published
 	format   *audio.Format
 	pending  [variants]*startAt // set by watch, taken by the muxer
 
@@ -254,9 +252,9 @@ func (s *Stream) Frame(au *video.AccessUnit, arrivalNS int64) {
 		return
 	}
 	if kept {
-		s.shared = true
+		s.buf.shared = true
 	} else {
-		_, f.nalus = appendNALUs(make([]byte, 0, f.size), nil, au.NALUs)
+		f.nalus = copyNALUs(au.NALUs, f.size)
 	}
 	select {
 	case s.in <- f:
@@ -274,11 +272,7 @@ func (s *Stream) keep(f *frame, nalus [][]byte) bool {
 	if f.key {
 		clear(s.gop)
 		s.gop, s.gopBytes, s.gopValid = s.gop[:0], 0, true
-		if s.shared {
-			s.arena, s.nals, s.shared = make([]byte, 0, cap(s.arena)), make([][]byte, 0, cap(s.nals)), false
-		}
-		clear(s.nals)
-		s.arena, s.nals = s.arena[:0], s.nals[:0]
+		s.buf.reset()
 	}
 	if !s.gopValid {
 		return false
@@ -289,9 +283,7 @@ func (s *Stream) keep(f *frame, nalus [][]byte) bool {
 		s.gop, s.gopBytes, s.gopValid = s.gop[:0], 0, false
 		return false
 	}
-	n := len(s.nals)
-	s.arena, s.nals = appendNALUs(s.arena, s.nals, nalus)
-	f.nalus = s.nals[n:len(s.nals):len(s.nals)]
+	f.nalus = s.buf.add(nalus, f.size)
 	s.gop = append(s.gop, *f)
 	s.gopBytes += f.size
 	return true
@@ -320,15 +312,14 @@ func (s *Stream) Audio(format *audio.Format, f *audio.Frame, arrivalNS int64) {
 	}
 }
 
-// appendNALUs appends the bytes of nalus to buf and their copies' slices
-// to out. A slice of buf that an earlier call returned stays valid when buf
-// grows: its bytes are never written again.
-func appendNALUs(buf []byte, out, nalus [][]byte) ([]byte, [][]byte) {
-	for _, n := range nalus {
+// copyNALUs copies nalus (size bytes in all) into one new buffer.
+func copyNALUs(nalus [][]byte, size int) [][]byte {
+	buf, out := make([]byte, 0, size), make([][]byte, len(nalus))
+	for i, n := range nalus {
 		buf = append(buf, n...)
-		out = append(out, buf[len(buf)-len(n):len(buf):len(buf)])
+		out[i] = buf[len(buf)-len(n) : len(buf) : len(buf)]
 	}
-	return buf, out
+	return out
 }
 
 // Close stops the muxer, waits for it and ends every viewer.
@@ -394,7 +385,7 @@ func (s *Stream) watch(variant int) (*Viewer, error) {
 		p := &startAt{seq: s.seq}
 		if s.gopValid {
 			p.gop = append([]frame(nil), s.gop...)
-			s.shared = s.shared || len(p.gop) > 0
+			s.buf.shared = s.buf.shared || len(p.gop) > 0
 		}
 		if variant == withSound {
 			p.format = s.format

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/nvr-project/nvr/storage/internal/bmff"
 )
@@ -220,7 +221,7 @@ func NewWriter(w io.Writer, p TrackParams, opts WriterOptions) (*Writer, error) 
 	return &Writer{
 		w:        w,
 		fragDur:  opts.FragmentDuration,
-		buf:      make([]byte, initialHeadroom, initialHeadroom+1<<20),
+		buf:      fragmentBuffer(initialHeadroom),
 		head:     initialHeadroom,
 		pend:     make([]pendingSample, 0, 64),
 		stats:    WriterStats{Bytes: int64(len(init))},
@@ -316,6 +317,7 @@ func (w *Writer) Close(endDTS int64) error {
 		return ErrClosed
 	}
 	w.closed = true
+	defer w.recycle()
 	if w.err != nil {
 		return w.err
 	}
@@ -333,6 +335,29 @@ func (w *Writer) Close(endDTS int64) error {
 		}
 	}
 	return w.writeFragment(len(w.pend), w.lastDTS+d)
+}
+
+// fragmentBuffers holds the fragment buffers of closed writers for the
+// next ones: a recorder starts a writer for every segment of every camera,
+// and each would otherwise allocate (and zero) a megabyte of its own.
+var fragmentBuffers sync.Pool // of *[]byte
+
+// fragmentBuffer returns a buffer of length headroom with room for a
+// fragment's samples after it.
+func fragmentBuffer(headroom int) []byte {
+	if p, ok := fragmentBuffers.Get().(*[]byte); ok && cap(*p) >= headroom+1<<20 {
+		return (*p)[:headroom]
+	}
+	return make([]byte, headroom, headroom+1<<20)
+}
+
+// recycle gives the closed writer's buffer to the next writer: every
+// fragment has been written, and an io.Writer keeps none of what it is
+// given.
+func (w *Writer) recycle() {
+	b := w.buf[:0]
+	w.buf = nil
+	fragmentBuffers.Put(&b)
 }
 
 // WriteAudio appends an audio sample; it goes out with the fragment of

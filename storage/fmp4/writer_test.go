@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -625,5 +626,37 @@ func TestWriterLargeFragments(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriterReusesBuffer: a writer started after another closed takes its
+// fragment buffer instead of allocating a megabyte of its own (a recorder
+// starts one per segment of every camera).
+func TestWriterReusesBuffer(t *testing.T) {
+	p, samples := synthetic(50)
+	segment := func() {
+		w, err := NewWriter(io.Discard, p, WriterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range samples {
+			if err := w.WriteSample(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(samples[len(samples)-1].DTS + 3000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segment()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const n = 20
+	for range n {
+		segment()
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 256<<10 {
+		t.Fatalf("%d bytes allocated a segment", per)
 	}
 }
