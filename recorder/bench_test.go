@@ -178,7 +178,7 @@ func BenchmarkIngest(b *testing.B) {
 					if err := dep.Push(&pkt, emit); err != nil {
 						b.Fatal(err)
 					}
-					for at != nil && aNext*90000/8000 <= int64(pkt.Timestamp-packets[0].Timestamp)+loops*c.Duration {
+					for at != nil && aNext*90000/8000 <= int64(pkt.Timestamp-packets[0].Timestamp) {
 						apkt.SequenceNumber = uint16(aNext / 160)
 						apkt.Timestamp = uint32(aNext)
 						k := int(aNext/160) % 50

@@ -226,8 +226,8 @@ func subframe(w *bitWriter, x, res []int32) {
 		return
 	}
 	order := bestFixedOrder(x)
-	fixedResiduals(x, order, res[:n-order])
-	k, riceBits := riceParam(res[:n-order])
+	sum := fixedResiduals(x, order, res[:n-order])
+	k, riceBits := riceParam(res[:n-order], sum)
 	// 6 bits of method, partition order and parameter after the header.
 	fixedBits := 8 + 16*order + 2 + 4 + 4 + riceBits
 	if k > 14 || fixedBits >= 8+16*n {
@@ -244,9 +244,34 @@ func subframe(w *bitWriter, x, res []int32) {
 	w.write(0, 2) // Rice with 4-bit parameters
 	w.write(0, 4) // partition order 0
 	w.write(uint32(k), 4)
-	for _, r := range res[:n-order] {
-		w.rice(zigzag(r), uint(k))
+	w.riceAll(res[:n-order], uint(k))
+}
+
+// riceAll writes the residuals res as Rice codes with parameter k: the
+// loop of w.rice with the accumulator in locals.
+func (w *bitWriter) riceAll(res []int32, k uint) {
+	b, acc, nacc := w.b, w.acc, w.nacc
+	low := uint32(1)<<k - 1
+	for _, r := range res {
+		u := zigzag(r)
+		q := uint(u >> k)
+		n := q + 1 + k
+		if n > 32 {
+			w.b, w.acc, w.nacc = b, acc, nacc
+			w.unary(uint32(q))
+			w.write(u, k)
+			b, acc, nacc = w.b, w.acc, w.nacc
+			continue
+		}
+		acc = acc<<n | uint64(1<<k|u&low)
+		nacc += n
+		if nacc >= 32 {
+			nacc -= 32
+			x := uint32(acc >> nacc)
+			b = append(b, byte(x>>24), byte(x>>16), byte(x>>8), byte(x))
+		}
 	}
+	w.b, w.acc, w.nacc = b, acc, nacc
 }
 
 func zigzag(r int32) uint32 { return uint32(r<<1) ^ uint32(r>>31) }
@@ -282,38 +307,56 @@ func bestFixedOrder(x []int32) int {
 	return best
 }
 
+// abs32 is |v| without a branch (residual signs are random: a branch on
+// them is mispredicted half the time).
 func abs32(v int32) uint32 {
-	if v < 0 {
-		return uint32(-v)
-	}
-	return uint32(v)
+	m := v >> 31
+	return uint32((v ^ m) - m)
 }
 
-// fixedResiduals writes the residuals of x after the first order samples.
-func fixedResiduals(x []int32, order int, res []int32) {
-	for i := order; i < len(x); i++ {
-		var p int32
-		switch order {
-		case 1:
-			p = x[i-1]
-		case 2:
-			p = 2*x[i-1] - x[i-2]
-		case 3:
-			p = 3*x[i-1] - 3*x[i-2] + x[i-3]
-		case 4:
-			p = 4*x[i-1] - 6*x[i-2] + 4*x[i-3] - x[i-4]
+// fixedResiduals writes the residuals of x after the first order samples,
+// and returns the sum of their zigzag codes (for riceParam).
+func fixedResiduals(x []int32, order int, res []int32) uint64 {
+	var sum uint64
+	res = res[:len(x)-order]
+	switch order {
+	case 0:
+		for i, v := range x {
+			res[i] = v
+			sum += uint64(zigzag(v))
 		}
-		res[i-order] = x[i] - p
+	case 1:
+		for i := range res {
+			r := x[i+1] - x[i]
+			res[i] = r
+			sum += uint64(zigzag(r))
+		}
+	case 2:
+		for i := range res {
+			r := x[i+2] - 2*x[i+1] + x[i]
+			res[i] = r
+			sum += uint64(zigzag(r))
+		}
+	case 3:
+		for i := range res {
+			r := x[i+3] - 3*x[i+2] + 3*x[i+1] - x[i]
+			res[i] = r
+			sum += uint64(zigzag(r))
+		}
+	case 4:
+		for i := range res {
+			r := x[i+4] - 4*x[i+3] + 6*x[i+2] - 4*x[i+1] + x[i]
+			res[i] = r
+			sum += uint64(zigzag(r))
+		}
 	}
+	return sum
 }
 
 // riceParam returns the Rice parameter that codes res in the fewest bits,
-// and that count, trying the neighbours of the estimate from the mean.
-func riceParam(res []int32) (k uint32, nbits int) {
-	var sum uint64
-	for _, r := range res {
-		sum += uint64(zigzag(r))
-	}
+// and that count, trying the neighbours of the estimate from the mean (sum
+// is the sum of the residuals' zigzag codes).
+func riceParam(res []int32, sum uint64) (k uint32, nbits int) {
 	n := uint64(len(res))
 	est := uint32(0)
 	if n > 0 && sum > n {
