@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/nvr-project/nvr/recorder/audio"
@@ -428,15 +429,17 @@ func (s *segmenter) pruneAudio(dts int64) {
 }
 
 // dropHeldAudio forgets the first n held frames. It rotates them to the
-// end, past the length, so that their buffers are reused and no two
-// entries ever share one.
+// end, past the length (three reversals: one pass, whatever n), so that
+// their buffers are reused and no two entries ever share one.
 func (s *segmenter) dropHeldAudio(n int) {
-	for ; n > 0; n-- {
-		first := s.aHeld[0]
-		copy(s.aHeld, s.aHeld[1:])
-		s.aHeld[len(s.aHeld)-1] = first
-		s.aHeld = s.aHeld[:len(s.aHeld)-1]
+	if n <= 0 {
+		return
 	}
+	h := s.aHeld
+	slices.Reverse(h[:n])
+	slices.Reverse(h[n:])
+	slices.Reverse(h)
+	s.aHeld = h[:len(h)-n]
 }
 
 // syncSegment makes the open segment durable up to the frame before dts

@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"github.com/nvr-project/nvr/storage/fmp4"
 	"os"
 	"syscall"
 	"testing"
@@ -686,5 +687,34 @@ func TestSegmentPhaseSpreadsCuts(t *testing.T) {
 	}
 	if firstEnd[early] >= firstEnd[late] {
 		t.Errorf("%s cut its first segment after %d ticks, %s after %d: want the first earlier", early, firstEnd[early], late, firstEnd[late])
+	}
+}
+
+// TestDropHeldAudio: dropping the first n held frames keeps the rest in
+// order and moves the dropped ones past the length, each buffer still
+// owned by exactly one entry.
+func TestDropHeldAudio(t *testing.T) {
+	var s segmenter
+	for i := range 6 {
+		s.aHeld = append(s.aHeld, heldAudio{t90: int64(i), s: fmp4.AudioSample{Data: []byte{byte(i)}}})
+	}
+	s.dropHeldAudio(0)
+	s.dropHeldAudio(2)
+	s.dropHeldAudio(1)
+	if len(s.aHeld) != 3 {
+		t.Fatalf("%d held, want 3", len(s.aHeld))
+	}
+	for i, h := range s.aHeld {
+		if h.t90 != int64(i+3) || h.s.Data[0] != byte(i+3) {
+			t.Fatalf("held %d is frame %d", i, h.t90)
+		}
+	}
+	seen := map[*byte]bool{}
+	for _, h := range s.aHeld[:6] {
+		if p := &h.s.Data[0]; seen[p] {
+			t.Fatal("two entries share a buffer")
+		} else {
+			seen[p] = true
+		}
 	}
 }
