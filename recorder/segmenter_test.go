@@ -3,7 +3,6 @@ package recorder
 import (
 	"errors"
 	"fmt"
-	"github.com/nvr-project/nvr/storage/fmp4"
 	"os"
 	"syscall"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
+	"github.com/nvr-project/nvr/storage/fmp4"
 	"github.com/nvr-project/nvr/ticks"
 )
 
