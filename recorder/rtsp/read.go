@@ -474,26 +474,36 @@ func (s *Session) fromServer(a netip.AddrPort, port uint16) bool {
 }
 
 func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) error {
-	buf := make([]byte, maxUDPPacket+1)
+	batch := newUDPBatch(s.udpRTP)
 	dl := mediaDeadline{set: s.udpRTP.SetReadDeadline, timeout: s.cfg.MediaTimeout}
 	dl.refresh(time.Now())
 	for {
 		if ctx.Err() != nil || s.fatal.Load() != nil {
 			return s.finish(ctx, nil)
 		}
-		n, from, err := s.udpRTP.ReadFromUDPAddrPort(buf)
+		ms, err := batch.read()
 		if err != nil {
 			return s.finish(ctx, err)
 		}
-		if !s.fromServer(from, s.srcRTPPort) {
-			s.st.wrongSrc.Add(1)
-			continue
+		media := false
+		for i := range ms {
+			m := &ms[i]
+			from, _ := m.Addr.(*net.UDPAddr)
+			if from == nil || !s.fromServer(from.AddrPort(), s.srcRTPPort) {
+				s.st.wrongSrc.Add(1)
+				continue
+			}
+			if m.N < 0 {
+				s.st.malformed.Add(1) // longer than its buffer: cut short
+				continue
+			}
+			ok, err := s.handleRTP(m.Buffers[0][:m.N], pkt, fn)
+			if err != nil {
+				return err
+			}
+			media = media || ok
 		}
-		ok, err := s.handleRTP(buf[:n], pkt, fn)
-		if err != nil {
-			return err
-		}
-		if ok {
+		if media {
 			dl.refresh(time.Now())
 		}
 	}
