@@ -337,16 +337,31 @@ func (w *Writer) Close(endDTS int64) error {
 	return w.writeFragment(len(w.pend), w.lastDTS+d)
 }
 
-// fragmentBuffers holds the fragment buffers of closed writers for the
-// next ones: a recorder starts a writer for every segment of every camera,
-// and each would otherwise allocate (and zero) a megabyte of its own.
-var fragmentBuffers sync.Pool // of *[]byte
+// freeBuffers holds the fragment buffers of closed writers for the next
+// ones: a recorder starts a writer for every segment of every camera, and
+// each would otherwise allocate (and zero) a megabyte of its own. A
+// segment's writer closes just before the next one starts, so a few kept
+// buffers serve any number of cameras; more are left to the GC.
+var freeBuffers struct {
+	sync.Mutex
+	bufs [][]byte
+}
+
+// maxFreeBuffers bounds the buffers kept for reuse.
+const maxFreeBuffers = 8
 
 // fragmentBuffer returns a buffer of length headroom with room for a
 // fragment's samples after it.
 func fragmentBuffer(headroom int) []byte {
-	if p, ok := fragmentBuffers.Get().(*[]byte); ok && cap(*p) >= headroom+1<<20 {
-		return (*p)[:headroom]
+	freeBuffers.Lock()
+	defer freeBuffers.Unlock()
+	for n := len(freeBuffers.bufs); n > 0; n-- {
+		b := freeBuffers.bufs[n-1]
+		freeBuffers.bufs[n-1] = nil
+		freeBuffers.bufs = freeBuffers.bufs[:n-1]
+		if cap(b) >= headroom+1<<20 {
+			return b[:headroom]
+		}
 	}
 	return make([]byte, headroom, headroom+1<<20)
 }
@@ -357,7 +372,11 @@ func fragmentBuffer(headroom int) []byte {
 func (w *Writer) recycle() {
 	b := w.buf[:0]
 	w.buf = nil
-	fragmentBuffers.Put(&b)
+	freeBuffers.Lock()
+	defer freeBuffers.Unlock()
+	if len(freeBuffers.bufs) < maxFreeBuffers {
+		freeBuffers.bufs = append(freeBuffers.bufs, b)
+	}
 }
 
 // WriteAudio appends an audio sample; it goes out with the fragment of
