@@ -234,43 +234,41 @@ var errPathTaken = errors.New("path taken")
 // creating the camera row if missing. It returns errPathTaken if a row
 // already has that path.
 func (s *Store) insertSegment(ctx context.Context, seg Segment, p, state string) (int64, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("storage: insert segment: %w", err)
-	}
-	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
-		return 0, err
-	}
-	var one int
-	err = tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), p).Scan(&one)
-	if err == nil {
-		return 0, errPathTaken
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("storage: insert segment: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
-		seg.Camera, seg.Camera, s.now().UnixNano()); err != nil {
-		return 0, fmt.Errorf("storage: insert segment: camera %s: %w", seg.Camera, err)
-	}
 	var id int64
-	if err := tx.QueryRowContext(ctx, s.idx.nextSegmentID()).Scan(&id); err != nil {
-		return 0, fmt.Errorf("storage: insert segment: next id: %w", err)
-	}
-	seg.ID, seg.Path, seg.State, seg.Object = id, p, state, ""
-	if err := s.insertRow(ctx, tx, seg); err != nil {
-		if s.idx.isPathTaken(err) {
-			// PostgreSQL: another writer took the path since the check.
-			return 0, errPathTaken
+	err := s.inTx(ctx, "insert segment", func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+			return err
 		}
-		if s.idx.isConstraint(err) {
-			return 0, fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
+		var one int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM segments WHERE path = ?`), p).Scan(&one)
+		if err == nil {
+			return errPathTaken
 		}
-		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("storage: insert segment %s: %w", p, err)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("storage: insert segment: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO cameras (id, name, created_ns) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+			seg.Camera, seg.Camera, s.now().UnixNano()); err != nil {
+			return fmt.Errorf("storage: insert segment: camera %s: %w", seg.Camera, err)
+		}
+		if err := tx.QueryRowContext(ctx, s.idx.nextSegmentID()).Scan(&id); err != nil {
+			return fmt.Errorf("storage: insert segment: next id: %w", err)
+		}
+		seg.ID, seg.Path, seg.State, seg.Object = id, p, state, ""
+		if err := s.insertRow(ctx, tx, seg); err != nil {
+			if s.idx.isPathTaken(err) {
+				// PostgreSQL: another writer took the path since the check.
+				return errPathTaken
+			}
+			if s.idx.isConstraint(err) {
+				return fmt.Errorf("%w: segment %s: %v", ErrInvalid, p, err)
+			}
+			return fmt.Errorf("storage: insert segment %s: %w", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return id, nil
 }
@@ -298,44 +296,27 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, seg Segment) error {
 // show the segment growing. Only a row in state recording is updated
 // (ErrNotFound otherwise).
 func (s *Store) UpdateSegment(ctx context.Context, seg Segment) error {
-	// Without a lease (one node) the update is one statement, as it was;
-	// with one, the lease check and the update are one transaction.
-	var ex interface {
-		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	} = s.w
-	var tx *sql.Tx
-	if seg.Lease.Token != 0 {
-		var err error
-		if tx, err = s.w.BeginTx(ctx, nil); err != nil {
-			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
-		}
-		defer tx.Rollback()
+	return s.inTx(ctx, fmt.Sprintf("update segment %d", seg.ID), func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
 			return err
 		}
-		ex = tx
-	}
-	res, err := ex.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
-		WHERE id = ? AND state = 'recording'`),
-		seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
-	if err != nil {
-		if s.idx.isConstraint(err) {
-			return fmt.Errorf("%w: update segment %d: %v", ErrInvalid, seg.ID, err)
-		}
-		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
-	}
-	if tx != nil {
-		if err := tx.Commit(); err != nil {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+			codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+			WHERE id = ? AND state = 'recording'`),
+			seg.EndNS, seg.Bytes, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
+		if err != nil {
+			if s.idx.isConstraint(err) {
+				return fmt.Errorf("%w: update segment %d: %v", ErrInvalid, seg.ID, err)
+			}
 			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
 		}
-	}
-	return nil
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("storage: update segment %d: %w", seg.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+		}
+		return nil
+	})
 }
 
 // dropRecording removes the recording row id and its file: a segment that
@@ -355,38 +336,32 @@ func (s *Store) dropRecording(ctx context.Context, id int64) error {
 // bytes (synced by the caller) and the sample index idx (nil for none), in
 // one transaction that checks seg's lease.
 func (s *Store) completeSegment(ctx context.Context, seg Segment, size int64, idx []byte) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
-	}
-	defer tx.Rollback()
-	if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
-		codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
-		WHERE id = ? AND state = 'recording'`),
-		seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
-	if err != nil {
-		if s.idx.isConstraint(err) {
-			return fmt.Errorf("%w: finish segment %d: %v", ErrInvalid, seg.ID, err)
+	return s.inTx(ctx, fmt.Sprintf("finish segment %d", seg.ID), func(ctx context.Context, tx *sql.Tx) error {
+		if err := s.checkLease(ctx, tx, seg.Camera, seg.Lease); err != nil {
+			return err
 		}
-		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
-	}
-	if idx != nil {
-		if _, err := tx.ExecContext(ctx, s.q(putSamples), seg.ID, idx); err != nil {
-			return fmt.Errorf("storage: finish segment %d: sample index: %w", seg.ID, err)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE segments SET state = 'complete', end_ns = ?, bytes = ?, frames = ?, keyframes = ?,
+			codecs = coalesce(nullif(?, ''), codecs), width = coalesce(nullif(?, 0), width), height = coalesce(nullif(?, 0), height)
+			WHERE id = ? AND state = 'recording'`),
+			seg.EndNS, size, seg.Frames, seg.Keyframes, seg.Codecs, seg.Width, seg.Height, seg.ID)
+		if err != nil {
+			if s.idx.isConstraint(err) {
+				return fmt.Errorf("%w: finish segment %d: %v", ErrInvalid, seg.ID, err)
+			}
+			return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
-	}
-	return nil
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("%w: no recording segment %d", ErrNotFound, seg.ID)
+		}
+		if idx != nil {
+			if _, err := tx.ExecContext(ctx, s.q(putSamples), seg.ID, idx); err != nil {
+				return fmt.Errorf("storage: finish segment %d: sample index: %w", seg.ID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Segment returns the segment with this id (ErrNotFound if there is none or

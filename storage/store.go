@@ -147,6 +147,9 @@ type Store struct {
 	nodeURL string
 	peer    func(ctx context.Context, base string, seg Segment) (SegmentReader, error)
 
+	// group gathers SQLite's writes into shared transactions (inTx).
+	group groupCommit
+
 	closeOnce sync.Once
 	closeErr  error
 }
