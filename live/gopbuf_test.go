@@ -11,7 +11,9 @@ import (
 // shrink to what the last GOP needed.
 func TestGopBuf(t *testing.T) {
 	var g gopBuf
-	frame := func(b byte, n int) [][]byte { return [][]byte{bytes.Repeat([]byte{b}, n/2), bytes.Repeat([]byte{b + 1}, n-n/2)} }
+	frame := func(b byte, n int) [][]byte {
+		return [][]byte{bytes.Repeat([]byte{b}, n/2), bytes.Repeat([]byte{b + 1}, n-n/2)}
+	}
 	a := g.add(frame(1, 100<<10), 100<<10)
 	g.add(frame(3, 200<<10), 200<<10) // does not fit the first chunk's rest
 	if len(g.used) != 2 {
