@@ -1,10 +1,16 @@
 package recorder
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/nvr-project/nvr/internal/testcam"
 	"github.com/nvr-project/nvr/recorder/rtsp"
+	"github.com/nvr-project/nvr/storage/fmp4"
 )
 
 // avRig drives an avSync as the job does: video every 40 ms, G.711
@@ -246,5 +252,74 @@ func TestNTPTo90k(t *testing.T) {
 		if got := ntpTo90k(c.d); got != c.want {
 			t.Errorf("ntpTo90k(%d) = %d, want %d", c.d, got, c.want)
 		}
+	}
+}
+
+// srSession is an avSession whose camera sends sender reports.
+type srSession struct {
+	*avSession
+	v, a rtsp.SenderReport
+}
+
+func (s *srSession) SenderReports() (video, audio rtsp.SenderReport) { return s.v, s.a }
+
+// TestJobAudioSync: the job relates the clocks from the session's sender
+// reports and says so in Status; sender reports it refuses are named in
+// AudioSyncNote, reported once, and the session syncs by arrival.
+func TestJobAudioSync(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240)
+	pcmu := rtsp.Track{Type: "audio", Codec: "PCMU", ClockRate: 8000, PayloadType: 0, Control: "rtsp://h/a"}
+	good := func() (rtsp.SenderReport, rtsp.SenderReport) {
+		// The clip's first video packet and the first audio packet at
+		// one instant.
+		return rtsp.SenderReport{SSRC: 0x1234, NTP: rigNTP0, RTPTime: 0, N: 1},
+			rtsp.SenderReport{SSRC: 0x5678, NTP: rigNTP0, RTPTime: 0xfffff000, N: 1}
+	}
+	for _, tc := range []struct {
+		name       string
+		srs        func() (rtsp.SenderReport, rtsp.SenderReport)
+		sync, note string
+	}{
+		{"sender reports", good, "sender reports", ""},
+		{"NTP 0", func() (rtsp.SenderReport, rtsp.SenderReport) { v, a := good(); a.NTP = 0; return v, a }, "arrival", "NTP time 0"},
+		{"wrong SSRC", func() (rtsp.SenderReport, rtsp.SenderReport) { v, a := good(); v.SSRC = 1; return v, a }, "arrival", "SSRC 00000001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := rtsp.Info{Tracks: []rtsp.Track{{Type: "video", Codec: "H264"}, pcmu}, Audio: &pcmu}
+			av := &avSession{fakeSession: &fakeSession{info: info, packets: packetize(c, 2, 1400), end: errors.New("camera closed"), closed: make(chan struct{})},
+				audio: pcmuPackets(200)}
+			sess := &srSession{avSession: av}
+			sess.v, sess.a = tc.srs()
+			var mu sync.Mutex
+			notes := 0
+			prev := ""
+			store, log := newFakeStore(t), &audioLog{}
+			j, err := NewJob(Config{Camera: "av", RTSP: rtsp.Config{URL: "rtsp://h/"}, MinBackoff: time.Hour, MaxBackoff: time.Hour},
+				Deps{Store: store, Open: func(context.Context, rtsp.Config) (Session, error) { return sess, nil },
+					NewWriter: log.newWriter, Scan: fmp4.Scan, Clock: newFakeClock(), Rand: func() float64 { return 0.5 },
+					OnChange: func(ch Change) {
+						mu.Lock()
+						defer mu.Unlock()
+						if n := ch.Status.AudioSyncNote; n != "" && n != prev {
+							notes++
+						}
+						prev = ch.Status.AudioSyncNote
+					}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := startJob(t, j)
+			waitFor(t, "the session to end", func() bool { return j.Status().State == StateRetrying })
+			stop()
+			st := j.Status()
+			mu.Lock()
+			defer mu.Unlock()
+			if st.AudioSync != tc.sync || !strings.Contains(st.AudioSyncNote, tc.note) || (tc.note == "") != (st.AudioSyncNote == "") || notes != min(len(tc.note), 1) {
+				t.Fatalf("sync %q note %q (reported %d times), want %q / %q", st.AudioSync, st.AudioSyncNote, notes, tc.sync, tc.note)
+			}
+			if st.AudioFrames < 150 {
+				t.Fatalf("%d audio frames", st.AudioFrames)
+			}
+		})
 	}
 }
