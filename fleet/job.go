@@ -199,10 +199,21 @@ func (f *Fleet) jobEnded(id string, r *jobRun, job *recorder.Job) {
 // and publishes, which never blocks.
 func (f *Fleet) jobChanged(id string, r *jobRun, ch recorder.Change) {
 	base := Base{Camera: id, Time: time.Now()}
+	var syncNote string
+	defer func() {
+		// Once a session (the note is cleared when the next one
+		// starts), and after f.mu is released.
+		if syncNote != "" {
+			f.log.Warn("lip sync does not use the camera's RTCP sender reports", slog.String("camera", id), slog.String("reason", syncNote))
+		}
+	}()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	prev := r.last
 	r.last = ch.Status
+	if n := ch.Status.AudioSyncNote; n != "" && n != prev.AudioSyncNote {
+		syncNote = n
+	}
 	if r.sub {
 		if ch.Status.State != recorder.StateStarting || ch.Err != nil {
 			r.flowing.Store(false) // a new session: live again from its first frame

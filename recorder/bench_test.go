@@ -125,12 +125,12 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 				sd.Audio = at.Format()
-				avs = newAVSync(8000, nil)
+				avs = newAVSync(8000, nil, nil)
 			}
 			seg := newSegmenter(sd)
 			var herr error
 			emitAudio := func(f *audio.Frame) {
-				pts, ok := avs.place(f.PTS, 0)
+				pts, ok := avs.place(f.PTS, f.Duration, 0)
 				if !ok {
 					return
 				}

@@ -34,12 +34,20 @@ type TrackReader interface {
 	ReadTracks(ctx context.Context, fn func(rtsp.TrackKind, *rtp.Packet) error) error
 }
 
+// SenderReporter is a Session that keeps its tracks' last RTCP sender
+// reports (*rtsp.Session has it); lip sync uses them once both tracks
+// have one. SenderReports is called on the reading goroutine.
+type SenderReporter interface {
+	SenderReports() (video, audio rtsp.SenderReport)
+}
+
 // The real implementations satisfy the interfaces the job declares.
 var (
-	_ Session       = (*rtsp.Session)(nil)
-	_ TrackReader   = (*rtsp.Session)(nil)
-	_ SegmentFile   = (*storage.SegmentFile)(nil)
-	_ SegmentWriter = (*fmp4.Writer)(nil)
+	_ Session        = (*rtsp.Session)(nil)
+	_ TrackReader    = (*rtsp.Session)(nil)
+	_ SenderReporter = (*rtsp.Session)(nil)
+	_ SegmentFile    = (*storage.SegmentFile)(nil)
+	_ SegmentWriter  = (*fmp4.Writer)(nil)
 )
 
 // OpenFunc opens an RTSP session; the default wraps rtsp.Open.

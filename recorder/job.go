@@ -98,10 +98,17 @@ type Status struct {
 	// as ("mp4a.40.2", "flac" for G.711, "opus"); "" when there is none,
 	// and then AudioNote says why (off in the config, the camera has no
 	// audio, its codec is not one nvr records, the SETUP failed...).
-	AudioCodec   string
-	AudioNote    string
-	AudioFrames  uint64 // audio frames received
-	AudioDropped uint64 // audio frames not written (queue share full, out of order, no video yet)
+	AudioCodec string
+	AudioNote  string
+	// AudioSync says what relates the session's audio clock to the
+	// video's: "sender reports" (RTCP), "RTP-Info" or "arrival" (the
+	// first audio frame plays when it arrives); "" before the first
+	// audio frame. AudioSyncNote says why the camera's sender reports
+	// are ignored, when they are (reported once per session).
+	AudioSync     string
+	AudioSyncNote string
+	AudioFrames   uint64 // audio frames received
+	AudioDropped  uint64 // audio frames not written (queue share full, out of order, no video yet)
 }
 
 // Job records one camera. Create it with NewJob, run it with Run.
@@ -232,6 +239,7 @@ func (j *Job) startAttempt(reconnect bool) {
 	j.status.State = StateStarting
 	j.status.NextRetry = time.Time{}
 	j.status.RecordingSince = time.Time{}
+	j.status.AudioSync, j.status.AudioSyncNote = "", "" // the new session's own
 	j.mu.Unlock()
 	j.changed(nil)
 }
@@ -414,11 +422,16 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	}
 	liveAudio, _ := j.deps.Live.(LiveAudioSink)
 	var placed audio.Frame
+	syncGen := 0
 	emitAudio := func(f *audio.Frame) {
 		now := j.deps.Clock.Now().UnixNano()
 		j.audioFrames.Add(1)
 		format := at.Format()
-		pts, ok := avs.place(f.PTS, now)
+		pts, ok := avs.place(f.PTS, f.Duration, now)
+		if avs.gen != syncGen {
+			syncGen = avs.gen
+			j.setAudioSync(avs)
+		}
 		if format != nil && format.AAC != nil {
 			// AAC's decoder gives out each access unit's audio one frame
 			// late (the MDCT windows overlap: the first frame decodes to
@@ -454,8 +467,10 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	if tr, ok := sess.(TrackReader); ok && at != nil {
 		readErr = tr.ReadTracks(sctx, func(k rtsp.TrackKind, pkt *rtp.Packet) error {
 			if k != rtsp.TrackAudio {
+				avs.videoSSRC = pkt.SSRC
 				return onVideo(pkt)
 			}
+			avs.audioSSRC = pkt.SSRC
 			j.bytesReceived.Add(uint64(len(pkt.Payload)))
 			// Errors are the track's own (loss, a malformed packet): never
 			// fatal to the session; the counts are in Status.
@@ -535,7 +550,20 @@ func (j *Job) audioTrack(sess Session, info rtsp.Info) (*audio.Track, *avSync, s
 	if err != nil {
 		return nil, nil, err.Error()
 	}
-	return at, newAVSync(a.ClockRate, info.RTPInfo), ""
+	var srs func() (video, audio rtsp.SenderReport)
+	if sr, ok := sess.(SenderReporter); ok {
+		srs = sr.SenderReports
+	}
+	return at, newAVSync(a.ClockRate, info.RTPInfo, srs), ""
+}
+
+// setAudioSync shows where the session's lip sync comes from, and why
+// sender reports are not used if they were refused, in Status.
+func (j *Job) setAudioSync(s *avSync) {
+	j.mu.Lock()
+	j.status.AudioSync, j.status.AudioSyncNote = s.source.String(), j.redact(s.note)
+	j.mu.Unlock()
+	j.changed(nil)
 }
 
 // setAudio shows the session's audio codec, or why there is none, in Status.

@@ -152,32 +152,32 @@ func mustTrack(t *testing.T, codec string) *audio.Track {
 func TestAVSync(t *testing.T) {
 	// Video RTP 4294967000 and audio 100 are the same instant; the
 	// video's extended PTS went past the wrap.
-	s := newAVSync(8000, &rtsp.RTPInfoTimes{Video: 4294967000, Audio: 100})
-	if _, ok := s.place(500, 0); ok {
+	s := newAVSync(8000, &rtsp.RTPInfoTimes{Video: 4294967000, Audio: 100}, nil)
+	if _, ok := s.place(500, 160, 0); ok {
 		t.Fatal("audio placed before any video")
 	}
 	vExt := int64(4294967000) + 90000 // one second later, after the wrap
 	s.video(vExt, 0)
-	got, ok := s.place(100+8000, 0) // one second after the reference
+	got, ok := s.place(100+8000, 160, 0) // one second after the reference
 	want := (int64(4294967000)+90000)*8000/90000 + 0
 	if !ok || got != want {
 		t.Fatalf("placed %d %v, want %d", got, ok, want)
 	}
 	// A gap of 3 frames later: exactly 3 frames further, no shift.
-	got2, _ := s.place(100+8000+4*160, 0)
+	got2, _ := s.place(100+8000+4*160, 160, 0)
 	if got2-got != 4*160 {
 		t.Fatalf("after a gap: %d, want %d", got2-got, 4*160)
 	}
 
 	// No RTP-Info: the frame arriving 40 ms after a picture plays 40 ms
 	// after it.
-	s = newAVSync(48000, nil)
+	s = newAVSync(48000, nil, nil)
 	s.video(900000, 1_000_000_000)
-	got, ok = s.place(123456, 1_040_000_000)
+	got, ok = s.place(123456, 960, 1_040_000_000)
 	if want := (900000 + 3600) * 48000 / 90000; !ok || got != int64(want) {
 		t.Fatalf("first-packet sync: %d %v, want %d", got, ok, want)
 	}
-	if got2, _ := s.place(123456+960, 2_000_000_000); got2 != got+960 {
+	if got2, _ := s.place(123456+960, 960, 2_000_000_000); got2 != got+960 {
 		t.Fatalf("the second frame moved with its arrival: %d, want %d", got2, got+960)
 	}
 }

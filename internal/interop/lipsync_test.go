@@ -155,6 +155,14 @@ func testTestcamBeeps(t *testing.T, transport string) {
 // client's (tcp or udp).
 func recordJob(t *testing.T, url, transport string, limit time.Duration) (string, storage.Segment) {
 	t.Helper()
+	path, row, _ := recordJobStatus(t, url, transport, limit)
+	return path, row
+}
+
+// recordJobStatus is recordJob that also returns the job's Status when
+// the segment was complete.
+func recordJobStatus(t *testing.T, url, transport string, limit time.Duration) (string, storage.Segment, recorder.Status) {
+	t.Helper()
 	store, err := storage.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -182,16 +190,16 @@ func recordJob(t *testing.T, url, transport string, limit time.Duration) (string
 		}
 		if len(rows) > 0 && rows[0].State == storage.StateComplete {
 			st := j.Status()
-			t.Logf("status: audio %q (%s), %d frames, %d audio frames, %d audio dropped", st.AudioCodec, st.AudioNote, st.Frames, st.AudioFrames, st.AudioDropped)
+			t.Logf("status: audio %q (%s), synced by %q %s, %d frames, %d audio frames, %d audio dropped", st.AudioCodec, st.AudioNote, st.AudioSync, st.AudioSyncNote, st.Frames, st.AudioFrames, st.AudioDropped)
 			if st.AudioCodec == "" {
 				t.Fatalf("no audio: %s", st.AudioNote)
 			}
-			return filepath.Join(store.RecordingsDir(), filepath.FromSlash(rows[0].Path)), rows[0]
+			return filepath.Join(store.RecordingsDir(), filepath.FromSlash(rows[0].Path)), rows[0], st
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("no complete segment within %v; status %+v", limit, j.Status())
-	return "", storage.Segment{}
+	return "", storage.Segment{}, recorder.Status{}
 }
 
 // whiteFrames returns the presentation times of the video's white frames.

@@ -75,7 +75,7 @@ func (s *Session) setupAudio(ctx context.Context, tracks []Track) error {
 		// From the video's server (setUDPPeer), from its own port when
 		// the reply names one.
 		if tr.HasServerPort {
-			s.srcAudioPort = uint16(tr.ServerPort[0])
+			s.srcAudioPort, s.srcAudioRTCPPort = uint16(tr.ServerPort[0]), uint16(tr.ServerPort[1])
 		}
 		s.udpAudio, s.udpAudioRTCP = rtpConn, rtcpConn
 		a := *t

@@ -3,7 +3,8 @@
 // their responses (OPTIONS, DESCRIBE, SETUP, PLAY, keepalives, TEARDOWN),
 // Basic and Digest authentication, control-URL resolution, SDP pre-cleaning
 // and track extraction, the TCP-interleaved and UDP transports, RTCP receiver
-// reports, and every bound and deadline on what a camera sends.
+// reports, each track's last RTCP sender report (SenderReports, for the
+// recorder's lip sync), and every bound and deadline on what a camera sends.
 //
 // It does not own H.264: it hands raw RTP packets of the video track to the
 // caller, and reports the SDP's sprop-parameter-sets verbatim for

@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/nvr-project/nvr/internal/testcam"
@@ -111,7 +112,17 @@ type refOptions struct {
 	addr        string      // listen address, default 127.0.0.1:0
 	audio       bool        // add a G.711 A-law track, 20 ms packets
 	refuseAudio bool        // answer the audio track's SETUP with 461
+	// senderReports: every 100 ms, an RTCP sender report on each track
+	// (srVideoNTP/srAudioNTP plus the tick, the tick's RTP time).
+	senderReports bool
 }
+
+// The NTP timestamps of a refServer's sender reports: the tick number is
+// added to the fraction.
+const (
+	srVideoNTP = 0xE000_0000_1000_0000
+	srAudioNTP = 0xE000_0001_2000_0000
+)
 
 func startRefServerWith(t *testing.T, o refOptions) *refServer {
 	t.Helper()
@@ -179,6 +190,12 @@ func startRefServerWith(t *testing.T, o refOptions) *refServer {
 			for _, p := range pkts {
 				p.Timestamp = uint32(base + f.PTS)
 				_ = h.stream.WritePacketRTP(h.media, p)
+			}
+			if o.senderReports && i%10 == 0 {
+				_ = h.stream.WritePacketRTCP(h.media, &rtcp.SenderReport{SSRC: 0x1111, NTPTime: srVideoNTP + uint64(i), RTPTime: uint32(base + f.PTS)})
+				if h.audio != nil {
+					_ = h.stream.WritePacketRTCP(h.audio, &rtcp.SenderReport{SSRC: 0x2222, NTPTime: srAudioNTP + uint64(i), RTPTime: uint32(i / 2 * 160)})
+				}
 			}
 			if h.audio != nil && i%2 == 0 {
 				aps, err := aenc.Encode(make([]byte, 160))

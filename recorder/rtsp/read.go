@@ -78,6 +78,7 @@ func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet
 		}
 		if s.udpAudio != nil {
 			_ = s.udpAudio.SetDeadline(time.Time{})
+			_ = s.udpAudioRTCP.SetDeadline(time.Time{})
 		}
 	}()
 	wg.Add(1)
@@ -93,7 +94,7 @@ func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet
 		}()
 		go func() {
 			defer wg.Done()
-			s.readRTCP(ctx)
+			s.readRTCP(ctx, TrackVideo, s.udpRTCP, s.srcRTCPPort)
 		}()
 		if s.udpAudio != nil {
 			// Two readers, one fn: calls to it never overlap.
@@ -104,10 +105,14 @@ func (s *Session) ReadTracks(ctx context.Context, fn func(TrackKind, *rtp.Packet
 				defer mu.Unlock()
 				return inner(k, p)
 			}
-			wg.Add(1)
+			wg.Add(2)
 			go func() {
 				defer wg.Done()
 				s.readAudioUDP(ctx, fn)
+			}()
+			go func() {
+				defer wg.Done()
+				s.readRTCP(ctx, TrackAudio, s.udpAudioRTCP, s.srcAudioRTCPPort)
 			}()
 		}
 	}
@@ -137,6 +142,7 @@ func (s *Session) wake() {
 	}
 	if s.udpAudio != nil {
 		_ = s.udpAudio.SetReadDeadline(past)
+		_ = s.udpAudioRTCP.SetReadDeadline(past)
 	}
 }
 
@@ -228,15 +234,15 @@ func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKin
 				dl.refresh(time.Now())
 			}
 		case it.Channel == s.rtcpCh:
-			s.handleRTCP(it.Payload)
+			s.handleRTCP(TrackVideo, it.Payload)
 		case s.audioSet && it.Channel == s.audioCh:
 			if err := s.handleAudio(it.Payload, pkt, fn); err != nil {
 				return err
 			}
 		case s.audioSet && it.Channel == s.audioCh+1:
-			// The audio track's RTCP: nothing uses it yet (lip sync
-			// from its sender reports is still to come).
-			s.st.rtcp.Add(1)
+			// The audio track's RTCP: its sender reports relate its
+			// clock to the video's (SenderReports).
+			s.handleRTCP(TrackAudio, it.Payload)
 		default:
 			s.st.unknownCh.Add(1)
 		}
@@ -329,15 +335,72 @@ func (s *Session) mismatchTooLong(seenMatch bool, since *time.Time) bool {
 	return now.Sub(*since) >= s.adoptAfter
 }
 
-// handleRTCP counts an RTCP compound packet and remembers the last sender
-// report for our receiver reports (RFC 3550 §6.4.1).
-func (s *Session) handleRTCP(b []byte) {
+// handleRTCP counts an RTCP compound packet of track k and keeps its
+// sender report, if it has one: for our receiver reports (the video's,
+// RFC 3550 §6.4.1) and for SenderReports.
+func (s *Session) handleRTCP(k TrackKind, b []byte) {
 	s.st.rtcp.Add(1)
-	// SR: V/P/RC, PT=200, length, SSRC, NTP seconds, NTP fraction...
-	if len(b) >= 20 && b[1] == 200 {
-		mid := binary.BigEndian.Uint32(b[10:14])
-		s.rr.senderReport(mid, time.Now())
+	sr, ok := parseSenderReport(b)
+	if !ok {
+		return
 	}
+	sr.Arrival = time.Now()
+	if k == TrackVideo {
+		s.rr.senderReport(uint32(sr.NTP>>16), sr.Arrival)
+	}
+	s.srMu.Lock()
+	sr.N = s.srs[k].N + 1
+	s.srs[k] = sr
+	s.srMu.Unlock()
+}
+
+// SenderReport is the last RTCP sender report (RFC 3550 §6.4.1) of a
+// track: the sender's wall clock and the track's RTP clock at one
+// instant. Nothing in it is checked but its framing: the NTP time may be
+// 0 (a sender without a wall clock) and the SSRC another stream's.
+type SenderReport struct {
+	SSRC    uint32    // the sender's SSRC (the track's RTP packets should carry it)
+	NTP     uint64    // NTP timestamp: seconds since 1900 in the high 32 bits, the fraction in the low
+	RTPTime uint32    // the track's RTP timestamp of the same instant
+	Arrival time.Time // when it arrived (with a monotonic reading)
+	N       uint64    // sender reports received for the track; 0: none yet, the rest is zero
+}
+
+// SenderReports returns the last sender report of the video and of the
+// audio track. Safe from any goroutine, the ReadTracks callback
+// included; it does not allocate.
+func (s *Session) SenderReports() (video, audio SenderReport) {
+	s.srMu.Lock()
+	defer s.srMu.Unlock()
+	return s.srs[TrackVideo], s.srs[TrackAudio]
+}
+
+// parseSenderReport returns the first sender report of an RTCP compound
+// packet (RFC 3550 §6.1: a compound starts with an SR or RR, but some
+// senders lead with something else, so every packet is looked at). A
+// packet whose header or length does not fit ends the walk.
+func parseSenderReport(b []byte) (SenderReport, bool) {
+	for len(b) >= 4 {
+		if b[0]>>6 != 2 {
+			return SenderReport{}, false
+		}
+		n := 4 * (int(binary.BigEndian.Uint16(b[2:4])) + 1)
+		if n > len(b) {
+			return SenderReport{}, false
+		}
+		// SR: V/P/RC, PT=200, length, SSRC, NTP (64 bits), RTP
+		// timestamp, packet and octet counts: 28 bytes before any
+		// report blocks.
+		if b[1] == 200 && n >= 28 {
+			return SenderReport{
+				SSRC:    binary.BigEndian.Uint32(b[4:8]),
+				NTP:     binary.BigEndian.Uint64(b[8:16]),
+				RTPTime: binary.BigEndian.Uint32(b[16:20]),
+			}, true
+		}
+		b = b[n:]
+	}
+	return SenderReport{}, false
 }
 
 // rrState is what a receiver report needs (RFC 3550 §6.4.2, App. A.1).
@@ -511,9 +574,9 @@ func (s *Session) readUDP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKin
 
 // readAudioUDP reads the audio track's RTP port while the video is read
 // over UDP; fn is serialised with the video's by the caller. An error from
-// fn ends the read as the video's would. The audio's RTCP port is bound
-// (the pair is the client_port asked for) and not read: audio takes no
-// part in receiver reports (handleAudio).
+// fn ends the read as the video's would. Audio takes no part in receiver
+// reports (handleAudio); its RTCP port is read by readRTCP for the
+// track's sender reports.
 func (s *Session) readAudioUDP(ctx context.Context, fn func(TrackKind, *rtp.Packet) error) {
 	buf := make([]byte, maxUDPPacket+1)
 	var pkt rtp.Packet
@@ -538,10 +601,12 @@ func (s *Session) readAudioUDP(ctx context.Context, fn func(TrackKind, *rtp.Pack
 	}
 }
 
-func (s *Session) readRTCP(ctx context.Context) {
+// readRTCP reads the RTCP port of track k (conn) while media flows over
+// UDP; only datagrams from the server's port (0: any) count.
+func (s *Session) readRTCP(ctx context.Context, k TrackKind, conn *net.UDPConn, port uint16) {
 	buf := make([]byte, maxUDPPacket+1)
 	for ctx.Err() == nil && s.fatal.Load() == nil {
-		n, from, err := s.udpRTCP.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
@@ -549,11 +614,11 @@ func (s *Session) readRTCP(ctx context.Context) {
 			}
 			return
 		}
-		if !s.fromServer(from, s.srcRTCPPort) {
+		if !s.fromServer(from, port) {
 			s.st.wrongSrc.Add(1)
 			continue
 		}
-		s.handleRTCP(buf[:n])
+		s.handleRTCP(k, buf[:n])
 	}
 }
 

@@ -255,20 +255,21 @@ type Session struct {
 	playURL         string
 	keepaliveMethod string
 
-	tcp            bool
-	channelsSet    bool
-	rtpCh, rtcpCh  uint8
-	audioSet       bool         // an audio track was set up interleaved
-	audioCh        uint8        // its RTP channel; RTCP on the next one is ignored
-	udpAudio       *net.UDPConn // an audio track set up over UDP: its RTP port
-	udpAudioRTCP   *net.UDPConn // and its RTCP port (bound, not read)
-	srcAudioPort   uint16       // the server's audio RTP port (0: any)
-	udpRTP         *net.UDPConn
-	udpRTCP        *net.UDPConn
-	srcIPs         []netip.Addr
-	srcRTPPort     uint16 // 0: any port
-	srcRTCPPort    uint16
-	serverRTCPAddr *net.UDPAddr
+	tcp              bool
+	channelsSet      bool
+	rtpCh, rtcpCh    uint8
+	audioSet         bool         // an audio track was set up interleaved
+	audioCh          uint8        // its RTP channel; RTCP on the next one is ignored
+	udpAudio         *net.UDPConn // an audio track set up over UDP: its RTP port
+	udpAudioRTCP     *net.UDPConn // and its RTCP port
+	srcAudioPort     uint16       // the server's audio RTP port (0: any)
+	srcAudioRTCPPort uint16       // and its RTCP port (0: any)
+	udpRTP           *net.UDPConn
+	udpRTCP          *net.UDPConn
+	srcIPs           []netip.Addr
+	srcRTPPort       uint16 // 0: any port
+	srcRTCPPort      uint16
+	serverRTCPAddr   *net.UDPAddr
 
 	ssrc      uint32
 	ssrcFixed bool
@@ -284,8 +285,12 @@ type Session struct {
 	early      [][]byte
 	earlyBytes int
 
-	st        counters
-	rr        rrState
+	st counters
+	rr rrState
+	// srMu guards srs, each track's last sender report (TrackKind
+	// indexes it), written by whichever goroutine reads the track's RTCP.
+	srMu      sync.Mutex
+	srs       [2]SenderReport
 	localSSRC uint32
 
 	rrInterval        time.Duration
@@ -745,7 +750,8 @@ func (s *Session) answer(m *rtspmsg.Message) {
 
 // handleEarlyFrame deals with an interleaved frame that arrives while we
 // wait for a response: RTP before the PLAY reply is kept (bounded) for
-// ReadPackets; RTCP (Reolink sends an SR before the PLAY reply) is counted;
+// ReadPackets; RTCP (Reolink sends an SR before the PLAY reply) is counted
+// and its sender report kept;
 // anything on other channels — or before SETUP, which is stale data of an
 // earlier session on old live555 (Reolink) — is dropped and counted.
 func (s *Session) handleEarlyFrame(it rtspmsg.Item) {
@@ -758,8 +764,10 @@ func (s *Session) handleEarlyFrame(it rtspmsg.Item) {
 		s.early = append(s.early, slices.Clone(it.Payload))
 		s.earlyBytes += len(it.Payload)
 	case s.channelsSet && it.Channel == s.rtcpCh:
-		s.handleRTCP(it.Payload)
-	case s.audioSet && (it.Channel == s.audioCh || it.Channel == s.audioCh+1):
+		s.handleRTCP(TrackVideo, it.Payload)
+	case s.audioSet && it.Channel == s.audioCh+1:
+		s.handleRTCP(TrackAudio, it.Payload)
+	case s.audioSet && it.Channel == s.audioCh:
 		// Audio before the PLAY reply is not kept: the buffer is the
 		// video's, and a few lost audio frames leave only a short gap.
 		s.st.audioDropped.Add(1)
