@@ -25,33 +25,44 @@ import (
 // instants; ffmpeg decodes the segment nvr wrote, and each beep's onset
 // is measured against its white frame. GStreamer picks random RTP
 // timestamp offsets per track, so the audio lines up only if nvr relates
-// the two clocks (here from RTP-Info). The offset must stay within 20 ms.
+// the two clocks (here from RTP-Info). The offset must stay within 20 ms,
+// also for a clip with B-frames (pcmu-bframes), whose picture the edit
+// list shifts by its first composition offset.
 func TestLipSync(t *testing.T) {
 	py := needGst(t)
 	ffmpeg := needTool(t, "ffmpeg")
 	dir := t.TempDir()
-	clip := filepath.Join(dir, "beeps.mkv")
-	// 0.8 s of lead-in: the recorder starts at the first keyframe it
-	// gets, which need not be the clip's first frame.
-	mk := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y",
-		"-f", "lavfi", "-i", "color=c=black:s=320x180:r=25,drawbox=c=white:t=fill:enable='lt(mod(t\\,1)\\,0.04)'",
-		"-f", "lavfi", "-i", "aevalsrc='if(lt(mod(t\\,1)\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000",
-		"-t", "6", "-c:v", "libx264", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", clip)
-	if out, err := mk.CombinedOutput(); err != nil {
-		t.Fatalf("making the clip: %v %s", err, out)
+	makeClip := func(name, bframes string) string {
+		clip := filepath.Join(dir, name)
+		// 0.8 s of lead-in: the recorder starts at the first keyframe it
+		// gets, which need not be the clip's first frame.
+		mk := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-y",
+			"-f", "lavfi", "-i", "color=c=black:s=320x180:r=25,drawbox=c=white:t=fill:enable='lt(mod(t\\,1)\\,0.04)'",
+			"-f", "lavfi", "-i", "aevalsrc='if(lt(mod(t\\,1)\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)':s=48000",
+			"-t", "6", "-c:v", "libx264", "-bf", bframes, "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", clip)
+		if out, err := mk.CombinedOutput(); err != nil {
+			t.Fatalf("making the clip: %v %s", err, out)
+		}
+		return clip
 	}
+	clip := makeClip("beeps.mkv", "0")
+	// With B-frames the video's presentation is shifted by its first
+	// composition offset (the edit list); the audio must move with it.
+	clipB := makeClip("beeps-bframes.mkv", "2")
 	for _, c := range []struct {
-		audio, codec string
-		elems        []string
-		chunk        int // samples per level measurement: 5 ms
+		name, audio, codec string
+		elems              []string
+		chunk              int // samples per level measurement: 5 ms
+		clip               string
 	}{
-		{"pcmu", "flac", []string{"mulawenc", "rtppcmupay"}, 40},
-		{"aac", "mp4a.40.2", []string{"voaacenc", "rtpmp4gpay"}, 240},
-		{"opus", "opus", []string{"opusenc", "rtpopuspay"}, 240},
+		{"pcmu", "pcmu", "flac", []string{"mulawenc", "rtppcmupay"}, 40, clip},
+		{"aac", "aac", "mp4a.40.2", []string{"voaacenc", "rtpmp4gpay"}, 240, clip},
+		{"opus", "opus", "opus", []string{"opusenc", "rtpopuspay"}, 240, clip},
+		{"pcmu-bframes", "pcmu", "flac", []string{"mulawenc", "rtppcmupay"}, 40, clipB},
 	} {
-		t.Run(c.audio, func(t *testing.T) {
+		t.Run(c.name, func(t *testing.T) {
 			needGstElements(t, py, append([]string{"matroskademux", "h264parse", "audioresample"}, c.elems...)...)
-			g := startGst(t, gstOptions{Audio: c.audio, Clip: clip})
+			g := startGst(t, gstOptions{Audio: c.audio, Clip: c.clip})
 			path, row := recordJob(t, g.URL(), "tcp", 8*time.Second)
 			if !strings.HasSuffix(row.Codecs, ","+c.codec) {
 				t.Fatalf("segment codecs %q, want the audio's %s", row.Codecs, c.codec)
