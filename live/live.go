@@ -194,13 +194,6 @@ func (s *Stream) Viewers() int {
 	return len(s.viewers)
 }
 
-// viewersOf returns the number of viewers of a variant.
-func (s *Stream) viewersOf(variant int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.count[variant]
-}
-
 // remove takes v off the stream's viewers; the caller holds s.mu.
 func (s *Stream) remove(v *Viewer) bool {
 	if _, ok := s.viewers[v]; !ok {

@@ -39,18 +39,6 @@ func (w *bitWriter) flushBytes() {
 	}
 }
 
-// rice writes u as a Rice code with parameter k (§9.2.7.2): the quotient
-// in unary (zeros, then a one) and the k low bits.
-func (w *bitWriter) rice(u uint32, k uint) {
-	q := uint(u >> k)
-	if q+1+k <= 32 {
-		w.write(1<<k|u&(1<<k-1), q+1+k)
-		return
-	}
-	w.unary(uint32(q))
-	w.write(u, k)
-}
-
 // unary writes q zero bits and a one (Rice quotient, §9.2.7.2).
 func (w *bitWriter) unary(q uint32) {
 	for q >= 32 {
@@ -247,8 +235,9 @@ func subframe(w *bitWriter, x, res []int32) {
 	w.riceAll(res[:n-order], uint(k))
 }
 
-// riceAll writes the residuals res as Rice codes with parameter k: the
-// loop of w.rice with the accumulator in locals.
+// riceAll writes the residuals res as Rice codes with parameter k
+// (§9.2.7.2): each one's quotient in unary (zeros, then a one) and its k low
+// bits, with the bit accumulator kept in locals.
 func (w *bitWriter) riceAll(res []int32, k uint) {
 	b, acc, nacc := w.b, w.acc, w.nacc
 	low := uint32(1)<<k - 1
