@@ -7,9 +7,8 @@ import (
 )
 
 // A FLAC frame writer for 16-bit PCM (RFC 9639 §9): fixed blocking,
-// independent channels, and per subframe the smallest of constant,
-// verbatim and fixed-predictor (orders 0-4) subframes with one Rice
-// partition. That is what 8 kHz G.711 needs: the measured cost of a
+// independent channels, and per subframe a constant, a verbatim or a
+// fixed-predictor (orders 0-4) subframe with one Rice partition. That is what 8 kHz G.711 needs: the measured cost of a
 // general encoder (mewkiz/flac, 2.8 ms of CPU per second of audio, more
 // than the whole video ingest of a camera) is what made nvr write its own;
 // docs/audio.md has the figures.
