@@ -158,6 +158,10 @@ func (h *SegmentFile) Finish(ctx context.Context, seg Segment) error {
 	// The sample index commits with the row: a complete row has one from
 	// the start (or none at all, and exports read its file).
 	idx := sampleIndexOf(h.f, size)
+	if h.s.objects == nil {
+		// With a bucket the uploader reads the file next, then removes it.
+		dropCache(h.f, size)
+	}
 	if err := h.Abandon(); err != nil {
 		return fmt.Errorf("storage: finish segment %d: %w", seg.ID, err)
 	}
