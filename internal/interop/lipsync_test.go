@@ -70,29 +70,10 @@ func TestLipSync(t *testing.T) {
 			whites := whiteFrames(t, ffmpeg, path)
 			onsets := beepOnsets(t, ffmpeg, path, c.chunk)
 			t.Logf("white frames at %v, beeps at %v", whites, onsets)
-			pairs := 0
-			for _, w := range whites {
-				if w < 0.1 {
-					// The segment's first audio frame is the first one
-					// that starts after its first picture: a beep there
-					// is cut, its onset not measurable.
-					continue
-				}
-				best := math.Inf(1)
-				for _, o := range onsets {
-					if math.Abs(o-w) < math.Abs(best) {
-						best = o - w
-					}
-				}
-				if math.Abs(best) > 0.5 {
-					continue // its beep is outside the recording
-				}
-				pairs++
-				t.Logf("white frame %.3f s: beep %+.1f ms", w, best*1000)
-				if math.Abs(best) >= 0.020 {
-					t.Errorf("white frame at %.3f s, beep %+.1f ms off (limit 20 ms)", w, best*1000)
-				}
-			}
+			// The segment's first audio frame is the first one that
+			// starts after its first picture: a beep there is cut, its
+			// onset not measurable.
+			pairs := checkBeeps(t, whites, onsets, 0.1)
 			if pairs < 3 {
 				t.Fatalf("only %d white frames with a beep (whites %v, beeps %v)", pairs, whites, onsets)
 			}
@@ -281,4 +262,33 @@ func metadataLines(out []byte) []metaValue {
 		}
 	}
 	return vals
+}
+
+// checkBeeps pairs each white frame from the time from on (seconds) with
+// the nearest beep onset, and fails the test for a pair 20 ms or more
+// apart; a white frame with no beep within half a second (outside the
+// recording) is not paired. It returns the number of pairs.
+func checkBeeps(t *testing.T, whites, onsets []float64, from float64) int {
+	t.Helper()
+	pairs := 0
+	for _, w := range whites {
+		if w < from {
+			continue
+		}
+		best := math.Inf(1)
+		for _, o := range onsets {
+			if math.Abs(o-w) < math.Abs(best) {
+				best = o - w
+			}
+		}
+		if math.Abs(best) > 0.5 {
+			continue
+		}
+		pairs++
+		t.Logf("white frame %.3f s: beep %+.1f ms", w, best*1000)
+		if math.Abs(best) >= 0.020 {
+			t.Errorf("white frame at %.3f s, beep %+.1f ms off (limit 20 ms)", w, best*1000)
+		}
+	}
+	return pairs
 }
