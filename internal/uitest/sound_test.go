@@ -67,19 +67,16 @@ const soundProbe = `(() => {
 // probeJS is soundProbe with the numbered clip's layout filled in.
 var probeJS = fmt.Sprintf(soundProbe, testcam.NumberedBits, testcam.NumberedBlock, testcam.NumberedBlock/2, testcam.NumberedBlockHeight/2)
 
-// How much checkSound measures: the controls only, the sound's level
-// too, or its level and its sync with the picture.
+// How much checkSound measures: the controls only, or also the sound's
+// level and its sync with the picture.
 type soundMeasure int
 
 const (
 	// soundControls: the buttons and the elements' muted state, no
 	// Web Audio (headless Firefox without pulseaudio: docs/ui.md).
 	soundControls soundMeasure = iota
-	// soundLevel: also silence while muted and the beeps when not; the
-	// frames at their onsets are logged, not judged (Firefox's playback:
-	// docs/ui.md, "Sound").
-	soundLevel
-	// soundInSync: also each beep's onset with frame 0 on screen.
+	// soundInSync: also silence while muted, the beeps when not, and
+	// each beep's onset with frame 0 on screen.
 	soundInSync
 )
 
@@ -94,7 +91,7 @@ const (
 // measure says how much of it is measured.
 func checkSound(t *testing.T, p tab, s *site, at time.Time, measure soundMeasure) {
 	t.Helper()
-	webAudio := measure >= soundLevel
+	webAudio := measure == soundInSync
 	query := ""
 	if !at.IsZero() {
 		query = "&t=" + at.UTC().Format(time.RFC3339Nano)
@@ -148,10 +145,6 @@ func checkSound(t *testing.T, p tab, s *site, at time.Time, measure soundMeasure
 	}
 	onsets := eval[[]int](t, p, `probe.onsets`)
 	t.Logf("frame numbers on screen at the beeps' onsets: %v", onsets)
-	if measure < soundInSync {
-		checkSoundChoice(t, p, s, at, tile, true)
-		return
-	}
 	// A beep starts with frame 0; the look that hears it may come up to
 	// 11 ms (its window) plus 5 ms (its period) later. The median is
 	// within 2 frames; one beep may be 4 off, as on a machine loaded

@@ -56,7 +56,13 @@ func sameAudio(a, b fmp4.AudioParams) bool {
 // presented at that instant: the run's mapping of segment presentation
 // time to clip presentation time, scaled to the audio rate. Only samples
 // starting inside the presented span and inside their own run (before the
-// next run's first picture) are kept, in increasing time.
+// next run's first picture) are kept, in increasing time. "Inside" has a
+// slack of one audio tick at the run's end: a segment's audio times count
+// from its start floored to whole ticks, so a frame the recorder kept in
+// the earlier segment, because it starts a fraction of a tick before the
+// cut, can show there as starting exactly at the end; the next segment
+// does not have it. A frame starting within half a frame of the one kept
+// before it (one both segments kept) is left out.
 func planAudio(p *plan) *audioTrack {
 	var at *audioTrack
 	for _, r := range p.runs {
@@ -75,9 +81,10 @@ func planAudio(p *plan) *audioTrack {
 	}
 	ts := int64(at.params.Timescale)
 	toAudio := func(t90 int64) int64 { return floorDiv(t90*ts, timescale) }
+	slack := (timescale + ts - 1) / ts // one audio tick, 90 kHz
 	at.start = toAudio(p.mediaStart)
 	at.end = toAudio(p.mediaStart + p.presDur)
-	prev := int64(-1) << 62
+	prev, prevHalf := int64(-1)<<62, int64(0)
 	for k := range p.runs {
 		r := &p.runs[k]
 		a := r.in.Info.Audio
@@ -95,7 +102,7 @@ func planAudio(p *plan) *audioTrack {
 		for i, as := range a.Samples {
 			v := as.DTS * timescale / ts // video time of the sample
 			t := toAudio(zero + v)
-			if zero+v < lo || zero+v >= hi || t < at.start || t >= at.end || t <= prev {
+			if zero+v < lo || zero+v >= hi+slack || t < at.start || t >= at.end || t <= prev+prevHalf {
 				if ch.first >= 0 {
 					break // past the run's or the clip's end
 				}
@@ -106,7 +113,7 @@ func planAudio(p *plan) *audioTrack {
 			}
 			ch.last = i + 1
 			ch.times = append(ch.times, t)
-			prev = t
+			prev, prevHalf = t, int64(as.Duration)/2
 		}
 		if ch.first >= 0 {
 			at.chunks = append(at.chunks, ch)
@@ -158,10 +165,11 @@ func (p *plan) audioTrak(w *boxWriter, co64 bool, dataStart int64) {
 		mediaDur += int64(d)
 	}
 	w.Start("trak")
-	w.tkhd(audioTrackID, p.presDur, 0, 0x0100, 0, 0)            // full volume
-	delay := min((at.first-at.start)*timescale/ts, p.presDur-1) // movie time, 90 kHz
+	_, movieDur := p.movieTime()                    // the movie timescale is ts
+	w.tkhd(audioTrackID, movieDur, 0, 0x0100, 0, 0) // full volume
+	delay := min(at.first-at.start, movieDur-1)
 	w.Start("edts")
-	v := bmff.VersionFor(p.presDur)
+	v := bmff.VersionFor(movieDur)
 	w.StartFull("elst", v, 0)
 	entry := func(d, mediaTime int64) {
 		if v == 1 {
@@ -180,7 +188,7 @@ func (p *plan) audioTrak(w *boxWriter, co64 bool, dataStart int64) {
 	} else {
 		w.U32(1)
 	}
-	entry(p.presDur-delay, 0)
+	entry(movieDur-delay, 0)
 	w.End()
 	w.End()
 	w.Start("mdia")

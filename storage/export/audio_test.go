@@ -264,3 +264,87 @@ func TestExportAudio(t *testing.T) {
 		})
 	}
 }
+
+// TestExportAudioAtCut: segments cut at a keyframe whose time is not a
+// whole audio tick. The recorder puts an audio frame that starts a
+// fraction of a tick before the cut into the earlier segment only, where
+// the segment's own audio time (its start floored to whole ticks) puts it
+// exactly at the segment's end. The export keeps that frame, so the sound
+// runs on across the cut without a hole (it left a 20 ms one at every
+// segment boundary of the test camera's recordings, and Firefox then
+// played the sound of such an export about 200 ms late).
+func TestExportAudioAtCut(t *testing.T) {
+	c := loadClip(t, testcam.ClipBase240) // 2 s
+	a := flacAudio(t, 5)
+	dir := t.TempDir()
+	n := int64(len(c.Frames))
+	const first = 1000 // the first segment's first DTS: 88.9 ticks of 8 kHz
+	segLen := n * frame90k
+	dur := a.dur
+	// Audio frame k starts at 88 + 160k (8 kHz) on the video's timeline.
+	at := func(k int) int64 { return 88 + int64(k)*dur }
+	write := func(name string, startNS, dts0 int64, kFrom, kTo int) Input {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ap := a.params
+		w, err := fmp4.NewWriter(f, fmp4.TrackParams{SPS: c.SPS, PPS: c.PPS}, fmp4.WriterOptions{Audio: &ap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := kFrom
+		for _, fr := range c.Frames {
+			dts := dts0 + fr.DTS - c.Frames[0].DTS
+			for ; k < kTo && at(k)*90000/8000 <= dts; k++ {
+				if err := w.WriteAudio(fmp4.AudioSample{DTS: at(k), Duration: dur, Data: a.frames[k]}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.WriteSample(fmp4.Sample{NALUs: fr.NALUs, DTS: dts, PTS: dts + fr.PTS - fr.DTS, Keyframe: fr.Keyframe}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for ; k < kTo; k++ {
+			if err := w.WriteAudio(fmp4.AudioSample{DTS: at(k), Duration: dur, Data: a.frames[k]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(dts0 + segLen); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rf, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rf.Close() })
+		st, _ := rf.Stat()
+		info, err := fmp4.Scan(rf, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Input{Info: info, File: rf, StartNS: startNS, EndNS: startNS + info.Duration*int64(time.Second)/90000}
+	}
+	// Frame 100 starts at 16088 ticks = 180990 (90 kHz): 10 before the cut
+	// at 181000, so it is the first segment's; there its time is 16000
+	// ticks after the start (88), its video's end exactly.
+	segA := write("a.mp4", t0, first, 0, 101)
+	if last := segA.Info.Audio.Samples[len(segA.Info.Audio.Samples)-1]; last.DTS != 16000 {
+		t.Fatalf("the first segment's last audio frame at %d, want 16000 (its end)", last.DTS)
+	}
+	segB := write("b.mp4", segA.EndNS, first+segLen, 101, 200)
+	clip, err := New([]Input{segA, segB}, Options{StartNS: t0, EndNS: segB.EndNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "clip.mp4")
+	saveClip(t, clip, path)
+	spans := audioSpans(probeAV(t, path), 1, 0.02)
+	if len(spans) != 1 || spans[0][0] > 0.001 || spans[0][1] < 3.97 {
+		t.Fatalf("audio spans %v, want one from 0 to about 3.98 s (no hole at the cut at 2 s)", spans)
+	}
+}

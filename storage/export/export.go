@@ -561,7 +561,7 @@ type plan struct {
 	runs       []run
 	entries    []sampleEntry
 	mediaStart int64 // edit list media_time (clip media time presented first)
-	presDur    int64 // edit list segment_duration
+	presDur    int64 // presented length, 90 kHz
 	mediaDur   int64 // sum of the sample durations
 	opts       Options
 	text       *textTrack

@@ -21,9 +21,10 @@ const (
 func (p *plan) appendMoov(w *boxWriter, co64 bool) []offsetTable {
 	w.tables = w.tables[:0]
 	w.Start("moov")
-	v := bmff.VersionFor(p.presDur)
+	scale, dur := p.movieTime()
+	v := bmff.VersionFor(dur)
 	w.StartFull("mvhd", v, 0)
-	w.times(v, timescale, true, p.presDur)
+	w.times(v, uint32(scale), true, dur)
 	w.U32(0x00010000) // rate 1.0
 	w.U16(0x0100)     // volume 1.0
 	w.Zeros(2 + 8)    // reserved
@@ -88,6 +89,21 @@ func (w *boxWriter) tkhd(id uint32, duration int64, layer, volume uint16, width,
 	w.U32(uint32(width) << 16)
 	w.U32(uint32(height) << 16)
 	w.End()
+}
+
+// movieTime returns the movie timescale (mvhd) and the clip's presented
+// length in it, the unit of every tkhd duration and edit list
+// segment_duration. It is the audio track's timescale when the clip has
+// one, else 90 kHz: Firefox reads an empty edit's duration in the audio
+// track's own timescale, so with 90 kHz a 20 ms delay of the audio became
+// 1800 / 8000 s, 225 ms (docs/ui.md, "Sound"); with the timescales equal
+// both readings agree.
+func (p *plan) movieTime() (scale, dur int64) {
+	if p.audio == nil {
+		return timescale, p.presDur
+	}
+	scale = int64(p.audio.params.Timescale)
+	return scale, max(p.presDur*scale/timescale, 1)
 }
 
 // elst writes an edit list with one entry presenting [mediaTime,
@@ -163,8 +179,9 @@ func (w *boxWriter) chunkOffsets(co64 bool, offsets []int64) {
 func (p *plan) videoTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
 	w.Start("trak")
-	w.tkhd(videoTrackID, p.presDur, 0, 0, first.Width, first.Height)
-	w.elst(p.presDur, p.mediaStart)
+	_, movieDur := p.movieTime()
+	w.tkhd(videoTrackID, movieDur, 0, 0, first.Width, first.Height)
+	w.elst(movieDur, p.mediaStart)
 	w.Start("mdia")
 	w.mdhd(p.mediaDur)
 	w.hdlr("vide", "VideoHandler")
@@ -368,8 +385,9 @@ func buildText(p *plan) (*textTrack, error) {
 func (p *plan) textTrak(w *boxWriter, co64 bool, dataStart int64) {
 	first := p.entries[0].params
 	w.Start("trak")
-	w.tkhd(textTrackID, p.presDur, 0xffff, 0, first.Width, first.Height) // layer -1: in front of the video
-	w.elst(p.presDur, 0)
+	_, movieDur := p.movieTime()
+	w.tkhd(textTrackID, movieDur, 0xffff, 0, first.Width, first.Height) // layer -1: in front of the video
+	w.elst(movieDur, 0)
 	w.Start("mdia")
 	w.mdhd(p.presDur)
 	w.hdlr("sbtl", "SubtitleHandler")
