@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/nvr-project/nvr/internal/testaudio"
 	"github.com/nvr-project/nvr/internal/testcam"
@@ -97,20 +96,11 @@ func segmentAV(t *testing.T, dir string, c *testcam.Clip, startNS int64, a *avAu
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rf, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
+	in := openInput(t, p, startNS)
+	if (in.Info.Audio != nil) != (a != nil) {
+		t.Fatalf("scanned audio %v, wrote %v", in.Info.Audio != nil, a != nil)
 	}
-	t.Cleanup(func() { rf.Close() })
-	st, _ := rf.Stat()
-	info, err := fmp4.Scan(rf, st.Size())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if (info.Audio != nil) != (a != nil) {
-		t.Fatalf("scanned audio %v, wrote %v", info.Audio != nil, a != nil)
-	}
-	return Input{Info: info, File: rf, StartNS: startNS, EndNS: startNS + info.Duration*int64(time.Second)/90000}
+	return in
 }
 
 type avProbe struct {
@@ -317,17 +307,7 @@ func TestExportAudioAtCut(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
 		}
-		rf, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rf.Close() })
-		st, _ := rf.Stat()
-		info, err := fmp4.Scan(rf, st.Size())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return Input{Info: info, File: rf, StartNS: startNS, EndNS: startNS + info.Duration*int64(time.Second)/90000}
+		return openInput(t, p, startNS)
 	}
 	// Frame 100 starts at 16088 ticks = 180990 (90 kHz): 10 before the cut
 	// at 181000, so it is the first segment's; there its time is 16000

@@ -57,6 +57,13 @@ func segmentWith(t testing.TB, dir string, c *testcam.Clip, startNS int64, tp fm
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return openInput(t, p, startNS)
+}
+
+// openInput opens the segment file at p, recorded from wall time startNS,
+// and scans it into an export Input (closed when the test ends).
+func openInput(t testing.TB, p string, startNS int64) Input {
+	t.Helper()
 	rf, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
