@@ -89,9 +89,15 @@ func FuzzSenderReport(f *testing.F) {
 		binary.BigEndian.PutUint32(w[0:], sr.SSRC)
 		binary.BigEndian.PutUint64(w[4:], sr.NTP)
 		binary.BigEndian.PutUint32(w[12:], sr.RTPTime)
-		if i := bytes.Index(b, w[:]); i < 4 || b[i-3] != 200 || b[i-4]>>6 != 2 || len(b) < i+24 {
-			t.Fatalf("parsed %+v, not an SR of % x", sr, b)
+		// Some SR header (version 2, type 200, 24 bytes after it) must be
+		// followed by these bytes. Not only the first place they occur:
+		// in self-similar bytes they may also start inside the header.
+		for i := 4; i+24 <= len(b); i++ {
+			if b[i-3] == 200 && b[i-4]>>6 == 2 && bytes.Equal(b[i:i+16], w[:]) {
+				return
+			}
 		}
+		t.Fatalf("parsed %+v, not an SR of % x", sr, b)
 	})
 }
 
