@@ -61,8 +61,8 @@ func sameAudio(a, b fmp4.AudioParams) bool {
 // from its start floored to whole ticks, so a frame the recorder kept in
 // the earlier segment, because it starts a fraction of a tick before the
 // cut, can show there as starting exactly at the end; the next segment
-// does not have it. A frame starting within half a frame of the one kept
-// before it (one both segments kept) is left out.
+// does not have it. A frame no later than the one kept before it (one
+// both segments hold) is left out.
 func planAudio(p *plan) *audioTrack {
 	var at *audioTrack
 	for _, r := range p.runs {
@@ -84,7 +84,7 @@ func planAudio(p *plan) *audioTrack {
 	slack := (timescale + ts - 1) / ts // one audio tick, 90 kHz
 	at.start = toAudio(p.mediaStart)
 	at.end = toAudio(p.mediaStart + p.presDur)
-	prev, prevHalf := int64(-1)<<62, int64(0)
+	prev := int64(-1) << 62
 	for k := range p.runs {
 		r := &p.runs[k]
 		a := r.in.Info.Audio
@@ -102,7 +102,7 @@ func planAudio(p *plan) *audioTrack {
 		for i, as := range a.Samples {
 			v := as.DTS * timescale / ts // video time of the sample
 			t := toAudio(zero + v)
-			if zero+v < lo || zero+v >= hi+slack || t < at.start || t >= at.end || t <= prev+prevHalf {
+			if zero+v < lo || zero+v >= hi+slack || t < at.start || t >= at.end || t <= prev {
 				if ch.first >= 0 {
 					break // past the run's or the clip's end
 				}
@@ -113,7 +113,7 @@ func planAudio(p *plan) *audioTrack {
 			}
 			ch.last = i + 1
 			ch.times = append(ch.times, t)
-			prev, prevHalf = t, int64(as.Duration)/2
+			prev = t
 		}
 		if ch.first >= 0 {
 			at.chunks = append(at.chunks, ch)
@@ -165,9 +165,9 @@ func (p *plan) audioTrak(w *boxWriter, co64 bool, dataStart int64) {
 		mediaDur += int64(d)
 	}
 	w.Start("trak")
-	_, movieDur := p.movieTime()                    // the movie timescale is ts
-	w.tkhd(audioTrackID, movieDur, 0, 0x0100, 0, 0) // full volume
-	delay := min(at.first-at.start, movieDur-1)
+	movieScale, movieDur := p.movieTime()
+	w.tkhd(audioTrackID, movieDur, 0, 0x0100, 0, 0)             // full volume
+	delay := min((at.first-at.start)*movieScale/ts, movieDur-1) // movie time
 	w.Start("edts")
 	v := bmff.VersionFor(movieDur)
 	w.StartFull("elst", v, 0)
