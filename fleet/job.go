@@ -14,6 +14,10 @@ import (
 	"github.com/nvr-project/nvr/storage"
 )
 
+// A camera's live stream is what its job batches reads by: nobody
+// watching, batches; a viewer, none (recorder/latency.go).
+var _ recorder.LiveWatched = (*live.Stream)(nil)
+
 // recorderConfig maps a camera of the config to its job's settings. It is
 // the one place where config fields reach the recorder.
 func recorderConfig(cfg *config.Config, cc config.Camera) recorder.Config {

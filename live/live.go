@@ -140,8 +140,11 @@ type Stream struct {
 	wake chan struct{} // viewers came or went: start or stop muxers
 	now  func() time.Time
 	// onViewers, when set, is told the number of viewers after each
-	// change, outside the stream's lock.
+	// change, outside the stream's lock; so is each of hooks
+	// (WatchViewers).
 	onViewers func(n int)
+	hooks     map[int]func()
+	hookID    int
 
 	mu       sync.Mutex
 	dropping bool // the input overflowed: drop up to the next keyframe
@@ -212,13 +215,41 @@ func (s *Stream) poke() {
 	}
 }
 
-// notify tells onViewers the count; the caller does not hold s.mu.
+// WatchViewers adds fn to what is told, outside the stream's lock, that
+// the number of viewers may have changed (Viewers says what it is now). A
+// recording session reads at once while somebody watches
+// (recorder.LiveWatched). fn must return at once; stop removes it.
+func (s *Stream) WatchViewers(fn func()) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[int]func(){}
+	}
+	s.hookID++
+	id := s.hookID
+	s.hooks[id] = fn
+	return func() {
+		s.mu.Lock()
+		delete(s.hooks, id)
+		s.mu.Unlock()
+	}
+}
+
+// notify tells onViewers the count, and the hooks that it changed; the
+// caller does not hold s.mu.
 func (s *Stream) notify() {
 	s.mu.Lock()
 	fn, n := s.onViewers, len(s.viewers)
+	hooks := make([]func(), 0, len(s.hooks))
+	for _, h := range s.hooks {
+		hooks = append(hooks, h)
+	}
 	s.mu.Unlock()
 	if fn != nil {
 		fn(n)
+	}
+	for _, h := range hooks {
+		h()
 	}
 }
 

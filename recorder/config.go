@@ -12,11 +12,15 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultSegmentDuration  = 60 * time.Second
-	DefaultFragmentDuration = time.Second
-	DefaultFsyncInterval    = 10 * time.Second
-	DefaultFrameTimeout     = 10 * time.Second
-	DefaultMinBackoff       = time.Second
-	DefaultMaxBackoff       = 30 * time.Second
+	DefaultFragmentDuration = 500 * time.Millisecond
+	DefaultReadLatency      = 500 * time.Millisecond
+	// MaxReadLatency bounds ReadLatency: media unread in a socket is lost
+	// in a crash as the fragment being built is.
+	MaxReadLatency       = time.Second
+	DefaultFsyncInterval = 10 * time.Second
+	DefaultFrameTimeout  = 10 * time.Second
+	DefaultMinBackoff    = time.Second
+	DefaultMaxBackoff    = 30 * time.Second
 )
 
 // Config is one camera's recording job. Zero durations take the defaults
@@ -25,11 +29,16 @@ type Config struct {
 	Camera           string        // camera id (also the folder name): see storage.ValidCameraID
 	RTSP             rtsp.Config   // URL, transport, out-of-band SDP, timeouts
 	SegmentDuration  time.Duration // default 60s: close at the first keyframe after this much media time
-	FragmentDuration time.Duration // default 1s: MP4 fragment length (what a crash can lose)
+	FragmentDuration time.Duration // default 500ms: MP4 fragment length
 	FsyncInterval    time.Duration // default 10s of media time: flush + fsync the open segment this often
 	FrameTimeout     time.Duration // default 10s: no access unit for this long while connected => reconnect
 	MinBackoff       time.Duration // default 1s: first pause after a failure
 	MaxBackoff       time.Duration // default 30s: the pause doubles up to this
+	// ReadLatency (default 500ms; negative: none) is how long media may
+	// wait in the socket while nobody watches live: reads come in batches
+	// (latency.go). A crash loses the fragment being built and what was
+	// not read yet: FragmentDuration + ReadLatency, a second by default.
+	ReadLatency time.Duration
 	// LiveOnly feeds Deps.Live and records nothing: live view of a camera
 	// outside its recording windows.
 	LiveOnly bool
@@ -57,6 +66,7 @@ func (c Config) WithDefaults() Config {
 	}
 	def(&c.SegmentDuration, DefaultSegmentDuration)
 	def(&c.FragmentDuration, DefaultFragmentDuration)
+	def(&c.ReadLatency, DefaultReadLatency)
 	def(&c.FsyncInterval, DefaultFsyncInterval)
 	def(&c.FrameTimeout, DefaultFrameTimeout)
 	def(&c.MinBackoff, DefaultMinBackoff)
@@ -98,6 +108,9 @@ func (c Config) Validate() error {
 	positive("MaxBackoff", c.MaxBackoff)
 	if c.FragmentDuration > 0 && c.SegmentDuration > 0 && c.FragmentDuration > c.SegmentDuration {
 		bad("FragmentDuration", "%v is longer than SegmentDuration %v", c.FragmentDuration, c.SegmentDuration)
+	}
+	if c.ReadLatency > MaxReadLatency {
+		bad("ReadLatency", "%v is longer than the %v limit", c.ReadLatency, MaxReadLatency)
 	}
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("MinBackoff", "%v is longer than MaxBackoff %v", c.MinBackoff, c.MaxBackoff)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"math/rand/v2"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -34,6 +35,12 @@ type TrackReader interface {
 	ReadTracks(ctx context.Context, fn func(rtsp.TrackKind, *rtp.Packet) error) error
 }
 
+// LatencySetter is a Session that can let media gather in its socket
+// before it is read (*rtsp.Session has it: SetReadLatency).
+type LatencySetter interface {
+	SetReadLatency(d time.Duration)
+}
+
 // SenderReporter is a Session that keeps its tracks' last RTCP sender
 // reports (*rtsp.Session has it); lip sync uses them once both tracks
 // have one. SenderReports is called on the reading goroutine.
@@ -46,6 +53,7 @@ var (
 	_ Session        = (*rtsp.Session)(nil)
 	_ TrackReader    = (*rtsp.Session)(nil)
 	_ SenderReporter = (*rtsp.Session)(nil)
+	_ LatencySetter  = (*rtsp.Session)(nil)
 	_ SegmentFile    = (*storage.SegmentFile)(nil)
 	_ SegmentWriter  = (*fmp4.Writer)(nil)
 )
@@ -140,6 +148,14 @@ type Deps struct {
 // at once, never waiting for a viewer.
 type LiveSink interface {
 	Frame(au *video.AccessUnit, arrivalNS int64)
+}
+
+// LiveWatched is a LiveSink that says whether anybody watches and tells
+// when that changes (*live.Stream has it): while nobody does, a recording
+// session's reads are batched (Config.ReadLatency).
+type LiveWatched interface {
+	Viewers() int
+	WatchViewers(fn func()) (stop func())
 }
 
 // LiveAudioSink is a LiveSink that also carries audio. Audio is called on the session's reading

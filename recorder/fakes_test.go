@@ -22,6 +22,7 @@ import (
 	"github.com/nvr-project/nvr/recorder/video"
 	"github.com/nvr-project/nvr/storage"
 	"github.com/nvr-project/nvr/storage/fmp4"
+	"github.com/nvr-project/nvr/ticks"
 )
 
 // t0 is a fixed start for the fake clock.
@@ -599,4 +600,12 @@ func clipParams(t testing.TB, c *testcam.Clip) *paramSet {
 		t.Fatal(err)
 	}
 	return &paramSet{vps: c.VPS, sps: c.SPS, pps: c.PPS, parsed: &p}
+}
+
+// framesPerFragment is the most frames of a 25 fps clip a default
+// fragment holds: it takes frames until it reaches its duration, so a part
+// of a frame counts whole.
+func framesPerFragment() int {
+	const frame = ticks.PerSecond / 25
+	return int((ticks.FromNS(int64(DefaultFragmentDuration)) + frame - 1) / frame)
 }

@@ -387,7 +387,7 @@ func TestKillMidSegmentLosesAtMostAFragment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+			fragment := framesPerFragment()
 			if lost := stopAt - len(info.Samples); lost > fragment+1 || lost < 0 {
 				t.Errorf("killed after %d frames: file holds %d (lost %d, at most %d allowed)", stopAt, len(info.Samples), lost, fragment+1)
 			}

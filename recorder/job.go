@@ -406,6 +406,7 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	})
 
 	lostBase := j.packetsLost.Load()
+	defer j.readLatency(sess)()
 	emit := func(au *video.AccessUnit) {
 		now := j.deps.Clock.Now().UnixNano()
 		j.auCount.Add(1)

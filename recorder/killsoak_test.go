@@ -26,7 +26,7 @@ func TestKillAtEveryFrame(t *testing.T) {
 	env := realEnv(t, Config{SegmentDuration: time.Hour, FsyncInterval: time.Hour})
 	s := newSegmenter(env.job.segmenterDeps())
 	ps := clipParams(t, c)
-	fragment := int(ticks.FromNS(int64(DefaultFragmentDuration)) / 3600) // frames per fragment at 25 fps
+	fragment := framesPerFragment()
 	r := rand.New(rand.NewPCG(9, 9))
 
 	sizeOf := func(f testcam.Frame) uint32 {

@@ -77,6 +77,9 @@ type Options struct {
 	DataDir         string
 	Keep            bool
 	SegmentDuration time.Duration // recorder segment length, default 10s
+	// ReadLatency and FragmentDuration are the recorder's (0: its
+	// defaults; a negative ReadLatency reads at once), to compare.
+	ReadLatency, FragmentDuration time.Duration
 	// Drain bounds the wait, after the cameras stop, for every sent frame
 	// to be accounted for (written or dropped); default 30s.
 	Drain time.Duration
@@ -669,6 +672,12 @@ func startFleet(ctx context.Context, o Options, cfg *config.Config, pr *probes, 
 		PrepareJob: func(rc *recorder.Config, deps *recorder.Deps) {
 			rc.RTSP.MediaTimeout = mediaTimeout
 			rc.FrameTimeout = mediaTimeout
+			if o.ReadLatency != 0 {
+				rc.ReadLatency = o.ReadLatency
+			}
+			if o.FragmentDuration != 0 {
+				rc.FragmentDuration = o.FragmentDuration
+			}
 			pr.wrap(deps)
 		},
 	}

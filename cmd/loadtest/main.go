@@ -52,6 +52,8 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.DataDir, "dir", "", "parent of the temporary data dir (default $TMPDIR; /dev/shm for tmpfs)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the data dir")
 	fs.DurationVar(&o.SegmentDuration, "segment", 10*time.Second, "recorder segment duration")
+	fs.DurationVar(&o.ReadLatency, "read-latency", 0, "recorder read latency while nobody watches (0: its default; negative: read at once)")
+	fs.DurationVar(&o.FragmentDuration, "fragment", 0, "recorder fragment duration (0: its default)")
 	fs.DurationVar(&o.Drain, "drain", 30*time.Second, "longest wait for sent frames to be written after the cameras stop")
 	fs.DurationVar(&o.Stagger, "stagger", 0, "spread the cameras' starts over this long (0: all at once, like nvr serve)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the recording run to this file")

@@ -208,7 +208,9 @@ func (d *mediaDeadline) refresh(now time.Time) {
 }
 
 func (s *Session) readTCP(ctx context.Context, pkt *rtp.Packet, fn func(TrackKind, *rtp.Packet) error) error {
-	dl := mediaDeadline{set: s.conn.SetReadDeadline, timeout: s.cfg.MediaTimeout}
+	s.reads.begin(ctx)
+	defer s.reads.end()
+	dl := mediaDeadline{set: s.reads.setMediaDeadline, timeout: s.cfg.MediaTimeout}
 	dl.refresh(time.Now())
 	for {
 		// Checked after the deadline is set: housekeeping sets a past

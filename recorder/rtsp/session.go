@@ -242,7 +242,7 @@ type Session struct {
 
 	conn  net.Conn
 	rd    *rtspmsg.Reader
-	reads *countingReader // under rd
+	reads *connReader // under rd
 	mem   *AuthMemory
 
 	// wmu guards writes to conn and the state a request needs: CSeq,
@@ -390,7 +390,7 @@ func dial(ctx context.Context, cfg Config, u cameraURL) (*Session, error) {
 		}
 		return nil, &Error{Step: "connect", Kind: kind, Err: err}
 	}
-	reads := &countingReader{r: conn}
+	reads := newConnReader(conn)
 	s := &Session{
 		cfg:        cfg,
 		u:          u,
@@ -782,6 +782,15 @@ func (s *Session) Info() Info {
 	i.Methods = slices.Clone(i.Methods)
 	i.Tracks = slices.Clone(i.Tracks)
 	return i
+}
+
+// SetReadLatency says how long received media may wait in the socket
+// before ReadTracks takes it (plain TCP on Linux: connread.go; elsewhere
+// it changes nothing); 0, the default, is at once. A recorder with nobody
+// watching sets some; a live viewer wants 0. It may be called from any
+// goroutine: it takes effect at the next read, and a lower latency at once.
+func (s *Session) SetReadLatency(d time.Duration) {
+	s.reads.setLatency(max(d, 0))
 }
 
 // Stats returns a snapshot of the counters.
