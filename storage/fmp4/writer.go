@@ -350,6 +350,11 @@ var freeBuffers struct {
 // maxFreeBuffers bounds the buffers kept for reuse.
 const maxFreeBuffers = 8
 
+// fragmentRoom is the room a new fragment buffer has for samples: a
+// recorder's 500 ms fragment of an 8 Mbit/s camera. A larger fragment
+// grows it, and the grown buffer is what the next writer reuses.
+const fragmentRoom = 512 << 10
+
 // fragmentBuffer returns a buffer of length headroom with room for a
 // fragment's samples after it.
 func fragmentBuffer(headroom int) []byte {
@@ -359,11 +364,11 @@ func fragmentBuffer(headroom int) []byte {
 		b := freeBuffers.bufs[n-1]
 		freeBuffers.bufs[n-1] = nil
 		freeBuffers.bufs = freeBuffers.bufs[:n-1]
-		if cap(b) >= headroom+1<<20 {
+		if cap(b) >= headroom+fragmentRoom {
 			return b[:headroom]
 		}
 	}
-	return make([]byte, headroom, headroom+1<<20)
+	return make([]byte, headroom, headroom+fragmentRoom)
 }
 
 // recycle gives the closed writer's buffer to the next writer: every
@@ -485,7 +490,7 @@ func (w *Writer) writeFragment(n int, nextDTS int64) error {
 	hdrLen := moofSize + mdatHeaderSize
 	if hdrLen > w.head {
 		// More samples than the headroom was sized for: widen it once.
-		grown := make([]byte, hdrLen, hdrLen+len(w.buf)-w.head+1<<20)
+		grown := make([]byte, hdrLen, hdrLen+len(w.buf)-w.head+fragmentRoom)
 		w.buf = append(grown, w.buf[w.head:]...)
 		w.head = hdrLen
 	}

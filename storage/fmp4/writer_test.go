@@ -630,7 +630,7 @@ func TestWriterLargeFragments(t *testing.T) {
 }
 
 // TestWriterReusesBuffer: a writer started after another closed takes its
-// fragment buffer instead of allocating a megabyte of its own (a recorder
+// fragment buffer instead of allocating half a megabyte of its own (a recorder
 // starts one per segment of every camera).
 func TestWriterReusesBuffer(t *testing.T) {
 	p, samples := synthetic(50)
