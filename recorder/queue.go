@@ -134,7 +134,7 @@ func (q *auQueue) push(au *video.AccessUnit, arrivalNS int64) {
 	if q.params == nil || q.params.parsed != au.Params || !bytes.Equal(q.params.sps, au.SPS) || !bytes.Equal(q.params.pps, au.PPS) || !bytes.Equal(q.params.vps, au.VPS) {
 		q.params = &paramSet{vps: bytes.Clone(au.VPS), sps: bytes.Clone(au.SPS), pps: bytes.Clone(au.PPS), parsed: au.Params}
 	}
-	it := q.get()
+	it := q.get(size)
 	it.dts, it.pts, it.keyframe, it.arrivalNS = au.DTS, au.PTS, au.Keyframe, arrivalNS
 	it.params = q.params
 	it.size = size
@@ -169,7 +169,7 @@ func (q *auQueue) pushAudio(f *audio.Format, pts, dur int64, data []byte, arriva
 		dropped.Add(1)
 		return
 	}
-	it := q.get()
+	it := q.get(size)
 	it.audio, it.pts, it.dts, it.dur, it.arrivalNS, it.keyframe, it.params = f, pts, pts, dur, arrivalNS, false, nil
 	it.size = size
 	it.data = append(it.data[:0], data...)
@@ -188,9 +188,9 @@ func (q *auQueue) release(it *auItem) {
 	q.bytes.Add(-int64(it.size))
 	it.params, it.audio = nil, nil
 	q.freeMu.Lock()
-	// Over budget: give up the buffers of the items idle longest (the
-	// bottom of the stack), keeping the one just used, which is hot and
-	// sized for the stream.
+	// Over budget: give up the buffers at the front of the list (mostly
+	// the items idle longest), keeping the one just used, which is hot
+	// and sized for the stream.
 	for i := 0; i < len(q.free) && q.freeBytes+cap(it.data) > maxFreeBytes; i++ {
 		q.freeBytes -= cap(q.free[i].data)
 		q.free[i].data = nil
@@ -204,14 +204,31 @@ func (q *auQueue) release(it *auItem) {
 }
 
 // get returns a reusable item, or a new one.
-func (q *auQueue) get() *auItem {
+func (q *auQueue) get(size int) *auItem {
 	q.freeMu.Lock()
 	defer q.freeMu.Unlock()
 	n := len(q.free)
 	if n == 0 {
 		return &auItem{}
 	}
-	it := q.free[n-1]
+	// The smallest buffer that holds size, else the largest (it grows):
+	// reads come in batches of several frames, and a keyframe's buffer
+	// handed to a P-frame would make the next keyframe allocate while
+	// the trimming in release drops buffers again.
+	best := -1
+	for i, it := range q.free {
+		c := cap(it.data)
+		switch {
+		case best < 0:
+			best = i
+		case c >= size && (cap(q.free[best].data) < size || c < cap(q.free[best].data)):
+			best = i
+		case cap(q.free[best].data) < size && c > cap(q.free[best].data):
+			best = i
+		}
+	}
+	it := q.free[best]
+	q.free[best] = q.free[n-1]
 	q.free[n-1] = nil
 	q.free = q.free[:n-1]
 	q.freeBytes -= cap(it.data)

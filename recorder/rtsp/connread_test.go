@@ -4,6 +4,7 @@ package rtsp
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -137,5 +138,58 @@ func TestReadLatency(t *testing.T) {
 	}
 	if lag := switched.maxLag(1200*time.Millisecond, 2500*time.Millisecond); lag < latency/4 {
 		t.Errorf("with latency, the longest wait was only %v: not batched?", lag)
+	}
+}
+
+// TestReadLatencyMediaTimeout: a batching reader still notices a camera
+// that stopped sending (F2): the media timeout fires on time, not a
+// latency later and not never, and a close ends the read at once.
+func TestReadLatencyMediaTimeout(t *testing.T) {
+	cam, err := testcam.Start(testcam.Options{StallAfter: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	s, err := Open(context.Background(), Config{URL: cam.URL(), MediaTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetReadLatency(300 * time.Millisecond)
+	var last time.Time
+	err = s.ReadPackets(context.Background(), func(*rtp.Packet) error { last = time.Now(); return nil })
+	if !errors.Is(err, ErrMediaTimeout) {
+		t.Fatalf("err = %v, want the media timeout", err)
+	}
+	if d := time.Since(last); d < 900*time.Millisecond || d > 1800*time.Millisecond {
+		t.Errorf("the media timeout fired %v after the last packet, want about 1s", d)
+	}
+	if reads := s.Stats().ControlReads; float64(s.Stats().Packets)/float64(reads) < 4 {
+		t.Errorf("%d packets in %d reads: the reads were not batched", s.Stats().Packets, reads)
+	}
+
+	// Closing ends a batching read at once.
+	cam2, err := testcam.Start(testcam.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam2.Close()
+	s2, err := Open(context.Background(), Config{URL: cam2.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.SetReadLatency(time.Second)
+	done := make(chan error, 1)
+	go func() { done <- s2.ReadPackets(context.Background(), func(*rtp.Packet) error { return nil }) }()
+	time.Sleep(1500 * time.Millisecond) // batching by now
+	closed := time.Now()
+	s2.Close()
+	select {
+	case <-done:
+		if d := time.Since(closed); d > 300*time.Millisecond {
+			t.Errorf("ReadPackets returned %v after Close", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPackets still running 5s after Close")
 	}
 }
