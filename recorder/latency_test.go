@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,18 +26,6 @@ func (s *latencySession) latencies() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.set...)
-}
-
-func sameDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReadLatencyPolicy: a recording session batches its reads while
@@ -69,14 +58,14 @@ func TestReadLatencyPolicy(t *testing.T) {
 		v3.Close()
 	}
 	want := []time.Duration{cfg.ReadLatency, 0, cfg.ReadLatency}
-	if got := sess.latencies(); !sameDurations(got, want) {
+	if got := sess.latencies(); !slices.Equal(got, want) {
 		t.Errorf("latencies set %v, want %v", got, want)
 	}
 
 	cfg.LiveOnly = true
 	ls := &latencySession{}
 	(&Job{cfg: cfg, deps: Deps{Live: lv}}).readLatency(ls)()
-	if got := ls.latencies(); !sameDurations(got, []time.Duration{0}) {
+	if got := ls.latencies(); !slices.Equal(got, []time.Duration{0}) {
 		t.Errorf("live-only session: latencies set %v, want [0]", got)
 	}
 }
