@@ -406,9 +406,17 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 	})
 
 	lostBase := j.packetsLost.Load()
-	defer j.readLatency(sess)()
+	// With audio, reads are batched only once the audio is placed: lip
+	// sync by arrival (avSync) compares arrival times, which a batch
+	// makes one.
+	latency := j.readLatency(sess, at == nil)
+	defer latency.stop()
+	audioWaitUntil := j.deps.Clock.Now().Add(audioSyncWait).UnixNano()
 	emit := func(au *video.AccessUnit) {
 		now := j.deps.Clock.Now().UnixNano()
+		if now > audioWaitUntil {
+			latency.allow() // the audio is late or broken: batch anyway
+		}
 		j.auCount.Add(1)
 		j.lastFrameNS.Store(now)
 		if avs != nil {
@@ -429,6 +437,9 @@ func (j *Job) runSession(ctx context.Context) (healthy bool, err error) {
 		j.audioFrames.Add(1)
 		format := at.Format()
 		pts, ok := avs.place(f.PTS, f.Duration, now)
+		if avs.have {
+			latency.allow()
+		}
 		if avs.gen != syncGen {
 			syncGen = avs.gen
 			j.setAudioSync(avs)

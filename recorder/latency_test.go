@@ -32,7 +32,9 @@ func (s *latencySession) latencies() []time.Duration {
 // nobody watches its camera's live stream; a viewer turns batching off as
 // he comes (not at the next frame: a batch may be a while coming), the
 // last one leaving turns it on; the session is told only of changes, and
-// nothing after it ended. A live-only session never batches.
+// nothing after it ended. A session with an audio track waits for its
+// audio to be placed (lip sync by arrival compares arrival times). A
+// live-only session never batches.
 func TestReadLatencyPolicy(t *testing.T) {
 	cfg := Config{Camera: "c", RTSP: rtsp.Config{URL: "rtsp://h/"}}.WithDefaults()
 	if cfg.ReadLatency <= 0 || cfg.FragmentDuration+cfg.ReadLatency > time.Second {
@@ -42,7 +44,7 @@ func TestReadLatencyPolicy(t *testing.T) {
 	defer lv.Close()
 	sess := &latencySession{}
 	j := &Job{cfg: cfg, deps: Deps{Live: lv}}
-	stop := j.readLatency(sess)
+	p := j.readLatency(sess, true)
 	v1, err := lv.Watch()
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +55,7 @@ func TestReadLatencyPolicy(t *testing.T) {
 	}
 	v1.Close()
 	v2.Close()
-	stop()
+	p.stop()
 	if v3, err := lv.Watch(); err == nil {
 		v3.Close()
 	}
@@ -62,9 +64,21 @@ func TestReadLatencyPolicy(t *testing.T) {
 		t.Errorf("latencies set %v, want %v", got, want)
 	}
 
+	// With an audio track, batching waits until the audio is placed.
+	as := &latencySession{}
+	ap := j.readLatency(as, false)
+	ap.allow()
+	ap.allow()
+	ap.stop()
+	if got, want := as.latencies(), []time.Duration{0, cfg.ReadLatency}; !slices.Equal(got, want) {
+		t.Errorf("session with audio: latencies set %v, want %v", got, want)
+	}
+
 	cfg.LiveOnly = true
 	ls := &latencySession{}
-	(&Job{cfg: cfg, deps: Deps{Live: lv}}).readLatency(ls)()
+	lp := (&Job{cfg: cfg, deps: Deps{Live: lv}}).readLatency(ls, true)
+	lp.allow()
+	lp.stop()
 	if got := ls.latencies(); !slices.Equal(got, []time.Duration{0}) {
 		t.Errorf("live-only session: latencies set %v, want [0]", got)
 	}
