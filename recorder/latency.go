@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,18 +20,18 @@ type latencyPolicy struct {
 	live  LiveWatched   // nil: nobody can watch
 	batch time.Duration // the latency while nobody watches
 
-	stopHook func() // ends the live stream's hook
+	stopHook func()      // ends the live stream's hook
+	allowed  atomic.Bool // batching may start (allow)
 
-	mu      sync.Mutex // update runs on the live stream's goroutines too
-	allowed bool       // batching may start (allow)
-	cur     time.Duration
-	init    bool
+	mu  sync.Mutex    // update runs on the live stream's goroutines too
+	cur time.Duration // the latency set; -1 before the first
 }
 
 // readLatency applies the policy to sess for as long as it reads (until
 // stop). Batching waits for allow unless allowed is true.
 func (j *Job) readLatency(sess Session, allowed bool) *latencyPolicy {
-	p := &latencyPolicy{batch: max(j.cfg.ReadLatency, 0), allowed: allowed, stopHook: func() {}}
+	p := &latencyPolicy{batch: max(j.cfg.ReadLatency, 0), stopHook: func() {}, cur: -1}
+	p.allowed.Store(allowed)
 	p.set, _ = sess.(LatencySetter)
 	if j.cfg.LiveOnly || p.set == nil {
 		p.batch = 0
@@ -45,19 +46,13 @@ func (j *Job) readLatency(sess Session, allowed bool) *latencyPolicy {
 	return p
 }
 
-// allow lets batching start; it is cheap once done (called per audio
-// frame).
+// allow lets batching start. It is called for every frame, and once
+// done costs an atomic load.
 func (p *latencyPolicy) allow() {
-	if p.batch == 0 {
+	if p.allowed.Load() || p.allowed.Swap(true) {
 		return
 	}
-	p.mu.Lock()
-	done := p.allowed
-	p.allowed = true
-	p.mu.Unlock()
-	if !done {
-		p.update()
-	}
+	p.update()
 }
 
 func (p *latencyPolicy) stop() { p.stopHook() }
@@ -72,12 +67,12 @@ func (p *latencyPolicy) update() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	want := p.batch
-	if !p.allowed || (p.live != nil && p.live.Viewers() > 0) {
+	if !p.allowed.Load() || (p.live != nil && p.live.Viewers() > 0) {
 		want = 0
 	}
-	if p.init && want == p.cur {
+	if want == p.cur {
 		return
 	}
-	p.init, p.cur = true, want
+	p.cur = want
 	p.set.SetReadLatency(want)
 }

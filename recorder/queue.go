@@ -215,15 +215,10 @@ func (q *auQueue) get(size int) *auItem {
 	// reads come in batches of several frames, and a keyframe's buffer
 	// handed to a P-frame would make the next keyframe allocate while
 	// the trimming in release drops buffers again.
-	best := -1
-	for i, it := range q.free {
-		c := cap(it.data)
-		switch {
-		case best < 0:
-			best = i
-		case c >= size && (cap(q.free[best].data) < size || c < cap(q.free[best].data)):
-			best = i
-		case cap(q.free[best].data) < size && c > cap(q.free[best].data):
+	best := 0
+	for i := 1; i < n; i++ {
+		c, b := cap(q.free[i].data), cap(q.free[best].data)
+		if (c >= size && (b < size || c < b)) || (b < size && c > b) {
 			best = i
 		}
 	}
